@@ -1,0 +1,1 @@
+//! The demo / simulated cluster: a Kubernetes HTTP API on loopback (issue 4).
