@@ -1,5 +1,52 @@
 //! ktriage — a terminal console for live Kubernetes incident triage.
 //!
-//! (architecture map: filled in by the foundation change)
+//! # Architecture map
+//!
+//! ```text
+//!  sources (tokio tasks: kube watchers, the API probe)      keyboard, resize, tick, signals
+//!        │  Msg over a bounded mpsc channel                         │
+//!        └──────────────────────────┬───────────────────────────────┘
+//!                                   ▼
+//!   app::run — the only event loop: drain msgs → update(&mut Model, Msg, now) -> Vec<Effect>
+//!                                   │                          │
+//!              draw at most every 33 ms, only when dirty   effects: quit, run a Mutation
+//!              ui::draw(&Model, &Theme, now) (pure)        through the one kube::executor::Executor
+//! ```
+//!
+//! | module | role |
+//! |---|---|
+//! | [`cli`] | clap: the TUI by default, `report` |
+//! | [`session`] | start-up shared by TUI and report: config, logging, kubeconfig, client, executor |
+//! | [`config`], [`keymap`], [`action`] | keymap, theme and intervals as data (`assets/default-config.toml`) |
+//! | [`msg`], [`update`] | inputs, and the synchronous, IO-free state transition |
+//! | [`model`] | pure state, one file per pane; [`model::Store`] applies watch deltas atomically |
+//! | [`diagnose`] | pure rules: model → findings (the report's `findings[]`) |
+//! | [`mutation`] | writes as values: describe, exact patch, kubectl equivalent |
+//! | [`kube`] | the only code touching `kube::Client`: context resolution, read-only gate (a tower layer), sources, executor |
+//! | [`journal`] | JSONL journal of actions (intent before the first request, outcome after) |
+//! | [`ui`] | pure rendering; panes in `ui::panes` |
+//! | [`app`], [`term`] | the event loop; terminal ownership and restore on every exit path |
+//! | [`report`] | headless run: same sources and rules, printed as text, markdown or JSON |
+//! | [`sim`] | the simulated cluster (demo, tests, benchmarks) |
+//!
+//! Adding a pane: `model/<pane>.rs`, `kube/sources/<pane>.rs`, `ui/panes/<pane>.rs`, its rules in
+//! `diagnose/`, and one registration line in each `mod.rs`.
 
+pub mod action;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod diagnose;
+pub mod journal;
+pub mod keymap;
+pub mod kube;
+pub mod logging;
+pub mod model;
+pub mod msg;
+pub mod mutation;
+pub mod report;
+pub mod session;
 pub mod sim;
+pub mod term;
+pub mod ui;
+pub mod update;

@@ -1,1 +1,51 @@
-fn main() {}
+//! ktriage entry point: install error reporting, parse the command line, run, exit.
+
+use clap::Parser;
+use ktriage::cli::{Cli, Command};
+use ktriage::session::Session;
+
+fn main() {
+    // color-eyre's panic report is printed after ktriage's hook has restored the terminal.
+    let _ = color_eyre::install();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ktriage: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    // Exit without waiting for watch tasks to wind down: the terminal is already restored.
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> i32 {
+    let session = match Session::prepare(&cli.global).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ktriage: {e}");
+            return 2;
+        }
+    };
+    match cli.command {
+        Some(Command::Report(args)) => ktriage::report::run(session, &args).await,
+        None => {
+            for w in &session.config.warnings {
+                tracing::warn!("{w}");
+            }
+            match ktriage::app::run(session).await {
+                Ok(_) => 0,
+                Err(e) => {
+                    ktriage::term::restore();
+                    eprintln!("ktriage: terminal error: {e}");
+                    1
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! User intents. The keymap (data, `assets/default-config.toml`) maps keys to these by name.
+
+use std::fmt;
+
+use crate::model::PaneId;
+
+/// Something the user asked for. Mutating actions are hidden and refused in read-only mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    Help,
+    NextPane,
+    PrevPane,
+    Pane(PaneId),
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    First,
+    Last,
+    Close,
+    /// Scale the selected workload (mutating).
+    Scale,
+    Confirm,
+    Cancel,
+    /// Explicitly unbound (a user override with `action = "none"`).
+    None,
+}
+
+impl Action {
+    /// Every action with its config name, in help order.
+    pub const ALL: &'static [(&'static str, Action)] = &[
+        ("quit", Action::Quit),
+        ("help", Action::Help),
+        ("next_pane", Action::NextPane),
+        ("prev_pane", Action::PrevPane),
+        ("pane_overview", Action::Pane(PaneId::Overview)),
+        ("pane_etcd", Action::Pane(PaneId::Etcd)),
+        ("pane_leaders", Action::Pane(PaneId::Leaders)),
+        ("pane_events", Action::Pane(PaneId::Events)),
+        ("pane_top", Action::Pane(PaneId::Top)),
+        ("pane_namespaces", Action::Pane(PaneId::Namespaces)),
+        ("pane_webhooks", Action::Pane(PaneId::Webhooks)),
+        ("up", Action::Up),
+        ("down", Action::Down),
+        ("page_up", Action::PageUp),
+        ("page_down", Action::PageDown),
+        ("first", Action::First),
+        ("last", Action::Last),
+        ("close", Action::Close),
+        ("scale", Action::Scale),
+        ("confirm", Action::Confirm),
+        ("cancel", Action::Cancel),
+        ("none", Action::None),
+    ];
+
+    pub fn from_name(name: &str) -> Option<Action> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("none")
+    }
+
+    /// True for actions that would change the cluster.
+    pub fn is_mutating(self) -> bool {
+        matches!(self, Action::Scale)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,148 @@
+//! The TUI: the one event loop. It owns the `Model`, drains messages, calls `update`, executes the
+//! returned effects and draws at most every 33 ms, and only when something changed.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use crate::model::Model;
+use crate::msg::Msg;
+use crate::session::Session;
+use crate::ui::{self, Theme};
+use crate::update::{Effect, update};
+
+/// Frames are coalesced to at most one per this interval.
+pub const FRAME: Duration = Duration::from_millis(33);
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Quit,
+    Signal(&'static str),
+    TerminalGone,
+}
+
+/// Run the console until the user quits, a signal arrives or the terminal goes away.
+pub async fn run(session: Session) -> std::io::Result<Exit> {
+    let now = Utc::now();
+    let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now);
+    model.warnings = session.config.warnings.clone();
+    if let Ok(unfinished) = session.journal.unfinished()
+        && !unfinished.is_empty()
+    {
+        model.warnings.push(format!(
+            "journal {}: {} action(s) started in an earlier run have no outcome line (interrupted); check them",
+            session.journal.path().display(),
+            unfinished.len()
+        ));
+    }
+    if let Some(why) = &session.not_configured {
+        tracing::info!(%why, "no Kubernetes source");
+    }
+    let theme = Theme::from_env(session.config.theme);
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let sources = session
+        .source_ctx(tx.clone())
+        .map(|ctx| crate::kube::sources::start_all(&ctx))
+        .unwrap_or_default();
+
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigquit = signal(SignalKind::quit())?;
+
+    let mut terminal = crate::term::enter()?;
+    let size = terminal.size()?;
+    update(&mut model, Msg::Resize(size.width, size.height), Utc::now());
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+
+    let exit = loop {
+        if dirty && Instant::now() >= last_draw + FRAME {
+            let now = Utc::now();
+            if let Err(e) = terminal.draw(|f| ui::draw(f, &model, &theme, now)) {
+                tracing::warn!(error = %e, "draw failed: terminal gone");
+                break Exit::TerminalGone;
+            }
+            dirty = false;
+            last_draw = Instant::now();
+        }
+        let mut effects = Vec::new();
+        tokio::select! {
+            biased;
+            _ = sighup.recv() => break Exit::Signal("SIGHUP"),
+            _ = sigterm.recv() => break Exit::Signal("SIGTERM"),
+            _ = sigint.recv() => break Exit::Signal("SIGINT"),
+            _ = sigquit.recv() => break Exit::Signal("SIGQUIT"),
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => effects = update(&mut model, Msg::Key(k), Utc::now()),
+                Some(Ok(Event::Resize(w, h))) => {
+                    effects = update(&mut model, Msg::Resize(w, h), Utc::now());
+                    // a resize must repaint everything at once
+                    let _ = terminal.autoresize();
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    tracing::info!(error = %e, "terminal input failed");
+                    break Exit::TerminalGone;
+                }
+                None => break Exit::TerminalGone,
+            },
+            Some(msg) = rx.recv() => {
+                let now = Utc::now();
+                effects = update(&mut model, msg, now);
+                // drain what else is queued, then draw once
+                let mut drained = 0;
+                while drained < 4096 {
+                    match rx.try_recv() {
+                        Ok(m) => effects.extend(update(&mut model, m, now)),
+                        Err(_) => break,
+                    }
+                    drained += 1;
+                }
+            }
+            _ = tick.tick() => effects = update(&mut model, Msg::Tick, Utc::now()),
+            _ = sleep_until(last_draw + FRAME), if dirty => {}
+        }
+        dirty = true;
+        if run_effects(effects, &session, &tx) {
+            break Exit::Quit;
+        }
+    };
+    for s in sources {
+        s.abort();
+    }
+    crate::term::restore();
+    tracing::info!(?exit, "ktriage stopped");
+    Ok(exit)
+}
+
+/// Execute effects; returns true when the app should stop.
+fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) -> bool {
+    let mut quit = false;
+    for e in effects {
+        match e {
+            Effect::Quit => quit = true,
+            Effect::Execute(m) => {
+                let Some(executor) = session.executor.clone() else {
+                    continue;
+                };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let outcome = executor.execute(&m).await;
+                    tracing::info!(id = %outcome.id, result = ?outcome.result, "action finished");
+                    let _ = tx.send(Msg::ActionDone(Box::new(outcome))).await;
+                });
+            }
+        }
+    }
+    quit
+}

@@ -1,0 +1,519 @@
+//! Configuration: the embedded defaults (`assets/default-config.toml`) merged with the user's file.
+//!
+//! A malformed user file is an error naming the file, line and key; an unknown key is a warning.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ratatui::style::Color;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::action::Action;
+use crate::keymap::{Binding, Key, Keymap, Scope};
+
+pub const DEFAULT_CONFIG: &str = include_str!("../assets/default-config.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}, line {line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub read_only: bool,
+    pub production_contexts: Vec<String>,
+    pub intervals: Intervals,
+    pub theme: ThemeColors,
+    pub keymap: Keymap,
+    pub contexts: BTreeMap<String, ContextConfig>,
+    /// Non-fatal findings about the user file (unknown keys), shown at start-up.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals {
+    pub api_probe_secs: u64,
+    pub backoff_cap_secs: u64,
+    pub sync_timeout_secs: u64,
+    pub stale_after_secs: u64,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThemeColors {
+    pub critical: Color,
+    pub warning: Color,
+    pub info: Color,
+    pub ok: Color,
+    pub accent: Color,
+    pub muted: Color,
+    pub selected_bg: Color,
+}
+
+/// Per-context settings (`[contexts.NAME]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextConfig {
+    pub read_only: Option<bool>,
+    pub production: Option<bool>,
+}
+
+// ---- the file format: every field optional so a user file can override just one value ----
+
+#[derive(Debug, Default, Deserialize)]
+struct FileConfig {
+    general: Option<FileGeneral>,
+    intervals: Option<FileIntervals>,
+    theme: Option<BTreeMap<String, Spanned<String>>>,
+    #[serde(default)]
+    keys: Vec<FileKey>,
+    #[serde(default)]
+    contexts: BTreeMap<String, ContextConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FileGeneral {
+    read_only: Option<bool>,
+    production_contexts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FileIntervals {
+    api_probe_secs: Option<Spanned<u64>>,
+    backoff_cap_secs: Option<Spanned<u64>>,
+    sync_timeout_secs: Option<Spanned<u64>>,
+    stale_after_secs: Option<Spanned<u64>>,
+    request_timeout_secs: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FileKey {
+    key: Spanned<String>,
+    action: Spanned<String>,
+    desc: Option<String>,
+    scope: Option<Spanned<String>>,
+}
+
+impl Config {
+    /// The embedded defaults alone.
+    pub fn defaults() -> Result<Config, ConfigError> {
+        let mut cfg = Config::empty();
+        cfg.apply_text(Path::new("<embedded default-config.toml>"), DEFAULT_CONFIG)?;
+        cfg.warnings.clear();
+        Ok(cfg)
+    }
+
+    /// Defaults merged with `explicit` (must exist) or else the XDG user file (if it exists).
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut cfg = Config::defaults()?;
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => user_config_path().filter(|p| p.exists()),
+        };
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            cfg.apply_text(&path, &text)?;
+        }
+        Ok(cfg)
+    }
+
+    fn empty() -> Config {
+        Config {
+            read_only: false,
+            production_contexts: Vec::new(),
+            intervals: Intervals {
+                api_probe_secs: 30,
+                backoff_cap_secs: 30,
+                sync_timeout_secs: 10,
+                stale_after_secs: 120,
+                request_timeout_secs: 5,
+            },
+            theme: ThemeColors {
+                critical: Color::Red,
+                warning: Color::Yellow,
+                info: Color::Cyan,
+                ok: Color::Green,
+                accent: Color::Cyan,
+                muted: Color::DarkGray,
+                selected_bg: Color::Blue,
+            },
+            keymap: Keymap::default(),
+            contexts: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Merge one file's text into `self`.
+    pub fn apply_text(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let invalid =
+            |span: Option<std::ops::Range<usize>>, message: String| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: span.map(|s| line_of(text, s.start)).unwrap_or(1),
+                message,
+            };
+        let mut unknown = Vec::new();
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| invalid(e.span(), e.message().to_string()))?;
+        let file: FileConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
+            .map_err(|e: toml::de::Error| invalid(e.span(), e.message().to_string()))?;
+        for key in unknown {
+            // serde_ignored writes `?` for an Option layer: `general.?.read_onyl`
+            let key = key.replace(".?", "");
+            let leaf = key.rsplit('.').next().unwrap_or(&key);
+            let line = text
+                .lines()
+                .position(|l| {
+                    let l = l.trim_start();
+                    l.strip_prefix(leaf)
+                        .is_some_and(|r| r.trim_start().starts_with('='))
+                })
+                .map(|i| format!(", line {}", i + 1))
+                .unwrap_or_default();
+            self.warnings.push(format!(
+                "config file {}{line}: unknown key `{key}` ignored",
+                path.display()
+            ));
+        }
+        if let Some(g) = file.general {
+            if let Some(v) = g.read_only {
+                self.read_only = v;
+            }
+            if let Some(v) = g.production_contexts {
+                self.production_contexts = v;
+            }
+        }
+        if let Some(i) = file.intervals {
+            let set =
+                |slot: &mut u64, v: Option<Spanned<u64>>, name: &str| -> Result<(), ConfigError> {
+                    if let Some(v) = v {
+                        if *v.get_ref() == 0 {
+                            return Err(invalid(
+                                Some(v.span()),
+                                format!("intervals.{name} must be at least 1"),
+                            ));
+                        }
+                        *slot = v.into_inner();
+                    }
+                    Ok(())
+                };
+            set(
+                &mut self.intervals.api_probe_secs,
+                i.api_probe_secs,
+                "api_probe_secs",
+            )?;
+            set(
+                &mut self.intervals.backoff_cap_secs,
+                i.backoff_cap_secs,
+                "backoff_cap_secs",
+            )?;
+            set(
+                &mut self.intervals.sync_timeout_secs,
+                i.sync_timeout_secs,
+                "sync_timeout_secs",
+            )?;
+            set(
+                &mut self.intervals.stale_after_secs,
+                i.stale_after_secs,
+                "stale_after_secs",
+            )?;
+            set(
+                &mut self.intervals.request_timeout_secs,
+                i.request_timeout_secs,
+                "request_timeout_secs",
+            )?;
+        }
+        if let Some(theme) = file.theme {
+            for (name, value) in theme {
+                let color = parse_color(value.get_ref())
+                    .map_err(|m| invalid(Some(value.span()), format!("theme.{name}: {m}")))?;
+                let slot = match name.as_str() {
+                    "critical" => &mut self.theme.critical,
+                    "warning" => &mut self.theme.warning,
+                    "info" => &mut self.theme.info,
+                    "ok" => &mut self.theme.ok,
+                    "accent" => &mut self.theme.accent,
+                    "muted" => &mut self.theme.muted,
+                    "selected_bg" => &mut self.theme.selected_bg,
+                    _ => {
+                        self.warnings.push(format!(
+                            "config file {}, line {}: unknown key `theme.{name}` ignored",
+                            path.display(),
+                            line_of(text, value.span().start)
+                        ));
+                        continue;
+                    }
+                };
+                *slot = color;
+            }
+        }
+        for (i, k) in file.keys.into_iter().enumerate() {
+            let key = Key::parse(k.key.get_ref())
+                .map_err(|m| invalid(Some(k.key.span()), format!("keys[{i}].key: {m}")))?;
+            let action = Action::from_name(k.action.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = Action::ALL.iter().map(|(n, _)| *n).collect();
+                invalid(
+                    Some(k.action.span()),
+                    format!(
+                        "keys[{i}].action: unknown action {:?} (known: {})",
+                        k.action.get_ref(),
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            let scope = match &k.scope {
+                Some(s) => Scope::parse(s.get_ref())
+                    .map_err(|m| invalid(Some(s.span()), format!("keys[{i}].scope: {m}")))?,
+                None => Scope::Global,
+            };
+            self.keymap.bind(Binding {
+                key,
+                action,
+                desc: k.desc.unwrap_or_else(|| action.name().replace('_', " ")),
+                scope,
+            });
+        }
+        for (name, ctx) in file.contexts {
+            self.contexts.insert(name, ctx);
+        }
+        Ok(())
+    }
+
+    /// Whether a context is production (actions there require typing the object's name).
+    pub fn is_production(&self, context: &str) -> bool {
+        if let Some(p) = self.contexts.get(context).and_then(|c| c.production) {
+            return p;
+        }
+        self.production_contexts
+            .iter()
+            .any(|pat| glob_match(pat, context))
+    }
+
+    /// Read-only for this context: the global setting or the context's own.
+    pub fn context_read_only(&self, context: &str) -> bool {
+        self.read_only
+            || self
+                .contexts
+                .get(context)
+                .and_then(|c| c.read_only)
+                .unwrap_or(false)
+    }
+}
+
+/// `$XDG_CONFIG_HOME/ktriage/config.toml`, else `~/.config/ktriage/config.toml`.
+pub fn user_config_path() -> Option<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", ".config").map(|d| d.join("ktriage").join("config.toml"))
+}
+
+/// `$XDG_STATE_HOME/ktriage`, else `~/.local/state/ktriage`.
+pub fn state_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_STATE_HOME", ".local/state").map(|d| d.join("ktriage"))
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(fallback)),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len()))
+        .map(|t| t.matches('\n').count() + 1)
+        .unwrap_or(1)
+}
+
+pub fn parse_color(s: &str) -> Result<Color, String> {
+    let c = match s.to_ascii_lowercase().as_str() {
+        "reset" | "default" => Color::Reset,
+        "black" => Color::Black,
+        "red" => Color::Red,
+        "green" => Color::Green,
+        "yellow" => Color::Yellow,
+        "blue" => Color::Blue,
+        "magenta" => Color::Magenta,
+        "cyan" => Color::Cyan,
+        "gray" | "grey" => Color::Gray,
+        "darkgray" | "darkgrey" => Color::DarkGray,
+        "lightred" => Color::LightRed,
+        "lightgreen" => Color::LightGreen,
+        "lightyellow" => Color::LightYellow,
+        "lightblue" => Color::LightBlue,
+        "lightmagenta" => Color::LightMagenta,
+        "lightcyan" => Color::LightCyan,
+        "white" => Color::White,
+        hex if hex.len() == 7 && hex.starts_with('#') => {
+            let v =
+                u32::from_str_radix(&hex[1..], 16).map_err(|_| format!("invalid colour {s:?}"))?;
+            Color::Rgb((v >> 16) as u8, (v >> 8) as u8, v as u8)
+        }
+        _ => return Err(format!("invalid colour {s:?} (a colour name or #rrggbb)")),
+    };
+    Ok(c)
+}
+
+/// `*` matches any run of characters; everything else literally.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(pos) => rest = &rest[pos + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(text: &str) -> Result<Config, ConfigError> {
+        let mut cfg = Config::defaults()?;
+        cfg.apply_text(Path::new("user.toml"), text)?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn defaults_parse_and_bind_every_pane() {
+        let cfg = Config::defaults().unwrap();
+        assert!(cfg.warnings.is_empty());
+        for p in crate::model::PaneId::ALL {
+            assert!(
+                cfg.keymap
+                    .bindings
+                    .iter()
+                    .any(|b| b.action == Action::Pane(*p)),
+                "no key for pane {p:?}"
+            );
+        }
+        assert_eq!(cfg.intervals.backoff_cap_secs, 30);
+    }
+
+    #[test]
+    fn user_file_overrides_and_unbinds() {
+        let cfg = apply(
+            "[theme]\ncritical = \"#ff0000\"\n[[keys]]\nkey = \"q\"\naction = \"none\"\n\n[[keys]]\nkey = \"x\"\naction = \"quit\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.theme.critical, Color::Rgb(255, 0, 0));
+        let q = Key::parse("q").unwrap();
+        let x = Key::parse("x").unwrap();
+        assert_eq!(
+            cfg.keymap.lookup(q, crate::model::PaneId::Overview, false),
+            None
+        );
+        assert_eq!(
+            cfg.keymap.lookup(x, crate::model::PaneId::Overview, false),
+            Some(Action::Quit)
+        );
+    }
+
+    #[test]
+    fn unknown_action_names_file_line_and_key() {
+        let err = apply("\n\n[[keys]]\nkey = \"x\"\naction = \"explode\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("user.toml, line 5"), "{err}");
+        assert!(
+            err.contains("keys[0].action: unknown action \"explode\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let err = apply("[general]\nread_only = yes\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("config file user.toml, line 2:"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_line() {
+        let err = apply("[intervals]\napi_probe_secs = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_warnings() {
+        let cfg = apply("[general]\nread_onyl = true\n[theme]\nsparkle = \"red\"\n").unwrap();
+        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
+        assert!(
+            cfg.warnings[0].contains("line 2: unknown key `general.read_onyl`"),
+            "{:?}",
+            cfg.warnings
+        );
+        assert!(
+            cfg.warnings[1].contains("theme.sparkle"),
+            "{:?}",
+            cfg.warnings
+        );
+        assert!(!cfg.read_only);
+    }
+
+    #[test]
+    fn zero_interval_rejected() {
+        let err = apply("[intervals]\nbackoff_cap_secs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("at least 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn context_settings() {
+        let cfg = apply(
+            "[contexts.audit]\nread_only = true\n[contexts.dev-prod-like]\nproduction = false\n",
+        )
+        .unwrap();
+        assert!(cfg.context_read_only("audit"));
+        assert!(!cfg.context_read_only("other"));
+        assert!(cfg.is_production("eu-prod-1"));
+        assert!(!cfg.is_production("dev-prod-like"));
+        assert!(!cfg.is_production("staging"));
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("*prod*", "prod"));
+        assert!(glob_match("a*c", "abbbc"));
+        assert!(!glob_match("a*c", "abbbd"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+    }
+}

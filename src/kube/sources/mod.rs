@@ -1,0 +1,190 @@
+//! Sources: one tokio task each, sending `Msg`s over the bounded channel. Watch where possible
+//! (kube-runtime `watcher` with backoff), poll only what cannot be watched.
+
+mod api;
+mod namespaces;
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc::Sender;
+use tokio::task::JoinHandle;
+
+use crate::model::{Delta, Failure, FailureKind, SourceId};
+use crate::msg::Msg;
+
+pub use api::probe_api;
+
+/// Everything sources need to start.
+#[derive(Clone)]
+pub struct SourceCtx {
+    pub client: Client,
+    pub tx: Sender<Msg>,
+    /// `-n`: scope of namespaced sources.
+    pub namespace: Option<String>,
+    pub api_probe: Duration,
+    pub backoff_cap: Duration,
+    pub request_timeout: Duration,
+}
+
+/// Start every source. The returned handles are aborted when the app stops.
+pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(probe_api(ctx.clone())),
+        tokio::spawn(namespaces::run(ctx.clone())),
+    ]
+}
+
+/// Drive a `watcher` for `K`, reducing objects to rows with `row` and wrapping deltas with `wrap`.
+/// Errors are reported as `SourceFailed` and the watcher retries with its backoff; a `410 Gone` makes
+/// it re-list (an `Init` … `InitDone` sequence, applied atomically by the store).
+pub async fn run_watch<K, T>(
+    api: Api<K>,
+    config: watcher::Config,
+    id: SourceId,
+    tx: Sender<Msg>,
+    row: impl Fn(K) -> T,
+    key: impl Fn(&K) -> String,
+    wrap: impl Fn(Delta<T>) -> Msg,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    while let Some(item) = stream.next().await {
+        let msg = match item {
+            Ok(Event::Init) => wrap(Delta::Init),
+            Ok(Event::InitApply(o)) => wrap(Delta::InitApply(row(o))),
+            Ok(Event::InitDone) => wrap(Delta::InitDone),
+            Ok(Event::Apply(o)) => wrap(Delta::Apply(row(o))),
+            Ok(Event::Delete(o)) => wrap(Delta::Delete(key(&o))),
+            Err(e) => {
+                tracing::debug!(source = %id, error = %e, "watch error");
+                Msg::SourceFailed(id, classify_watch(&e))
+            }
+        };
+        if tx.send(msg).await.is_err() {
+            return; // the app is gone
+        }
+    }
+}
+
+fn classify_watch(e: &watcher::Error) -> Failure {
+    match e {
+        watcher::Error::InitialListFailed(k)
+        | watcher::Error::WatchStartFailed(k)
+        | watcher::Error::WatchFailed(k) => classify(k),
+        watcher::Error::WatchError(status) => {
+            status_failure(status.code, &status.reason, &status.message)
+        }
+        other => Failure {
+            kind: FailureKind::Error,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Turn a client error into what a pane says: unreachable (with the transport's reason), forbidden, or
+/// the server's own error.
+pub fn classify(e: &kube::Error) -> Failure {
+    match e {
+        kube::Error::Api(status) => status_failure(status.code, &status.reason, &status.message),
+        kube::Error::SerdeError(err) => Failure {
+            kind: FailureKind::Error,
+            message: format!("unreadable response from the API server: {err}"),
+        },
+        other if crate::kube::gate::is_refusal(other) => Failure {
+            kind: FailureKind::Error,
+            message: crate::kube::context::error_chain(other),
+        },
+        other => Failure {
+            kind: FailureKind::Unreachable,
+            message: transport_reason(other),
+        },
+    }
+}
+
+fn status_failure(code: u16, reason: &str, message: &str) -> Failure {
+    let kind = if code == 401 || code == 403 {
+        FailureKind::Forbidden
+    } else {
+        FailureKind::Error
+    };
+    let reason = if reason.is_empty() { "Error" } else { reason };
+    Failure {
+        kind,
+        message: format!("{code} {reason}: {message}"),
+    }
+}
+
+/// The most useful part of a transport error chain: the innermost causes, e.g.
+/// `tcp connect error: Connection refused (os error 111)`.
+fn transport_reason(e: &kube::Error) -> String {
+    let chain = crate::kube::context::error_chain(e);
+    let parts: Vec<&str> = chain.split(": ").collect();
+    // drop the generic wrappers kube and hyper put in front
+    let skip = parts
+        .iter()
+        .take_while(|p| {
+            p.starts_with("ServiceError")
+                || p.starts_with("HyperError")
+                || p.starts_with("client error")
+                || p.starts_with("error trying to connect")
+        })
+        .count();
+    let tail = parts[skip.min(parts.len().saturating_sub(1))..].join(": ");
+    if tail.is_empty() { chain } else { tail }
+}
+
+/// Exponential backoff with jitter: 1 s, 2 s, 4 s … capped.
+pub fn next_backoff(current: Duration, cap: Duration) -> Duration {
+    let doubled = current.saturating_mul(2).min(cap);
+    let jitter = doubled.as_millis() as u64 / 10;
+    let j = if jitter > 0 {
+        fastrand::u64(0..=jitter)
+    } else {
+        0
+    };
+    (doubled.saturating_sub(Duration::from_millis(jitter / 2)) + Duration::from_millis(j)).min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap() {
+        let cap = Duration::from_secs(30);
+        let mut d = Duration::from_secs(1);
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            d = next_backoff(d, cap);
+            seen.push(d);
+        }
+        assert!(
+            seen[0] >= Duration::from_millis(1900) && seen[0] <= Duration::from_millis(2100),
+            "{seen:?}"
+        );
+        assert!(seen.iter().all(|d| *d <= cap));
+        assert_eq!(*seen.last().unwrap_or(&Duration::ZERO), cap);
+    }
+
+    #[test]
+    fn forbidden_is_classified() {
+        let f = status_failure(
+            403,
+            "Forbidden",
+            "namespaces is forbidden: User \"jane\" cannot list",
+        );
+        assert_eq!(f.kind, FailureKind::Forbidden);
+        assert!(
+            f.message
+                .starts_with("403 Forbidden: namespaces is forbidden")
+        );
+        assert_eq!(status_failure(503, "", "x").kind, FailureKind::Error);
+    }
+}

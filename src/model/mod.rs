@@ -1,0 +1,240 @@
+//! Pure state. The app loop owns one `Model`; sources never touch it, they send `Msg`s.
+//!
+//! `Model` is composed of per-pane structs (one file each) plus UI and cluster identity.
+
+mod source;
+pub mod store;
+
+pub mod namespaces;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::diagnose::Finding;
+use crate::keymap::Keymap;
+use crate::mutation::Mutation;
+
+pub use source::{Failure, FailureKind, SourceId, SourceState};
+pub use store::{Delta, Keyed, Store};
+
+/// The seven panes, in tab order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PaneId {
+    #[default]
+    Overview,
+    Etcd,
+    Leaders,
+    Events,
+    Top,
+    Namespaces,
+    Webhooks,
+}
+
+impl PaneId {
+    pub const ALL: &'static [PaneId] = &[
+        PaneId::Overview,
+        PaneId::Etcd,
+        PaneId::Leaders,
+        PaneId::Events,
+        PaneId::Top,
+        PaneId::Namespaces,
+        PaneId::Webhooks,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PaneId::Overview => "overview",
+            PaneId::Etcd => "etcd",
+            PaneId::Leaders => "leaders",
+            PaneId::Events => "events",
+            PaneId::Top => "top",
+            PaneId::Namespaces => "namespaces",
+            PaneId::Webhooks => "webhooks",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            PaneId::Overview => "Overview",
+            PaneId::Etcd => "etcd",
+            PaneId::Leaders => "Leaders",
+            PaneId::Events => "Events",
+            PaneId::Top => "Top",
+            PaneId::Namespaces => "Namespaces",
+            PaneId::Webhooks => "Webhooks",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<PaneId> {
+        PaneId::ALL.iter().copied().find(|p| p.name() == name)
+    }
+
+    pub fn index(self) -> usize {
+        PaneId::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> PaneId {
+        PaneId::ALL[(self.index() + 1) % PaneId::ALL.len()]
+    }
+
+    pub fn prev(self) -> PaneId {
+        PaneId::ALL[(self.index() + PaneId::ALL.len() - 1) % PaneId::ALL.len()]
+    }
+}
+
+impl fmt::Display for PaneId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Who and where we are: shown in the status bar, written into the journal and the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterInfo {
+    /// Kubeconfig context name, or `None` when no Kubernetes source is configured.
+    pub context: Option<String>,
+    /// API server URL.
+    pub server: Option<String>,
+    /// `-n`: the namespace namespaced panes are scoped to (`None`: all).
+    pub namespace: Option<String>,
+    /// Kubeconfig user name (the server's view of who we are arrives later).
+    pub user: Option<String>,
+    pub read_only: bool,
+    pub production: bool,
+}
+
+/// The API server as the reachability probe sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiState {
+    pub state: SourceState,
+    /// `gitVersion` from `/version`.
+    pub version: Option<String>,
+}
+
+/// A pane whose source arrives with a later change: its state is shown honestly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingPane {
+    pub state: SourceState,
+}
+
+/// A pending action waiting for confirmation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dialog {
+    pub mutation: Mutation,
+    /// What the user typed (production contexts require the object's name).
+    pub typed: String,
+}
+
+/// A transient line in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub level: NoticeLevel,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UiState {
+    pub active: PaneId,
+    pub help: bool,
+    pub quit: bool,
+    /// Selected row per pane.
+    pub selected: [usize; 7],
+    /// Rows the body can show (set from the last resize) for paging.
+    pub page: usize,
+    pub size: (u16, u16),
+}
+
+/// Everything the screen and the report are made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub cluster: ClusterInfo,
+    pub api: ApiState,
+    pub namespaces: namespaces::NamespacesModel,
+    pub etcd: PendingPane,
+    pub leaders: PendingPane,
+    pub events: PendingPane,
+    pub top: PendingPane,
+    pub webhooks: PendingPane,
+    pub findings: Vec<Finding>,
+    pub ui: UiState,
+    pub dialog: Option<Dialog>,
+    pub notice: Option<Notice>,
+    pub keymap: Keymap,
+    /// Config warnings shown once at start.
+    pub warnings: Vec<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+impl Model {
+    pub fn new(cluster: ClusterInfo, keymap: Keymap, now: DateTime<Utc>) -> Model {
+        let kube_state = if cluster.context.is_some() {
+            SourceState::Loading { since: now }
+        } else {
+            SourceState::NotConfigured {
+                why: "no kubeconfig found (KUBECONFIG, --kubeconfig or ~/.kube/config)".into(),
+            }
+        };
+        let pending = |why: &str| PendingPane {
+            state: SourceState::NotConfigured { why: why.into() },
+        };
+        Model {
+            api: ApiState {
+                state: kube_state.clone(),
+                version: None,
+            },
+            namespaces: namespaces::NamespacesModel::new(kube_state),
+            etcd: pending("no source yet: the etcd probe is not built in this version"),
+            leaders: pending("no source yet: the leases watch is not built in this version"),
+            events: pending("no source yet: the events watch is not built in this version"),
+            top: pending("no source yet: the metrics poll is not built in this version"),
+            webhooks: pending("no source yet: the webhook watch is not built in this version"),
+            findings: Vec::new(),
+            ui: UiState::default(),
+            dialog: None,
+            notice: None,
+            keymap,
+            warnings: Vec::new(),
+            started_at: now,
+            cluster,
+        }
+    }
+
+    /// The state a pane shows in its title and body.
+    pub fn pane_state(&self, pane: PaneId) -> &SourceState {
+        match pane {
+            PaneId::Overview => &self.api.state,
+            PaneId::Etcd => &self.etcd.state,
+            PaneId::Leaders => &self.leaders.state,
+            PaneId::Events => &self.events.state,
+            PaneId::Top => &self.top.state,
+            PaneId::Namespaces => &self.namespaces.state,
+            PaneId::Webhooks => &self.webhooks.state,
+        }
+    }
+
+    /// Number of selectable rows in a pane.
+    pub fn row_count(&self, pane: PaneId) -> usize {
+        match pane {
+            PaneId::Overview => self.findings.len(),
+            PaneId::Namespaces => self.namespaces.store.len(),
+            _ => 0,
+        }
+    }
+
+    /// Every source with its state, for the Overview and the report (`sources`).
+    pub fn sources(&self) -> Vec<(SourceId, &SourceState)> {
+        vec![
+            (SourceId::Api, &self.api.state),
+            (SourceId::Namespaces, &self.namespaces.state),
+        ]
+    }
+}

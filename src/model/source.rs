@@ -1,0 +1,140 @@
+//! Where each pane's data comes from and how fresh it is.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+/// A data source (one tokio task each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourceId {
+    /// Reachability and version of the API server.
+    Api,
+    Namespaces,
+}
+
+impl SourceId {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceId::Api => "api",
+            SourceId::Namespaces => "namespaces",
+        }
+    }
+}
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a source failed, classified so the pane can say what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Connection refused, DNS, TLS, timeout: the server did not answer.
+    Unreachable,
+    /// 401/403: we may not read this.
+    Forbidden,
+    /// Anything else the server said (5xx, 429, bad data).
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    /// One line, for humans; never contains credentials.
+    pub message: String,
+}
+
+/// The state every pane shows: loading, ok, stale (with age), forbidden, unreachable, not configured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceState {
+    /// Nothing to read from (no kubeconfig, or the source is not built yet).
+    NotConfigured { why: String },
+    /// Started, no answer yet.
+    Loading { since: DateTime<Utc> },
+    /// In sync; `at` is the last time we heard from it.
+    Ok { at: DateTime<Utc> },
+    /// Failing. `last_ok` is when data was last good (`None`: never synced).
+    Failed {
+        failure: Failure,
+        since: DateTime<Utc>,
+        last_ok: Option<DateTime<Utc>>,
+    },
+}
+
+impl SourceState {
+    /// A short label: `ok`, `loading`, `stale 12s`, `forbidden`, `unreachable`, `error`, `not configured`.
+    pub fn label(&self, now: DateTime<Utc>) -> String {
+        match self {
+            SourceState::NotConfigured { .. } => "not configured".into(),
+            SourceState::Loading { .. } => "loading".into(),
+            SourceState::Ok { .. } => "ok".into(),
+            SourceState::Failed {
+                failure, last_ok, ..
+            } => {
+                let what = match failure.kind {
+                    FailureKind::Unreachable => "unreachable",
+                    FailureKind::Forbidden => "forbidden",
+                    FailureKind::Error => "error",
+                };
+                match last_ok {
+                    Some(t) => format!("{what}, stale {}", crate::model::store::age(now, *t)),
+                    None => what.to_string(),
+                }
+            }
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        matches!(self, SourceState::Ok { .. })
+    }
+
+    /// When data was last known good.
+    pub fn last_ok(&self) -> Option<DateTime<Utc>> {
+        match self {
+            SourceState::Ok { at } => Some(*at),
+            SourceState::Failed { last_ok, .. } => *last_ok,
+            _ => None,
+        }
+    }
+
+    /// Move to a failure, keeping when data was last good and when the failure began.
+    pub fn fail(&self, failure: Failure, now: DateTime<Utc>) -> SourceState {
+        let since = match self {
+            SourceState::Failed {
+                failure: f, since, ..
+            } if f.kind == failure.kind => *since,
+            _ => now,
+        };
+        SourceState::Failed {
+            failure,
+            since,
+            last_ok: self.last_ok(),
+        }
+    }
+
+    /// One-word state for the JSON report.
+    pub fn report_state(&self) -> &'static str {
+        match self {
+            SourceState::NotConfigured { .. } => "not_configured",
+            SourceState::Loading { .. } => "loading",
+            SourceState::Ok { .. } => "ok",
+            SourceState::Failed {
+                failure, last_ok, ..
+            } => match (failure.kind, last_ok) {
+                (FailureKind::Unreachable, _) => "unreachable",
+                (FailureKind::Forbidden, _) => "forbidden",
+                (FailureKind::Error, Some(_)) => "stale",
+                (FailureKind::Error, None) => "error",
+            },
+        }
+    }
+
+    pub fn error_text(&self) -> Option<&str> {
+        match self {
+            SourceState::Failed { failure, .. } => Some(&failure.message),
+            SourceState::NotConfigured { why } => Some(why),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Inputs to `update`: terminal input, ticks, source data and action outcomes.
+
+use crossterm::event::KeyEvent;
+
+use crate::kube::executor::Outcome;
+use crate::model::namespaces::NsRow;
+use crate::model::{Delta, Failure, SourceId};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    /// Once a second: ages and staleness move on.
+    Tick,
+    /// The API server answered `/version`.
+    ApiUp {
+        version: String,
+    },
+    /// A source failed (the source keeps retrying with backoff).
+    SourceFailed(SourceId, Failure),
+    Namespaces(Delta<NsRow>),
+    /// The executor finished an action.
+    ActionDone(Box<Outcome>),
+}

@@ -1,0 +1,296 @@
+//! `ktriage report`: the same sources and rules as the TUI, run once without a terminal.
+//!
+//! Start the sources, wait until each has synced or failed (or `sync_timeout_secs`), keep observing for
+//! `--observe`, evaluate the rules once, print, exit 0 (no critical finding) or 1 (at least one).
+
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::cli::{Format, ReportArgs};
+use crate::diagnose::{Finding, Severity};
+use crate::model::{Model, PaneId, SourceState};
+use crate::msg::Msg;
+use crate::session::Session;
+use crate::update::update;
+
+/// Run the report; returns the process exit code.
+pub async fn run(session: Session, args: &ReportArgs) -> i32 {
+    if session.client.is_none() {
+        let why = session
+            .not_configured
+            .as_deref()
+            .unwrap_or("no cluster access");
+        eprintln!("ktriage report: no source configured: {why}");
+        return 2;
+    }
+    run_configured(session, args).await
+}
+
+async fn run_configured(session: Session, args: &ReportArgs) -> i32 {
+    let model = observe(&session, args.observe).await;
+    let now = Utc::now();
+    let doc = document(&model, now);
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into()) + "\n",
+        Format::Text => text(&model, now),
+        Format::Markdown => markdown(&model, now),
+    };
+    if let Err(e) = write_out(args, &text) {
+        eprintln!("ktriage report: {e}");
+        return 2;
+    }
+    exit_code(&model.findings)
+}
+
+/// 1 when any finding is critical, else 0.
+pub fn exit_code(findings: &[Finding]) -> i32 {
+    if findings.iter().any(|f| f.severity == Severity::Critical) {
+        1
+    } else {
+        0
+    }
+}
+
+/// Feed the model from the sources until they settle, then for `observe` more.
+async fn observe(session: &Session, observe: Duration) -> Model {
+    let mut model = Model::new(
+        session.cluster.clone(),
+        session.config.keymap.clone(),
+        Utc::now(),
+    );
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let sources = session
+        .source_ctx(tx.clone())
+        .map(|ctx| crate::kube::sources::start_all(&ctx))
+        .unwrap_or_default();
+    drop(tx);
+    let sync_deadline =
+        Instant::now() + Duration::from_secs(session.config.intervals.sync_timeout_secs);
+    // phase 1: until every source has answered (synced or failed) or the sync timeout
+    while !settled(&model) {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => { update(&mut model, m, Utc::now()); }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(sync_deadline) => {
+                time_out_loading(&mut model, session.config.intervals.sync_timeout_secs);
+                break;
+            }
+        }
+    }
+    // phase 2: the observation window
+    let end = Instant::now() + observe;
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => { update(&mut model, m, Utc::now()); }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(end) => break,
+        }
+    }
+    for s in sources {
+        s.abort();
+    }
+    update(&mut model, Msg::Tick, Utc::now());
+    model
+}
+
+fn settled(model: &Model) -> bool {
+    model
+        .sources()
+        .iter()
+        .all(|(_, s)| !matches!(s, SourceState::Loading { .. }))
+}
+
+fn time_out_loading(model: &mut Model, secs: u64) {
+    let now = Utc::now();
+    let failure = |id: &str| crate::model::Failure {
+        kind: crate::model::FailureKind::Unreachable,
+        message: format!("{id}: no answer within the sync timeout ({secs} s)"),
+    };
+    for id in [
+        crate::model::SourceId::Api,
+        crate::model::SourceId::Namespaces,
+    ] {
+        let loading = model
+            .sources()
+            .iter()
+            .any(|(s, st)| *s == id && matches!(st, SourceState::Loading { .. }));
+        if loading {
+            update(model, Msg::SourceFailed(id, failure(id.name())), now);
+        }
+    }
+}
+
+fn write_out(args: &ReportArgs, text: &str) -> Result<(), String> {
+    match &args.out {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| format!("cannot write the report: {e}"))
+        }
+        Some(path) => {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.create(true).write(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            opts.open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))
+        }
+    }
+}
+
+fn source_json(state: &SourceState, now: DateTime<Utc>) -> Value {
+    let mut m = Map::new();
+    m.insert("state".into(), json!(state.report_state()));
+    m.insert(
+        "age_s".into(),
+        json!(state.last_ok().map(|t| (now - t).num_seconds().max(0))),
+    );
+    if let Some(e) = state.error_text() {
+        m.insert("error".into(), json!(e));
+    }
+    Value::Object(m)
+}
+
+/// The JSON document of the contract: `{generated_at, context, cluster, sources, panes, findings}`.
+pub fn document(model: &Model, now: DateTime<Utc>) -> Value {
+    let mut sources = Map::new();
+    for (id, st) in model.sources() {
+        sources.insert(id.name().into(), source_json(st, now));
+    }
+    let mut panes = Map::new();
+    for p in PaneId::ALL {
+        let st = model.pane_state(*p);
+        let mut v = source_json(st, now);
+        let rows = match p {
+            PaneId::Overview => Some(Value::from(model.findings.len())),
+            PaneId::Namespaces if model.namespaces.store.synced => Some(Value::Array(
+                model
+                    .namespaces
+                    .store
+                    .iter()
+                    .map(|n| {
+                        json!({
+                            "name": n.name,
+                            "phase": n.phase,
+                            "age_s": n.created.map(|t| (now - t).num_seconds().max(0)),
+                            "spec_finalizers": n.spec_finalizers,
+                            "finalizers": n.meta_finalizers,
+                        })
+                    })
+                    .collect(),
+            )),
+            _ => None,
+        };
+        if let (Some(rows), Value::Object(m)) = (rows, &mut v) {
+            m.insert("rows".into(), rows);
+        }
+        panes.insert(p.name().into(), v);
+    }
+    json!({
+        "generated_at": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "context": model.cluster.context,
+        "cluster": model.cluster.server,
+        "read_only": model.cluster.read_only,
+        "sources": sources,
+        "panes": panes,
+        "findings": model.findings,
+    })
+}
+
+fn counts(findings: &[Finding]) -> String {
+    let n = |s| findings.iter().filter(|f| f.severity == s).count();
+    format!(
+        "{} critical, {} warning, {} info",
+        n(Severity::Critical),
+        n(Severity::Warning),
+        n(Severity::Info)
+    )
+}
+
+fn header(model: &Model, now: DateTime<Utc>) -> (String, String) {
+    let ctx = model.cluster.context.as_deref().unwrap_or("-");
+    let server = model.cluster.server.as_deref().unwrap_or("-");
+    (
+        format!("context {ctx}, cluster {server}"),
+        now.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
+}
+
+pub fn text(model: &Model, now: DateTime<Utc>) -> String {
+    let (who, when) = header(model, now);
+    let mut s = format!("ktriage report: {who}, generated {when}\n\nSources:\n");
+    for (id, st) in model.sources() {
+        s.push_str(&format!("  {:<11} {}", id.name(), st.label(now)));
+        if let Some(e) = st.error_text() {
+            s.push_str(&format!(" ({e})"));
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!("\nFindings ({}):\n", counts(&model.findings)));
+    if model.findings.is_empty() {
+        s.push_str("  none\n");
+    }
+    for f in &model.findings {
+        s.push_str(&format!(
+            "\n[{}] {}\n  id: {}\n",
+            f.severity.name().to_uppercase(),
+            f.title,
+            f.key
+        ));
+        for e in &f.evidence {
+            s.push_str(&format!("  - {e}\n"));
+        }
+        if !f.fix.text.is_empty() {
+            s.push_str(&format!("  fix: {}\n", f.fix.text));
+        }
+    }
+    s
+}
+
+pub fn markdown(model: &Model, now: DateTime<Utc>) -> String {
+    let (who, when) = header(model, now);
+    let mut s = format!(
+        "# ktriage report\n\n{who}, generated {when}\n\n## Sources\n\n| source | state | detail |\n|---|---|---|\n"
+    );
+    for (id, st) in model.sources() {
+        s.push_str(&format!(
+            "| {} | {} | {} |\n",
+            id.name(),
+            st.label(now),
+            st.error_text().unwrap_or("").replace('|', "\\|")
+        ));
+    }
+    s.push_str(&format!("\n## Findings ({})\n", counts(&model.findings)));
+    if model.findings.is_empty() {
+        s.push_str("\nNone.\n");
+    }
+    for f in &model.findings {
+        s.push_str(&format!(
+            "\n### {} — {}\n\n`{}`\n\n",
+            f.severity.name(),
+            f.title,
+            f.key
+        ));
+        for e in &f.evidence {
+            s.push_str(&format!("- {e}\n"));
+        }
+        if !f.fix.text.is_empty() {
+            s.push_str(&format!("\n**Fix:** {}\n", f.fix.text));
+        }
+    }
+    s
+}

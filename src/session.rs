@@ -1,0 +1,138 @@
+//! Start-up shared by the TUI and the report: config, logging, cluster access, client, executor.
+//! Every error here is reported before the terminal is taken over, with exit code 2.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::client::ClientBuilder;
+use tokio::sync::mpsc::Sender;
+
+use crate::cli::GlobalArgs;
+use crate::config::{Config, ConfigError};
+use crate::journal::Journal;
+use crate::kube::context::KubeError;
+use crate::kube::executor::{Executor, Identity};
+use crate::kube::gate::GateLayer;
+use crate::kube::sources::SourceCtx;
+use crate::kube::{KubeSetup, resolve};
+use crate::model::ClusterInfo;
+use crate::msg::Msg;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Kube(#[from] KubeError),
+    #[error("cannot set up the Kubernetes client for context {context:?}: {reason}")]
+    Client { context: String, reason: String },
+    #[error("{0}")]
+    Log(String),
+    #[error("no journal location: set --journal FILE, XDG_STATE_HOME or HOME")]
+    NoJournal,
+}
+
+/// Everything a run needs, resolved.
+pub struct Session {
+    pub config: Config,
+    pub cluster: ClusterInfo,
+    /// `None` when no Kubernetes source is configured (the reason is in `not_configured`).
+    pub client: Option<Client>,
+    pub not_configured: Option<String>,
+    pub executor: Option<Arc<Executor>>,
+    pub journal: Journal,
+    pub log_path: Option<PathBuf>,
+}
+
+impl Session {
+    pub async fn prepare(args: &GlobalArgs) -> Result<Session, StartError> {
+        let config = Config::load(args.config.as_deref())?;
+        let log_path = crate::logging::init(args.log_file.as_deref()).map_err(StartError::Log)?;
+        let journal = match &args.journal {
+            Some(p) => Journal::new(p.clone()),
+            None => Journal::new(Journal::default_path().ok_or(StartError::NoJournal)?),
+        };
+        let setup = resolve(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            args.namespace.as_deref(),
+        )
+        .await?;
+        match setup {
+            KubeSetup::NotConfigured { why } => Ok(Session {
+                cluster: ClusterInfo {
+                    namespace: args.namespace.clone(),
+                    read_only: args.read_only || config.read_only,
+                    ..ClusterInfo::default()
+                },
+                config,
+                client: None,
+                not_configured: Some(why),
+                executor: None,
+                journal,
+                log_path,
+            }),
+            KubeSetup::Ready(target) => {
+                let read_only = args.read_only || config.context_read_only(&target.context);
+                let cluster = ClusterInfo {
+                    context: Some(target.context.clone()),
+                    server: Some(target.server.clone()),
+                    namespace: target.namespace.clone(),
+                    user: target.user.clone(),
+                    read_only,
+                    production: config.is_production(&target.context),
+                };
+                tracing::info!(context = %target.context, server = %target.server, read_only, "cluster resolved");
+                let client = build_client(target.config, read_only).map_err(|reason| {
+                    StartError::Client {
+                        context: target.context.clone(),
+                        reason,
+                    }
+                })?;
+                let identity = Identity {
+                    context: target.context.clone(),
+                    cluster: target.server.clone(),
+                    kube_user: target.user.clone(),
+                };
+                let executor = Arc::new(Executor::new(
+                    client.clone(),
+                    read_only,
+                    journal.clone(),
+                    identity,
+                ));
+                Ok(Session {
+                    config,
+                    cluster,
+                    client: Some(client),
+                    not_configured: None,
+                    executor: Some(executor),
+                    journal,
+                    log_path,
+                })
+            }
+        }
+    }
+
+    /// The context sources start from.
+    pub fn source_ctx(&self, tx: Sender<Msg>) -> Option<SourceCtx> {
+        let i = &self.config.intervals;
+        self.client.as_ref().map(|client| SourceCtx {
+            client: client.clone(),
+            tx,
+            namespace: self.cluster.namespace.clone(),
+            api_probe: Duration::from_secs(i.api_probe_secs),
+            backoff_cap: Duration::from_secs(i.backoff_cap_secs),
+            request_timeout: Duration::from_secs(i.request_timeout_secs),
+        })
+    }
+}
+
+/// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
+/// request outside the allow-list before anything is sent.
+pub fn build_client(config: kube::Config, read_only: bool) -> Result<Client, String> {
+    let builder =
+        ClientBuilder::try_from(config).map_err(|e| crate::kube::context::error_chain(&e))?;
+    Ok(builder.with_layer(&GateLayer { read_only }).build())
+}

@@ -1,0 +1,56 @@
+//! The confirm dialog: what will change, where, the exact patch and the kubectl equivalent.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+
+use super::{Theme, centered};
+use crate::model::{Dialog, Model};
+
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme: &Theme) {
+    let m = &dialog.mutation;
+    let obj = m.object();
+    let ctx = model.cluster.context.as_deref().unwrap_or("?");
+    let mut lines = vec![
+        Line::from(Span::styled(m.describe(), theme.title())),
+        Line::from(""),
+        Line::from(format!(
+            "object:  {} {}/{}",
+            obj.kind,
+            obj.namespace.as_deref().unwrap_or("-"),
+            obj.name
+        )),
+        Line::from(format!("context: {ctx}")),
+        Line::from(format!("patch:   {}", m.patch())),
+        Line::from(format!("kubectl: {}", m.kubectl(Some(ctx)))),
+        Line::from(""),
+        Line::from(Span::styled(
+            "dry run first, then the write; journaled; verified by re-reading",
+            theme.muted(),
+        )),
+    ];
+    if model.cluster.production {
+        lines.push(Line::from(Span::styled(
+            format!("PRODUCTION context: type `{}` and press enter", obj.name),
+            theme.warning(),
+        )));
+        lines.push(Line::from(format!("> {}", dialog.typed)));
+    } else {
+        lines.push(Line::from(Span::styled(
+            "y / enter: run   n / esc: cancel",
+            theme.accent(),
+        )));
+    }
+    let rect = centered(area, 76, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::bordered()
+                .border_type(BorderType::Double)
+                .border_style(theme.warning())
+                .title(" Confirm action "),
+        ),
+        rect,
+    );
+}

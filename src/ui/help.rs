@@ -1,0 +1,60 @@
+//! The help overlay: the keymap from config (one source with the README table).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, BorderType, Clear, Row, Table};
+
+use super::{Theme, centered};
+use crate::keymap::{Keymap, Scope};
+use crate::model::Model;
+
+/// Rows of (keys, description, scope), keys with the same action and scope joined: `down, j`.
+pub fn rows(keymap: &Keymap, read_only: bool) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String, crate::action::Action, Scope)> = Vec::new();
+    for b in keymap.visible(read_only) {
+        if let Some(r) = out.iter_mut().find(|r| r.3 == b.action && r.4 == b.scope) {
+            r.0.push_str(", ");
+            r.0.push_str(&b.key.to_string());
+        } else {
+            out.push((
+                b.key.to_string(),
+                b.desc.clone(),
+                b.scope.to_string(),
+                b.action,
+                b.scope,
+            ));
+        }
+    }
+    out.into_iter().map(|(k, d, s, _, _)| (k, d, s)).collect()
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
+    let rows_data = rows(&model.keymap, model.cluster.read_only);
+    let h = (rows_data.len() as u16 + 4).min(area.height);
+    let rect = centered(area, 76, h);
+    frame.render_widget(Clear, rect);
+    let title = if model.cluster.read_only {
+        " Keys (read-only: actions that change the cluster are hidden) "
+    } else {
+        " Keys "
+    };
+    let table = Table::new(
+        rows_data
+            .into_iter()
+            .map(|(k, d, s)| Row::new(vec![k, d, s])),
+        [
+            Constraint::Length(14),
+            Constraint::Min(30),
+            Constraint::Length(10),
+        ],
+    )
+    .header(Row::new(vec!["KEY", "ACTION", "WHERE"]).style(theme.header()))
+    .block(
+        Block::bordered()
+            .border_type(BorderType::Rounded)
+            .title(Line::from(title).style(theme.title()))
+            .title_bottom(Line::from(" esc or ? to close ").style(theme.muted())),
+    );
+    frame.render_widget(table, rect);
+}

@@ -1,0 +1,109 @@
+//! Pure rendering: a function of `&Model`, the theme and an injected `now`. No IO, no clock reads.
+
+mod dialog;
+mod help;
+pub mod panes;
+mod status;
+pub mod theme;
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Tabs, Wrap};
+
+use crate::model::{Model, PaneId};
+pub use theme::Theme;
+
+/// The smallest terminal ktriage draws its panes in.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, now: DateTime<Utc>) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, theme);
+        return;
+    }
+    let [tabs, body, notice, bar] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_tabs(frame, tabs, model, theme);
+    panes::draw(frame, body, model, theme, now);
+    status::draw_notice(frame, notice, model, theme, now);
+    status::draw_bar(frame, bar, model, theme, now);
+    if model.ui.help {
+        help::draw(frame, body, model, theme);
+    }
+    if let Some(d) = &model.dialog {
+        dialog::draw(frame, body, model, d, theme);
+    }
+}
+
+fn draw_tabs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
+    let titles: Vec<Line> = PaneId::ALL
+        .iter()
+        .map(|p| Line::from(format!("{} {}", p.index() + 1, p.title())))
+        .collect();
+    let tabs = Tabs::new(titles)
+        .select(model.ui.active.index())
+        .highlight_style(theme.selected())
+        .divider("│");
+    frame.render_widget(tabs, area);
+}
+
+fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let text = vec![
+        Line::from(Span::styled(
+            "ktriage: terminal too small",
+            theme.critical(),
+        )),
+        Line::from(format!(
+            "{}×{}, needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
+            area.width, area.height
+        )),
+        Line::from("enlarge the window or press q"),
+    ];
+    let y = area.height.saturating_sub(3) / 2;
+    let rect = Rect::new(
+        area.x,
+        area.y + y,
+        area.width,
+        area.height.saturating_sub(y).min(3),
+    );
+    frame.render_widget(
+        Paragraph::new(text)
+            .alignment(Alignment::Center)
+            .wrap(Wrap { trim: true }),
+        rect,
+    );
+}
+
+/// A rectangle of at most `w`×`h` centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// Shorten `s` to `max` display columns with an ellipsis.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut t: String = s.chars().take(max - 1).collect();
+    t.push('…');
+    t
+}

@@ -1,0 +1,81 @@
+//! The status bar (context, server, RO/RW badge, API state, last update) and the notice line.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{Theme, truncate};
+use crate::model::store::age;
+use crate::model::{Model, NoticeLevel};
+
+pub fn draw_bar(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
+    let badge = if model.cluster.read_only {
+        " RO "
+    } else {
+        " RW "
+    };
+    let api = &model.api.state;
+    let mut right = format!("API {}", api.label(now));
+    if let (true, Some(v)) = (api.is_ok(), &model.api.version) {
+        right.push(' ');
+        right.push_str(v);
+    }
+    let updated = match api.last_ok() {
+        Some(t) => format!(" · upd {} ago", age(now, t)),
+        None => String::new(),
+    };
+    let help = " · ? help";
+    let ctx = model.cluster.context.as_deref().unwrap_or("no cluster");
+    let server = model.cluster.server.as_deref().unwrap_or("");
+    let ns = model
+        .cluster
+        .namespace
+        .as_deref()
+        .map(|n| format!(" -n {n}"))
+        .unwrap_or_default();
+    let fixed = badge.len() + 1 + right.chars().count() + updated.chars().count() + help.len() + 1;
+    let room = usize::from(area.width).saturating_sub(fixed);
+    let left_full = format!("{ctx}{ns} {server}");
+    let left = truncate(&left_full, room);
+    let pad = room.saturating_sub(left.chars().count());
+    let line = Line::from(vec![
+        Span::styled(badge, theme.badge(model.cluster.read_only)),
+        Span::raw(" "),
+        Span::styled(left, theme.title()),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(right, theme.state(api)),
+        Span::styled(updated, theme.muted()),
+        Span::styled(help, theme.muted()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+pub fn draw_notice(
+    frame: &mut Frame,
+    area: Rect,
+    model: &Model,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) {
+    let text = match (&model.notice, model.warnings.first()) {
+        (Some(n), _) => {
+            let style = match n.level {
+                NoticeLevel::Info => theme.accent(),
+                NoticeLevel::Warning => theme.warning(),
+                NoticeLevel::Error => theme.critical(),
+            };
+            Span::styled(
+                truncate(
+                    &format!("{} ({} ago)", n.text, age(now, n.at)),
+                    usize::from(area.width),
+                ),
+                style,
+            )
+        }
+        (None, Some(w)) => Span::styled(truncate(w, usize::from(area.width)), theme.warning()),
+        (None, None) => Span::raw(""),
+    };
+    frame.render_widget(Paragraph::new(Line::from(text)), area);
+}

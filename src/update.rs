@@ -1,0 +1,226 @@
+//! `update(&mut Model, Msg, now) -> Vec<Effect>`: synchronous, no IO. Every side effect is an `Effect`.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
+
+use crate::action::Action;
+use crate::diagnose;
+use crate::keymap::Key;
+use crate::kube::executor::OutcomeResult;
+use crate::model::{Dialog, Model, Notice, NoticeLevel, PaneId, SourceId, SourceState};
+use crate::msg::Msg;
+use crate::mutation::Mutation;
+
+/// Side effects requested by `update`, executed by the app loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Quit,
+    /// Run a confirmed mutation through the one executor.
+    Execute(Mutation),
+}
+
+pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    let mut data_changed = false;
+    match msg {
+        Msg::Key(ev) => {
+            if ev.kind == KeyEventKind::Release {
+                return effects;
+            }
+            on_key(model, ev, now, &mut effects);
+        }
+        Msg::Resize(w, h) => {
+            model.ui.size = (w, h);
+            model.ui.page = usize::from(h.saturating_sub(6)).max(1);
+        }
+        Msg::Tick => data_changed = true,
+        Msg::ApiUp { version } => {
+            model.api.state = SourceState::Ok { at: now };
+            model.api.version = Some(version);
+            data_changed = true;
+        }
+        Msg::SourceFailed(id, failure) => {
+            let state = match id {
+                SourceId::Api => &mut model.api.state,
+                SourceId::Namespaces => &mut model.namespaces.state,
+            };
+            *state = state.fail(failure, now);
+            data_changed = true;
+        }
+        Msg::Namespaces(delta) => data_changed = model.namespaces.apply(delta, now),
+        Msg::ActionDone(outcome) => {
+            let level = match outcome.result {
+                OutcomeResult::Applied => NoticeLevel::Info,
+                OutcomeResult::Unverified => NoticeLevel::Warning,
+                OutcomeResult::Rejected | OutcomeResult::Failed | OutcomeResult::Refused => {
+                    NoticeLevel::Error
+                }
+            };
+            model.notice = Some(Notice {
+                text: outcome.summary(),
+                level,
+                at: now,
+            });
+        }
+    }
+    if data_changed {
+        model.findings = diagnose::evaluate(model, now);
+        clamp_selection(model);
+    }
+    effects
+}
+
+fn on_key(
+    model: &mut Model,
+    ev: crossterm::event::KeyEvent,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) {
+    let key = Key::from_event(&ev);
+    // Ctrl-C always quits, whatever the keymap or an open dialog says.
+    if ev.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        model.ui.quit = true;
+        effects.push(Effect::Quit);
+        return;
+    }
+    if let Some(dialog) = model.dialog.as_mut() {
+        // Production contexts: the user types the object's name; only Enter/Esc act.
+        if model.cluster.production {
+            match ev.code {
+                KeyCode::Char(c) if !key.ctrl && !key.alt => {
+                    dialog.typed.push(c);
+                    return;
+                }
+                KeyCode::Backspace => {
+                    dialog.typed.pop();
+                    return;
+                }
+                _ => {}
+            }
+        }
+        match model.keymap.lookup(key, model.ui.active, true) {
+            Some(Action::Confirm) => confirm(model, now, effects),
+            Some(Action::Cancel) => {
+                model.dialog = None;
+                notice(model, "cancelled: nothing was sent", NoticeLevel::Info, now);
+            }
+            _ => {}
+        }
+        return;
+    }
+    let Some(action) = model.keymap.lookup(key, model.ui.active, false) else {
+        return;
+    };
+    if model.ui.help && !matches!(action, Action::Help | Action::Close | Action::Quit) {
+        model.ui.help = false;
+    }
+    apply_action(model, action, now, effects);
+}
+
+/// Apply one user intent (also used by tests and, later, by mouse or command input).
+pub fn apply_action(
+    model: &mut Model,
+    action: Action,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) {
+    if action.is_mutating() && model.cluster.read_only {
+        notice(
+            model,
+            &format!("read-only mode: `{action}` is disabled; nothing was sent"),
+            NoticeLevel::Warning,
+            now,
+        );
+        return;
+    }
+    let active = model.ui.active;
+    let rows = model.row_count(active);
+    let sel = &mut model.ui.selected[active.index()];
+    match action {
+        Action::Quit => {
+            model.ui.quit = true;
+            effects.push(Effect::Quit);
+        }
+        Action::Help => model.ui.help = !model.ui.help,
+        Action::Close => {
+            model.ui.help = false;
+            model.notice = None;
+        }
+        Action::NextPane => model.ui.active = active.next(),
+        Action::PrevPane => model.ui.active = active.prev(),
+        Action::Pane(p) => model.ui.active = p,
+        Action::Down => *sel = (*sel + 1).min(rows.saturating_sub(1)),
+        Action::Up => *sel = sel.saturating_sub(1),
+        Action::PageDown => *sel = (*sel + model.ui.page.max(1)).min(rows.saturating_sub(1)),
+        Action::PageUp => *sel = sel.saturating_sub(model.ui.page.max(1)),
+        Action::First => *sel = 0,
+        Action::Last => *sel = rows.saturating_sub(1),
+        Action::Scale => notice(
+            model,
+            "scale: select a workload in the Top pane first (the Top pane's workload list is not built in this version)",
+            NoticeLevel::Info,
+            now,
+        ),
+        Action::Confirm | Action::Cancel | Action::None => {}
+    }
+}
+
+/// Open the confirm dialog for a mutation (refused in read-only mode).
+pub fn propose(model: &mut Model, mutation: Mutation, now: DateTime<Utc>) {
+    if model.cluster.read_only {
+        notice(
+            model,
+            &format!(
+                "read-only mode: refused `{}`; nothing was sent",
+                mutation.describe()
+            ),
+            NoticeLevel::Warning,
+            now,
+        );
+        return;
+    }
+    model.dialog = Some(Dialog {
+        mutation,
+        typed: String::new(),
+    });
+}
+
+fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+    let Some(dialog) = model.dialog.take() else {
+        return;
+    };
+    if model.cluster.production && dialog.typed != dialog.mutation.object().name {
+        let name = dialog.mutation.object().name;
+        model.dialog = Some(dialog);
+        notice(
+            model,
+            &format!("production context: type `{name}` to confirm"),
+            NoticeLevel::Warning,
+            now,
+        );
+        return;
+    }
+    notice(
+        model,
+        &format!("running: {}", dialog.mutation.describe()),
+        NoticeLevel::Info,
+        now,
+    );
+    effects.push(Effect::Execute(dialog.mutation));
+}
+
+fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: DateTime<Utc>) {
+    model.notice = Some(Notice {
+        text: text.to_string(),
+        level,
+        at: now,
+    });
+}
+
+fn clamp_selection(model: &mut Model) {
+    for p in PaneId::ALL {
+        let rows = model.row_count(*p);
+        let sel = &mut model.ui.selected[p.index()];
+        *sel = (*sel).min(rows.saturating_sub(1));
+    }
+}
