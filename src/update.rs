@@ -111,8 +111,22 @@ fn on_key(
     let Some(action) = model.keymap.lookup(key, model.ui.active, false) else {
         return;
     };
-    if model.ui.help && !matches!(action, Action::Help | Action::Close | Action::Quit) {
-        model.ui.help = false;
+    if model.ui.help {
+        let page = model.ui.page.max(1);
+        let scroll = &mut model.ui.help_scroll;
+        match action {
+            Action::Down => *scroll += 1,
+            Action::Up => *scroll = scroll.saturating_sub(1),
+            Action::PageDown => *scroll += page,
+            Action::PageUp => *scroll = scroll.saturating_sub(page),
+            Action::First => *scroll = 0,
+            Action::Help | Action::Close | Action::Quit => apply_action(model, action, now, effects),
+            _ => {
+                model.ui.help = false;
+                apply_action(model, action, now, effects);
+            }
+        }
+        return;
     }
     apply_action(model, action, now, effects);
 }
@@ -141,7 +155,10 @@ pub fn apply_action(
             model.ui.quit = true;
             effects.push(Effect::Quit);
         }
-        Action::Help => model.ui.help = !model.ui.help,
+        Action::Help => {
+            model.ui.help = !model.ui.help;
+            model.ui.help_scroll = 0;
+        }
         Action::Close => {
             model.ui.help = false;
             model.notice = None;

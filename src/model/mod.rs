@@ -145,6 +145,8 @@ pub enum NoticeLevel {
 pub struct UiState {
     pub active: PaneId,
     pub help: bool,
+    /// First help row shown (the overlay scrolls when the keymap is longer than the screen).
+    pub help_scroll: usize,
     pub quit: bool,
     /// Selected row per pane.
     pub selected: [usize; 7],

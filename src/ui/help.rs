@@ -30,31 +30,40 @@ pub fn rows(keymap: &Keymap, read_only: bool) -> Vec<(String, String, String)> {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
-    let rows_data = rows(&model.keymap, model.cluster.read_only);
-    let h = (rows_data.len() as u16 + 4).min(area.height);
+    let all = rows(&model.keymap, model.cluster.read_only);
+    let h = (all.len() as u16 + 4).min(area.height);
     let rect = centered(area, 76, h);
+    let visible = usize::from(rect.height.saturating_sub(4));
+    let max_scroll = all.len().saturating_sub(visible);
+    let scroll = model.ui.help_scroll.min(max_scroll);
     frame.render_widget(Clear, rect);
-    let title = if model.cluster.read_only {
-        " Keys (read-only: actions that change the cluster are hidden) "
+    let mut title = String::from(" Keys ");
+    if model.cluster.read_only {
+        title.push_str("(read-only: actions that change the cluster are hidden) ");
+    }
+    let bottom = if max_scroll > 0 {
+        format!(
+            " rows {}-{} of {}: j/k scroll · esc or ? close ",
+            scroll + 1,
+            scroll + visible,
+            all.len()
+        )
     } else {
-        " Keys "
+        " esc or ? to close ".to_string()
     };
     let table = Table::new(
-        rows_data
-            .into_iter()
+        all.into_iter()
+            .skip(scroll)
+            .take(visible)
             .map(|(k, d, s)| Row::new(vec![k, d, s])),
-        [
-            Constraint::Length(14),
-            Constraint::Min(30),
-            Constraint::Length(10),
-        ],
+        [Constraint::Length(14), Constraint::Min(30), Constraint::Length(10)],
     )
     .header(Row::new(vec!["KEY", "ACTION", "WHERE"]).style(theme.header()))
     .block(
         Block::bordered()
             .border_type(BorderType::Rounded)
             .title(Line::from(title).style(theme.title()))
-            .title_bottom(Line::from(" esc or ? to close ").style(theme.muted())),
+            .title_bottom(Line::from(bottom).style(theme.muted())),
     );
     frame.render_widget(table, rect);
 }
