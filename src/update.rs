@@ -120,7 +120,9 @@ fn on_key(
             Action::PageDown => *scroll += page,
             Action::PageUp => *scroll = scroll.saturating_sub(page),
             Action::First => *scroll = 0,
-            Action::Help | Action::Close | Action::Quit => apply_action(model, action, now, effects),
+            Action::Help | Action::Close | Action::Quit => {
+                apply_action(model, action, now, effects)
+            }
             _ => {
                 model.ui.help = false;
                 apply_action(model, action, now, effects);

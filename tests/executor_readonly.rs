@@ -7,12 +7,12 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use k8s_openapi::api::core::v1::{Event, Namespace};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::Api;
 use ktriage::journal::Journal;
 use ktriage::kube::executor::{Executor, Identity, OutcomeResult};
 use ktriage::kube::gate::{allowed_read_only, is_refusal};
 use ktriage::mutation::Mutation;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use support::{FakeApi, Handler, Recorded};
 
@@ -41,12 +41,20 @@ fn cluster_handler(reject_dry_run: Option<(u16, &'static str)>) -> Handler {
                    "spec": {"replicas": n}, "status": {"replicas": n}})
         };
         match (r.method.as_str(), r.path.as_str()) {
-            ("GET", "/version") => (200, json!({"major": "1", "minor": "28", "gitVersion": "v1.28.9+rke2r1"})),
-            ("GET", "/apis/apps/v1/namespaces/shop/deployments/api/scale") => (200, scale(&st["replicas"])),
+            ("GET", "/version") => (
+                200,
+                json!({"major": "1", "minor": "28", "gitVersion": "v1.28.9+rke2r1"}),
+            ),
+            ("GET", "/apis/apps/v1/namespaces/shop/deployments/api/scale") => {
+                (200, scale(&st["replicas"]))
+            }
             ("PATCH", "/apis/apps/v1/namespaces/shop/deployments/api/scale") => {
                 let dry = r.query.contains("dryRun=All");
                 if dry && let Some((code, reason)) = reject_dry_run {
-                    return (code, support::status(code, reason, "deployments.apps \"api\" is forbidden"));
+                    return (
+                        code,
+                        support::status(code, reason, "deployments.apps \"api\" is forbidden"),
+                    );
                 }
                 let body: Value = serde_json::from_str(&r.body).unwrap_or_default();
                 let n = body["spec"]["replicas"].clone();
@@ -79,16 +87,29 @@ fn cluster_handler(reject_dry_run: Option<(u16, &'static str)>) -> Handler {
                 200,
                 json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"resourceVersion": "1"}, "items": []}),
             ),
-            _ => (404, support::status(404, "NotFound", "the server could not find the requested resource")),
+            _ => (
+                404,
+                support::status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                ),
+            ),
         }
     })
 }
 
 async fn client_for(api: &FakeApi, read_only: bool) -> kube::Client {
     let dir = tempfile::tempdir().unwrap();
-    let kc = support::write(dir.path(), "kc", &support::kubeconfig(&api.url(), "tok-123"));
+    let kc = support::write(
+        dir.path(),
+        "kc",
+        &support::kubeconfig(&api.url(), "tok-123"),
+    );
     let setup = ktriage::kube::resolve(Some(&kc), None, None).await.unwrap();
-    let ktriage::kube::KubeSetup::Ready(target) = setup else { panic!("not configured") };
+    let ktriage::kube::KubeSetup::Ready(target) = setup else {
+        panic!("not configured")
+    };
     ktriage::session::build_client(target.config, read_only).unwrap()
 }
 
@@ -106,31 +127,51 @@ async fn read_only_session_sends_nothing_for_every_mutation() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::new(dir.path().join("journal.jsonl"));
     // read-only at both levels, as a real read-only session is
-    let exec = Executor::new(client_for(&api, true).await, true, journal.clone(), identity());
+    let exec = Executor::new(
+        client_for(&api, true).await,
+        true,
+        journal.clone(),
+        identity(),
+    );
     for m in every_mutation() {
         let out = exec.execute(&m).await;
         assert_eq!(out.result, OutcomeResult::Refused, "{m:?}");
         assert!(out.summary().contains("nothing was sent"));
     }
     // the executor refuses first; even with the executor's check bypassed, the gate refuses
-    let unguarded = Executor::new(client_for(&api, true).await, false, journal.clone(), identity());
+    let unguarded = Executor::new(
+        client_for(&api, true).await,
+        false,
+        journal.clone(),
+        identity(),
+    );
     for m in every_mutation() {
         let out = unguarded.execute(&m).await;
         assert_ne!(out.result, OutcomeResult::Applied, "{m:?}");
     }
     for r in api.recorded() {
         let method = http::Method::from_bytes(r.method.as_bytes()).unwrap();
-        assert!(allowed_read_only(&method, &r.path), "read-only session sent {}", r.line());
+        assert!(
+            allowed_read_only(&method, &r.path),
+            "read-only session sent {}",
+            r.line()
+        );
     }
     assert!(
-        api.recorded().iter().all(|r| r.method == "GET" || r.path.ends_with("selfsubjectreviews")),
+        api.recorded()
+            .iter()
+            .all(|r| r.method == "GET" || r.path.ends_with("selfsubjectreviews")),
         "{:?}",
         api.lines()
     );
     assert_eq!(api.state.lock().unwrap()["replicas"], 3, "nothing changed");
     // a refusal by the executor writes no journal line; the unguarded run wrote an intent at most
     let (entries, _) = journal.read().unwrap();
-    assert!(entries.iter().all(|e| e["phase"] != "outcome" || e["result"] != "applied"));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["phase"] != "outcome" || e["result"] != "applied")
+    );
 }
 
 #[tokio::test]
@@ -145,13 +186,29 @@ async fn read_only_gate_refuses_direct_writes_before_sending() {
         .unwrap_err();
     assert!(is_refusal(&err), "{err}");
     assert!(err.to_string().contains("read-only mode"), "{err}");
-    let dry = PatchParams { dry_run: true, ..PatchParams::default() };
+    let dry = PatchParams {
+        dry_run: true,
+        ..PatchParams::default()
+    };
     assert!(is_refusal(
-        &deploys.patch("api", &dry, &Patch::Merge(json!({}))).await.unwrap_err()
+        &deploys
+            .patch("api", &dry, &Patch::Merge(json!({})))
+            .await
+            .unwrap_err()
     ));
-    assert!(is_refusal(&deploys.delete("api", &DeleteParams::default()).await.unwrap_err()));
+    assert!(is_refusal(
+        &deploys
+            .delete("api", &DeleteParams::default())
+            .await
+            .unwrap_err()
+    ));
     let events: Api<Event> = Api::namespaced(client.clone(), "shop");
-    assert!(is_refusal(&events.create(&PostParams::default(), &Event::default()).await.unwrap_err()));
+    assert!(is_refusal(
+        &events
+            .create(&PostParams::default(), &Event::default())
+            .await
+            .unwrap_err()
+    ));
     // reads and self-reviews go through
     let ns: Api<Namespace> = Api::all(client.clone());
     ns.list(&ListParams::default()).await.unwrap();
@@ -173,7 +230,12 @@ async fn read_write_scale_sends_exactly_the_expected_requests() {
     let api = FakeApi::start(json!({"replicas": 3}), cluster_handler(None)).await;
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::new(dir.path().join("journal.jsonl"));
-    let exec = Executor::new(client_for(&api, false).await, false, journal.clone(), identity());
+    let exec = Executor::new(
+        client_for(&api, false).await,
+        false,
+        journal.clone(),
+        identity(),
+    );
     let m = every_mutation().remove(0);
     let out = exec.execute(&m).await;
     assert_eq!(out.result, OutcomeResult::Applied, "{out:?}");
@@ -195,11 +257,18 @@ async fn read_write_scale_sends_exactly_the_expected_requests() {
     let rec = api.recorded();
     for r in &rec[2..4] {
         assert_eq!(r.content_type, "application/merge-patch+json");
-        assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap(), json!({"spec": {"replicas": 0}}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&r.body).unwrap(),
+            json!({"spec": {"replicas": 0}})
+        );
     }
     let annotation: Value = serde_json::from_str(&rec[4].body).unwrap();
-    let note: Value =
-        serde_json::from_str(annotation["metadata"]["annotations"]["ktriage.io/last-action"].as_str().unwrap()).unwrap();
+    let note: Value = serde_json::from_str(
+        annotation["metadata"]["annotations"]["ktriage.io/last-action"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(note["who"], "alice@example");
     assert_eq!(note["why"], "scale deployment shop/api to 0 replicas");
     let event: Value = serde_json::from_str(&rec[5].body).unwrap();
@@ -213,26 +282,47 @@ async fn read_write_scale_sends_exactly_the_expected_requests() {
     assert_eq!(entries[0]["phase"], "intent");
     assert_eq!(entries[0]["before"], json!({"replicas": 3}));
     assert_eq!(entries[0]["user"]["kubernetes"], "alice@example");
-    assert_eq!(entries[0]["mutation"]["patch"], json!({"spec": {"replicas": 0}}));
+    assert_eq!(
+        entries[0]["mutation"]["patch"],
+        json!({"spec": {"replicas": 0}})
+    );
     assert_eq!(entries[1]["phase"], "outcome");
     assert_eq!(entries[1]["id"], entries[0]["id"]);
     assert_eq!(entries[1]["result"], "applied");
     assert_eq!(entries[1]["after"], json!({"replicas": 0}));
     let text = std::fs::read_to_string(journal.path()).unwrap();
-    assert!(!text.contains("tok-123"), "the token leaked into the journal");
+    assert!(
+        !text.contains("tok-123"),
+        "the token leaked into the journal"
+    );
 }
 
 #[tokio::test]
 async fn forbidden_dry_run_is_rejected_and_journaled() {
-    let api = FakeApi::start(json!({"replicas": 3}), cluster_handler(Some((403, "Forbidden")))).await;
+    let api = FakeApi::start(
+        json!({"replicas": 3}),
+        cluster_handler(Some((403, "Forbidden"))),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::new(dir.path().join("journal.jsonl"));
-    let exec = Executor::new(client_for(&api, false).await, false, journal.clone(), identity());
+    let exec = Executor::new(
+        client_for(&api, false).await,
+        false,
+        journal.clone(),
+        identity(),
+    );
     let out = exec.execute(&every_mutation().remove(0)).await;
     assert_eq!(out.result, OutcomeResult::Rejected);
     assert_eq!(out.stage, "dry-run");
     assert!(out.summary().contains("403 Forbidden"), "{}", out.summary());
-    assert!(api.lines().iter().all(|l| !l.contains("PATCH") || l.contains("dryRun=All")), "{:?}", api.lines());
+    assert!(
+        api.lines()
+            .iter()
+            .all(|l| !l.contains("PATCH") || l.contains("dryRun=All")),
+        "{:?}",
+        api.lines()
+    );
     let (entries, _) = journal.read().unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[1]["result"], "rejected");
@@ -245,12 +335,24 @@ async fn missing_deployment_is_rejected_without_a_journal_line() {
     let api = FakeApi::start(json!({"replicas": 3}), cluster_handler(None)).await;
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::new(dir.path().join("journal.jsonl"));
-    let exec = Executor::new(client_for(&api, false).await, false, journal.clone(), identity());
+    let exec = Executor::new(
+        client_for(&api, false).await,
+        false,
+        journal.clone(),
+        identity(),
+    );
     let out = exec
-        .execute(&Mutation::Scale { namespace: "shop".into(), name: "gone".into(), replicas: 1 })
+        .execute(&Mutation::Scale {
+            namespace: "shop".into(),
+            name: "gone".into(),
+            replicas: 1,
+        })
         .await;
     assert_eq!(out.result, OutcomeResult::Rejected);
     assert_eq!(out.stage, "read");
     assert_eq!(api.lines().len(), 1);
-    assert!(!journal.path().exists(), "nothing was attempted, nothing journaled");
+    assert!(
+        !journal.path().exists(),
+        "nothing was attempted, nothing journaled"
+    );
 }

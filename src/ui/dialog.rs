@@ -42,7 +42,13 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             theme.accent(),
         )));
     }
-    let rect = centered(area, 76, lines.len() as u16 + 2);
+    // height after wrapping at the dialog's inner width
+    let inner_w = usize::from(area.width.min(76).saturating_sub(2)).max(1);
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
+    let rect = centered(area, 76, rows as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(

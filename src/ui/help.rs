@@ -31,9 +31,10 @@ pub fn rows(keymap: &Keymap, read_only: bool) -> Vec<(String, String, String)> {
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let all = rows(&model.keymap, model.cluster.read_only);
-    let h = (all.len() as u16 + 4).min(area.height);
+    let h = (all.len() as u16 + 3).min(area.height);
     let rect = centered(area, 76, h);
-    let visible = usize::from(rect.height.saturating_sub(4));
+    // borders and the header row take three lines
+    let visible = usize::from(rect.height.saturating_sub(3));
     let max_scroll = all.len().saturating_sub(visible);
     let scroll = model.ui.help_scroll.min(max_scroll);
     frame.render_widget(Clear, rect);
@@ -56,7 +57,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             .skip(scroll)
             .take(visible)
             .map(|(k, d, s)| Row::new(vec![k, d, s])),
-        [Constraint::Length(14), Constraint::Min(30), Constraint::Length(10)],
+        [
+            Constraint::Length(14),
+            Constraint::Min(30),
+            Constraint::Length(10),
+        ],
     )
     .header(Row::new(vec!["KEY", "ACTION", "WHERE"]).style(theme.header()))
     .block(

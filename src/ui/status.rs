@@ -29,13 +29,17 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now
     let help = " · ? help";
     let ctx = model.cluster.context.as_deref().unwrap_or("no cluster");
     let server = model.cluster.server.as_deref().unwrap_or("");
+    let server = server
+        .strip_prefix("https://")
+        .or_else(|| server.strip_prefix("http://"))
+        .unwrap_or(server);
     let ns = model
         .cluster
         .namespace
         .as_deref()
         .map(|n| format!(" -n {n}"))
         .unwrap_or_default();
-    let fixed = badge.len() + 1 + right.chars().count() + updated.chars().count() + help.len() + 1;
+    let fixed = badge.len() + 2 + right.chars().count() + updated.chars().count() + help.len() + 1;
     let room = usize::from(area.width).saturating_sub(fixed);
     let left_full = format!("{ctx}{ns} {server}");
     let left = truncate(&left_full, room);
@@ -44,7 +48,7 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now
         Span::styled(badge, theme.badge(model.cluster.read_only)),
         Span::raw(" "),
         Span::styled(left, theme.title()),
-        Span::raw(" ".repeat(pad)),
+        Span::raw(" ".repeat(pad + 1)),
         Span::styled(right, theme.state(api)),
         Span::styled(updated, theme.muted()),
         Span::styled(help, theme.muted()),

@@ -2,6 +2,8 @@
 //! helpers for kubeconfigs and tools. Used where the simulator would hide what was actually sent.
 #![allow(dead_code)]
 
+pub mod model;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -62,14 +64,20 @@ impl FakeApi {
         let (r, s) = (requests.clone(), state.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (r, s, h) = (r.clone(), s.clone(), handler.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let (r, s, h) = (r.clone(), s.clone(), h.clone());
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let rec = Recorded {
                                 method: parts.method.to_string(),
                                 path: parts.uri.path().to_string(),
@@ -95,11 +103,18 @@ impl FakeApi {
                             Ok::<_, Infallible>(resp)
                         }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         });
-        FakeApi { addr, requests, state, task }
+        FakeApi {
+            addr,
+            requests,
+            state,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -151,7 +166,9 @@ pub fn require_tool(name: &str) -> Option<PathBuf> {
     match found {
         Some(p) => Some(p),
         None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{name} is required under CI=true but was not found on PATH (.ci/run installs it)")
+            panic!(
+                "{name} is required under CI=true but was not found on PATH (.ci/run installs it)"
+            )
         }
         None => {
             eprintln!("SKIP: {name} not found on PATH; install it to run this test");

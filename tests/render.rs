@@ -1,0 +1,155 @@
+//! Whole-screen snapshots with ratatui's TestBackend at 80×24 and 160×48 and a fixed clock.
+
+mod support;
+
+use ktriage::config::Config;
+use ktriage::model::{ClusterInfo, Model};
+use ktriage::msg::Msg;
+use ktriage::mutation::Mutation;
+use ktriage::ui::{self, Theme};
+use ktriage::update::{propose, update};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use support::model::{burning, model, t0};
+
+fn theme(color: bool) -> Theme {
+    Theme::new(Config::defaults().unwrap().theme, color)
+}
+
+fn render(m: &Model, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::draw(f, m, &theme(true), t0())).unwrap();
+    t
+}
+
+fn screen(m: &Model, w: u16, h: u16) -> String {
+    let t = render(m, w, h);
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn both(name: &str, m: &Model) {
+    insta::assert_snapshot!(format!("{name}_80x24"), screen(m, 80, 24));
+    insta::assert_snapshot!(format!("{name}_160x48"), screen(m, 160, 48));
+}
+
+#[test]
+fn overview_during_an_outage() {
+    both("overview_outage", &burning(false));
+}
+
+#[test]
+fn namespaces_stale_rows_kept() {
+    let mut m = burning(false);
+    update(
+        &mut m,
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char('6'),
+        )),
+        t0(),
+    );
+    both("namespaces_stale", &m);
+}
+
+#[test]
+fn loading_at_start() {
+    let m = model(false);
+    both("loading", &m);
+}
+
+#[test]
+fn not_configured() {
+    let cfg = Config::defaults().unwrap();
+    let m = Model::new(ClusterInfo::default(), cfg.keymap, t0());
+    both("not_configured", &m);
+}
+
+#[test]
+fn help_read_only_hides_actions() {
+    let mut m = burning(true);
+    m.ui.help = true;
+    both("help_read_only", &m);
+    let s = screen(&m, 160, 48);
+    assert!(!s.contains("Scale the selected workload"));
+    m.cluster.read_only = false;
+    assert!(screen(&m, 160, 48).contains("Scale the selected workload"));
+}
+
+#[test]
+fn confirm_dialog_shows_patch_and_kubectl() {
+    let mut m = burning(false);
+    propose(
+        &mut m,
+        Mutation::Scale {
+            namespace: "shop".into(),
+            name: "api".into(),
+            replicas: 0,
+        },
+        t0(),
+    );
+    both("confirm_scale", &m);
+    let s = screen(&m, 80, 24);
+    assert!(s.contains(r#"patch:   {"spec":{"replicas":0}}"#), "{s}");
+    assert!(
+        s.contains("kubectl --context rke2-prod-east -n shop scale deployment/api"),
+        "{s}"
+    );
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    let m = burning(false);
+    let s = screen(&m, 79, 24);
+    assert!(
+        s.contains("terminal too small") && s.contains("79×24, needs at least 80×24"),
+        "{s}"
+    );
+    let s = screen(&m, 40, 10);
+    assert!(s.contains("40×10"), "{s}");
+    // degenerate sizes do not panic
+    for (w, h) in [(0, 0), (1, 1), (80, 1), (1, 24)] {
+        screen(&m, w, h);
+    }
+}
+
+#[test]
+fn status_bar_badge_and_api_state() {
+    let s = screen(&burning(true), 80, 24);
+    let bar = s.lines().nth(23).unwrap();
+    assert!(bar.starts_with(" RO  rke2-prod-east"), "{bar}");
+    assert!(bar.contains("API unreachable, stale 60s"), "{bar}");
+    let s = screen(&burning(false), 80, 24);
+    assert!(s.lines().nth(23).unwrap().starts_with(" RW "));
+}
+
+#[test]
+fn no_color_uses_no_colours() {
+    let m = burning(false);
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| ui::draw(f, &m, &theme(false), t0())).unwrap();
+    let buf = t.backend().buffer();
+    for cell in buf.content() {
+        assert!(
+            matches!(cell.fg, Color::Reset) && matches!(cell.bg, Color::Reset),
+            "coloured cell {cell:?} with NO_COLOR"
+        );
+    }
+    // and the coloured theme does colour the critical finding
+    let t = render(&m, 80, 24);
+    assert!(
+        t.backend()
+            .buffer()
+            .content()
+            .iter()
+            .any(|c| c.fg == Color::Red)
+    );
+}
