@@ -132,7 +132,12 @@ impl Session {
 /// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
 /// request outside the allow-list before anything is sent.
 pub fn build_client(config: kube::Config, read_only: bool) -> Result<Client, String> {
-    let builder =
-        ClientBuilder::try_from(config).map_err(|e| crate::kube::context::error_chain(&e))?;
+    let builder = ClientBuilder::try_from(config).map_err(|e| {
+        let chain = crate::kube::context::error_chain(&e);
+        chain
+            .strip_prefix("Failed to infer provided configuration: ")
+            .map(str::to_string)
+            .unwrap_or(chain)
+    })?;
     Ok(builder.with_layer(&GateLayer { read_only }).build())
 }

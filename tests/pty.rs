@@ -1,0 +1,259 @@
+//! The real binary in a real pseudo-terminal (tmux): it starts, switches panes, survives resizes,
+//! says when the terminal is too small, and on SIGHUP, SIGTERM, Ctrl-C or a hang-up exits within 2 s
+//! with the terminal restored (cooked mode, main screen, cursor shown).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+struct Tmux {
+    bin: PathBuf,
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.bin)
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+impl Tmux {
+    fn new() -> Option<Tmux> {
+        let bin = support::require_tool("tmux")?;
+        let socket = format!(
+            "ktriage-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        Some(Tmux {
+            bin,
+            socket,
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.bin)
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Start a session running `script` under `sh -c`, with a given TERM.
+    fn start(&self, term: &str, script: &str) {
+        let home = self.dir.path();
+        let env = [
+            format!("HOME={}", home.display()),
+            format!("XDG_STATE_HOME={}", home.join("state").display()),
+            format!("XDG_CONFIG_HOME={}", home.join("config").display()),
+            format!("TERM={term}"),
+        ];
+        let mut args: Vec<String> = vec![
+            "new-session".into(),
+            "-d".into(),
+            "-s".into(),
+            "t".into(),
+            "-x".into(),
+            "100".into(),
+            "-y".into(),
+            "30".into(),
+        ];
+        for e in &env {
+            args.push("-e".into());
+            args.push(e.clone());
+        }
+        args.push(format!("sh -c '{script}'"));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&refs);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn display(&self, fmt: &str) -> String {
+        self.run(&["display-message", "-p", "-t", "t", fmt])
+            .trim()
+            .to_string()
+    }
+
+    /// Poll the screen until `want` appears (the UI's observable state, not a fixed sleep).
+    fn wait_for(&self, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if s.contains(want) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {want:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.dir.path().join("journal-marker.jsonl")
+    }
+
+    fn ktriage_cmd(&self, kubeconfig: &Path) -> String {
+        format!(
+            "{} --kubeconfig {} --journal {} --log-file {}",
+            env!("CARGO_BIN_EXE_ktriage"),
+            kubeconfig.display(),
+            self.journal().display(),
+            self.dir.path().join("k.log").display()
+        )
+    }
+
+    /// The pid of our ktriage, found by its unique journal path.
+    fn ktriage_pid(&self) -> u32 {
+        let marker = self.journal().display().to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+                    continue;
+                };
+                let cmd = String::from_utf8_lossy(&cmd);
+                let argv0 = cmd.split('\0').next().unwrap_or("");
+                if argv0.ends_with("/ktriage") && cmd.contains(&marker) {
+                    return pid;
+                }
+            }
+            assert!(Instant::now() < deadline, "ktriage process not found");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Alive means a process that is not a zombie.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn gone_within(pid: u32, limit: Duration) -> Duration {
+    let t0 = Instant::now();
+    while alive(pid) {
+        assert!(
+            t0.elapsed() < limit,
+            "ktriage (pid {pid}) still running {limit:?} after the signal"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t0.elapsed()
+}
+
+fn dead_kubeconfig(dir: &Path) -> PathBuf {
+    let port = support::refused_port();
+    support::write(
+        dir,
+        "dead.kubeconfig",
+        &support::kubeconfig(&format!("https://127.0.0.1:{port}"), "tok"),
+    )
+}
+
+/// Run ktriage in a shell that reports, after it exits, whether the terminal is back in cooked mode.
+fn wrapped(t: &Tmux) -> String {
+    let kc = dead_kubeconfig(t.dir.path());
+    format!(
+        "{}; echo EXITED rc=$?; case $(stty -a) in *-icanon*) echo MODE=RAW;; *) echo MODE=COOKED;; esac; exec sleep 60",
+        t.ktriage_cmd(&kc)
+    )
+}
+
+fn assert_restored(t: &Tmux) {
+    let s = t.wait_for("MODE=");
+    assert!(s.contains("MODE=COOKED"), "terminal left in raw mode:\n{s}");
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "still on the alternate screen"
+    );
+    assert_eq!(t.display("#{cursor_flag}"), "1", "cursor hidden");
+}
+
+#[test]
+fn starts_switches_panes_resizes_and_restores_on_sighup() {
+    let Some(t) = Tmux::new() else { return };
+    t.start("tmux-256color", &wrapped(&t));
+    t.wait_for("API unreachable");
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "1",
+        "runs on the alternate screen"
+    );
+    t.run(&["send-keys", "-t", "t", "6"]);
+    t.wait_for("╭ Namespaces · unreachable");
+    t.run(&["send-keys", "-t", "t", "Tab"]);
+    t.wait_for("╭ Webhooks · not configured");
+    t.run(&["resize-window", "-t", "t", "-x", "70", "-y", "20"]);
+    t.wait_for("70×20, needs at least 80×24");
+    t.run(&["resize-window", "-t", "t", "-x", "120", "-y", "40"]);
+    t.wait_for("╭ Webhooks · not configured");
+    let pid = t.ktriage_pid();
+    Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    gone_within(pid, Duration::from_secs(2));
+    assert_restored(&t);
+    assert!(t.screen().contains("EXITED rc=0"));
+}
+
+#[test]
+fn sigterm_restores_the_terminal_under_term_screen() {
+    let Some(t) = Tmux::new() else { return };
+    t.start("screen", &wrapped(&t));
+    t.wait_for("API unreachable");
+    let pid = t.ktriage_pid();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    gone_within(pid, Duration::from_secs(2));
+    assert_restored(&t);
+}
+
+#[test]
+fn ctrl_c_quits_and_restores() {
+    let Some(t) = Tmux::new() else { return };
+    t.start("tmux-256color", &wrapped(&t));
+    t.wait_for("API unreachable");
+    let pid = t.ktriage_pid();
+    t.run(&["send-keys", "-t", "t", "C-c"]);
+    gone_within(pid, Duration::from_secs(2));
+    assert_restored(&t);
+}
+
+#[test]
+fn hang_up_of_the_terminal_ends_the_process() {
+    let Some(t) = Tmux::new() else { return };
+    let kc = dead_kubeconfig(t.dir.path());
+    // ktriage is the pane's only process: killing the session hangs up its terminal, as an SSH drop does
+    t.start("tmux-256color", &format!("exec {}", t.ktriage_cmd(&kc)));
+    t.wait_for("API unreachable");
+    let pid = t.ktriage_pid();
+    t.run(&["kill-session", "-t", "t"]);
+    gone_within(pid, Duration::from_secs(2));
+}
