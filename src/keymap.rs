@@ -192,6 +192,59 @@ impl Keymap {
     }
 }
 
+/// One line of the help overlay and the README table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpRow {
+    /// Keys with the same action and scope, joined: `down, j`.
+    pub keys: Vec<String>,
+    pub desc: String,
+    pub scope: Scope,
+    pub action: Action,
+}
+
+impl Keymap {
+    /// Rows for the help overlay and the README, in config order.
+    pub fn rows(&self, read_only: bool) -> Vec<HelpRow> {
+        let mut out: Vec<HelpRow> = Vec::new();
+        for b in self.visible(read_only) {
+            match out
+                .iter_mut()
+                .find(|r| r.action == b.action && r.scope == b.scope)
+            {
+                Some(r) => r.keys.push(b.key.to_string()),
+                None => out.push(HelpRow {
+                    keys: vec![b.key.to_string()],
+                    desc: b.desc.clone(),
+                    scope: b.scope,
+                    action: b.action,
+                }),
+            }
+        }
+        out
+    }
+
+    /// The README's keymap table (a test keeps README.md equal to this).
+    pub fn markdown_table(&self) -> String {
+        let mut s =
+            String::from("| key | action | where | changes the cluster |\n|---|---|---|---|\n");
+        for r in self.rows(false) {
+            let keys: Vec<String> = r.keys.iter().map(|k| format!("`{k}`")).collect();
+            let mutating = if r.action.is_mutating() {
+                "yes (hidden in read-only)"
+            } else {
+                ""
+            };
+            s.push_str(&format!(
+                "| {} | {} | {} | {mutating} |\n",
+                keys.join(" "),
+                r.desc,
+                r.scope
+            ));
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

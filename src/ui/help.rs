@@ -6,31 +6,10 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, BorderType, Clear, Row, Table};
 
 use super::{Theme, centered};
-use crate::keymap::{Keymap, Scope};
 use crate::model::Model;
 
-/// Rows of (keys, description, scope), keys with the same action and scope joined: `down, j`.
-pub fn rows(keymap: &Keymap, read_only: bool) -> Vec<(String, String, String)> {
-    let mut out: Vec<(String, String, String, crate::action::Action, Scope)> = Vec::new();
-    for b in keymap.visible(read_only) {
-        if let Some(r) = out.iter_mut().find(|r| r.3 == b.action && r.4 == b.scope) {
-            r.0.push_str(", ");
-            r.0.push_str(&b.key.to_string());
-        } else {
-            out.push((
-                b.key.to_string(),
-                b.desc.clone(),
-                b.scope.to_string(),
-                b.action,
-                b.scope,
-            ));
-        }
-    }
-    out.into_iter().map(|(k, d, s, _, _)| (k, d, s)).collect()
-}
-
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
-    let all = rows(&model.keymap, model.cluster.read_only);
+    let all = model.keymap.rows(model.cluster.read_only);
     let h = (all.len() as u16 + 3).min(area.height);
     let rect = centered(area, 76, h);
     // borders and the header row take three lines
@@ -56,7 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
         all.into_iter()
             .skip(scroll)
             .take(visible)
-            .map(|(k, d, s)| Row::new(vec![k, d, s])),
+            .map(|r| Row::new(vec![r.keys.join(", "), r.desc, r.scope.to_string()])),
         [
             Constraint::Length(14),
             Constraint::Min(30),
