@@ -1,4 +1,5 @@
 //! The read-only proof and the executor's exact requests, recorded by the server that received them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The real binary in a real pseudo-terminal (tmux): it starts, switches panes, survives resizes,
 //! says when the terminal is too small, and on SIGHUP, SIGTERM, Ctrl-C or a hang-up exits within 2 s
 //! with the terminal restored (cooked mode, main screen, cursor shown).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod support;
 

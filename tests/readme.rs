@@ -1,4 +1,5 @@
 //! README.md's keymap table is generated from `assets/default-config.toml`: they must agree.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use ktriage::config::Config;
 

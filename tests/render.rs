@@ -1,4 +1,5 @@
 //! Whole-screen snapshots with ratatui's TestBackend at 80×24 and 160×48 and a fixed clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! `update` driven directly: keys → model → effects, including read-only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Test support: a tiny plain-HTTP fake Kubernetes API that records every request it receives, and
 //! helpers for kubeconfigs and tools. Used where the simulator would hide what was actually sent.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 #![allow(dead_code)]
 
 pub mod model;

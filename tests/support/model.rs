@@ -1,4 +1,5 @@
 //! Fixture models with a fixed clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, Utc};
