@@ -170,7 +170,12 @@ mod tests {
             "{seen:?}"
         );
         assert!(seen.iter().all(|d| *d <= cap));
-        assert_eq!(*seen.last().unwrap_or(&Duration::ZERO), cap);
+        // at the cap, jitter spreads retries over the last 5 % below it
+        let last = *seen.last().unwrap_or(&Duration::ZERO);
+        assert!(
+            last >= Duration::from_millis(28_500) && last <= cap,
+            "{seen:?}"
+        );
     }
 
     #[test]
