@@ -74,6 +74,13 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
             }
             dirty = false;
             last_draw = Instant::now();
+            if session.debug_panic {
+                // A deliberate crash so tests can check the panic hook restores the terminal.
+                #[allow(clippy::panic)]
+                {
+                    panic!("deliberate panic after the first frame (--debug-panic)");
+                }
+            }
         }
         let mut effects = Vec::new();
         tokio::select! {

@@ -53,6 +53,10 @@ pub struct GlobalArgs {
     /// Action journal, JSON lines (default: $XDG_STATE_HOME/ktriage/journal.jsonl)
     #[arg(long, global = true, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+
+    /// Panic after the first frame (proves the terminal is restored on a crash; used by tests)
+    #[arg(long, hide = true)]
+    pub debug_panic: bool,
 }
 
 #[derive(Debug, Subcommand)]

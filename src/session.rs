@@ -44,6 +44,8 @@ pub struct Session {
     pub executor: Option<Arc<Executor>>,
     pub journal: Journal,
     pub log_path: Option<PathBuf>,
+    /// `--debug-panic`: crash after the first frame (terminal-restore tests).
+    pub debug_panic: bool,
 }
 
 impl Session {
@@ -73,6 +75,7 @@ impl Session {
                 executor: None,
                 journal,
                 log_path,
+                debug_panic: args.debug_panic,
             }),
             KubeSetup::Ready(target) => {
                 let read_only = args.read_only || config.context_read_only(&target.context);
@@ -110,6 +113,7 @@ impl Session {
                     executor: Some(executor),
                     journal,
                     log_path,
+                    debug_panic: args.debug_panic,
                 })
             }
         }

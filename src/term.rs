@@ -48,6 +48,7 @@ fn install_panic_hook() {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
+        tracing::error!("panic: {info}");
         prev(info);
     }));
 }

@@ -58,6 +58,7 @@ impl Tmux {
             format!("XDG_STATE_HOME={}", home.join("state").display()),
             format!("XDG_CONFIG_HOME={}", home.join("config").display()),
             format!("TERM={term}"),
+            "RUST_BACKTRACE=0".to_string(),
         ];
         let mut args: Vec<String> = vec![
             "new-session".into(),
@@ -257,4 +258,18 @@ fn hang_up_of_the_terminal_ends_the_process() {
     let pid = t.ktriage_pid();
     t.run(&["kill-session", "-t", "t"]);
     gone_within(pid, Duration::from_secs(2));
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_reports() {
+    let Some(t) = Tmux::new() else { return };
+    let script = wrapped(&t).replacen(" --kubeconfig", " --debug-panic --kubeconfig", 1);
+    t.start("tmux-256color", &script);
+    assert_restored(&t);
+    let s = t.screen();
+    assert!(
+        s.contains("deliberate panic after the first frame"),
+        "panic message not shown:\n{s}"
+    );
+    assert!(s.contains("EXITED rc=101"), "{s}");
 }
