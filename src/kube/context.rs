@@ -90,6 +90,16 @@ pub async fn resolve(
             }
         },
     };
+    from_kubeconfig(kc, sources, context, namespace).await
+}
+
+/// Resolve a context of an already-loaded kubeconfig (a file's, or the demo simulator's).
+pub async fn from_kubeconfig(
+    kc: Kubeconfig,
+    sources: Vec<PathBuf>,
+    context: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<KubeSetup, KubeError> {
     let available = || {
         let names: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
         if names.is_empty() {
