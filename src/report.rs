@@ -111,21 +111,18 @@ fn settled(model: &Model) -> bool {
 
 fn time_out_loading(model: &mut Model, secs: u64) {
     let now = Utc::now();
-    let failure = |id: &str| crate::model::Failure {
-        kind: crate::model::FailureKind::Unreachable,
-        message: format!("{id}: no answer within the sync timeout ({secs} s)"),
-    };
-    for id in [
-        crate::model::SourceId::Api,
-        crate::model::SourceId::Namespaces,
-    ] {
-        let loading = model
-            .sources()
-            .iter()
-            .any(|(s, st)| *s == id && matches!(st, SourceState::Loading { .. }));
-        if loading {
-            update(model, Msg::SourceFailed(id, failure(id.name())), now);
-        }
+    let loading: Vec<crate::model::SourceId> = model
+        .sources()
+        .iter()
+        .filter(|(_, st)| matches!(st, SourceState::Loading { .. }))
+        .map(|(id, _)| *id)
+        .collect();
+    for id in loading {
+        let failure = crate::model::Failure {
+            kind: crate::model::FailureKind::Unreachable,
+            message: format!("{id}: no answer within the sync timeout ({secs} s)"),
+        };
+        update(model, Msg::SourceFailed(id, failure), now);
     }
 }
 
