@@ -63,6 +63,7 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = true;
+    let mut first_frame = true;
     let mut last_draw = Instant::now() - FRAME;
 
     let exit = loop {
@@ -73,6 +74,15 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
                 break Exit::TerminalGone;
             }
             dirty = false;
+            if first_frame {
+                first_frame = false;
+                if let Some(t0) = crate::PROCESS_START.get() {
+                    tracing::info!(
+                        ms = t0.elapsed().as_secs_f64() * 1000.0,
+                        "first frame drawn"
+                    );
+                }
+            }
             last_draw = Instant::now();
             if session.debug_panic {
                 // A deliberate crash so tests can check the panic hook restores the terminal.

@@ -50,3 +50,6 @@ pub mod sim;
 pub mod term;
 pub mod ui;
 pub mod update;
+
+/// When the process started (set first thing in `main`), for the first-frame measurement in the log.
+pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();

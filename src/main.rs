@@ -5,6 +5,7 @@ use ktriage::cli::{Cli, Command};
 use ktriage::session::Session;
 
 fn main() {
+    let _ = ktriage::PROCESS_START.set(std::time::Instant::now());
     // color-eyre's panic report is printed after ktriage's hook has restored the terminal.
     let _ = color_eyre::install();
     let cli = Cli::parse();
