@@ -196,8 +196,18 @@ async fn route(sim: &Arc<Sim>, user: &User, req: Req) -> Result<Response<Body>, 
                 &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}),
             ));
         }
-        ["openapi", ..] => return Err(ApiError::no_route()),
         _ => {}
+    }
+    if let ["openapi", "v3", rest @ ..] = segs.as_slice() {
+        let st = sim.state();
+        let doc = if rest.is_empty() {
+            Some(super::openapi::root(&st.reg))
+        } else {
+            super::openapi::group_version(&st.reg, &rest.join("/"))
+        };
+        return doc
+            .map(|d| json_response(200, &d))
+            .ok_or_else(ApiError::no_route);
     }
     if user.name == "system:anonymous" {
         return Err(ApiError::unauthorized());

@@ -13,6 +13,7 @@ pub mod generator;
 pub mod handlers;
 pub mod lifecycle;
 pub mod logs;
+pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod scenario;
