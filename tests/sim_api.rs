@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use kube::runtime::watcher;
 use serde_json::json;
 use support::{client, client_as, control, eventually, raw, sim, status};
@@ -30,24 +32,46 @@ async fn sim_discovery_lists_resources_and_subresources() {
     assert_eq!(v.git_version, "v1.28.9+rke2r1");
     let core = c.list_core_api_resources("v1").await.unwrap();
     let names: Vec<&str> = core.resources.iter().map(|r| r.name.as_str()).collect();
-    for want in ["namespaces", "namespaces/finalize", "pods", "pods/log", "pods/status", "events", "nodes"] {
+    for want in [
+        "namespaces",
+        "namespaces/finalize",
+        "pods",
+        "pods/log",
+        "pods/status",
+        "events",
+        "nodes",
+    ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     let pods = core.resources.iter().find(|r| r.name == "pods").unwrap();
     assert!(pods.namespaced);
     assert_eq!(pods.short_names.as_deref(), Some(&["po".to_string()][..]));
     let apps = c.list_api_group_resources("apps/v1").await.unwrap();
-    let scale = apps.resources.iter().find(|r| r.name == "deployments/scale").unwrap();
+    let scale = apps
+        .resources
+        .iter()
+        .find(|r| r.name == "deployments/scale")
+        .unwrap();
     assert_eq!(scale.kind, "Scale");
     assert_eq!(scale.group.as_deref(), Some("autoscaling"));
     let groups = c.list_api_groups().await.unwrap();
     let gnames: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
-    for want in ["apps", "coordination.k8s.io", "admissionregistration.k8s.io", "apiregistration.k8s.io", "events.k8s.io", "metrics.k8s.io"] {
+    for want in [
+        "apps",
+        "coordination.k8s.io",
+        "admissionregistration.k8s.io",
+        "apiregistration.k8s.io",
+        "events.k8s.io",
+        "metrics.k8s.io",
+    ] {
         assert!(gnames.contains(&want), "{want} missing from {gnames:?}");
     }
     let (code, _, body) = raw(&c, "GET", "/readyz?verbose", "", vec![]).await;
     assert_eq!(code, 200);
-    assert!(body.contains("[+]etcd ok") && body.ends_with("readyz check passed\n"), "{body}");
+    assert!(
+        body.contains("[+]etcd ok") && body.ends_with("readyz check passed\n"),
+        "{body}"
+    );
     h.shutdown().await;
 }
 
@@ -77,13 +101,27 @@ async fn sim_list_paginates_and_filters() {
     }
     assert_eq!(seen.len(), all.items.len());
     assert!(pages > 3);
-    let etcd = pods.list(&ListParams::default().labels("component=etcd")).await.unwrap();
+    let etcd = pods
+        .list(&ListParams::default().labels("component=etcd"))
+        .await
+        .unwrap();
     assert_eq!(etcd.items.len(), 3);
-    let on_node = pods.list(&ListParams::default().fields("spec.nodeName=prod-cp-1,status.phase=Running")).await.unwrap();
-    assert!(on_node.items.iter().all(|p| p.spec.as_ref().unwrap().node_name.as_deref() == Some("prod-cp-1")));
+    let on_node = pods
+        .list(&ListParams::default().fields("spec.nodeName=prod-cp-1,status.phase=Running"))
+        .await
+        .unwrap();
+    assert!(
+        on_node
+            .items
+            .iter()
+            .all(|p| p.spec.as_ref().unwrap().node_name.as_deref() == Some("prod-cp-1"))
+    );
     assert!(!on_node.items.is_empty());
     let ns: Api<Namespace> = Api::all(c.clone());
-    let one = ns.list(&ListParams::default().fields("metadata.name=kube-system")).await.unwrap();
+    let one = ns
+        .list(&ListParams::default().fields("metadata.name=kube-system"))
+        .await
+        .unwrap();
     assert_eq!(one.items.len(), 1);
     h.shutdown().await;
 }
@@ -95,18 +133,24 @@ async fn sim_watcher_sees_a_change_and_bookmarks_and_410() {
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
     // kube-runtime's watcher (list + watch) sees a create.
     let mut stream = watcher(cms.clone(), watcher::Config::default()).boxed();
-    let first = tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await.unwrap().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(first, Some(watcher::Event::Init)));
     let creator = cms.clone();
     tokio::spawn(async move {
-        creator.create(&PostParams::default(), &cm("seen", &[])).await.unwrap();
+        creator
+            .create(&PostParams::default(), &cm("seen", &[]))
+            .await
+            .unwrap();
     });
     let found = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(ev) = stream.try_next().await.unwrap() {
-            if let watcher::Event::Apply(o) | watcher::Event::InitApply(o) = ev {
-                if o.metadata.name.as_deref() == Some("seen") {
-                    return true;
-                }
+            if let watcher::Event::Apply(o) | watcher::Event::InitApply(o) = ev
+                && o.metadata.name.as_deref() == Some("seen")
+            {
+                return true;
             }
         }
         false
@@ -116,24 +160,52 @@ async fn sim_watcher_sees_a_change_and_bookmarks_and_410() {
     assert!(found);
 
     // A raw watch gets a BOOKMARK when the control channel asks for one.
-    let rv = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
-    let mut w = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut w = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
     control(&c, "bookmark", json!({})).await;
-    let ev = tokio::time::timeout(Duration::from_secs(10), w.try_next()).await.unwrap().unwrap().unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(10), w.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     match ev {
-        WatchEvent::Bookmark(b) => assert!(b.metadata.resource_version.parse::<u64>().unwrap() >= rv.parse::<u64>().unwrap()),
+        WatchEvent::Bookmark(b) => assert!(
+            b.metadata.resource_version.parse::<u64>().unwrap() >= rv.parse::<u64>().unwrap()
+        ),
         other => panic!("expected a bookmark, got {other:?}"),
     }
 
     // After compaction an old resourceVersion gets 410 Gone (Expired).
     control(&c, "compact", json!({})).await;
-    let mut old = cms.watch(&WatchParams::default(), "2").await.unwrap().boxed();
-    let ev = tokio::time::timeout(Duration::from_secs(10), old.try_next()).await.unwrap().unwrap().unwrap();
+    let mut old = cms
+        .watch(&WatchParams::default(), "2")
+        .await
+        .unwrap()
+        .boxed();
+    let ev = tokio::time::timeout(Duration::from_secs(10), old.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     match ev {
         WatchEvent::Error(e) => {
             assert_eq!(e.code, 410);
             assert_eq!(e.reason, "Expired");
-            assert!(e.message.starts_with("too old resource version: 2 ("), "{}", e.message);
+            assert!(
+                e.message.starts_with("too old resource version: 2 ("),
+                "{}",
+                e.message
+            );
         }
         other => panic!("expected 410, got {other:?}"),
     }
@@ -145,29 +217,60 @@ async fn sim_patch_types_dry_run_and_conflict() {
     let h = sim("healthy").await;
     let c = client(&h).await;
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
-    cms.create(&PostParams::default(), &cm("p", &["a.example/x"])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("p", &["a.example/x"]))
+        .await
+        .unwrap();
     let pp = PatchParams::default();
     // merge patch replaces the list
-    let o = cms.patch("p", &pp, &Patch::Merge(json!({"metadata": {"finalizers": ["b.example/y"]}}))).await.unwrap();
+    let o = cms
+        .patch(
+            "p",
+            &pp,
+            &Patch::Merge(json!({"metadata": {"finalizers": ["b.example/y"]}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(o.metadata.finalizers.unwrap(), vec!["b.example/y"]);
     // strategic merge patch merges metadata.finalizers as a set
-    let o = cms.patch("p", &pp, &Patch::Strategic(json!({"metadata": {"finalizers": ["c.example/z", "b.example/y"]}}))).await.unwrap();
-    assert_eq!(o.metadata.finalizers.clone().unwrap(), vec!["b.example/y", "c.example/z"]);
+    let o = cms
+        .patch(
+            "p",
+            &pp,
+            &Patch::Strategic(json!({"metadata": {"finalizers": ["c.example/z", "b.example/y"]}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        o.metadata.finalizers.clone().unwrap(),
+        vec!["b.example/y", "c.example/z"]
+    );
     // json patch with a passing test
     let rv = o.metadata.resource_version.clone().unwrap();
     let ok: json_patch::Patch = serde_json::from_value(json!([
         {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
-        {"op": "remove", "path": "/metadata/finalizers/0"}])).unwrap();
+        {"op": "remove", "path": "/metadata/finalizers/0"}]))
+    .unwrap();
     let o = cms.patch("p", &pp, &Patch::Json::<()>(ok)).await.unwrap();
     assert_eq!(o.metadata.finalizers.clone().unwrap(), vec!["c.example/z"]);
     // json patch with a failing test: 422 Invalid, nothing changes
     let stale: json_patch::Patch = serde_json::from_value(json!([
         {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
-        {"op": "remove", "path": "/metadata/finalizers"}])).unwrap();
-    let s = status(cms.patch("p", &pp, &Patch::Json::<()>(stale)).await.unwrap_err());
+        {"op": "remove", "path": "/metadata/finalizers"}]))
+    .unwrap();
+    let s = status(
+        cms.patch("p", &pp, &Patch::Json::<()>(stale))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
-    assert_eq!(s.message, "the server rejected our request due to an error in our request");
-    assert_eq!(cms.get("p").await.unwrap().metadata.finalizers.unwrap(), vec!["c.example/z"]);
+    assert_eq!(
+        s.message,
+        "the server rejected our request due to an error in our request"
+    );
+    assert_eq!(
+        cms.get("p").await.unwrap().metadata.finalizers.unwrap(),
+        vec!["c.example/z"]
+    );
     // server-side apply records its field manager
     let applied = cms
         .patch("p", &PatchParams::apply("ktriage-test"), &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p"}, "data": {"applied": "yes"}})))
@@ -175,26 +278,69 @@ async fn sim_patch_types_dry_run_and_conflict() {
         .unwrap();
     assert_eq!(applied.data.as_ref().unwrap()["applied"], "yes");
     let mf = applied.metadata.managed_fields.unwrap();
-    assert!(mf.iter().any(|m| m.manager.as_deref() == Some("ktriage-test") && m.operation.as_deref() == Some("Apply")));
+    assert!(
+        mf.iter()
+            .any(|m| m.manager.as_deref() == Some("ktriage-test")
+                && m.operation.as_deref() == Some("Apply"))
+    );
     // dry run: answered, nothing stored
-    let dry = cms.create(&PostParams { dry_run: true, ..Default::default() }, &cm("dry", &[])).await.unwrap();
+    let dry = cms
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &cm("dry", &[]),
+        )
+        .await
+        .unwrap();
     assert_eq!(dry.metadata.name.as_deref(), Some("dry"));
     assert_eq!(status(cms.get("dry").await.unwrap_err()).code, 404);
-    cms.patch("p", &PatchParams::default().dry_run(), &Patch::Merge(json!({"data": {"k": "dry"}}))).await.unwrap();
+    cms.patch(
+        "p",
+        &PatchParams::default().dry_run(),
+        &Patch::Merge(json!({"data": {"k": "dry"}})),
+    )
+    .await
+    .unwrap();
     assert_eq!(cms.get("p").await.unwrap().data.unwrap()["k"], "v");
-    cms.delete("p", &DeleteParams { dry_run: true, ..Default::default() }).await.unwrap();
+    cms.delete(
+        "p",
+        &DeleteParams {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert!(cms.get("p").await.is_ok());
     // update with a stale resourceVersion: 409 Conflict; create twice: AlreadyExists; missing: NotFound
     let mut stale_obj = cms.get("p").await.unwrap();
     stale_obj.metadata.resource_version = Some("3".into());
-    let s = status(cms.replace("p", &PostParams::default(), &stale_obj).await.unwrap_err());
+    let s = status(
+        cms.replace("p", &PostParams::default(), &stale_obj)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
-    assert!(s.message.starts_with("Operation cannot be fulfilled on configmaps \"p\": the object has been modified"));
-    let s = status(cms.create(&PostParams::default(), &cm("p", &[])).await.unwrap_err());
-    assert_eq!((s.code, s.reason.as_str(), s.message.as_str()), (409, "AlreadyExists", "configmaps \"p\" already exists"));
+    assert!(s.message.starts_with(
+        "Operation cannot be fulfilled on configmaps \"p\": the object has been modified"
+    ));
+    let s = status(
+        cms.create(&PostParams::default(), &cm("p", &[]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (s.code, s.reason.as_str(), s.message.as_str()),
+        (409, "AlreadyExists", "configmaps \"p\" already exists")
+    );
     let ns: Api<Namespace> = Api::all(c.clone());
     let s = status(ns.get("nope").await.unwrap_err());
-    assert_eq!((s.code, s.message.as_str()), (404, "namespaces \"nope\" not found"));
+    assert_eq!(
+        (s.code, s.message.as_str()),
+        (404, "namespaces \"nope\" not found")
+    );
     h.shutdown().await;
 }
 
@@ -205,21 +351,38 @@ async fn sim_scale_subresource_and_delete_with_finalizers() {
     let deps: Api<Deployment> = Api::namespaced(c.clone(), "shop");
     let s = deps.get_scale("shop-web").await.unwrap();
     assert_eq!(s.spec.unwrap().replicas, Some(3));
-    deps.patch_scale("shop-web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 5}}))).await.unwrap();
+    deps.patch_scale(
+        "shop-web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 5}})),
+    )
+    .await
+    .unwrap();
     let d = deps.get("shop-web").await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(5));
     assert_eq!(d.status.unwrap().replicas, Some(5));
     let mut s = deps.get_scale("shop-web").await.unwrap();
     s.spec.as_mut().unwrap().replicas = Some(0);
-    let s = deps.replace_scale("shop-web", &PostParams::default(), &s).await.unwrap();
+    let s = deps
+        .replace_scale("shop-web", &PostParams::default(), &s)
+        .await
+        .unwrap();
     assert_eq!(s.status.unwrap().replicas, 0);
 
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
-    cms.create(&PostParams::default(), &cm("held", &["example.com/hold"])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("held", &["example.com/hold"]))
+        .await
+        .unwrap();
     cms.delete("held", &DeleteParams::default()).await.unwrap();
     let held = cms.get("held").await.unwrap();
     assert!(held.metadata.deletion_timestamp.is_some());
-    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap_or_default();
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap_or_default();
     assert_eq!(status(cms.get("held").await.unwrap_err()).code, 404);
     h.shutdown().await;
 }
@@ -238,15 +401,32 @@ async fn sim_webhook_fail_rejects_and_ignore_admits() {
     );
     // gatekeeper-system is excluded by the namespaceSelector
     let gk: Api<ConfigMap> = Api::namespaced(c.clone(), "gatekeeper-system");
-    gk.create(&PostParams::default(), &cm("allowed", &[])).await.unwrap();
+    gk.create(&PostParams::default(), &cm("allowed", &[]))
+        .await
+        .unwrap();
     // with the service gone the text names it
     control(&c, "delete", json!({"apiVersion": "v1", "kind": "Service", "namespace": "gatekeeper-system", "name": "gatekeeper-webhook-service"})).await;
     let s = status(pods.create(&PostParams::default(), &pod).await.unwrap_err());
-    assert!(s.message.ends_with("service \"gatekeeper-webhook-service\" not found"), "{}", s.message);
+    assert!(
+        s.message
+            .ends_with("service \"gatekeeper-webhook-service\" not found"),
+        "{}",
+        s.message
+    );
     // the webhook configuration itself is never sent to webhooks: patch failurePolicy to Ignore
-    let vwc: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> = Api::all(c.clone());
-    let p: json_patch::Patch = serde_json::from_value(json!([{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}])).unwrap();
-    vwc.patch("gatekeeper-validating-webhook-configuration", &PatchParams::default(), &Patch::Json::<()>(p)).await.unwrap();
+    let vwc: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(c.clone());
+    let p: json_patch::Patch = serde_json::from_value(
+        json!([{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}]),
+    )
+    .unwrap();
+    vwc.patch(
+        "gatekeeper-validating-webhook-configuration",
+        &PatchParams::default(),
+        &Patch::Json::<()>(p),
+    )
+    .await
+    .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
     h.shutdown().await;
 }
@@ -255,46 +435,111 @@ async fn sim_webhook_fail_rejects_and_ignore_admits() {
 async fn sim_apiservice_and_namespace_lifecycle() {
     let h = sim("stuck-namespaces").await;
     let c = client(&h).await;
-    let api: Api<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService> = Api::all(c.clone());
+    let api: Api<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService> =
+        Api::all(c.clone());
     let svc = api.get("v1beta1.custom.metrics.k8s.io").await.unwrap();
-    let cond = svc.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "Available").unwrap();
-    assert_eq!((cond.status.as_str(), cond.reason.as_deref()), ("False", Some("ServiceNotFound")));
-    assert_eq!(cond.message.as_deref(), Some("service/prometheus-adapter in \"cattle-monitoring-system\" is not present"));
+    let cond = svc
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Available")
+        .unwrap();
+    assert_eq!(
+        (cond.status.as_str(), cond.reason.as_deref()),
+        ("False", Some("ServiceNotFound"))
+    );
+    assert_eq!(
+        cond.message.as_deref(),
+        Some("service/prometheus-adapter in \"cattle-monitoring-system\" is not present")
+    );
     let local = api.get("v1.apps").await.unwrap();
     assert_eq!(local.status.unwrap().conditions.unwrap()[0].status, "True");
 
     let ns: Api<Namespace> = Api::all(c.clone());
     let stuck = ns.get("shop-staging").await.unwrap();
-    assert_eq!(stuck.status.as_ref().unwrap().phase.as_deref(), Some("Terminating"));
+    assert_eq!(
+        stuck.status.as_ref().unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
     assert_eq!(stuck.spec.unwrap().finalizers.unwrap(), vec!["kubernetes"]);
     let conds = stuck.status.unwrap().conditions.unwrap();
-    assert!(conds.iter().any(|c| c.type_ == "NamespaceDeletionDiscoveryFailure" && c.status == "True"));
+    assert!(
+        conds
+            .iter()
+            .any(|c| c.type_ == "NamespaceDeletionDiscoveryFailure" && c.status == "True")
+    );
     // creating content in a Terminating namespace is forbidden
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "longhorn-system");
-    let s = status(cms.create(&PostParams::default(), &cm("late", &[])).await.unwrap_err());
+    let s = status(
+        cms.create(&PostParams::default(), &cm("late", &[]))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 403);
-    assert_eq!(s.message, "configmaps \"late\" is forbidden: unable to create new content in namespace longhorn-system because it is being terminated");
+    assert_eq!(
+        s.message,
+        "configmaps \"late\" is forbidden: unable to create new content in namespace longhorn-system because it is being terminated"
+    );
 
     // /finalize on cattle-monitoring-system clears spec.finalizers; the cattle finalizer keeps it
     let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cattle-monitoring-system"}, "spec": {"finalizers": []}});
-    let (code, _, _) = raw(&c, "PUT", "/api/v1/namespaces/cattle-monitoring-system/finalize", "application/json", body.to_string().into_bytes()).await;
+    let (code, _, _) = raw(
+        &c,
+        "PUT",
+        "/api/v1/namespaces/cattle-monitoring-system/finalize",
+        "application/json",
+        body.to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(code, 200);
     let cms_ns = ns.get("cattle-monitoring-system").await.unwrap();
-    assert!(cms_ns.spec.unwrap().finalizers.unwrap_or_default().is_empty());
-    assert_eq!(cms_ns.metadata.finalizers.unwrap(), vec!["controller.cattle.io/namespace-auth"]);
-    let p: json_patch::Patch = serde_json::from_value(json!([{"op": "remove", "path": "/metadata/finalizers"}])).unwrap();
-    ns.patch("cattle-monitoring-system", &PatchParams::default(), &Patch::Json::<()>(p)).await.unwrap();
-    assert_eq!(status(ns.get("cattle-monitoring-system").await.unwrap_err()).code, 404);
+    assert!(
+        cms_ns
+            .spec
+            .unwrap()
+            .finalizers
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert_eq!(
+        cms_ns.metadata.finalizers.unwrap(),
+        vec!["controller.cattle.io/namespace-auth"]
+    );
+    let p: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "remove", "path": "/metadata/finalizers"}])).unwrap();
+    ns.patch(
+        "cattle-monitoring-system",
+        &PatchParams::default(),
+        &Patch::Json::<()>(p),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        status(ns.get("cattle-monitoring-system").await.unwrap_err()).code,
+        404
+    );
 
     // deleting the unavailable APIService lets the namespace controller finish shop-staging;
     // longhorn-system waits for its custom resources' finalizers
-    api.delete("v1beta1.custom.metrics.k8s.io", &DeleteParams::default()).await.unwrap();
+    api.delete("v1beta1.custom.metrics.k8s.io", &DeleteParams::default())
+        .await
+        .unwrap();
     assert_eq!(status(ns.get("shop-staging").await.unwrap_err()).code, 404);
     let lh = ns.get("longhorn-system").await.unwrap();
     let conds = lh.status.unwrap().conditions.unwrap();
-    let rem = conds.iter().find(|c| c.type_ == "NamespaceFinalizersRemaining").unwrap();
+    let rem = conds
+        .iter()
+        .find(|c| c.type_ == "NamespaceFinalizersRemaining")
+        .unwrap();
     assert_eq!(rem.status, "True");
-    assert_eq!(rem.message.as_deref(), Some("Some content in the namespace has finalizers remaining: longhorn.io in 8 resource instances"));
+    assert_eq!(
+        rem.message.as_deref(),
+        Some(
+            "Some content in the namespace has finalizers remaining: longhorn.io in 8 resource instances"
+        )
+    );
     for (plural, name) in [("volumes", "pvc-3f1c2a9e-8b7d-4c6e-9f01-2a3b4c5d6e7f")] {
         let path = format!("/apis/longhorn.io/v1beta2/namespaces/longhorn-system/{plural}/{name}");
         let (code, _, body) = raw(&c, "GET", &path, "", vec![]).await;
@@ -302,15 +547,32 @@ async fn sim_apiservice_and_namespace_lifecycle() {
     }
     // strip every longhorn finalizer: the namespace goes away
     for plural in ["volumes", "engines", "replicas"] {
-        let (_, _, body) = raw(&c, "GET", &format!("/apis/longhorn.io/v1beta2/namespaces/longhorn-system/{plural}"), "", vec![]).await;
+        let (_, _, body) = raw(
+            &c,
+            "GET",
+            &format!("/apis/longhorn.io/v1beta2/namespaces/longhorn-system/{plural}"),
+            "",
+            vec![],
+        )
+        .await;
         let list: serde_json::Value = serde_json::from_str(&body).unwrap();
         for item in list["items"].as_array().unwrap() {
             let name = item["metadata"]["name"].as_str().unwrap();
-            let (code, _, b) = raw(&c, "PATCH", &format!("/apis/longhorn.io/v1beta2/namespaces/longhorn-system/{plural}/{name}"), "application/merge-patch+json", br#"{"metadata":{"finalizers":null}}"#.to_vec()).await;
+            let (code, _, b) = raw(
+                &c,
+                "PATCH",
+                &format!("/apis/longhorn.io/v1beta2/namespaces/longhorn-system/{plural}/{name}"),
+                "application/merge-patch+json",
+                br#"{"metadata":{"finalizers":null}}"#.to_vec(),
+            )
+            .await;
             assert!(code == 200 || code == 404, "{code} {b}");
         }
     }
-    assert_eq!(status(ns.get("longhorn-system").await.unwrap_err()).code, 404);
+    assert_eq!(
+        status(ns.get("longhorn-system").await.unwrap_err()).code,
+        404
+    );
     h.shutdown().await;
 }
 
@@ -319,16 +581,38 @@ async fn sim_namespace_deletion_waits_for_content_finalizers() {
     let h = sim("healthy").await;
     let c = client(&h).await;
     let ns: Api<Namespace> = Api::all(c.clone());
-    ns.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "t1"}})).unwrap()).await.unwrap();
+    ns.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "t1"}})).unwrap(),
+    )
+    .await
+    .unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "t1");
-    cms.create(&PostParams::default(), &cm("plain", &[])).await.unwrap();
-    cms.create(&PostParams::default(), &cm("held", &["example.com/hold"])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("plain", &[]))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("held", &["example.com/hold"]))
+        .await
+        .unwrap();
     ns.delete("t1", &DeleteParams::default()).await.unwrap();
     let t1 = ns.get("t1").await.unwrap();
     assert_eq!(t1.status.unwrap().phase.as_deref(), Some("Terminating"));
     assert_eq!(status(cms.get("plain").await.unwrap_err()).code, 404);
-    assert!(cms.get("held").await.unwrap().metadata.deletion_timestamp.is_some());
-    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": []}}))).await.ok();
+    assert!(
+        cms.get("held")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": []}})),
+    )
+    .await
+    .ok();
     assert_eq!(status(ns.get("t1").await.unwrap_err()).code, 404);
     h.shutdown().await;
 }
@@ -340,11 +624,28 @@ async fn sim_forbidden_user_gets_real_status() {
     let ns: Api<Namespace> = Api::all(jane.clone());
     let s = status(ns.list(&ListParams::default()).await.unwrap_err());
     assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
-    assert_eq!(s.message, "namespaces is forbidden: User \"jane\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope");
+    assert_eq!(
+        s.message,
+        "namespaces is forbidden: User \"jane\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+    );
     let pods: Api<Pod> = Api::namespaced(jane.clone(), "shop");
-    assert!(!pods.list(&ListParams::default()).await.unwrap().items.is_empty());
-    let s = status(pods.delete("shop-web-59d7f8b6c4-x7k2p", &DeleteParams::default()).await.unwrap_err());
-    assert_eq!(s.message, "pods \"shop-web-59d7f8b6c4-x7k2p\" is forbidden: User \"jane\" cannot delete resource \"pods\" in API group \"\" in the namespace \"shop\"");
+    assert!(
+        !pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let s = status(
+        pods.delete("shop-web-59d7f8b6c4-x7k2p", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        s.message,
+        "pods \"shop-web-59d7f8b6c4-x7k2p\" is forbidden: User \"jane\" cannot delete resource \"pods\" in API group \"\" in the namespace \"shop\""
+    );
     let (code, _, _) = raw(&jane, "POST", "/_sim/compact", "application/json", vec![]).await;
     assert_eq!(code, 403);
     h.shutdown().await;
@@ -358,25 +659,81 @@ async fn sim_pod_logs_tail_previous_follow_and_metrics() {
     let name = "shop-web-59d7f8b6c4-x7k2p";
     let all = pods.logs(name, &Default::default()).await.unwrap();
     assert_eq!(all.lines().count(), 3);
-    let tail = pods.logs(name, &kube::api::LogParams { tail_lines: Some(1), ..Default::default() }).await.unwrap();
+    let tail = pods
+        .logs(
+            name,
+            &kube::api::LogParams {
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(tail.contains("/api/cart") && tail.lines().count() == 1);
-    let prev = pods.logs(name, &kube::api::LogParams { previous: true, ..Default::default() }).await.unwrap();
+    let prev = pods
+        .logs(
+            name,
+            &kube::api::LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(prev.starts_with("panic: runtime error"));
     let other = "shop-web-59d7f8b6c4-b9z3w";
-    let s = status(pods.logs(other, &kube::api::LogParams { previous: true, ..Default::default() }).await.unwrap_err());
-    assert_eq!(s.message, format!("previous terminated container \"web\" in pod \"{other}\" not found"));
-    let mut follow = pods.log_stream(name, &kube::api::LogParams { follow: true, tail_lines: Some(0), ..Default::default() }).await.unwrap();
-    control(&c, "log", json!({"namespace": "shop", "pod": name, "line": "followed line"})).await;
+    let s = status(
+        pods.logs(
+            other,
+            &kube::api::LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(
+        s.message,
+        format!("previous terminated container \"web\" in pod \"{other}\" not found")
+    );
+    let mut follow = pods
+        .log_stream(
+            name,
+            &kube::api::LogParams {
+                follow: true,
+                tail_lines: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    control(
+        &c,
+        "log",
+        json!({"namespace": "shop", "pod": name, "line": "followed line"}),
+    )
+    .await;
     let mut line = String::new();
     use futures::AsyncBufReadExt as _;
-    tokio::time::timeout(Duration::from_secs(10), follow.read_line(&mut line)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), follow.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(line, "followed line\n");
 
     let (code, _, body) = raw(&c, "GET", "/apis/metrics.k8s.io/v1beta1/nodes", "", vec![]).await;
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["items"].as_array().unwrap().len(), 6);
-    let (code, _, _) = raw(&c, "GET", "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods", "", vec![]).await;
+    let (code, _, _) = raw(
+        &c,
+        "GET",
+        "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods",
+        "",
+        vec![],
+    )
+    .await;
     assert_eq!(code, 200);
     control(&c, "delete", json!({"apiVersion": "v1", "kind": "Service", "namespace": "kube-system", "name": "rke2-metrics-server"})).await;
     let (code, _, body) = raw(&c, "GET", "/apis/metrics.k8s.io/v1beta1/nodes", "", vec![]).await;
@@ -386,28 +743,64 @@ async fn sim_pod_logs_tail_previous_follow_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_refuses_non_loopback_and_reports_bad_scenarios() {
-    let e = ktriage::sim::start(ktriage::sim::SimOptions { listen: "0.0.0.0:0".parse().unwrap(), ..Default::default() }).await.unwrap_err();
+    let e = ktriage::sim::start(ktriage::sim::SimOptions {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
     assert!(matches!(e, ktriage::sim::SimError::NotLoopback(_)));
     assert!(e.to_string().contains("loopback"));
-    let e = ktriage::sim::start(ktriage::sim::SimOptions { scenario: "nope".into(), ..Default::default() }).await.unwrap_err();
-    assert!(e.to_string().contains("healthy, gatekeeper-down, stuck-namespaces, incident"), "{e}");
+    let e = ktriage::sim::start(ktriage::sim::SimOptions {
+        scenario: "nope".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("healthy, gatekeeper-down, stuck-namespaces, incident"),
+        "{e}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bad.yaml");
     std::fs::write(&f, "name: bad\nobjects:\n  - apiVersion: v1\n    kind: [\n").unwrap();
-    let e = ktriage::sim::start(ktriage::sim::SimOptions { scenario: f.display().to_string(), ..Default::default() }).await.unwrap_err();
-    assert!(matches!(e, ktriage::sim::SimError::InvalidScenario { line: Some(_), .. }), "{e}");
+    let e = ktriage::sim::start(ktriage::sim::SimOptions {
+        scenario: f.display().to_string(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ktriage::sim::SimError::InvalidScenario { line: Some(_), .. }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("bad.yaml line"), "{e}");
     // a scenario file including a built-in one
     std::fs::write(&f, "name: mine\ninclude: [healthy]\nobjects:\n  - {apiVersion: v1, kind: ConfigMap, metadata: {name: mine, namespace: shop, creationTimestamp: -2h}}\n").unwrap();
-    let h = ktriage::sim::start(ktriage::sim::SimOptions { scenario: f.display().to_string(), ..Default::default() }).await.unwrap();
+    let h = ktriage::sim::start(ktriage::sim::SimOptions {
+        scenario: f.display().to_string(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let kc = dir.path().join("kubeconfig");
     h.write_kubeconfig(&kc).unwrap();
     use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(std::fs::metadata(&kc).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&kc).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let c = client(&h).await;
     let cms: Api<ConfigMap> = Api::namespaced(c, "shop");
     let mine = cms.get("mine").await.unwrap();
-    let created = chrono::DateTime::parse_from_rfc3339(&mine.metadata.creation_timestamp.unwrap().0.to_string()).unwrap();
+    let created = chrono::DateTime::parse_from_rfc3339(
+        &mine.metadata.creation_timestamp.unwrap().0.to_string(),
+    )
+    .unwrap();
     let age = chrono::Utc::now() - created.with_timezone(&chrono::Utc);
     assert!((age.num_minutes() - 120).abs() <= 1, "{age:?}");
     h.shutdown().await;
@@ -418,11 +811,20 @@ async fn sim_scale_generator_small() {
     let h = sim("scale:20:400:50:8").await;
     let c = client(&h).await;
     let pods: Api<Pod> = Api::all(c.clone());
-    assert_eq!(pods.list(&ListParams::default()).await.unwrap().items.len(), 400);
+    assert_eq!(
+        pods.list(&ListParams::default()).await.unwrap().items.len(),
+        400
+    );
     let ns: Api<Namespace> = Api::all(c.clone());
-    assert_eq!(ns.list(&ListParams::default()).await.unwrap().items.len(), 8 + 4);
+    assert_eq!(
+        ns.list(&ListParams::default()).await.unwrap().items.len(),
+        8 + 4
+    );
     let ev: Api<k8s_openapi::api::core::v1::Event> = Api::all(c.clone());
-    assert_eq!(ev.list(&ListParams::default()).await.unwrap().items.len(), 50);
+    assert_eq!(
+        ev.list(&ListParams::default()).await.unwrap().items.len(),
+        50
+    );
     let _ = eventually("nothing", || async { Some(()) }).await;
     h.shutdown().await;
 }

@@ -19,7 +19,11 @@ async fn sim_fault_latency() {
     control(&c, "fault", json!({"latency_ms": 300})).await;
     let t = Instant::now();
     ns.list(&ListParams::default()).await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
     control(&c, "reset-faults", json!({})).await;
     let t = Instant::now();
     ns.list(&ListParams::default()).await.unwrap();
@@ -40,7 +44,12 @@ async fn sim_fault_error_statuses_with_retry_after() {
     // other paths are untouched by the prefix
     let (code, _, _) = raw(&c, "GET", "/api/v1/nodes", "", vec![]).await;
     assert_eq!(code, 200);
-    control(&c, "fault", json!({"error_status": 429, "retry_after_seconds": 1})).await;
+    control(
+        &c,
+        "fault",
+        json!({"error_status": 429, "retry_after_seconds": 1}),
+    )
+    .await;
     let ns: Api<Namespace> = Api::all(c.clone());
     let s = status(ns.list(&ListParams::default()).await.unwrap_err());
     assert_eq!((s.code, s.reason.as_str()), (429, "TooManyRequests"));
@@ -59,29 +68,70 @@ async fn sim_fault_watch_drop_hang_and_forced_gone() {
     let h = sim("healthy").await;
     let c = client(&h).await;
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
-    let rv = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     // dropped: the open stream ends
-    let mut w = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+    let mut w = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
     control(&c, "fault", json!({"drop_watches": true})).await;
-    let end = tokio::time::timeout(Duration::from_secs(10), w.try_next()).await.unwrap().unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(10), w.try_next())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(end.is_none(), "stream should end, got {end:?}");
     // forced 410 on the next watch
     control(&c, "fault", json!({"gone_watches": 1})).await;
-    let mut w = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
-    match tokio::time::timeout(Duration::from_secs(10), w.try_next()).await.unwrap().unwrap() {
+    let mut w = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(Duration::from_secs(10), w.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
         Some(WatchEvent::Error(e)) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
         other => panic!("expected 410, got {other:?}"),
     }
     // hung: the stream stays open but delivers nothing; after reset new watches work again
     control(&c, "fault", json!({"hang_watches": true})).await;
-    let mut hung = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
-    let mk = |n: &str| serde_json::from_value::<ConfigMap>(json!({"metadata": {"name": n}})).unwrap();
-    cms.create(&PostParams::default(), &mk("during-hang")).await.unwrap();
+    let mut hung = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mk =
+        |n: &str| serde_json::from_value::<ConfigMap>(json!({"metadata": {"name": n}})).unwrap();
+    cms.create(&PostParams::default(), &mk("during-hang"))
+        .await
+        .unwrap();
     control(&c, "bookmark", json!({})).await;
-    assert!(tokio::time::timeout(Duration::from_millis(500), hung.try_next()).await.is_err(), "hung stream delivered");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), hung.try_next())
+            .await
+            .is_err(),
+        "hung stream delivered"
+    );
     control(&c, "reset-faults", json!({})).await;
-    let mut ok = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
-    match tokio::time::timeout(Duration::from_secs(10), ok.try_next()).await.unwrap().unwrap() {
+    let mut ok = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(Duration::from_secs(10), ok.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
         Some(WatchEvent::Added(o)) => assert_eq!(o.metadata.name.as_deref(), Some("during-hang")),
         other => panic!("expected the missed ADDED, got {other:?}"),
     }
@@ -96,10 +146,18 @@ async fn sim_fault_outage_then_recovery() {
     ns.list(&ListParams::default()).await.unwrap();
     control(&c, "fault", json!({"outage_seconds": 1.0})).await;
     let e = ns.list(&ListParams::default()).await.unwrap_err();
-    assert!(!matches!(e, kube::Error::Api(_)), "an outage is not an HTTP answer: {e:?}");
+    assert!(
+        !matches!(e, kube::Error::Api(_)),
+        "an outage is not an HTTP answer: {e:?}"
+    );
     // a fresh connection is refused too
     let fresh = support::client(&h).await;
-    assert!(Api::<Namespace>::all(fresh).list(&ListParams::default()).await.is_err());
+    assert!(
+        Api::<Namespace>::all(fresh)
+            .list(&ListParams::default())
+            .await
+            .is_err()
+    );
     eventually("recovery after the outage", || {
         let ns = ns.clone();
         async move { ns.list(&ListParams::default()).await.ok() }
@@ -121,21 +179,41 @@ async fn sim_request_log_in_memory_and_file() {
     .unwrap();
     let c = client(&h).await;
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.clone(), "shop");
-    pods.list(&ListParams::default().labels("app=web")).await.unwrap();
+    pods.list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap();
     let _ = pods.get("missing").await.unwrap_err();
     let (code, _, text) = raw(&c, "GET", "/_sim/requests", "", vec![]).await;
     assert_eq!(code, 200);
-    let entries: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let list = entries.iter().find(|e| e["path"] == "/api/v1/namespaces/shop/pods" && e["method"] == "GET").unwrap();
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let list = entries
+        .iter()
+        .find(|e| e["path"] == "/api/v1/namespaces/shop/pods" && e["method"] == "GET")
+        .unwrap();
     assert_eq!(list["status"], 200);
-    assert!(list["query"].as_str().unwrap().contains("labelSelector=app%3Dweb"));
+    assert!(
+        list["query"]
+            .as_str()
+            .unwrap()
+            .contains("labelSelector=app%3Dweb")
+    );
     assert!(list["bytes"].as_u64().unwrap() > 100);
     assert!(list["duration_ms"].as_f64().is_some());
     assert_eq!(list["user"], "admin");
-    assert!(entries.iter().any(|e| e["path"] == "/api/v1/namespaces/shop/pods/missing" && e["status"] == 404));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["path"] == "/api/v1/namespaces/shop/pods/missing" && e["status"] == 404)
+    );
     let file = std::fs::read_to_string(&log).unwrap();
     assert!(file.lines().count() >= 2);
-    assert!(file.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert!(
+        file.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
     assert!(file.contains("/api/v1/namespaces/shop/pods/missing"));
     h.shutdown().await;
 }

@@ -153,10 +153,10 @@ pub fn admit(
                 if !rules.is_some_and(|r| r.iter().any(|r| rule_matches(r, op, def, sub))) {
                     continue;
                 }
-                if let Some(l) = &ns_labels {
-                    if !selector_matches(hook.get("namespaceSelector"), l) {
-                        continue;
-                    }
+                if let Some(l) = &ns_labels
+                    && !selector_matches(hook.get("namespaceSelector"), l)
+                {
+                    continue;
                 }
                 let os = hook.get("objectSelector");
                 if !selector_matches(os, &obj_labels)

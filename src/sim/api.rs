@@ -179,10 +179,10 @@ impl ApiError {
 
     pub fn response(&self) -> Response<Body> {
         let mut r = json_response(self.code, &self.status());
-        if let Some(s) = self.retry_after {
-            if let Ok(v) = http::HeaderValue::from_str(&s.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(s) = self.retry_after
+            && let Ok(v) = http::HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         r
     }

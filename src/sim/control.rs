@@ -80,10 +80,10 @@ impl Faults {
 
     /// Latency to add and an error to answer instead, for one API request.
     pub fn on_request(&self, path: &str) -> (u64, Option<ApiError>) {
-        if let Some(p) = &self.path_prefix {
-            if !path.starts_with(p.as_str()) {
-                return (0, None);
-            }
+        if let Some(p) = &self.path_prefix
+            && !path.starts_with(p.as_str())
+        {
+            return (0, None);
         }
         let err = if self.error_rate > 0.0 && fastrand::f64() < self.error_rate {
             let mut e = match self.error_status {
@@ -233,7 +233,7 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
             let mut st = sim.state();
             let mut stored = Vec::new();
             for o in objs {
-                stored.push(super::write::apply_direct(&mut st, o)?);
+                stored.push(super::load::apply_direct(&mut st, o)?);
             }
             super::lifecycle::reconcile(&mut st);
             Ok(json_response(

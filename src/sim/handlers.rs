@@ -177,10 +177,10 @@ fn resolve(st: &State, segs: &[&str]) -> Option<Target> {
     if ns.is_some() && !def.namespaced {
         return None;
     }
-    if let Some(s) = &sub {
-        if !def.subresources.contains(s) {
-            return None;
-        }
+    if let Some(s) = &sub
+        && !def.subresources.contains(s)
+    {
+        return None;
     }
     Some(Target { def, ns, name, sub })
 }
@@ -214,10 +214,10 @@ async fn route(sim: &Arc<Sim>, user: &User, req: Req) -> Result<Response<Body>, 
     }
     let target = {
         let st = sim.state();
-        if req.method == Method::GET {
-            if let Some(doc) = discovery(&st, &segs)? {
-                return Ok(json_response(200, &doc));
-            }
+        if req.method == Method::GET
+            && let Some(doc) = discovery(&st, &segs)?
+        {
+            return Ok(json_response(200, &doc));
         }
         resolve(&st, &segs).ok_or_else(ApiError::no_route)?
     };
@@ -281,13 +281,19 @@ fn get(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, ApiError
         .get(&t.def.key(), ns, name)
         .ok_or_else(|| ApiError::not_found(&t.def.plural, &t.def.group, name))?;
     if t.sub.as_deref() == Some("scale") {
-        return Ok(json_response(200, &super::write::scale_of(&t.def, obj)));
+        return Ok(json_response(200, &super::subres::scale_of(&t.def, obj)));
     }
     if super::table::wants_table(&req.accept) {
         let rv = st.store.rv().to_string();
         return Ok(json_response(
             200,
-            &super::table::table(&t.def, &[obj.clone()], &rv, req.q("includeObject"), true),
+            &super::table::table(
+                &t.def,
+                std::slice::from_ref(obj),
+                &rv,
+                req.q("includeObject"),
+                true,
+            ),
         ));
     }
     Ok(json_response(200, &with_type(&t.def, obj)))

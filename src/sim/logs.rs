@@ -200,11 +200,9 @@ async fn follow_task(
         tokio::select! {
             _ = tx.closed() => return,
             s = signals.recv() => match s {
-                Ok(Signal::Log { ns: n, pod: p, container: c, line }) if n == ns && p == pod && c == container => {
-                    if tx.send(Bytes::from(render(&[line], timestamps))).await.is_err() {
-                        return;
-                    }
-                }
+                Ok(Signal::Log { ns: n, pod: p, container: c, line })
+                    if n == ns && p == pod && c == container
+                        && tx.send(Bytes::from(render(std::slice::from_ref(&line), timestamps))).await.is_err() => return,
                 Ok(Signal::DropWatches) | Err(broadcast::error::RecvError::Closed) => return,
                 _ => {}
             }

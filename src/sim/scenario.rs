@@ -365,6 +365,7 @@ pub fn base_objects() -> Vec<Value> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -101,7 +101,7 @@ impl Sim {
             reg: Registry::new(),
             logs: PodLogs::default(),
         };
-        super::write::load_all(&mut state, loaded.objects);
+        super::load::load_all(&mut state, loaded.objects);
         state.logs.load(loaded.logs);
         super::lifecycle::reconcile(&mut state);
         state.store.compact();

@@ -30,7 +30,13 @@ fn line(v: &Value) -> Bytes {
 fn event(t: &Target, shape: &Shape, kind: &str, obj: &Obj) -> Bytes {
     let object = if shape.table {
         let rv = meta_str(obj, "resourceVersion").to_string();
-        table::table(&t.def, &[obj.clone()], &rv, shape.include.as_deref(), true)
+        table::table(
+            &t.def,
+            std::slice::from_ref(obj),
+            &rv,
+            shape.include.as_deref(),
+            true,
+        )
     } else {
         with_type(&t.def, obj)
     };

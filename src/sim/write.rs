@@ -23,13 +23,13 @@ pub enum Op {
     Delete,
 }
 
-struct WriteCtx<'a> {
-    def: &'a ResourceDef,
-    ns: String,
-    dry_run: bool,
-    manager: String,
-    user: &'a str,
-    sub: Option<&'a str>,
+pub(super) struct WriteCtx<'a> {
+    pub(super) def: &'a ResourceDef,
+    pub(super) ns: String,
+    pub(super) dry_run: bool,
+    pub(super) manager: String,
+    pub(super) user: &'a str,
+    pub(super) sub: Option<&'a str>,
 }
 
 fn field_manager(req: &Req) -> String {
@@ -86,13 +86,15 @@ pub fn handle(
     let name = t.name.clone().unwrap_or_default();
     let resp = match (verb, t.sub.as_deref()) {
         ("create", None) => create(&mut st, &ctx, body)?,
-        ("create", Some("eviction")) => evict(&mut st, &ctx, &name)?,
-        ("update", Some("finalize")) => finalize(&mut st, &ctx, &name, body)?,
-        ("update", Some("scale")) => scale(&mut st, &ctx, &name, |s| {
+        ("create", Some("eviction")) => super::subres::evict(&mut st, &ctx, &name)?,
+        ("update", Some("finalize")) => super::subres::finalize(&mut st, &ctx, &name, body)?,
+        ("update", Some("scale")) => super::subres::scale(&mut st, &ctx, &name, |s| {
             *s = body.clone();
             Ok(())
         })?,
-        ("patch", Some("scale")) => scale(&mut st, &ctx, &name, |s| patch::apply_any(req, s))?,
+        ("patch", Some("scale")) => {
+            super::subres::scale(&mut st, &ctx, &name, |s| patch::apply_any(req, s))?
+        }
         ("update", _) => update(&mut st, &ctx, &name, body)?,
         ("patch", _) => patch_obj(&mut st, &ctx, req, &name)?,
         ("delete", None) => delete(&mut st, &ctx, &name, &body)?,
@@ -116,11 +118,11 @@ fn init_meta(obj: &mut Value, def: &ResourceDef, ns: &str) -> Result<String, Api
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    if name.is_empty() {
-        if let Some(g) = m.get("generateName").and_then(Value::as_str) {
-            name = format!("{g}{}", random_suffix());
-            m.insert("name".into(), json!(name));
-        }
+    if name.is_empty()
+        && let Some(g) = m.get("generateName").and_then(Value::as_str)
+    {
+        name = format!("{g}{}", random_suffix());
+        m.insert("name".into(), json!(name));
     }
     if def.namespaced {
         m.insert("namespace".into(), json!(ns));
@@ -156,14 +158,14 @@ pub fn new_uid() -> String {
     )
 }
 
-fn set_type(obj: &mut Value, def: &ResourceDef) {
+pub(super) fn set_type(obj: &mut Value, def: &ResourceDef) {
     if let Some(m) = obj.as_object_mut() {
         m.insert("kind".into(), json!(def.kind));
         m.insert("apiVersion".into(), json!(def.api_version()));
     }
 }
 
-fn record_manager(
+pub(super) fn record_manager(
     obj: &mut Value,
     manager: &str,
     operation: &str,
@@ -274,7 +276,7 @@ fn create(st: &mut State, ctx: &WriteCtx<'_>, mut obj: Value) -> Result<Response
 }
 
 /// Server-side defaults and derived state for a new or changed object.
-fn defaults(def: &ResourceDef, obj: &mut Value, old: Option<&Value>) {
+pub(super) fn defaults(def: &ResourceDef, obj: &mut Value, old: Option<&Value>) {
     match (def.group.as_str(), def.plural.as_str()) {
         ("", "namespaces") => {
             let name = meta_str(obj, "name").to_string();
@@ -286,10 +288,8 @@ fn defaults(def: &ResourceDef, obj: &mut Value, old: Option<&Value>) {
                 obj["status"]["phase"] = json!("Active");
             }
         }
-        ("", "pods") => {
-            if obj.pointer("/status/phase").is_none() {
-                obj["status"]["phase"] = json!("Pending");
-            }
+        ("", "pods") if obj.pointer("/status/phase").is_none() => {
+            obj["status"]["phase"] = json!("Pending");
         }
         ("apps", "deployments") | ("apps", "replicasets") | ("apps", "statefulsets") => {
             if obj.pointer("/spec/replicas").is_none() {
@@ -322,7 +322,7 @@ fn defaults(def: &ResourceDef, obj: &mut Value, old: Option<&Value>) {
 }
 
 /// Stores (or, when a deleted object has lost its last finalizer, removes) and returns the result.
-fn commit(st: &mut State, def: &ResourceDef, ns: &str, name: &str, obj: Value) -> Value {
+pub(super) fn commit(st: &mut State, def: &ResourceDef, ns: &str, name: &str, obj: Value) -> Value {
     let deleting = obj
         .pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null());
@@ -438,7 +438,7 @@ fn prepare_update(
     Ok(new)
 }
 
-fn finish_update(
+pub(super) fn finish_update(
     st: &mut State,
     ctx: &WriteCtx<'_>,
     name: &str,
@@ -458,7 +458,7 @@ fn finish_update(
     Ok(json_response(200, &stored))
 }
 
-fn current(st: &State, ctx: &WriteCtx<'_>, name: &str) -> Result<Value, ApiError> {
+pub(super) fn current(st: &State, ctx: &WriteCtx<'_>, name: &str) -> Result<Value, ApiError> {
     st.store
         .get(&ctx.def.key(), &ctx.ns, name)
         .map(|o| with_type(ctx.def, o))
@@ -525,145 +525,6 @@ fn patch_obj(
     finish_update(st, ctx, name, &old, new, &fields, "Update")
 }
 
-/// The autoscaling/v1 Scale of a scalable object.
-pub fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
-    let selector = obj
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    let _ = def;
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": meta_str(obj, "name"),
-            "namespace": meta_str(obj, "namespace"),
-            "uid": meta_str(obj, "uid"),
-            "resourceVersion": meta_str(obj, "resourceVersion"),
-            "creationTimestamp": meta_str(obj, "creationTimestamp"),
-        },
-        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
-        "status": {
-            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
-            "selector": selector,
-        },
-    })
-}
-
-fn scale(
-    st: &mut State,
-    ctx: &WriteCtx<'_>,
-    name: &str,
-    change: impl FnOnce(&mut Value) -> Result<(), ApiError>,
-) -> Result<Response<Body>, ApiError> {
-    let old = current(st, ctx, name)?;
-    let mut s = scale_of(ctx.def, &old);
-    change(&mut s)?;
-    let rv = s
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
-        return Err(ApiError::conflict(&ctx.def.plural, &ctx.def.group, name));
-    }
-    let replicas = s
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "Scale",
-                "autoscaling",
-                name,
-                "spec.replicas",
-                "Required value",
-            )
-        })?;
-    if replicas < 0 {
-        return Err(ApiError::invalid(
-            "Scale",
-            "autoscaling",
-            name,
-            "spec.replicas",
-            &format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-        ));
-    }
-    let mut new = old.clone();
-    new["spec"]["replicas"] = json!(replicas);
-    if old.get("spec") != new.get("spec") {
-        let g = old
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        new["metadata"]["generation"] = json!(g + 1);
-    }
-    defaults(ctx.def, &mut new, Some(&old));
-    super::admission::admit(
-        st,
-        ctx.def,
-        Op::Update,
-        Some("scale"),
-        &ctx.ns,
-        name,
-        &new,
-        Some(&old),
-    )?;
-    record_manager(
-        &mut new,
-        &ctx.manager,
-        "Update",
-        &json!({"spec": {"replicas": replicas}}),
-        Some("scale"),
-    );
-    let result = if ctx.dry_run {
-        new
-    } else {
-        commit(st, ctx.def, &ctx.ns, name, new)
-    };
-    Ok(json_response(200, &scale_of(ctx.def, &result)))
-}
-
-fn finalize(
-    st: &mut State,
-    ctx: &WriteCtx<'_>,
-    name: &str,
-    body: Value,
-) -> Result<Response<Body>, ApiError> {
-    let old = current(st, ctx, name)?;
-    let body_name = meta_str(&body, "name");
-    if !body_name.is_empty() && body_name != name {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
-    }
-    let mut new = old.clone();
-    new["spec"]["finalizers"] = body
-        .pointer("/spec/finalizers")
-        .cloned()
-        .unwrap_or(json!([]));
-    if new.pointer("/spec/finalizers").is_some_and(Value::is_null) {
-        new["spec"]["finalizers"] = json!([]);
-    }
-    let fields = json!({"spec": {"finalizers": new["spec"]["finalizers"].clone()}});
-    finish_update(st, ctx, name, &old, new, &fields, "Update")
-}
-
-fn evict(st: &mut State, ctx: &WriteCtx<'_>, name: &str) -> Result<Response<Body>, ApiError> {
-    current(st, ctx, name)?;
-    if !ctx.dry_run {
-        st.store.remove(&ctx.def.key(), &ctx.ns, name);
-    }
-    Ok(json_response(
-        201,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
-}
-
 fn delete(
     st: &mut State,
     ctx: &WriteCtx<'_>,
@@ -671,18 +532,14 @@ fn delete(
     opts: &Value,
 ) -> Result<Response<Body>, ApiError> {
     let old = current(st, ctx, name)?;
-    if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
-        if uid != meta_str(&old, "uid") {
-            return Err(ApiError::conflict(&ctx.def.plural, &ctx.def.group, name));
-        }
-    }
-    if let Some(rv) = opts
-        .pointer("/preconditions/resourceVersion")
-        .and_then(Value::as_str)
+    let pre = |k: &str| {
+        opts.pointer(&format!("/preconditions/{k}"))
+            .and_then(Value::as_str)
+    };
+    if pre("uid").is_some_and(|u| u != meta_str(&old, "uid"))
+        || pre("resourceVersion").is_some_and(|rv| rv != meta_str(&old, "resourceVersion"))
     {
-        if rv != meta_str(&old, "resourceVersion") {
-            return Err(ApiError::conflict(&ctx.def.plural, &ctx.def.group, name));
-        }
+        return Err(ApiError::conflict(&ctx.def.plural, &ctx.def.group, name));
     }
     super::admission::admit(
         st,
@@ -773,91 +630,4 @@ fn delete_collection(
         200,
         &json!({"kind": format!("{}List", ctx.def.kind), "apiVersion": ctx.def.api_version(), "metadata": {}, "items": items}),
     ))
-}
-
-/// Loads scenario objects at start (no admission, no history).
-pub fn load_all(st: &mut State, objects: Vec<Value>) {
-    // CRDs first so their custom resources resolve.
-    let (crds, rest): (Vec<Value>, Vec<Value>) = objects
-        .into_iter()
-        .partition(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"));
-    for o in crds.into_iter().chain(rest) {
-        let _ = store_direct(st, o, true);
-    }
-}
-
-/// Stores an object directly (control channel), bypassing admission.
-pub fn apply_direct(st: &mut State, obj: Value) -> Result<Value, ApiError> {
-    store_direct(st, obj, false)
-}
-
-fn store_direct(st: &mut State, mut obj: Value, bulk: bool) -> Result<Value, ApiError> {
-    let av = obj
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let kind = obj
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let def = st.reg.by_kind(&av, &kind).cloned().ok_or_else(|| {
-        ApiError::bad_request(format!("no resource for apiVersion {av:?} kind {kind:?}"))
-    })?;
-    set_type(&mut obj, &def);
-    if obj.get("metadata").is_none_or(|m| !m.is_object()) {
-        obj["metadata"] = json!({});
-    }
-    let name = meta_str(&obj, "name").to_string();
-    if name.is_empty() {
-        return Err(ApiError::bad_request("metadata.name is required"));
-    }
-    let ns = if def.namespaced {
-        let n = meta_str(&obj, "namespace");
-        if n.is_empty() {
-            "default".to_string()
-        } else {
-            n.to_string()
-        }
-    } else {
-        String::new()
-    };
-    if def.namespaced {
-        obj["metadata"]["namespace"] = json!(ns);
-        if st.store.get("/namespaces", "", &ns).is_none() {
-            let nso = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            store_direct(st, nso, bulk)?;
-        }
-    }
-    let old = st.store.get(&def.key(), &ns, &name).cloned();
-    let m = obj["metadata"]
-        .as_object_mut()
-        .ok_or_else(|| ApiError::bad_request("metadata"))?;
-    let keep = |k: &str, m: &mut serde_json::Map<String, Value>, default: Value| {
-        if m.get(k).is_none_or(Value::is_null) {
-            let v = old
-                .as_ref()
-                .and_then(|o| o.pointer(&format!("/metadata/{k}")).cloned())
-                .unwrap_or(default);
-            m.insert(k.to_string(), v);
-        }
-    };
-    keep("uid", m, json!(new_uid()));
-    keep("creationTimestamp", m, json!(now_rfc3339()));
-    if m.get("generation").is_none() {
-        m.insert("generation".into(), json!(1));
-    }
-    let snapshot = obj.clone();
-    defaults(&def, &mut obj, Some(&snapshot));
-    if def.key() == "apiextensions.k8s.io/customresourcedefinitions" {
-        st.reg.register_crd(&obj);
-    }
-    if bulk {
-        st.store.load(&def.key(), &ns, &name, obj);
-        Ok(Value::Null)
-    } else {
-        let stored = st.store.put(&def.key(), &ns, &name, obj);
-        Ok(with_type(&def, &stored))
-    }
 }

@@ -20,10 +20,10 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// Finds the kubectl to use.
 pub fn find() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("KTRIAGE_KUBECTL").map(PathBuf::from) {
-        if p.is_file() {
-            return Some(p);
-        }
+    if let Some(p) = std::env::var_os("KTRIAGE_KUBECTL").map(PathBuf::from)
+        && p.is_file()
+    {
+        return Some(p);
     }
     let k = on_path("kubectl")?;
     let real = std::fs::canonicalize(&k).unwrap_or_else(|_| k.clone());
@@ -68,7 +68,11 @@ impl Kubectl {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         h.write_kubeconfig_for(&kubeconfig, user).unwrap();
-        Kubectl { bin, dir, kubeconfig }
+        Kubectl {
+            bin,
+            dir,
+            kubeconfig,
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -90,9 +94,13 @@ impl Kubectl {
         let mut cmd = self.command(args);
         let input = stdin.map(str::to_string);
         tokio::task::spawn_blocking(move || {
-            cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
+            cmd.stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
             let mut child = cmd.spawn().expect("kubectl spawns");
             if let Some(i) = input {
                 child.stdin.take().unwrap().write_all(i.as_bytes()).unwrap();
@@ -137,7 +145,11 @@ impl Kubectl {
 }
 
 /// Waits (blocking thread) for a line containing `needle`, up to `secs`.
-pub async fn wait_line(rx: mpsc::Receiver<String>, needle: &str, secs: u64) -> (Option<String>, mpsc::Receiver<String>) {
+pub async fn wait_line(
+    rx: mpsc::Receiver<String>,
+    needle: &str,
+    secs: u64,
+) -> (Option<String>, mpsc::Receiver<String>) {
     let needle = needle.to_string();
     tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);

@@ -23,10 +23,12 @@ pub async fn sim(scenario: &str) -> SimHandle {
 /// A kube-rs client built from the simulator's kubeconfig for `user` (kube's retries off, so
 /// faults are seen as they are).
 pub async fn client_as(h: &SimHandle, user: &str) -> kube::Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&h.kubeconfig_yaml(user)).expect("kubeconfig parses");
-    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .expect("config");
+    let kc =
+        kube::config::Kubeconfig::from_yaml(&h.kubeconfig_yaml(user)).expect("kubeconfig parses");
+    let mut cfg =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .expect("config");
     cfg.default_retry = false;
     cfg.read_timeout = Some(Duration::from_secs(30));
     kube::Client::try_from(cfg).expect("client")
@@ -54,12 +56,23 @@ pub async fn raw(
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 /// POST to the control channel and parse the JSON answer.
 pub async fn control(c: &kube::Client, what: &str, body: Value) -> Value {
-    let (status, _, text) = raw(c, "POST", &format!("/_sim/{what}"), "application/json", body.to_string().into_bytes()).await;
+    let (status, _, text) = raw(
+        c,
+        "POST",
+        &format!("/_sim/{what}"),
+        "application/json",
+        body.to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(status, 200, "control {what}: {text}");
     serde_json::from_str(&text).unwrap()
 }
@@ -75,7 +88,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
