@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod control;
+pub mod delete;
 pub mod generator;
 pub mod handlers;
 pub mod lifecycle;
