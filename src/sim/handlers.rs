@@ -1,5 +1,6 @@
 //! Routing: health, version, discovery, and resource requests (reads here; writes in `write`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -262,14 +263,29 @@ fn verb_of(req: &Req, t: &Target) -> &'static str {
     }
 }
 
-/// The object as a client sees it (kind and apiVersion set).
-pub fn with_type(def: &ResourceDef, obj: &Obj) -> Value {
-    let mut v = (**obj).clone();
+/// The object as a client sees it (kind and apiVersion set; borrowed when they already are, so
+/// large lists are serialised without copying objects).
+pub fn with_type<'a>(def: &ResourceDef, obj: &'a Value) -> Cow<'a, Value> {
+    let typed = obj.get("kind").and_then(Value::as_str) == Some(def.kind.as_str())
+        && obj.get("apiVersion").and_then(Value::as_str) == Some(def.api_version().as_str());
+    if typed {
+        return Cow::Borrowed(obj);
+    }
+    let mut v = obj.clone();
     if let Some(m) = v.as_object_mut() {
         m.insert("kind".into(), json!(def.kind));
         m.insert("apiVersion".into(), json!(def.api_version()));
     }
-    v
+    Cow::Owned(v)
+}
+
+#[derive(serde::Serialize)]
+struct ListOut<'a> {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    metadata: Value,
+    items: Vec<Cow<'a, Value>>,
 }
 
 fn get(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, ApiError> {
@@ -375,16 +391,14 @@ fn list(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, ApiErro
     if let Some(n) = &next {
         meta["continue"] = json!(encode_continue(n));
     }
-    let items: Vec<Value> = items.iter().map(|o| with_type(&t.def, o)).collect();
-    Ok(json_response(
-        200,
-        &json!({
-            "kind": format!("{}List", t.def.kind),
-            "apiVersion": t.def.api_version(),
-            "metadata": meta,
-            "items": items,
-        }),
-    ))
+    let out = ListOut {
+        kind: format!("{}List", t.def.kind),
+        api_version: t.def.api_version(),
+        metadata: meta,
+        items: items.iter().map(|o| with_type(&t.def, o)).collect(),
+    };
+    let bytes = serde_json::to_vec(&out).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(super::api::bytes_response(200, "application/json", bytes))
 }
 
 fn encode_continue(after: &(String, String)) -> String {

@@ -92,6 +92,6 @@ fn store_direct(st: &mut State, mut obj: Value, bulk: bool) -> Result<Value, Api
         Ok(Value::Null)
     } else {
         let stored = st.store.put(&def.key(), &ns, &name, obj);
-        Ok(with_type(&def, &stored))
+        Ok(with_type(&def, &stored).into_owned())
     }
 }

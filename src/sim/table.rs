@@ -419,7 +419,7 @@ pub fn table(
             all.extend(cells);
             let object = match include {
                 Some("None") => Value::Null,
-                Some("Object") => super::handlers::with_type(def, o),
+                Some("Object") => super::handlers::with_type(def, o).into_owned(),
                 _ => json!({
                     "kind": "PartialObjectMetadata",
                     "apiVersion": "meta.k8s.io/v1",

@@ -27,20 +27,29 @@ fn line(v: &Value) -> Bytes {
     Bytes::from(s)
 }
 
+#[derive(serde::Serialize)]
+struct Ev<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    object: &'a Value,
+}
+
 fn event(t: &Target, shape: &Shape, kind: &str, obj: &Obj) -> Bytes {
-    let object = if shape.table {
+    let object: std::borrow::Cow<'_, Value> = if shape.table {
         let rv = meta_str(obj, "resourceVersion").to_string();
-        table::table(
+        std::borrow::Cow::Owned(table::table(
             &t.def,
             std::slice::from_ref(obj),
             &rv,
             shape.include.as_deref(),
             true,
-        )
+        ))
     } else {
         with_type(&t.def, obj)
     };
-    line(&json!({"type": kind, "object": object}))
+    let mut v = serde_json::to_vec(&Ev { kind, object: &object }).unwrap_or_default();
+    v.push(b'\n');
+    Bytes::from(v)
 }
 
 fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Bytes {

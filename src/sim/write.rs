@@ -341,11 +341,11 @@ pub(super) fn commit(st: &mut State, def: &ResourceDef, ns: &str, name: &str, ob
         return st
             .store
             .remove(&def.key(), ns, name)
-            .map(|o| with_type(def, &o))
+            .map(|o| with_type(def, &o).into_owned())
             .unwrap_or(obj);
     }
     let stored = st.store.put(&def.key(), ns, name, obj);
-    with_type(def, &stored)
+    with_type(def, &stored).into_owned()
 }
 
 /// Checks name/namespace/resourceVersion of a replacement and carries over server-owned fields.
@@ -461,7 +461,7 @@ pub(super) fn finish_update(
 pub(super) fn current(st: &State, ctx: &WriteCtx<'_>, name: &str) -> Result<Value, ApiError> {
     st.store
         .get(&ctx.def.key(), &ctx.ns, name)
-        .map(|o| with_type(ctx.def, o))
+        .map(|o| with_type(ctx.def, o).into_owned())
         .ok_or_else(|| ApiError::not_found(&ctx.def.plural, &ctx.def.group, name))
 }
 
@@ -494,7 +494,7 @@ fn patch_obj(
         let Some(old) = st
             .store
             .get(&ctx.def.key(), &ctx.ns, name)
-            .map(|o| with_type(ctx.def, o))
+            .map(|o| with_type(ctx.def, o).into_owned())
         else {
             let mut obj = applied.clone();
             if obj.get("metadata").is_none() {
