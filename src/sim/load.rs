@@ -65,6 +65,7 @@ fn store_direct(st: &mut State, mut obj: Value, bulk: bool) -> Result<Value, Api
         }
     }
     let old = st.store.get(&def.key(), &ns, &name).cloned();
+    let has_spec = obj.get("spec").is_some();
     let m = obj["metadata"]
         .as_object_mut()
         .ok_or_else(|| ApiError::bad_request("metadata"))?;
@@ -79,7 +80,7 @@ fn store_direct(st: &mut State, mut obj: Value, bulk: bool) -> Result<Value, Api
     };
     keep("uid", m, json!(new_uid()));
     keep("creationTimestamp", m, json!(now_rfc3339()));
-    if m.get("generation").is_none() {
+    if m.get("generation").is_none() && has_spec {
         m.insert("generation".into(), json!(1));
     }
     let snapshot = obj.clone();

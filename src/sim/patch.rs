@@ -26,8 +26,14 @@ pub fn apply_typed(ctype: &str, body: &[u8], doc: &mut Value) -> Result<Value, A
                     "Invalid",
                     "the server rejected our request due to an error in our request",
                 );
+                let cause = match e.kind {
+                    json_patch::PatchErrorKind::TestFailed => {
+                        format!("testing value {} failed: test failed", e.path)
+                    }
+                    _ => e.to_string(),
+                };
                 err.details =
-                    json!({"causes": [{"reason": "FieldValueInvalid", "message": e.to_string()}]});
+                    json!({"causes": [{"reason": "UnexpectedServerResponse", "message": cause}]});
                 err
             })?;
             *doc = work;

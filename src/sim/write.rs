@@ -134,6 +134,11 @@ fn init_meta(obj: &mut Value, def: &ResourceDef, ns: &str) -> Result<String, Api
     m.remove("resourceVersion");
     m.remove("deletionTimestamp");
     m.insert("generation".into(), json!(1));
+    if obj.get("spec").is_none()
+        && let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        m.remove("generation");
+    }
     Ok(name)
 }
 
