@@ -321,3 +321,76 @@ async fn sim_kubectl_stuck_namespaces_done_when() {
     assert!(o.stderr.contains("Error from server (Forbidden): namespaces is forbidden: User \"jane\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"), "{}", o.stderr);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_kubectl_typed_creates_in_protobuf_and_drain() {
+    let Some(bin) = kubectl_or_skip("sim_kubectl_typed_creates_in_protobuf_and_drain") else {
+        return;
+    };
+    let h = sim("healthy").await;
+    let k = Kubectl::new(bin, &h, "admin");
+    assert!(
+        k.ok(&["create", "namespace", "t2"])
+            .await
+            .contains("namespace/t2 created")
+    );
+    assert!(
+        k.ok(&["create", "configmap", "c", "-n", "t2", "--from-literal=a=b"])
+            .await
+            .contains("configmap/c created")
+    );
+    assert_eq!(
+        k.ok(&["get", "cm", "c", "-n", "t2", "-o", "jsonpath={.data.a}"])
+            .await,
+        "b"
+    );
+    assert!(
+        k.ok(&[
+            "create",
+            "deployment",
+            "d",
+            "-n",
+            "t2",
+            "--image=nginx",
+            "--replicas=2"
+        ])
+        .await
+        .contains("deployment.apps/d created")
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "deploy",
+            "d",
+            "-n",
+            "t2",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ])
+        .await,
+        "nginx"
+    );
+    let out = k
+        .ok(&[
+            "drain",
+            "prod-worker-1",
+            "--ignore-daemonsets",
+            "--delete-emptydir-data",
+            "--timeout=20s",
+        ])
+        .await;
+    assert!(out.contains("node/prod-worker-1 drained"), "{out}");
+    let pods = k
+        .ok(&[
+            "get",
+            "pods",
+            "-A",
+            "--field-selector",
+            "spec.nodeName=prod-worker-1",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert!(!pods.contains("shop-web"), "{pods}");
+    h.shutdown().await;
+}

@@ -17,6 +17,7 @@ pub mod load;
 pub mod logs;
 pub mod openapi;
 pub mod patch;
+pub mod proto;
 pub mod registry;
 pub mod scenario;
 pub mod selectors;

@@ -47,7 +47,11 @@ fn event(t: &Target, shape: &Shape, kind: &str, obj: &Obj) -> Bytes {
     } else {
         with_type(&t.def, obj)
     };
-    let mut v = serde_json::to_vec(&Ev { kind, object: &object }).unwrap_or_default();
+    let mut v = serde_json::to_vec(&Ev {
+        kind,
+        object: &object,
+    })
+    .unwrap_or_default();
     v.push(b'\n');
     Bytes::from(v)
 }

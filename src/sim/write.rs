@@ -50,6 +50,12 @@ fn parse_json(req: &Req) -> Result<Value, ApiError> {
     if req.body.is_empty() {
         return Ok(Value::Null);
     }
+    if req
+        .content_type
+        .starts_with("application/vnd.kubernetes.protobuf")
+    {
+        return super::proto::decode(&req.body);
+    }
     serde_json::from_slice(&req.body).or_else(|_| {
         serde_yaml::from_slice::<Value>(&req.body).map_err(|e| {
             ApiError::bad_request(format!(
