@@ -266,6 +266,9 @@ fn verb_of(req: &Req, t: &Target) -> &'static str {
 /// The object as a client sees it (kind and apiVersion set; borrowed when they already are, so
 /// large lists are serialised without copying objects).
 pub fn with_type<'a>(def: &ResourceDef, obj: &'a Value) -> Cow<'a, Value> {
+    if def.events_view {
+        return Cow::Owned(super::events::to_v1(obj));
+    }
     let typed = obj.get("kind").and_then(Value::as_str) == Some(def.kind.as_str())
         && obj.get("apiVersion").and_then(Value::as_str) == Some(def.api_version().as_str());
     if typed {

@@ -88,6 +88,9 @@ fn store_direct(st: &mut State, mut obj: Value, bulk: bool) -> Result<Value, Api
     if def.key() == "apiextensions.k8s.io/customresourcedefinitions" {
         st.reg.register_crd(&obj);
     }
+    if def.events_view {
+        obj = super::events::to_core(&obj);
+    }
     if bulk {
         st.store.load(&def.key(), &ns, &name, obj);
         Ok(Value::Null)

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod control;
 pub mod delete;
+pub mod events;
 pub mod generator;
 pub mod handlers;
 pub mod lifecycle;

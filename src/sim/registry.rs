@@ -17,11 +17,16 @@ pub struct ResourceDef {
     pub categories: Vec<String>,
     /// Only get/list (metrics).
     pub read_only: bool,
+    /// events.k8s.io/v1 events are a view of the core/v1 events store.
+    pub events_view: bool,
 }
 
 impl ResourceDef {
     /// The storage key: `group/plural`.
     pub fn key(&self) -> String {
+        if self.events_view {
+            return "/events".to_string();
+        }
         format!("{}/{}", self.group, self.plural)
     }
 
@@ -250,6 +255,7 @@ impl Registry {
                 subresources: split_list(sub),
                 categories: split_list(cat),
                 read_only: *g == METRICS_GROUP,
+                events_view: *g == "events.k8s.io",
             })
             .collect();
         Registry { defs }
@@ -316,6 +322,7 @@ impl Registry {
             },
             categories,
             read_only: false,
+            events_view: false,
         };
         self.defs
             .retain(|d| !(d.group == def.group && d.plural == def.plural));

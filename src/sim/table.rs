@@ -215,7 +215,7 @@ fn columns_and_cells(
             ],
             node_cells(o),
         ),
-        ("", "events") => (
+        (g, "events") if g.is_empty() || def.events_view => (
             vec![
                 ("Last Seen", "string", 0),
                 ("Type", "string", 0),

@@ -334,6 +334,11 @@ pub(super) fn defaults(def: &ResourceDef, obj: &mut Value, old: Option<&Value>) 
 
 /// Stores (or, when a deleted object has lost its last finalizer, removes) and returns the result.
 pub(super) fn commit(st: &mut State, def: &ResourceDef, ns: &str, name: &str, obj: Value) -> Value {
+    let obj = if def.events_view {
+        super::events::to_core(&obj)
+    } else {
+        obj
+    };
     let deleting = obj
         .pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null());
