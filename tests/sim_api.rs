@@ -367,7 +367,20 @@ async fn sim_scale_subresource_and_delete_with_finalizers() {
         .replace_scale("shop-web", &PostParams::default(), &s)
         .await
         .unwrap();
-    assert_eq!(s.status.unwrap().replicas, 0);
+    assert_eq!(s.spec.unwrap().replicas, Some(0));
+    // the ReplicaSet controller ran with the write: no pods left, status follows
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "shop");
+    assert!(
+        pods.list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(
+        deps.get("shop-web").await.unwrap().status.unwrap().replicas,
+        Some(0)
+    );
 
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
     cms.create(&PostParams::default(), &cm("held", &["example.com/hold"]))
@@ -454,5 +467,89 @@ async fn sim_watcher_streaming_lists_initial_events() {
     .unwrap();
     assert!(done);
     assert_eq!(seen, 6);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_replicaset_controller_scales_replaces_and_collects() {
+    let h = sim("healthy").await;
+    let c = client(&h).await;
+    let deps: Api<Deployment> = Api::namespaced(c.clone(), "shop");
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "shop");
+    let web = |pods: Api<Pod>| async move {
+        pods.list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items
+    };
+    assert_eq!(web(pods.clone()).await.len(), 3);
+    deps.patch_scale(
+        "shop-web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 5}})),
+    )
+    .await
+    .unwrap();
+    let now = web(pods.clone()).await;
+    assert_eq!(now.len(), 5);
+    assert!(
+        now.iter()
+            .all(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Running"))
+    );
+    assert!(now.iter().all(|p| {
+        p.spec
+            .as_ref()
+            .unwrap()
+            .node_name
+            .as_deref()
+            .unwrap()
+            .starts_with("prod-worker-")
+    }));
+    // a deleted pod is replaced
+    let victim = now[0].metadata.name.clone().unwrap();
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .unwrap();
+    let after = web(pods.clone()).await;
+    assert_eq!(after.len(), 5);
+    assert!(
+        after
+            .iter()
+            .all(|p| p.metadata.name.as_deref() != Some(victim.as_str()))
+    );
+    // deleting the Deployment collects its ReplicaSet and pods
+    deps.delete("shop-web", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(web(pods.clone()).await.is_empty());
+    let rs: Api<k8s_openapi::api::apps::v1::ReplicaSet> = Api::namespaced(c.clone(), "shop");
+    assert!(
+        rs.list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // a new Deployment gets a ReplicaSet and pods
+    let d: Deployment = serde_json::from_value(json!({"metadata": {"name": "new"}, "spec": {"replicas": 2,
+        "selector": {"matchLabels": {"app": "new"}}, "template": {"metadata": {"labels": {"app": "new"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).unwrap();
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    assert_eq!(
+        pods.list(&ListParams::default().labels("app=new"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert_eq!(
+        deps.get("new")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .ready_replicas,
+        Some(2)
+    );
     h.shutdown().await;
 }

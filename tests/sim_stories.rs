@@ -66,6 +66,80 @@ async fn sim_webhook_fail_rejects_and_ignore_admits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_replicaset_blocked_by_webhook_until_ignore() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Event;
+    let h = sim("gatekeeper-down").await;
+    let c = client(&h).await;
+    let events: Api<Event> = Api::namespaced(c.clone(), "shop");
+    let failed = |events: Api<Event>| async move {
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|e| {
+                e.reason.as_deref() == Some("FailedCreate")
+                    && e.involved_object.name.as_deref() == Some("shop-api-7c8d9e6f5a")
+            })
+            .unwrap()
+    };
+    let before = failed(events.clone()).await.count.unwrap();
+    // the ReplicaSet controller retries (every resync) and is rejected by the webhook again
+    control(&c, "resync", json!({})).await;
+    let ev = failed(events.clone()).await;
+    assert!(ev.count.unwrap() > before, "the retry is counted");
+    assert!(
+        ev.message
+            .unwrap()
+            .contains("failed calling webhook \"validation.gatekeeper.sh\"")
+    );
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "shop");
+    assert_eq!(
+        pods.list(&ListParams::default().labels("app=api"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    // with the webhook set to Ignore the next resync creates the missing pod
+    let vwc: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(c.clone());
+    let p: json_patch::Patch = serde_json::from_value(
+        json!([{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}]),
+    )
+    .unwrap();
+    vwc.patch(
+        "gatekeeper-validating-webhook-configuration",
+        &PatchParams::default(),
+        &Patch::Json::<()>(p),
+    )
+    .await
+    .unwrap();
+    control(&c, "resync", json!({})).await;
+    assert_eq!(
+        pods.list(&ListParams::default().labels("app=api"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+    let d: Api<Deployment> = Api::namespaced(c.clone(), "shop");
+    let st = d.get("shop-api").await.unwrap().status.unwrap();
+    assert_eq!(st.ready_replicas, Some(3));
+    assert!(
+        !st.conditions
+            .unwrap()
+            .iter()
+            .any(|c| c.type_ == "ReplicaFailure")
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_apiservice_and_namespace_lifecycle() {
     let h = sim("stuck-namespaces").await;
     let c = client(&h).await;

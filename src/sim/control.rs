@@ -13,6 +13,7 @@
 //! | `POST /_sim/apply` (object, `List`, or YAML documents) | store objects directly, bypassing admission |
 //! | `POST /_sim/delete` `{"apiVersion","kind","namespace","name"}` | remove an object directly (finalizers ignored) |
 //! | `POST /_sim/compact` | forget watch history: older resourceVersions get 410 |
+//! | `POST /_sim/resync` | run the Deployment/ReplicaSet controllers over everything now (also every 10 s) |
 //! | `POST /_sim/bookmark` | every open watch allowing bookmarks sends one now |
 //! | `POST /_sim/log` `{"namespace","pod","container","line"}` | append a log line (followers receive it) |
 //! | `GET /_sim/requests` | the request log, JSON lines; `DELETE` clears it |
@@ -267,6 +268,15 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
                 st.store.rv()
             };
             Ok(json_response(200, &json!({"compactedTo": rv})))
+        }
+        (&Method::POST, "resync") => {
+            let mut st = sim.state();
+            super::controllers::resync_all(&mut st);
+            super::lifecycle::reconcile(&mut st);
+            Ok(json_response(
+                200,
+                &json!({"resourceVersion": st.store.rv().to_string()}),
+            ))
         }
         (&Method::POST, "bookmark") => {
             let n = sim.signals.send(Signal::Bookmark).unwrap_or(0);

@@ -19,6 +19,7 @@ const APISERVICES: &str = "apiregistration.k8s.io/apiservices";
 pub fn reconcile(st: &mut State) {
     for _ in 0..5 {
         let before = st.store.rv();
+        super::controllers::run(st);
         apiservices(st);
         namespaces(st);
         if st.store.rv() == before {

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod control;
+pub mod controllers;
 pub mod delete;
 pub mod events;
 pub mod generator;

@@ -44,6 +44,8 @@ pub struct State {
     pub store: Store,
     pub reg: Registry,
     pub logs: PodLogs,
+    /// The resourceVersion the controllers have processed up to (0: look at everything).
+    pub controllers_rv: u64,
 }
 
 /// The request log: a bounded ring in memory and optionally a JSON-lines file.
@@ -100,9 +102,11 @@ impl Sim {
             store: Store::new(10_000),
             reg: Registry::new(),
             logs: PodLogs::default(),
+            controllers_rv: 0,
         };
         super::load::load_all(&mut state, loaded.objects);
         state.logs.load(loaded.logs);
+        state.controllers_rv = state.store.rv();
         super::lifecycle::reconcile(&mut state);
         state.store.compact();
         let (signals, _) = broadcast::channel(1024);
@@ -226,9 +230,16 @@ pub async fn serve(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
+    let every = Duration::from_secs(10);
+    let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            _ = resync.tick() => {
+                let mut st = sim.state();
+                super::controllers::resync_all(&mut st);
+                super::lifecycle::reconcile(&mut st);
+            }
             r = listener.accept() => {
                 let Ok((stream, _)) = r else { continue };
                 if sim.faults().in_outage() {

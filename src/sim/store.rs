@@ -193,6 +193,12 @@ impl Store {
             .collect()
     }
 
+    /// Changes after `rv` for every resource (oldest first).
+    pub fn changes_since_any(&self, rv: u64) -> Vec<Arc<Change>> {
+        let start = self.history.partition_point(|c| c.rv <= rv);
+        self.history.range(start..).cloned().collect()
+    }
+
     /// Forgets all history: every watch from an older resourceVersion gets 410 Gone.
     pub fn compact(&mut self) {
         self.history.clear();

@@ -302,7 +302,12 @@ pub(super) fn defaults(def: &ResourceDef, obj: &mut Value, old: Option<&Value>) 
         ("", "pods") if obj.pointer("/status/phase").is_none() => {
             obj["status"]["phase"] = json!("Pending");
         }
-        ("apps", "deployments") | ("apps", "replicasets") | ("apps", "statefulsets") => {
+        ("apps", "deployments") | ("apps", "replicasets")
+            if obj.pointer("/spec/replicas").is_none() =>
+        {
+            obj["spec"]["replicas"] = json!(1);
+        }
+        ("apps", "statefulsets") => {
             if obj.pointer("/spec/replicas").is_none() {
                 obj["spec"]["replicas"] = json!(1);
             }
