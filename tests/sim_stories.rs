@@ -85,6 +85,18 @@ async fn sim_replicaset_blocked_by_webhook_until_ignore() {
             })
             .unwrap()
     };
+    // lease renewals go through admission: kube-scheduler's is rejected, node leases are exempt
+    let out = control(&c, "trigger", json!({"name": "renew-leases"})).await;
+    assert!(out["renewed"].as_u64().unwrap() >= 6, "{out}");
+    let rejected = out["rejected"].as_array().unwrap();
+    assert!(
+        rejected.iter().any(|r| r["name"] == "kube-scheduler"
+            && r["error"]
+                .as_str()
+                .unwrap()
+                .contains("validation.gatekeeper.sh")),
+        "{out}"
+    );
     let before = failed(events.clone()).await.count.unwrap();
     // the ReplicaSet controller retries (every resync) and is rejected by the webhook again
     control(&c, "resync", json!({})).await;

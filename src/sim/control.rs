@@ -13,6 +13,7 @@
 //! | `POST /_sim/apply` (object, `List`, or YAML documents) | store objects directly, bypassing admission |
 //! | `POST /_sim/delete` `{"apiVersion","kind","namespace","name"}` | remove an object directly (finalizers ignored) |
 //! | `POST /_sim/compact` | forget watch history: older resourceVersions get 410 |
+//! | `POST /_sim/trigger` `{"name":"renew-leases",...}` | run a scenario behaviour once (see `behaviours.rs`) |
 //! | `POST /_sim/resync` | run the Deployment/ReplicaSet controllers over everything now (also every 10 s) |
 //! | `POST /_sim/bookmark` | every open watch allowing bookmarks sends one now |
 //! | `POST /_sim/log` `{"namespace","pod","container","line"}` | append a log line (followers receive it) |
@@ -268,6 +269,19 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
                 st.store.rv()
             };
             Ok(json_response(200, &json!({"compactedTo": rv})))
+        }
+        (&Method::POST, "trigger") => {
+            let v: Value = serde_json::from_slice(&req.body)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let name = v
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let mut st = sim.state();
+            let out = super::behaviours::run(&mut st, &name, &v)?;
+            super::lifecycle::reconcile(&mut st);
+            Ok(json_response(200, &out))
         }
         (&Method::POST, "resync") => {
             let mut st = sim.state();

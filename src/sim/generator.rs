@@ -123,6 +123,7 @@ pub fn generate(spec: &str) -> Result<Loaded, SimError> {
         users: vec![],
         objects: out,
         logs: vec![],
+        behaviours: vec![],
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod api;
 pub mod auth;
+pub mod behaviours;
 pub mod cli;
 pub mod control;
 pub mod controllers;

@@ -32,7 +32,8 @@
 //!     container: web             # optional when the pod has one container
 //!     previous: false            # true: the lines of the previous (crashed) container
 //!     lines: ["GET / 200", "GET /health 200"]
-//! behaviours: []                 # reserved for later issues (eviction bursts, lease renewals)
+//! behaviours:                    # actions run every `every` (or via POST /_sim/trigger)
+//!   - {name: renew-leases, every: 5s, namespace: kube-system}
 //! ```
 //!
 //! Rules:
@@ -49,6 +50,11 @@
 //!   start (content without finalizers is removed; the `kubernetes` finalizer stays while any
 //!   APIService is unavailable).
 //! - Webhook configurations take effect for API requests only, never for scenario objects.
+//! - A small Deployment/ReplicaSet controller runs after writes and every 10 s (or on
+//!   `POST /_sim/resync`): ReplicaSets follow their Deployment, pods are created (through admission)
+//!   or deleted to match, owners' deletion collects their ReplicaSets and pods. At start the
+//!   scenario is left exactly as written until something changes or the first resync.
+//! - Behaviours: see `src/sim/behaviours.rs` for the known names and their settings.
 //! - `scale:NODES:PODS[:EVENTS[:NAMESPACES]]` is a generated scenario for load tests.
 
 use std::collections::{HashMap, HashSet};
@@ -59,6 +65,7 @@ use serde_json::{Value, json};
 
 use super::SimError;
 use super::auth::User;
+use super::behaviours::{self as bh, Behaviour};
 use super::logs::LogSpec;
 
 /// Built-in scenarios: (name, YAML).
@@ -98,8 +105,7 @@ struct ScenarioFile {
     #[serde(default)]
     logs: Vec<LogSpec>,
     #[serde(default)]
-    #[allow(dead_code)]
-    behaviours: Vec<Value>,
+    behaviours: Vec<Behaviour>,
 }
 
 /// A loaded scenario.
@@ -109,6 +115,7 @@ pub struct Loaded {
     pub users: Vec<User>,
     pub objects: Vec<Value>,
     pub logs: Vec<LogSpec>,
+    pub behaviours: Vec<Behaviour>,
 }
 
 /// The description line of a built-in scenario.
@@ -133,6 +140,7 @@ pub fn load(spec: &str) -> Result<Loaded, SimError> {
         users: acc.users,
         objects: dedupe(objects),
         logs: acc.logs,
+        behaviours: acc.behaviours,
     })
 }
 
@@ -141,6 +149,7 @@ struct Acc {
     users: Vec<User>,
     objects: Vec<Value>,
     logs: Vec<LogSpec>,
+    behaviours: Vec<Behaviour>,
 }
 
 fn load_into(
@@ -215,6 +224,32 @@ fn load_into(
         acc.users.push(u);
     }
     acc.logs.extend(file.logs);
+    for b in file.behaviours {
+        if !bh::KNOWN.contains(&b.name.as_str()) {
+            return Err(SimError::InvalidScenario {
+                path: label,
+                line: None,
+                message: format!(
+                    "unknown behaviour {:?}; known: {}",
+                    b.name,
+                    bh::KNOWN.join(", ")
+                ),
+            });
+        }
+        if b.every.is_some() && bh::period(&b).is_none() {
+            return Err(SimError::InvalidScenario {
+                path: label,
+                line: None,
+                message: format!(
+                    "behaviour {}: invalid every {:?} (use e.g. 5s, 1m)",
+                    b.name, b.every
+                ),
+            });
+        }
+        acc.behaviours
+            .retain(|x| x.name != b.name || x.args != b.args);
+        acc.behaviours.push(b);
+    }
     Ok(file.name.unwrap_or_else(|| {
         Path::new(spec)
             .file_stem()

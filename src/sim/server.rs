@@ -77,6 +77,7 @@ pub struct Sim {
     pub admin_token: String,
     pub scenario: String,
     pub started: Instant,
+    pub behaviours: Vec<super::behaviours::Behaviour>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -127,6 +128,7 @@ impl Sim {
             users: loaded.users,
             admin_token,
             scenario: loaded.name,
+            behaviours: loaded.behaviours,
             started: Instant::now(),
         })
     }
@@ -230,6 +232,22 @@ pub async fn serve(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
+    let mut background = tokio::task::JoinSet::new();
+    for b in sim.behaviours.clone() {
+        if let Some(every) = super::behaviours::period(&b) {
+            let sim = sim.clone();
+            background.spawn(async move {
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                let args = Value::Object(b.args.clone());
+                loop {
+                    tick.tick().await;
+                    let mut st = sim.state();
+                    let _ = super::behaviours::run(&mut st, &b.name, &args);
+                    super::lifecycle::reconcile(&mut st);
+                }
+            });
+        }
+    }
     let every = Duration::from_secs(10);
     let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
@@ -254,6 +272,7 @@ pub async fn serve(
         }
     }
     let _ = sim.signals.send(Signal::DropWatches);
+    background.abort_all();
     conns.abort_all();
     while conns.join_next().await.is_some() {}
 }
