@@ -553,3 +553,49 @@ async fn sim_replicaset_controller_scales_replaces_and_collects() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_filtered_watch_sees_objects_enter_and_leave() {
+    let h = sim("healthy").await;
+    let c = client(&h).await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut w = cms
+        .watch(&WatchParams::default().labels("tier=gold"), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mk: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "w", "labels": {"tier": "silver"}}}))
+            .unwrap();
+    cms.create(&PostParams::default(), &mk).await.unwrap();
+    let relabel = |t: &str| Patch::Merge(json!({"metadata": {"labels": {"tier": t}}}));
+    cms.patch("w", &PatchParams::default(), &relabel("gold"))
+        .await
+        .unwrap();
+    cms.patch("w", &PatchParams::default(), &relabel("bronze"))
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(10), w.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Added(_) => kinds.push("ADDED"),
+            WatchEvent::Deleted(_) => kinds.push("DELETED"),
+            WatchEvent::Modified(_) => kinds.push("MODIFIED"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kinds, ["ADDED", "DELETED"]);
+    h.shutdown().await;
+}

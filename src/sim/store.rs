@@ -20,6 +20,9 @@ pub struct Change {
     /// ADDED, MODIFIED or DELETED.
     pub kind: &'static str,
     pub obj: Obj,
+    /// The previous state (for MODIFIED), so filtered watches can tell an object entering or
+    /// leaving their selection.
+    pub old: Option<Obj>,
 }
 
 /// The object store.
@@ -144,6 +147,7 @@ impl Store {
             ns: ns.to_string(),
             kind: if prev.is_some() { "MODIFIED" } else { "ADDED" },
             obj: obj.clone(),
+            old: prev,
         });
         obj
     }
@@ -180,6 +184,7 @@ impl Store {
             ns: ns.to_string(),
             kind: "DELETED",
             obj: obj.clone(),
+            old: None,
         });
         Some(obj)
     }

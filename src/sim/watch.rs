@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::api::{ApiError, Body, stream_response};
 use super::handlers::{Filter, Target, with_type};
 use super::server::{Req, Signal, Sim};
-use super::store::{Obj, meta_str};
+use super::store::{Change, Obj, meta_str};
 use super::table;
 
 struct Shape {
@@ -68,6 +68,26 @@ fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Bytes {
 
 fn gone_event(e: &ApiError) -> Bytes {
     line(&json!({"type": "ERROR", "object": e.status()}))
+}
+
+/// How a change looks to a filtered watch: an object entering the selection is ADDED, one leaving
+/// it is DELETED, as on a real server.
+fn visible(
+    c: &Change,
+    filter: &Filter,
+    in_scope: &impl Fn(&Value) -> bool,
+) -> Option<&'static str> {
+    if !in_scope(&c.obj) {
+        return None;
+    }
+    let now = filter.matches(&c.obj);
+    let before = c.old.as_ref().map(|o| filter.matches(o));
+    match (c.kind, before, now) {
+        ("MODIFIED", Some(false), true) => Some("ADDED"),
+        ("MODIFIED", Some(true), false) => Some("DELETED"),
+        (k, _, true) => Some(k),
+        _ => None,
+    }
 }
 
 /// Starts a watch stream.
@@ -126,8 +146,8 @@ pub fn start(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, Ap
                 end_now = true;
             } else {
                 for c in st.store.changes_since(&key, requested) {
-                    if in_scope(&c.obj) && filter.matches(&c.obj) {
-                        first.push(event(t, &shape, c.kind, &c.obj));
+                    if let Some(kind) = visible(&c, &filter, &in_scope) {
+                        first.push(event(t, &shape, kind, &c.obj));
                     }
                 }
             }
@@ -186,10 +206,13 @@ async fn pump(
                         continue;
                     }
                     last_rv = c.rv;
-                    if hang || c.res != key || !in_scope(&c.obj) || !filter.matches(&c.obj) {
+                    if hang || c.res != key {
                         continue;
                     }
-                    event(&t, &shape, c.kind, &c.obj)
+                    let Some(kind) = visible(&c, &filter, &in_scope) else {
+                        continue;
+                    };
+                    event(&t, &shape, kind, &c.obj)
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let _ = tx.send(gone_event(&ApiError::expired(last_rv, last_rv + 1))).await;
