@@ -547,3 +547,60 @@ async fn sim_scale_generator_small() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_ready_endpoints_let_the_webhook_allow() {
+    let h = sim("gatekeeper-down").await;
+    let c = client(&h).await;
+    // "restore Gatekeeper": its service gets a ready endpoint through the control channel
+    let ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "gatekeeper-webhook-service", "namespace": "gatekeeper-system"},
+        "subsets": [{"addresses": [{"ip": "10.42.5.9"}], "ports": [{"name": "https-webhook-server", "port": 8443, "protocol": "TCP"}]}]});
+    let out = control(&c, "apply", ep).await;
+    assert_eq!(
+        out["items"][0]["metadata"]["name"],
+        "gatekeeper-webhook-service"
+    );
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "ok"}, "spec": {"containers": [{"name": "x", "image": "nginx"}]}})).unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    // the status subresource changes only status
+    let patched = pods
+        .patch_status(
+            "ok",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"ignored": "yes"}}, "status": {"phase": "Running"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.status.unwrap().phase.as_deref(), Some("Running"));
+    assert!(
+        patched
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("ignored")
+            .eq(&false)
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_plain_http_option() {
+    let h = ktriage::sim::start(ktriage::sim::SimOptions {
+        scenario: "healthy".into(),
+        plain_http: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(h.base_url().starts_with("http://127.0.0.1:"));
+    let kc = h.kubeconfig_yaml("admin");
+    assert!(!kc.contains("certificate-authority-data"));
+    assert!(kc.contains("current-context: ktriage-sim"));
+    let c = client(&h).await;
+    let ns: Api<Namespace> = Api::all(c);
+    assert!(ns.get("kube-system").await.is_ok());
+    h.shutdown().await;
+}
