@@ -105,6 +105,8 @@ pub enum SimError {
     },
     #[error("signal handling failed: {0}")]
     Signal(std::io::Error),
+    #[error("cannot build a client configuration for the simulator: {0}")]
+    Client(String),
 }
 
 /// A running simulator. Dropping it leaves the tasks running until the runtime stops; call
@@ -219,6 +221,15 @@ impl SimHandle {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: ktriage-sim\n  cluster:\n    server: {server}\n{ca_line}contexts:\n- name: ktriage-sim\n  context:\n    cluster: ktriage-sim\n    user: {user}\n    namespace: default\ncurrent-context: ktriage-sim\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n    token: {token}\n",
             server = self.base_url(),
         )
+    }
+
+    /// A kube client configuration for `user` (what `--demo` needs to connect in-process).
+    pub async fn kube_config(&self, user: &str) -> Result<kube::Config, SimError> {
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml(user))
+            .map_err(|e| SimError::Client(e.to_string()))?;
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| SimError::Client(e.to_string()))
     }
 
     /// Writes [`SimHandle::kubeconfig_yaml`] for the admin user with mode 0600.
