@@ -23,12 +23,7 @@ pub async fn sim(scenario: &str) -> SimHandle {
 /// A kube-rs client built from the simulator's kubeconfig for `user` (kube's retries off, so
 /// faults are seen as they are).
 pub async fn client_as(h: &SimHandle, user: &str) -> kube::Client {
-    let kc =
-        kube::config::Kubeconfig::from_yaml(&h.kubeconfig_yaml(user)).expect("kubeconfig parses");
-    let mut cfg =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .expect("config");
+    let mut cfg = h.kube_config(user).await.expect("client configuration");
     cfg.default_retry = false;
     cfg.read_timeout = Some(Duration::from_secs(30));
     kube::Client::try_from(cfg).expect("client")
