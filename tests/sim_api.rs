@@ -283,6 +283,16 @@ async fn sim_patch_types_dry_run_and_conflict() {
             .any(|m| m.manager.as_deref() == Some("ktriage-test")
                 && m.operation.as_deref() == Some("Apply"))
     );
+    // applying again without `applied` removes it (it was this manager's); other data stays
+    let again = cms
+        .patch("p", &PatchParams::apply("ktriage-test"), &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p"}, "data": {"other": "x"}})))
+        .await
+        .unwrap();
+    let data = again.data.unwrap();
+    assert!(
+        !data.contains_key("applied") && data["other"] == "x" && data["k"] == "v",
+        "{data:?}"
+    );
     // dry run: answered, nothing stored
     let dry = cms
         .create(

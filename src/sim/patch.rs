@@ -206,6 +206,31 @@ fn merge_list(cur: &mut Vec<Value>, patch: &[Value], kind: ListKind) {
     }
 }
 
+/// Removes from `obj` the map fields present in the `previous` field set but not in `now`
+/// (server-side apply dropping fields a manager stopped applying; lists are left alone).
+pub fn prune(obj: &mut Value, previous: &Value, now: &Value) {
+    let (Some(prev), Some(o)) = (previous.as_object(), obj.as_object_mut()) else {
+        return;
+    };
+    for (k, sub) in prev {
+        let Some(name) = k.strip_prefix("f:") else {
+            continue;
+        };
+        match now.get(k) {
+            None => {
+                o.remove(name);
+            }
+            Some(next) => {
+                if let Some(child) = o.get_mut(name)
+                    && child.is_object()
+                {
+                    prune(child, sub, next);
+                }
+            }
+        }
+    }
+}
+
 const SERVER_META: &[&str] = &[
     "name",
     "namespace",

@@ -536,6 +536,21 @@ fn patch_obj(
         };
         let mut new = old.clone();
         patch::strategic(&mut new, &applied);
+        // fields this manager applied before and no longer applies are removed
+        let previous = old
+            .pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .and_then(|a| {
+                a.iter().find(|e| {
+                    e.get("manager").and_then(Value::as_str) == Some(ctx.manager.as_str())
+                        && e.get("operation").and_then(Value::as_str) == Some("Apply")
+                        && e.get("subresource").is_none()
+                })
+            })
+            .and_then(|e| e.get("fieldsV1").cloned());
+        if let Some(prev) = previous {
+            patch::prune(&mut new, &prev, &patch::fields_v1(&applied));
+        }
         let new = prepare_update(ctx, name, &old, new, true)?;
         return finish_update(st, ctx, name, &old, new, &applied, "Apply");
     }
