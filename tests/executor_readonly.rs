@@ -54,7 +54,7 @@ fn cluster_handler(reject_dry_run: Option<(u16, &'static str)>) -> Handler {
                 if dry && let Some((code, reason)) = reject_dry_run {
                     return (
                         code,
-                        support::status(code, reason, "deployments.apps \"api\" is forbidden"),
+                        support::status_json(code, reason, "deployments.apps \"api\" is forbidden"),
                     );
                 }
                 let body: Value = serde_json::from_str(&r.body).unwrap_or_default();
@@ -90,7 +90,7 @@ fn cluster_handler(reject_dry_run: Option<(u16, &'static str)>) -> Handler {
             ),
             _ => (
                 404,
-                support::status(
+                support::status_json(
                     404,
                     "NotFound",
                     "the server could not find the requested resource",

@@ -1,0 +1,407 @@
+//! A small Deployment/ReplicaSet controller and owner-reference garbage collection, run
+//! synchronously after writes (and on the periodic resync):
+//! - a Deployment keeps one ReplicaSet (created if missing) whose `spec.replicas` follows it;
+//! - a ReplicaSet creates or deletes its pods to match `spec.replicas`; pod creation goes through
+//!   admission, and a rejection becomes a `FailedCreate` Warning event on the ReplicaSet and a
+//!   `ReplicaFailure` condition on the Deployment (the Gatekeeper story);
+//! - new pods are scheduled at once onto a Ready, schedulable worker and are Running;
+//! - deleting a Deployment deletes its ReplicaSets, deleting a ReplicaSet deletes its pods.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use super::api::now_rfc3339;
+use super::server::State;
+use super::store::meta_str;
+use super::write::{Op, new_uid};
+
+const DEPLOY: &str = "apps/deployments";
+const RS: &str = "apps/replicasets";
+const PODS: &str = "/pods";
+
+type Key = (String, String);
+
+fn owner_uid(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|o| o.get("controller").and_then(Value::as_bool) == Some(true))
+        .and_then(|o| o.get("uid").and_then(Value::as_str))
+}
+
+fn owned_by<'a>(st: &'a State, res: &str, ns: &str, uid: &'a str) -> Vec<Value> {
+    st.store
+        .list(res, Some(ns))
+        .filter(|o| owner_uid(o) == Some(uid))
+        .map(|o| (**o).clone())
+        .collect()
+}
+
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 1469598103934665603;
+    for b in s.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(1099511628211);
+    }
+    h
+}
+
+fn int(v: &Value, ptr: &str) -> i64 {
+    v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Runs the controllers for everything that changed since the last run (or everything, after a
+/// resync).
+pub fn run(st: &mut State) {
+    let since = st.controllers_rv;
+    st.controllers_rv = st.store.rv();
+    let mut deploys: BTreeSet<Key> = BTreeSet::new();
+    let mut sets: BTreeSet<Key> = BTreeSet::new();
+    let mut deleted_owners: Vec<(String, String, String)> = Vec::new();
+    let all = since == 0;
+    if all {
+        deploys.extend(st.store.list(DEPLOY, None).map(|o| key(o)));
+        sets.extend(st.store.list(RS, None).map(|o| key(o)));
+    } else {
+        for c in st.store.changes_since_any(since) {
+            let k = key(&c.obj);
+            match (c.res.as_str(), c.kind) {
+                (DEPLOY, "DELETED") | (RS, "DELETED") => {
+                    deleted_owners.push((c.res.clone(), k.0, meta_str(&c.obj, "uid").to_string()))
+                }
+                (DEPLOY, _) => {
+                    deploys.insert(k);
+                }
+                (RS, _) => {
+                    sets.insert(k);
+                }
+                (PODS, _) => {
+                    if let Some(uid) = owner_uid(&c.obj)
+                        && let Some(rs) = st
+                            .store
+                            .list(RS, Some(&k.0))
+                            .find(|r| meta_str(r, "uid") == uid)
+                    {
+                        sets.insert(key(rs));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    while let Some((res, ns, uid)) = deleted_owners.pop() {
+        let child = if res == DEPLOY { RS } else { PODS };
+        for o in owned_by(st, child, &ns, &uid) {
+            st.store.remove(child, &ns, meta_str(&o, "name"));
+            if child == RS {
+                deleted_owners.push((RS.to_string(), ns.clone(), meta_str(&o, "uid").to_string()));
+            }
+        }
+    }
+    for (ns, name) in deploys {
+        if let Some(rs) = sync_deployment(st, &ns, &name) {
+            sets.insert((ns, rs));
+        }
+    }
+    for (ns, name) in sets {
+        sync_replicaset(st, &ns, &name);
+    }
+    // the controllers' own writes are already accounted for
+    st.controllers_rv = st.store.rv();
+}
+
+/// Makes the next [`run`] look at every Deployment and ReplicaSet.
+pub fn resync_all(st: &mut State) {
+    st.controllers_rv = 0;
+}
+
+fn key(o: &Value) -> Key {
+    (
+        meta_str(o, "namespace").to_string(),
+        meta_str(o, "name").to_string(),
+    )
+}
+
+/// Ensures the Deployment's ReplicaSet exists with the wanted replicas; returns its name.
+fn sync_deployment(st: &mut State, ns: &str, name: &str) -> Option<String> {
+    if terminating(st, ns) {
+        return None;
+    }
+    let d = (**st.store.get(DEPLOY, ns, name)?).clone();
+    if d.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
+        return None;
+    }
+    let uid = meta_str(&d, "uid").to_string();
+    let want = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let existing = owned_by(st, RS, ns, &uid);
+    let rs = match existing
+        .into_iter()
+        .max_by_key(|r| meta_str(r, "creationTimestamp").to_string())
+    {
+        Some(rs) => rs,
+        None => {
+            let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+            let hash = format!("{:010x}", fnv(&template.to_string()) & 0xff_ffff_ffff);
+            let mut labels = template
+                .pointer("/metadata/labels")
+                .cloned()
+                .unwrap_or(json!({}));
+            labels["pod-template-hash"] = json!(hash);
+            let mut tpl = template.clone();
+            tpl["metadata"]["labels"] = labels.clone();
+            let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+            selector["matchLabels"]["pod-template-hash"] = json!(hash);
+            json!({
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": format!("{name}-{hash}"), "namespace": ns, "uid": new_uid(), "creationTimestamp": now_rfc3339(),
+                    "generation": 1, "labels": labels, "annotations": {"deployment.kubernetes.io/revision": "1"},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}]},
+                "spec": {"replicas": 0, "selector": selector, "template": tpl},
+                "status": {"replicas": 0},
+            })
+        }
+    };
+    let rs_name = meta_str(&rs, "name").to_string();
+    if rs.pointer("/spec/replicas").and_then(Value::as_i64) != Some(want)
+        || st.store.get(RS, ns, &rs_name).is_none()
+    {
+        let mut rs = rs;
+        rs["spec"]["replicas"] = json!(want);
+        let g = int(&rs, "/metadata/generation");
+        rs["metadata"]["generation"] = json!(g + 1);
+        st.store.put(RS, ns, &rs_name, rs);
+    }
+    Some(rs_name)
+}
+
+fn pick_node(st: &State, pod_name: &str) -> Option<(String, String)> {
+    let nodes: Vec<&std::sync::Arc<Value>> = st
+        .store
+        .list("/nodes", None)
+        .filter(|n| {
+            let ready = n
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter().any(|c| {
+                        c.get("type").and_then(Value::as_str) == Some("Ready")
+                            && c.get("status").and_then(Value::as_str) == Some("True")
+                    })
+                });
+            let cordoned = n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true);
+            let cp = n
+                .pointer("/metadata/labels/node-role.kubernetes.io~1control-plane")
+                .is_some();
+            ready && !cordoned && !cp
+        })
+        .collect();
+    if nodes.is_empty() {
+        return None;
+    }
+    let n = nodes[(fnv(pod_name) % nodes.len() as u64) as usize];
+    let ip = n
+        .pointer("/status/addresses")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .find(|x| x.get("type").and_then(Value::as_str) == Some("InternalIP"))
+        })
+        .and_then(|x| x.get("address").and_then(Value::as_str))
+        .unwrap_or("")
+        .to_string();
+    Some((meta_str(n, "name").to_string(), ip))
+}
+
+fn new_pod(st: &State, rs: &Value, ns: &str) -> Value {
+    const CH: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let suffix: String = (0..5)
+        .map(|_| CH[fastrand::usize(..CH.len())] as char)
+        .collect();
+    let rs_name = meta_str(rs, "name");
+    let name = format!("{rs_name}-{suffix}");
+    let tpl = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let mut spec = tpl.get("spec").cloned().unwrap_or(json!({}));
+    let now = now_rfc3339();
+    let containers: Vec<Value> = spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut status = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": "0/0 nodes are available: no schedulable worker node."}]});
+    if let Some((node, host_ip)) = pick_node(st, &name) {
+        spec["nodeName"] = json!(node);
+        let statuses: Vec<Value> = containers
+            .iter()
+            .map(|c| json!({"name": c.get("name").cloned().unwrap_or(json!("")), "image": c.get("image").cloned().unwrap_or(json!("")),
+                "ready": true, "started": true, "restartCount": 0, "state": {"running": {"startedAt": now}}}))
+            .collect();
+        let h = fnv(&name);
+        status = json!({"phase": "Running", "hostIP": host_ip, "podIP": format!("10.42.{}.{}", 3 + h % 3, 100 + (h >> 8) % 150), "startTime": now, "qosClass": "BestEffort",
+            "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
+            "containerStatuses": statuses});
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "uid": new_uid(), "creationTimestamp": now,
+            "labels": tpl.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": meta_str(rs, "uid"), "controller": true, "blockOwnerDeletion": true}]},
+        "spec": spec,
+        "status": status,
+    })
+}
+
+fn failed_create(st: &mut State, rs: &Value, ns: &str, message: &str) {
+    let rs_name = meta_str(rs, "name");
+    let existing = st
+        .store
+        .list("/events", Some(ns))
+        .find(|e| {
+            e.get("reason").and_then(Value::as_str) == Some("FailedCreate")
+                && e.pointer("/involvedObject/name").and_then(Value::as_str) == Some(rs_name)
+        })
+        .map(|e| meta_str(e, "name").to_string());
+    let name = existing
+        .unwrap_or_else(|| format!("{rs_name}.{:016x}", fnv(&format!("{rs_name}/FailedCreate"))));
+    let now = now_rfc3339();
+    let msg = format!("Error creating: {message}");
+    let ev = match st.store.get("/events", ns, &name) {
+        Some(e) => {
+            let mut e = (**e).clone();
+            e["count"] = json!(int(&e, "/count") + 1);
+            e["lastTimestamp"] = json!(now);
+            e["message"] = json!(msg);
+            e
+        }
+        None => json!({"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": ns, "uid": new_uid(), "creationTimestamp": now},
+            "involvedObject": {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "namespace": ns, "uid": meta_str(rs, "uid")},
+            "reason": "FailedCreate", "message": msg, "type": "Warning", "count": 1, "firstTimestamp": now, "lastTimestamp": now,
+            "source": {"component": "replicaset-controller"}, "reportingComponent": "replicaset-controller"}),
+    };
+    st.store.put("/events", ns, &name, ev);
+}
+
+fn terminating(st: &State, ns: &str) -> bool {
+    st.store.get("/namespaces", "", ns).is_none_or(|n| {
+        n.pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
+    })
+}
+
+fn sync_replicaset(st: &mut State, ns: &str, name: &str) {
+    if terminating(st, ns) {
+        return;
+    }
+    let Some(rs) = st.store.get(RS, ns, name).map(|r| (**r).clone()) else {
+        return;
+    };
+    let mut templated = rs.clone();
+    if rs.pointer("/spec/template/spec").is_none() {
+        // a hand-written ReplicaSet without a template: use its Deployment's
+        let owner = rs
+            .pointer("/metadata/ownerReferences/0/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if let Some(t) = st
+            .store
+            .get(DEPLOY, ns, owner)
+            .and_then(|d| d.pointer("/spec/template"))
+        {
+            let mut t = t.clone();
+            if let Some(h) = rs.pointer("/metadata/labels/pod-template-hash").cloned() {
+                t["metadata"]["labels"]["pod-template-hash"] = h;
+            }
+            templated["spec"]["template"] = t;
+        }
+    }
+    let uid = meta_str(&rs, "uid").to_string();
+    let want = rs
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0) as usize;
+    let mut pods: Vec<Value> = owned_by(st, PODS, ns, &uid)
+        .into_iter()
+        .filter(|p| {
+            p.pointer("/metadata/deletionTimestamp")
+                .is_none_or(Value::is_null)
+        })
+        .collect();
+    let mut failure: Option<String> = None;
+    if pods.len() > want {
+        pods.sort_by_key(|p| std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()));
+        let extra: Vec<Value> = pods.drain(..pods.len() - want).collect();
+        for p in extra {
+            st.store.remove(PODS, ns, meta_str(&p, "name"));
+        }
+    }
+    if let Some(pods_def) = st.reg.find("", "v1", "pods").cloned() {
+        while pods.len() < want {
+            let pod = new_pod(st, &templated, ns);
+            let pname = meta_str(&pod, "name").to_string();
+            if let Err(e) =
+                super::admission::admit(st, &pods_def, Op::Create, None, ns, &pname, &pod, None)
+            {
+                failed_create(st, &rs, ns, &e.message);
+                failure = Some(e.message);
+                break;
+            }
+            st.store.put(PODS, ns, &pname, pod.clone());
+            pods.push(pod);
+        }
+    }
+    let ready = pods
+        .iter()
+        .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running"))
+        .count() as i64;
+    let mut new_rs = rs.clone();
+    new_rs["status"] = json!({"replicas": pods.len(), "fullyLabeledReplicas": pods.len(), "readyReplicas": ready, "availableReplicas": ready,
+        "observedGeneration": int(&rs, "/metadata/generation")});
+    if new_rs != rs {
+        st.store.put(RS, ns, name, new_rs);
+    }
+    let Some(owner) = rs
+        .pointer("/metadata/ownerReferences/0/name")
+        .and_then(Value::as_str)
+    else {
+        return;
+    };
+    let Some(d) = st.store.get(DEPLOY, ns, owner).map(|d| (**d).clone()) else {
+        return;
+    };
+    let mut nd = d.clone();
+    for (k, v) in [
+        ("replicas", pods.len() as i64),
+        ("updatedReplicas", pods.len() as i64),
+        ("readyReplicas", ready),
+        ("availableReplicas", ready),
+    ] {
+        nd["status"][k] = json!(v);
+    }
+    nd["status"]["observedGeneration"] = json!(int(&d, "/metadata/generation"));
+    let mut conds: Vec<Value> = d
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    conds.retain(|c| {
+        c.get("type").and_then(Value::as_str) != Some("ReplicaFailure") || failure.is_some()
+    });
+    if let Some(msg) = &failure {
+        match conds.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some("ReplicaFailure")) {
+            Some(c) => c["message"] = json!(msg),
+            None => conds.push(json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": msg,
+                "lastTransitionTime": now_rfc3339(), "lastUpdateTime": now_rfc3339()})),
+        }
+    }
+    nd["status"]["conditions"] = json!(conds);
+    if nd != d {
+        st.store.put(DEPLOY, ns, owner, nd);
+    }
+}
