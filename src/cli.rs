@@ -30,6 +30,19 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
+    /// Run against the built-in simulated cluster, started in-process on a free loopback port
+    /// (scenario: a built-in name, a scenario file, or scale:NODES:PODS[:EVENTS[:NAMESPACES]];
+    /// default: incident)
+    #[arg(
+        long,
+        global = true,
+        value_name = "SCENARIO",
+        num_args = 0..=1,
+        default_missing_value = "incident",
+        conflicts_with_all = ["kubeconfig", "context"]
+    )]
+    pub demo: Option<String>,
+
     /// Kubeconfig context to use (default: its current-context)
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
@@ -64,6 +77,36 @@ pub enum Command {
     /// Run every source once, wait for them to sync, evaluate the rules, print the findings and exit
     /// (0: no critical finding, 1: at least one, 2: could not run)
     Report(ReportArgs),
+    /// Serve a simulated cluster (the demo cluster) on loopback until interrupted, for kubectl, ktriage
+    /// or tests; prints one line with the address and kubeconfig when ready
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Scenario: a built-in name, a scenario YAML file, or scale:NODES:PODS[:EVENTS[:NAMESPACES]]
+    #[arg(long, default_value = "incident", value_name = "NAME|FILE")]
+    pub scenario: String,
+
+    /// Loopback address to listen on (port 0: a free port)
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// Write an admin kubeconfig for the simulator here (mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub write_kubeconfig: Option<PathBuf>,
+
+    /// Append every request the simulator serves to FILE as JSON lines
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<PathBuf>,
+
+    /// Serve plain HTTP instead of HTTPS with a generated CA
+    #[arg(long)]
+    pub plain_http: bool,
+
+    /// List the built-in scenarios and exit
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Clone, Args)]

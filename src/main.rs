@@ -26,6 +26,9 @@ fn main() {
 }
 
 async fn run(cli: Cli) -> i32 {
+    if let Some(Command::Sim(args)) = &cli.command {
+        return sim(args).await;
+    }
     let session = match Session::prepare(&cli.global).await {
         Ok(s) => s,
         Err(e) => {
@@ -35,6 +38,7 @@ async fn run(cli: Cli) -> i32 {
     };
     match cli.command {
         Some(Command::Report(args)) => ktriage::report::run(session, &args).await,
+        Some(Command::Sim(_)) => 2, // handled above
         None => {
             for w in &session.config.warnings {
                 tracing::warn!("{w}");
@@ -47,6 +51,29 @@ async fn run(cli: Cli) -> i32 {
                     1
                 }
             }
+        }
+    }
+}
+
+/// `ktriage sim`: serve until interrupted.
+async fn sim(args: &ktriage::cli::SimArgs) -> i32 {
+    if args.list {
+        for name in ktriage::sim::list_scenarios() {
+            println!("{name}");
+        }
+        return 0;
+    }
+    let opts = ktriage::sim::SimOptions {
+        scenario: args.scenario.clone(),
+        listen: args.listen,
+        plain_http: args.plain_http,
+        request_log: args.request_log.clone(),
+    };
+    match ktriage::sim::cli::serve_forever(opts, args.write_kubeconfig.clone()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ktriage sim: {e}");
+            2
         }
     }
 }

@@ -32,6 +32,8 @@ pub enum StartError {
     Log(String),
     #[error("no journal location: set --journal FILE, XDG_STATE_HOME or HOME")]
     NoJournal,
+    #[error("demo cluster: {0}")]
+    Demo(#[from] crate::sim::SimError),
 }
 
 /// Everything a run needs, resolved.
@@ -46,6 +48,8 @@ pub struct Session {
     pub log_path: Option<PathBuf>,
     /// `--debug-panic`: crash after the first frame (terminal-restore tests).
     pub debug_panic: bool,
+    /// `--demo`: the in-process simulator, kept alive for the session.
+    pub demo: Option<crate::sim::SimHandle>,
 }
 
 impl Session {
@@ -56,12 +60,37 @@ impl Session {
             Some(p) => Journal::new(p.clone()),
             None => Journal::new(Journal::default_path().ok_or(StartError::NoJournal)?),
         };
-        let setup = resolve(
-            args.kubeconfig.as_deref(),
-            args.context.as_deref(),
-            args.namespace.as_deref(),
-        )
-        .await?;
+        let (setup, demo) = match &args.demo {
+            Some(scenario) => {
+                let handle = crate::sim::start(crate::sim::SimOptions {
+                    scenario: scenario.clone(),
+                    ..crate::sim::SimOptions::default()
+                })
+                .await?;
+                let kc = kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml("admin"))
+                    .map_err(|e| StartError::Client {
+                        context: "demo".into(),
+                        reason: crate::kube::context::error_chain(&e),
+                    })?;
+                let setup = crate::kube::context::from_kubeconfig(
+                    kc,
+                    Vec::new(),
+                    None,
+                    args.namespace.as_deref(),
+                )
+                .await?;
+                (setup, Some(handle))
+            }
+            None => (
+                resolve(
+                    args.kubeconfig.as_deref(),
+                    args.context.as_deref(),
+                    args.namespace.as_deref(),
+                )
+                .await?,
+                None,
+            ),
+        };
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
                 cluster: ClusterInfo {
@@ -76,6 +105,7 @@ impl Session {
                 journal,
                 log_path,
                 debug_panic: args.debug_panic,
+                demo,
             }),
             KubeSetup::Ready(target) => {
                 let read_only = args.read_only || config.context_read_only(&target.context);
@@ -114,6 +144,7 @@ impl Session {
                     journal,
                     log_path,
                     debug_panic: args.debug_panic,
+                    demo,
                 })
             }
         }

@@ -318,3 +318,91 @@ fn kubeconfig_env_merges_files_and_skips_missing_ones() {
         "context from the second file, cluster from the first"
     );
 }
+
+#[test]
+fn report_on_the_demo_cluster() {
+    let home = tempfile::tempdir().unwrap();
+    let out = ktriage(
+        home.path(),
+        &[
+            "report",
+            "--demo",
+            "stuck-namespaces",
+            "--format",
+            "json",
+            "--observe",
+            "0",
+        ],
+    );
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 1),
+        "{}",
+        text(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["context"], "ktriage-sim");
+    assert_eq!(doc["sources"]["api"]["state"], "ok");
+    let rows = doc["panes"]["namespaces"]["rows"].as_array().unwrap();
+    let terminating: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["phase"] == "Terminating")
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        terminating.contains(&"cattle-monitoring-system"),
+        "{terminating:?}"
+    );
+    let bad = ktriage(home.path(), &["report", "--demo", "no-such-scenario"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("unknown scenario \"no-such-scenario\""));
+    let both = ktriage(home.path(), &["--demo", "--kubeconfig", "/x"]);
+    assert_eq!(
+        both.status.code(),
+        Some(2),
+        "--demo conflicts with --kubeconfig"
+    );
+}
+
+#[test]
+fn sim_serves_until_killed_and_report_reads_its_kubeconfig() {
+    use std::io::BufRead;
+    let home = tempfile::tempdir().unwrap();
+    let kc = home.path().join("sim.kubeconfig");
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_ktriage"))
+        .args([
+            "sim",
+            "--scenario",
+            "healthy",
+            "--write-kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("ktriage sim: serving scenario healthy on https://127.0.0.1:"),
+        "{line}"
+    );
+    let out = ktriage(
+        home.path(),
+        &[
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "report",
+            "--format",
+            "json",
+            "--observe",
+            "0",
+        ],
+    );
+    let _ = Command::new("kill").arg(sim.id().to_string()).status();
+    let status = sim.wait().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["sources"]["namespaces"]["state"], "ok");
+    assert!(status.success(), "sim exits cleanly on SIGTERM: {status:?}");
+}

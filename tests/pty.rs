@@ -273,3 +273,22 @@ fn a_panic_restores_the_terminal_and_reports() {
     );
     assert!(s.contains("EXITED rc=101"), "{s}");
 }
+
+#[test]
+fn demo_opens_on_the_simulated_cluster() {
+    let Some(t) = Tmux::new() else { return };
+    let cmd = format!(
+        "exec {} --demo --journal {} --log-file {}",
+        env!("CARGO_BIN_EXE_ktriage"),
+        t.journal().display(),
+        t.dir.path().join("k.log").display()
+    );
+    t.start("tmux-256color", &cmd);
+    t.wait_for("API ok v1.28.9+rke2r1");
+    t.run(&["send-keys", "-t", "t", "6"]);
+    let s = t.wait_for("cattle-monitoring-system");
+    assert!(s.contains("Terminating"), "{s}");
+    let pid = t.ktriage_pid();
+    t.run(&["send-keys", "-t", "t", "q"]);
+    gone_within(pid, Duration::from_secs(2));
+}
