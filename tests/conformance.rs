@@ -1,0 +1,654 @@
+//! One conformance suite of everything ktriage relies on, run against the simulator and against a
+//! real kube-apiserver (v1.20.2 built by `scripts/real-apiserver.sh`). Where they differ, the
+//! simulator is wrong. Each case works in its own namespace.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use kube::api::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+struct Target {
+    name: &'static str,
+    admin: Client,
+    unprivileged: Client,
+    _guard: Guard,
+}
+
+/// Keeps the server alive for the target's lifetime (dropping it stops the real server).
+#[allow(dead_code)]
+enum Guard {
+    Sim(ktriage::sim::SimHandle),
+    Real(RealServer),
+}
+
+struct RealServer {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for RealServer {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/real-apiserver.sh")
+}
+
+async fn client_from(kubeconfig: &Path) -> Client {
+    let setup = ktriage::kube::resolve(Some(kubeconfig), None, None)
+        .await
+        .unwrap();
+    let ktriage::kube::KubeSetup::Ready(t) = setup else {
+        panic!("not configured")
+    };
+    let mut cfg = t.config;
+    cfg.default_retry = false;
+    Client::try_from(cfg).unwrap()
+}
+
+async fn sim_target() -> Target {
+    let h = support::sim("healthy").await;
+    let admin = support::client(&h).await;
+    let unprivileged = support::client_as(&h, "jane").await;
+    Target {
+        name: "simulator",
+        admin,
+        unprivileged,
+        _guard: Guard::Sim(h),
+    }
+}
+
+/// The real server, or `None` (visible skip) when it is not built — a failure under `CI=true`.
+async fn real_target() -> Option<Target> {
+    let built = Command::new(script())
+        .arg("path")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let has_etcd = support::require_tool("etcd").is_some();
+    if !built || !has_etcd {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "the real kube-apiserver is required under CI=true: run scripts/real-apiserver.sh build (and install etcd-server)"
+            );
+        }
+        eprintln!("SKIP: real kube-apiserver not built (scripts/real-apiserver.sh build)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(script())
+        .arg("start")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let server = RealServer { dir };
+    assert!(
+        out.status.success(),
+        "start failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin = client_from(&server.dir.path().join("admin.kubeconfig")).await;
+    let unprivileged = client_from(&server.dir.path().join("jane.kubeconfig")).await;
+    Some(Target {
+        name: "real kube-apiserver",
+        admin,
+        unprivileged,
+        _guard: Guard::Real(server),
+    })
+}
+
+impl Target {
+    fn is_real(&self) -> bool {
+        matches!(self._guard, Guard::Real(_))
+    }
+
+    async fn namespace(&self, name: &str) -> String {
+        let api: Api<Namespace> = Api::all(self.admin.clone());
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        api.create(&PostParams::default(), &ns).await.unwrap();
+        name.to_string()
+    }
+
+    /// Make a resourceVersion older than what the server can still watch from.
+    async fn expire_history(&self, ns: &str) {
+        match &self._guard {
+            // past the real server's watch cache (100 changes per resource by default)
+            Guard::Real(_) => {
+                let cms: Api<ConfigMap> = Api::namespaced(self.admin.clone(), ns);
+                for i in 0..150 {
+                    let cm: ConfigMap =
+                        serde_json::from_value(json!({"metadata": {"name": format!("churn-{i}")}}))
+                            .unwrap();
+                    cms.create(&PostParams::default(), &cm).await.unwrap();
+                }
+            }
+            // the simulator keeps 10,000 changes; a change, then compaction at the new revision,
+            // leaves the older one unwatchable, as an etcd compaction does
+            Guard::Sim(_) => {
+                let cms: Api<ConfigMap> = Api::namespaced(self.admin.clone(), ns);
+                cms.create(&PostParams::default(), &cm("churn", json!({})))
+                    .await
+                    .unwrap();
+                support::control(&self.admin, "compact", json!({})).await;
+            }
+        }
+    }
+}
+
+fn cm(name: &str, extra: Value) -> ConfigMap {
+    let mut v = json!({"metadata": {"name": name}, "data": {"k": "v"}});
+    if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, val) in extra {
+            if k == "metadata" {
+                for (mk, mv) in val.as_object().unwrap() {
+                    obj["metadata"][mk] = mv.clone();
+                }
+            } else {
+                obj.insert(k.clone(), val.clone());
+            }
+        }
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn api_err(e: kube::Error) -> kube::core::Status {
+    match e {
+        kube::Error::Api(s) => *s,
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+async fn list_with_pagination(t: &Target) {
+    let ns = t.namespace("conf-pages").await;
+    let api: Api<ConfigMap> = Api::namespaced(t.admin.clone(), &ns);
+    for i in 0..7 {
+        api.create(&PostParams::default(), &cm(&format!("p{i}"), json!({})))
+            .await
+            .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut lp = ListParams::default().limit(3);
+        if let Some(c) = &token {
+            lp = lp.continue_token(c);
+        }
+        let page = api.list(&lp).await.unwrap();
+        pages += 1;
+        assert!(
+            page.items.len() <= 3,
+            "{}: page larger than the limit",
+            t.name
+        );
+        names.extend(page.items.iter().filter_map(|c| c.metadata.name.clone()));
+        token = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    names.retain(|n| n.starts_with('p'));
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["p0", "p1", "p2", "p3", "p4", "p5", "p6"],
+        "{}",
+        t.name
+    );
+    assert!(pages >= 3, "{}: {pages} pages", t.name);
+}
+
+async fn watch_from_resource_version(t: &Target) {
+    let ns = t.namespace("conf-watch").await;
+    let api: Api<ConfigMap> = Api::namespaced(t.admin.clone(), &ns);
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.clone().unwrap();
+    let wp = WatchParams {
+        bookmarks: true,
+        ..WatchParams::default()
+    }
+    .timeout(10);
+    let mut stream = api.watch(&wp, &rv).await.unwrap().boxed();
+    api.create(&PostParams::default(), &cm("w1", json!({})))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(ev) = stream.try_next().await.unwrap() {
+            match ev {
+                WatchEvent::Added(c) if c.metadata.name.as_deref() == Some("w1") => return true,
+                WatchEvent::Bookmark(b) => assert!(!b.metadata.resource_version.is_empty()),
+                WatchEvent::Error(e) => panic!("{}: watch error {e:?}", t.name),
+                _ => {}
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(got, "{}: the watch did not deliver the new object", t.name);
+}
+
+async fn gone_for_an_expired_resource_version(t: &Target) {
+    let ns = t.namespace("conf-gone").await;
+    let api: Api<ConfigMap> = Api::namespaced(t.admin.clone(), &ns);
+    api.create(&PostParams::default(), &cm("g0", json!({})))
+        .await
+        .unwrap();
+    let old = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    t.expire_history(&ns).await;
+    // a real server answers 410 either as the HTTP status or as an ERROR event on the stream
+    let status = match api.watch(&WatchParams::default().timeout(5), &old).await {
+        Err(e) => api_err(e),
+        Ok(s) => {
+            let mut s = s.boxed();
+            match tokio::time::timeout(Duration::from_secs(10), s.next()).await {
+                Ok(Some(Ok(WatchEvent::Error(e)))) => kube::core::Status {
+                    code: e.code,
+                    reason: e.reason,
+                    message: e.message,
+                    ..Default::default()
+                },
+                Ok(Some(Err(kube::Error::Api(s)))) => *s,
+                other => panic!("{}: expected 410, got {other:?}", t.name),
+            }
+        }
+    };
+    assert_eq!(status.code, 410, "{}: {status:?}", t.name);
+    assert_eq!(status.reason, "Expired", "{}: {status:?}", t.name);
+    assert!(
+        status.message.contains("too old resource version"),
+        "{}: {status:?}",
+        t.name
+    );
+}
+
+async fn scale_subresource_and_dry_run(t: &Target) {
+    let ns = t.namespace("conf-scale").await;
+    let api: Api<Deployment> = Api::namespaced(t.admin.clone(), &ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &d).await.unwrap();
+    let patch = Patch::Merge(json!({"spec": {"replicas": 0}}));
+    let dry = PatchParams {
+        dry_run: true,
+        field_manager: Some("ktriage".into()),
+        ..Default::default()
+    };
+    let s = api.patch_scale("web", &dry, &patch).await.unwrap();
+    assert_eq!(
+        s.spec.unwrap().replicas,
+        Some(0),
+        "{}: dry run answers the would-be result",
+        t.name
+    );
+    let s = api.get_scale("web").await.unwrap();
+    assert_eq!(
+        s.spec.unwrap().replicas,
+        Some(3),
+        "{}: dry run changed nothing",
+        t.name
+    );
+    let pp = PatchParams {
+        field_manager: Some("ktriage".into()),
+        ..Default::default()
+    };
+    api.patch_scale("web", &pp, &patch).await.unwrap();
+    let d = api.get("web").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(0), "{}", t.name);
+    let managers: Vec<String> = d
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.iter().any(|m| m == "ktriage"),
+        "{}: managers {managers:?}",
+        t.name
+    );
+    // dry-run create persists nothing
+    let pp = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let cms: Api<ConfigMap> = Api::namespaced(t.admin.clone(), &ns);
+    cms.create(&pp, &cm("ghost", json!({}))).await.unwrap();
+    assert_eq!(
+        api_err(cms.get("ghost").await.unwrap_err()).code,
+        404,
+        "{}",
+        t.name
+    );
+}
+
+async fn finalizer_patches(t: &Target) {
+    let ns = t.namespace("conf-fin").await;
+    let api: Api<ConfigMap> = Api::namespaced(t.admin.clone(), &ns);
+    api.create(
+        &PostParams::default(),
+        &cm("f", json!({"metadata": {"finalizers": ["example.com/a"]}})),
+    )
+    .await
+    .unwrap();
+    // strategic merge on metadata.finalizers merges the lists; a JSON merge patch replaces them
+    let pp = PatchParams::default();
+    let c = api
+        .patch(
+            "f",
+            &pp,
+            &Patch::Strategic(json!({"metadata": {"finalizers": ["example.com/b"]}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        c.metadata.finalizers.unwrap(),
+        vec!["example.com/a", "example.com/b"],
+        "{}",
+        t.name
+    );
+    // a JSON patch guarded by resourceVersion and the finalizer's index
+    let rv = api
+        .get("f")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let guarded = |rv: &str| {
+        Patch::<()>::Json(
+            serde_json::from_value(json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+                {"op": "test", "path": "/metadata/finalizers/0", "value": "example.com/a"},
+                {"op": "remove", "path": "/metadata/finalizers/0"}
+            ]))
+            .unwrap(),
+        )
+    };
+    let stale = api.patch("f", &pp, &guarded("1")).await.unwrap_err();
+    let st = api_err(stale);
+    assert_eq!(
+        (st.code, st.reason.as_str()),
+        (422, "Invalid"),
+        "{}: {st:?}",
+        t.name
+    );
+    assert_eq!(
+        api.get("f")
+            .await
+            .unwrap()
+            .metadata
+            .finalizers
+            .unwrap()
+            .len(),
+        2,
+        "{}: unchanged",
+        t.name
+    );
+    let c = api.patch("f", &pp, &guarded(&rv)).await.unwrap();
+    assert_eq!(
+        c.metadata.finalizers.unwrap(),
+        vec!["example.com/b"],
+        "{}",
+        t.name
+    );
+    let c = api
+        .patch(
+            "f",
+            &pp,
+            &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/c"]}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        c.metadata.finalizers.unwrap(),
+        vec!["example.com/c"],
+        "{}",
+        t.name
+    );
+    // delete with a finalizer: deletionTimestamp set, object stays until the finalizer goes
+    api.delete("f", &DeleteParams::default()).await.unwrap();
+    let c = api.get("f").await.unwrap();
+    assert!(c.metadata.deletion_timestamp.is_some(), "{}", t.name);
+    api.patch(
+        "f",
+        &pp,
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        api_err(api.get("f").await.unwrap_err()).code,
+        404,
+        "{}",
+        t.name
+    );
+}
+
+async fn namespace_finalize(t: &Target) {
+    let nss: Api<Namespace> = Api::all(t.admin.clone());
+    let ns: Namespace = serde_json::from_value(
+        json!({"metadata": {"name": "conf-term", "finalizers": ["example.com/hold"]}}),
+    )
+    .unwrap();
+    nss.create(&PostParams::default(), &ns).await.unwrap();
+    nss.delete("conf-term", &DeleteParams::default())
+        .await
+        .unwrap();
+    let n = nss.get("conf-term").await.unwrap();
+    assert_eq!(
+        n.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating"),
+        "{}",
+        t.name
+    );
+    // PUT /finalize with empty spec.finalizers: the metadata finalizer still holds it
+    let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "conf-term"}, "spec": {"finalizers": []}});
+    let req = http::Request::put("/api/v1/namespaces/conf-term/finalize")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .unwrap();
+    let after: Namespace = t.admin.request(req).await.unwrap();
+    assert_eq!(
+        after.spec.and_then(|s| s.finalizers).unwrap_or_default(),
+        Vec::<String>::new(),
+        "{}",
+        t.name
+    );
+    assert!(
+        nss.get("conf-term").await.is_ok(),
+        "{}: metadata finalizer keeps it",
+        t.name
+    );
+    let rm = Patch::<()>::Json(
+        serde_json::from_value(json!([{"op": "remove", "path": "/metadata/finalizers/0"}]))
+            .unwrap(),
+    );
+    nss.patch("conf-term", &PatchParams::default(), &rm)
+        .await
+        .unwrap();
+    assert_eq!(
+        api_err(nss.get("conf-term").await.unwrap_err()).code,
+        404,
+        "{}",
+        t.name
+    );
+}
+
+async fn webhook_failure_policy_patch(t: &Target) {
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(t.admin.clone());
+    let hook = |name: &str| {
+        json!({"name": name, "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+               "clientConfig": {"service": {"namespace": "nowhere", "name": "missing", "path": "/v"}},
+               "rules": [{"apiGroups": ["nothing.example.com"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["widgets"]}]})
+    };
+    let cfg: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+        "metadata": {"name": "conf-hooks"}, "webhooks": [hook("a.example.com"), hook("b.example.com")]
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &cfg).await.unwrap();
+    let patch = Patch::<()>::Json(
+        serde_json::from_value(json!([
+            {"op": "test", "path": "/webhooks/1/name", "value": "b.example.com"},
+            {"op": "replace", "path": "/webhooks/1/failurePolicy", "value": "Ignore"}
+        ]))
+        .unwrap(),
+    );
+    let pp = PatchParams {
+        field_manager: Some("ktriage".into()),
+        ..Default::default()
+    };
+    let after = api.patch("conf-hooks", &pp, &patch).await.unwrap();
+    let policies: Vec<String> = after
+        .webhooks
+        .unwrap()
+        .into_iter()
+        .map(|w| w.failure_policy.unwrap_or_default())
+        .collect();
+    assert_eq!(policies, vec!["Fail", "Ignore"], "{}", t.name);
+    api.delete("conf-hooks", &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+async fn unavailable_apiservice_and_discovery(t: &Target) {
+    let api: Api<APIService> = Api::all(t.admin.clone());
+    let svc: APIService = serde_json::from_value(json!({
+        "metadata": {"name": "v1beta1.custom.metrics.k8s.io"},
+        "spec": {"group": "custom.metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
+                 "versionPriority": 100, "insecureSkipTLSVerify": true,
+                 "service": {"namespace": "cattle-monitoring-system", "name": "prometheus-adapter"}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &svc).await.unwrap();
+    let cond = support::eventually("APIService Available=False", || async {
+        let s = api.get("v1beta1.custom.metrics.k8s.io").await.ok()?;
+        let c = s
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Available")?;
+        (c.status == "False").then_some(c)
+    })
+    .await;
+    assert_eq!(
+        cond.reason.as_deref(),
+        Some("ServiceNotFound"),
+        "{}",
+        t.name
+    );
+    assert!(
+        cond.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("service/prometheus-adapter in \"cattle-monitoring-system\" is not present"),
+        "{}: {cond:?}",
+        t.name
+    );
+    // discovery still answers; the broken group version does not
+    let groups: Value = t
+        .admin
+        .request(http::Request::get("/apis").body(vec![]).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        groups.to_string().contains("custom.metrics.k8s.io"),
+        "{}",
+        t.name
+    );
+    let err = t
+        .admin
+        .request::<Value>(
+            http::Request::get("/apis/custom.metrics.k8s.io/v1beta1")
+                .body(vec![])
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_err(err).code, 503, "{}", t.name);
+    api.delete("v1beta1.custom.metrics.k8s.io", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        api_err(api.get("v1beta1.custom.metrics.k8s.io").await.unwrap_err()).code,
+        404,
+        "{}",
+        t.name
+    );
+}
+
+async fn forbidden_for_the_unprivileged_user(t: &Target) {
+    let api: Api<Namespace> = Api::all(t.unprivileged.clone());
+    let st = api_err(api.list(&ListParams::default()).await.unwrap_err());
+    assert_eq!(
+        (st.code, st.reason.as_str()),
+        (403, "Forbidden"),
+        "{}: {st:?}",
+        t.name
+    );
+    assert_eq!(
+        st.message,
+        "namespaces is forbidden: User \"jane\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope",
+        "{}",
+        t.name
+    );
+}
+
+async fn run_all(t: &Target) {
+    list_with_pagination(t).await;
+    watch_from_resource_version(t).await;
+    gone_for_an_expired_resource_version(t).await;
+    scale_subresource_and_dry_run(t).await;
+    finalizer_patches(t).await;
+    namespace_finalize(t).await;
+    webhook_failure_policy_patch(t).await;
+    unavailable_apiservice_and_discovery(t).await;
+    forbidden_for_the_unprivileged_user(t).await;
+    eprintln!(
+        "conformance: every case passed against the {}",
+        if t.is_real() {
+            "real kube-apiserver"
+        } else {
+            "simulator"
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_simulator() {
+    run_all(&sim_target().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_real_apiserver() {
+    let Some(t) = real_target().await else { return };
+    run_all(&t).await;
+}
