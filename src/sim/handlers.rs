@@ -384,11 +384,10 @@ fn list(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, ApiErro
     let rv = st.store.rv().to_string();
     drop(st);
     if super::table::wants_table(&req.accept) {
-        let mut tbl = super::table::table(&t.def, &items, &rv, req.q("includeObject"), true);
-        if let Some(n) = &next {
-            tbl["metadata"]["continue"] = json!(encode_continue(n));
-        }
-        return Ok(json_response(200, &tbl));
+        let cont = next.as_ref().map(encode_continue);
+        let bytes =
+            super::table::table_bytes(&t.def, &items, &rv, req.q("includeObject"), cont.as_deref());
+        return Ok(super::api::bytes_response(200, "application/json", bytes));
     }
     let mut meta = json!({"resourceVersion": rv});
     if let Some(n) = &next {
