@@ -604,3 +604,46 @@ async fn sim_plain_http_option() {
     assert!(ns.get("kube-system").await.is_ok());
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_access_reviews_and_event_links() {
+    use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+    let h = sim("healthy").await;
+    let jane = client_as(&h, "jane").await;
+    let ssar: Api<SelfSubjectAccessReview> = Api::all(jane);
+    let ask = |verb: &str, ns: &str| -> SelfSubjectAccessReview {
+        serde_json::from_value(json!({"spec": {"resourceAttributes": {"verb": verb, "resource": "pods", "namespace": ns}}})).unwrap()
+    };
+    let yes = ssar
+        .create(&PostParams::default(), &ask("list", "shop"))
+        .await
+        .unwrap();
+    assert!(yes.status.unwrap().allowed);
+    let no = ssar
+        .create(&PostParams::default(), &ask("delete", "shop"))
+        .await
+        .unwrap();
+    assert!(!no.status.unwrap().allowed);
+    // scenario events carry their object's uid, so describe-style field selectors find them
+    let c = client(&h).await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "shop");
+    let uid = pods
+        .get("shop-web-59d7f8b6c4-x7k2p")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(c, "shop");
+    let sel = format!("involvedObject.name=shop-web-59d7f8b6c4-x7k2p,involvedObject.uid={uid}");
+    assert_eq!(
+        events
+            .list(&ListParams::default().fields(&sel))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    h.shutdown().await;
+}
