@@ -19,6 +19,11 @@
 //! | `POST /_sim/log` `{"namespace","pod","container","line"}` | append a log line (followers receive it) |
 //! | `GET /_sim/requests` | the request log, JSON lines; `DELETE` clears it |
 //! | `GET /_sim/info` | scenario name, resourceVersion, object counts |
+//!
+//! The request log (in memory for `GET /_sim/requests`, and appended to `--request-log FILE`) has
+//! one JSON line per request: `ts`, `method`, `path`, `query`, `status`, `bytes`, `stream`,
+//! `duration_ms`, `user`. A stream (watch, `log?follow`) is logged when it starts (`bytes` 0) and
+//! again when it ends, with `"stream_end": true` and its total bytes and duration.
 
 use std::time::{Duration, Instant};
 
