@@ -154,7 +154,8 @@ impl Faults {
             self.gone_watches = v;
         }
         if let Some(v) = s.outage_seconds {
-            self.outage_until = Some(Instant::now() + Duration::from_secs_f64(v.max(0.0)));
+            let d = Duration::try_from_secs_f64(v.clamp(0.0, 86_400.0)).unwrap_or_default();
+            self.outage_until = Some(Instant::now() + d);
         }
         if let Some(v) = s.bookmark_interval_ms {
             self.bookmark_interval = Duration::from_millis(v.max(10));
