@@ -609,3 +609,54 @@ async fn sim_filtered_watch_sees_objects_enter_and_leave() {
     assert_eq!(kinds, ["ADDED", "DELETED"]);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_malformed_bodies_are_bad_requests() {
+    let h = sim("healthy").await;
+    let c = client(&h).await;
+    let body = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bad"}, "spec": "oops"});
+    let (code, _, text) = raw(
+        &c,
+        "POST",
+        "/apis/apps/v1/namespaces/shop/deployments",
+        "application/json",
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(code, 400, "{text}");
+    assert!(
+        text.contains("cannot unmarshal string into Go struct field Deployment.spec"),
+        "{text}"
+    );
+    let (code, _, _) = raw(
+        &c,
+        "PATCH",
+        "/api/v1/namespaces/shop",
+        "application/merge-patch+json",
+        br#"{"metadata":{"labels":"x"}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    let (code, _, _) = raw(
+        &c,
+        "PATCH",
+        "/api/v1/namespaces/shop?fieldManager=t",
+        "application/apply-patch+yaml",
+        b"just a string".to_vec(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    let (code, _, _) = raw(
+        &c,
+        "PATCH",
+        "/api/v1/namespaces/shop",
+        "text/plain",
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(code, 415);
+    // the server is still fine
+    let (code, _, _) = raw(&c, "GET", "/api/v1/namespaces/shop", "", vec![]).await;
+    assert_eq!(code, 200);
+    h.shutdown().await;
+}

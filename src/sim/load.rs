@@ -65,6 +65,7 @@ pub fn apply_direct(st: &mut State, obj: Value) -> Result<Value, ApiError> {
 }
 
 fn store_direct(st: &mut State, mut obj: Value, bulk: bool) -> Result<Value, ApiError> {
+    super::write::check_shape(&obj, "object")?;
     let av = obj
         .get("apiVersion")
         .and_then(Value::as_str)
