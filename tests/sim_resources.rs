@@ -190,3 +190,54 @@ async fn sim_malformed_bodies_are_bad_requests() {
     assert_eq!(code, 200);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_template_change_rolls_out_a_new_replicaset() {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    let h = sim("healthy").await;
+    let c = client(&h).await;
+    let deps: Api<Deployment> = Api::namespaced(c.clone(), "shop");
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "registry.example.internal/shop/web:2.4.0"}]}}}});
+    deps.patch(
+        "shop-web",
+        &PatchParams::default(),
+        &Patch::Strategic(patch),
+    )
+    .await
+    .unwrap();
+    let rs: Api<ReplicaSet> = Api::namespaced(c.clone(), "shop");
+    let sets = rs
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(sets.len(), 2);
+    let old = sets
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some("shop-web-59d7f8b6c4"))
+        .unwrap();
+    assert_eq!(old.spec.as_ref().unwrap().replicas, Some(0));
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "shop");
+    let web = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(web.len(), 3);
+    assert!(
+        web.iter()
+            .all(|p| p.spec.as_ref().unwrap().containers[0].image.as_deref()
+                == Some("registry.example.internal/shop/web:2.4.0"))
+    );
+    let d = deps.get("shop-web").await.unwrap();
+    assert_eq!(
+        d.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    let st = d.status.unwrap();
+    assert_eq!(
+        (st.replicas, st.updated_replicas, st.ready_replicas),
+        (Some(3), Some(3), Some(3))
+    );
+    h.shutdown().await;
+}
