@@ -208,6 +208,40 @@ async fn sim_request_log_in_memory_and_file() {
             .iter()
             .any(|e| e["path"] == "/api/v1/namespaces/shop/pods/missing" && e["status"] == 404)
     );
+    // a watch stream is logged again when it ends, with the bytes it carried
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut w = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mk = serde_json::from_value::<ConfigMap>(json!({"metadata": {"name": "logged"}})).unwrap();
+    cms.create(&PostParams::default(), &mk).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), w.try_next())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(w);
+    let end = eventually("the watch's stream_end entry", || {
+        let c = c.clone();
+        async move {
+            let (_, _, text) = raw(&c, "GET", "/_sim/requests", "", vec![]).await;
+            text.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .find(|e| {
+                    e["stream_end"] == true && e["path"] == "/api/v1/namespaces/default/configmaps"
+                })
+        }
+    })
+    .await;
+    assert!(end["bytes"].as_u64().unwrap() > 50, "{end}");
     let file = std::fs::read_to_string(&log).unwrap();
     assert!(file.lines().count() >= 2);
     assert!(

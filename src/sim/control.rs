@@ -19,6 +19,11 @@
 //! | `POST /_sim/log` `{"namespace","pod","container","line"}` | append a log line (followers receive it) |
 //! | `GET /_sim/requests` | the request log, JSON lines; `DELETE` clears it |
 //! | `GET /_sim/info` | scenario name, resourceVersion, object counts |
+//!
+//! The request log (in memory for `GET /_sim/requests`, and appended to `--request-log FILE`) has
+//! one JSON line per request: `ts`, `method`, `path`, `query`, `status`, `bytes`, `stream`,
+//! `duration_ms`, `user`. A stream (watch, `log?follow`) is logged when it starts (`bytes` 0) and
+//! again when it ends, with `"stream_end": true` and its total bytes and duration.
 
 use std::time::{Duration, Instant};
 
@@ -149,7 +154,8 @@ impl Faults {
             self.gone_watches = v;
         }
         if let Some(v) = s.outage_seconds {
-            self.outage_until = Some(Instant::now() + Duration::from_secs_f64(v.max(0.0)));
+            let d = Duration::try_from_secs_f64(v.clamp(0.0, 86_400.0)).unwrap_or_default();
+            self.outage_until = Some(Instant::now() + d);
         }
         if let Some(v) = s.bookmark_interval_ms {
             self.bookmark_interval = Duration::from_millis(v.max(10));

@@ -7,7 +7,7 @@
 //! - new pods are scheduled at once onto a Ready, schedulable worker and are Running;
 //! - deleting a Deployment deletes its ReplicaSets, deleting a ReplicaSet deletes its pods.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
@@ -98,13 +98,23 @@ pub fn run(st: &mut State) {
             }
         }
     }
+    let mut owners: BTreeMap<Key, Option<String>> = BTreeMap::new();
     for (ns, name) in deploys {
-        if let Some(rs) = sync_deployment(st, &ns, &name) {
-            sets.insert((ns, rs));
+        for rs in sync_deployment(st, &ns, &name) {
+            sets.insert((ns.clone(), rs));
         }
+        owners.entry((ns, name)).or_default();
     }
     for (ns, name) in sets {
-        sync_replicaset(st, &ns, &name);
+        if let Some((owner, failure)) = sync_replicaset(st, &ns, &name) {
+            let slot = owners.entry((ns, owner)).or_default();
+            if failure.is_some() {
+                *slot = failure;
+            }
+        }
+    }
+    for ((ns, name), failure) in owners {
+        deployment_status(st, &ns, &name, failure);
     }
     // the controllers' own writes are already accounted for
     st.controllers_rv = st.store.rv();
@@ -122,30 +132,58 @@ fn key(o: &Value) -> Key {
     )
 }
 
-/// Ensures the Deployment's ReplicaSet exists with the wanted replicas; returns its name.
-fn sync_deployment(st: &mut State, ns: &str, name: &str) -> Option<String> {
-    if terminating(st, ns) {
-        return None;
+/// The pod template of a ReplicaSet without its `pod-template-hash` label.
+fn template_of(rs: &Value) -> Option<Value> {
+    let mut t = rs.pointer("/spec/template")?.clone();
+    if let Some(l) = t
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        l.remove("pod-template-hash");
     }
-    let d = (**st.store.get(DEPLOY, ns, name)?).clone();
+    Some(t)
+}
+
+fn revision(o: &Value) -> i64 {
+    o.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+        .and_then(Value::as_str)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Finds (or creates, on a template change: an instant rollout) the Deployment's current
+/// ReplicaSet and gives it the wanted replicas; answers every owned ReplicaSet's name.
+fn sync_deployment(st: &mut State, ns: &str, name: &str) -> Vec<String> {
+    if terminating(st, ns) {
+        return vec![];
+    }
+    let Some(d) = st.store.get(DEPLOY, ns, name).map(|d| (**d).clone()) else {
+        return vec![];
+    };
     if d.pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null())
     {
-        return None;
+        return vec![];
     }
     let uid = meta_str(&d, "uid").to_string();
     let want = d
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .unwrap_or(1);
-    let existing = owned_by(st, RS, ns, &uid);
-    let rs = match existing
-        .into_iter()
-        .max_by_key(|r| meta_str(r, "creationTimestamp").to_string())
-    {
+    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let owned = owned_by(st, RS, ns, &uid);
+    let mut names: Vec<String> = owned
+        .iter()
+        .map(|r| meta_str(r, "name").to_string())
+        .collect();
+    // a hand-written ReplicaSet without a template counts as current
+    let current = owned
+        .iter()
+        .find(|r| template_of(r).is_none_or(|t| t == template))
+        .cloned();
+    let rs = match current {
         Some(rs) => rs,
         None => {
-            let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
             let hash = format!("{:010x}", fnv(&template.to_string()) & 0xff_ffff_ffff);
             let mut labels = template
                 .pointer("/metadata/labels")
@@ -156,10 +194,11 @@ fn sync_deployment(st: &mut State, ns: &str, name: &str) -> Option<String> {
             tpl["metadata"]["labels"] = labels.clone();
             let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
             selector["matchLabels"]["pod-template-hash"] = json!(hash);
+            let rev = owned.iter().map(revision).max().unwrap_or(0) + 1;
             json!({
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {"name": format!("{name}-{hash}"), "namespace": ns, "uid": new_uid(), "creationTimestamp": now_rfc3339(),
-                    "generation": 1, "labels": labels, "annotations": {"deployment.kubernetes.io/revision": "1"},
+                    "generation": 1, "labels": labels, "annotations": {"deployment.kubernetes.io/revision": rev.to_string()},
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}]},
                 "spec": {"replicas": 0, "selector": selector, "template": tpl},
                 "status": {"replicas": 0},
@@ -175,8 +214,22 @@ fn sync_deployment(st: &mut State, ns: &str, name: &str) -> Option<String> {
         let g = int(&rs, "/metadata/generation");
         rs["metadata"]["generation"] = json!(g + 1);
         st.store.put(RS, ns, &rs_name, rs);
+        let rev = st
+            .store
+            .get(RS, ns, &rs_name)
+            .map(|r| revision(r))
+            .unwrap_or(1);
+        if revision(&d) != rev && rev > 0 {
+            let mut nd = d.clone();
+            nd["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                json!(rev.to_string());
+            st.store.put(DEPLOY, ns, name, nd);
+        }
     }
-    Some(rs_name)
+    if !names.contains(&rs_name) {
+        names.push(rs_name);
+    }
+    names
 }
 
 fn pick_node(st: &State, pod_name: &str) -> Option<(String, String)> {
@@ -294,13 +347,12 @@ fn terminating(st: &State, ns: &str) -> bool {
     })
 }
 
-fn sync_replicaset(st: &mut State, ns: &str, name: &str) {
+/// Creates or deletes the ReplicaSet's pods; answers its owning Deployment and any creation error.
+fn sync_replicaset(st: &mut State, ns: &str, name: &str) -> Option<(String, Option<String>)> {
     if terminating(st, ns) {
-        return;
+        return None;
     }
-    let Some(rs) = st.store.get(RS, ns, name).map(|r| (**r).clone()) else {
-        return;
-    };
+    let rs = st.store.get(RS, ns, name).map(|r| (**r).clone())?;
     let mut templated = rs.clone();
     if rs.pointer("/spec/template/spec").is_none() {
         // a hand-written ReplicaSet without a template: use its Deployment's
@@ -366,21 +418,61 @@ fn sync_replicaset(st: &mut State, ns: &str, name: &str) {
     if new_rs != rs {
         st.store.put(RS, ns, name, new_rs);
     }
-    let Some(owner) = rs
+    let owner = rs
         .pointer("/metadata/ownerReferences/0/name")
-        .and_then(Value::as_str)
-    else {
+        .and_then(Value::as_str)?;
+    Some((owner.to_string(), failure))
+}
+
+/// Scales old ReplicaSets down once the current one is ready, and sums the status up.
+fn deployment_status(st: &mut State, ns: &str, name: &str, failure: Option<String>) {
+    let Some(d) = st.store.get(DEPLOY, ns, name).map(|d| (**d).clone()) else {
         return;
     };
-    let Some(d) = st.store.get(DEPLOY, ns, owner).map(|d| (**d).clone()) else {
-        return;
-    };
+    let want = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let uid = meta_str(&d, "uid").to_string();
+    let owned = owned_by(st, RS, ns, &uid);
+    let current = owned
+        .iter()
+        .find(|r| template_of(r).is_none_or(|t| t == template))
+        .cloned();
+    if let Some(cur) = &current
+        && int(cur, "/status/readyReplicas") >= want
+    {
+        for old in owned
+            .iter()
+            .filter(|r| meta_str(r, "name") != meta_str(cur, "name"))
+        {
+            if int(old, "/spec/replicas") > 0 {
+                let mut o = old.clone();
+                o["spec"]["replicas"] = json!(0);
+                let oname = meta_str(old, "name").to_string();
+                st.store.put(RS, ns, &oname, o);
+                sync_replicaset(st, ns, &oname);
+            }
+        }
+    }
+    let owned = owned_by(st, RS, ns, &uid);
+    let sum = |ptr: &str| owned.iter().map(|r| int(r, ptr)).sum::<i64>();
+    let updated = current
+        .as_ref()
+        .and_then(|c| {
+            owned
+                .iter()
+                .find(|r| meta_str(r, "name") == meta_str(c, "name"))
+        })
+        .map(|c| int(c, "/status/replicas"))
+        .unwrap_or(0);
     let mut nd = d.clone();
     for (k, v) in [
-        ("replicas", pods.len() as i64),
-        ("updatedReplicas", pods.len() as i64),
-        ("readyReplicas", ready),
-        ("availableReplicas", ready),
+        ("replicas", sum("/status/replicas")),
+        ("updatedReplicas", updated),
+        ("readyReplicas", sum("/status/readyReplicas")),
+        ("availableReplicas", sum("/status/availableReplicas")),
     ] {
         nd["status"][k] = json!(v);
     }
@@ -402,6 +494,6 @@ fn sync_replicaset(st: &mut State, ns: &str, name: &str) {
     }
     nd["status"]["conditions"] = json!(conds);
     if nd != d {
-        st.store.put(DEPLOY, ns, owner, nd);
+        st.store.put(DEPLOY, ns, name, nd);
     }
 }

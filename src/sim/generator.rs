@@ -78,7 +78,7 @@ pub fn generate(spec: &str) -> Result<Loaded, SimError> {
             "{app}-{:08x}",
             (i as u64).wrapping_mul(2654435761) & 0xffff_ffff
         );
-        out.push(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "creationTimestamp": ts(3600 + (i as i64 % 86400)), "labels": {"app": app}},
+        out.push(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": pod_uid(i), "creationTimestamp": ts(3600 + (i as i64 % 86400)), "labels": {"app": app}},
             "spec": {"nodeName": node_name(i % nodes), "containers": [{"name": "main", "image": "registry.local/app:1.4.2", "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
             "status": {"phase": "Running", "podIP": format!("10.42.{}.{}", (i / 250) % 256, 2 + i % 250), "startTime": created,
                 "conditions": [{"type": "Ready", "status": "True"}],
@@ -113,7 +113,7 @@ pub fn generate(spec: &str) -> Result<Loaded, SimError> {
         let (ty, reason, msg) = reasons[i % reasons.len()];
         let when = ts((i % 3600) as i64);
         out.push(json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": format!("{pod}.{:016x}", i), "namespace": ns, "creationTimestamp": when},
-            "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod, "apiVersion": "v1"},
+            "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod, "apiVersion": "v1", "uid": pod_uid(p)},
             "reason": reason, "message": msg, "type": ty, "count": 1 + i % 5, "firstTimestamp": when, "lastTimestamp": when,
             "source": {"component": "kubelet", "host": node_name(p % nodes)}, "reportingComponent": "kubelet", "reportingInstance": node_name(p % nodes)}));
     }
@@ -125,6 +125,11 @@ pub fn generate(spec: &str) -> Result<Loaded, SimError> {
         logs: vec![],
         behaviours: vec![],
     })
+}
+
+/// Deterministic pod UIDs, so generated events can name their pod's uid.
+fn pod_uid(i: usize) -> String {
+    format!("{:08x}-0000-4000-8000-{:012x}", i, i)
 }
 
 fn metrics_server() -> Vec<Value> {

@@ -234,6 +234,10 @@ async fn route(sim: &Arc<Sim>, user: &User, req: Req) -> Result<Response<Body>, 
         namespace: target.ns.as_deref(),
         name: target.name.as_deref(),
     };
+    // every authenticated user may ask what it may do (system:basic-user)
+    if target.def.group == "authorization.k8s.io" && verb == "create" {
+        return Ok(access_review(user, &req));
+    }
     if !allowed(user, &attrs) {
         return Err(forbidden(&user.name, &attrs));
     }
@@ -247,6 +251,44 @@ async fn route(sim: &Arc<Sim>, user: &User, req: Req) -> Result<Response<Body>, 
         ("list", _) => list(sim, &req, &target),
         _ => super::write::handle(sim, user, &req, &target, verb),
     }
+}
+
+/// SelfSubjectAccessReview: answers whether the caller may do what `spec.resourceAttributes` says.
+fn access_review(user: &User, req: &Req) -> Response<Body> {
+    let mut review: Value = serde_json::from_slice(&req.body).unwrap_or_else(|_| json!({}));
+    let ra = review
+        .pointer("/spec/resourceAttributes")
+        .cloned()
+        .unwrap_or(json!({}));
+    let s = |k: &str| ra.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (verb, group, resource, sub, ns, name) = (
+        s("verb"),
+        s("group"),
+        s("resource"),
+        s("subresource"),
+        s("namespace"),
+        s("name"),
+    );
+    let attrs = Attributes {
+        verb: &verb,
+        group: &group,
+        resource: if sub.is_empty() {
+            resource.clone()
+        } else {
+            format!("{resource}/{sub}")
+        },
+        namespace: (!ns.is_empty()).then_some(ns.as_str()),
+        name: (!name.is_empty()).then_some(name.as_str()),
+    };
+    let ok = allowed(user, &attrs);
+    review["apiVersion"] = json!("authorization.k8s.io/v1");
+    review["kind"] = json!("SelfSubjectAccessReview");
+    review["status"] = if ok {
+        json!({"allowed": true, "reason": "allowed by the simulator's rules for this user"})
+    } else {
+        json!({"allowed": false})
+    };
+    json_response(201, &review)
 }
 
 fn verb_of(req: &Req, t: &Target) -> &'static str {
@@ -384,11 +426,10 @@ fn list(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, ApiErro
     let rv = st.store.rv().to_string();
     drop(st);
     if super::table::wants_table(&req.accept) {
-        let mut tbl = super::table::table(&t.def, &items, &rv, req.q("includeObject"), true);
-        if let Some(n) = &next {
-            tbl["metadata"]["continue"] = json!(encode_continue(n));
-        }
-        return Ok(json_response(200, &tbl));
+        let cont = next.as_ref().map(encode_continue);
+        let bytes =
+            super::table::table_bytes(&t.def, &items, &rv, req.q("includeObject"), cont.as_deref());
+        return Ok(super::api::bytes_response(200, "application/json", bytes));
     }
     let mut meta = json!({"resourceVersion": rv});
     if let Some(n) = &next {

@@ -407,19 +407,28 @@ pub fn metrics(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, 
             None => Err(ApiError::not_found(&t.def.plural, &t.def.group, name)),
         };
     }
-    let items: Vec<Value> = st
-        .store
-        .list(src, t.ns.as_deref())
-        .filter(|o| live(o) && filter.matches(o))
-        .map(|o| render(o))
-        .collect();
     let kind = if is_node {
         "NodeMetricsList"
     } else {
         "PodMetricsList"
     };
-    Ok(json_response(
-        200,
-        &json!({"kind": kind, "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": items}),
-    ))
+    // Serialised item by item: 50k pods never exist as values at once.
+    let mut out = format!(
+        r#"{{"kind":"{kind}","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":["#
+    )
+    .into_bytes();
+    let mut first = true;
+    for o in st.store.list(src, t.ns.as_deref()) {
+        if !(live(o) && filter.matches(o)) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut out, &render(o))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(super::api::bytes_response(200, "application/json", out))
 }

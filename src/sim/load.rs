@@ -18,6 +18,45 @@ pub fn load_all(st: &mut State, objects: Vec<Value>) {
     for o in crds.into_iter().chain(rest) {
         let _ = store_direct(st, o, true);
     }
+    link_events(st);
+}
+
+/// Scenario events name their object; give them its uid (as recorded events have), so that
+/// `kubectl describe` finds them with its `involvedObject.uid` field selector.
+fn link_events(st: &mut State) {
+    let mut fixes = Vec::new();
+    for e in st.store.list("/events", None) {
+        let io = e.get("involvedObject");
+        if io.and_then(|i| i.get("uid")).is_some() {
+            continue;
+        }
+        let s = |k: &str| {
+            io.and_then(|i| i.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
+        let av = if s("apiVersion").is_empty() {
+            "v1"
+        } else {
+            s("apiVersion")
+        };
+        let Some(def) = st.reg.by_kind(av, s("kind")) else {
+            continue;
+        };
+        let ns = if def.namespaced { s("namespace") } else { "" };
+        if let Some(target) = st.store.get(&def.key(), ns, s("name")) {
+            let mut fixed = (**e).clone();
+            fixed["involvedObject"]["uid"] = json!(meta_str(target, "uid"));
+            fixes.push((
+                meta_str(e, "namespace").to_string(),
+                meta_str(e, "name").to_string(),
+                fixed,
+            ));
+        }
+    }
+    for (ns, name, e) in fixes {
+        st.store.load("/events", &ns, &name, e);
+    }
 }
 
 /// Stores an object directly (control channel), bypassing admission.
@@ -26,6 +65,7 @@ pub fn apply_direct(st: &mut State, obj: Value) -> Result<Value, ApiError> {
 }
 
 fn store_direct(st: &mut State, mut obj: Value, bulk: bool) -> Result<Value, ApiError> {
+    super::write::check_shape(&obj, "object")?;
     let av = obj
         .get("apiVersion")
         .and_then(Value::as_str)

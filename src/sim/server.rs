@@ -391,6 +391,59 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
         "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
         "user": user_name,
     });
-    lock(&sim.reqlog).push(entry);
-    Ok(resp)
+    if bytes.is_some() {
+        lock(&sim.reqlog).push(entry);
+        return Ok(resp);
+    }
+    // A stream (watch, log follow): one entry when it starts, one with its totals when it ends.
+    lock(&sim.reqlog).push(entry.clone());
+    let (parts, body) = resp.into_parts();
+    let counted = Counted {
+        inner: body,
+        bytes: 0,
+        entry: Some(entry),
+        sim: sim.clone(),
+        start,
+    };
+    Ok(Response::from_parts(parts, counted.boxed_unsync()))
+}
+
+/// A streaming body that logs its byte count and duration when it ends (or the client goes).
+struct Counted {
+    inner: Body,
+    bytes: u64,
+    entry: Option<Value>,
+    sim: Arc<Sim>,
+    start: Instant,
+}
+
+impl hyper::body::Body for Counted {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(f))) = &r
+            && let Some(d) = f.data_ref()
+        {
+            this.bytes += d.len() as u64;
+        }
+        r
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Some(mut e) = self.entry.take() {
+            e["bytes"] = json!(self.bytes);
+            e["duration_ms"] = json!(self.start.elapsed().as_secs_f64() * 1000.0);
+            e["stream_end"] = json!(true);
+            e["ts"] = json!(super::api::now_rfc3339());
+            lock(&self.sim.reqlog).push(e);
+        }
+    }
 }

@@ -399,6 +399,30 @@ fn columns_and_cells(
     }
 }
 
+fn column_defs(def: &ResourceDef, objs: &[Obj]) -> Vec<Value> {
+    let sample = objs.first().map(|o| (**o).clone()).unwrap_or(Value::Null);
+    let (cols, _) = columns_and_cells(def, &sample);
+    let mut defs = vec![col("Name", "string", 0)];
+    defs.extend(cols.iter().map(|(n, t, p)| col(n, t, *p)));
+    defs
+}
+
+fn row(def: &ResourceDef, o: &Value, include: Option<&str>) -> Value {
+    let (_, cells) = columns_and_cells(def, o);
+    let mut all = vec![json!(meta_str(o, "name"))];
+    all.extend(cells);
+    let object = match include {
+        Some("None") => Value::Null,
+        Some("Object") => super::handlers::with_type(def, o).into_owned(),
+        _ => json!({
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
+        }),
+    };
+    json!({"cells": all, "object": object})
+}
+
 /// A meta.k8s.io/v1 Table of `objs`.
 pub fn table(
     def: &ResourceDef,
@@ -407,28 +431,7 @@ pub fn table(
     include: Option<&str>,
     with_columns: bool,
 ) -> Value {
-    let sample = objs.first().map(|o| (**o).clone()).unwrap_or(Value::Null);
-    let (cols, _) = columns_and_cells(def, &sample);
-    let mut defs = vec![col("Name", "string", 0)];
-    defs.extend(cols.iter().map(|(n, t, p)| col(n, t, *p)));
-    let rows: Vec<Value> = objs
-        .iter()
-        .map(|o| {
-            let (_, cells) = columns_and_cells(def, o);
-            let mut all = vec![json!(meta_str(o, "name"))];
-            all.extend(cells);
-            let object = match include {
-                Some("None") => Value::Null,
-                Some("Object") => super::handlers::with_type(def, o).into_owned(),
-                _ => json!({
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
-                }),
-            };
-            json!({"cells": all, "object": object})
-        })
-        .collect();
+    let rows: Vec<Value> = objs.iter().map(|o| row(def, o, include)).collect();
     let mut t = json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -436,7 +439,38 @@ pub fn table(
         "rows": rows,
     });
     if with_columns {
-        t["columnDefinitions"] = json!(defs);
+        t["columnDefinitions"] = json!(column_defs(def, objs));
     }
     t
+}
+
+/// The same Table serialised row by row (large lists never exist as values at once).
+pub fn table_bytes(
+    def: &ResourceDef,
+    objs: &[Obj],
+    rv: &str,
+    include: Option<&str>,
+    cont: Option<&str>,
+) -> Vec<u8> {
+    let mut meta = json!({"resourceVersion": rv});
+    if let Some(c) = cont {
+        meta["continue"] = json!(c);
+    }
+    let head = json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta,
+        "columnDefinitions": column_defs(def, objs),
+    });
+    let mut out = head.to_string().into_bytes();
+    out.pop(); // the closing brace
+    out.extend_from_slice(b",\"rows\":[");
+    for (i, o) in objs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut out, &row(def, o, include));
+    }
+    out.extend_from_slice(b"]}");
+    out
 }

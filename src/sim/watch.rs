@@ -100,7 +100,7 @@ pub fn start(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, Ap
         .q("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())
         .filter(|s| *s > 0)
-        .map(Duration::from_secs);
+        .map(|s| Duration::from_secs(s.min(86_400 * 365)));
     let shape = Shape {
         table: table::wants_table(&req.accept),
         include: req.q("includeObject").map(str::to_string),

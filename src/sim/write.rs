@@ -236,12 +236,44 @@ fn check_namespace(st: &State, def: &ResourceDef, ns: &str, name: &str) -> Resul
     Ok(())
 }
 
-fn create(st: &mut State, ctx: &WriteCtx<'_>, mut obj: Value) -> Result<Response<Body>, ApiError> {
+/// Rejects bodies whose structural fields are not objects (as decoding into Go types would),
+/// so the server never indexes into a string.
+pub(super) fn check_shape(obj: &Value, kind: &str) -> Result<(), ApiError> {
     if !obj.is_object() {
         return Err(ApiError::bad_request(
             "the object provided is unrecognized or malformed",
         ));
     }
+    for ptr in [
+        "/metadata",
+        "/spec",
+        "/status",
+        "/metadata/labels",
+        "/metadata/annotations",
+        "/spec/template",
+        "/spec/template/metadata",
+        "/spec/template/metadata/labels",
+    ] {
+        if let Some(v) = obj.pointer(ptr)
+            && !(v.is_object() || v.is_null())
+        {
+            let field = ptr.trim_start_matches('/').replace('/', ".");
+            return Err(ApiError::bad_request(format!(
+                "json: cannot unmarshal {} into Go struct field {kind}.{field} of type object",
+                match v {
+                    Value::String(_) => "string",
+                    Value::Array(_) => "array",
+                    Value::Number(_) => "number",
+                    _ => "bool",
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn create(st: &mut State, ctx: &WriteCtx<'_>, mut obj: Value) -> Result<Response<Body>, ApiError> {
+    check_shape(&obj, &ctx.def.kind)?;
     let body_ns = meta_str(&obj, "namespace").to_string();
     if ctx.def.namespaced && !body_ns.is_empty() && body_ns != ctx.ns {
         return Err(ApiError::bad_request(
@@ -377,6 +409,7 @@ fn prepare_update(
     mut new: Value,
     check_rv: bool,
 ) -> Result<Value, ApiError> {
+    check_shape(&new, &ctx.def.kind)?;
     if !new.is_object() {
         return Err(ApiError::bad_request(
             "the object provided is unrecognized or malformed",
@@ -507,6 +540,7 @@ fn patch_obj(
     if ctype == "application/apply-patch+yaml" {
         let applied: Value = serde_yaml::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+        check_shape(&applied, &ctx.def.kind)?;
         if req.q("fieldManager").is_none_or(str::is_empty) {
             return Err(ApiError::bad_request(
                 "PATCH, application/apply-patch+yaml requests must have a fieldManager query parameter",
