@@ -38,6 +38,17 @@ struct RealServer {
     dir: tempfile::TempDir,
 }
 
+impl RealServer {
+    /// A value from the `env` file the start script writes.
+    fn env(&self, key: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("env")).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} not in env"))
+            .to_string()
+    }
+}
+
 impl Drop for RealServer {
     fn drop(&mut self) {
         let _ = Command::new(script())
@@ -93,9 +104,12 @@ async fn real_target() -> Option<Target> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
+    // configmaps bypass the watch cache so that an etcd compaction is visible as 410 (the 1.20
+    // watch cache keeps serving its own history); every other resource is cached as usual
     let out = Command::new(script())
         .arg("start")
         .arg(dir.path())
+        .env("KAS_EXTRA_ARGS", "--watch-cache-sizes=configmaps#0")
         .output()
         .unwrap();
     let server = RealServer { dir };
@@ -126,18 +140,39 @@ impl Target {
         name.to_string()
     }
 
-    /// Make a resourceVersion older than what the server can still watch from.
-    async fn expire_history(&self, ns: &str) {
+    /// A resourceVersion older than what the server can still watch from, given `current`.
+    async fn expired_resource_version(&self, ns: &str, current: &str) -> String {
         match &self._guard {
-            // past the real server's watch cache (100 changes per resource by default)
-            Guard::Real(_) => {
+            // configmaps are not watch-cached on the real target (see `real_target`), so a watch
+            // goes to etcd: a change, then an etcd compaction at the new revision, expires `current`
+            Guard::Real(server) => {
+                // etcd keeps the compaction revision itself: two changes, then compacting at the
+                // newest, leave nothing after `current` that a watch could start from
                 let cms: Api<ConfigMap> = Api::namespaced(self.admin.clone(), ns);
-                for i in 0..150 {
-                    let cm: ConfigMap =
-                        serde_json::from_value(json!({"metadata": {"name": format!("churn-{i}")}}))
-                            .unwrap();
-                    cms.create(&PostParams::default(), &cm).await.unwrap();
-                }
+                cms.create(&PostParams::default(), &cm("churn-1", json!({})))
+                    .await
+                    .unwrap();
+                cms.create(&PostParams::default(), &cm("churn-2", json!({})))
+                    .await
+                    .unwrap();
+                let rev = cms
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap()
+                    .metadata
+                    .resource_version
+                    .unwrap();
+                let etcd = server.env("ETCD_ENDPOINTS");
+                let out = Command::new("curl")
+                    .args(["-sf", "-X", "POST", &format!("{etcd}/v3/kv/compaction")])
+                    .args([
+                        "-d",
+                        &format!("{{\"revision\":\"{rev}\",\"physical\":true}}"),
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "etcd compaction failed");
+                current.to_string()
             }
             // the simulator keeps 10,000 changes; a change, then compaction at the new revision,
             // leaves the older one unwatchable, as an etcd compaction does
@@ -147,6 +182,7 @@ impl Target {
                     .await
                     .unwrap();
                 support::control(&self.admin, "compact", json!({})).await;
+                current.to_string()
             }
         }
     }
@@ -251,14 +287,14 @@ async fn gone_for_an_expired_resource_version(t: &Target) {
     api.create(&PostParams::default(), &cm("g0", json!({})))
         .await
         .unwrap();
-    let old = api
+    let current = api
         .list(&ListParams::default())
         .await
         .unwrap()
         .metadata
         .resource_version
         .unwrap();
-    t.expire_history(&ns).await;
+    let old = t.expired_resource_version(&ns, &current).await;
     // a real server answers 410 either as the HTTP status or as an ERROR event on the stream
     let status = match api.watch(&WatchParams::default().timeout(5), &old).await {
         Err(e) => api_err(e),
@@ -272,17 +308,19 @@ async fn gone_for_an_expired_resource_version(t: &Target) {
                     ..Default::default()
                 },
                 Ok(Some(Err(kube::Error::Api(s)))) => *s,
+                Ok(Some(Ok(WatchEvent::Added(o)))) => panic!(
+                    "{}: expected 410 for a watch from {old} (list was at {current}), got ADDED {:?} at {:?}",
+                    t.name, o.metadata.name, o.metadata.resource_version
+                ),
                 other => panic!("{}: expected 410, got {other:?}", t.name),
             }
         }
     };
     assert_eq!(status.code, 410, "{}: {status:?}", t.name);
     assert_eq!(status.reason, "Expired", "{}: {status:?}", t.name);
-    assert!(
-        status.message.contains("too old resource version"),
-        "{}: {status:?}",
-        t.name
-    );
+    // etcd-backed watches say "The resourceVersion for the provided watch is too old.", the watch
+    // cache says "too old resource version: N (M)"
+    assert!(status.message.contains("too old"), "{}: {status:?}", t.name);
 }
 
 async fn scale_subresource_and_dry_run(t: &Target) {
@@ -303,9 +341,10 @@ async fn scale_subresource_and_dry_run(t: &Target) {
         ..Default::default()
     };
     let s = api.patch_scale("web", &dry, &patch).await.unwrap();
+    // `replicas` is omitempty in autoscaling/v1: 0 arrives as an absent field
     assert_eq!(
-        s.spec.unwrap().replicas,
-        Some(0),
+        s.spec.unwrap().replicas.unwrap_or(0),
+        0,
         "{}: dry run answers the would-be result",
         t.name
     );
@@ -322,18 +361,43 @@ async fn scale_subresource_and_dry_run(t: &Target) {
     };
     api.patch_scale("web", &pp, &patch).await.unwrap();
     let d = api.get("web").await.unwrap();
-    assert_eq!(d.spec.unwrap().replicas, Some(0), "{}", t.name);
-    let managers: Vec<String> = d
-        .metadata
-        .managed_fields
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|m| m.manager)
-        .collect();
-    assert!(
-        managers.iter().any(|m| m == "ktriage"),
-        "{}: managers {managers:?}",
+    assert_eq!(
+        d.spec.as_ref().unwrap().replicas.unwrap_or(0),
+        0,
+        "{}",
         t.name
+    );
+    let managers = |d: &Deployment| -> Vec<(String, String)> {
+        d.metadata
+            .managed_fields
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                (
+                    m.manager.unwrap_or_default(),
+                    m.subresource.unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    // servers since 1.22 record the scale subresource's manager (`subresource: scale`); 1.20 does not
+    if !t.is_real() {
+        assert!(
+            managers(&d).contains(&("ktriage".into(), "scale".into())),
+            "{}: {:?}",
+            t.name,
+            managers(&d)
+        );
+    }
+    // the executor's annotation patch is recorded under field manager `ktriage` by every version
+    let note = Patch::Merge(json!({"metadata": {"annotations": {"ktriage.io/last-action": "{}"}}}));
+    let d = api.patch("web", &pp, &note).await.unwrap();
+    assert!(
+        managers(&d).iter().any(|(m, _)| m == "ktriage"),
+        "{}: {:?}",
+        t.name,
+        managers(&d)
     );
     // dry-run create persists nothing
     let pp = PostParams {
@@ -359,7 +423,8 @@ async fn finalizer_patches(t: &Target) {
     )
     .await
     .unwrap();
-    // strategic merge on metadata.finalizers merges the lists; a JSON merge patch replaces them
+    // strategic merge on metadata.finalizers merges the lists (patch items first, as the real
+    // server orders them); a JSON merge patch replaces them
     let pp = PatchParams::default();
     let c = api
         .patch(
@@ -371,7 +436,7 @@ async fn finalizer_patches(t: &Target) {
         .unwrap();
     assert_eq!(
         c.metadata.finalizers.unwrap(),
-        vec!["example.com/a", "example.com/b"],
+        vec!["example.com/b", "example.com/a"],
         "{}",
         t.name
     );
@@ -387,8 +452,8 @@ async fn finalizer_patches(t: &Target) {
         Patch::<()>::Json(
             serde_json::from_value(json!([
                 {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
-                {"op": "test", "path": "/metadata/finalizers/0", "value": "example.com/a"},
-                {"op": "remove", "path": "/metadata/finalizers/0"}
+                {"op": "test", "path": "/metadata/finalizers/1", "value": "example.com/a"},
+                {"op": "remove", "path": "/metadata/finalizers/1"}
             ]))
             .unwrap(),
         )
@@ -455,37 +520,53 @@ async fn finalizer_patches(t: &Target) {
 
 async fn namespace_finalize(t: &Target) {
     let nss: Api<Namespace> = Api::all(t.admin.clone());
-    let ns: Namespace = serde_json::from_value(
-        json!({"metadata": {"name": "conf-term", "finalizers": ["example.com/hold"]}}),
-    )
-    .unwrap();
-    nss.create(&PostParams::default(), &ns).await.unwrap();
-    nss.delete("conf-term", &DeleteParams::default())
-        .await
+    let finalize = |name: &str, body: Value| {
+        http::Request::put(format!("/api/v1/namespaces/{name}/finalize"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).unwrap())
+            .unwrap()
+    };
+    for name in ["conf-term", "conf-term-min"] {
+        let ns: Namespace = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"team": "a"}, "finalizers": ["example.com/hold"]}
+        }))
         .unwrap();
-    let n = nss.get("conf-term").await.unwrap();
-    assert_eq!(
-        n.status.and_then(|s| s.phase).as_deref(),
-        Some("Terminating"),
-        "{}",
-        t.name
-    );
-    // PUT /finalize with empty spec.finalizers: the metadata finalizer still holds it
-    let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "conf-term"}, "spec": {"finalizers": []}});
-    let req = http::Request::put("/api/v1/namespaces/conf-term/finalize")
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
-        .unwrap();
-    let after: Namespace = t.admin.request(req).await.unwrap();
+        nss.create(&PostParams::default(), &ns).await.unwrap();
+        nss.delete(name, &DeleteParams::default()).await.unwrap();
+        let n = nss.get(name).await.unwrap();
+        assert_eq!(
+            n.status.and_then(|s| s.phase).as_deref(),
+            Some("Terminating"),
+            "{}",
+            t.name
+        );
+    }
+    // the whole object with spec.finalizers emptied (what ktriage and the seed's kubectl replace send):
+    // the metadata finalizer still holds it, labels stay
+    let mut whole = serde_json::to_value(nss.get("conf-term").await.unwrap()).unwrap();
+    whole["spec"]["finalizers"] = json!([]);
+    let after: Namespace = t.admin.request(finalize("conf-term", whole)).await.unwrap();
     assert_eq!(
         after.spec.and_then(|s| s.finalizers).unwrap_or_default(),
         Vec::<String>::new(),
         "{}",
         t.name
     );
+    let held = nss.get("conf-term").await;
     assert!(
-        nss.get("conf-term").await.is_ok(),
-        "{}: metadata finalizer keeps it",
+        held.is_ok(),
+        "{}: metadata finalizer keeps it: {held:?}",
+        t.name
+    );
+    let held = held.unwrap();
+    assert_eq!(
+        held.metadata
+            .labels
+            .unwrap_or_default()
+            .get("team")
+            .map(String::as_str),
+        Some("a"),
+        "{}",
         t.name
     );
     let rm = Patch::<()>::Json(
@@ -497,6 +578,20 @@ async fn namespace_finalize(t: &Target) {
         .unwrap();
     assert_eq!(
         api_err(nss.get("conf-term").await.unwrap_err()).code,
+        404,
+        "{}",
+        t.name
+    );
+    // a minimal body replaces the metadata too: the metadata finalizer is dropped with it and the
+    // namespace is gone at once (why the action must send the whole object)
+    let minimal = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "conf-term-min"}, "spec": {"finalizers": []}});
+    let _: Namespace = t
+        .admin
+        .request(finalize("conf-term-min", minimal))
+        .await
+        .unwrap();
+    assert_eq!(
+        api_err(nss.get("conf-term-min").await.unwrap_err()).code,
         404,
         "{}",
         t.name
@@ -593,7 +688,14 @@ async fn unavailable_apiservice_and_discovery(t: &Target) {
         )
         .await
         .unwrap_err();
-    assert_eq!(api_err(err).code, 503, "{}", t.name);
+    // a missing Service: the aggregator's plain-text 404 page (kube reads no Status from it)
+    let st = api_err(err);
+    assert_eq!(
+        (st.code, st.message.as_str()),
+        (404, "404 page not found"),
+        "{}: {st:?}",
+        t.name
+    );
     api.delete("v1beta1.custom.metrics.k8s.io", &DeleteParams::default())
         .await
         .unwrap();

@@ -150,6 +150,12 @@ impl ApiError {
         )
     }
 
+    /// The aggregator's plain-text `404 page not found` (a group version whose APIService's
+    /// Service does not exist; checked against the real server by tests/conformance.rs).
+    pub fn page_not_found() -> Self {
+        Self::new(404, "PageNotFound", "404 page not found")
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
@@ -178,6 +184,9 @@ impl ApiError {
     }
 
     pub fn response(&self) -> Response<Body> {
+        if self.reason == "PageNotFound" {
+            return bytes_response(404, "text/plain; charset=utf-8", "404 page not found\n");
+        }
         let mut r = json_response(self.code, &self.status());
         if let Some(s) = self.retry_after
             && let Ok(v) = http::HeaderValue::from_str(&s.to_string())

@@ -87,6 +87,24 @@ pub fn apiservice_available(st: &State, group: &str, version: &str) -> Option<bo
     }))
 }
 
+/// The reason of an APIService's `Available=False` condition, if it has one.
+pub fn apiservice_unavailable_reason(st: &State, group: &str, version: &str) -> Option<String> {
+    let svc = st.store.get(
+        "apiregistration.k8s.io/apiservices",
+        "",
+        &format!("{version}.{group}"),
+    )?;
+    svc.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| {
+            c.get("type").and_then(Value::as_str) == Some("Available")
+                && c.get("status").and_then(Value::as_str) == Some("False")
+        })
+        .and_then(|c| c.get("reason").and_then(Value::as_str))
+        .map(str::to_string)
+}
+
 fn discovery(st: &State, segs: &[&str]) -> Result<Option<Value>, ApiError> {
     Ok(match segs {
         ["api"] => Some(registry::api_versions()),
@@ -139,6 +157,11 @@ fn discovery(st: &State, segs: &[&str]) -> Result<Option<Value>, ApiError> {
         }
         ["apis", g, v] => {
             if apiservice_available(st, g, v) == Some(false) {
+                // a real aggregator answers a missing Service with a plain 404 page, other
+                // unavailability with 503
+                if apiservice_unavailable_reason(st, g, v).as_deref() == Some("ServiceNotFound") {
+                    return Err(ApiError::page_not_found());
+                }
                 return Err(ApiError::unavailable());
             }
             match st.reg.resource_list(g, v) {

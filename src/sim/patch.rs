@@ -178,11 +178,15 @@ fn merge_list(cur: &mut Vec<Value>, patch: &[Value], kind: ListKind) {
             *cur = patch.iter().map(strip).collect();
         }
         ListKind::Set => {
-            for p in patch {
-                if !cur.contains(p) {
-                    cur.push(p.clone());
+            // as the real server orders it (checked by tests/conformance.rs): the patch's items
+            // first, in patch order, then the original items the patch did not name
+            let mut merged: Vec<Value> = Vec::with_capacity(cur.len() + patch.len());
+            for p in patch.iter().chain(cur.iter()) {
+                if !merged.contains(p) {
+                    merged.push(p.clone());
                 }
             }
+            *cur = merged;
         }
         ListKind::Key(key) => {
             for p in patch {
@@ -323,7 +327,7 @@ mod tests {
             &mut doc,
             &json!({"metadata": {"finalizers": ["b", "c"]}, "spec": {"finalizers": []}}),
         );
-        assert_eq!(doc["metadata"]["finalizers"], json!(["a", "b", "c"]));
+        assert_eq!(doc["metadata"]["finalizers"], json!(["b", "c", "a"]));
         assert_eq!(doc["spec"]["finalizers"], json!([]));
         strategic(
             &mut doc,

@@ -22,6 +22,17 @@ pub fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
         })
         .unwrap_or_default();
     let _ = def;
+    // autoscaling/v1 Scale fields are `omitempty`: a real server leaves out replicas of 0
+    let non_zero = |v: Option<&Value>| v.cloned().filter(|r| r.as_i64() != Some(0));
+    let mut spec = serde_json::Map::new();
+    if let Some(r) = non_zero(obj.pointer("/spec/replicas")) {
+        spec.insert("replicas".into(), r);
+    }
+    let mut status = serde_json::Map::new();
+    if let Some(r) = non_zero(obj.pointer("/status/replicas")) {
+        status.insert("replicas".into(), r);
+    }
+    status.insert("selector".into(), json!(selector));
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -32,11 +43,8 @@ pub fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
             "resourceVersion": meta_str(obj, "resourceVersion"),
             "creationTimestamp": meta_str(obj, "creationTimestamp"),
         },
-        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
-        "status": {
-            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
-            "selector": selector,
-        },
+        "spec": spec,
+        "status": status,
     })
 }
 
@@ -125,6 +133,10 @@ pub(super) fn finalize(
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
+    // As the real server does (namespaceFinalizeStrategy keeps only the stored status; checked by
+    // tests/conformance.rs): spec and the user-settable metadata come from the body, so a body
+    // without metadata.finalizers, labels or annotations removes them. Clients must send the whole
+    // object, as `kubectl get -o json | … | kubectl replace --raw …/finalize` does.
     let mut new = old.clone();
     new["spec"]["finalizers"] = body
         .pointer("/spec/finalizers")
@@ -132,6 +144,18 @@ pub(super) fn finalize(
         .unwrap_or(json!([]));
     if new.pointer("/spec/finalizers").is_some_and(Value::is_null) {
         new["spec"]["finalizers"] = json!([]);
+    }
+    if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in ["finalizers", "labels", "annotations"] {
+            match body.pointer(&format!("/metadata/{key}")) {
+                Some(v) if !v.is_null() => {
+                    meta.insert(key.into(), v.clone());
+                }
+                _ => {
+                    meta.remove(key);
+                }
+            }
+        }
     }
     let fields = json!({"spec": {"finalizers": new["spec"]["finalizers"].clone()}});
     finish_update(st, ctx, name, &old, new, &fields, "Update")
