@@ -270,7 +270,7 @@ async fn sim_patch_types_dry_run_and_conflict() {
     );
     assert_eq!(
         cms.get("p").await.unwrap().metadata.finalizers.unwrap(),
-        vec!["c.example/z"]
+        vec!["b.example/y"]
     );
     // server-side apply records its field manager
     let applied = cms
