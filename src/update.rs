@@ -43,11 +43,16 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             let state = match id {
                 SourceId::Api => &mut model.api.state,
                 SourceId::Namespaces => &mut model.namespaces.state,
+                SourceId::Etcd => &mut model.etcd.state,
+                SourceId::EtcdPods => &mut model.etcd.pods_state,
+                SourceId::Nodes => &mut model.nodes.state,
             };
             *state = state.fail(failure, now);
             data_changed = true;
         }
         Msg::Namespaces(delta) => data_changed = model.namespaces.apply(delta, now),
+        Msg::Etcd(m) => data_changed = model.etcd.apply(*m, now),
+        Msg::Nodes(delta) => data_changed = model.nodes.apply(delta, now),
         Msg::ActionDone(outcome) => {
             let level = match outcome.result {
                 OutcomeResult::Applied => NoticeLevel::Info,
