@@ -255,25 +255,45 @@ async fn send(
             None => super::tls::client_config(&Default::default())
                 .map_err(|e| EtcdError::new(ErrorKind::Config, e.to_string()))?,
         };
+        let with_cert = config.client_auth_cert_resolver.has_certs();
         let name = ServerName::try_from(host.clone())
             .map_err(|e| EtcdError::new(ErrorKind::Config, format!("bad host {host:?}: {e}")))?;
         let stream = TlsConnector::from(config)
             .connect(name, tcp)
             .await
-            .map_err(|e| tls_error(&e))?;
-        exchange(stream, request).await
+            .map_err(|e| tls_error(&e, with_cert))?;
+        exchange(stream, request, with_cert).await
     } else {
-        exchange(tcp, request).await
+        exchange(tcp, request, false).await.map_err(|e| {
+            // a TLS listener closes a plain-HTTP connection without a word (etcd logs "first record
+            // does not look like a TLS handshake")
+            if e.message.contains("closed before message completed") {
+                EtcdError::new(
+                    ErrorKind::Tls(TlsProblem::PlainHttpToTls),
+                    format!(
+                        "{} (the server closed the connection without an answer: {})",
+                        TlsProblem::PlainHttpToTls.headline(),
+                        e.message
+                    ),
+                )
+            } else {
+                e
+            }
+        })
     }
 }
 
-async fn exchange<S>(stream: S, request: http::Request<Full<Bytes>>) -> Result<Raw, EtcdError>
+async fn exchange<S>(
+    stream: S,
+    request: http::Request<Full<Bytes>>,
+    with_cert: bool,
+) -> Result<Raw, EtcdError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| transport_error(&e))?;
+        .map_err(|e| transport_error(&e, with_cert))?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -281,7 +301,7 @@ where
         let resp = sender
             .send_request(request)
             .await
-            .map_err(|e| transport_error(&e))?;
+            .map_err(|e| transport_error(&e, with_cert))?;
         let status = resp.status().as_u16();
         let header = resp
             .headers()
@@ -300,10 +320,10 @@ where
     result
 }
 
-fn tls_error(e: &(dyn std::error::Error + 'static)) -> EtcdError {
+fn tls_error(e: &(dyn std::error::Error + 'static), with_cert: bool) -> EtcdError {
     match find_rustls(e) {
         Some(r) => {
-            let p = classify(&r);
+            let p = classify(&r, with_cert);
             EtcdError::new(ErrorKind::Tls(p), format!("{} ({r})", p.headline()))
         }
         None => EtcdError::new(
@@ -315,9 +335,9 @@ fn tls_error(e: &(dyn std::error::Error + 'static)) -> EtcdError {
 
 /// A failure after connecting: TLS alerts from the server often surface here (TLS 1.3 sends the
 /// client-certificate verdict after the client considers the handshake done).
-fn transport_error(e: &hyper::Error) -> EtcdError {
+fn transport_error(e: &hyper::Error, with_cert: bool) -> EtcdError {
     if find_rustls(e).is_some() {
-        return tls_error(e);
+        return tls_error(e, with_cert);
     }
     let chain = crate::kube::context::error_chain(e);
     if chain.contains("connection reset") || chain.contains("closed before") {

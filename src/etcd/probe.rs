@@ -37,7 +37,7 @@ impl PeerProbe {
         v.members
             .iter()
             .find(|m| m.peer_urls.iter().any(|u| same_url(u, &self.url)))
-            .and_then(|m| parse_hex(&m.id))
+            .map(|m| m.id)
     }
 }
 

@@ -146,11 +146,17 @@ impl TlsProblem {
 }
 
 /// Classify a rustls error found in an error chain; the library's own text is kept by the caller.
-pub fn classify(e: &rustls::Error) -> TlsProblem {
+/// `with_cert`: whether we offered a client certificate (Go answers a missing one with the same
+/// `bad_certificate` alert as a rejected one, so only we can tell them apart).
+pub fn classify(e: &rustls::Error, with_cert: bool) -> TlsProblem {
     use rustls::Error as E;
     match e {
         E::AlertReceived(AlertDescription::CertificateRequired) => TlsProblem::NoClientCert,
-        E::AlertReceived(AlertDescription::HandshakeFailure) => TlsProblem::NoClientCert,
+        E::AlertReceived(
+            AlertDescription::HandshakeFailure
+            | AlertDescription::BadCertificate
+            | AlertDescription::CertificateUnknown,
+        ) if !with_cert => TlsProblem::NoClientCert,
         E::AlertReceived(
             AlertDescription::BadCertificate
             | AlertDescription::UnknownCA
@@ -190,19 +196,23 @@ mod tests {
     fn classifies_the_usual_failures() {
         use rustls::Error as E;
         assert_eq!(
-            classify(&E::AlertReceived(AlertDescription::CertificateRequired)),
+            classify(&E::AlertReceived(AlertDescription::CertificateRequired), false),
             TlsProblem::NoClientCert
         );
         assert_eq!(
-            classify(&E::InvalidCertificate(CertificateError::UnknownIssuer)),
+            classify(&E::AlertReceived(AlertDescription::BadCertificate), false),
+            TlsProblem::NoClientCert
+        );
+        assert_eq!(
+            classify(&E::InvalidCertificate(CertificateError::UnknownIssuer), true),
             TlsProblem::UnknownCa
         );
         assert_eq!(
-            classify(&E::InvalidCertificate(CertificateError::NotValidForName)),
+            classify(&E::InvalidCertificate(CertificateError::NotValidForName), true),
             TlsProblem::BadServerCert
         );
         assert_eq!(
-            classify(&E::AlertReceived(AlertDescription::BadCertificate)),
+            classify(&E::AlertReceived(AlertDescription::BadCertificate), true),
             TlsProblem::ClientCertRejected
         );
     }

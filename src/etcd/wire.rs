@@ -122,17 +122,16 @@ pub struct RangeResponse {
     pub header: Header,
 }
 
-/// The peer port's `GET /members`: a JSON array of that member's own view (`id` is hex there).
+/// The peer port's `GET /members`: a JSON array of that member's own view (`id` is a JSON number).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct PeerMember {
-    #[serde(default)]
-    pub id: String,
+    #[serde(default, deserialize_with = "de_u64")]
+    pub id: u64,
     #[serde(default)]
     pub name: String,
-    #[serde(default)]
+    #[serde(rename = "peerURLs", default)]
     pub peer_urls: Vec<String>,
-    #[serde(default)]
+    #[serde(rename = "clientURLs", default)]
     pub client_urls: Vec<String>,
 }
 
@@ -197,6 +196,16 @@ mod tests {
         assert_eq!(a.alarms[1].alarm, "NONE");
         let empty: AlarmList = serde_json::from_str("{}").unwrap();
         assert!(empty.alarms.is_empty());
+    }
+
+    #[test]
+    fn peer_members_as_etcd_3_4_writes_them() {
+        let v: Vec<PeerMember> = serde_json::from_str(
+            r#"[{"id":16883675510784217241,"peerURLs":["http://127.0.0.1:41241"],"name":"m1","clientURLs":["http://127.0.0.1:41240"]}]"#,
+        )
+        .unwrap();
+        assert_eq!(hex(v[0].id), "ea4e0c4b3ce25f99");
+        assert_eq!(v[0].peer_urls, vec!["http://127.0.0.1:41241"]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 #![allow(dead_code)]
 
+pub mod etcd;
 pub mod model;
 
 use std::convert::Infallible;
