@@ -45,11 +45,9 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
         tracing::info!(%why, "no Kubernetes source");
     }
     let theme = Theme::from_env(session.config.theme);
+    session.configure_model(&mut model, now);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
-    let sources = session
-        .source_ctx(tx.clone())
-        .map(|ctx| crate::kube::sources::start_all(&ctx))
-        .unwrap_or_default();
+    let sources = session.start_sources(&tx);
 
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigterm = signal(SignalKind::terminate())?;

@@ -46,6 +46,8 @@ pub struct Session {
     pub log_path: Option<PathBuf>,
     /// `--debug-panic`: crash after the first frame (terminal-restore tests).
     pub debug_panic: bool,
+    /// etcd endpoints and certificates, when any layer names them (the probe needs no Kubernetes).
+    pub etcd: Option<crate::etcd::access::EtcdAccess>,
 }
 
 impl Session {
@@ -62,8 +64,15 @@ impl Session {
             args.namespace.as_deref(),
         )
         .await?;
+        let (context, extension) = match &setup {
+            KubeSetup::Ready(t) => (Some(t.context.clone()), t.etcd_extension.clone()),
+            KubeSetup::NotConfigured { .. } => (None, None),
+        };
+        let mut config = config;
+        let etcd = etcd_access(args, &mut config, context.as_deref(), extension.as_ref());
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
+                etcd,
                 cluster: ClusterInfo {
                     namespace: args.namespace.clone(),
                     read_only: args.read_only || config.read_only,
@@ -106,6 +115,7 @@ impl Session {
                     identity,
                 ));
                 Ok(Session {
+                    etcd,
                     config,
                     cluster,
                     client: Some(client),
@@ -117,6 +127,36 @@ impl Session {
                 })
             }
         }
+    }
+
+    /// Nothing to read from at all: no Kubernetes and no etcd.
+    pub fn nothing_configured(&self) -> bool {
+        self.client.is_none() && self.etcd.is_none()
+    }
+
+    /// Set the etcd pane's access before the first frame (the report waits for it).
+    pub fn configure_model(&self, model: &mut crate::model::Model, now: chrono::DateTime<chrono::Utc>) {
+        if let Some(a) = &self.etcd {
+            model.etcd.configure(crate::etcd::info(a), now);
+        }
+    }
+
+    /// Start every configured source: the Kubernetes ones and the etcd probe.
+    pub fn start_sources(&self, tx: &Sender<Msg>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles = self
+            .source_ctx(tx.clone())
+            .map(|ctx| crate::kube::sources::start_all(&ctx))
+            .unwrap_or_default();
+        if let Some(a) = &self.etcd {
+            let i = &self.config.intervals;
+            handles.extend(crate::etcd::start(
+                a,
+                Duration::from_secs(i.etcd_timeout_secs),
+                Duration::from_secs(i.etcd_poll_secs),
+                tx.clone(),
+            ));
+        }
+        handles
     }
 
     /// The context sources start from.
@@ -131,6 +171,51 @@ impl Session {
             request_timeout: Duration::from_secs(i.request_timeout_secs),
         })
     }
+}
+
+/// etcd access from, in order: flags, `ETCDCTL_*`, `[contexts.NAME.etcd]`, the kubeconfig extension
+/// `ktriage/etcd`, discovery under `KTRIAGE_DISCOVERY_ROOT` (default `/`). A malformed extension is a
+/// warning shown at start, not a failure.
+fn etcd_access(
+    args: &GlobalArgs,
+    config: &mut Config,
+    context: Option<&str>,
+    extension: Option<&serde_json::Value>,
+) -> Option<crate::etcd::access::EtcdAccess> {
+    use crate::etcd::access::{self, EtcdSettings, Layer};
+    let mut layers = vec![Layer {
+        origin: "flags (--etcd-*)".into(),
+        settings: EtcdSettings {
+            endpoints: args.etcd_endpoints.as_deref().map(access::split_endpoints),
+            cacert: args.etcd_cacert.clone(),
+            cert: args.etcd_cert.clone(),
+            key: args.etcd_key.clone(),
+            peer_cacert: args.etcd_peer_cacert.clone(),
+            peer_cert: args.etcd_peer_cert.clone(),
+            peer_key: args.etcd_peer_key.clone(),
+        },
+    }];
+    layers.push(access::env_layer(|k| std::env::var(k).ok()));
+    if let Some(ctx) = context
+        && let Some(e) = config.contexts.get(ctx).and_then(|c| c.etcd.clone())
+    {
+        layers.push(Layer {
+            origin: format!("config [contexts.{ctx}.etcd]"),
+            settings: e,
+        });
+    }
+    if let Some(ext) = extension {
+        match access::extension_layer(ext) {
+            Ok(l) => layers.push(l),
+            Err(e) => config.warnings.push(e),
+        }
+    }
+    let root = std::env::var_os("KTRIAGE_DISCOVERY_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    layers.extend(access::discover(&root));
+    access::resolve(&layers)
 }
 
 /// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every

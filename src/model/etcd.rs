@@ -181,6 +181,43 @@ impl EtcdModel {
         self.round.as_ref().map_or(0, |r| r.endpoints.len())
     }
 
+    /// The members table for the report (`panes.etcd.rows`): one object per endpoint, IDs in hex.
+    pub fn rows_json(&self) -> serde_json::Value {
+        use crate::etcd::wire::hex;
+        let Some(round) = &self.round else {
+            return serde_json::Value::Array(Vec::new());
+        };
+        round
+            .endpoints
+            .iter()
+            .map(|p| {
+                let s = p.status.as_ref().ok();
+                let name = p.members.as_ref().ok().and_then(|l| {
+                    let id = p.member_id()?;
+                    l.members.iter().find(|m| m.id == id).map(|m| m.name.clone())
+                });
+                serde_json::json!({
+                    "endpoint": p.endpoint,
+                    "member_id": p.member_id().map(hex),
+                    "name": name,
+                    "cluster_id": p.cluster_id().map(hex),
+                    "leader": s.map(|s| s.is_leader()),
+                    "raft_term": s.map(|s| s.raft_term),
+                    "raft_index": s.map(|s| s.raft_index),
+                    "raft_applied_index": s.map(|s| s.raft_applied_index),
+                    "db_size": s.map(|s| s.db_size),
+                    "db_size_in_use": s.map(|s| s.db_size_in_use),
+                    "version": s.map(|s| s.version.clone()),
+                    "health_ms": p.health.as_ref().ok(),
+                    "error": p.status.as_ref().err().map(|e| e.message.clone())
+                        .or_else(|| p.health.as_ref().err().map(|e| e.message.clone())),
+                    "peer_cluster_id": p.peer.as_ref().and_then(|x| x.result.as_ref().ok())
+                        .and_then(|v| v.cluster_id).map(hex),
+                })
+            })
+            .collect()
+    }
+
     /// The quota for the DB-size rule: the pods' `--quota-backend-bytes`, else etcd's default 2 GiB.
     pub fn quota(&self) -> (u64, &'static str) {
         match self.pods.iter().filter_map(|p| p.quota_bytes).min() {
