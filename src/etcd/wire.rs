@@ -204,7 +204,7 @@ mod tests {
             r#"[{"id":16883675510784217241,"peerURLs":["http://127.0.0.1:41241"],"name":"m1","clientURLs":["http://127.0.0.1:41240"]}]"#,
         )
         .unwrap();
-        assert_eq!(hex(v[0].id), "ea4e0c4b3ce25f99");
+        assert_eq!(hex(v[0].id), "ea4edd6c6b415099");
         assert_eq!(v[0].peer_urls, vec!["http://127.0.0.1:41241"]);
     }
 
