@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod etcd_model;
 pub mod model;
 
 use std::convert::Infallible;
