@@ -135,7 +135,11 @@ impl Session {
     }
 
     /// Set the etcd pane's access before the first frame (the report waits for it).
-    pub fn configure_model(&self, model: &mut crate::model::Model, now: chrono::DateTime<chrono::Utc>) {
+    pub fn configure_model(
+        &self,
+        model: &mut crate::model::Model,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
         if let Some(a) = &self.etcd {
             model.etcd.configure(crate::etcd::info(a), now);
         }

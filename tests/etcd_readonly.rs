@@ -91,7 +91,13 @@ async fn the_etcd_probe_sends_only_read_calls() {
     handle.abort();
     let all: Vec<Recorded> = [a.recorded(), a2.recorded(), b.recorded()].concat();
     for r in &all {
-        assert!(allowed(r), "not an allowed etcd read: {} {} {}", r.method, r.path, r.body);
+        assert!(
+            allowed(r),
+            "not an allowed etcd read: {} {} {}",
+            r.method,
+            r.path,
+            r.body
+        );
     }
     let kinds: BTreeSet<(String, String)> = all
         .iter()
@@ -149,7 +155,10 @@ async fn the_kubernetes_side_etcd_sources_pass_the_read_only_gate() {
     let (mut pods, mut logs, mut readyz, mut nodes) = (false, false, false, false);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !(pods && logs && readyz && nodes) {
-        let m = tokio::time::timeout_at(deadline, rx.recv()).await.unwrap().unwrap();
+        let m = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         match m {
             Msg::Etcd(e) => match *e {
                 EtcdMsg::Pods(_) => pods = true,
@@ -172,13 +181,15 @@ async fn the_kubernetes_side_etcd_sources_pass_the_read_only_gate() {
         let method = http::Method::from_bytes(r.method.as_bytes()).unwrap();
         assert!(allowed_read_only(&method, &r.path), "{}", r.line());
     }
-    assert!(lines.iter().any(|l| l.starts_with("GET /readyz?verbose")), "{lines:?}");
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("GET /api/v1/namespaces/kube-system/pods/etcd-cp-1/log?")
-                && l.contains("timestamps=true")
-                && l.contains("tailLines=2000")),
+        lines.iter().any(|l| l.starts_with("GET /readyz?verbose")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l
+            .starts_with("GET /api/v1/namespaces/kube-system/pods/etcd-cp-1/log?")
+            && l.contains("timestamps=true")
+            && l.contains("tailLines=2000")),
         "{lines:?}"
     );
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ktriage::config::Config;
 use ktriage::diagnose::{Finding, Severity};
-use ktriage::etcd::client::{EtcdClient, ErrorKind, Request};
+use ktriage::etcd::client::{ErrorKind, EtcdClient, Request};
 use ktriage::etcd::logs::LogGroups;
 use ktriage::etcd::probe::{Round, probe_round};
 use ktriage::etcd::tls::{TlsFiles, TlsProblem, client_config};
@@ -61,7 +61,11 @@ async fn observe(c: &Cluster) -> (Round, Model) {
         },
         started,
     );
-    update(&mut m, Msg::Etcd(Box::new(EtcdMsg::Round(round.clone()))), Utc::now());
+    update(
+        &mut m,
+        Msg::Etcd(Box::new(EtcdMsg::Round(round.clone()))),
+        Utc::now(),
+    );
     (round, m)
 }
 
@@ -83,7 +87,10 @@ async fn until(c: &Cluster, within: Duration, done: impl Fn(&Model) -> bool) -> 
 
 #[tokio::test]
 async fn healthy_three_members() {
-    let Some(c) = Cluster::start(Opts { members: 3, ..Default::default() }) else {
+    let Some(c) = Cluster::start(Opts {
+        members: 3,
+        ..Default::default()
+    }) else {
         return;
     };
     let (round, m) = observe(&c).await;
@@ -123,13 +130,20 @@ async fn healthy_three_members() {
         let id = hex(p.status.as_ref().unwrap().header.member_id);
         assert!(listed.contains(&id), "{id} not in {listed:?}");
     }
-    assert!(m.findings.is_empty() || m2.findings.is_empty(), "{:?}", ids(&m2.findings));
+    assert!(
+        m.findings.is_empty() || m2.findings.is_empty(),
+        "{:?}",
+        ids(&m2.findings)
+    );
     assert!(m2.findings.is_empty(), "{:#?}", m2.findings);
 }
 
 #[tokio::test]
 async fn one_member_stopped_shows_the_rest_without_stalling() {
-    let Some(mut c) = Cluster::start(Opts { members: 3, ..Default::default() }) else {
+    let Some(mut c) = Cluster::start(Opts {
+        members: 3,
+        ..Default::default()
+    }) else {
         return;
     };
     let down_id = c
@@ -141,11 +155,22 @@ async fn one_member_stopped_shows_the_rest_without_stalling() {
     c.stop_member(2);
     let t = Instant::now();
     let (round, m) = observe(&c).await;
-    assert!(t.elapsed() < TIMEOUT + Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < TIMEOUT + Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(round.endpoints[0].status.is_ok() && round.endpoints[1].status.is_ok());
     let e = round.endpoints[2].status.as_ref().unwrap_err();
-    assert!(matches!(e.kind, ErrorKind::Refused | ErrorKind::Timeout), "{e:?}");
-    let down: Vec<&Finding> = m.findings.iter().filter(|f| f.id == "etcd-member-down").collect();
+    assert!(
+        matches!(e.kind, ErrorKind::Refused | ErrorKind::Timeout),
+        "{e:?}"
+    );
+    let down: Vec<&Finding> = m
+        .findings
+        .iter()
+        .filter(|f| f.id == "etcd-member-down")
+        .collect();
     assert_eq!(down.len(), 1, "{:#?}", m.findings);
     assert_eq!(down[0].subject.as_ref().unwrap().name, down_id);
     // a 3-member cluster with one down: one more loss breaks quorum
@@ -156,7 +181,10 @@ async fn one_member_stopped_shows_the_rest_without_stalling() {
 
 /// Split member `island` off as its own cluster and check the finding names it.
 async fn split_island(members: usize, island: usize) {
-    let Some(mut c) = Cluster::start(Opts { members, ..Default::default() }) else {
+    let Some(mut c) = Cluster::start(Opts {
+        members,
+        ..Default::default()
+    }) else {
         return;
     };
     let stale = c
@@ -170,12 +198,20 @@ async fn split_island(members: usize, island: usize) {
     assert_ne!(new_id, stale);
     // etcdctl says every endpoint is healthy
     let health = c.etcdctl(&c.endpoints(), &["endpoint", "health"]);
-    assert!(health.status.success(), "{}", String::from_utf8_lossy(&health.stderr));
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
+    );
     let (_, m) = until(&c, Duration::from_secs(10), |m| {
         ids(&m.findings).contains(&"etcd-split-brain")
     })
     .await;
-    let sb: Vec<&Finding> = m.findings.iter().filter(|f| f.id == "etcd-split-brain").collect();
+    let sb: Vec<&Finding> = m
+        .findings
+        .iter()
+        .filter(|f| f.id == "etcd-split-brain")
+        .collect();
     assert_eq!(sb.len(), 1, "{:#?}", m.findings);
     let f = sb[0];
     assert_eq!(f.severity, Severity::Critical);
@@ -184,15 +220,28 @@ async fn split_island(members: usize, island: usize) {
     assert_eq!(s.name, new_id);
     assert_eq!(s.part.as_deref(), Some(c.client_url(island).as_str()));
     assert_eq!(f.details["stale_member_id"], serde_json::json!(stale));
-    assert_ne!(f.details["island_cluster_id"], f.details["majority_cluster_id"]);
+    assert_ne!(
+        f.details["island_cluster_id"],
+        f.details["majority_cluster_id"]
+    );
     let first = &f.evidence[0];
     assert!(
         first.contains(&format!("the other {} with", members - 1)),
         "{first}"
     );
-    assert!(f.fix.text.contains(&format!("etcdctl member remove {stale}")), "{}", f.fix.text);
+    assert!(
+        f.fix
+            .text
+            .contains(&format!("etcdctl member remove {stale}")),
+        "{}",
+        f.fix.text
+    );
     // the island is not also reported as down
-    assert!(!ids(&m.findings).contains(&"etcd-member-down"), "{:#?}", m.findings);
+    assert!(
+        !ids(&m.findings).contains(&"etcd-member-down"),
+        "{:#?}",
+        m.findings
+    );
 
     // the logs the split writes, through the parser and aggregator
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -206,7 +255,9 @@ async fn split_island(members: usize, island: usize) {
             maj.ingest(&l, Utc::now());
         }
         let got_isl = isl.get("cluster-id-mismatch").map_or(0, |g| g.count);
-        let got_maj = maj.get("cluster-id-mismatch-ignored").map_or(0, |g| g.count);
+        let got_maj = maj
+            .get("cluster-id-mismatch-ignored")
+            .map_or(0, |g| g.count);
         if got_isl > 0 && got_maj > 0 {
             let g = isl.get("cluster-id-mismatch").unwrap();
             assert!(g.first.is_some() && g.last >= g.first);
@@ -232,7 +283,10 @@ async fn split_brain_island_five_members_not_last() {
 
 #[tokio::test]
 async fn split_brain_rejoin_read_from_the_peer_port() {
-    let Some(mut c) = Cluster::start(Opts { members: 3, ..Default::default() }) else {
+    let Some(mut c) = Cluster::start(Opts {
+        members: 3,
+        ..Default::default()
+    }) else {
         return;
     };
     let stale = c
@@ -247,7 +301,10 @@ async fn split_brain_rejoin_read_from_the_peer_port() {
     })
     .await;
     let p = &round.endpoints[0];
-    assert!(p.status.is_err(), "the rejoined member should not serve clients: {round:#?}");
+    assert!(
+        p.status.is_err(),
+        "the rejoined member should not serve clients: {round:#?}"
+    );
     let peer = p.peer.as_ref().expect("peer probe");
     assert_eq!(peer.url, c.peer_url(0));
     let f = m
@@ -303,7 +360,8 @@ async fn tls_client_certificates_and_each_failure() {
     };
     let p = c.pki.as_ref().unwrap();
     let url = c.client_url(0);
-    let with = |files: TlsFiles| EtcdClient::new(Some(client_config(&files).unwrap()), None, TIMEOUT);
+    let with =
+        |files: TlsFiles| EtcdClient::new(Some(client_config(&files).unwrap()), None, TIMEOUT);
     let right = TlsFiles {
         cacert: Some(p.ca.clone()),
         cert: Some(p.client_crt.clone()),
@@ -331,7 +389,10 @@ async fn tls_client_certificates_and_each_failure() {
     };
     let (k, msg) = kind(with(wrong_ca).read::<Status>(&url, Request::Status).await);
     assert_eq!(k, ErrorKind::Tls(TlsProblem::UnknownCa), "{msg}");
-    assert!(msg.contains("UnknownIssuer"), "the TLS library's own text: {msg}");
+    assert!(
+        msg.contains("UnknownIssuer"),
+        "the TLS library's own text: {msg}"
+    );
     let rogue = TlsFiles {
         cacert: Some(p.ca.clone()),
         cert: Some(p.rogue_crt.clone()),
@@ -362,7 +423,10 @@ async fn u64_ids_above_i64_max_in_hex() {
     // member IDs are a hash of the peer URLs and the token: start one-member clusters until one
     // answers with an ID above i64::MAX (half of them do)
     for _ in 0..12 {
-        let Some(c) = Cluster::start(Opts { members: 1, ..Default::default() }) else {
+        let Some(c) = Cluster::start(Opts {
+            members: 1,
+            ..Default::default()
+        }) else {
             return;
         };
         let id = c.answering_id(0);
@@ -381,7 +445,10 @@ async fn u64_ids_above_i64_max_in_hex() {
 
 #[tokio::test]
 async fn report_binary_names_the_island_with_no_kubeconfig() {
-    let Some(mut c) = Cluster::start(Opts { members: 3, ..Default::default() }) else {
+    let Some(mut c) = Cluster::start(Opts {
+        members: 3,
+        ..Default::default()
+    }) else {
         return;
     };
     c.split_brain(2, true);
@@ -397,7 +464,15 @@ async fn report_binary_names_the_island_with_no_kubeconfig() {
         let home = home.path().to_path_buf();
         move || {
             std::process::Command::new(env!("CARGO_BIN_EXE_ktriage"))
-                .args(["report", "--format", "json", "--observe", "0", "--etcd-endpoints", &eps])
+                .args([
+                    "report",
+                    "--format",
+                    "json",
+                    "--observe",
+                    "0",
+                    "--etcd-endpoints",
+                    &eps,
+                ])
                 .env("HOME", &home)
                 .env("XDG_STATE_HOME", home.join("state"))
                 .env("XDG_CONFIG_HOME", home.join("config"))
@@ -413,7 +488,12 @@ async fn report_binary_names_the_island_with_no_kubeconfig() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let f = doc["findings"]
         .as_array()

@@ -29,7 +29,10 @@ fn island_names_itself_and_the_stale_id() {
     let f = sb[0];
     assert_eq!(f.severity, Severity::Critical);
     let s = f.subject.as_ref().unwrap();
-    assert_eq!((s.kind.as_str(), s.name.as_str()), ("EtcdMember", "21519d96c5d7af22"));
+    assert_eq!(
+        (s.kind.as_str(), s.name.as_str()),
+        ("EtcdMember", "21519d96c5d7af22")
+    );
     assert_eq!(s.part.as_deref(), Some("https://10.0.0.13:2379"));
     assert_eq!(
         f.key,
@@ -42,8 +45,16 @@ fn island_names_itself_and_the_stale_id() {
         f.evidence[0],
         "https://10.0.0.13:2379 answers with cluster ID ca864bb6058b7511, the other 2 with 9461247d77cadc24"
     );
-    assert!(f.evidence.iter().any(|e| e.contains("two leaders")), "{:#?}", f.evidence);
-    assert!(f.fix.text.contains("etcdctl member remove f0c66c6ed1ce18cc"));
+    assert!(
+        f.evidence.iter().any(|e| e.contains("two leaders")),
+        "{:#?}",
+        f.evidence
+    );
+    assert!(
+        f.fix
+            .text
+            .contains("etcdctl member remove f0c66c6ed1ce18cc")
+    );
     assert!(by_id(&m.findings, "etcd-member-down").is_empty());
     assert!(by_id(&m.findings, "etcd-quorum-lost").is_empty());
 }
@@ -74,13 +85,21 @@ fn rejoined_member_found_through_its_peer_port() {
     assert_eq!(f.subject.as_ref().unwrap().name, "21519d96c5d7af22");
     assert_eq!(f.details["stale_member_id"], "f0c66c6ed1ce18cc");
     assert_eq!(f.details["island_cluster_id"], "da0995cb829ad6e6");
-    assert!(f.evidence.iter().any(|e| e.contains("X-Etcd-Cluster-Id da0995cb829ad6e6")));
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("X-Etcd-Cluster-Id da0995cb829ad6e6"))
+    );
     assert!(by_id(&m.findings, "etcd-member-down").is_empty());
 }
 
 #[test]
 fn member_lists_that_disagree() {
-    let mut eps = three(ok(3, Ans::new(M3_STALE, MAJORITY, M1), majority_list(M3_STALE)));
+    let mut eps = three(ok(
+        3,
+        Ans::new(M3_STALE, MAJORITY, M1),
+        majority_list(M3_STALE),
+    ));
     // cp-2 still lists a member the others removed
     let mut l = majority_list(M2);
     l.members.push(member(0x1234, 4));
@@ -94,7 +113,11 @@ fn member_lists_that_disagree() {
 
 #[test]
 fn one_down_of_three_is_critical_two_down_is_quorum_lost() {
-    let m = etcd_model(three(down(3, ErrorKind::Refused, "tcp connect: Connection refused")));
+    let m = etcd_model(three(down(
+        3,
+        ErrorKind::Refused,
+        "tcp connect: Connection refused",
+    )));
     let d = by_id(&m.findings, "etcd-member-down");
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].severity, Severity::Critical);
@@ -103,11 +126,18 @@ fn one_down_of_three_is_critical_two_down_is_quorum_lost() {
 
     let mut eps = three(down(3, ErrorKind::Refused, "refused"));
     eps[1] = down(2, ErrorKind::Timeout, "no answer within 2000 ms");
-    eps[0].health = Err(support::etcd_model::err(ErrorKind::Server, "HTTP 503: etcdserver: no leader"));
+    eps[0].health = Err(support::etcd_model::err(
+        ErrorKind::Server,
+        "HTTP 503: etcdserver: no leader",
+    ));
     let m = etcd_model(eps);
     let q = by_id(&m.findings, "etcd-quorum-lost");
     assert_eq!(q.len(), 1, "{:#?}", m.findings);
-    assert!(q[0].title.contains("0 of 3 members healthy, 2 needed"), "{}", q[0].title);
+    assert!(
+        q[0].title.contains("0 of 3 members healthy, 2 needed"),
+        "{}",
+        q[0].title
+    );
 }
 
 #[test]
@@ -120,7 +150,13 @@ fn five_members_one_down_is_a_warning() {
         )
     };
     let mut eps: Vec<_> = (1..=4)
-        .map(|i| ok(i, Ans::new(i as u64 * 1000, MAJORITY, 1000), five(i as u64 * 1000)))
+        .map(|i| {
+            ok(
+                i,
+                Ans::new(i as u64 * 1000, MAJORITY, 1000),
+                five(i as u64 * 1000),
+            )
+        })
         .collect();
     eps.push(down(5, ErrorKind::Refused, "refused"));
     let m = etcd_model(eps);
@@ -131,10 +167,20 @@ fn five_members_one_down_is_a_warning() {
 #[test]
 fn tls_failures_do_not_look_like_a_dead_cluster() {
     let eps = (1..=3)
-        .map(|i| down(i, ErrorKind::Tls(ktriage::etcd::tls::TlsProblem::UnknownCa), "TLS: unknown CA"))
+        .map(|i| {
+            down(
+                i,
+                ErrorKind::Tls(ktriage::etcd::tls::TlsProblem::UnknownCa),
+                "TLS: unknown CA",
+            )
+        })
         .collect();
     let m = etcd_model(eps);
-    assert!(by_id(&m.findings, "etcd-quorum-lost").is_empty(), "{:#?}", m.findings);
+    assert!(
+        by_id(&m.findings, "etcd-quorum-lost").is_empty(),
+        "{:#?}",
+        m.findings
+    );
 }
 
 #[test]
@@ -156,13 +202,20 @@ fn alarms_quota_slow_lag() {
     let a = by_id(&m.findings, "etcd-alarm");
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].severity, Severity::Critical);
-    assert_eq!(a[0].subject.as_ref().unwrap().part.as_deref(), Some("https://10.0.0.13:2379"));
+    assert_eq!(
+        a[0].subject.as_ref().unwrap().part.as_deref(),
+        Some("https://10.0.0.13:2379")
+    );
     assert!(a[0].fix.text.contains("etcdctl alarm disarm"));
     assert_eq!(by_id(&m.findings, "etcd-db-near-quota").len(), 1);
     assert_eq!(by_id(&m.findings, "etcd-slow").len(), 1);
     let lag = by_id(&m.findings, "etcd-follower-lag");
     assert_eq!(lag.len(), 1);
-    assert!(lag[0].title.contains("3000 entries behind"), "{}", lag[0].title);
+    assert!(
+        lag[0].title.contains("3000 entries behind"),
+        "{}",
+        lag[0].title
+    );
 }
 
 #[test]
@@ -177,7 +230,11 @@ fn quota_comes_from_the_pod_flag() {
         quota_bytes: Some(2 * 1024 * 1024),
         ..Default::default()
     };
-    update(&mut m, Msg::Etcd(Box::new(EtcdMsg::Pods(Delta::Apply(row)))), t0());
+    update(
+        &mut m,
+        Msg::Etcd(Box::new(EtcdMsg::Pods(Delta::Apply(row)))),
+        t0(),
+    );
     let q = by_id(&m.findings, "etcd-db-near-quota");
     assert_eq!(q.len(), 1);
     assert!(q[0].evidence[0].contains("--quota-backend-bytes"));
@@ -185,11 +242,19 @@ fn quota_comes_from_the_pod_flag() {
 
 #[test]
 fn leader_churn_across_polls() {
-    let mut m = etcd_model(three(ok(3, Ans::new(M3_STALE, MAJORITY, M1), majority_list(M3_STALE))));
+    let mut m = etcd_model(three(ok(
+        3,
+        Ans::new(M3_STALE, MAJORITY, M1),
+        majority_list(M3_STALE),
+    )));
     assert!(by_id(&m.findings, "etcd-leader-churn").is_empty());
     for (k, term) in [(1, 3), (2, 4), (3, 5)] {
         let leader = if term % 2 == 0 { M2 } else { M1 };
-        let mut eps = three(ok(3, Ans::new(M3_STALE, MAJORITY, leader), majority_list(M3_STALE)));
+        let mut eps = three(ok(
+            3,
+            Ans::new(M3_STALE, MAJORITY, leader),
+            majority_list(M3_STALE),
+        ));
         for p in &mut eps {
             if let Ok(s) = &mut p.status {
                 s.raft_term = term;
@@ -199,7 +264,11 @@ fn leader_churn_across_polls() {
         let at = t0() + Duration::seconds(5 * k);
         update(
             &mut m,
-            Msg::Etcd(Box::new(EtcdMsg::Round(Round { started: at, took_ms: 3, endpoints: eps }))),
+            Msg::Etcd(Box::new(EtcdMsg::Round(Round {
+                started: at,
+                took_ms: 3,
+                endpoints: eps,
+            }))),
             at,
         );
     }
@@ -210,7 +279,11 @@ fn leader_churn_across_polls() {
 
 #[test]
 fn healthy_cluster_has_no_findings() {
-    let m = etcd_model(three(ok(3, Ans::new(M3_STALE, MAJORITY, M1), majority_list(M3_STALE))));
+    let m = etcd_model(three(ok(
+        3,
+        Ans::new(M3_STALE, MAJORITY, M1),
+        majority_list(M3_STALE),
+    )));
     let etcd: Vec<_> = m.findings.iter().filter(|f| f.pane == "etcd").collect();
     assert!(etcd.is_empty(), "{etcd:#?}");
     assert!(runbook::build(&m).is_none());
@@ -234,7 +307,11 @@ fn runbook_for_rke2_and_rke1_with_ids_filled_in() {
     update(&mut m, Msg::Nodes(ktriage::model::Delta::Init), t0());
     let mut n = node(1, "v1.20.15");
     n.roles = vec!["controlplane".into(), "etcd".into()];
-    update(&mut m, Msg::Nodes(ktriage::model::Delta::InitApply(n)), t0());
+    update(
+        &mut m,
+        Msg::Nodes(ktriage::model::Delta::InitApply(n)),
+        t0(),
+    );
     update(&mut m, Msg::Nodes(ktriage::model::Delta::InitDone), t0());
     assert_eq!(runbook::detect(&m).platform, Platform::Rke1);
     let cmds = runbook::build(&m).unwrap().commands();
@@ -247,7 +324,10 @@ fn runbook_for_rke2_and_rke1_with_ids_filled_in() {
     eps[0].health = Err(support::etcd_model::err(ErrorKind::Timeout, "no answer"));
     let m = etcd_model(eps);
     let cmds = runbook::build(&m).unwrap().commands();
-    assert!(cmds.contains("rke2 server --cluster-reset --cluster-reset-restore-path="), "{cmds}");
+    assert!(
+        cmds.contains("rke2 server --cluster-reset --cluster-reset-restore-path="),
+        "{cmds}"
+    );
 }
 
 #[test]
@@ -259,7 +339,13 @@ fn y_copies_the_runbook_and_runs_nothing() {
         [Effect::Copy(text)] => assert!(text.contains("member remove f0c66c6ed1ce18cc")),
         other => panic!("{other:?}"),
     }
-    assert!(m.notice.as_ref().unwrap().text.contains("ktriage runs nothing"));
+    assert!(
+        m.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("ktriage runs nothing")
+    );
     let seq = ktriage::app::osc52("abc");
     assert_eq!(seq, "\x1b]52;c;YWJj\x07");
 }

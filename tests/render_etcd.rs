@@ -38,7 +38,15 @@ fn both(name: &str, mut m: Model) {
 #[test]
 fn etcd_split_brain() {
     let m = with_pods_and_logs(etcd_model(three(island())));
-    let s = screen(&{ let mut m = m.clone(); m.ui.active = PaneId::Etcd; m }, 80, 24);
+    let s = screen(
+        &{
+            let mut m = m.clone();
+            m.ui.active = PaneId::Etcd;
+            m
+        },
+        80,
+        24,
+    );
     assert!(s.contains("21519d96c5d7af22"), "{s}");
     assert!(s.contains("member remove f0c66c6ed1ce18cc"), "{s}");
     both("etcd_split_brain", m);
@@ -48,7 +56,11 @@ fn etcd_split_brain() {
 fn etcd_member_down() {
     both(
         "etcd_member_down",
-        etcd_model(three(down(3, ErrorKind::Refused, "tcp connect: Connection refused (os error 111)"))),
+        etcd_model(three(down(
+            3,
+            ErrorKind::Refused,
+            "tcp connect: Connection refused (os error 111)",
+        ))),
     );
 }
 

@@ -88,7 +88,8 @@ impl<'a> View<'a> {
     }
 
     pub fn in_list(&self, id: u64) -> bool {
-        self.list.is_some_and(|l| l.members.iter().any(|m| m.id == id))
+        self.list
+            .is_some_and(|l| l.members.iter().any(|m| m.id == id))
     }
 
     /// Endpoints that answer as a member outside the majority (other cluster ID, or an ID the
@@ -295,7 +296,10 @@ fn split_brain(model: &Model, view: &View, out: &mut Vec<Finding>) {
                 Severity::Critical,
                 PaneId::Etcd,
                 Some(subject(p.member_id(), &p.endpoint)),
-                format!("etcd member lists disagree: {} sees other members", p.endpoint),
+                format!(
+                    "etcd member lists disagree: {} sees other members",
+                    p.endpoint
+                ),
             );
             f.evidence.push(format!(
                 "member list via {}: [{}]; via {}: [{}]",
@@ -347,11 +351,7 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
     }
     let healthy = view.healthy();
     let need = size / 2 + 1;
-    let islands: Vec<&str> = view
-        .islands()
-        .iter()
-        .map(|p| p.endpoint.as_str())
-        .collect();
+    let islands: Vec<&str> = view.islands().iter().map(|p| p.endpoint.as_str()).collect();
     if healthy.len() < need {
         let mut f = Finding::new(
             "etcd-quorum-lost",
@@ -371,7 +371,8 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
             f.evidence.push(format!("{}: {what}", p.endpoint));
         }
         if let Some((_, Ok(lines))) = &model.etcd.readyz {
-            f.evidence.extend(lines.iter().map(|l| format!("API server /readyz: {l}")));
+            f.evidence
+                .extend(lines.iter().map(|l| format!("API server /readyz: {l}")));
         }
         f.fix.text = "Bring members back until a majority answers (start the stopped etcd members and check \
                       their logs). If a majority is lost for good, rebuild from a snapshot: RKE2 `rke2 server \
@@ -384,7 +385,8 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
     let Some(list) = view.list else { return };
     for m in &list.members {
         let probe = view.probes.iter().find(|p| {
-            m.client_urls.iter().any(|u| same_url(u, &p.endpoint)) && !islands.contains(&p.endpoint.as_str())
+            m.client_urls.iter().any(|u| same_url(u, &p.endpoint))
+                && !islands.contains(&p.endpoint.as_str())
         });
         let url = m.client_urls.first().cloned().unwrap_or_default();
         let down = match probe {
@@ -425,7 +427,8 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
         f.fix.text = "Check the etcd container or pod on that node and read its log (RKE2: \
                       /var/log/pods/kube-system_etcd-*; RKE1: `docker logs etcd`), then start it again."
             .into();
-        f.details = json!({"member_id": hex(m.id), "name": m.name, "healthy": remaining, "size": size});
+        f.details =
+            json!({"member_id": hex(m.id), "name": m.name, "healthy": remaining, "size": size});
         out.push(f);
     }
 }

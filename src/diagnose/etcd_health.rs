@@ -52,7 +52,10 @@ fn alarms(view: &View, out: &mut Vec<Finding>) {
                     raised.push((
                         a.member_id,
                         a.alarm.clone(),
-                        format!("alarm list via {}: memberID:{} alarm:{}", p.endpoint, a.member_id, a.alarm),
+                        format!(
+                            "alarm list via {}: memberID:{} alarm:{}",
+                            p.endpoint, a.member_id, a.alarm
+                        ),
                     ));
                 }
             }
@@ -71,7 +74,11 @@ fn alarms(view: &View, out: &mut Vec<Finding>) {
                 if let (Some(m), Some(a)) = (member, alarm)
                     && seen.insert((m, a.clone()))
                 {
-                    raised.push((m, a, format!("status errors via {}: {}", p.endpoint, e.trim())));
+                    raised.push((
+                        m,
+                        a,
+                        format!("status errors via {}: {}", p.endpoint, e.trim()),
+                    ));
                 }
             }
         }
@@ -87,7 +94,11 @@ fn alarms(view: &View, out: &mut Vec<Finding>) {
             Severity::Critical,
             PaneId::Etcd,
             Some(subject(Some(member), &url)),
-            format!("etcd alarm {} raised on member {}", names.join(", "), hex(member)),
+            format!(
+                "etcd alarm {} raised on member {}",
+                names.join(", "),
+                hex(member)
+            ),
         );
         f.evidence.extend(mine.iter().map(|r| r.2.clone()));
         let mut fix = Vec::new();
@@ -148,7 +159,8 @@ fn quota(model: &Model, view: &View, out: &mut Vec<Finding>) {
                       <revision>`, then `etcdctl defrag` on each member (one at a time). If in-use is close to \
                       the size, the data itself is too big: find what fills it, or raise --quota-backend-bytes."
             .into();
-        f.details = json!({"db_size": s.db_size, "db_size_in_use": s.db_size_in_use, "quota": quota});
+        f.details =
+            json!({"db_size": s.db_size, "db_size_in_use": s.db_size_in_use, "quota": quota});
         out.push(f);
     }
 }
@@ -193,7 +205,11 @@ fn churn(model: &Model, view: &View, now: DateTime<Utc>, out: &mut Vec<Finding>)
     ));
     f.evidence.push(format!(
         "leaders seen: {}",
-        leaders.iter().map(|l| hex(*l)).collect::<Vec<_>>().join(", ")
+        leaders
+            .iter()
+            .map(|l| hex(*l))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     f.fix.text = "Repeated elections without reboots mean leader leases time out: check disk latency \
                   (fsync), CPU starvation and the network between the etcd nodes; the logs show `is starting \
@@ -215,16 +231,22 @@ fn slow(view: &View, out: &mut Vec<Finding>) {
             Severity::Warning,
             PaneId::Etcd,
             Some(subject(p.member_id(), &p.endpoint)),
-            format!("etcd answers slowly via {}: quorum read took {ms} ms", p.endpoint),
+            format!(
+                "etcd answers slowly via {}: quorum read took {ms} ms",
+                p.endpoint
+            ),
         );
         f.evidence.push(format!(
             "{}: quorum read {ms} ms (threshold {SLOW_MS} ms); status {} ms",
             p.endpoint,
-            p.status_ms.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
+            p.status_ms
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into())
         ));
-        f.fix.text = "Check the disk under the etcd data directory (fsync latency), CPU and the network to \
+        f.fix.text =
+            "Check the disk under the etcd data directory (fsync latency), CPU and the network to \
                       the leader; a defrag blocks the member while it runs."
-            .into();
+                .into();
         f.details = json!({"health_ms": ms, "threshold_ms": SLOW_MS});
         out.push(f);
     }
@@ -267,7 +289,9 @@ fn lag(view: &View, out: &mut Vec<Finding>) {
             p.endpoint,
             s.raft_index,
             s.raft_applied_index,
-            leader_index.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
+            leader_index
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "-".into())
         ));
         f.fix.text = "A lagging member has a slow disk or network, or is catching up after a restart; if it \
                       keeps falling behind, check its disk and the network to the leader."

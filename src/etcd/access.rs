@@ -75,27 +75,26 @@ pub fn resolve(layers: &[Layer]) -> Option<EtcdAccess> {
     let pick = |f: &dyn Fn(&EtcdSettings) -> bool| layers.iter().find(|l| f(&l.settings));
     let ep_layer = pick(&|s| s.endpoints.as_ref().is_some_and(|e| !e.is_empty()))?;
     let mut origin = vec![format!("endpoints: {}", ep_layer.origin)];
-    let mut group = |name: &str,
-                     get: &dyn Fn(&EtcdSettings) -> [&Option<PathBuf>; 3]|
-     -> TlsFiles {
-        let mut files = TlsFiles::default();
-        let mut from: Vec<&str> = Vec::new();
-        for (i, slot) in [&mut files.cacert, &mut files.cert, &mut files.key]
-            .into_iter()
-            .enumerate()
-        {
-            if let Some(l) = layers.iter().find(|l| get(&l.settings)[i].is_some()) {
-                *slot = get(&l.settings)[i].clone();
-                if !from.contains(&l.origin.as_str()) {
-                    from.push(l.origin.as_str());
+    let mut group =
+        |name: &str, get: &dyn Fn(&EtcdSettings) -> [&Option<PathBuf>; 3]| -> TlsFiles {
+            let mut files = TlsFiles::default();
+            let mut from: Vec<&str> = Vec::new();
+            for (i, slot) in [&mut files.cacert, &mut files.cert, &mut files.key]
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(l) = layers.iter().find(|l| get(&l.settings)[i].is_some()) {
+                    *slot = get(&l.settings)[i].clone();
+                    if !from.contains(&l.origin.as_str()) {
+                        from.push(l.origin.as_str());
+                    }
                 }
             }
-        }
-        if !from.is_empty() {
-            origin.push(format!("{name}: {}", from.join(", ")));
-        }
-        files
-    };
+            if !from.is_empty() {
+                origin.push(format!("{name}: {}", from.join(", ")));
+            }
+            files
+        };
     let client = group("client TLS", &|s| [&s.cacert, &s.cert, &s.key]);
     let peer = group("peer TLS", &|s| [&s.peer_cacert, &s.peer_cert, &s.peer_key]);
     let tls = !client.is_empty();
@@ -251,7 +250,8 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(l.settings.key, Some(PathBuf::from("/c")));
-        let l = extension_layer(&serde_json::json!({"endpoints": "http://a:1, http://b:2"})).unwrap();
+        let l =
+            extension_layer(&serde_json::json!({"endpoints": "http://a:1, http://b:2"})).unwrap();
         assert_eq!(l.settings.endpoints.unwrap().len(), 2);
         assert!(extension_layer(&serde_json::json!({"endpoint": "x"})).is_err());
     }

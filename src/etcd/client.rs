@@ -207,11 +207,7 @@ fn server_error(base: &str, status: u16, body: &str) -> EtcdError {
 
 type Raw = (u16, Option<String>, Bytes);
 
-async fn send(
-    base: &str,
-    req: Request,
-    tls: Option<Arc<ClientConfig>>,
-) -> Result<Raw, EtcdError> {
+async fn send(base: &str, req: Request, tls: Option<Arc<ClientConfig>>) -> Result<Raw, EtcdError> {
     let uri: http::Uri = base
         .trim_end_matches('/')
         .parse()

@@ -78,9 +78,9 @@ pub fn parse_line(line: &str) -> LogLine<'_> {
             Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
                 .ok()
                 .map(|t| t.with_timezone(&Utc)),
-            Some(serde_json::Value::Number(n)) => n.as_f64().and_then(|f| {
-                DateTime::from_timestamp(f.trunc() as i64, (f.fract() * 1e9) as u32)
-            }),
+            Some(serde_json::Value::Number(n)) => n
+                .as_f64()
+                .and_then(|f| DateTime::from_timestamp(f.trunc() as i64, (f.fract() * 1e9) as u32)),
             _ => None,
         };
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
@@ -265,7 +265,9 @@ mod tests {
         let p = parse_line(&kube);
         assert_eq!(p.raw, text);
         assert_eq!(
-            sig_of("2021-05-04 07:50:10.1 W | health check for peer a could not connect: dial tcp 10.0.0.3:2380: getsockopt: connection refused"),
+            sig_of(
+                "2021-05-04 07:50:10.1 W | health check for peer a could not connect: dial tcp 10.0.0.3:2380: getsockopt: connection refused"
+            ),
             Some("peer-connection-refused")
         );
         assert_eq!(

@@ -43,7 +43,11 @@ impl Platform {
     fn etcdctl(self) -> String {
         match self {
             Platform::Rke2 | Platform::K3s => {
-                let d = if self == Platform::Rke2 { "rke2" } else { "k3s" };
+                let d = if self == Platform::Rke2 {
+                    "rke2"
+                } else {
+                    "k3s"
+                };
                 let t = format!("/var/lib/rancher/{d}/server/tls/etcd");
                 format!(
                     "ETCDCTL_API=3 ETCDCTL_ENDPOINTS=https://127.0.0.1:2379 ETCDCTL_CACERT={t}/server-ca.crt \
@@ -149,11 +153,7 @@ impl Runbook {
 }
 
 fn servers(model: &Model) -> String {
-    let names: Vec<&str> = model
-        .nodes
-        .etcd_nodes()
-        .map(|n| n.name.as_str())
-        .collect();
+    let names: Vec<&str> = model.nodes.etcd_nodes().map(|n| n.name.as_str()).collect();
     if names.is_empty() {
         "every etcd/server node".into()
     } else {
@@ -209,7 +209,12 @@ pub fn build(model: &Model) -> Option<Runbook> {
 
 fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
     let p = d.platform;
-    let detail = |k: &str| f.details.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let detail = |k: &str| {
+        f.details
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
     let stale = detail("stale_member_id").unwrap_or_else(|| "<stale member ID>".into());
     let url = f
         .subject
@@ -222,7 +227,9 @@ fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
         .map(|s| s.name.clone())
         .unwrap_or_default();
     let mut steps = vec![step(
-        format!("On a majority member, remove the stale entry {stale} the majority keeps for {url}"),
+        format!(
+            "On a majority member, remove the stale entry {stale} the majority keeps for {url}"
+        ),
         Some(format!("{} member remove {stale}", p.etcdctl())),
     )];
     match p {
@@ -260,7 +267,10 @@ fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
     }
     steps.push(step(
         "Check: every endpoint answers with one cluster ID",
-        Some(format!("{} endpoint status --cluster -w table", p.etcdctl())),
+        Some(format!(
+            "{} endpoint status --cluster -w table",
+            p.etcdctl()
+        )),
     ));
     let _ = model;
     Runbook {
@@ -274,12 +284,10 @@ fn restore(model: &Model, d: Detected) -> Runbook {
     let p = d.platform;
     let servers = servers(model);
     let steps = match p {
-        Platform::Rke1 => vec![
-            step(
-                "Restore the cluster from an etcd snapshot (RKE keeps them in /opt/rke/etcd-snapshots or S3)",
-                Some("rke etcd snapshot-restore --config cluster.yml --name <snapshot>".into()),
-            ),
-        ],
+        Platform::Rke1 => vec![step(
+            "Restore the cluster from an etcd snapshot (RKE keeps them in /opt/rke/etcd-snapshots or S3)",
+            Some("rke etcd snapshot-restore --config cluster.yml --name <snapshot>".into()),
+        )],
         _ => {
             let d2 = if p == Platform::K3s { "k3s" } else { "rke2" };
             vec![
@@ -288,7 +296,9 @@ fn restore(model: &Model, d: Detected) -> Runbook {
                     Some(format!("systemctl stop {}", p.service())),
                 ),
                 step(
-                    format!("On ONE server: reset the cluster from a snapshot (/var/lib/rancher/{d2}/server/db/snapshots)"),
+                    format!(
+                        "On ONE server: reset the cluster from a snapshot (/var/lib/rancher/{d2}/server/db/snapshots)"
+                    ),
                     Some(format!(
                         "{d2} server --cluster-reset --cluster-reset-restore-path=/var/lib/rancher/{d2}/server/db/snapshots/<snapshot>"
                     )),
@@ -334,10 +344,7 @@ fn nospace(f: &Finding, d: Detected) -> Runbook {
                 Some(format!("{ctl} defrag --cluster")),
             ),
             step("Disarm the alarm", Some(format!("{ctl} alarm disarm"))),
-            step(
-                "Check no alarm is left",
-                Some(format!("{ctl} alarm list")),
-            ),
+            step("Check no alarm is left", Some(format!("{ctl} alarm list"))),
         ],
         detected: d,
     }

@@ -98,8 +98,16 @@ pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, TlsSetupErro
                 .with_client_auth_cert(chain, key_der)
                 .map_err(|e| TlsSetupError::BadPair(e.to_string()))?
         }
-        (Some(_), None) => return Err(TlsSetupError::HalfPair { given: "--etcd-cert" }),
-        (None, Some(_)) => return Err(TlsSetupError::HalfPair { given: "--etcd-key" }),
+        (Some(_), None) => {
+            return Err(TlsSetupError::HalfPair {
+                given: "--etcd-cert",
+            });
+        }
+        (None, Some(_)) => {
+            return Err(TlsSetupError::HalfPair {
+                given: "--etcd-key",
+            });
+        }
         (None, None) => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -196,7 +204,10 @@ mod tests {
     fn classifies_the_usual_failures() {
         use rustls::Error as E;
         assert_eq!(
-            classify(&E::AlertReceived(AlertDescription::CertificateRequired), false),
+            classify(
+                &E::AlertReceived(AlertDescription::CertificateRequired),
+                false
+            ),
             TlsProblem::NoClientCert
         );
         assert_eq!(
@@ -204,11 +215,17 @@ mod tests {
             TlsProblem::NoClientCert
         );
         assert_eq!(
-            classify(&E::InvalidCertificate(CertificateError::UnknownIssuer), true),
+            classify(
+                &E::InvalidCertificate(CertificateError::UnknownIssuer),
+                true
+            ),
             TlsProblem::UnknownCa
         );
         assert_eq!(
-            classify(&E::InvalidCertificate(CertificateError::NotValidForName), true),
+            classify(
+                &E::InvalidCertificate(CertificateError::NotValidForName),
+                true
+            ),
             TlsProblem::BadServerCert
         );
         assert_eq!(

@@ -210,7 +210,10 @@ mod tests {
 
     #[test]
     fn urls_and_hex() {
-        assert!(same_url("https://127.0.0.1:2379/", "HTTPS://127.0.0.1:2379"));
+        assert!(same_url(
+            "https://127.0.0.1:2379/",
+            "HTTPS://127.0.0.1:2379"
+        ));
         assert_eq!(parse_hex("da0995cb829ad6e6"), Some(0xda0995cb829ad6e6));
         assert_eq!(parse_hex("zz"), None);
     }

@@ -65,6 +65,9 @@ pub struct AccessInfo {
     pub tls: bool,
 }
 
+/// The etcd lines of `/readyz?verbose`, or why they could not be read.
+pub type Readyz = Result<Vec<String>, Failure>;
+
 const HISTORY: usize = 2048;
 const MAX_LOG_SOURCES: usize = 32;
 
@@ -80,7 +83,7 @@ pub struct EtcdModel {
     pub pods: Store<EtcdPodRow>,
     pub logs: BTreeMap<String, LogGroups>,
     pub log_errors: BTreeMap<String, Failure>,
-    pub readyz: Option<(DateTime<Utc>, Result<Vec<String>, Failure>)>,
+    pub readyz: Option<(DateTime<Utc>, Readyz)>,
 }
 
 impl EtcdModel {
@@ -194,7 +197,10 @@ impl EtcdModel {
                 let s = p.status.as_ref().ok();
                 let name = p.members.as_ref().ok().and_then(|l| {
                     let id = p.member_id()?;
-                    l.members.iter().find(|m| m.id == id).map(|m| m.name.clone())
+                    l.members
+                        .iter()
+                        .find(|m| m.id == id)
+                        .map(|m| m.name.clone())
                 });
                 serde_json::json!({
                     "endpoint": p.endpoint,

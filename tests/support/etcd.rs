@@ -38,11 +38,7 @@ fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
     (p, key, pem)
 }
 
-fn leaf(
-    cn: &str,
-    server: bool,
-    issuer: &Issuer<'_, &KeyPair>,
-) -> (String, String) {
+fn leaf(cn: &str, server: bool, issuer: &Issuer<'_, &KeyPair>) -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
@@ -186,7 +182,9 @@ impl Cluster {
     }
 
     pub fn endpoints(&self) -> Vec<String> {
-        (0..self.members.len()).map(|i| self.client_url(i)).collect()
+        (0..self.members.len())
+            .map(|i| self.client_url(i))
+            .collect()
     }
 
     fn initial_cluster(&self) -> String {
@@ -239,7 +237,10 @@ impl Cluster {
             ] {
                 args.extend([flag.to_string(), path.display().to_string()]);
             }
-            args.extend(["--client-cert-auth".into(), "--peer-client-cert-auth".into()]);
+            args.extend([
+                "--client-cert-auth".into(),
+                "--peer-client-cert-auth".into(),
+            ]);
         }
         let log = File::options()
             .create(true)
@@ -332,7 +333,11 @@ impl Cluster {
     /// `etcdctl member list` as hex ID → client URL, asked of endpoint `via`.
     pub fn member_ids(&self, via: usize) -> Vec<(String, String)> {
         let out = self.etcdctl(&[self.client_url(via)], &["member", "list"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| {
@@ -345,7 +350,11 @@ impl Cluster {
     /// The member ID (hex) endpoint `i` answers as, per `etcdctl endpoint status -w json`.
     pub fn answering_id(&self, i: usize) -> u64 {
         let out = self.etcdctl(&[self.client_url(i)], &["endpoint", "status", "-w", "json"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v[0]["Status"]["header"]["member_id"].as_u64().unwrap()
     }

@@ -177,7 +177,11 @@ pub fn island() -> EndpointProbe {
     let mut a = Ans::new(M3_ISLAND, ISLAND_CLUSTER, M3_ISLAND);
     a.index = 4;
     a.applied = 4;
-    ok(3, a, list(ISLAND_CLUSTER, M3_ISLAND, vec![member(M3_ISLAND, 3)]))
+    ok(
+        3,
+        a,
+        list(ISLAND_CLUSTER, M3_ISLAND, vec![member(M3_ISLAND, 3)]),
+    )
 }
 
 pub fn node(i: usize, version: &str) -> NodeRow {

@@ -141,27 +141,27 @@ pub async fn logs(ctx: SourceCtx) {
                     since_seconds: last.map(|t| (Utc::now() - t).num_seconds().max(1) + 1),
                     ..LogParams::default()
                 };
-                let msg = match tokio::time::timeout(ctx.request_timeout, api.logs(&name, &lp)).await
-                {
-                    Ok(Ok(text)) => {
-                        let (lines, newest) = newer(&text, last);
-                        if let Some(n) = newest {
-                            seen.insert(key.clone(), n);
+                let msg =
+                    match tokio::time::timeout(ctx.request_timeout, api.logs(&name, &lp)).await {
+                        Ok(Ok(text)) => {
+                            let (lines, newest) = newer(&text, last);
+                            if let Some(n) = newest {
+                                seen.insert(key.clone(), n);
+                            }
+                            EtcdMsg::Logs { pod: key, lines }
                         }
-                        EtcdMsg::Logs { pod: key, lines }
-                    }
-                    Ok(Err(e)) => EtcdMsg::LogsFailed {
-                        pod: key,
-                        failure: classify(&e),
-                    },
-                    Err(_) => EtcdMsg::LogsFailed {
-                        pod: key,
-                        failure: crate::model::Failure {
-                            kind: crate::model::FailureKind::Unreachable,
-                            message: "log fetch timed out".into(),
+                        Ok(Err(e)) => EtcdMsg::LogsFailed {
+                            pod: key,
+                            failure: classify(&e),
                         },
-                    },
-                };
+                        Err(_) => EtcdMsg::LogsFailed {
+                            pod: key,
+                            failure: crate::model::Failure {
+                                kind: crate::model::FailureKind::Unreachable,
+                                message: "log fetch timed out".into(),
+                            },
+                        },
+                    };
                 if ctx.tx.send(Msg::Etcd(Box::new(msg))).await.is_err() {
                     return;
                 }
@@ -243,7 +243,8 @@ mod tests {
 
     #[test]
     fn only_newer_log_lines() {
-        let text = "2026-11-24T17:19:20.000000001Z a\n2026-11-24T17:19:21.5Z b\n2026-11-24T17:19:22Z c\n";
+        let text =
+            "2026-11-24T17:19:20.000000001Z a\n2026-11-24T17:19:21.5Z b\n2026-11-24T17:19:22Z c\n";
         let (lines, newest) = newer(text, None);
         assert_eq!(lines.len(), 3);
         let (again, _) = newer(text, line_ts("2026-11-24T17:19:21.5Z x"));

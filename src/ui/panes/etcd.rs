@@ -70,8 +70,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
                 .steps
                 .iter()
                 .map(|s| {
-                    (s.text.chars().count() + 3).div_ceil(w)
-                        + usize::from(s.command.is_some())
+                    (s.text.chars().count() + 3).div_ceil(w) + usize::from(s.command.is_some())
                 })
                 .sum();
             (wrapped as u16 + 2).min(right.height.saturating_sub(4))
@@ -167,11 +166,7 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
         return;
     };
     let view = View::new(&round.endpoints);
-    let islands: Vec<&str> = view
-        .islands()
-        .iter()
-        .map(|p| p.endpoint.as_str())
-        .collect();
+    let islands: Vec<&str> = view.islands().iter().map(|p| p.endpoint.as_str()).collect();
     let height = usize::from(area.height.saturating_sub(1));
     let sel = model.ui.selected[PaneId::Etcd.index()];
     let off = scroll_offset(sel, height, round.endpoints.len());
@@ -245,7 +240,15 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
                     error,
                 ]
             } else {
-                vec![endpoint.to_string(), id, cluster, leader.into(), term, db, health]
+                vec![
+                    endpoint.to_string(),
+                    id,
+                    cluster,
+                    leader.into(),
+                    term,
+                    db,
+                    health,
+                ]
             };
             let row = Row::new(cells).style(style);
             if i == sel {
@@ -257,8 +260,17 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
     let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
         (
             vec![
-                "ENDPOINT", "MEMBER ID", "NAME", "CLUSTER ID", "L", "TERM", "INDEX/APPL", "DB / IN USE",
-                "VERSION", "HEALTH", "ERRORS",
+                "ENDPOINT",
+                "MEMBER ID",
+                "NAME",
+                "CLUSTER ID",
+                "L",
+                "TERM",
+                "INDEX/APPL",
+                "DB / IN USE",
+                "VERSION",
+                "HEALTH",
+                "ERRORS",
             ],
             vec![
                 Constraint::Length(21),
@@ -276,7 +288,15 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
         )
     } else {
         (
-            vec!["ENDPOINT", "MEMBER ID", "CLUSTER ID", "L", "TERM", "DB", "HEALTH"],
+            vec![
+                "ENDPOINT",
+                "MEMBER ID",
+                "CLUSTER ID",
+                "L",
+                "TERM",
+                "DB",
+                "HEALTH",
+            ],
             vec![
                 Constraint::Length(15),
                 Constraint::Length(16),
@@ -353,28 +373,41 @@ fn runbook_panel(
         if wide {
             lines.push(Line::from(format!("{}. {}", i + 1, s.text)));
             if let Some(c) = &command {
-                lines.push(Line::from(Span::styled(format!("   $ {c}"), theme.accent())));
+                lines.push(Line::from(Span::styled(
+                    format!("   $ {c}"),
+                    theme.accent(),
+                )));
             }
         } else {
             let text = match &command {
                 Some(c) => format!("{}. $ {c}", i + 1),
                 None => format!("{}. {}", i + 1, s.text),
             };
-            lines.push(Line::from(Span::styled(truncate(&text, width + 2), theme.accent())));
+            lines.push(Line::from(Span::styled(
+                truncate(&text, width + 2),
+                theme.accent(),
+            )));
         }
     }
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Span::styled(truncate(&title, usize::from(area.width)), theme.header()));
+    let block = Block::default().borders(Borders::TOP).title(Span::styled(
+        truncate(&title, usize::from(area.width)),
+        theme.header(),
+    ));
     let p = Paragraph::new(lines).block(block);
-    let p = if wide { p.wrap(Wrap { trim: false }) } else { p };
+    let p = if wide {
+        p.wrap(Wrap { trim: false })
+    } else {
+        p
+    };
     frame.render_widget(p, area);
 }
 
 /// A command as shown: the certificate environment in front of etcdctl is elided (the copy keeps it).
 fn shown(cmd: &str) -> String {
     match cmd.find(" etcdctl ") {
-        Some(i) if cmd.starts_with("ETCDCTL_") => format!("[ETCDCTL_* certs] etcdctl {}", &cmd[i + 9..]),
+        Some(i) if cmd.starts_with("ETCDCTL_") => {
+            format!("[ETCDCTL_* certs] etcdctl {}", &cmd[i + 9..])
+        }
         _ => cmd.to_string(),
     }
 }
@@ -384,7 +417,10 @@ fn log_groups(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: 
     let mut lines: Vec<Line> = Vec::new();
     for (pod, groups) in &model.etcd.logs {
         lines.push(Line::from(Span::styled(
-            format!("{pod}: {} lines, {} unmatched", groups.lines, groups.unmatched),
+            format!(
+                "{pod}: {} lines, {} unmatched",
+                groups.lines, groups.unmatched
+            ),
             theme.muted(),
         )));
         for g in &groups.groups {
@@ -414,7 +450,9 @@ fn log_groups(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: 
     }
     if lines.is_empty() {
         let why = match &model.etcd.pods_state {
-            SourceState::NotConfigured { .. } => "etcd pod logs need the Kubernetes API (no kubeconfig)",
+            SourceState::NotConfigured { .. } => {
+                "etcd pod logs need the Kubernetes API (no kubeconfig)"
+            }
             _ => "no etcd pod logs (RKE1 runs etcd outside pods: `docker logs etcd` on the node)",
         };
         lines.push(Line::from(Span::styled(why, theme.muted())));
@@ -422,5 +460,10 @@ fn log_groups(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: 
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Span::styled(" log signatures ", theme.header()));
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
 }
