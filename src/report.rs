@@ -203,6 +203,12 @@ pub fn document(model: &Model, now: DateTime<Utc>) -> Value {
         if let (Some(rows), Value::Object(m)) = (rows, &mut v) {
             m.insert("rows".into(), rows);
         }
+        if let (PaneId::Etcd, Some(a), Value::Object(m)) = (p, &model.etcd.access, &mut v) {
+            m.insert(
+                "access".into(),
+                json!({"endpoints": a.endpoints, "origin": a.origin}),
+            );
+        }
         panes.insert(p.name().into(), v);
     }
     json!({

@@ -384,6 +384,9 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
     }
     let Some(list) = view.list else { return };
     for m in &list.members {
+        if healthy.contains(&m.id) {
+            continue; // it answers, whatever URL it was reached by
+        }
         let probe = view.probes.iter().find(|p| {
             m.client_urls.iter().any(|u| same_url(u, &p.endpoint))
                 && !islands.contains(&p.endpoint.as_str())
