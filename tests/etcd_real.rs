@@ -322,6 +322,14 @@ async fn split_brain_rejoin_read_from_the_peer_port() {
         "{:#?}",
         f.evidence
     );
+    // once its peer port listens, a round does not wait out the silent client port's timeout
+    let (round, m) = observe(&c).await;
+    assert!(ids(&m.findings).contains(&"etcd-split-brain"));
+    assert!(
+        round.took_ms < 1500,
+        "round took {} ms (timeout {TIMEOUT:?})",
+        round.took_ms
+    );
 }
 
 #[tokio::test]

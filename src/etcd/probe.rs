@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures::future::join_all;
+use futures::future::{Fuse, FusedFuture, FutureExt, join_all};
 use tokio::sync::mpsc::Sender;
 
-use super::client::{EtcdClient, EtcdError, Request};
+use super::client::{ErrorKind, EtcdClient, EtcdError, Request};
 use super::wire::{AlarmList, MemberList, PeerMember, RangeResponse, Status, parse_hex, same_url};
 use crate::msg::Msg;
 
@@ -115,16 +115,112 @@ async fn probe_peer(client: &EtcdClient, url: String) -> PeerProbe {
     PeerProbe { url, result }
 }
 
-/// Client URL → peer URL, from every member list seen.
-pub fn peer_urls(probes: &[EndpointProbe], into: &mut BTreeMap<String, String>) {
-    for p in probes {
-        if let Ok(ml) = &p.members {
-            for m in &ml.members {
-                if let Some(peer) = m.peer_urls.first() {
-                    for c in &m.client_urls {
-                        into.insert(c.trim_end_matches('/').to_string(), peer.clone());
-                    }
+/// What a member list says about one client URL: its peer URL and the cluster that lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerHint {
+    pub peer: String,
+    pub cluster_id: u64,
+}
+
+/// Client URL → peer hint, from every member list seen (kept across rounds).
+pub type Hints = BTreeMap<String, PeerHint>;
+
+fn key(url: &str) -> String {
+    url.trim_end_matches('/').to_string()
+}
+
+/// Learn client URL → peer URL from one endpoint's member list.
+pub fn learn(p: &EndpointProbe, into: &mut Hints) {
+    if let Ok(ml) = &p.members {
+        for m in &ml.members {
+            if let Some(peer) = m.peer_urls.first() {
+                for c in &m.client_urls {
+                    into.insert(
+                        key(c),
+                        PeerHint {
+                            peer: peer.clone(),
+                            cluster_id: ml.header.cluster_id,
+                        },
+                    );
                 }
+            }
+        }
+    }
+}
+
+/// How long a member whose peer port answers for another cluster gets to answer on its client port.
+const GRACE: Duration = Duration::from_millis(300);
+
+/// Probe one endpoint; meanwhile, as soon as another member's list names this endpoint, ask its peer
+/// port. When the peer port answers for another cluster than the list that names it, stop waiting for
+/// a client port that will never answer (a member re-bootstrapped into its own cluster serves no
+/// clients): the split brain shows in milliseconds instead of after the timeout.
+async fn probe_watching(
+    client: &EtcdClient,
+    endpoint: &str,
+    learned: bool,
+    mut hints: tokio::sync::watch::Receiver<Hints>,
+    publish: &tokio::sync::watch::Sender<Hints>,
+) -> EndpointProbe {
+    let started = Instant::now();
+    let k = key(endpoint);
+    let full = probe_endpoint(client, endpoint, learned).fuse();
+    let peer = Fuse::terminated();
+    let grace = Fuse::terminated();
+    tokio::pin!(full, peer, grace);
+    let mut hint: Option<PeerHint> = None;
+    let mut peer_answer: Option<PeerProbe> = None;
+    let mut watching = true;
+    loop {
+        if hint.is_none()
+            && let Some(h) = hints.borrow().get(&k).cloned()
+        {
+            peer.set(probe_peer(client, h.peer.clone()).fuse());
+            hint = Some(h);
+        }
+        tokio::select! {
+            mut p = &mut full => {
+                publish.send_modify(|m| learn(&p, m));
+                if p.status.is_err() {
+                    p.peer = peer_answer;
+                }
+                return p;
+            }
+            answer = &mut peer, if !peer.is_terminated() => {
+                let listed = hint.as_ref().map(|h| h.cluster_id);
+                let foreign = answer
+                    .result
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v.cluster_id)
+                    .is_some_and(|c| Some(c) != listed && listed != Some(0));
+                if foreign {
+                    // an island answers its clients at once; a re-bootstrapped member never will
+                    grace.set(tokio::time::sleep(GRACE).fuse());
+                }
+                peer_answer = Some(answer);
+            }
+            _ = &mut grace, if !grace.is_terminated() => {
+                let e = EtcdError {
+                    kind: ErrorKind::Timeout,
+                    message: format!(
+                        "no answer after {} ms; its peer port answers for another cluster, so it never will",
+                        started.elapsed().as_millis()
+                    ),
+                };
+                return EndpointProbe {
+                    endpoint: endpoint.to_string(),
+                    status: Err(e.clone()),
+                    status_ms: None,
+                    members: Err(e.clone()),
+                    alarms: Err(e.clone()),
+                    health: Err(e),
+                    peer: peer_answer,
+                    learned,
+                };
+            }
+            changed = hints.changed(), if watching && hint.is_none() => {
+                watching = changed.is_ok();
             }
         }
     }
@@ -134,9 +230,15 @@ pub fn peer_urls(probes: &[EndpointProbe], into: &mut BTreeMap<String, String>) 
 pub async fn probe_round(
     client: &EtcdClient,
     configured: &[String],
-    hints: &mut BTreeMap<String, String>,
+    hints: &mut Hints,
 ) -> Vec<EndpointProbe> {
-    let mut probes = join_all(configured.iter().map(|e| probe_endpoint(client, e, false))).await;
+    let (publish, watch) = tokio::sync::watch::channel(hints.clone());
+    let mut probes = join_all(
+        configured
+            .iter()
+            .map(|e| probe_watching(client, e, false, watch.clone(), &publish)),
+    )
+    .await;
     // endpoints the members list that were not configured (one pass, like `--cluster`)
     let mut learned: Vec<String> = Vec::new();
     for p in &probes {
@@ -146,25 +248,29 @@ pub async fn probe_round(
                     let known = configured.iter().any(|e| same_url(e, c))
                         || learned.iter().any(|e| same_url(e, c));
                     if !known {
-                        learned.push(c.trim_end_matches('/').to_string());
+                        learned.push(key(c));
                     }
                 }
             }
         }
     }
     if !learned.is_empty() {
-        probes.extend(join_all(learned.iter().map(|e| probe_endpoint(client, e, true))).await);
+        probes.extend(
+            join_all(
+                learned
+                    .iter()
+                    .map(|e| probe_watching(client, e, true, watch.clone(), &publish)),
+            )
+            .await,
+        );
     }
-    peer_urls(&probes, hints);
+    *hints = publish.borrow().clone();
+    // the client port failed and no peer answer yet: ask the peer port now
     let peers: Vec<(usize, String)> = probes
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.status.is_err())
-        .filter_map(|(i, p)| {
-            hints
-                .get(p.endpoint.trim_end_matches('/'))
-                .map(|u| (i, u.clone()))
-        })
+        .filter(|(_, p)| p.status.is_err() && p.peer.is_none())
+        .filter_map(|(i, p)| hints.get(&key(&p.endpoint)).map(|h| (i, h.peer.clone())))
         .collect();
     let answers = join_all(peers.iter().map(|(_, u)| probe_peer(client, u.clone()))).await;
     for ((i, _), a) in peers.into_iter().zip(answers) {
@@ -177,7 +283,7 @@ pub async fn probe_round(
 
 /// The etcd source: a round every `every`, sent as `Msg::Etcd`.
 pub async fn run(client: EtcdClient, configured: Vec<String>, tx: Sender<Msg>, every: Duration) {
-    let mut hints = BTreeMap::new();
+    let mut hints = Hints::new();
     loop {
         let started = Utc::now();
         let t = Instant::now();
