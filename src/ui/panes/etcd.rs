@@ -63,7 +63,9 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
                 .spacing(2)
                 .areas(rest);
+        let [left, api] = Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(left);
         findings(frame, left, model, theme);
+        api_view(frame, api, model, theme, now);
         let w = usize::from(right.width.max(1));
         let rb_h = rb.as_ref().map_or(3, |r| {
             let wrapped: usize = r
@@ -85,7 +87,22 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             .map_or(0, |r| (r.steps.len() as u16 + 2).min(rest.height / 2));
         let [top, bottom] =
             Layout::vertical([Constraint::Min(3), Constraint::Length(rb_h)]).areas(rest);
+        let summary = log_summary(model, now);
+        let [top, logs] = Layout::vertical([
+            Constraint::Min(3),
+            Constraint::Length(u16::from(summary.is_some())),
+        ])
+        .areas(top);
         findings(frame, top, model, theme);
+        if let Some(text) = summary {
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    truncate(&text, usize::from(logs.width)),
+                    theme.muted(),
+                )),
+                logs,
+            );
+        }
         if rb_h > 0 {
             runbook_panel(frame, bottom, rb.as_ref(), theme, false);
         }
@@ -400,6 +417,74 @@ fn runbook_panel(
         p
     };
     frame.render_widget(p, area);
+}
+
+/// What the Kubernetes API says about etcd: the API server's `/readyz` etcd line and the etcd pods.
+fn api_view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
+    let etcd = &model.etcd;
+    let readyz = match &etcd.readyz {
+        Some((at, Ok(l))) if !l.is_empty() => format!("{} ({} ago)", l.join(" · "), age(now, *at)),
+        Some((_, Ok(_))) => "no etcd check listed".into(),
+        Some((_, Err(f))) => f.message.clone(),
+        None => etcd.pods_state.label(now),
+    };
+    let pods: Vec<String> = etcd
+        .pods
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}{}",
+                p.name,
+                if p.ready { "ready" } else { p.phase.as_str() },
+                if p.restarts > 0 {
+                    format!(" ({} restarts)", p.restarts)
+                } else {
+                    String::new()
+                }
+            )
+        })
+        .collect();
+    let pods = if pods.is_empty() {
+        "none seen".to_string()
+    } else {
+        pods.join(", ")
+    };
+    let w = usize::from(area.width);
+    let lines = vec![
+        Line::from(Span::styled(
+            truncate(&format!("API server /readyz: {readyz}"), w),
+            theme.muted(),
+        )),
+        Line::from(Span::styled(
+            truncate(&format!("etcd pods: {pods}"), w),
+            theme.muted(),
+        )),
+    ];
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// One line for small screens: the busiest log signature.
+fn log_summary(model: &Model, now: DateTime<Utc>) -> Option<String> {
+    let sigs = logs::signatures();
+    let (pod, g) = model
+        .etcd
+        .logs
+        .iter()
+        .flat_map(|(pod, gs)| gs.groups.iter().map(move |g| (pod, g)))
+        .max_by(|a, b| {
+            a.1.rate(now)
+                .total_cmp(&b.1.rate(now))
+                .then(a.1.count.cmp(&b.1.count))
+        })?;
+    let title = sigs
+        .iter()
+        .find(|s| s.id == g.id)
+        .map_or(g.id.as_str(), |s| s.title.as_str());
+    Some(format!(
+        "logs: {title} {}× {:.1}/s in {pod} (wider screen: all groups and meanings)",
+        g.count,
+        g.rate(now)
+    ))
 }
 
 /// A command as shown: the certificate environment in front of etcdctl is elided (the copy keeps it).
