@@ -64,12 +64,25 @@ impl Session {
             args.namespace.as_deref(),
         )
         .await?;
-        let (context, extension) = match &setup {
-            KubeSetup::Ready(t) => (Some(t.context.clone()), t.etcd_extension.clone()),
-            KubeSetup::NotConfigured { .. } => (None, None),
+        let (context, extension, kc_dir) = match &setup {
+            KubeSetup::Ready(t) => (
+                Some(t.context.clone()),
+                t.etcd_extension.clone(),
+                t.sources
+                    .first()
+                    .and_then(|p| p.parent())
+                    .map(|p| p.to_path_buf()),
+            ),
+            KubeSetup::NotConfigured { .. } => (None, None, None),
         };
         let mut config = config;
-        let etcd = etcd_access(args, &mut config, context.as_deref(), extension.as_ref());
+        let etcd = etcd_access(
+            args,
+            &mut config,
+            context.as_deref(),
+            extension.as_ref(),
+            kc_dir.as_deref(),
+        );
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
                 etcd,
@@ -178,13 +191,15 @@ impl Session {
 }
 
 /// etcd access from, in order: flags, `ETCDCTL_*`, `[contexts.NAME.etcd]`, the kubeconfig extension
-/// `ktriage/etcd`, discovery under `KTRIAGE_DISCOVERY_ROOT` (default `/`). A malformed extension is a
-/// warning shown at start, not a failure.
+/// `ktriage/etcd` (relative paths resolved against the kubeconfig's directory, as kubectl does for
+/// its certificate paths), discovery under `KTRIAGE_DISCOVERY_ROOT` (default `/`). A malformed
+/// extension is a warning shown at start, not a failure.
 fn etcd_access(
     args: &GlobalArgs,
     config: &mut Config,
     context: Option<&str>,
     extension: Option<&serde_json::Value>,
+    kubeconfig_dir: Option<&std::path::Path>,
 ) -> Option<crate::etcd::access::EtcdAccess> {
     use crate::etcd::access::{self, EtcdSettings, Layer};
     let mut layers = vec![Layer {
@@ -210,7 +225,12 @@ fn etcd_access(
     }
     if let Some(ext) = extension {
         match access::extension_layer(ext) {
-            Ok(l) => layers.push(l),
+            Ok(mut l) => {
+                if let Some(dir) = kubeconfig_dir {
+                    l.settings.relative_to(dir);
+                }
+                layers.push(l)
+            }
             Err(e) => config.warnings.push(e),
         }
     }

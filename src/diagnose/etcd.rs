@@ -153,7 +153,7 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         return;
     };
     let view = View::new(&round.endpoints);
-    split_brain(model, &view, out);
+    split_brain(&view, out);
     quorum(model, &view, out);
     super::etcd_health::rules(model, &view, now, out);
 }
@@ -166,7 +166,7 @@ recovering from an etcd split brain): 1. on a majority member, `etcdctl member r
 cluster settings in Rancher). If that fails, rebuild etcd with etcd-tools, and if that fails, restore \
 from an etcd snapshot.";
 
-fn split_brain(model: &Model, view: &View, out: &mut Vec<Finding>) {
+fn split_brain(view: &View, out: &mut Vec<Finding>) {
     let Some(maj) = view.majority else {
         return;
     };
@@ -333,7 +333,6 @@ fn split_brain(model: &Model, view: &View, out: &mut Vec<Finding>) {
                            "majority_cluster_id": hex(maj)});
         out.push(f);
     }
-    let _ = model;
 }
 
 fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {

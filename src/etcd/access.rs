@@ -23,6 +23,27 @@ pub struct EtcdSettings {
     pub peer_key: Option<PathBuf>,
 }
 
+impl EtcdSettings {
+    /// Resolve relative certificate paths against `dir` (the kubeconfig's directory).
+    pub fn relative_to(&mut self, dir: &Path) {
+        for p in [
+            &mut self.cacert,
+            &mut self.cert,
+            &mut self.key,
+            &mut self.peer_cacert,
+            &mut self.peer_cert,
+            &mut self.peer_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
+}
+
 /// Endpoints as a list or one comma-separated string (like `ETCDCTL_ENDPOINTS`).
 fn de_endpoints<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     #[derive(Deserialize)]
@@ -254,6 +275,15 @@ mod tests {
             extension_layer(&serde_json::json!({"endpoints": "http://a:1, http://b:2"})).unwrap();
         assert_eq!(l.settings.endpoints.unwrap().len(), 2);
         assert!(extension_layer(&serde_json::json!({"endpoint": "x"})).is_err());
+        let mut l =
+            extension_layer(&serde_json::json!({"cacert": "pki/ca.crt", "cert": "/abs.crt"}))
+                .unwrap();
+        l.settings.relative_to(Path::new("/home/u/.kube"));
+        assert_eq!(
+            l.settings.cacert,
+            Some(PathBuf::from("/home/u/.kube/pki/ca.crt"))
+        );
+        assert_eq!(l.settings.cert, Some(PathBuf::from("/abs.crt")));
     }
 
     #[test]

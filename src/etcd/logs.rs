@@ -160,7 +160,8 @@ impl Group {
         self.count += 1;
         self.first = Some(self.first.map_or(at, |f| f.min(at)));
         self.last = Some(self.last.map_or(at, |l| l.max(at)));
-        if self.sample.len() < SAMPLE || self.last == Some(at) {
+        if self.last == Some(at) {
+            // the newest line is the sample
             self.sample = crate::ui::truncate(raw, SAMPLE);
         }
         let s = at.timestamp();

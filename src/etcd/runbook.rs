@@ -166,7 +166,7 @@ pub fn build(model: &Model) -> Option<Runbook> {
     let d = detect(model);
     let find = |id: &str| model.findings.iter().find(|f| f.id == id);
     if let Some(f) = find("etcd-split-brain") {
-        return Some(split_brain(model, f, d));
+        return Some(split_brain(f, d));
     }
     if find("etcd-quorum-lost").is_some() {
         return Some(restore(model, d));
@@ -207,7 +207,7 @@ pub fn build(model: &Model) -> Option<Runbook> {
     None
 }
 
-fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
+fn split_brain(f: &Finding, d: Detected) -> Runbook {
     let p = d.platform;
     let detail = |k: &str| {
         f.details
@@ -272,7 +272,6 @@ fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
             p.etcdctl()
         )),
     ));
-    let _ = model;
     Runbook {
         title: format!("etcd split brain: remove and rejoin {url} ({})", p.name()),
         detected: d,
