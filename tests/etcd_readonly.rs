@@ -164,6 +164,7 @@ async fn the_kubernetes_side_etcd_sources_pass_the_read_only_gate() {
                 EtcdMsg::Pods(_) => pods = true,
                 EtcdMsg::Logs { .. } | EtcdMsg::LogsFailed { .. } => logs = true,
                 EtcdMsg::Readyz(_) => readyz = true,
+                EtcdMsg::Snapshots(_) => {}
                 EtcdMsg::Round(_) => {}
             },
             Msg::Nodes(_) => nodes = true,

@@ -279,9 +279,33 @@ fn split_brain(f: &Finding, d: Detected) -> Runbook {
     }
 }
 
+/// The newest good snapshot's local path (RKE2/k3s records), for the restore command.
+fn newest_snapshot(model: &Model) -> Option<(String, String)> {
+    let rows = model.etcd.snapshots.as_ref()?.as_ref().ok()?;
+    let s = rows.iter().find(|s| s.ok)?;
+    let path = s
+        .location
+        .as_deref()
+        .and_then(|l| l.strip_prefix("file://"))
+        .map(str::to_string)?;
+    let when = s
+        .created
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    Some((
+        path,
+        format!(
+            "newest snapshot record: {} on {} ({when})",
+            s.name,
+            s.node.as_deref().unwrap_or("?")
+        ),
+    ))
+}
+
 fn restore(model: &Model, d: Detected) -> Runbook {
     let p = d.platform;
     let servers = servers(model);
+    let snapshot = newest_snapshot(model);
     let steps = match p {
         Platform::Rke1 => vec![step(
             "Restore the cluster from an etcd snapshot (RKE keeps them in /opt/rke/etcd-snapshots or S3)",
@@ -294,14 +318,24 @@ fn restore(model: &Model, d: Detected) -> Runbook {
                     format!("Stop the server on all servers ({servers})"),
                     Some(format!("systemctl stop {}", p.service())),
                 ),
-                step(
-                    format!(
-                        "On ONE server: reset the cluster from a snapshot (/var/lib/rancher/{d2}/server/db/snapshots)"
+                match &snapshot {
+                    Some((path, what)) => step(
+                        format!(
+                            "On ONE server (the snapshot's node): reset the cluster from it; {what}"
+                        ),
+                        Some(format!(
+                            "{d2} server --cluster-reset --cluster-reset-restore-path={path}"
+                        )),
                     ),
-                    Some(format!(
-                        "{d2} server --cluster-reset --cluster-reset-restore-path=/var/lib/rancher/{d2}/server/db/snapshots/<snapshot>"
-                    )),
-                ),
+                    None => step(
+                        format!(
+                            "On ONE server: reset the cluster from a snapshot (/var/lib/rancher/{d2}/server/db/snapshots)"
+                        ),
+                        Some(format!(
+                            "{d2} server --cluster-reset --cluster-reset-restore-path=/var/lib/rancher/{d2}/server/db/snapshots/<snapshot>"
+                        )),
+                    ),
+                },
                 step(
                     "On the other servers: move the old etcd data aside",
                     Some(format!("mv {0} {0}-old-$(date +%Y%m%d)", p.db_dir())),

@@ -20,6 +20,8 @@ pub enum EtcdMsg {
     Logs { pod: String, lines: Vec<String> },
     /// A log fetch failed (best effort: shown, not fatal).
     LogsFailed { pod: String, failure: Failure },
+    /// RKE2 / k3s snapshot records (newest first), or why they could not be read.
+    Snapshots(Result<Vec<SnapshotRow>, Failure>),
     /// The API server's `/readyz?verbose` lines about etcd (`[+]etcd ok`), or why it could not be read.
     Readyz(Result<Vec<String>, Failure>),
 }
@@ -45,6 +47,18 @@ impl Keyed for EtcdPodRow {
     fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
+}
+
+/// One etcd snapshot record (RKE2 / k3s keep them in a ConfigMap).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SnapshotRow {
+    pub name: String,
+    pub node: Option<String>,
+    /// `file:///var/lib/rancher/rke2/server/db/snapshots/…` or an S3 location.
+    pub location: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub size: Option<u64>,
+    pub ok: bool,
 }
 
 /// A raft term as one member reported it, kept for the churn rule.
@@ -84,6 +98,8 @@ pub struct EtcdModel {
     pub logs: BTreeMap<String, LogGroups>,
     pub log_errors: BTreeMap<String, Failure>,
     pub readyz: Option<(DateTime<Utc>, Readyz)>,
+    /// Snapshot records, newest first (`None`: not read yet).
+    pub snapshots: Option<Result<Vec<SnapshotRow>, Failure>>,
 }
 
 impl EtcdModel {
@@ -99,6 +115,7 @@ impl EtcdModel {
             logs: BTreeMap::new(),
             log_errors: BTreeMap::new(),
             readyz: None,
+            snapshots: None,
         }
     }
 
@@ -135,6 +152,11 @@ impl EtcdModel {
             EtcdMsg::LogsFailed { pod, failure } => {
                 self.log_errors.insert(pod, failure);
                 true
+            }
+            EtcdMsg::Snapshots(r) => {
+                let changed = self.snapshots.as_ref() != Some(&r);
+                self.snapshots = Some(r);
+                changed
             }
             EtcdMsg::Readyz(r) => {
                 self.readyz = Some((now, r));

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod etcd;
+pub mod etcd_snapshots;
 mod namespaces;
 pub mod nodes;
 
@@ -43,6 +44,7 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
         tokio::spawn(etcd::pods(ctx.clone())),
         tokio::spawn(etcd::logs(ctx.clone())),
         tokio::spawn(etcd::readyz(ctx.clone())),
+        tokio::spawn(etcd_snapshots::run(ctx.clone())),
     ]
 }
 
