@@ -292,6 +292,28 @@ pub fn with_pods_and_logs(mut m: Model) -> Model {
         }),
         t,
     );
+    update(
+        &mut m,
+        msg(EtcdMsg::Readyz(Ok(vec!["[+]etcd ok".into()]))),
+        t,
+    );
+    update(
+        &mut m,
+        msg(EtcdMsg::Snapshots(Ok(
+            vec![ktriage::model::etcd::SnapshotRow {
+            name: "etcd-snapshot-cp-1-1764374400".into(),
+            node: Some("cp-1".into()),
+            location: Some(
+                "file:///var/lib/rancher/rke2/server/db/snapshots/etcd-snapshot-cp-1-1764374400"
+                    .into(),
+            ),
+            created: Some(t0() - Duration::hours(10)),
+            size: Some(4_124_704),
+            ok: true,
+        }],
+        ))),
+        t,
+    );
     update(&mut m, Msg::Tick, t0());
     m
 }

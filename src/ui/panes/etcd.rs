@@ -63,7 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
                 .spacing(2)
                 .areas(rest);
-        let [left, api] = Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(left);
+        let [left, api] = Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(left);
         findings(frame, left, model, theme);
         api_view(frame, api, model, theme, now);
         let w = usize::from(right.width.max(1));
@@ -426,7 +426,7 @@ fn api_view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         Some((at, Ok(l))) if !l.is_empty() => format!("{} ({} ago)", l.join(" · "), age(now, *at)),
         Some((_, Ok(_))) => "no etcd check listed".into(),
         Some((_, Err(f))) => f.message.clone(),
-        None => etcd.pods_state.label(now),
+        None => "not read yet".into(),
     };
     let pods: Vec<String> = etcd
         .pods
@@ -449,8 +449,29 @@ fn api_view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     } else {
         pods.join(", ")
     };
+    let snapshots = match &etcd.snapshots {
+        Some(Ok(rows)) => match rows.first() {
+            None => "no RKE2/k3s snapshot records".to_string(),
+            Some(newest) => format!(
+                "{} records, newest {} on {} ({} ago)",
+                rows.len(),
+                newest.name,
+                newest.node.as_deref().unwrap_or("?"),
+                newest
+                    .created
+                    .map(|t| age(now, t))
+                    .unwrap_or_else(|| "?".into())
+            ),
+        },
+        Some(Err(f)) => f.message.clone(),
+        None => "not read".into(),
+    };
     let w = usize::from(area.width);
     let lines = vec![
+        Line::from(Span::styled(
+            truncate(&format!("etcd snapshots: {snapshots}"), w),
+            theme.muted(),
+        )),
         Line::from(Span::styled(
             truncate(&format!("API server /readyz: {readyz}"), w),
             theme.muted(),
