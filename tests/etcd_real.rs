@@ -429,6 +429,42 @@ async fn tls_client_certificates_and_each_failure() {
             .await,
     );
     assert_eq!(k, ErrorKind::Tls(TlsProblem::PlainHttpToTls), "{msg}");
+    // the binary with the TLS flags; then without a client certificate
+    let (ca, crt, key) = (
+        p.ca.display().to_string(),
+        p.client_crt.display().to_string(),
+        p.client_key.display().to_string(),
+    );
+    let (code, doc) = report_json(&[
+        "--etcd-endpoints",
+        &url,
+        "--etcd-cacert",
+        &ca,
+        "--etcd-cert",
+        &crt,
+        "--etcd-key",
+        &key,
+    ])
+    .await;
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["sources"]["etcd"]["state"], "ok");
+    assert!(
+        doc["panes"]["etcd"]["access"]["origin"]
+            .as_str()
+            .unwrap()
+            .contains("client TLS: flags")
+    );
+    let (code, doc) = report_json(&["--etcd-endpoints", &url, "--etcd-cacert", &ca]).await;
+    assert_eq!(code, 1, "{doc:#}");
+    let f = &doc["findings"][0];
+    assert_eq!(f["id"], "etcd-unreachable");
+    assert!(
+        f["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains("requires a client certificate"),
+        "{f:#}"
+    );
     // the peer port needs mutual TLS and HTTP/1.1; it answers with the cluster-ID header
     let peer = EtcdClient::new(None, Some(client_config(&right).unwrap()), TIMEOUT)
         .read::<serde_json::Value>(&c.peer_url(0), Request::PeerMembers)
@@ -438,6 +474,42 @@ async fn tls_client_certificates_and_each_failure() {
         peer.cluster_id_header.as_deref(),
         Some(hex(ok.value.header.cluster_id).as_str())
     );
+}
+
+/// `ktriage report --format json --observe 0 ARGS` with no kubeconfig: exit code and document.
+async fn report_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let home = tempfile::tempdir().unwrap();
+    let mut all = vec!["report", "--format", "json", "--observe", "0"];
+    all.extend_from_slice(args);
+    let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+    let home_path = home.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ktriage"))
+            .args(&all)
+            .env("HOME", &home_path)
+            .env("XDG_STATE_HOME", home_path.join("state"))
+            .env("XDG_CONFIG_HOME", home_path.join("config"))
+            .env("KTRIAGE_DISCOVERY_ROOT", &home_path)
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KTRIAGE_CONFIG")
+            .env_remove("ETCDCTL_ENDPOINTS")
+            .env_remove("ETCDCTL_CACERT")
+            .env_remove("ETCDCTL_CERT")
+            .env_remove("ETCDCTL_KEY")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), doc)
 }
 
 #[tokio::test]

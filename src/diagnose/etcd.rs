@@ -1,4 +1,5 @@
-//! etcd membership rules: `etcd-split-brain`, `etcd-quorum-lost`, `etcd-member-down`. The health rules
+//! etcd membership rules: `etcd-split-brain`, `etcd-quorum-lost`, `etcd-member-down`, and
+//! `etcd-unreachable` (no endpoint accepts our access). The health rules
 //! (alarms, quota, churn, latency, lag) are in `etcd_health.rs`; both read one [`View`] of the round.
 //!
 //! A split brain hides behind green health checks: every member may answer `endpoint health` while one
@@ -335,6 +336,28 @@ fn split_brain(view: &View, out: &mut Vec<Finding>) {
     }
 }
 
+/// `etcd-unreachable`: no endpoint answered and at least one refused our access (TLS, URL), so the
+/// cluster's state is unknown. Critical, like `api-unreachable`: triage is blind until it is fixed.
+fn unreachable(view: &View, out: &mut Vec<Finding>) {
+    let mut f = Finding::new(
+        "etcd-unreachable",
+        Severity::Critical,
+        PaneId::Etcd,
+        None,
+        "no etcd endpoint accepts ktriage's access: etcd's state is unknown".into(),
+    );
+    for p in view.probes {
+        if let Err(e) = &p.status {
+            f.evidence.push(format!("{}: {}", p.endpoint, e.message));
+        }
+    }
+    f.fix.text = "Check the etcd access ktriage uses (the pane's first line says where it came from):                   https:// endpoints need --etcd-cacert (the CA that signs the servers) and a client                   certificate the servers trust (--etcd-cert/--etcd-key; RKE2:                   /var/lib/rancher/rke2/server/tls/etcd/server-client.crt and .key with server-ca.crt)."
+        .into();
+    f.details =
+        json!({"endpoints": view.probes.iter().map(|p| p.endpoint.clone()).collect::<Vec<_>>()});
+    out.push(f);
+}
+
 fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
     let size = view.size();
     if size == 0 {
@@ -346,6 +369,9 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
         .iter()
         .any(|p| p.health.as_ref().is_err_and(access_problem))
     {
+        if view.probes.iter().all(|p| p.status.is_err()) {
+            unreachable(view, out);
+        }
         return;
     }
     let healthy = view.healthy();
