@@ -188,7 +188,7 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
     let sel = model.ui.selected[PaneId::Etcd.index()];
     let off = scroll_offset(sel, height, round.endpoints.len());
     let name_of = |p: &EndpointProbe| {
-        let id = p.member_id()?;
+        let id = p.member_id().or_else(|| view.listed_for(p).map(|m| m.id))?;
         view.list
             .and_then(|l| l.members.iter().find(|m| m.id == id))
             .or_else(|| {
@@ -223,7 +223,12 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
                 .endpoint
                 .trim_start_matches("https://")
                 .trim_start_matches("http://");
-            let id = p.member_id().map(hex).unwrap_or_else(|| "-".into());
+            // a member that does not answer: the ID the majority lists for its URL
+            let id = p
+                .member_id()
+                .or_else(|| view.listed_for(p).map(|m| m.id))
+                .map(hex)
+                .unwrap_or_else(|| "-".into());
             let cluster = p.cluster_id().map(hex).unwrap_or_else(|| "-".into());
             let leader = if s.is_some_and(|s| s.is_leader()) {
                 "*"
