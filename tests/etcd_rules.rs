@@ -318,6 +318,23 @@ fn runbook_for_rke2_and_rke1_with_ids_filled_in() {
     assert!(cmds.contains("docker exec etcd etcdctl member remove f0c66c6ed1ce18cc"));
     assert!(cmds.contains("rke up --config cluster.yml"));
 
+    // no distribution known: plain etcd, the member is added back by hand
+    let mut m = etcd_model(three(island()));
+    m.api.version = Some("v1.30.1".into());
+    update(&mut m, Msg::Nodes(ktriage::model::Delta::Init), t0());
+    update(&mut m, Msg::Nodes(ktriage::model::Delta::InitDone), t0());
+    assert_eq!(runbook::detect(&m).platform, Platform::Unknown);
+    let cmds = runbook::build(&m).unwrap().commands();
+    assert!(
+        cmds.contains("etcdctl member remove f0c66c6ed1ce18cc"),
+        "{cmds}"
+    );
+    assert!(
+        cmds.contains("etcdctl member add cp-3 --peer-urls=https://10.0.0.13:2380"),
+        "{cmds}"
+    );
+    assert!(!cmds.contains("rke2"), "{cmds}");
+
     // quorum lost on RKE2: the snapshot restore path
     let mut eps = three(down(3, ErrorKind::Refused, "refused"));
     eps[1] = down(2, ErrorKind::Refused, "refused");

@@ -188,7 +188,8 @@ fn split_brain(view: &View, out: &mut Vec<Finding>) {
     for p in view.islands() {
         let island_id = p.member_id();
         let island_cluster = p.cluster_id().unwrap_or(0);
-        let stale = view.listed_for(p).map(|m| m.id);
+        let listed = view.listed_for(p);
+        let stale = listed.map(|m| m.id);
         reported.insert(p.endpoint.clone());
         let mut f = Finding::new(
             "etcd-split-brain",
@@ -266,6 +267,8 @@ fn split_brain(view: &View, out: &mut Vec<Finding>) {
         );
         f.details = json!({
             "stale_member_id": stale.map(hex),
+            "stale_member_name": listed.map(|m| m.name.clone()),
+            "island_peer_url": listed.and_then(|m| m.peer_urls.first().cloned()),
             "island_member_id": island_id.map(hex),
             "island_cluster_id": hex(island_cluster),
             "majority_cluster_id": hex(maj),

@@ -250,6 +250,30 @@ fn split_brain(f: &Finding, d: Detected) -> Runbook {
                 None,
             ));
         }
+        Platform::Unknown => {
+            // plain etcd: the member must be added back before it starts with its old name
+            let name = detail("stale_member_name").unwrap_or_else(|| "<name>".into());
+            let peer = detail("island_peer_url").unwrap_or_else(|| "<peer URL>".into());
+            steps.push(step(
+                format!("On the island node ({url}, answering as {island}): stop etcd"),
+                Some("systemctl stop etcd".into()),
+            ));
+            steps.push(step(
+                "Move its data directory (etcd's --data-dir) aside",
+                Some("mv <data-dir> <data-dir>-old-$(date +%Y%m%d%H%M)".into()),
+            ));
+            steps.push(step(
+                "On a majority member, add it back as a new member",
+                Some(format!(
+                    "{} member add {name} --peer-urls={peer}",
+                    p.etcdctl()
+                )),
+            ));
+            steps.push(step(
+                "Start it with the settings `member add` printed (--initial-cluster-state existing)",
+                Some("systemctl start etcd".into()),
+            ));
+        }
         _ => {
             steps.push(step(
                 format!("On the island node ({url}, answering as {island}): stop the server"),
@@ -311,6 +335,24 @@ fn restore(model: &Model, d: Detected) -> Runbook {
             "Restore the cluster from an etcd snapshot (RKE keeps them in /opt/rke/etcd-snapshots or S3)",
             Some("rke etcd snapshot-restore --config cluster.yml --name <snapshot>".into()),
         )],
+        Platform::Unknown => vec![
+            step(
+                "Stop etcd on every member",
+                Some("systemctl stop etcd".into()),
+            ),
+            step(
+                "On every member, restore the same snapshot into a new data directory (its own --name and peer URL, the full --initial-cluster)",
+                Some(
+                    "etcdctl snapshot restore <snapshot.db> --name <name> --initial-cluster <name=peer-url,…> \
+                     --initial-advertise-peer-urls <peer-url> --data-dir <new-data-dir>"
+                        .into(),
+                ),
+            ),
+            step(
+                "Point etcd at the new data directory and start every member",
+                Some("systemctl start etcd".into()),
+            ),
+        ],
         _ => {
             let d2 = if p == Platform::K3s { "k3s" } else { "rke2" };
             vec![

@@ -42,7 +42,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     .areas(inner);
     let detected = runbook::detect(model);
     let head = format!(
-        "via {} · {} ({}) · round {} ms, {} ago",
+        "access {} · {} ({}) · round {} ms, {} ago",
         etcd.access.as_ref().map_or("-", |a| a.origin.as_str()),
         detected.platform.name(),
         detected.why,
