@@ -164,6 +164,11 @@ impl Session {
             .source_ctx(tx.clone())
             .map(|ctx| crate::kube::sources::start_all(&ctx))
             .unwrap_or_default();
+        // on a control-plane node: etcd's own log files, with or without Kubernetes
+        let root = discovery_root();
+        if !crate::etcd::local_logs::find(&root).is_empty() {
+            handles.push(tokio::spawn(crate::etcd::local_logs::run(root, tx.clone())));
+        }
         if let Some(a) = &self.etcd {
             let i = &self.config.intervals;
             handles.extend(crate::etcd::start(
@@ -234,12 +239,16 @@ fn etcd_access(
             Err(e) => config.warnings.push(e),
         }
     }
-    let root = std::env::var_os("KTRIAGE_DISCOVERY_ROOT")
+    layers.extend(access::discover(&discovery_root()));
+    access::resolve(&layers)
+}
+
+/// Where node-local discovery looks (`/`; `KTRIAGE_DISCOVERY_ROOT` for tests).
+pub fn discovery_root() -> PathBuf {
+    std::env::var_os("KTRIAGE_DISCOVERY_ROOT")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"));
-    layers.extend(access::discover(&root));
-    access::resolve(&layers)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every

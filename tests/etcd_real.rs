@@ -275,6 +275,28 @@ async fn split_island(members: usize, island: usize) {
         if got_isl > 0 && got_maj > 0 {
             let g = isl.get("cluster-id-mismatch").unwrap();
             assert!(g.first.is_some() && g.last >= g.first);
+            // the same lines as a node's CRI pod log file, through the local tailer
+            let root = tempfile::tempdir().unwrap();
+            let dir = root.path().join("var/log/pods/kube-system_etcd-m_1/etcd");
+            std::fs::create_dir_all(&dir).unwrap();
+            let cri: String = c
+                .log_lines(island)
+                .iter()
+                .map(|l| format!("2026-11-29T10:00:00.000000001Z stderr F {l}\n"))
+                .collect();
+            std::fs::write(dir.join("0.log"), cri).unwrap();
+            let found = ktriage::etcd::local_logs::find(root.path());
+            assert_eq!(found.len(), 1);
+            let mut off = None;
+            let lines = ktriage::etcd::local_logs::read_new(&found[0].1, &mut off).unwrap();
+            let mut node = LogGroups::default();
+            for l in &lines {
+                node.ingest(l, Utc::now());
+            }
+            assert!(
+                node.get("cluster-id-mismatch").map_or(0, |g| g.count) >= got_isl.min(1),
+                "{node:#?}"
+            );
             break;
         }
         assert!(

@@ -8,11 +8,13 @@
 //! | [`wire`] | the gateway's JSON (u64 IDs as decimal strings) and hex display |
 //! | [`access`] | endpoints and certificates: flags, `ETCDCTL_*`, config, kubeconfig extension, discovery |
 //! | [`probe`] | one concurrent round over every endpoint; the polling source |
+//! | [`local_logs`] | etcd's log files on a control-plane node (RKE2/k3s pod logs, RKE1's Docker log), tailed |
 //! | [`logs`] | log signatures (data in `assets/`), zap/capnslog parser, bounded aggregator |
 //! | [`runbook`] | the distribution's recovery steps with the findings' IDs and URLs filled in |
 
 pub mod access;
 pub mod client;
+pub mod local_logs;
 pub mod logs;
 pub mod probe;
 pub mod runbook;
