@@ -457,7 +457,7 @@ async fn tls_client_certificates_and_each_failure() {
         p.client_crt.display().to_string(),
         p.client_key.display().to_string(),
     );
-    let (code, doc) = report_json(&[
+    let (code, doc) = support::etcd::report_json(&[
         "--etcd-endpoints",
         &url,
         "--etcd-cacert",
@@ -476,7 +476,8 @@ async fn tls_client_certificates_and_each_failure() {
             .unwrap()
             .contains("client TLS: flags")
     );
-    let (code, doc) = report_json(&["--etcd-endpoints", &url, "--etcd-cacert", &ca]).await;
+    let (code, doc) =
+        support::etcd::report_json(&["--etcd-endpoints", &url, "--etcd-cacert", &ca]).await;
     assert_eq!(code, 1, "{doc:#}");
     let f = &doc["findings"][0];
     assert_eq!(f["id"], "etcd-unreachable");
@@ -496,42 +497,6 @@ async fn tls_client_certificates_and_each_failure() {
         peer.cluster_id_header.as_deref(),
         Some(hex(ok.value.header.cluster_id).as_str())
     );
-}
-
-/// `ktriage report --format json --observe 0 ARGS` with no kubeconfig: exit code and document.
-async fn report_json(args: &[&str]) -> (i32, serde_json::Value) {
-    let home = tempfile::tempdir().unwrap();
-    let mut all = vec!["report", "--format", "json", "--observe", "0"];
-    all.extend_from_slice(args);
-    let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
-    let home_path = home.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ktriage"))
-            .args(&all)
-            .env("HOME", &home_path)
-            .env("XDG_STATE_HOME", home_path.join("state"))
-            .env("XDG_CONFIG_HOME", home_path.join("config"))
-            .env("KTRIAGE_DISCOVERY_ROOT", &home_path)
-            .env_remove("KUBECONFIG")
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .env_remove("KTRIAGE_CONFIG")
-            .env_remove("ETCDCTL_ENDPOINTS")
-            .env_remove("ETCDCTL_CACERT")
-            .env_remove("ETCDCTL_CERT")
-            .env_remove("ETCDCTL_KEY")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap(), doc)
 }
 
 #[tokio::test]
@@ -574,49 +539,15 @@ async fn report_binary_names_the_island_with_no_kubeconfig() {
     let text = String::from_utf8_lossy(&health.stdout).to_string()
         + &String::from_utf8_lossy(&health.stderr);
     assert_eq!(text.matches("is healthy").count(), 3, "{text}");
-    let home = tempfile::tempdir().unwrap();
-    let out = tokio::task::spawn_blocking({
-        let eps = c.endpoints().join(",");
-        let home = home.path().to_path_buf();
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_ktriage"))
-                .args([
-                    "report",
-                    "--format",
-                    "json",
-                    "--observe",
-                    "0",
-                    "--etcd-endpoints",
-                    &eps,
-                ])
-                .env("HOME", &home)
-                .env("XDG_STATE_HOME", home.join("state"))
-                .env("XDG_CONFIG_HOME", home.join("config"))
-                .env("KTRIAGE_DISCOVERY_ROOT", &home)
-                .env_remove("KUBECONFIG")
-                .env_remove("KUBERNETES_SERVICE_HOST")
-                .env_remove("KTRIAGE_CONFIG")
-                .env_remove("ETCDCTL_ENDPOINTS")
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let (code, doc) =
+        support::etcd::report_json(&["--etcd-endpoints", &c.endpoints().join(",")]).await;
+    assert_eq!(code, 1, "{doc:#}");
     let f = doc["findings"]
         .as_array()
         .unwrap()
         .iter()
         .find(|f| f["id"] == "etcd-split-brain")
-        .unwrap_or_else(|| panic!("{stdout}"));
+        .unwrap_or_else(|| panic!("{doc:#}"));
     assert_eq!(f["subject"]["kind"], "EtcdMember");
     assert_eq!(f["subject"]["name"], serde_json::json!(island));
     assert_eq!(f["subject"]["part"], serde_json::json!(c.client_url(2)));

@@ -379,3 +379,39 @@ impl Cluster {
             .collect()
     }
 }
+
+/// `ktriage report --format json --observe 0 ARGS` with no kubeconfig: exit code and document.
+pub async fn report_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let home = tempfile::tempdir().unwrap();
+    let mut all = vec!["report", "--format", "json", "--observe", "0"];
+    all.extend_from_slice(args);
+    let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+    let home_path = home.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ktriage"))
+            .args(&all)
+            .env("HOME", &home_path)
+            .env("XDG_STATE_HOME", home_path.join("state"))
+            .env("XDG_CONFIG_HOME", home_path.join("config"))
+            .env("KTRIAGE_DISCOVERY_ROOT", &home_path)
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KTRIAGE_CONFIG")
+            .env_remove("ETCDCTL_ENDPOINTS")
+            .env_remove("ETCDCTL_CACERT")
+            .env_remove("ETCDCTL_CERT")
+            .env_remove("ETCDCTL_KEY")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), doc)
+}
