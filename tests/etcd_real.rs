@@ -219,6 +219,10 @@ async fn split_island(members: usize, island: usize) {
     let (_, m) = until(&c, Duration::from_secs(10), |m| {
         ids(&m.findings).contains(&"etcd-split-brain")
             && !ids(&m.findings).contains(&"etcd-member-down")
+            && m.etcd
+                .round
+                .as_ref()
+                .is_some_and(|r| r.endpoints[island].status.is_ok())
     })
     .await;
     let sb: Vec<&Finding> = m
