@@ -76,7 +76,7 @@ impl Session {
             KubeSetup::NotConfigured { .. } => (None, None, None),
         };
         let mut config = config;
-        let etcd = etcd_access(
+        let etcd = crate::etcd::access::from_inputs(
             args,
             &mut config,
             context.as_deref(),
@@ -165,7 +165,7 @@ impl Session {
             .map(|ctx| crate::kube::sources::start_all(&ctx))
             .unwrap_or_default();
         // on a control-plane node: etcd's own log files, with or without Kubernetes
-        let root = discovery_root();
+        let root = crate::etcd::access::discovery_root();
         if !crate::etcd::local_logs::find(&root).is_empty() {
             handles.push(tokio::spawn(crate::etcd::local_logs::run(root, tx.clone())));
         }
@@ -193,62 +193,6 @@ impl Session {
             request_timeout: Duration::from_secs(i.request_timeout_secs),
         })
     }
-}
-
-/// etcd access from, in order: flags, `ETCDCTL_*`, `[contexts.NAME.etcd]`, the kubeconfig extension
-/// `ktriage/etcd` (relative paths resolved against the kubeconfig's directory, as kubectl does for
-/// its certificate paths), discovery under `KTRIAGE_DISCOVERY_ROOT` (default `/`). A malformed
-/// extension is a warning shown at start, not a failure.
-fn etcd_access(
-    args: &GlobalArgs,
-    config: &mut Config,
-    context: Option<&str>,
-    extension: Option<&serde_json::Value>,
-    kubeconfig_dir: Option<&std::path::Path>,
-) -> Option<crate::etcd::access::EtcdAccess> {
-    use crate::etcd::access::{self, EtcdSettings, Layer};
-    let mut layers = vec![Layer {
-        origin: "flags (--etcd-*)".into(),
-        settings: EtcdSettings {
-            endpoints: args.etcd_endpoints.as_deref().map(access::split_endpoints),
-            cacert: args.etcd_cacert.clone(),
-            cert: args.etcd_cert.clone(),
-            key: args.etcd_key.clone(),
-            peer_cacert: args.etcd_peer_cacert.clone(),
-            peer_cert: args.etcd_peer_cert.clone(),
-            peer_key: args.etcd_peer_key.clone(),
-        },
-    }];
-    layers.push(access::env_layer(|k| std::env::var(k).ok()));
-    if let Some(ctx) = context
-        && let Some(e) = config.contexts.get(ctx).and_then(|c| c.etcd.clone())
-    {
-        layers.push(Layer {
-            origin: format!("config [contexts.{ctx}.etcd]"),
-            settings: e,
-        });
-    }
-    if let Some(ext) = extension {
-        match access::extension_layer(ext) {
-            Ok(mut l) => {
-                if let Some(dir) = kubeconfig_dir {
-                    l.settings.relative_to(dir);
-                }
-                layers.push(l)
-            }
-            Err(e) => config.warnings.push(e),
-        }
-    }
-    layers.extend(access::discover(&discovery_root()));
-    access::resolve(&layers)
-}
-
-/// Where node-local discovery looks (`/`; `KTRIAGE_DISCOVERY_ROOT` for tests).
-pub fn discovery_root() -> PathBuf {
-    std::env::var_os("KTRIAGE_DISCOVERY_ROOT")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
