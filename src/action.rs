@@ -21,6 +21,8 @@ pub enum Action {
     Close,
     /// Scale the selected workload (mutating).
     Scale,
+    /// Copy the shown runbook's commands to the clipboard (OSC 52). Runs nothing.
+    Copy,
     Confirm,
     Cancel,
     /// Explicitly unbound (a user override with `action = "none"`).
@@ -49,6 +51,7 @@ impl Action {
         ("last", Action::Last),
         ("close", Action::Close),
         ("scale", Action::Scale),
+        ("copy", Action::Copy),
         ("confirm", Action::Confirm),
         ("cancel", Action::Cancel),
         ("none", Action::None),

@@ -45,11 +45,9 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
         tracing::info!(%why, "no Kubernetes source");
     }
     let theme = Theme::from_env(session.config.theme);
+    session.configure_model(&mut model, now);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
-    let sources = session
-        .source_ctx(tx.clone())
-        .map(|ctx| crate::kube::sources::start_all(&ctx))
-        .unwrap_or_default();
+    let sources = session.start_sources(&tx);
 
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -148,6 +146,14 @@ fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) 
     for e in effects {
         match e {
             Effect::Quit => quit = true,
+            Effect::Copy(text) => {
+                use std::io::Write;
+                let seq = osc52(&text);
+                let mut out = std::io::stdout().lock();
+                if let Err(e) = out.write_all(seq.as_bytes()).and_then(|_| out.flush()) {
+                    tracing::warn!(error = %e, "clipboard escape not written");
+                }
+            }
             Effect::Execute(m) => {
                 let Some(executor) = session.executor.clone() else {
                     continue;
@@ -162,4 +168,13 @@ fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) 
         }
     }
     quit
+}
+
+/// The OSC 52 escape that asks the terminal to put `text` on the clipboard.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine;
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
 }

@@ -15,7 +15,8 @@ evictions, pod top, stuck namespaces and admission webhooks on one screen, with 
 Cluster access works like kubectl: --kubeconfig, else KUBECONFIG (several files merged), else \
 ~/.kube/config, else the in-cluster service account; --context picks a context.",
     after_help = "Exit codes: 0 ok (report: no critical finding); 1 report found a critical finding; \
-2 could not run (bad arguments, unreadable kubeconfig or config file, unknown context)."
+2 could not run (bad arguments, unreadable kubeconfig or config file, unknown context, neither Kubernetes \
+nor etcd configured)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -66,6 +67,37 @@ pub struct GlobalArgs {
     /// Action journal, JSON lines (default: $XDG_STATE_HOME/ktriage/journal.jsonl)
     #[arg(long, global = true, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+
+    /// etcd client URLs, comma-separated (default: ETCDCTL_ENDPOINTS, the context's [contexts.NAME.etcd]
+    /// in the config file, the kubeconfig context extension `ktriage/etcd`, then discovery on a
+    /// control-plane node)
+    #[arg(long, global = true, value_name = "URL[,URL...]")]
+    pub etcd_endpoints: Option<String>,
+
+    /// CA bundle that signs the etcd servers' certificates (default: ETCDCTL_CACERT)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_cacert: Option<PathBuf>,
+
+    /// Client certificate for etcd's client port (default: ETCDCTL_CERT)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_cert: Option<PathBuf>,
+
+    /// Key of --etcd-cert (default: ETCDCTL_KEY)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_key: Option<PathBuf>,
+
+    /// CA of etcd's peer port, when it differs (RKE2: peer-ca.crt); used to read the cluster ID of a
+    /// member that does not serve clients
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_peer_cacert: Option<PathBuf>,
+
+    /// Client certificate for etcd's peer port (default: --etcd-cert)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_peer_cert: Option<PathBuf>,
+
+    /// Key of --etcd-peer-cert
+    #[arg(long, global = true, value_name = "FILE")]
+    pub etcd_peer_key: Option<PathBuf>,
 
     /// Panic after the first frame (proves the terminal is restored on a crash; used by tests)
     #[arg(long, hide = true)]

@@ -50,6 +50,8 @@ pub struct Intervals {
     pub sync_timeout_secs: u64,
     pub stale_after_secs: u64,
     pub request_timeout_secs: u64,
+    pub etcd_poll_secs: u64,
+    pub etcd_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,8 @@ pub struct ThemeColors {
 pub struct ContextConfig {
     pub read_only: Option<bool>,
     pub production: Option<bool>,
+    /// `[contexts.NAME.etcd]`: endpoints and certificate paths of this context's etcd.
+    pub etcd: Option<crate::etcd::access::EtcdSettings>,
 }
 
 // ---- the file format: every field optional so a user file can override just one value ----
@@ -97,6 +101,8 @@ struct FileIntervals {
     sync_timeout_secs: Option<Spanned<u64>>,
     stale_after_secs: Option<Spanned<u64>>,
     request_timeout_secs: Option<Spanned<u64>>,
+    etcd_poll_secs: Option<Spanned<u64>>,
+    etcd_timeout_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +149,8 @@ impl Config {
                 sync_timeout_secs: 10,
                 stale_after_secs: 120,
                 request_timeout_secs: 5,
+                etcd_poll_secs: 5,
+                etcd_timeout_secs: 2,
             },
             theme: ThemeColors {
                 critical: Color::Red,
@@ -236,6 +244,16 @@ impl Config {
                 &mut self.intervals.request_timeout_secs,
                 i.request_timeout_secs,
                 "request_timeout_secs",
+            )?;
+            set(
+                &mut self.intervals.etcd_poll_secs,
+                i.etcd_poll_secs,
+                "etcd_poll_secs",
+            )?;
+            set(
+                &mut self.intervals.etcd_timeout_secs,
+                i.etcd_timeout_secs,
+                "etcd_timeout_secs",
             )?;
         }
         if let Some(theme) = file.theme {
@@ -506,6 +524,18 @@ mod tests {
         assert!(cfg.is_production("eu-prod-1"));
         assert!(!cfg.is_production("dev-prod-like"));
         assert!(!cfg.is_production("staging"));
+    }
+
+    #[test]
+    fn context_etcd_section() {
+        let cfg = apply(
+            "[contexts.prod.etcd]\nendpoints = [\"https://10.0.0.1:2379\"]\ncacert = \"/ca.crt\"\n[intervals]\netcd_timeout_secs = 3\n",
+        )
+        .unwrap();
+        let e = cfg.contexts["prod"].etcd.as_ref().unwrap();
+        assert_eq!(e.endpoints.as_ref().unwrap()[0], "https://10.0.0.1:2379");
+        assert_eq!(cfg.intervals.etcd_timeout_secs, 3);
+        assert_eq!(cfg.intervals.etcd_poll_secs, 5);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! | [`model`] | pure state, one file per pane; [`model::Store`] applies watch deltas atomically |
 //! | [`diagnose`] | pure rules: model → findings (the report's `findings[]`) |
 //! | [`mutation`] | writes as values: describe, exact patch, kubectl equivalent |
+//! | [`etcd`] | etcd v3 probing without Kubernetes: JSON gateway client (read-only by construction), TLS, access resolution and discovery, log signatures, runbooks |
 //! | [`kube`] | the only code touching `kube::Client`: context resolution, read-only gate (a tower layer), sources, executor |
 //! | [`journal`] | JSONL journal of actions (intent before the first request, outcome after) |
 //! | [`ui`] | pure rendering; panes in `ui::panes` |
@@ -37,6 +38,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod diagnose;
+pub mod etcd;
 pub mod journal;
 pub mod keymap;
 pub mod kube;

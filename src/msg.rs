@@ -3,7 +3,9 @@
 use crossterm::event::KeyEvent;
 
 use crate::kube::executor::Outcome;
+use crate::model::etcd::EtcdMsg;
 use crate::model::namespaces::NsRow;
+use crate::model::nodes::NodeRow;
 use crate::model::{Delta, Failure, SourceId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +21,9 @@ pub enum Msg {
     /// A source failed (the source keeps retrying with backoff).
     SourceFailed(SourceId, Failure),
     Namespaces(Delta<NsRow>),
+    /// The etcd probe and the etcd pods, logs and readyz sources.
+    Etcd(Box<EtcdMsg>),
+    Nodes(Delta<NodeRow>),
     /// The executor finished an action.
     ActionDone(Box<Outcome>),
 }

@@ -20,12 +20,15 @@ use crate::update::update;
 
 /// Run the report; returns the process exit code.
 pub async fn run(session: Session, args: &ReportArgs) -> i32 {
-    if session.client.is_none() {
+    if session.nothing_configured() {
         let why = session
             .not_configured
             .as_deref()
             .unwrap_or("no cluster access");
-        eprintln!("ktriage report: no source configured: {why}");
+        eprintln!(
+            "ktriage report: no source configured: {why}; and {}",
+            crate::etcd::access::NEEDS
+        );
         return 2;
     }
     run_configured(session, args).await
@@ -63,11 +66,9 @@ async fn observe(session: &Session, observe: Duration) -> Model {
         session.config.keymap.clone(),
         Utc::now(),
     );
+    session.configure_model(&mut model, Utc::now());
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
-    let sources = session
-        .source_ctx(tx.clone())
-        .map(|ctx| crate::kube::sources::start_all(&ctx))
-        .unwrap_or_default();
+    let sources = session.start_sources(&tx);
     drop(tx);
     let sync_deadline =
         Instant::now() + Duration::from_secs(session.config.intervals.sync_timeout_secs);
@@ -190,10 +191,17 @@ pub fn document(model: &Model, now: DateTime<Utc>) -> Value {
                     })
                     .collect(),
             )),
+            PaneId::Etcd if model.etcd.round.is_some() => Some(model.etcd.rows_json()),
             _ => None,
         };
         if let (Some(rows), Value::Object(m)) = (rows, &mut v) {
             m.insert("rows".into(), rows);
+        }
+        if let (PaneId::Etcd, Some(a), Value::Object(m)) = (p, &model.etcd.access, &mut v) {
+            m.insert(
+                "access".into(),
+                json!({"endpoints": a.endpoints, "origin": a.origin}),
+            );
         }
         panes.insert(p.name().into(), v);
     }

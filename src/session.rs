@@ -50,6 +50,8 @@ pub struct Session {
     pub debug_panic: bool,
     /// `--demo`: the in-process simulator, kept alive for the session.
     pub demo: Option<crate::sim::SimHandle>,
+    /// etcd endpoints and certificates, when any layer names them (the probe needs no Kubernetes).
+    pub etcd: Option<crate::etcd::access::EtcdAccess>,
 }
 
 impl Session {
@@ -91,8 +93,28 @@ impl Session {
                 None,
             ),
         };
+        let (context, extension, kc_dir) = match &setup {
+            KubeSetup::Ready(t) => (
+                Some(t.context.clone()),
+                t.etcd_extension.clone(),
+                t.sources
+                    .first()
+                    .and_then(|p| p.parent())
+                    .map(|p| p.to_path_buf()),
+            ),
+            KubeSetup::NotConfigured { .. } => (None, None, None),
+        };
+        let mut config = config;
+        let etcd = crate::etcd::access::from_inputs(
+            args,
+            &mut config,
+            context.as_deref(),
+            extension.as_ref(),
+            kc_dir.as_deref(),
+        );
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
+                etcd,
                 cluster: ClusterInfo {
                     namespace: args.namespace.clone(),
                     read_only: args.read_only || config.read_only,
@@ -136,6 +158,7 @@ impl Session {
                     identity,
                 ));
                 Ok(Session {
+                    etcd,
                     config,
                     cluster,
                     client: Some(client),
@@ -148,6 +171,45 @@ impl Session {
                 })
             }
         }
+    }
+
+    /// Nothing to read from at all: no Kubernetes and no etcd.
+    pub fn nothing_configured(&self) -> bool {
+        self.client.is_none() && self.etcd.is_none()
+    }
+
+    /// Set the etcd pane's access before the first frame (the report waits for it).
+    pub fn configure_model(
+        &self,
+        model: &mut crate::model::Model,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        if let Some(a) = &self.etcd {
+            model.etcd.configure(crate::etcd::info(a), now);
+        }
+    }
+
+    /// Start every configured source: the Kubernetes ones and the etcd probe.
+    pub fn start_sources(&self, tx: &Sender<Msg>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles = self
+            .source_ctx(tx.clone())
+            .map(|ctx| crate::kube::sources::start_all(&ctx))
+            .unwrap_or_default();
+        // on a control-plane node: etcd's own log files, with or without Kubernetes
+        let root = crate::etcd::access::discovery_root();
+        if !crate::etcd::local_logs::find(&root).is_empty() {
+            handles.push(tokio::spawn(crate::etcd::local_logs::run(root, tx.clone())));
+        }
+        if let Some(a) = &self.etcd {
+            let i = &self.config.intervals;
+            handles.extend(crate::etcd::start(
+                a,
+                Duration::from_secs(i.etcd_timeout_secs),
+                Duration::from_secs(i.etcd_poll_secs),
+                tx.clone(),
+            ));
+        }
+        handles
     }
 
     /// The context sources start from.

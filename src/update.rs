@@ -17,6 +17,8 @@ pub enum Effect {
     Quit,
     /// Run a confirmed mutation through the one executor.
     Execute(Mutation),
+    /// Put text on the terminal's clipboard (OSC 52 escape), e.g. a runbook's commands.
+    Copy(String),
 }
 
 pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
@@ -43,11 +45,16 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             let state = match id {
                 SourceId::Api => &mut model.api.state,
                 SourceId::Namespaces => &mut model.namespaces.state,
+                SourceId::Etcd => &mut model.etcd.state,
+                SourceId::EtcdPods => &mut model.etcd.pods_state,
+                SourceId::Nodes => &mut model.nodes.state,
             };
             *state = state.fail(failure, now);
             data_changed = true;
         }
         Msg::Namespaces(delta) => data_changed = model.namespaces.apply(delta, now),
+        Msg::Etcd(m) => data_changed = model.etcd.apply(*m, now),
+        Msg::Nodes(delta) => data_changed = model.nodes.apply(delta, now),
         Msg::ActionDone(outcome) => {
             let level = match outcome.result {
                 OutcomeResult::Applied => NoticeLevel::Info,
@@ -180,7 +187,33 @@ pub fn apply_action(
             NoticeLevel::Info,
             now,
         ),
+        Action::Copy => copy_runbook(model, now, effects),
         Action::Confirm | Action::Cancel | Action::None => {}
+    }
+}
+
+/// The etcd runbook's commands to the clipboard: shown and copied, never run.
+fn copy_runbook(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+    match crate::etcd::runbook::build(model) {
+        Some(rb) if !rb.commands().is_empty() => {
+            let n = rb.commands().lines().count();
+            effects.push(Effect::Copy(rb.commands()));
+            notice(
+                model,
+                &format!(
+                    "copied {n} command(s) of \"{}\" to the clipboard (OSC 52); ktriage runs nothing",
+                    rb.title
+                ),
+                NoticeLevel::Info,
+                now,
+            );
+        }
+        _ => notice(
+            model,
+            "nothing to copy: no etcd recovery runbook applies now",
+            NoticeLevel::Info,
+            now,
+        ),
     }
 }
 

@@ -203,8 +203,11 @@ async fn sim_apiservice_and_namespace_lifecycle() {
         "configmaps \"late\" is forbidden: unable to create new content in namespace longhorn-system because it is being terminated"
     );
 
-    // /finalize on cattle-monitoring-system clears spec.finalizers; the cattle finalizer keeps it
-    let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cattle-monitoring-system"}, "spec": {"finalizers": []}});
+    // /finalize on cattle-monitoring-system clears spec.finalizers; the cattle finalizer keeps it.
+    // The body is the whole object (as `kubectl get -o json | … | kubectl replace --raw` sends it):
+    // a real server takes metadata from the body, so a minimal one would drop the finalizer.
+    let mut body = serde_json::to_value(ns.get("cattle-monitoring-system").await.unwrap()).unwrap();
+    body["spec"]["finalizers"] = json!([]);
     let (code, _, _) = raw(
         &c,
         "PUT",

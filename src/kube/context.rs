@@ -39,6 +39,8 @@ pub struct Target {
     pub namespace: Option<String>,
     /// The files the kubeconfig came from (for messages).
     pub sources: Vec<PathBuf>,
+    /// The context's `ktriage/etcd` extension (`{endpoints, cacert, cert, key}`), if any.
+    pub etcd_extension: Option<serde_json::Value>,
 }
 
 /// Resolve cluster access from flags and environment.
@@ -141,6 +143,11 @@ pub async fn from_kubeconfig(
         .find(|c| c.name == ctx_name)
         .and_then(|c| c.context.clone());
     let user = ctx.as_ref().and_then(|c| c.user.clone());
+    let etcd_extension = ctx
+        .as_ref()
+        .and_then(|c| c.extensions.as_ref())
+        .and_then(|x| x.iter().find(|e| e.name == "ktriage/etcd"))
+        .map(|e| e.extension.clone());
     let cluster_name = ctx.as_ref().map(|c| c.cluster.clone());
     let server = kc
         .clusters
@@ -169,6 +176,7 @@ pub async fn from_kubeconfig(
         user,
         namespace: namespace.map(str::to_string),
         sources,
+        etcd_extension,
     })))
 }
 
@@ -202,6 +210,7 @@ fn in_cluster(namespace: Option<&str>) -> Result<KubeSetup, KubeError> {
         user: Some("service account".into()),
         namespace: namespace.map(str::to_string),
         sources: Vec::new(),
+        etcd_extension: None,
     })))
 }
 

@@ -5,7 +5,9 @@
 mod source;
 pub mod store;
 
+pub mod etcd;
 pub mod namespaces;
+pub mod nodes;
 
 use std::fmt;
 
@@ -161,7 +163,8 @@ pub struct Model {
     pub cluster: ClusterInfo,
     pub api: ApiState,
     pub namespaces: namespaces::NamespacesModel,
-    pub etcd: PendingPane,
+    pub etcd: etcd::EtcdModel,
+    pub nodes: nodes::NodesModel,
     pub leaders: PendingPane,
     pub events: PendingPane,
     pub top: PendingPane,
@@ -193,8 +196,9 @@ impl Model {
                 state: kube_state.clone(),
                 version: None,
             },
-            namespaces: namespaces::NamespacesModel::new(kube_state),
-            etcd: pending("no source yet: the etcd probe is not built in this version"),
+            namespaces: namespaces::NamespacesModel::new(kube_state.clone()),
+            etcd: etcd::EtcdModel::new(crate::etcd::access::NEEDS, kube_state.clone()),
+            nodes: nodes::NodesModel::new(kube_state),
             leaders: pending("no source yet: the leases watch is not built in this version"),
             events: pending("no source yet: the events watch is not built in this version"),
             top: pending("no source yet: the metrics poll is not built in this version"),
@@ -228,6 +232,7 @@ impl Model {
         match pane {
             PaneId::Overview => self.findings.len(),
             PaneId::Namespaces => self.namespaces.store.len(),
+            PaneId::Etcd => self.etcd.row_count(),
             _ => 0,
         }
     }
@@ -237,6 +242,9 @@ impl Model {
         vec![
             (SourceId::Api, &self.api.state),
             (SourceId::Namespaces, &self.namespaces.state),
+            (SourceId::Etcd, &self.etcd.state),
+            (SourceId::EtcdPods, &self.etcd.pods_state),
+            (SourceId::Nodes, &self.nodes.state),
         ]
     }
 }

@@ -10,6 +10,11 @@ pub enum SourceId {
     /// Reachability and version of the API server.
     Api,
     Namespaces,
+    /// The etcd probe (v3 JSON gateway, no Kubernetes needed).
+    Etcd,
+    /// etcd static pods, their logs and `/readyz` (through the Kubernetes API).
+    EtcdPods,
+    Nodes,
 }
 
 impl SourceId {
@@ -17,6 +22,9 @@ impl SourceId {
         match self {
             SourceId::Api => "api",
             SourceId::Namespaces => "namespaces",
+            SourceId::Etcd => "etcd",
+            SourceId::EtcdPods => "etcd_pods",
+            SourceId::Nodes => "nodes",
         }
     }
 }

@@ -2,7 +2,10 @@
 //! (kube-runtime `watcher` with backoff), poll only what cannot be watched.
 
 mod api;
+pub mod etcd;
+pub mod etcd_snapshots;
 mod namespaces;
+pub mod nodes;
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -37,6 +40,11 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(probe_api(ctx.clone())),
         tokio::spawn(namespaces::run(ctx.clone())),
+        tokio::spawn(nodes::run(ctx.clone())),
+        tokio::spawn(etcd::pods(ctx.clone())),
+        tokio::spawn(etcd::logs(ctx.clone())),
+        tokio::spawn(etcd::readyz(ctx.clone())),
+        tokio::spawn(etcd_snapshots::run(ctx.clone())),
     ]
 }
 

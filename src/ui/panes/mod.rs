@@ -1,5 +1,6 @@
 //! One renderer per pane, plus the shared title/state handling every pane uses.
 
+mod etcd;
 mod namespaces;
 mod overview;
 
@@ -18,6 +19,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     match pane {
         PaneId::Overview => overview::draw(frame, area, model, theme, now),
         PaneId::Namespaces => namespaces::draw(frame, area, model, theme, now),
+        PaneId::Etcd => etcd::draw(frame, area, model, theme, now),
         other => {
             let state = model.pane_state(other);
             let block = pane_block(other.title(), state, None, theme, now);

@@ -1,0 +1,80 @@
+//! etcd, probed directly: the v3 JSON gateway on every member's client port (no protoc, no gRPC),
+//! plain or TLS with client certificates, plus the peer port's cluster-ID header.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`client`] | the structurally read-only client: only [`client::Request`]'s read calls exist |
+//! | [`tls`] | rustls configuration from PEM files; TLS failures classified |
+//! | [`wire`] | the gateway's JSON (u64 IDs as decimal strings) and hex display |
+//! | [`access`] | endpoints and certificates: flags, `ETCDCTL_*`, config, kubeconfig extension, discovery |
+//! | [`probe`] | one concurrent round over every endpoint; the polling source |
+//! | [`local_logs`] | etcd's log files on a control-plane node (RKE2/k3s pod logs, RKE1's Docker log), tailed |
+//! | [`logs`] | log signatures (data in `assets/`), zap/capnslog parser, bounded aggregator |
+//! | [`runbook`] | the distribution's recovery steps with the findings' IDs and URLs filled in |
+
+pub mod access;
+pub mod client;
+pub mod local_logs;
+pub mod logs;
+pub mod probe;
+pub mod runbook;
+pub mod tls;
+pub mod wire;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::Sender;
+use tokio::task::JoinHandle;
+
+use crate::model::etcd::AccessInfo;
+use crate::model::{Failure, FailureKind, SourceId};
+use crate::msg::Msg;
+
+/// Start the probe for `access`. A TLS setup error (unreadable certificate file) is reported as the
+/// source's failure and the source does not start: it would not fix itself.
+pub fn start(
+    access: &access::EtcdAccess,
+    timeout: Duration,
+    every: Duration,
+    tx: Sender<Msg>,
+) -> Option<JoinHandle<()>> {
+    let setup = || -> Result<client::EtcdClient, tls::TlsSetupError> {
+        let https = access.endpoints.iter().any(|e| e.starts_with("https://"));
+        let client_tls = if https || !access.client.is_empty() {
+            Some(tls::client_config(&access.client)?)
+        } else {
+            None
+        };
+        let peer_tls = if access.peer.is_empty() {
+            None
+        } else {
+            Some(tls::client_config(&access.peer)?)
+        };
+        Ok(client::EtcdClient::new(client_tls, peer_tls, timeout))
+    };
+    match setup() {
+        Ok(client) => Some(tokio::spawn(probe::run(
+            client,
+            access.endpoints.clone(),
+            tx,
+            every,
+        ))),
+        Err(e) => {
+            let failure = Failure {
+                kind: FailureKind::Error,
+                message: e.to_string(),
+            };
+            let _ = tx.try_send(Msg::SourceFailed(SourceId::Etcd, failure));
+            None
+        }
+    }
+}
+
+/// What the pane shows about the access.
+pub fn info(access: &access::EtcdAccess) -> AccessInfo {
+    AccessInfo {
+        endpoints: access.endpoints.clone(),
+        origin: access.origin.clone(),
+        tls: access.endpoints.iter().any(|e| e.starts_with("https://")),
+    }
+}

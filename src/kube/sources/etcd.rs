@@ -1,0 +1,263 @@
+//! etcd through the Kubernetes API: the etcd static pods (`kube-system/etcd-<node>`, watched), their
+//! logs (a bounded tail, polled, only lines newer than the last seen), and the API server's
+//! `/readyz?verbose` etcd check. All GETs: allowed in read-only mode.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{ListParams, LogParams};
+use kube::runtime::watcher;
+
+use super::{SourceCtx, classify, run_watch};
+use crate::model::SourceId;
+use crate::model::etcd::{EtcdMsg, EtcdPodRow};
+use crate::msg::Msg;
+
+/// The label RKE2, k3s (embedded etcd pods are RKE2's) and kubeadm put on etcd static pods.
+pub const ETCD_SELECTOR: &str = "component=etcd";
+const NAMESPACE: &str = "kube-system";
+const LOG_EVERY: Duration = Duration::from_secs(5);
+const READYZ_EVERY: Duration = Duration::from_secs(10);
+/// Lines per fetch: a split brain writes up to ~120 lines/s; the aggregator keeps counts, not lines.
+const TAIL: i64 = 2000;
+
+fn wrap(d: crate::model::Delta<EtcdPodRow>) -> Msg {
+    Msg::Etcd(Box::new(EtcdMsg::Pods(d)))
+}
+
+pub async fn pods(ctx: SourceCtx) {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), NAMESPACE);
+    run_watch(
+        api,
+        watcher::Config::default().labels(ETCD_SELECTOR),
+        SourceId::EtcdPods,
+        ctx.tx.clone(),
+        pod_row,
+        |p: &Pod| {
+            format!(
+                "{}/{}",
+                p.metadata.namespace.clone().unwrap_or_default(),
+                p.metadata.name.clone().unwrap_or_default()
+            )
+        },
+        wrap,
+    )
+    .await;
+}
+
+/// A flag's value from a container command line (`--quota-backend-bytes=8589934592` or two words).
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().enumerate().find_map(|(i, a)| {
+        if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            return Some(v.to_string());
+        }
+        (a == name).then(|| args.get(i + 1).cloned()).flatten()
+    })
+}
+
+pub fn pod_row(p: Pod) -> EtcdPodRow {
+    let meta = p.metadata;
+    let spec = p.spec.unwrap_or_default();
+    let status = p.status.unwrap_or_default();
+    let container = spec
+        .containers
+        .iter()
+        .find(|c| c.name == "etcd")
+        .or(spec.containers.first());
+    let args: Vec<String> = container
+        .map(|c| {
+            let mut v = c.command.clone().unwrap_or_default();
+            v.extend(c.args.clone().unwrap_or_default());
+            v
+        })
+        .unwrap_or_default();
+    let statuses = status.container_statuses.unwrap_or_default();
+    EtcdPodRow {
+        namespace: meta.namespace.unwrap_or_default(),
+        name: meta.name.unwrap_or_default(),
+        node: spec.node_name,
+        host_ip: status.host_ip,
+        phase: status.phase.unwrap_or_else(|| "Unknown".into()),
+        ready: !statuses.is_empty() && statuses.iter().all(|c| c.ready),
+        restarts: statuses.iter().map(|c| c.restart_count).sum(),
+        quota_bytes: flag(&args, "--quota-backend-bytes").and_then(|v| v.parse().ok()),
+        data_dir: flag(&args, "--data-dir"),
+        image: container.and_then(|c| c.image.clone()),
+    }
+}
+
+/// The Kubernetes timestamp in front of a `timestamps=true` log line.
+fn line_ts(line: &str) -> Option<DateTime<Utc>> {
+    let first = line.split(' ').next()?;
+    DateTime::parse_from_rfc3339(first)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Lines strictly newer than `after` (the API's `sinceSeconds` has one-second granularity).
+pub fn newer(text: &str, after: Option<DateTime<Utc>>) -> (Vec<String>, Option<DateTime<Utc>>) {
+    let mut newest = after;
+    let lines = text
+        .lines()
+        .filter(|l| {
+            let ts = line_ts(l);
+            let keep = match (ts, after) {
+                (Some(t), Some(a)) => t > a,
+                _ => true,
+            };
+            if let Some(t) = ts {
+                newest = Some(newest.map_or(t, |n| n.max(t)));
+            }
+            keep
+        })
+        .map(str::to_string)
+        .collect();
+    (lines, newest)
+}
+
+pub async fn logs(ctx: SourceCtx) {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), NAMESPACE);
+    let mut seen: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    loop {
+        let listed = tokio::time::timeout(
+            ctx.request_timeout,
+            api.list(&ListParams::default().labels(ETCD_SELECTOR)),
+        )
+        .await;
+        if let Ok(Ok(list)) = listed {
+            for p in list.items {
+                let Some(name) = p.metadata.name.clone() else {
+                    continue;
+                };
+                let key = format!("{NAMESPACE}/{name}");
+                let last = seen.get(&key).copied();
+                let lp = LogParams {
+                    container: Some("etcd".into()),
+                    timestamps: true,
+                    tail_lines: Some(TAIL),
+                    since_seconds: last.map(|t| (Utc::now() - t).num_seconds().max(1) + 1),
+                    ..LogParams::default()
+                };
+                let msg =
+                    match tokio::time::timeout(ctx.request_timeout, api.logs(&name, &lp)).await {
+                        Ok(Ok(text)) => {
+                            let (lines, newest) = newer(&text, last);
+                            if let Some(n) = newest {
+                                seen.insert(key.clone(), n);
+                            }
+                            EtcdMsg::Logs { pod: key, lines }
+                        }
+                        Ok(Err(e)) => EtcdMsg::LogsFailed {
+                            pod: key,
+                            failure: classify(&e),
+                        },
+                        Err(_) => EtcdMsg::LogsFailed {
+                            pod: key,
+                            failure: crate::model::Failure {
+                                kind: crate::model::FailureKind::Unreachable,
+                                message: "log fetch timed out".into(),
+                            },
+                        },
+                    };
+                if ctx.tx.send(Msg::Etcd(Box::new(msg))).await.is_err() {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(LOG_EVERY).await;
+    }
+}
+
+/// The etcd lines of `/readyz?verbose` (`[+]etcd ok`, `[-]etcd failed: reason withheld`).
+pub fn readyz_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.contains("etcd"))
+        .map(str::to_string)
+        .collect()
+}
+
+pub async fn readyz(ctx: SourceCtx) {
+    loop {
+        let req = http::Request::get("/readyz?verbose").body(Vec::new());
+        let result = match req {
+            Ok(req) => {
+                match tokio::time::timeout(ctx.request_timeout, ctx.client.request_text(req)).await
+                {
+                    Ok(Ok(text)) => Ok(readyz_lines(&text)),
+                    Ok(Err(e)) => Err(classify(&e)),
+                    Err(_) => Err(crate::model::Failure {
+                        kind: crate::model::FailureKind::Unreachable,
+                        message: "/readyz timed out".into(),
+                    }),
+                }
+            }
+            Err(e) => Err(crate::model::Failure {
+                kind: crate::model::FailureKind::Error,
+                message: e.to_string(),
+            }),
+        };
+        if ctx
+            .tx
+            .send(Msg::Etcd(Box::new(EtcdMsg::Readyz(result))))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(READYZ_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rke2_static_pod_fixture() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "etcd-cp-1", "namespace": "kube-system",
+                         "labels": {"component": "etcd", "tier": "control-plane"}},
+            "spec": {"nodeName": "cp-1", "containers": [{"name": "etcd", "image": "rancher/hardened-etcd:v3.5.9-k3s1",
+                     "command": ["etcd", "--config-file=/var/lib/rancher/rke2/server/db/etcd/config"],
+                     "args": ["--quota-backend-bytes", "8589934592", "--data-dir=/var/lib/rancher/rke2/server/db/etcd"]}]},
+            "status": {"phase": "Running", "hostIP": "10.0.0.11",
+                       "containerStatuses": [{"name": "etcd", "ready": true, "restartCount": 2, "image": "x", "imageID": "y"}]}
+        }))
+        .unwrap();
+        let r = pod_row(pod);
+        assert_eq!(r.name, "etcd-cp-1");
+        assert_eq!(r.node.as_deref(), Some("cp-1"));
+        assert_eq!(r.host_ip.as_deref(), Some("10.0.0.11"));
+        assert!(r.ready);
+        assert_eq!(r.restarts, 2);
+        assert_eq!(r.quota_bytes, Some(8_589_934_592));
+        assert_eq!(
+            r.data_dir.as_deref(),
+            Some("/var/lib/rancher/rke2/server/db/etcd")
+        );
+    }
+
+    #[test]
+    fn only_newer_log_lines() {
+        let text =
+            "2026-11-24T17:19:20.000000001Z a\n2026-11-24T17:19:21.5Z b\n2026-11-24T17:19:22Z c\n";
+        let (lines, newest) = newer(text, None);
+        assert_eq!(lines.len(), 3);
+        let (again, _) = newer(text, line_ts("2026-11-24T17:19:21.5Z x"));
+        assert_eq!(again, vec!["2026-11-24T17:19:22Z c"]);
+        assert_eq!(newest, line_ts("2026-11-24T17:19:22Z x"));
+    }
+
+    #[test]
+    fn readyz_etcd_lines() {
+        let text = "[+]ping ok\n[+]log ok\n[-]etcd failed: reason withheld\n[+]etcd-readiness ok\nreadyz check failed\n";
+        assert_eq!(
+            readyz_lines(text),
+            vec!["[-]etcd failed: reason withheld", "[+]etcd-readiness ok"]
+        );
+    }
+}

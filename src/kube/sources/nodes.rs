@@ -1,0 +1,89 @@
+//! Nodes: a full-object watch (conditions and addresses are in `status`), reduced to the slim
+//! `NodeRow` as objects arrive. Shared by the etcd pane and later panes.
+
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use kube::runtime::watcher;
+
+use super::{SourceCtx, run_watch};
+use crate::model::SourceId;
+use crate::model::nodes::NodeRow;
+use crate::msg::Msg;
+
+pub async fn run(ctx: SourceCtx) {
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    run_watch(
+        api,
+        watcher::Config::default().page_size(500),
+        SourceId::Nodes,
+        ctx.tx.clone(),
+        row,
+        |n: &Node| n.metadata.name.clone().unwrap_or_default(),
+        Msg::Nodes,
+    )
+    .await;
+}
+
+pub fn row(n: Node) -> NodeRow {
+    let labels = n.metadata.labels.unwrap_or_default();
+    let status = n.status.unwrap_or_default();
+    let conditions = status.conditions.unwrap_or_default();
+    NodeRow {
+        name: n.metadata.name.unwrap_or_default(),
+        roles: NodeRow::roles_from_labels(&labels),
+        kubelet_version: status
+            .node_info
+            .map(|i| i.kubelet_version)
+            .unwrap_or_default(),
+        ready: conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.status == "True"),
+        pressure: conditions
+            .iter()
+            .filter(|c| c.type_.ends_with("Pressure") && c.status == "True")
+            .map(|c| c.type_.clone())
+            .collect(),
+        internal_ip: status
+            .addresses
+            .unwrap_or_default()
+            .into_iter()
+            .find(|a| a.type_ == "InternalIP")
+            .map(|a| a.address),
+        instance_type: labels.get("node.kubernetes.io/instance-type").cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rke2_server_fixture() {
+        let n: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "cp-1", "labels": {
+                "node-role.kubernetes.io/etcd": "true",
+                "node-role.kubernetes.io/control-plane": "true",
+                "node-role.kubernetes.io/master": "true",
+                "node.kubernetes.io/instance-type": "rke2"}},
+            "status": {
+                "nodeInfo": {"kubeletVersion": "v1.28.9+rke2r1", "architecture": "amd64", "bootID": "", "containerRuntimeVersion": "",
+                             "kernelVersion": "", "kubeProxyVersion": "", "machineID": "", "operatingSystem": "linux",
+                             "osImage": "", "systemUUID": ""},
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.11"}, {"type": "Hostname", "address": "cp-1"}],
+                "conditions": [
+                    {"type": "Ready", "status": "True"},
+                    {"type": "DiskPressure", "status": "True"},
+                    {"type": "MemoryPressure", "status": "False"}]}
+        }))
+        .unwrap();
+        let r = row(n);
+        assert_eq!(r.roles, vec!["control-plane", "etcd", "master"]);
+        assert!(r.has_role("etcd"));
+        assert_eq!(r.kubelet_version, "v1.28.9+rke2r1");
+        assert_eq!(r.ready, Some(true));
+        assert_eq!(r.pressure, vec!["DiskPressure"]);
+        assert_eq!(r.internal_ip.as_deref(), Some("10.0.0.11"));
+        assert_eq!(r.instance_type.as_deref(), Some("rke2"));
+    }
+}

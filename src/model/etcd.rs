@@ -1,0 +1,256 @@
+//! etcd pane state: where the access came from, the latest probe round, raft-term history for churn,
+//! the etcd static pods and their aggregated logs, and the API server's `/readyz` etcd check.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+use super::{Delta, Failure, FailureKind, Keyed, SourceState, Store};
+use crate::etcd::logs::LogGroups;
+use crate::etcd::probe::Round;
+
+/// Messages of the etcd sources (boxed in `Msg::Etcd`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum EtcdMsg {
+    /// One probe round over every endpoint.
+    Round(Round),
+    /// The etcd static pods (`kube-system/etcd-<node>`), watched.
+    Pods(Delta<EtcdPodRow>),
+    /// New log lines of one etcd pod (`namespace/name`).
+    Logs { pod: String, lines: Vec<String> },
+    /// A log fetch failed (best effort: shown, not fatal).
+    LogsFailed { pod: String, failure: Failure },
+    /// RKE2 / k3s snapshot records (newest first), or why they could not be read.
+    Snapshots(Result<Vec<SnapshotRow>, Failure>),
+    /// The API server's `/readyz?verbose` lines about etcd (`[+]etcd ok`), or why it could not be read.
+    Readyz(Result<Vec<String>, Failure>),
+}
+
+/// An etcd static pod, with what the pane and rules read from its spec.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EtcdPodRow {
+    pub namespace: String,
+    pub name: String,
+    pub node: Option<String>,
+    pub host_ip: Option<String>,
+    pub phase: String,
+    pub ready: bool,
+    pub restarts: i32,
+    /// `--quota-backend-bytes` from the container's command line, when set.
+    pub quota_bytes: Option<u64>,
+    /// `--data-dir` from the command line.
+    pub data_dir: Option<String>,
+    pub image: Option<String>,
+}
+
+impl Keyed for EtcdPodRow {
+    fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One etcd snapshot record (RKE2 / k3s keep them in a ConfigMap).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SnapshotRow {
+    pub name: String,
+    pub node: Option<String>,
+    /// `file:///var/lib/rancher/rke2/server/db/snapshots/…` or an S3 location.
+    pub location: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub size: Option<u64>,
+    pub ok: bool,
+}
+
+/// A raft term as one member reported it, kept for the churn rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermSample {
+    pub at: DateTime<Utc>,
+    pub cluster_id: u64,
+    pub member_id: u64,
+    pub term: u64,
+    pub leader: u64,
+}
+
+/// How the etcd probe was configured (shown in the pane and the report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessInfo {
+    pub endpoints: Vec<String>,
+    pub origin: String,
+    pub tls: bool,
+}
+
+/// The etcd lines of `/readyz?verbose`, or why they could not be read.
+pub type Readyz = Result<Vec<String>, Failure>;
+
+const HISTORY: usize = 2048;
+const MAX_LOG_SOURCES: usize = 32;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EtcdModel {
+    pub access: Option<AccessInfo>,
+    /// The probe source.
+    pub state: SourceState,
+    pub round: Option<Round>,
+    pub history: VecDeque<TermSample>,
+    /// The etcd pods source (Kubernetes API).
+    pub pods_state: SourceState,
+    pub pods: Store<EtcdPodRow>,
+    pub logs: BTreeMap<String, LogGroups>,
+    pub log_errors: BTreeMap<String, Failure>,
+    pub readyz: Option<(DateTime<Utc>, Readyz)>,
+    /// Snapshot records, newest first (`None`: not read yet).
+    pub snapshots: Option<Result<Vec<SnapshotRow>, Failure>>,
+}
+
+impl EtcdModel {
+    /// Not configured: the pane says what it needs.
+    pub fn new(why: &str, pods_state: SourceState) -> EtcdModel {
+        EtcdModel {
+            access: None,
+            state: SourceState::NotConfigured { why: why.into() },
+            round: None,
+            history: VecDeque::new(),
+            pods_state,
+            pods: Store::default(),
+            logs: BTreeMap::new(),
+            log_errors: BTreeMap::new(),
+            readyz: None,
+            snapshots: None,
+        }
+    }
+
+    /// The probe starts: the pane shows where the access came from while it loads.
+    pub fn configure(&mut self, access: AccessInfo, now: DateTime<Utc>) {
+        self.access = Some(access);
+        self.state = SourceState::Loading { since: now };
+    }
+
+    pub fn apply(&mut self, msg: EtcdMsg, now: DateTime<Utc>) -> bool {
+        match msg {
+            EtcdMsg::Round(round) => {
+                self.apply_round(round, now);
+                true
+            }
+            EtcdMsg::Pods(delta) => {
+                let changed = self.pods.apply(delta);
+                if self.pods.synced {
+                    self.pods_state = SourceState::Ok { at: now };
+                }
+                changed
+            }
+            EtcdMsg::Logs { pod, lines } => {
+                if !self.logs.contains_key(&pod) && self.logs.len() >= MAX_LOG_SOURCES {
+                    return false;
+                }
+                let groups = self.logs.entry(pod.clone()).or_default();
+                for l in &lines {
+                    groups.ingest(l, now);
+                }
+                self.log_errors.remove(&pod);
+                !lines.is_empty()
+            }
+            EtcdMsg::LogsFailed { pod, failure } => {
+                self.log_errors.insert(pod, failure);
+                true
+            }
+            EtcdMsg::Snapshots(r) => {
+                let changed = self.snapshots.as_ref() != Some(&r);
+                self.snapshots = Some(r);
+                changed
+            }
+            EtcdMsg::Readyz(r) => {
+                self.readyz = Some((now, r));
+                true
+            }
+        }
+    }
+
+    fn apply_round(&mut self, round: Round, now: DateTime<Utc>) {
+        for p in &round.endpoints {
+            if let Ok(s) = &p.status {
+                self.history.push_back(TermSample {
+                    at: round.started,
+                    cluster_id: s.header.cluster_id,
+                    member_id: s.header.member_id,
+                    term: s.raft_term,
+                    leader: s.leader,
+                });
+            }
+        }
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        let answered = round.endpoints.iter().any(|p| p.status.is_ok());
+        self.state = if answered {
+            SourceState::Ok { at: now }
+        } else {
+            let msg = round
+                .endpoints
+                .iter()
+                .find_map(|p| p.status.as_ref().err())
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| "no endpoint to probe".into());
+            self.state.fail(
+                Failure {
+                    kind: FailureKind::Unreachable,
+                    message: format!("no etcd endpoint answered: {msg}"),
+                },
+                now,
+            )
+        };
+        self.round = Some(round);
+    }
+
+    /// Rows of the members table.
+    pub fn row_count(&self) -> usize {
+        self.round.as_ref().map_or(0, |r| r.endpoints.len())
+    }
+
+    /// The members table for the report (`panes.etcd.rows`): one object per endpoint, IDs in hex.
+    pub fn rows_json(&self) -> serde_json::Value {
+        use crate::etcd::wire::hex;
+        let Some(round) = &self.round else {
+            return serde_json::Value::Array(Vec::new());
+        };
+        round
+            .endpoints
+            .iter()
+            .map(|p| {
+                let s = p.status.as_ref().ok();
+                let name = p.members.as_ref().ok().and_then(|l| {
+                    let id = p.member_id()?;
+                    l.members
+                        .iter()
+                        .find(|m| m.id == id)
+                        .map(|m| m.name.clone())
+                });
+                serde_json::json!({
+                    "endpoint": p.endpoint,
+                    "member_id": p.member_id().map(hex),
+                    "name": name,
+                    "cluster_id": p.cluster_id().map(hex),
+                    "leader": s.map(|s| s.is_leader()),
+                    "raft_term": s.map(|s| s.raft_term),
+                    "raft_index": s.map(|s| s.raft_index),
+                    "raft_applied_index": s.map(|s| s.raft_applied_index),
+                    "db_size": s.map(|s| s.db_size),
+                    "db_size_in_use": s.map(|s| s.db_size_in_use),
+                    "version": s.map(|s| s.version.clone()),
+                    "health_ms": p.health.as_ref().ok(),
+                    "error": p.status.as_ref().err().map(|e| e.message.clone())
+                        .or_else(|| p.health.as_ref().err().map(|e| e.message.clone())),
+                    "peer_cluster_id": p.peer.as_ref().and_then(|x| x.result.as_ref().ok())
+                        .and_then(|v| v.cluster_id).map(hex),
+                })
+            })
+            .collect()
+    }
+
+    /// The quota for the DB-size rule: the pods' `--quota-backend-bytes`, else etcd's default 2 GiB.
+    pub fn quota(&self) -> (u64, &'static str) {
+        match self.pods.iter().filter_map(|p| p.quota_bytes).min() {
+            Some(q) => (q, "--quota-backend-bytes of the etcd pod"),
+            None => (2 * 1024 * 1024 * 1024, "etcd's default quota (2 GiB)"),
+        }
+    }
+}
