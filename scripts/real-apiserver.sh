@@ -10,6 +10,8 @@
 #                                            loopback ports; writes DIR/admin.kubeconfig (system:masters),
 #                                            DIR/jane.kubeconfig (no RBAC rights), DIR/env; prints
 #                                            "KUBECONFIG=DIR/admin.kubeconfig" last
+#   scripts/real-apiserver.sh split DIR I    split etcd member I off as a new 1-member cluster on the same
+#                                            ports (an "island": its own cluster ID, healthy, writable)
 #   scripts/real-apiserver.sh stop DIR       stop everything started in DIR, by recorded PID
 #
 # The build cache lives outside the repo: $KTRIAGE_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/ktriage).
@@ -134,6 +136,7 @@ cmd_start() {
   done
   for ((i = 1; i <= members; i++)); do
     mkdir -p "$dir/etcd$i"
+    echo "${cports[i]} ${pports[i]}" > "$dir/etcd$i/ports"
     setsid etcd --name "m$i" --data-dir "$dir/etcd$i/data" \
       --listen-client-urls "http://127.0.0.1:${cports[i]}" --advertise-client-urls "http://127.0.0.1:${cports[i]}" \
       --listen-peer-urls "http://127.0.0.1:${pports[i]}" --initial-advertise-peer-urls "http://127.0.0.1:${pports[i]}" \
@@ -201,10 +204,36 @@ cmd_stop() {
   echo "stopped the servers of $dir" >&2
 }
 
+cmd_split() {
+  local dir=${1:?usage: split DIR I} i=${2:?usage: split DIR I}
+  dir=$(cd "$dir" && pwd)
+  [[ -f $dir/etcd$i/ports ]] || die "no etcd member $i in $dir"
+  local cport pport
+  read -r cport pport < "$dir/etcd$i/ports"
+  stop_pid "$dir/etcd$i/pid" "--data-dir $dir/etcd$i/data"
+  mv "$dir/etcd$i/data" "$dir/etcd$i/data.before-split"
+  setsid etcd --name "m$i" --data-dir "$dir/etcd$i/data" \
+    --listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
+    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+    --initial-cluster "m$i=http://127.0.0.1:$pport" --initial-cluster-token "ktriage-island-$$" \
+    --initial-cluster-state new --logger zap --log-outputs stderr >> "$dir/etcd$i/etcd.log" 2>&1 < /dev/null &
+  echo $! > "$dir/etcd$i/pid"
+  local t
+  for ((t = 0; t < 100; t++)); do
+    if curl -sf -X POST "http://127.0.0.1:$cport/v3/kv/range" -d '{"key":"aGVhbHRo"}' >/dev/null 2>&1; then
+      echo "etcd member $i is an island on http://127.0.0.1:$cport" >&2
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "island member $i did not become healthy"
+}
+
 case ${1:-} in
   build) cmd_build ;;
   path) [[ -x $BIN ]] && echo "$BIN" || exit 1 ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
+  split) shift; cmd_split "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
 esac

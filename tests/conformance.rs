@@ -5,7 +5,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use support::real::{RealServer, client_from};
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -34,46 +35,6 @@ enum Guard {
     Real(RealServer),
 }
 
-struct RealServer {
-    dir: tempfile::TempDir,
-}
-
-impl RealServer {
-    /// A value from the `env` file the start script writes.
-    fn env(&self, key: &str) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("env")).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .unwrap_or_else(|| panic!("{key} not in env"))
-            .to_string()
-    }
-}
-
-impl Drop for RealServer {
-    fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .output();
-    }
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/real-apiserver.sh")
-}
-
-async fn client_from(kubeconfig: &Path) -> Client {
-    let setup = ktriage::kube::resolve(Some(kubeconfig), None, None)
-        .await
-        .unwrap();
-    let ktriage::kube::KubeSetup::Ready(t) = setup else {
-        panic!("not configured")
-    };
-    let mut cfg = t.config;
-    cfg.default_retry = false;
-    Client::try_from(cfg).unwrap()
-}
-
 async fn sim_target() -> Target {
     let h = support::sim("healthy").await;
     let admin = support::client(&h).await;
@@ -88,38 +49,11 @@ async fn sim_target() -> Target {
 
 /// The real server, or `None` (visible skip) when it is not built — a failure under `CI=true`.
 async fn real_target() -> Option<Target> {
-    let built = Command::new(script())
-        .arg("path")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    let has_etcd = support::require_tool("etcd").is_some();
-    if !built || !has_etcd {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "the real kube-apiserver is required under CI=true: run scripts/real-apiserver.sh build (and install etcd-server)"
-            );
-        }
-        eprintln!("SKIP: real kube-apiserver not built (scripts/real-apiserver.sh build)");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
     // configmaps bypass the watch cache so that an etcd compaction is visible as 410 (the 1.20
     // watch cache keeps serving its own history); every other resource is cached as usual
-    let out = Command::new(script())
-        .arg("start")
-        .arg(dir.path())
-        .env("KAS_EXTRA_ARGS", "--watch-cache-sizes=configmaps#0")
-        .output()
-        .unwrap();
-    let server = RealServer { dir };
-    assert!(
-        out.status.success(),
-        "start failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let admin = client_from(&server.dir.path().join("admin.kubeconfig")).await;
-    let unprivileged = client_from(&server.dir.path().join("jane.kubeconfig")).await;
+    let server = RealServer::start("--watch-cache-sizes=configmaps#0", 1)?;
+    let admin = client_from(&server.admin_kubeconfig()).await;
+    let unprivileged = client_from(&server.jane_kubeconfig()).await;
     Some(Target {
         name: "real kube-apiserver",
         admin,
