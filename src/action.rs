@@ -21,6 +21,21 @@ pub enum Action {
     Close,
     /// Scale the selected workload (mutating).
     Scale,
+    /// Revert the last action of this session from the journal's `before` (mutating).
+    Undo,
+    /// Jump from a finding or an eviction group to its workload in Top.
+    Jump,
+    /// Events: warnings only / all events.
+    ToggleWarnings,
+    /// Events and Top: next sort order.
+    Sort,
+    /// Top: group pods by owner.
+    Group,
+    /// Dialog: copy the kubectl command (OSC 52).
+    Copy,
+    /// Dialog: one more / one fewer replica.
+    More,
+    Less,
     Confirm,
     Cancel,
     /// Explicitly unbound (a user override with `action = "none"`).
@@ -49,6 +64,14 @@ impl Action {
         ("last", Action::Last),
         ("close", Action::Close),
         ("scale", Action::Scale),
+        ("undo", Action::Undo),
+        ("jump", Action::Jump),
+        ("toggle_warnings", Action::ToggleWarnings),
+        ("sort", Action::Sort),
+        ("group", Action::Group),
+        ("copy", Action::Copy),
+        ("more", Action::More),
+        ("less", Action::Less),
         ("confirm", Action::Confirm),
         ("cancel", Action::Cancel),
         ("none", Action::None),
@@ -68,7 +91,7 @@ impl Action {
 
     /// True for actions that would change the cluster.
     pub fn is_mutating(self) -> bool {
-        matches!(self, Action::Scale)
+        matches!(self, Action::Scale | Action::Undo)
     }
 }
 

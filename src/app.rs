@@ -30,7 +30,8 @@ pub enum Exit {
 /// Run the console until the user quits, a signal arrives or the terminal goes away.
 pub async fn run(session: Session) -> std::io::Result<Exit> {
     let now = Utc::now();
-    let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now);
+    let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now)
+        .with_tuning(session.config.tuning);
     model.warnings = session.config.warnings.clone();
     if let Ok(unfinished) = session.journal.unfinished()
         && !unfinished.is_empty()
@@ -148,6 +149,13 @@ fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) 
     for e in effects {
         match e {
             Effect::Quit => quit = true,
+            Effect::Copy(text) => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = out
+                    .write_all(osc52(&text).as_bytes())
+                    .and_then(|_| out.flush());
+            }
             Effect::Execute(m) => {
                 let Some(executor) = session.executor.clone() else {
                     continue;
@@ -162,4 +170,13 @@ fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) 
         }
     }
     quit
+}
+
+/// The OSC 52 sequence that puts `text` on the terminal's clipboard.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine;
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
 }

@@ -45,9 +45,11 @@ pub mod model;
 pub mod msg;
 pub mod mutation;
 pub mod report;
+pub mod report_panes;
 pub mod session;
 pub mod sim;
 pub mod term;
+pub mod tuning;
 pub mod ui;
 pub mod update;
 

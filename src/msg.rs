@@ -3,7 +3,11 @@
 use crossterm::event::KeyEvent;
 
 use crate::kube::executor::Outcome;
+use crate::model::events::EventRow;
+use crate::model::leaders::LeaseRow;
 use crate::model::namespaces::NsRow;
+use crate::model::nodes::NodeRow;
+use crate::model::top::{MetricsSnapshot, PodRow, RsRow};
 use crate::model::{Delta, Failure, SourceId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +23,15 @@ pub enum Msg {
     /// A source failed (the source keeps retrying with backoff).
     SourceFailed(SourceId, Failure),
     Namespaces(Delta<NsRow>),
+    Nodes(Delta<NodeRow>),
+    Leases(Delta<LeaseRow>),
+    Events(Delta<EventRow>),
+    /// Which events API the events source uses (`events.k8s.io/v1` or `v1`).
+    EventsApi(&'static str),
+    Pods(Delta<PodRow>),
+    ReplicaSets(Delta<RsRow>),
+    /// One metrics.k8s.io poll (pods and nodes).
+    Metrics(MetricsSnapshot),
     /// The executor finished an action.
     ActionDone(Box<Outcome>),
 }

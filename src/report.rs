@@ -62,7 +62,8 @@ async fn observe(session: &Session, observe: Duration) -> Model {
         session.cluster.clone(),
         session.config.keymap.clone(),
         Utc::now(),
-    );
+    )
+    .with_tuning(session.config.tuning);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let sources = session
         .source_ctx(tx.clone())
@@ -190,6 +191,9 @@ pub fn document(model: &Model, now: DateTime<Utc>) -> Value {
                     })
                     .collect(),
             )),
+            PaneId::Leaders | PaneId::Events | PaneId::Top => {
+                crate::report_panes::rows(model, *p, now)
+            }
             _ => None,
         };
         if let (Some(rows), Value::Object(m)) = (rows, &mut v) {

@@ -5,6 +5,9 @@
 //! object names a scenario chose.
 
 mod api;
+pub mod events;
+mod leaders;
+mod top;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -108,6 +111,9 @@ impl Finding {
 pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
     let mut out = Vec::new();
     api::rules(model, now, &mut out);
+    leaders::rules(model, now, &mut out);
+    events::rules(model, now, &mut out);
+    top::rules(model, now, &mut out);
     out.sort_by(|a, b| (a.severity, &a.id, &a.key).cmp(&(b.severity, &b.id, &b.key)));
     out
 }

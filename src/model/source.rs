@@ -10,6 +10,12 @@ pub enum SourceId {
     /// Reachability and version of the API server.
     Api,
     Namespaces,
+    Nodes,
+    Leases,
+    Events,
+    Pods,
+    /// metrics.k8s.io poll (pods and nodes).
+    Metrics,
 }
 
 impl SourceId {
@@ -17,6 +23,11 @@ impl SourceId {
         match self {
             SourceId::Api => "api",
             SourceId::Namespaces => "namespaces",
+            SourceId::Nodes => "nodes",
+            SourceId::Leases => "leases",
+            SourceId::Events => "events",
+            SourceId::Pods => "pods",
+            SourceId::Metrics => "metrics",
         }
     }
 }

@@ -2,7 +2,11 @@
 //! (kube-runtime `watcher` with backoff), poll only what cannot be watched.
 
 mod api;
+pub mod events;
+pub mod leaders;
 mod namespaces;
+pub mod nodes;
+pub mod top;
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -30,6 +34,8 @@ pub struct SourceCtx {
     pub api_probe: Duration,
     pub backoff_cap: Duration,
     pub request_timeout: Duration,
+    /// metrics.k8s.io poll interval (`[top] metrics_secs`).
+    pub metrics_every: Duration,
 }
 
 /// Start every source. The returned handles are aborted when the app stops.
@@ -37,6 +43,12 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(probe_api(ctx.clone())),
         tokio::spawn(namespaces::run(ctx.clone())),
+        tokio::spawn(nodes::run(ctx.clone())),
+        tokio::spawn(leaders::run(ctx.clone())),
+        tokio::spawn(events::run(ctx.clone())),
+        tokio::spawn(top::pods(ctx.clone())),
+        tokio::spawn(top::replicasets(ctx.clone())),
+        tokio::spawn(top::metrics(ctx.clone(), ctx.metrics_every)),
     ]
 }
 
