@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
-mod panes;
+pub mod panes;
 
 use crate::action::Action;
 use crate::diagnose;

@@ -5,6 +5,7 @@
 
 pub mod kubectl;
 pub mod model;
+pub mod panes;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,0 +1,305 @@
+//! Leaders, Events and Top: model and rule tests from fixtures (lease YAML, event streams, pods and
+//! metrics), with a fixed clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod support;
+
+use chrono::Duration;
+use ktriage::diagnose::{Finding, Severity};
+use ktriage::kube::sources::{events, leaders};
+use ktriage::model::{Delta, SourceState};
+use ktriage::msg::Msg;
+use ktriage::update::update;
+use support::model::t0;
+use support::panes::*;
+
+fn ids(fs: &[Finding]) -> Vec<String> {
+    fs.iter().map(|f| f.key.clone()).collect()
+}
+
+fn find<'a>(fs: &'a [Finding], id: &str) -> &'a Finding {
+    fs.iter()
+        .find(|f| f.id == id)
+        .unwrap_or_else(|| panic!("no {id} in {:?}", ids(fs)))
+}
+
+#[test]
+fn eviction_storm_names_the_workload_without_limits_on_the_pressured_node() {
+    let m = story("app", "hog", "w2");
+    let f = find(&m.findings, "eviction-storm");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.key, "eviction-storm/Deployment/app/hog");
+    let s = f.subject.as_ref().unwrap();
+    assert_eq!((s.kind.as_str(), s.name.as_str()), ("Deployment", "hog"));
+    assert!(
+        f.evidence.iter().any(|e| e.contains("w2")),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.evidence.iter().any(|e| e.contains("victims")),
+        "{:?}",
+        f.evidence
+    );
+    assert_eq!(f.fix.action.as_deref(), Some("scale"));
+    // pressure and leftovers point at the storm
+    let p = find(&m.findings, "node-pressure");
+    assert_eq!(p.key, "node-pressure/Node//w2");
+    assert_eq!(
+        p.cause.as_deref(),
+        Some("eviction-storm/Deployment/app/hog")
+    );
+    let left = find(&m.findings, "evicted-pods-leftover");
+    assert_eq!(left.severity, Severity::Info);
+    assert!(left.title.starts_with("2 evicted"), "{}", left.title);
+}
+
+#[test]
+fn storm_ranks_by_requests_and_replicas_without_metrics() {
+    let mut m = story("app", "hog", "w2");
+    m.top.metrics_state = SourceState::Failed {
+        failure: ktriage::model::Failure {
+            kind: ktriage::model::FailureKind::Error,
+            message: "metrics-server unavailable".into(),
+        },
+        since: t0(),
+        last_ok: None,
+    };
+    let fs = ktriage::diagnose::evaluate(&m, t0());
+    assert_eq!(
+        find(&fs, "eviction-storm").key,
+        "eviction-storm/Deployment/app/hog"
+    );
+}
+
+#[test]
+fn renamed_objects_give_the_same_findings() {
+    let a = story("app", "hog", "w2");
+    let b = story("zz-batch", "mangle", "node-17");
+    let norm = |fs: &[Finding]| {
+        let mut v: Vec<(String, Severity)> =
+            fs.iter().map(|f| (f.id.clone(), f.severity)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(norm(&a.findings), norm(&b.findings));
+    assert_eq!(
+        find(&b.findings, "eviction-storm").key,
+        "eviction-storm/Deployment/zz-batch/mangle"
+    );
+}
+
+#[test]
+fn a_few_old_evictions_are_no_storm() {
+    let mut m = story("app", "hog", "w2");
+    // the window is 5 minutes: move the clock 10 minutes on
+    let later = t0() + Duration::minutes(10);
+    update(&mut m, Msg::Tick, later);
+    assert!(
+        m.findings.iter().all(|f| f.id != "eviction-storm"),
+        "{:?}",
+        ids(&m.findings)
+    );
+}
+
+#[test]
+fn leaders_missing_stale_and_notready() {
+    let m = story("app", "hog", "w2");
+    let f = find(&m.findings, "leader-missing");
+    assert_eq!(
+        f.key,
+        "leader-missing/Lease/kube-system/cloud-controller-manager"
+    );
+    assert_eq!(f.severity, Severity::Critical);
+    let n = find(&m.findings, "leader-node-notready");
+    assert_eq!(
+        n.key,
+        "leader-node-notready/Lease/kube-system/kube-controller-manager"
+    );
+    assert!(m.findings.iter().all(|f| f.id != "leader-stale"));
+    // 12 s without renewal of a 15 s lease: past the renew deadline, not yet expired
+    let mut m = m;
+    update(&mut m, Msg::Tick, t0() + Duration::seconds(10));
+    assert!(
+        m.findings
+            .iter()
+            .any(|f| f.key == "leader-stale/Lease/kube-system/kube-scheduler"),
+        "{:?}",
+        ids(&m.findings)
+    );
+    // and after the duration it is missing
+    update(&mut m, Msg::Tick, t0() + Duration::seconds(20));
+    assert!(
+        m.findings
+            .iter()
+            .any(|f| f.key == "leader-missing/Lease/kube-system/kube-scheduler")
+    );
+}
+
+#[test]
+fn holder_changes_in_the_window_are_flapping() {
+    let mut m = story("app", "hog", "w2");
+    for (i, h) in ["cp2_1", "cp1_2", "cp2_3"].iter().enumerate() {
+        let at = t0() + Duration::seconds(i as i64);
+        let mut row = leaders::row(lease_yaml("kube-system", "kube-scheduler", h, 0, 15));
+        row.renew = Some(at);
+        update(&mut m, Msg::Leases(Delta::Apply(row)), at);
+    }
+    let f = find(&m.findings, "leader-flapping");
+    assert_eq!(f.key, "leader-flapping/Lease/kube-system/kube-scheduler");
+    assert!(
+        f.evidence.iter().any(|e| e.contains("cp1_2 → cp2_3")),
+        "{:?}",
+        f.evidence
+    );
+    // two changes are below the default threshold of 3
+    let mut m2 = story("app", "hog", "w2");
+    for h in ["cp2_1", "cp1_2"] {
+        update(
+            &mut m2,
+            Msg::Leases(Delta::Apply(leaders::row(lease_yaml(
+                "kube-system",
+                "kube-scheduler",
+                h,
+                0,
+                15,
+            )))),
+            t0(),
+        );
+    }
+    assert!(m2.findings.iter().all(|f| f.id != "leader-flapping"));
+}
+
+#[test]
+fn leader_annotation_fallback_is_read() {
+    let text = r#"{"holderIdentity":"node-a_1234","leaseDurationSeconds":15,"acquireTime":"2026-11-29T09:00:00Z","renewTime":"2026-11-29T09:59:58Z","leaderTransitions":7}"#;
+    let row = leaders::annotation_row("kube-system", "kube-scheduler", text).unwrap();
+    assert_eq!(row.holder_node(), Some("node-a"));
+    assert_eq!(row.transitions, Some(7));
+    assert_eq!(row.renew_age(t0()), Some(2));
+    let mut m = support::model::model(false);
+    update(&mut m, Msg::Leases(Delta::Apply(row)), t0());
+    // a lease re-list does not drop the annotation row
+    update(&mut m, Msg::Leases(Delta::Init), t0());
+    update(&mut m, Msg::Leases(Delta::InitDone), t0());
+    assert_eq!(m.leaders.rows().len(), 1);
+}
+
+#[test]
+fn events_aggregate_filter_sort_and_stay_bounded() {
+    let mut m = story("app", "hog", "w2");
+    let g = m.events.groups();
+    assert_eq!(g.len(), 1);
+    assert_eq!(
+        (g[0].reason.as_str(), g[0].node.as_str(), g[0].count),
+        ("Evicted", "w2", 6)
+    );
+    assert!(g[0].rate_per_min() > 1.0);
+    // a Normal event shows only with warnings-only off
+    let mut normal = events::core_row(eviction("pay", "p", "w1", 5));
+    normal.reason = "Scheduled".into();
+    normal.warning = false;
+    normal.id = "pay/normal".into();
+    update(&mut m, Msg::Events(Delta::Apply(normal)), t0());
+    assert_eq!(m.events.groups().len(), 1);
+    m.events.warnings_only = false;
+    assert_eq!(m.events.groups().len(), 2);
+    // the ring: cap 10, 40 more events keep it near the cap, newest kept
+    m.events.cap = 10;
+    for i in 0..40 {
+        let mut e = events::core_row(eviction("pay", &format!("q{i}"), "w2", 1000 - i));
+        e.id = format!("pay/q{i}");
+        update(&mut m, Msg::Events(Delta::Apply(e)), t0());
+    }
+    assert!(m.events.store.len() <= 11, "{}", m.events.store.len());
+    assert!(m.events.store.get("pay/q39").is_some());
+}
+
+#[test]
+fn a_relist_after_410_keeps_the_rows_until_complete() {
+    let mut m = story("app", "hog", "w2");
+    let before = m.events.store.len();
+    update(&mut m, Msg::Events(Delta::Init), t0());
+    assert_eq!(m.events.store.len(), before, "rows stay while re-listing");
+    update(&mut m, Msg::Events(Delta::InitDone), t0());
+    assert_eq!(m.events.store.len(), 0);
+}
+
+#[test]
+fn top_joins_usage_requests_limits_and_owners() {
+    let mut m = story("app", "hog", "w2");
+    let rows = m.top.rows();
+    assert_eq!(rows.len(), 4, "evicted pods are not consumers");
+    assert_eq!(rows[0].workload.as_ref().unwrap().name, "hog");
+    let ledger = rows.iter().find(|r| r.name == "ledger-7b8d-c").unwrap();
+    assert_eq!(ledger.pct_of(ledger.lim_mem_b), Some(93));
+    m.top.grouped = true;
+    let g = m.top.rows();
+    assert_eq!(g.len(), 3);
+    assert_eq!(g[0].name, "Deployment/hog");
+    assert_eq!(g[0].pods, 2);
+    assert_eq!(m.row_count(ktriage::model::PaneId::Top), 3);
+    let near = find(&m.findings, "pod-near-limit");
+    assert_eq!(near.key, "pod-near-limit/Pod/pay/ledger-7b8d-c");
+    let nl: Vec<&Finding> = m
+        .findings
+        .iter()
+        .filter(|f| f.id == "pod-no-limits")
+        .collect();
+    assert_eq!(
+        nl[0].key, "pod-no-limits/Deployment/app/hog",
+        "worst consumer first"
+    );
+    assert_eq!(nl.len(), 2);
+}
+
+#[test]
+fn overcommitted_node() {
+    let mut m = story("app", "hog", "w2");
+    for i in 0..4 {
+        let p = ktriage::kube::sources::top::pod_row(pod(
+            "pay",
+            &format!("big-{i}"),
+            "w1",
+            None,
+            Some("16Gi"),
+            "1Gi",
+        ));
+        update(&mut m, Msg::Pods(Delta::Apply(p)), t0());
+    }
+    let f = find(&m.findings, "node-overcommitted");
+    assert_eq!(f.key, "node-overcommitted/Node//w1");
+    assert!(f.title.contains("200%"), "{}", f.title);
+}
+
+#[test]
+fn without_metrics_top_still_shows_requests_and_limits() {
+    let mut m = support::model::model(false);
+    update(
+        &mut m,
+        Msg::Pods(Delta::Apply(ktriage::kube::sources::top::pod_row(pod(
+            "a",
+            "p",
+            "n",
+            None,
+            Some("1Gi"),
+            "512Mi",
+        )))),
+        t0(),
+    );
+    update(
+        &mut m,
+        Msg::SourceFailed(
+            ktriage::model::SourceId::Metrics,
+            ktriage::model::Failure {
+                kind: ktriage::model::FailureKind::Error,
+                message: "metrics-server unavailable".into(),
+            },
+        ),
+        t0(),
+    );
+    let rows = m.top.rows();
+    assert_eq!(rows[0].mem_b, None);
+    assert_eq!(rows[0].req_mem_b, Some(512 << 20));
+    assert_eq!(rows[0].lim_mem_b, Some(1 << 30));
+}
