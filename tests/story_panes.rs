@@ -1,0 +1,405 @@
+//! End to end on the simulator through the real kube client: the runaway-app story (eviction storm →
+//! Top → scale to 0 → evictions stop → undo), leader-flapping, watch faults on the Events pane, and
+//! both scenarios with every user-chosen name changed. Behaviour is triggered through `/_sim/trigger`;
+//! nothing sleeps waiting for it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod support;
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ktriage::journal::Journal;
+use ktriage::kube::executor::{Executor, Identity, OutcomeResult};
+use ktriage::kube::sources::{SourceCtx, start_all};
+use ktriage::model::{ClusterInfo, Model, PaneId};
+use ktriage::msg::Msg;
+use ktriage::mutation::Mutation;
+use ktriage::update::{Effect, update};
+use serde_json::{Value, json};
+use support::{client, control, sim};
+use tokio::sync::mpsc;
+
+/// A model fed by the real sources, as the app loop feeds it.
+struct Live {
+    model: Model,
+    rx: mpsc::Receiver<Msg>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Live {
+    async fn start(c: &kube::Client) -> Live {
+        let cfg = ktriage::config::Config::defaults().unwrap();
+        let cluster = ClusterInfo {
+            context: Some("ktriage-sim".into()),
+            server: Some("https://sim".into()),
+            ..ClusterInfo::default()
+        };
+        let model = Model::new(cluster, cfg.keymap, chrono::Utc::now()).with_tuning(cfg.tuning);
+        let (tx, rx) = mpsc::channel(1024);
+        let ctx = SourceCtx {
+            client: c.clone(),
+            tx,
+            namespace: None,
+            api_probe: Duration::from_secs(30),
+            backoff_cap: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(5),
+            metrics_every: Duration::from_millis(200),
+        };
+        Live {
+            model,
+            rx,
+            tasks: start_all(&ctx),
+        }
+    }
+
+    /// Feed messages until `pred` holds (10 s deadline).
+    async fn until(&mut self, what: &str, pred: impl Fn(&Model) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !pred(&self.model) {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) => {
+                    update(&mut self.model, m, chrono::Utc::now());
+                }
+                _ => panic!(
+                    "timed out waiting for {what}; findings: {:?}",
+                    self.model
+                        .findings
+                        .iter()
+                        .map(|f| &f.key)
+                        .collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    fn key(&mut self, c: char) -> Vec<Effect> {
+        update(
+            &mut self.model,
+            Msg::Key(KeyEvent::from(KeyCode::Char(c))),
+            chrono::Utc::now(),
+        )
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn has(m: &Model, key: &str) -> bool {
+    m.findings.iter().any(|f| f.key == key)
+}
+
+fn evictions(m: &Model) -> usize {
+    m.events.store.iter().filter(|e| e.is_eviction()).count()
+}
+
+async fn replicas(c: &kube::Client, ns: &str, name: &str) -> i32 {
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(c.clone(), ns);
+    api.get_scale(name)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .replicas
+        .unwrap()
+}
+
+async fn runaway_story(scenario: &str, ns: &str, deploy: &str) {
+    let h = sim(scenario).await;
+    let c = client(&h).await;
+    let mut live = Live::start(&c).await;
+    let storm = format!("eviction-storm/Deployment/{ns}/{deploy}");
+    live.until("the eviction storm with its culprit", |m| has(m, &storm))
+        .await;
+    // the burst puts the runaway's nodes under MemoryPressure and evicts more pods
+    let out = control(&c, "trigger", json!({"name": "eviction-burst"})).await;
+    assert!(out["evicted"].as_u64().unwrap() >= 1, "{out}");
+    let n0 = evictions(&live.model);
+    live.until("the new evictions", |m| evictions(m) > n0).await;
+    live.until("node pressure", |m| {
+        m.findings.iter().any(|f| f.id == "node-pressure")
+    })
+    .await;
+
+    // operator: Events pane, jump to the culprit in Top, scale, confirm (4 t s y)
+    live.key('4');
+    assert_eq!(live.model.ui.active, PaneId::Events);
+    live.key('t');
+    assert_eq!(live.model.ui.active, PaneId::Top);
+    live.key('s');
+    let d = live.model.dialog.as_ref().expect("the confirm dialog");
+    assert_eq!(
+        d.mutation,
+        Mutation::Scale {
+            namespace: ns.into(),
+            name: deploy.into(),
+            replicas: 0
+        }
+    );
+    let effects = live.key('y');
+    let Some(Effect::Execute(m)) = effects.into_iter().next() else {
+        panic!("no Execute effect")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::new(dir.path().join("journal.jsonl"));
+    let identity = Identity {
+        context: "ktriage-sim".into(),
+        cluster: "sim".into(),
+        kube_user: Some("admin".into()),
+    };
+    let exec = Executor::new(c.clone(), false, journal.clone(), identity);
+    let outcome = exec.execute(&m).await;
+    assert_eq!(outcome.result, OutcomeResult::Applied, "{outcome:?}");
+    assert_eq!(outcome.before, Some(json!({"replicas": 4})));
+    assert_eq!(replicas(&c, ns, deploy).await, 0);
+    update(
+        &mut live.model,
+        Msg::ActionDone(Box::new(outcome)),
+        chrono::Utc::now(),
+    );
+
+    // the stream stops: a burst now evicts nothing and clears the pressure
+    let out = control(&c, "trigger", json!({"name": "eviction-burst"})).await;
+    assert_eq!(out["evicted"], 0, "{out}");
+    assert_eq!(out["pressured"], json!([]), "{out}");
+    live.until("pressure cleared", |m| {
+        m.findings.iter().all(|f| f.id != "node-pressure")
+    })
+    .await;
+    let n1 = evictions(&live.model);
+    let out = control(&c, "trigger", json!({"name": "eviction-burst"})).await;
+    assert_eq!(out["evicted"], 0, "{out}");
+    assert_eq!(evictions(&live.model), n1);
+
+    // undo: scale back to the journal's before
+    let effects = live.key('u');
+    assert!(effects.is_empty());
+    let d = live.model.dialog.as_ref().expect("the undo dialog");
+    assert_eq!(
+        d.mutation,
+        Mutation::Scale {
+            namespace: ns.into(),
+            name: deploy.into(),
+            replicas: 4
+        }
+    );
+    let Some(Effect::Execute(undo)) = live.key('y').into_iter().next() else {
+        panic!("no Execute effect for undo")
+    };
+    let outcome = exec.execute(&undo).await;
+    assert_eq!(outcome.result, OutcomeResult::Applied, "{outcome:?}");
+    assert_eq!(outcome.before, Some(json!({"replicas": 0})));
+    assert_eq!(replicas(&c, ns, deploy).await, 4);
+    // both actions in the journal, intent and outcome each
+    let (entries, _) = journal.read().unwrap();
+    let phases: Vec<&str> = entries
+        .iter()
+        .map(|e| e["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["intent", "outcome", "intent", "outcome"]);
+    assert_eq!(
+        entries[0]["mutation"]["patch"],
+        json!({"spec": {"replicas": 0}})
+    );
+    assert_eq!(
+        entries[2]["mutation"]["patch"],
+        json!({"spec": {"replicas": 4}})
+    );
+    assert!(journal.unfinished().unwrap().is_empty());
+    // kubectl agrees, where it is installed
+    if let Some(bin) = support::kubectl::kubectl_or_skip("runaway_story") {
+        let k = support::kubectl::Kubectl::new(bin, &h, "admin");
+        let out = k
+            .ok(&[
+                "get",
+                "deploy",
+                "-n",
+                ns,
+                deploy,
+                "-o",
+                "jsonpath={.spec.replicas}",
+            ])
+            .await;
+        assert_eq!(out.trim(), "4");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runaway_app_storm_scale_to_zero_and_undo() {
+    runaway_story("runaway-app", "reports", "report-builder").await;
+}
+
+/// A scenario file with every user-chosen name replaced.
+fn renamed(
+    scenario: &str,
+    pairs: &[(&str, &str)],
+    behaviours: &str,
+) -> (tempfile::TempDir, String) {
+    let loaded = ktriage::sim::scenario::load(scenario).unwrap();
+    let mut text = serde_json::to_string(&Value::Array(loaded.objects)).unwrap();
+    for (a, b) in pairs {
+        text = text.replace(a, b);
+    }
+    let objs: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let mut y = format!("name: renamed\nobjects:\n");
+    for o in objs {
+        y.push_str(&format!("  - {o}\n"));
+    }
+    y.push_str(behaviours);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("renamed.yaml");
+    std::fs::write(&p, y).unwrap();
+    (dir, p.display().to_string())
+}
+
+const RENAMES: &[(&str, &str)] = &[
+    ("report-builder", "crunch"),
+    ("reports", "analytics-x"),
+    ("payments", "billing-y"),
+    ("ledger", "tally"),
+    ("prod-worker-", "zz-node-"),
+    ("prod-cp-", "ctl-"),
+    ("shop", "store"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runaway_app_renamed_gives_the_same_story() {
+    let (_dir, path) = renamed("runaway-app", RENAMES, "behaviours: []\n");
+    runaway_story(&path, "analytics-x", "crunch").await;
+}
+
+async fn flapping(scenario: &str) {
+    let h = sim(scenario).await;
+    let c = client(&h).await;
+    let mut live = Live::start(&c).await;
+    live.until("leases listed", |m| m.leaders.store.synced)
+        .await;
+    for _ in 0..3 {
+        let out = control(
+            &c,
+            "trigger",
+            json!({"name": "flip-leader", "namespace": "kube-system", "lease": "kube-controller-manager"}),
+        )
+        .await;
+        assert!(out["to"].is_string(), "{out}");
+    }
+    let key = "leader-flapping/Lease/kube-system/kube-controller-manager";
+    live.until("leader-flapping", |m| has(m, key)).await;
+    let f = live.model.findings.iter().find(|f| f.key == key).unwrap();
+    assert!(
+        f.evidence.iter().any(|e| e.contains('→')),
+        "{:?}",
+        f.evidence
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_flapping_is_found() {
+    flapping("leader-flapping").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_flapping_renamed() {
+    let (_dir, path) = renamed("leader-flapping", RENAMES, "behaviours: []\n");
+    flapping(&path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_pane_survives_a_dropped_watch_and_410() {
+    let h = sim("runaway-app").await;
+    let c = client(&h).await;
+    let mut live = Live::start(&c).await;
+    live.until("events listed", |m| {
+        m.events.store.synced && evictions(m) > 0
+    })
+    .await;
+    // a dropped watch: the watcher reconnects and sees what happened meanwhile
+    control(&c, "fault", json!({"drop_watches": true})).await;
+    let n0 = evictions(&live.model);
+    assert!(n0 > 0);
+    control(&c, "trigger", json!({"name": "eviction-burst"})).await;
+    live.until("events after the drop", |m| evictions(m) > n0)
+        .await;
+    // 410 Gone on the next watch, after history is compacted: a re-list, rows kept throughout
+    control(&c, "compact", json!({})).await;
+    control(
+        &c,
+        "fault",
+        json!({"gone_watches": 8, "drop_watches": true}),
+    )
+    .await;
+    let n1 = evictions(&live.model);
+    control(&c, "trigger", json!({"name": "eviction-burst"})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while evictions(&live.model) <= n1 {
+        assert!(evictions(&live.model) >= n1 - 1, "the pane lost its rows");
+        let m = tokio::time::timeout_at(deadline, live.rx.recv())
+            .await
+            .expect("events after the 410")
+            .unwrap();
+        update(&mut live.model, m, chrono::Utc::now());
+    }
+    assert!(live.model.events.state.is_ok() || live.model.events.store.len() > 0);
+}
+
+#[test]
+fn report_names_the_storm_with_the_deployment() {
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ktriage"))
+        .args([
+            "report",
+            "--demo",
+            "runaway-app",
+            "--format",
+            "json",
+            "--observe",
+            "1s",
+        ])
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env_remove("KUBECONFIG")
+        .env_remove("KTRIAGE_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let storm = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "eviction-storm")
+        .expect("eviction-storm");
+    assert_eq!(storm["severity"], "critical");
+    assert_eq!(
+        storm["subject"],
+        json!({"kind": "Deployment", "namespace": "reports", "name": "report-builder"})
+    );
+    assert_eq!(storm["pane"], "events");
+    assert!(
+        doc["panes"]["events"]["rows"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert!(
+        doc["panes"]["top"]["rows"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert!(
+        doc["panes"]["leaders"]["rows"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+}
