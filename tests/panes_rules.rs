@@ -236,7 +236,7 @@ fn top_joins_usage_requests_limits_and_owners() {
     m.top.grouped = true;
     let g = m.top.rows();
     assert_eq!(g.len(), 3);
-    assert_eq!(g[0].name, "Deployment/hog");
+    assert_eq!(g[0].name, "hog");
     assert_eq!(g[0].pods, 2);
     assert_eq!(m.row_count(ktriage::model::PaneId::Top), 3);
     let near = find(&m.findings, "pod-near-limit");

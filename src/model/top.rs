@@ -277,7 +277,7 @@ impl TopModel {
                 let r = pod_row(p);
                 let w = self.workload(p);
                 let g = by.entry(w.clone()).or_insert_with(|| TopRow {
-                    name: format!("{}/{}", w.kind, w.name),
+                    name: w.name.clone(),
                     namespace: w.namespace.clone(),
                     workload: Some(w.clone()),
                     node: String::new(),

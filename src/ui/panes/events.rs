@@ -79,12 +79,12 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     let table = Table::new(
         rows,
         [
-            Constraint::Length(16),
-            Constraint::Length(10),
             Constraint::Length(14),
+            Constraint::Length(5),
+            Constraint::Length(12),
             Constraint::Length(14),
+            Constraint::Length(5),
             Constraint::Length(6),
-            Constraint::Length(7),
             Constraint::Length(5),
             Constraint::Length(5),
             Constraint::Min(10),

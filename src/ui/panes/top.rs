@@ -70,7 +70,13 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             let owner = r
                 .workload
                 .as_ref()
-                .map(|w| format!("{}/{}", w.kind, w.name))
+                .map(|w| {
+                    if top.grouped {
+                        w.kind.clone()
+                    } else {
+                        format!("{}/{}", w.kind, w.name)
+                    }
+                })
                 .unwrap_or_default();
             let name = if top.grouped {
                 format!("{}/{} ({})", r.namespace, r.name, r.pods)
@@ -89,7 +95,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
                 Span::styled(
                     match (lim_pct, r.lim_mem_b) {
                         (Some(p), _) => format!("{p}%"),
-                        (None, None) => "no limit".into(),
+                        (None, None) => "none".into(),
                         (None, Some(_)) => dash(),
                     },
                     style,
@@ -111,7 +117,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             Constraint::Length(6),
             Constraint::Length(8),
             Constraint::Length(6),
-            Constraint::Length(9),
+            Constraint::Length(5),
             Constraint::Length(4),
             Constraint::Length(14),
             Constraint::Min(12),
@@ -119,7 +125,18 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     )
     .header(
         Row::new(vec![
-            "POD", "CPU", "MEM", "%REQ", "%LIM", "RST", "NODE", "OWNER",
+            if top.grouped {
+                "WORKLOAD (PODS)"
+            } else {
+                "POD"
+            },
+            "CPU",
+            "MEM",
+            "%REQ",
+            "%LIM",
+            "RST",
+            "NODE",
+            "OWNER",
         ])
         .style(theme.header()),
     );
