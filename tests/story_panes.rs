@@ -247,7 +247,7 @@ fn renamed(
         text = text.replace(a, b);
     }
     let objs: Vec<Value> = serde_json::from_str(&text).unwrap();
-    let mut y = format!("name: renamed\nobjects:\n");
+    let mut y = "name: renamed\nobjects:\n".to_string();
     for o in objs {
         y.push_str(&format!("  - {o}\n"));
     }
@@ -326,26 +326,55 @@ async fn events_pane_survives_a_dropped_watch_and_410() {
     control(&c, "trigger", json!({"name": "eviction-burst"})).await;
     live.until("events after the drop", |m| evictions(m) > n0)
         .await;
-    // 410 Gone on the next watch, after history is compacted: a re-list, rows kept throughout
-    control(&c, "compact", json!({})).await;
+    // move the resourceVersion on where the events watch does not look, forget the history and
+    // drop the watches: the events watch comes back with a version older than the history (410
+    // Expired) and re-lists; the pane keeps its rows throughout
+    let mark = h.sim().requests().len();
     control(
         &c,
         "fault",
-        json!({"gone_watches": 8, "drop_watches": true}),
+        json!({"gone_watches": 6, "drop_watches": true}),
     )
     .await;
     let n1 = evictions(&live.model);
-    control(&c, "trigger", json!({"name": "eviction-burst"})).await;
+    // the events watch reports the 410, re-lists, and swaps the store only when the list is complete
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while evictions(&live.model) <= n1 {
-        assert!(evictions(&live.model) >= n1 - 1, "the pane lost its rows");
+    let (mut gone, mut relisted_done) = (false, false);
+    while !(gone && relisted_done) {
+        assert!(evictions(&live.model) >= n1, "the pane lost its rows");
         let m = tokio::time::timeout_at(deadline, live.rx.recv())
             .await
-            .expect("events after the 410")
+            .expect("the 410 and the re-list")
             .unwrap();
+        match &m {
+            Msg::SourceFailed(ktriage::model::SourceId::Events, f) => {
+                assert!(f.message.contains("410"), "{f:?}");
+                gone = true;
+            }
+            Msg::Events(ktriage::model::Delta::InitDone) if gone => relisted_done = true,
+            _ => {}
+        }
         update(&mut live.model, m, chrono::Utc::now());
     }
-    assert!(live.model.events.state.is_ok() || live.model.events.store.len() > 0);
+    assert!(evictions(&live.model) >= n1);
+    control(&c, "trigger", json!({"name": "eviction-burst"})).await;
+    live.until("events after the re-list", |m| evictions(m) > n1)
+        .await;
+    let relisted = h.sim().requests()[mark..].iter().any(|r| {
+        r["path"] == "/apis/events.k8s.io/v1/events"
+            && r["status"] == 200
+            && !r["query"].as_str().unwrap_or("").contains("watch=true")
+    });
+    assert!(
+        relisted,
+        "no re-list of events after the 410: {:?}",
+        h.sim().requests()[mark..]
+            .iter()
+            .filter(|r| !r["path"].as_str().unwrap_or("").contains("metrics"))
+            .map(|r| format!("{} {} {}", r["path"], r["query"], r["status"]))
+            .collect::<Vec<_>>()
+    );
+    assert!(!live.model.events.store.is_empty());
 }
 
 #[test]

@@ -50,7 +50,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         }
     }
     let mut ranked: Vec<_> = by.into_iter().collect();
-    ranked.sort_by(|a, b| (b.1.1, b.1.0).cmp(&(a.1.1, a.1.0)));
+    ranked.sort_by_key(|b| std::cmp::Reverse((b.1.1, b.1.0)));
     for (w, (pods, mem, missing)) in ranked.into_iter().take(NO_LIMITS_MAX) {
         let mut f = Finding::new(
             "pod-no-limits",

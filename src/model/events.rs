@@ -168,8 +168,8 @@ impl EventsModel {
         }
         let mut v: Vec<EventGroup> = map.into_values().collect();
         match self.sort {
-            EventSort::Last => v.sort_by(|a, b| b.last.cmp(&a.last)),
-            EventSort::Count => v.sort_by(|a, b| b.count.cmp(&a.count)),
+            EventSort::Last => v.sort_by_key(|b| std::cmp::Reverse(b.last)),
+            EventSort::Count => v.sort_by_key(|b| std::cmp::Reverse(b.count)),
             EventSort::Reason => v.sort_by(|a, b| a.reason.cmp(&b.reason)),
         }
         v

@@ -316,15 +316,11 @@ impl TopModel {
                 .unwrap_or_default()
         };
         match self.sort {
-            TopSort::Memory => rows.sort_by(|a, b| b.mem_b.cmp(&a.mem_b)),
-            TopSort::Cpu => rows.sort_by(|a, b| b.cpu_m.cmp(&a.cpu_m)),
-            TopSort::MemOfRequest => {
-                rows.sort_by(|a, b| b.pct_of(b.req_mem_b).cmp(&a.pct_of(a.req_mem_b)))
-            }
-            TopSort::MemOfLimit => {
-                rows.sort_by(|a, b| b.pct_of(b.lim_mem_b).cmp(&a.pct_of(a.lim_mem_b)))
-            }
-            TopSort::Restarts => rows.sort_by(|a, b| b.restarts.cmp(&a.restarts)),
+            TopSort::Memory => rows.sort_by_key(|b| std::cmp::Reverse(b.mem_b)),
+            TopSort::Cpu => rows.sort_by_key(|b| std::cmp::Reverse(b.cpu_m)),
+            TopSort::MemOfRequest => rows.sort_by_key(|b| std::cmp::Reverse(b.pct_of(b.req_mem_b))),
+            TopSort::MemOfLimit => rows.sort_by_key(|b| std::cmp::Reverse(b.pct_of(b.lim_mem_b))),
+            TopSort::Restarts => rows.sort_by_key(|b| std::cmp::Reverse(b.restarts)),
             TopSort::Node => rows.sort_by(|a, b| a.node.cmp(&b.node)),
             TopSort::Owner => rows.sort_by_key(owner),
             TopSort::Name => {
