@@ -27,6 +27,8 @@ pub enum Action {
     Jump,
     /// Events: warnings only / all events.
     ToggleWarnings,
+    /// Events: edit the filter line.
+    Filter,
     /// Events and Top: next sort order.
     Sort,
     /// Top: group pods by owner.
@@ -67,6 +69,7 @@ impl Action {
         ("undo", Action::Undo),
         ("jump", Action::Jump),
         ("toggle_warnings", Action::ToggleWarnings),
+        ("filter", Action::Filter),
         ("sort", Action::Sort),
         ("group", Action::Group),
         ("copy", Action::Copy),

@@ -128,6 +128,9 @@ fn on_key(
         }
         return;
     }
+    if panes::on_edit_key(model, &ev) {
+        return;
+    }
     let Some(action) = model.keymap.lookup(key, model.ui.active, false) else {
         return;
     };
@@ -198,6 +201,7 @@ pub fn apply_action(
         | Action::Undo
         | Action::Jump
         | Action::ToggleWarnings
+        | Action::Filter
         | Action::Sort
         | Action::Group => panes::pane_action(model, action, now),
         Action::Confirm

@@ -303,3 +303,37 @@ fn without_metrics_top_still_shows_requests_and_limits() {
     assert_eq!(rows[0].req_mem_b, Some(512 << 20));
     assert_eq!(rows[0].lim_mem_b, Some(1 << 30));
 }
+
+#[test]
+fn events_filter_by_namespace_reason_and_text() {
+    use crossterm::event::{KeyCode, KeyEvent};
+    let mut m = story("app", "hog", "w2");
+    let mut other = events::core_row(eviction("web", "p", "w1", 5));
+    other.reason = "BackOff".into();
+    other.message = "Back-off restarting failed container".into();
+    other.id = "web/backoff".into();
+    update(&mut m, Msg::Events(Delta::Apply(other)), t0());
+    assert_eq!(m.events.groups().len(), 2);
+    let press = |m: &mut ktriage::model::Model, c: KeyCode| {
+        update(m, Msg::Key(KeyEvent::from(c)), t0());
+    };
+    press(&mut m, KeyCode::Char('4'));
+    press(&mut m, KeyCode::Char('/'));
+    for c in "ns:web".chars() {
+        press(&mut m, KeyCode::Char(c));
+    }
+    press(&mut m, KeyCode::Enter);
+    assert!(!m.events.editing);
+    let g = m.events.groups();
+    assert_eq!((g.len(), g[0].reason.as_str()), (1, "BackOff"));
+    // typed keys went to the filter, not to the keymap (no pane switch on the digits)
+    assert_eq!(m.ui.active, ktriage::model::PaneId::Events);
+    m.events.filter = "reason:evicted".into();
+    assert_eq!(m.events.groups()[0].reason, "Evicted");
+    m.events.filter = "restarting".into();
+    assert_eq!(m.events.groups()[0].reason, "BackOff");
+    press(&mut m, KeyCode::Char('/'));
+    press(&mut m, KeyCode::Esc);
+    assert!(m.events.filter.is_empty());
+    assert_eq!(m.events.groups().len(), 2);
+}

@@ -102,6 +102,11 @@ pub struct EventsModel {
     pub sort: EventSort,
     /// `events.k8s.io/v1` or `v1` (core), once the source knows.
     pub api: Option<&'static str>,
+    /// Filter terms (all must match): `ns:NAME`, `reason:NAME`, or free text matched against reason,
+    /// kind, namespace, node and message (case-insensitive).
+    pub filter: String,
+    /// The filter line has the keyboard.
+    pub editing: bool,
 }
 
 impl EventsModel {
@@ -113,6 +118,8 @@ impl EventsModel {
             warnings_only: true,
             sort: EventSort::default(),
             api: None,
+            filter: String::new(),
+            editing: false,
         }
     }
 
@@ -137,8 +144,16 @@ impl EventsModel {
     /// Aggregated groups after the filters, in the chosen order.
     pub fn groups(&self) -> Vec<EventGroup> {
         let mut map: BTreeMap<(String, String, String, String), EventGroup> = BTreeMap::new();
+        let terms: Vec<String> = self
+            .filter
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
         for e in self.store.iter() {
             if self.warnings_only && !e.warning {
+                continue;
+            }
+            if !terms.iter().all(|t| matches(e, t)) {
                 continue;
             }
             let g = map
@@ -185,6 +200,26 @@ impl EventsModel {
             e.is_eviction() && e.last.is_some_and(|t| (now - t).num_seconds() <= window_s)
         })
     }
+}
+
+/// One filter term against one event.
+fn matches(e: &EventRow, term: &str) -> bool {
+    if let Some(ns) = term.strip_prefix("ns:") {
+        return e.namespace.to_lowercase() == ns;
+    }
+    if let Some(r) = term.strip_prefix("reason:") {
+        return e.reason.to_lowercase() == r;
+    }
+    [
+        &e.reason,
+        &e.kind,
+        &e.namespace,
+        &e.node,
+        &e.message,
+        &e.object,
+    ]
+    .iter()
+    .any(|f| f.to_lowercase().contains(term))
 }
 
 fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {

@@ -69,6 +69,7 @@ pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
             model.events.warnings_only = !model.events.warnings_only;
         }
         (Action::Sort, PaneId::Events) => model.events.sort = model.events.sort.next(),
+        (Action::Filter, PaneId::Events) => model.events.editing = true,
         (Action::Sort, PaneId::Top) => model.top.sort = model.top.sort.next(),
         (Action::Group, PaneId::Top) => {
             model.top.grouped = !model.top.grouped;
@@ -230,4 +231,28 @@ pub fn dialog_action(
         }
         _ => {}
     }
+}
+
+/// While the Events filter line is being edited, keys type into it: Enter keeps it, Esc clears it.
+pub fn on_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
+    use crossterm::event::{KeyCode, KeyModifiers};
+    if !model.events.editing || model.ui.active != PaneId::Events {
+        return false;
+    }
+    match ev.code {
+        KeyCode::Char(c) if !ev.modifiers.contains(KeyModifiers::CONTROL) => {
+            model.events.filter.push(c)
+        }
+        KeyCode::Backspace => {
+            model.events.filter.pop();
+        }
+        KeyCode::Enter => model.events.editing = false,
+        KeyCode::Esc => {
+            model.events.filter.clear();
+            model.events.editing = false;
+        }
+        _ => return false,
+    }
+    model.ui.selected[PaneId::Events.index()] = 0;
+    true
 }

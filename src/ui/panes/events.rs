@@ -36,6 +36,12 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         ),
         theme.muted(),
     )];
+    if ev.editing || !ev.filter.is_empty() {
+        spans.push(Span::styled(
+            format!("· /{}{} ", ev.filter, if ev.editing { "▏" } else { "" }),
+            theme.accent(),
+        ));
+    }
     if let Some(f) = storm {
         spans.push(Span::styled(format!("· {} ", f.title), theme.critical()));
         if f.subject.is_some() {
