@@ -83,16 +83,16 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../assets/scenarios/stuck-namespaces.yaml"),
     ),
     (
+        "incident",
+        include_str!("../../assets/scenarios/incident.yaml"),
+    ),
+    (
         "runaway-app",
         include_str!("../../assets/scenarios/runaway-app.yaml"),
     ),
     (
         "leader-flapping",
         include_str!("../../assets/scenarios/leader-flapping.yaml"),
-    ),
-    (
-        "incident",
-        include_str!("../../assets/scenarios/incident.yaml"),
     ),
 ];
 
