@@ -337,3 +337,63 @@ fn events_filter_by_namespace_reason_and_text() {
     assert!(m.events.filter.is_empty());
     assert_eq!(m.events.groups().len(), 2);
 }
+
+/// Cost of one event arriving with 10,000 events and 5,000 pods in the model (run with
+/// `cargo test --release --test panes_rules -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn perf_one_event_with_10k_events() {
+    let mut m = story("app", "hog", "w2");
+    update(&mut m, Msg::Events(Delta::Init), t0());
+    for i in 0..10_000 {
+        let mut e = events::core_row(eviction(
+            &format!("ns{}", i % 50),
+            &format!("p{i}"),
+            &format!("n{}", i % 40),
+            i % 3000,
+        ));
+        e.reason = ["Evicted", "BackOff", "Unhealthy", "FailedMount"][i as usize % 4].into();
+        e.id = format!("x/{i}");
+        update(&mut m, Msg::Events(Delta::InitApply(e)), t0());
+    }
+    update(&mut m, Msg::Events(Delta::InitDone), t0());
+    update(&mut m, Msg::Pods(Delta::Init), t0());
+    for i in 0..5_000 {
+        let p = ktriage::kube::sources::top::pod_row(pod(
+            &format!("ns{}", i % 50),
+            &format!("p{i}"),
+            &format!("n{}", i % 40),
+            Some("rs"),
+            None,
+            "100Mi",
+        ));
+        update(&mut m, Msg::Pods(Delta::InitApply(p)), t0());
+    }
+    update(&mut m, Msg::Pods(Delta::InitDone), t0());
+    let n = 50;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        let mut e = events::core_row(eviction("ns1", &format!("new{i}"), "n1", 1));
+        e.id = format!("y/{i}");
+        update(&mut m, Msg::Events(Delta::Apply(e)), t0());
+    }
+    let per = start.elapsed() / n;
+    assert_eq!(m.events.group_count(), m.events.groups().len());
+    let start = std::time::Instant::now();
+    let g = m.events.groups();
+    let groups = start.elapsed();
+    let t = std::time::Instant::now();
+    let _ = ktriage::diagnose::evaluate(&m, t0());
+    let eval = t.elapsed();
+    let t = std::time::Instant::now();
+    for p in ktriage::model::PaneId::ALL {
+        let _ = m.row_count(*p);
+    }
+    let counts = t.elapsed();
+    eprintln!("evaluate: {eval:?}; row counts: {counts:?}");
+    eprintln!(
+        "update per event: {per:?}; groups(): {groups:?} ({} groups); findings {}",
+        g.len(),
+        m.findings.len()
+    );
+}

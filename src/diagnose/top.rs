@@ -35,6 +35,9 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let e = by.entry(top.workload(p)).or_default();
         e.0 += 1;
         e.1 += top.usage(p).map(|u| u.mem_b).unwrap_or(0);
+        if !e.2.is_empty() {
+            continue; // the pods of one workload share their spec: describe the first
+        }
         for c in &p.containers {
             let mut missing = Vec::new();
             if c.lim_mem_b.is_none() {

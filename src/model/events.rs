@@ -190,6 +190,28 @@ impl EventsModel {
         v
     }
 
+    /// How many groups `groups()` yields, without building them (for selection bounds).
+    pub fn group_count(&self) -> usize {
+        let terms: Vec<String> = self
+            .filter
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for e in self.store.iter() {
+            if (self.warnings_only && !e.warning) || !terms.iter().all(|t| matches(e, t)) {
+                continue;
+            }
+            seen.insert((
+                e.reason.as_str(),
+                e.kind.as_str(),
+                e.namespace.as_str(),
+                e.node.as_str(),
+            ));
+        }
+        seen.len()
+    }
+
     /// Eviction events whose last sighting is within `window_s` of `now`.
     pub fn recent_evictions(
         &self,

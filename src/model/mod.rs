@@ -263,7 +263,7 @@ impl Model {
             PaneId::Overview => self.findings.len(),
             PaneId::Namespaces => self.namespaces.store.len(),
             PaneId::Leaders => self.leaders.rows().len(),
-            PaneId::Events => self.events.groups().len(),
+            PaneId::Events => self.events.group_count(),
             PaneId::Top => self.top.row_count(),
             _ => 0,
         }
