@@ -397,3 +397,25 @@ fn perf_one_event_with_10k_events() {
         m.findings.len()
     );
 }
+
+#[test]
+fn a_storm_is_over_when_pressure_is_gone_and_evictions_stopped() {
+    let mut m = story("app", "hog", "w2");
+    // the runaway is scaled away: its pods go, the node recovers
+    for p in ["app/hog-5f7c-a", "app/hog-5f7c-b"] {
+        update(&mut m, Msg::Pods(Delta::Delete(p.into())), t0());
+    }
+    let calm = ktriage::kube::sources::nodes::row(node("w2", true, false));
+    update(&mut m, Msg::Nodes(Delta::Apply(calm)), t0());
+    // right after: still a storm (the last eviction was 20 s ago) but no culprit any more: the
+    // small pods left on w2 hold no real share of its memory
+    let f = find(&m.findings, "eviction-storm");
+    assert_eq!(f.key, "eviction-storm", "{:?}", f.evidence);
+    // two minutes of quiet later it is over
+    update(&mut m, Msg::Tick, t0() + Duration::seconds(150));
+    assert!(
+        m.findings.iter().all(|f| f.id != "eviction-storm"),
+        "{:?}",
+        ids(&m.findings)
+    );
+}

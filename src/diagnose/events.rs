@@ -16,6 +16,12 @@ use crate::model::store::age;
 use crate::model::top::Workload;
 use crate::model::{Model, PaneId};
 
+/// With metrics, a suspect's pods use at least this share of their nodes' allocatable memory.
+pub const MIN_SHARE_PCT: u64 = 10;
+
+/// Without pressure on any node, a storm is over once the last eviction is this old (seconds).
+pub const QUIET_SECS: i64 = 120;
+
 /// A candidate culprit with its weight on the pressured nodes.
 #[derive(Debug, Clone)]
 pub struct Suspect {
@@ -50,7 +56,20 @@ pub fn suspects(model: &Model, nodes: &BTreeSet<String>) -> Vec<Suspect> {
         }
         s.requests_b += p.req_mem().unwrap_or(0);
     }
-    let mut v: Vec<Suspect> = by.into_values().collect();
+    // with metrics, a culprit must hold a real share of its nodes' memory (a DaemonSet using 1 % of
+    // each node explains no pressure)
+    let share_ok = |s: &Suspect| {
+        let Some(used) = s.usage_b else {
+            return true;
+        };
+        let alloc: u64 = s
+            .nodes
+            .iter()
+            .filter_map(|n| model.nodes.get(n).and_then(|n| n.alloc_mem_b))
+            .sum();
+        alloc == 0 || used * 100 >= alloc * MIN_SHARE_PCT
+    };
+    let mut v: Vec<Suspect> = by.into_values().filter(share_ok).collect();
     v.sort_by(|a, b| {
         (b.usage_b, b.requests_b, b.pods)
             .cmp(&(a.usage_b, a.requests_b, a.pods))
@@ -84,7 +103,13 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         .collect();
     let evictions: u64 = recent.iter().map(|e| u64::from(e.count.max(1))).sum();
     let mut storm_key = None;
-    if evictions >= t.storm_evictions.max(1) {
+    let last_eviction = recent.iter().filter_map(|e| e.last).max();
+    let memory_pressure = pressured
+        .iter()
+        .any(|n| n.pressure.iter().any(|p| p == "MemoryPressure"));
+    let quiet =
+        !memory_pressure && last_eviction.is_none_or(|t| (now - t).num_seconds() > QUIET_SECS);
+    if evictions >= t.storm_evictions.max(1) && !quiet {
         let mut nodes: BTreeSet<String> = recent
             .iter()
             .map(|e| e.node.clone())

@@ -1,7 +1,8 @@
 //! Behaviours of the Leaders/Events/Top stories.
 //!
 //! - `eviction-burst`: every Deployment annotated `sim.ktriage.io/runaway: "true"` whose pods run
-//!   drives MemoryPressure on their nodes and evicts one other pod per node (phase Failed, reason
+//!   drives MemoryPressure on their nodes and evicts one other pod per node (one with memory
+//!   limits, outside kube-system: the victims of the story; phase Failed, reason
 //!   Evicted, a kubelet `Evicted` Warning event). When it is scaled to 0 (no running pods) the
 //!   pressure clears and the stream stops. Answers `{"evicted": N, "pressured": [nodes]}`.
 //! - `flip-leader`: the holder of a Lease (`namespace`, `lease`; default kube-system/kube-scheduler)
@@ -74,6 +75,18 @@ fn runaway_pods(st: &State) -> (Vec<Value>, BTreeSet<String>) {
         );
     }
     (pods, rs_uids)
+}
+
+/// Every container has a memory limit: the well-behaved pods the kubelet evicts in the story.
+fn has_memory_limits(p: &Value) -> bool {
+    p.pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            !cs.is_empty()
+                && cs
+                    .iter()
+                    .all(|c| c.pointer("/resources/limits/memory").is_some())
+        })
 }
 
 fn set_memory_pressure(st: &mut State, node: &str, on: bool) {
@@ -152,6 +165,7 @@ pub fn eviction_burst(st: &mut State, _args: &Value) -> Value {
                     && on_node(p)
                     && not_runaway(p)
                     && meta_str(p, "namespace") != "kube-system"
+                    && has_memory_limits(p)
                     && p.pointer("/metadata/annotations/kubernetes.io~1config.mirror")
                         .is_none()
             })

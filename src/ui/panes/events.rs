@@ -43,10 +43,10 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         ));
     }
     if let Some(f) = storm {
-        spans.push(Span::styled(format!("· {} ", f.title), theme.critical()));
         if f.subject.is_some() {
-            spans.push(Span::styled("(t: to Top)", theme.accent()));
+            spans.push(Span::styled("t: to Top · ", theme.accent()));
         }
+        spans.push(Span::styled(f.title.clone(), theme.critical()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), bar);
     let height = usize::from(body.height.saturating_sub(1));
