@@ -44,7 +44,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     }
     if let Some(f) = storm {
         if f.subject.is_some() {
-            spans.push(Span::styled("t: to Top · ", theme.accent()));
+            spans.push(Span::styled("· t: to Top · ", theme.accent()));
         }
         spans.push(Span::styled(f.title.clone(), theme.critical()));
     }
