@@ -444,3 +444,36 @@ async fn read_only_executor_refuses_the_undo_too() {
     assert!(api.lines().is_empty(), "{:?}", api.lines());
     assert!(!journal.path().exists() || journal.read().unwrap().0.is_empty());
 }
+
+#[tokio::test]
+async fn conflict_is_rejected_loudly_with_an_outcome_line() {
+    let api = FakeApi::start(
+        json!({"replicas": 3}),
+        cluster_handler(Some((409, "Conflict"))),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::new(dir.path().join("journal.jsonl"));
+    let exec = Executor::new(
+        client_for(&api, false).await,
+        false,
+        journal.clone(),
+        identity(),
+    );
+    let out = exec.execute(&every_mutation().remove(0)).await;
+    assert_eq!(out.result, OutcomeResult::Rejected);
+    assert!(
+        out.summary().starts_with("REJECTED at dry-run") && out.summary().contains("409 Conflict"),
+        "{}",
+        out.summary()
+    );
+    let (entries, _) = journal.read().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1]["result"], "rejected");
+    assert!(
+        entries[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("409 Conflict")
+    );
+}

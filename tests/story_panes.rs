@@ -432,3 +432,45 @@ fn report_names_the_storm_with_the_deployment() {
             .is_some_and(|r| !r.is_empty())
     );
 }
+
+/// The report observes for a window: holder changes the scenario makes every 2 s within it are
+/// flapping (the window is the product's `--observe`, not a test sleep).
+#[test]
+fn report_names_leader_flapping_with_the_lease() {
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ktriage"))
+        .args([
+            "report",
+            "--demo",
+            "leader-flapping",
+            "--format",
+            "json",
+            "--observe",
+            "9s",
+        ])
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env_remove("KUBECONFIG")
+        .env_remove("KTRIAGE_CONFIG")
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "leader-flapping")
+        .unwrap_or_else(|| panic!("no leader-flapping in {}", doc["findings"]));
+    assert_eq!(
+        f["subject"],
+        json!({"kind": "Lease", "namespace": "kube-system", "name": "kube-controller-manager"})
+    );
+    assert_eq!(f["severity"], "warning");
+    let rows = doc["panes"]["leaders"]["rows"].as_array().unwrap();
+    let kcm = rows
+        .iter()
+        .find(|r| r["name"] == "kube-controller-manager")
+        .unwrap();
+    assert!(kcm["changes_seen"].as_u64().unwrap() >= 3, "{kcm}");
+}
