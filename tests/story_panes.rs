@@ -474,3 +474,36 @@ fn report_names_leader_flapping_with_the_lease() {
         .unwrap();
     assert!(kcm["changes_seen"].as_u64().unwrap() >= 3, "{kcm}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_without_metrics_server_says_so_and_keeps_requests() {
+    let h = sim("runaway-app").await;
+    let c = client(&h).await;
+    control(
+        &c,
+        "delete",
+        json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "name": "v1beta1.metrics.k8s.io"}),
+    )
+    .await;
+    let mut live = Live::start(&c).await;
+    live.until("metrics reported unavailable and pods listed", |m| {
+        m.top.pods.synced
+            && m.top
+                .metrics_state
+                .error_text()
+                .is_some_and(|e| e.contains("metrics-server unavailable"))
+    })
+    .await;
+    let rows = live.model.top.rows();
+    let rb = rows
+        .iter()
+        .find(|r| r.name.starts_with("report-builder"))
+        .unwrap();
+    assert_eq!(rb.mem_b, None);
+    assert_eq!(rb.req_mem_b, Some(512 << 20));
+    // without usage the storm still names the culprit, by requests and replicas
+    live.until("the storm", |m| {
+        has(m, "eviction-storm/Deployment/reports/report-builder")
+    })
+    .await;
+}
