@@ -419,3 +419,37 @@ fn a_storm_is_over_when_pressure_is_gone_and_evictions_stopped() {
         ids(&m.findings)
     );
 }
+
+#[test]
+fn node_flapping_and_oomkilled() {
+    let mut m = story("app", "hog", "w2");
+    for (i, ready) in [false, true, false, true].iter().enumerate() {
+        let at = t0() + Duration::seconds(i as i64 * 30);
+        let row = ktriage::kube::sources::nodes::row(node("w1", *ready, false));
+        update(&mut m, Msg::Nodes(Delta::Apply(row)), at);
+    }
+    let f = find(&m.findings, "node-flapping");
+    assert_eq!(f.key, "node-flapping/Node//w1");
+    assert!(f.title.contains("4 times"), "{}", f.title);
+    // an OOMKilled container with restarts is near its limit whatever the usage says
+    let mut p: serde_json::Value =
+        serde_json::to_value(pod("pay", "oom-1", "w1", None, Some("256Mi"), "128Mi")).unwrap();
+    p["status"]["containerStatuses"][0]["restartCount"] = 5.into();
+    p["status"]["containerStatuses"][0]["lastState"] =
+        serde_json::json!({"terminated": {"reason": "OOMKilled", "exitCode": 137}});
+    let row = ktriage::kube::sources::top::pod_row(serde_json::from_value(p).unwrap());
+    update(&mut m, Msg::Pods(Delta::Apply(row)), t0());
+    let f = m
+        .findings
+        .iter()
+        .find(|f| f.key == "pod-near-limit/Pod/pay/oom-1")
+        .unwrap();
+    assert!(f.title.contains("OOMKilled"), "{}", f.title);
+    let ranks: Vec<u64> = m
+        .findings
+        .iter()
+        .filter(|f| f.id == "pod-no-limits")
+        .map(|f| f.details["rank"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ranks.len(), 2);
+}

@@ -54,7 +54,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
     }
     let mut ranked: Vec<_> = by.into_iter().collect();
     ranked.sort_by_key(|b| std::cmp::Reverse((b.1.1, b.1.0)));
-    for (w, (pods, mem, missing)) in ranked.into_iter().take(NO_LIMITS_MAX) {
+    for (rank, (w, (pods, mem, missing))) in ranked.into_iter().take(NO_LIMITS_MAX).enumerate() {
         let mut f = Finding::new(
             "pod-no-limits",
             Severity::Warning,
@@ -84,7 +84,8 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             w.kind.to_lowercase(),
             w.name
         );
-        f.details = json!({"pods": pods, "memory_bytes": mem});
+        // findings are listed by key; `rank` keeps the worst-consumer order (1 = uses the most)
+        f.details = json!({"pods": pods, "memory_bytes": mem, "rank": rank + 1});
         out.push(f);
     }
     // pod-near-limit
