@@ -160,7 +160,14 @@ fn jump(model: &mut Model, now: DateTime<Utc>) {
         PaneId::Overview => model
             .findings
             .get(model.ui.selected[PaneId::Overview.index()])
-            .filter(|f| f.subject.is_some())
+            .filter(|f| {
+                f.subject.as_ref().is_some_and(|s| {
+                    matches!(
+                        s.kind.as_str(),
+                        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Pod"
+                    )
+                })
+            })
             .cloned(),
         _ => None,
     }
