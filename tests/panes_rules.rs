@@ -453,3 +453,45 @@ fn node_flapping_and_oomkilled() {
         .collect();
     assert_eq!(ranks.len(), 2);
 }
+
+#[test]
+fn an_abandoned_lease_of_some_controller_is_no_missing_leader() {
+    let mut m = story("app", "hog", "w2");
+    let old = leaders::row(lease_yaml(
+        "tools",
+        "old-operator-lock",
+        "pod-x",
+        86_400,
+        15,
+    ));
+    update(&mut m, Msg::Leases(Delta::Apply(old)), t0());
+    assert!(
+        m.findings
+            .iter()
+            .all(|f| !f.key.contains("old-operator-lock"))
+    );
+    // recently stopped: that one is a leader gone missing
+    let recent = leaders::row(lease_yaml("tools", "live-operator-lock", "pod-y", 120, 15));
+    update(&mut m, Msg::Leases(Delta::Apply(recent)), t0());
+    assert!(has_key(
+        &m.findings,
+        "leader-missing/Lease/tools/live-operator-lock"
+    ));
+    // a well-known election is never abandoned
+    let sched = leaders::row(lease_yaml(
+        "kube-system",
+        "kube-scheduler",
+        "cp1_x",
+        86_400,
+        15,
+    ));
+    update(&mut m, Msg::Leases(Delta::Apply(sched)), t0());
+    assert!(has_key(
+        &m.findings,
+        "leader-missing/Lease/kube-system/kube-scheduler"
+    ));
+}
+
+fn has_key(fs: &[Finding], key: &str) -> bool {
+    fs.iter().any(|f| f.key == key)
+}

@@ -24,6 +24,9 @@ fn lookup(l: &LeaseRow) -> String {
 pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
     let t = model.tuning.leaders;
     for l in model.leaders.rows() {
+        if l.abandoned(now) {
+            continue;
+        }
         let key = crate::model::Keyed::key(l);
         let renew_age = l.renew_age(now);
         let dur = l.duration_s.unwrap_or(15).max(1);

@@ -49,6 +49,22 @@ impl LeaseRow {
         self.renew.map(|t| (now - t).num_seconds().max(0))
     }
 
+    /// One of the leases named by a Kubernetes or Rancher contract (the control plane's elections).
+    pub fn well_known(&self) -> bool {
+        (self.namespace == "kube-system"
+            && matches!(
+                self.name.as_str(),
+                "kube-scheduler" | "kube-controller-manager" | "cloud-controller-manager"
+            ))
+            || self.name == "cattle-controllers"
+    }
+
+    /// A lease nobody has renewed for an hour that is not a control-plane election: most likely left
+    /// behind by an uninstalled controller, not a leader that went missing.
+    pub fn abandoned(&self, now: DateTime<Utc>) -> bool {
+        !self.well_known() && self.renew_age(now).is_none_or(|a| a > 3600)
+    }
+
     /// Is this an election lease (not a node heartbeat)? Node leases live in `kube-node-lease`.
     pub fn is_election(&self) -> bool {
         self.namespace != "kube-node-lease"
