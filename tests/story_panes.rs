@@ -507,3 +507,48 @@ async fn top_without_metrics_server_says_so_and_keeps_requests() {
     })
     .await;
 }
+
+async fn settled_findings(scenario: &str) -> Vec<(String, String, String)> {
+    let h = sim(scenario).await;
+    let c = client(&h).await;
+    let mut live = Live::start(&c).await;
+    live.until("every source synced", |m| {
+        m.nodes.store.synced
+            && m.leaders.store.synced
+            && m.events.store.synced
+            && m.top.pods.synced
+            && m.top.replicasets.synced
+            && m.top.metrics_state.is_ok()
+    })
+    .await;
+    let mut v: Vec<(String, String, String)> = live
+        .model
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.id.clone(),
+                f.severity.name().to_string(),
+                f.subject
+                    .as_ref()
+                    .map(|s| s.kind.clone())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renamed_scenarios_give_the_same_findings() {
+    for scenario in ["runaway-app", "leader-flapping"] {
+        // both without periodic behaviours, so wall-clock timing cannot make them differ
+        let (_d1, same) = renamed(scenario, &[], "behaviours: []\n");
+        let (_d2, path) = renamed(scenario, RENAMES, "behaviours: []\n");
+        let a = settled_findings(&same).await;
+        let b = settled_findings(&path).await;
+        assert!(!a.is_empty(), "{scenario}: no findings");
+        assert_eq!(a, b, "{scenario}");
+    }
+}
