@@ -21,8 +21,24 @@ pub enum Action {
     Close,
     /// Scale the selected workload (mutating).
     Scale,
-    /// Copy the shown runbook's commands to the clipboard (OSC 52). Runs nothing.
+    /// Revert the last action of this session from the journal's `before` (mutating).
+    Undo,
+    /// Jump from a finding or an eviction group to its workload in Top.
+    Jump,
+    /// Events: warnings only / all events.
+    ToggleWarnings,
+    /// Events: edit the filter line.
+    Filter,
+    /// Events and Top: next sort order.
+    Sort,
+    /// Top: group pods by owner.
+    Group,
+    /// Copy to the clipboard (OSC 52), running nothing: the kubectl command in a dialog, the
+    /// runbook's commands in the etcd pane.
     Copy,
+    /// Dialog: one more / one fewer replica.
+    More,
+    Less,
     Confirm,
     Cancel,
     /// Explicitly unbound (a user override with `action = "none"`).
@@ -51,7 +67,15 @@ impl Action {
         ("last", Action::Last),
         ("close", Action::Close),
         ("scale", Action::Scale),
+        ("undo", Action::Undo),
+        ("jump", Action::Jump),
+        ("toggle_warnings", Action::ToggleWarnings),
+        ("filter", Action::Filter),
+        ("sort", Action::Sort),
+        ("group", Action::Group),
         ("copy", Action::Copy),
+        ("more", Action::More),
+        ("less", Action::Less),
         ("confirm", Action::Confirm),
         ("cancel", Action::Cancel),
         ("none", Action::None),
@@ -71,7 +95,7 @@ impl Action {
 
     /// True for actions that would change the cluster.
     pub fn is_mutating(self) -> bool {
-        matches!(self, Action::Scale)
+        matches!(self, Action::Scale | Action::Undo)
     }
 }
 

@@ -30,16 +30,11 @@ pub enum Exit {
 /// Run the console until the user quits, a signal arrives or the terminal goes away.
 pub async fn run(session: Session) -> std::io::Result<Exit> {
     let now = Utc::now();
-    let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now);
+    let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now)
+        .with_tuning(session.config.tuning);
     model.warnings = session.config.warnings.clone();
-    if let Ok(unfinished) = session.journal.unfinished()
-        && !unfinished.is_empty()
-    {
-        model.warnings.push(format!(
-            "journal {}: {} action(s) started in an earlier run have no outcome line (interrupted); check them",
-            session.journal.path().display(),
-            unfinished.len()
-        ));
+    if let Some(w) = unfinished_warning(&session.journal) {
+        model.warnings.push(w);
     }
     if let Some(why) = &session.not_configured {
         tracing::info!(%why, "no Kubernetes source");
@@ -177,4 +172,23 @@ pub fn osc52(text: &str) -> String {
         "\x1b]52;c;{}\x07",
         base64::engine::general_purpose::STANDARD.encode(text)
     )
+}
+
+/// The start-up warning about actions an earlier run journaled an intent for but never finished
+/// (a crash between the intent line and the outcome line).
+pub fn unfinished_warning(journal: &crate::journal::Journal) -> Option<String> {
+    let unfinished = journal.unfinished().ok()?;
+    if unfinished.is_empty() {
+        return None;
+    }
+    let what: Vec<String> = unfinished
+        .iter()
+        .filter_map(|e| e["mutation"]["describe"].as_str().map(str::to_string))
+        .collect();
+    Some(format!(
+        "journal {}: {} action(s) started in an earlier run have no outcome line (interrupted): {}; check them",
+        journal.path().display(),
+        unfinished.len(),
+        what.join("; ")
+    ))
 }

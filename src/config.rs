@@ -39,6 +39,8 @@ pub struct Config {
     pub theme: ThemeColors,
     pub keymap: Keymap,
     pub contexts: BTreeMap<String, ContextConfig>,
+    /// `[leaders]`, `[events]`, `[top]`: rule thresholds and pane sources.
+    pub tuning: crate::tuning::Tuning,
     /// Non-fatal findings about the user file (unknown keys), shown at start-up.
     pub warnings: Vec<String>,
 }
@@ -86,6 +88,9 @@ struct FileConfig {
     keys: Vec<FileKey>,
     #[serde(default)]
     contexts: BTreeMap<String, ContextConfig>,
+    leaders: Option<crate::tuning::LeadersTuning>,
+    events: Option<crate::tuning::EventsTuning>,
+    top: Option<crate::tuning::TopTuning>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,6 +168,7 @@ impl Config {
             },
             keymap: Keymap::default(),
             contexts: BTreeMap::new(),
+            tuning: crate::tuning::Tuning::default(),
             warnings: Vec::new(),
         }
     }
@@ -205,6 +211,15 @@ impl Config {
             if let Some(v) = g.production_contexts {
                 self.production_contexts = v;
             }
+        }
+        if let Some(v) = file.leaders {
+            self.tuning.leaders = v;
+        }
+        if let Some(v) = file.events {
+            self.tuning.events = v;
+        }
+        if let Some(v) = file.top {
+            self.tuning.top = v;
         }
         if let Some(i) = file.intervals {
             let set =

@@ -18,6 +18,7 @@
 //! | [`cli`] | clap: the TUI by default, `report` |
 //! | [`session`] | start-up shared by TUI and report: config, logging, kubeconfig, client, executor |
 //! | [`config`], [`keymap`], [`action`] | keymap, theme and intervals as data (`assets/default-config.toml`) |
+//! | [`tuning`] | rule thresholds of the Leaders, Events and Top panes (`[leaders]`, `[events]`, `[top]`) |
 //! | [`msg`], [`update`] | inputs, and the synchronous, IO-free state transition |
 //! | [`model`] | pure state, one file per pane; [`model::Store`] applies watch deltas atomically |
 //! | [`diagnose`] | pure rules: model → findings (the report's `findings[]`) |
@@ -28,6 +29,7 @@
 //! | [`ui`] | pure rendering; panes in `ui::panes` |
 //! | [`app`], [`term`] | the event loop; terminal ownership and restore on every exit path |
 //! | [`report`] | headless run: same sources and rules, printed as text, markdown or JSON |
+//! | [`report_panes`] | the report's rows of the Leaders, Events and Top panes |
 //! | [`sim`] | the simulated cluster (demo, tests, benchmarks) |
 //!
 //! Adding a pane: `model/<pane>.rs`, `kube/sources/<pane>.rs`, `ui/panes/<pane>.rs`, its rules in
@@ -47,9 +49,11 @@ pub mod model;
 pub mod msg;
 pub mod mutation;
 pub mod report;
+pub mod report_panes;
 pub mod session;
 pub mod sim;
 pub mod term;
+pub mod tuning;
 pub mod ui;
 pub mod update;
 

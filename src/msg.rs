@@ -4,8 +4,11 @@ use crossterm::event::KeyEvent;
 
 use crate::kube::executor::Outcome;
 use crate::model::etcd::EtcdMsg;
+use crate::model::events::EventRow;
+use crate::model::leaders::LeaseRow;
 use crate::model::namespaces::NsRow;
 use crate::model::nodes::NodeRow;
+use crate::model::top::{MetricsSnapshot, PodRow, RsRow};
 use crate::model::{Delta, Failure, SourceId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +27,14 @@ pub enum Msg {
     /// The etcd probe and the etcd pods, logs and readyz sources.
     Etcd(Box<EtcdMsg>),
     Nodes(Delta<NodeRow>),
+    Leases(Delta<LeaseRow>),
+    Events(Delta<EventRow>),
+    /// Which events API the events source uses (`events.k8s.io/v1` or `v1`).
+    EventsApi(&'static str),
+    Pods(Delta<PodRow>),
+    ReplicaSets(Delta<RsRow>),
+    /// One metrics.k8s.io poll (pods and nodes).
+    Metrics(MetricsSnapshot),
     /// The executor finished an action.
     ActionDone(Box<Outcome>),
 }

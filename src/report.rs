@@ -65,7 +65,8 @@ async fn observe(session: &Session, observe: Duration) -> Model {
         session.cluster.clone(),
         session.config.keymap.clone(),
         Utc::now(),
-    );
+    )
+    .with_tuning(session.config.tuning);
     session.configure_model(&mut model, Utc::now());
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let sources = session.start_sources(&tx);
@@ -192,6 +193,9 @@ pub fn document(model: &Model, now: DateTime<Utc>) -> Value {
                     .collect(),
             )),
             PaneId::Etcd if model.etcd.round.is_some() => Some(model.etcd.rows_json()),
+            PaneId::Leaders | PaneId::Events | PaneId::Top => {
+                crate::report_panes::rows(model, *p, now)
+            }
             _ => None,
         };
         if let (Some(rows), Value::Object(m)) = (rows, &mut v) {

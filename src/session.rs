@@ -222,6 +222,7 @@ impl Session {
             api_probe: Duration::from_secs(i.api_probe_secs),
             backoff_cap: Duration::from_secs(i.backoff_cap_secs),
             request_timeout: Duration::from_secs(i.request_timeout_secs),
+            metrics_every: Duration::from_secs(self.config.tuning.top.metrics_secs.max(1)),
         })
     }
 }

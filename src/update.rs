@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
+pub mod panes;
+
 use crate::action::Action;
 use crate::diagnose;
 use crate::keymap::Key;
@@ -17,7 +19,7 @@ pub enum Effect {
     Quit,
     /// Run a confirmed mutation through the one executor.
     Execute(Mutation),
-    /// Put text on the terminal's clipboard (OSC 52 escape), e.g. a runbook's commands.
+    /// Put text on the terminal's clipboard (OSC 52), written by the app loop.
     Copy(String),
 }
 
@@ -48,14 +50,25 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
                 SourceId::Etcd => &mut model.etcd.state,
                 SourceId::EtcdPods => &mut model.etcd.pods_state,
                 SourceId::Nodes => &mut model.nodes.state,
+                SourceId::Leases => &mut model.leaders.state,
+                SourceId::Events => &mut model.events.state,
+                SourceId::Pods => &mut model.top.state,
+                SourceId::Metrics => &mut model.top.metrics_state,
             };
             *state = state.fail(failure, now);
             data_changed = true;
         }
         Msg::Namespaces(delta) => data_changed = model.namespaces.apply(delta, now),
         Msg::Etcd(m) => data_changed = model.etcd.apply(*m, now),
-        Msg::Nodes(delta) => data_changed = model.nodes.apply(delta, now),
+        Msg::Nodes(_)
+        | Msg::Leases(_)
+        | Msg::Events(_)
+        | Msg::EventsApi(_)
+        | Msg::Pods(_)
+        | Msg::ReplicaSets(_)
+        | Msg::Metrics(_) => data_changed = panes::on_source(model, msg, now),
         Msg::ActionDone(outcome) => {
+            panes::remember_action(model, &outcome);
             let level = match outcome.result {
                 OutcomeResult::Applied => NoticeLevel::Info,
                 OutcomeResult::Unverified => NoticeLevel::Warning,
@@ -107,12 +120,18 @@ fn on_key(
         }
         match model.keymap.lookup(key, model.ui.active, true) {
             Some(Action::Confirm) => confirm(model, now, effects),
+            Some(a @ (Action::Copy | Action::More | Action::Less)) => {
+                panes::dialog_action(model, a, now, effects)
+            }
             Some(Action::Cancel) => {
                 model.dialog = None;
                 notice(model, "cancelled: nothing was sent", NoticeLevel::Info, now);
             }
             _ => {}
         }
+        return;
+    }
+    if panes::on_edit_key(model, &ev) {
         return;
     }
     let Some(action) = model.keymap.lookup(key, model.ui.active, false) else {
@@ -181,14 +200,16 @@ pub fn apply_action(
         Action::PageUp => *sel = sel.saturating_sub(model.ui.page.max(1)),
         Action::First => *sel = 0,
         Action::Last => *sel = rows.saturating_sub(1),
-        Action::Scale => notice(
-            model,
-            "scale: select a workload in the Top pane first (the Top pane's workload list is not built in this version)",
-            NoticeLevel::Info,
-            now,
-        ),
+        Action::Scale
+        | Action::Undo
+        | Action::Jump
+        | Action::ToggleWarnings
+        | Action::Filter
+        | Action::Sort
+        | Action::Group => panes::pane_action(model, action, now),
+        // outside a dialog: the etcd pane's runbook (the dialog handles its own copy)
         Action::Copy => copy_runbook(model, now, effects),
-        Action::Confirm | Action::Cancel | Action::None => {}
+        Action::Confirm | Action::Cancel | Action::More | Action::Less | Action::None => {}
     }
 }
 
@@ -234,6 +255,7 @@ pub fn propose(model: &mut Model, mutation: Mutation, now: DateTime<Utc>) {
     model.dialog = Some(Dialog {
         mutation,
         typed: String::new(),
+        current: None,
     });
 }
 
@@ -261,7 +283,7 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
     effects.push(Effect::Execute(dialog.mutation));
 }
 
-fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: DateTime<Utc>) {
+pub(crate) fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: DateTime<Utc>) {
     model.notice = Some(Notice {
         text: text.to_string(),
         level,

@@ -357,3 +357,123 @@ async fn missing_deployment_is_rejected_without_a_journal_line() {
         "nothing was attempted, nothing journaled"
     );
 }
+
+#[tokio::test]
+async fn undo_sends_the_same_path_back_to_the_journal_before() {
+    let api = FakeApi::start(json!({"replicas": 3}), cluster_handler(None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::new(dir.path().join("journal.jsonl"));
+    let exec = Executor::new(
+        client_for(&api, false).await,
+        false,
+        journal.clone(),
+        identity(),
+    );
+    let out = exec.execute(&every_mutation().remove(0)).await;
+    assert_eq!(out.result, OutcomeResult::Applied, "{out:?}");
+    let last = ktriage::model::LastAction {
+        id: out.id.clone(),
+        mutation: out.mutation.clone(),
+        before: out.before.clone().unwrap(),
+    };
+    let undo = ktriage::update::panes::undo_of(&last).unwrap();
+    assert_eq!(
+        undo,
+        Mutation::Scale {
+            namespace: "shop".into(),
+            name: "api".into(),
+            replicas: 3
+        }
+    );
+    let first = api.recorded().len();
+    let back = exec.execute(&undo).await;
+    assert_eq!(back.result, OutcomeResult::Applied, "{back:?}");
+    assert_eq!(back.before, Some(json!({"replicas": 0})));
+    assert_eq!(back.after, Some(json!({"replicas": 3})));
+    let scale = "/apis/apps/v1/namespaces/shop/deployments/api/scale";
+    assert_eq!(
+        api.lines()[first..].to_vec(),
+        vec![
+            format!("GET {scale}"),
+            "POST /apis/authentication.k8s.io/v1/selfsubjectreviews".to_string(),
+            format!("PATCH {scale}?&dryRun=All&fieldManager=ktriage"),
+            format!("PATCH {scale}?&fieldManager=ktriage"),
+            "PATCH /apis/apps/v1/namespaces/shop/deployments/api?&fieldManager=ktriage".to_string(),
+            "POST /api/v1/namespaces/shop/events?&fieldManager=ktriage".to_string(),
+            format!("GET {scale}"),
+        ]
+    );
+    let rec = api.recorded();
+    for r in &rec[first + 2..first + 4] {
+        assert_eq!(r.content_type, "application/merge-patch+json");
+        assert_eq!(
+            serde_json::from_str::<Value>(&r.body).unwrap(),
+            json!({"spec": {"replicas": 3}})
+        );
+    }
+    let (entries, _) = journal.read().unwrap();
+    assert_eq!(entries.len(), 4);
+    assert_eq!(entries[2]["phase"], "intent");
+    assert_eq!(entries[2]["before"], json!({"replicas": 0}));
+    assert_eq!(
+        entries[2]["mutation"]["patch"],
+        json!({"spec": {"replicas": 3}})
+    );
+    assert_eq!(entries[3]["result"], "applied");
+}
+
+#[tokio::test]
+async fn read_only_executor_refuses_the_undo_too() {
+    let api = FakeApi::start(json!({"replicas": 3}), cluster_handler(None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::new(dir.path().join("journal.jsonl"));
+    let exec = Executor::new(
+        client_for(&api, true).await,
+        true,
+        journal.clone(),
+        identity(),
+    );
+    let last = ktriage::model::LastAction {
+        id: "x".into(),
+        mutation: every_mutation().remove(0),
+        before: json!({"replicas": 3}),
+    };
+    let undo = ktriage::update::panes::undo_of(&last).unwrap();
+    let out = exec.execute(&undo).await;
+    assert_eq!(out.result, OutcomeResult::Refused);
+    assert!(api.lines().is_empty(), "{:?}", api.lines());
+    assert!(!journal.path().exists() || journal.read().unwrap().0.is_empty());
+}
+
+#[tokio::test]
+async fn conflict_is_rejected_loudly_with_an_outcome_line() {
+    let api = FakeApi::start(
+        json!({"replicas": 3}),
+        cluster_handler(Some((409, "Conflict"))),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::new(dir.path().join("journal.jsonl"));
+    let exec = Executor::new(
+        client_for(&api, false).await,
+        false,
+        journal.clone(),
+        identity(),
+    );
+    let out = exec.execute(&every_mutation().remove(0)).await;
+    assert_eq!(out.result, OutcomeResult::Rejected);
+    assert!(
+        out.summary().starts_with("REJECTED at dry-run") && out.summary().contains("409 Conflict"),
+        "{}",
+        out.summary()
+    );
+    let (entries, _) = journal.read().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1]["result"], "rejected");
+    assert!(
+        entries[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("409 Conflict")
+    );
+}

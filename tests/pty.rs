@@ -292,3 +292,42 @@ fn demo_opens_on_the_simulated_cluster() {
     t.run(&["send-keys", "-t", "t", "q"]);
     gone_within(pid, Duration::from_secs(2));
 }
+
+/// The seed story in the real binary: the eviction storm, `4 t s` and `y`, the action in the journal,
+/// then `u` and `y` undo it.
+#[test]
+fn runaway_story_in_three_keys_plus_confirmation() {
+    let Some(t) = Tmux::new() else { return };
+    let cmd = format!(
+        "exec {} --demo runaway-app --journal {} --log-file {}",
+        env!("CARGO_BIN_EXE_ktriage"),
+        t.journal().display(),
+        t.dir.path().join("k.log").display()
+    );
+    t.start("tmux-256color", &cmd);
+    t.wait_for("API ok v1.28.9+rke2r1");
+    t.run(&["send-keys", "-t", "t", "4"]);
+    t.wait_for("t: to Top");
+    t.run(&["send-keys", "-t", "t", "t"]);
+    t.wait_for("WORKLOAD (PODS)");
+    t.run(&["send-keys", "-t", "t", "s"]);
+    t.wait_for("Confirm action");
+    t.run(&["send-keys", "-t", "t", "y"]);
+    t.wait_for("applied and verified: scale deployment reports/report-builder to 0 replicas");
+    let text = std::fs::read_to_string(t.journal()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["phase"], "intent");
+    assert_eq!(lines[0]["before"]["replicas"], 4);
+    assert_eq!(lines[1]["result"], "applied");
+    t.run(&["send-keys", "-t", "t", "u"]);
+    t.wait_for("Confirm action");
+    t.run(&["send-keys", "-t", "t", "y"]);
+    t.wait_for("applied and verified: scale deployment reports/report-builder to 4 replicas");
+    let pid = t.ktriage_pid();
+    t.run(&["send-keys", "-t", "t", "q"]);
+    gone_within(pid, Duration::from_secs(2));
+}

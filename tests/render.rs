@@ -154,3 +154,49 @@ fn no_color_uses_no_colours() {
             .any(|c| c.fg == Color::Red)
     );
 }
+
+fn story_on(pane: char) -> Model {
+    let mut m = support::panes::story("reports", "report-builder", "prod-worker-2");
+    update(
+        &mut m,
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(pane),
+        )),
+        t0(),
+    );
+    m
+}
+
+#[test]
+fn leaders_pane() {
+    both("leaders", &story_on('3'));
+}
+
+#[test]
+fn events_pane_with_a_storm() {
+    both("events_storm", &story_on('4'));
+}
+
+#[test]
+fn top_pane_pods_and_grouped() {
+    let mut m = story_on('5');
+    both("top_pods", &m);
+    m.top.grouped = true;
+    both("top_grouped", &m);
+}
+
+#[test]
+fn scale_dialog_from_top_shows_current_and_new() {
+    let mut m = story_on('4');
+    for c in ['t', 's'] {
+        update(
+            &mut m,
+            Msg::Key(crossterm::event::KeyEvent::from(
+                crossterm::event::KeyCode::Char(c),
+            )),
+            t0(),
+        );
+    }
+    assert!(m.dialog.is_some());
+    both("scale_from_top", &m);
+}

@@ -7,6 +7,9 @@
 mod api;
 pub mod etcd;
 mod etcd_health;
+pub mod events;
+mod leaders;
+mod top;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -111,6 +114,9 @@ pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
     let mut out = Vec::new();
     api::rules(model, now, &mut out);
     etcd::rules(model, now, &mut out);
+    leaders::rules(model, now, &mut out);
+    events::rules(model, now, &mut out);
+    top::rules(model, now, &mut out);
     out.sort_by(|a, b| (a.severity, &a.id, &a.key).cmp(&(b.severity, &b.id, &b.key)));
     out
 }

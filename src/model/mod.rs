@@ -6,8 +6,12 @@ mod source;
 pub mod store;
 
 pub mod etcd;
+pub mod events;
+pub mod leaders;
 pub mod namespaces;
 pub mod nodes;
+pub mod quantity;
+pub mod top;
 
 use std::fmt;
 
@@ -126,6 +130,8 @@ pub struct Dialog {
     pub mutation: Mutation,
     /// What the user typed (production contexts require the object's name).
     pub typed: String,
+    /// What the object looks like now, as far as ktriage knows (`6 pods running`).
+    pub current: Option<String>,
 }
 
 /// A transient line in the status bar.
@@ -164,10 +170,12 @@ pub struct Model {
     pub api: ApiState,
     pub namespaces: namespaces::NamespacesModel,
     pub etcd: etcd::EtcdModel,
+    pub leaders: leaders::LeadersModel,
+    pub events: events::EventsModel,
+    pub top: top::TopModel,
+    /// Shared nodes watch (roles, conditions, allocatable) read by the etcd, Leaders, Events and Top
+    /// rules.
     pub nodes: nodes::NodesModel,
-    pub leaders: PendingPane,
-    pub events: PendingPane,
-    pub top: PendingPane,
     pub webhooks: PendingPane,
     pub findings: Vec<Finding>,
     pub ui: UiState,
@@ -177,9 +185,28 @@ pub struct Model {
     /// Config warnings shown once at start.
     pub warnings: Vec<String>,
     pub started_at: DateTime<Utc>,
+    /// Rule thresholds (`[leaders]`, `[events]`, `[top]`).
+    pub tuning: crate::tuning::Tuning,
+    /// The last action of this session that changed something (for Undo).
+    pub last_action: Option<LastAction>,
+}
+
+/// An applied action and what the object looked like before it (the journal's `before`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastAction {
+    pub id: String,
+    pub mutation: Mutation,
+    pub before: serde_json::Value,
 }
 
 impl Model {
+    /// Set the rule thresholds (and the events ring size) from the config.
+    pub fn with_tuning(mut self, tuning: crate::tuning::Tuning) -> Model {
+        self.events.cap = tuning.events.ring_size.max(1);
+        self.tuning = tuning;
+        self
+    }
+
     pub fn new(cluster: ClusterInfo, keymap: Keymap, now: DateTime<Utc>) -> Model {
         let kube_state = if cluster.context.is_some() {
             SourceState::Loading { since: now }
@@ -198,10 +225,13 @@ impl Model {
             },
             namespaces: namespaces::NamespacesModel::new(kube_state.clone()),
             etcd: etcd::EtcdModel::new(crate::etcd::access::NEEDS, kube_state.clone()),
-            nodes: nodes::NodesModel::new(kube_state),
-            leaders: pending("no source yet: the leases watch is not built in this version"),
-            events: pending("no source yet: the events watch is not built in this version"),
-            top: pending("no source yet: the metrics poll is not built in this version"),
+            leaders: leaders::LeadersModel::new(kube_state.clone()),
+            events: events::EventsModel::new(
+                kube_state.clone(),
+                crate::tuning::EventsTuning::default().ring_size,
+            ),
+            top: top::TopModel::new(kube_state.clone()),
+            nodes: nodes::NodesModel::new(kube_state.clone()),
             webhooks: pending("no source yet: the webhook watch is not built in this version"),
             findings: Vec::new(),
             ui: UiState::default(),
@@ -210,6 +240,8 @@ impl Model {
             keymap,
             warnings: Vec::new(),
             started_at: now,
+            tuning: crate::tuning::Tuning::default(),
+            last_action: None,
             cluster,
         }
     }
@@ -233,6 +265,9 @@ impl Model {
             PaneId::Overview => self.findings.len(),
             PaneId::Namespaces => self.namespaces.store.len(),
             PaneId::Etcd => self.etcd.row_count(),
+            PaneId::Leaders => self.leaders.rows().len(),
+            PaneId::Events => self.events.group_count(),
+            PaneId::Top => self.top.row_count(),
             _ => 0,
         }
     }
@@ -245,6 +280,10 @@ impl Model {
             (SourceId::Etcd, &self.etcd.state),
             (SourceId::EtcdPods, &self.etcd.pods_state),
             (SourceId::Nodes, &self.nodes.state),
+            (SourceId::Leases, &self.leaders.state),
+            (SourceId::Events, &self.events.state),
+            (SourceId::Pods, &self.top.state),
+            (SourceId::Metrics, &self.top.metrics_state),
         ]
     }
 }

@@ -15,6 +15,11 @@ pub enum SourceId {
     /// etcd static pods, their logs and `/readyz` (through the Kubernetes API).
     EtcdPods,
     Nodes,
+    Leases,
+    Events,
+    Pods,
+    /// metrics.k8s.io poll (pods and nodes).
+    Metrics,
 }
 
 impl SourceId {
@@ -25,6 +30,10 @@ impl SourceId {
             SourceId::Etcd => "etcd",
             SourceId::EtcdPods => "etcd_pods",
             SourceId::Nodes => "nodes",
+            SourceId::Leases => "leases",
+            SourceId::Events => "events",
+            SourceId::Pods => "pods",
+            SourceId::Metrics => "metrics",
         }
     }
 }

@@ -3,10 +3,12 @@
 //! `POST /_sim/trigger {"name": "..."}`. Later issues add theirs (eviction bursts, leader changes,
 //! etcd member faults) to [`run`].
 //!
-//! Built in:
+//! Built in (`eviction-burst` and `flip-leader`: see `behaviours/stories.rs`):
 //! - `renew-leases`: every Lease's holder renews it (`spec.renewTime` = now) through admission, so
 //!   a failing webhook keeps the lease stale, as it keeps kube-scheduler's in the Gatekeeper story.
 //!   Optional `namespace` and `lease` (a name) restrict it to some leases.
+
+mod stories;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,12 +31,14 @@ pub struct Behaviour {
 }
 
 /// The names [`run`] knows.
-pub const KNOWN: &[&str] = &["renew-leases"];
+pub const KNOWN: &[&str] = &["renew-leases", "eviction-burst", "flip-leader"];
 
 /// Runs a behaviour once; answers a short summary.
 pub fn run(st: &mut State, name: &str, args: &Value) -> Result<Value, ApiError> {
     match name {
         "renew-leases" => Ok(renew_leases(st, args)),
+        "eviction-burst" => Ok(stories::eviction_burst(st, args)),
+        "flip-leader" => Ok(stories::flip_leader(st, args)),
         other => Err(ApiError::bad_request(format!(
             "unknown behaviour {other:?}; known: {}",
             KNOWN.join(", ")

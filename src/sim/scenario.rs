@@ -86,6 +86,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "incident",
         include_str!("../../assets/scenarios/incident.yaml"),
     ),
+    (
+        "runaway-app",
+        include_str!("../../assets/scenarios/runaway-app.yaml"),
+    ),
+    (
+        "leader-flapping",
+        include_str!("../../assets/scenarios/leader-flapping.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize, Default)]

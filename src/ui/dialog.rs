@@ -22,6 +22,14 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             obj.name
         )),
         Line::from(format!("context: {ctx}")),
+        Line::from(match (&dialog.current, m) {
+            (Some(cur), crate::mutation::Mutation::Scale { replicas, .. }) => {
+                format!("change:  {cur} → {replicas} replicas (↑/↓ to edit)")
+            }
+            (None, crate::mutation::Mutation::Scale { replicas, .. }) => {
+                format!("change:  → {replicas} replicas (↑/↓ to edit)")
+            }
+        }),
         Line::from(format!("patch:   {}", m.patch())),
         Line::from(format!("kubectl: {}", m.kubectl(Some(ctx)))),
         Line::from(""),
@@ -38,7 +46,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
         lines.push(Line::from(format!("> {}", dialog.typed)));
     } else {
         lines.push(Line::from(Span::styled(
-            "y / enter: run   n / esc: cancel",
+            "y / enter: run   n / esc: cancel   c: copy kubectl",
             theme.accent(),
         )));
     }

@@ -193,6 +193,7 @@ pub fn node(i: usize, version: &str) -> NodeRow {
         pressure: Vec::new(),
         internal_ip: Some(format!("10.0.0.1{i}")),
         instance_type: None,
+        ..Default::default()
     }
 }
 

@@ -4,8 +4,11 @@
 mod api;
 pub mod etcd;
 pub mod etcd_snapshots;
+pub mod events;
+pub mod leaders;
 mod namespaces;
 pub mod nodes;
+pub mod top;
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -33,6 +36,8 @@ pub struct SourceCtx {
     pub api_probe: Duration,
     pub backoff_cap: Duration,
     pub request_timeout: Duration,
+    /// metrics.k8s.io poll interval (`[top] metrics_secs`).
+    pub metrics_every: Duration,
 }
 
 /// Start every source. The returned handles are aborted when the app stops.
@@ -45,6 +50,11 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
         tokio::spawn(etcd::logs(ctx.clone())),
         tokio::spawn(etcd::readyz(ctx.clone())),
         tokio::spawn(etcd_snapshots::run(ctx.clone())),
+        tokio::spawn(leaders::run(ctx.clone())),
+        tokio::spawn(events::run(ctx.clone())),
+        tokio::spawn(top::pods(ctx.clone())),
+        tokio::spawn(top::replicasets(ctx.clone())),
+        tokio::spawn(top::metrics(ctx.clone(), ctx.metrics_every)),
     ]
 }
 

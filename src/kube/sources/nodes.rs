@@ -1,5 +1,5 @@
-//! Nodes: a full-object watch (conditions and addresses are in `status`), reduced to the slim
-//! `NodeRow` as objects arrive. Shared by the etcd pane and later panes.
+//! Nodes: a full-object watch (conditions, addresses and allocatable are in `status`), reduced to
+//! the slim shared `NodeRow` as objects arrive.
 
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
@@ -8,6 +8,7 @@ use kube::runtime::watcher;
 use super::{SourceCtx, run_watch};
 use crate::model::SourceId;
 use crate::model::nodes::NodeRow;
+use crate::model::quantity;
 use crate::msg::Msg;
 
 pub async fn run(ctx: SourceCtx) {
@@ -27,7 +28,24 @@ pub async fn run(ctx: SourceCtx) {
 pub fn row(n: Node) -> NodeRow {
     let labels = n.metadata.labels.unwrap_or_default();
     let status = n.status.unwrap_or_default();
-    let conditions = status.conditions.unwrap_or_default();
+    let mut ready = None;
+    let mut ready_since = None;
+    let mut pressure = Vec::new();
+    let mut pressure_since = Vec::new();
+    for c in status.conditions.unwrap_or_default() {
+        let since = c
+            .last_transition_time
+            .as_ref()
+            .and_then(crate::kube::to_chrono);
+        if c.type_ == "Ready" {
+            ready = Some(c.status == "True");
+            ready_since = since;
+        } else if c.type_.ends_with("Pressure") && c.status == "True" {
+            pressure_since.push((c.type_.clone(), since));
+            pressure.push(c.type_);
+        }
+    }
+    let alloc = status.allocatable.unwrap_or_default();
     NodeRow {
         name: n.metadata.name.unwrap_or_default(),
         roles: NodeRow::roles_from_labels(&labels),
@@ -35,15 +53,12 @@ pub fn row(n: Node) -> NodeRow {
             .node_info
             .map(|i| i.kubelet_version)
             .unwrap_or_default(),
-        ready: conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| c.status == "True"),
-        pressure: conditions
-            .iter()
-            .filter(|c| c.type_.ends_with("Pressure") && c.status == "True")
-            .map(|c| c.type_.clone())
-            .collect(),
+        ready,
+        ready_since,
+        pressure,
+        pressure_since,
+        alloc_cpu_m: alloc.get("cpu").and_then(|q| quantity::cpu_milli(&q.0)),
+        alloc_mem_b: alloc.get("memory").and_then(|q| quantity::bytes(&q.0)),
         internal_ip: status
             .addresses
             .unwrap_or_default()

@@ -1,8 +1,11 @@
 //! One renderer per pane, plus the shared title/state handling every pane uses.
 
 mod etcd;
+mod events;
+mod leaders;
 mod namespaces;
 mod overview;
+mod top;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -20,6 +23,9 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         PaneId::Overview => overview::draw(frame, area, model, theme, now),
         PaneId::Namespaces => namespaces::draw(frame, area, model, theme, now),
         PaneId::Etcd => etcd::draw(frame, area, model, theme, now),
+        PaneId::Leaders => leaders::draw(frame, area, model, theme, now),
+        PaneId::Events => events::draw(frame, area, model, theme, now),
+        PaneId::Top => top::draw(frame, area, model, theme, now),
         other => {
             let state = model.pane_state(other);
             let block = pane_block(other.title(), state, None, theme, now);

@@ -1,0 +1,299 @@
+//! Events: `eviction-storm` (with the workload most likely responsible), `node-pressure`,
+//! `node-flapping`, `evicted-pods-leftover`.
+//!
+//! The culprit of a storm is found from pod specs and placement, never names: a workload with a
+//! container without a memory limit whose pods run on the pressured nodes, ranked by memory usage
+//! where metrics exist, else by memory requests and replica count. Evicted pods are victims.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{Finding, Severity, Subject};
+use crate::model::quantity::fmt_bytes;
+use crate::model::store::age;
+use crate::model::top::Workload;
+use crate::model::{Model, PaneId};
+
+/// With metrics, a suspect's pods use at least this share of their nodes' allocatable memory.
+pub const MIN_SHARE_PCT: u64 = 10;
+
+/// Without pressure on any node, a storm is over once the last eviction is this old (seconds).
+pub const QUIET_SECS: i64 = 120;
+
+/// A candidate culprit with its weight on the pressured nodes.
+#[derive(Debug, Clone)]
+pub struct Suspect {
+    pub workload: Workload,
+    pub pods: usize,
+    pub nodes: BTreeSet<String>,
+    pub usage_b: Option<u64>,
+    pub requests_b: u64,
+}
+
+/// Workloads without memory limits on `nodes`, most likely culprit first.
+pub fn suspects(model: &Model, nodes: &BTreeSet<String>) -> Vec<Suspect> {
+    let top = &model.top;
+    let with_metrics = top.metrics_state.is_ok();
+    let mut by: BTreeMap<Workload, Suspect> = BTreeMap::new();
+    for p in top.pods.iter() {
+        if !p.running() || !nodes.contains(&p.node) || !p.lacks_mem_limit() {
+            continue;
+        }
+        let w = top.workload(p);
+        let s = by.entry(w.clone()).or_insert_with(|| Suspect {
+            workload: w,
+            pods: 0,
+            nodes: BTreeSet::new(),
+            usage_b: None,
+            requests_b: 0,
+        });
+        s.pods += 1;
+        s.nodes.insert(p.node.clone());
+        if with_metrics && let Some(u) = top.usage(p) {
+            s.usage_b = Some(s.usage_b.unwrap_or(0) + u.mem_b);
+        }
+        s.requests_b += p.req_mem().unwrap_or(0);
+    }
+    // with metrics, a culprit must hold a real share of its nodes' memory (a DaemonSet using 1 % of
+    // each node explains no pressure)
+    let share_ok = |s: &Suspect| {
+        let Some(used) = s.usage_b else {
+            return true;
+        };
+        let alloc: u64 = s
+            .nodes
+            .iter()
+            .filter_map(|n| model.nodes.get(n).and_then(|n| n.alloc_mem_b))
+            .sum();
+        alloc == 0 || used * 100 >= alloc * MIN_SHARE_PCT
+    };
+    let mut v: Vec<Suspect> = by.into_values().filter(share_ok).collect();
+    v.sort_by(|a, b| {
+        (b.usage_b, b.requests_b, b.pods)
+            .cmp(&(a.usage_b, a.requests_b, a.pods))
+            .then_with(|| a.workload.cmp(&b.workload))
+    });
+    v
+}
+
+fn node_subject(name: &str) -> Subject {
+    Subject {
+        kind: "Node".into(),
+        namespace: None,
+        name: name.to_string(),
+        part: None,
+    }
+}
+
+pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    let t = model.tuning.events;
+    // nodes under pressure now
+    let pressured: Vec<_> = model
+        .nodes
+        .store
+        .iter()
+        .filter(|n| !n.pressure.is_empty())
+        .collect();
+    // the storm
+    let recent: Vec<_> = model
+        .events
+        .recent_evictions(now, t.storm_window_secs)
+        .collect();
+    let evictions: u64 = recent.iter().map(|e| u64::from(e.count.max(1))).sum();
+    let mut storm_key = None;
+    let last_eviction = recent.iter().filter_map(|e| e.last).max();
+    let memory_pressure = pressured
+        .iter()
+        .any(|n| n.pressure.iter().any(|p| p == "MemoryPressure"));
+    let quiet =
+        !memory_pressure && last_eviction.is_none_or(|t| (now - t).num_seconds() > QUIET_SECS);
+    if evictions >= t.storm_evictions.max(1) && !quiet {
+        let mut nodes: BTreeSet<String> = recent
+            .iter()
+            .map(|e| e.node.clone())
+            .filter(|n| !n.is_empty())
+            .collect();
+        nodes.extend(
+            pressured
+                .iter()
+                .filter(|n| n.pressure.iter().any(|p| p == "MemoryPressure"))
+                .map(|n| n.name.clone()),
+        );
+        let ranked = suspects(model, &nodes);
+        let culprit = ranked.first();
+        let subject = culprit.map(|s| Subject {
+            kind: s.workload.kind.clone(),
+            namespace: Some(s.workload.namespace.clone()),
+            name: s.workload.name.clone(),
+            part: None,
+        });
+        let title = match culprit {
+            Some(s) => format!(
+                "Eviction storm: {evictions} evictions in {}; likely cause {} {}/{} (no memory limit)",
+                age(now, now - chrono::Duration::seconds(t.storm_window_secs)),
+                s.workload.kind,
+                s.workload.namespace,
+                s.workload.name
+            ),
+            None => format!(
+                "Eviction storm: {evictions} evictions in {}",
+                age(now, now - chrono::Duration::seconds(t.storm_window_secs))
+            ),
+        };
+        let mut f = Finding::new(
+            "eviction-storm",
+            Severity::Critical,
+            PaneId::Events,
+            subject,
+            title,
+        );
+        let names: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        f.evidence.push(format!(
+            "{evictions} eviction events on node(s) {}",
+            if names.is_empty() {
+                "-".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+        for n in &pressured {
+            if nodes.contains(&n.name) {
+                f.evidence
+                    .push(format!("node {}: {}", n.name, n.pressure.join(", ")));
+            }
+        }
+        for s in ranked.iter().take(3) {
+            let weight = match s.usage_b {
+                Some(u) => format!("using {}", fmt_bytes(u)),
+                None => format!("requesting {}", fmt_bytes(s.requests_b)),
+            };
+            f.evidence.push(format!(
+                "{} {}/{}: {} pod(s) without a memory limit on {}, {weight}",
+                s.workload.kind,
+                s.workload.namespace,
+                s.workload.name,
+                s.pods,
+                s.nodes.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let victims: Vec<String> = recent
+            .iter()
+            .filter(|e| e.kind == "Pod")
+            .map(|e| format!("{}/{}", e.namespace, e.object))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !victims.is_empty() {
+            f.evidence.push(format!(
+                "evicted (victims, not the cause): {}{}",
+                victims
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if victims.len() > 5 {
+                    format!(" and {} more", victims.len() - 5)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        f.fix.text = match culprit {
+            Some(s) => format!(
+                "Stop the runaway workload: `kubectl -n {} scale {}/{} --replicas=0` (press t to jump to it in Top, then s), \
+                 then give it memory requests and limits before scaling back up. Add limits and requests to all workloads.",
+                s.workload.namespace,
+                s.workload.kind.to_lowercase(),
+                s.workload.name
+            ),
+            None => "Find the pods using the most memory on the pressured nodes (Top pane) and give every workload memory requests and limits.".into(),
+        };
+        if culprit.is_some_and(|s| s.workload.kind == "Deployment") {
+            f.fix.action = Some("scale".into());
+        }
+        f.details = json!({
+            "evictions": evictions,
+            "window_s": t.storm_window_secs,
+            "nodes": names,
+            "victims": victims,
+            "suspects": ranked.iter().take(5).map(|s| json!({
+                "kind": s.workload.kind, "namespace": s.workload.namespace, "name": s.workload.name,
+                "pods": s.pods, "usage_bytes": s.usage_b, "requests_bytes": s.requests_b,
+            })).collect::<Vec<_>>(),
+        });
+        storm_key = Some(f.key.clone());
+        out.push(f);
+    }
+    for n in &pressured {
+        let mut f = Finding::new(
+            "node-pressure",
+            Severity::Warning,
+            PaneId::Events,
+            Some(node_subject(&n.name)),
+            format!("Node {} under {}", n.name, n.pressure.join(", ")),
+        );
+        for (c, since) in &n.pressure_since {
+            f.evidence.push(match since {
+                Some(s) => format!("{c}=True for {}", age(now, *s)),
+                None => format!("{c}=True"),
+            });
+        }
+        f.fix.text = format!(
+            "`kubectl describe node {}`; find the heaviest pods on it in Top (sort by memory) and limit them.",
+            n.name
+        );
+        f.cause = storm_key.clone();
+        f.details = json!({"conditions": n.pressure});
+        out.push(f);
+    }
+    for (node, flips) in &model.nodes.flips {
+        if flips.len() >= t.node_flaps.max(1) {
+            let mut f = Finding::new(
+                "node-flapping",
+                Severity::Warning,
+                PaneId::Events,
+                Some(node_subject(node)),
+                format!(
+                    "Node {node} flapped Ready/NotReady {} times in the last hour",
+                    flips.len()
+                ),
+            );
+            if let Some(last) = flips.last() {
+                f.evidence
+                    .push(format!("last flip {} ago", age(now, *last)));
+            }
+            f.fix.text = format!(
+                "Check the kubelet and the network of {node} (`journalctl -u rke2-agent` / `docker logs kubelet`)."
+            );
+            f.details = json!({"flips": flips.len()});
+            out.push(f);
+        }
+    }
+    let evicted: Vec<_> = model.top.pods.iter().filter(|p| p.evicted()).collect();
+    if !evicted.is_empty() {
+        let mut per_ns: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in &evicted {
+            *per_ns.entry(p.namespace.as_str()).or_default() += 1;
+        }
+        let mut f = Finding::new(
+            "evicted-pods-leftover",
+            Severity::Info,
+            PaneId::Events,
+            None,
+            format!("{} evicted pod(s) left behind", evicted.len()),
+        );
+        for (ns, n) in &per_ns {
+            f.evidence
+                .push(format!("{ns}: {n} pod(s) in phase Failed, reason Evicted"));
+        }
+        f.fix.text = "They hold no resources but clutter listings: `kubectl get pods -A --field-selector=status.phase=Failed` \
+                      and delete the Evicted ones (`kubectl delete pod -n <ns> <pod>`)."
+            .into();
+        f.cause = storm_key.clone();
+        f.details = json!({"count": evicted.len(), "per_namespace": per_ns});
+        out.push(f);
+    }
+}

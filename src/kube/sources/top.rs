@@ -1,0 +1,217 @@
+//! Top: a slim pods watch, a ReplicaSet watch (pod → Deployment) and the metrics.k8s.io poll: one
+//! batched list of pods and one of nodes per interval, each with a timeout. Without metrics-server
+//! (the APIService missing or unavailable) the poll reports why and keeps trying; requests and limits
+//! still show.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::runtime::watcher;
+use serde_json::Value;
+
+use super::{SourceCtx, classify, run_watch};
+use crate::model::quantity;
+use crate::model::top::{ContainerRow, MetricsSnapshot, PodRow, RsRow, Usage};
+use crate::model::{Failure, FailureKind, SourceId};
+use crate::msg::Msg;
+
+fn ns_api<K>(ctx: &SourceCtx) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    match &ctx.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    }
+}
+
+fn key_of<K: kube::Resource>(k: &K) -> String {
+    let m = k.meta();
+    format!(
+        "{}/{}",
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default()
+    )
+}
+
+pub async fn pods(ctx: SourceCtx) {
+    run_watch(
+        ns_api::<Pod>(&ctx),
+        watcher::Config::default().page_size(500),
+        SourceId::Pods,
+        ctx.tx.clone(),
+        pod_row,
+        key_of,
+        Msg::Pods,
+    )
+    .await;
+}
+
+pub async fn replicasets(ctx: SourceCtx) {
+    run_watch(
+        ns_api::<ReplicaSet>(&ctx),
+        watcher::Config::default().page_size(500),
+        SourceId::Pods,
+        ctx.tx.clone(),
+        rs_row,
+        key_of,
+        Msg::ReplicaSets,
+    )
+    .await;
+}
+
+fn controller(
+    refs: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+) -> Option<(String, String)> {
+    let refs = refs?;
+    refs.iter()
+        .find(|r| r.controller == Some(true))
+        .or_else(|| refs.first())
+        .map(|r| (r.kind.clone(), r.name.clone()))
+}
+
+pub fn rs_row(rs: ReplicaSet) -> RsRow {
+    RsRow {
+        owner: controller(rs.metadata.owner_references.as_ref()),
+        namespace: rs.metadata.namespace.unwrap_or_default(),
+        name: rs.metadata.name.unwrap_or_default(),
+    }
+}
+
+pub fn pod_row(p: Pod) -> PodRow {
+    let spec = p.spec.unwrap_or_default();
+    let status = p.status.unwrap_or_default();
+    let statuses = status.container_statuses.unwrap_or_default();
+    let containers = spec
+        .containers
+        .into_iter()
+        .map(|c| {
+            let res = c.resources.unwrap_or_default();
+            let req = res.requests.unwrap_or_default();
+            let lim = res.limits.unwrap_or_default();
+            let st = statuses.iter().find(|s| s.name == c.name);
+            ContainerRow {
+                req_cpu_m: req.get("cpu").and_then(|q| quantity::cpu_milli(&q.0)),
+                req_mem_b: req.get("memory").and_then(|q| quantity::bytes(&q.0)),
+                lim_cpu_m: lim.get("cpu").and_then(|q| quantity::cpu_milli(&q.0)),
+                lim_mem_b: lim.get("memory").and_then(|q| quantity::bytes(&q.0)),
+                restarts: st.map(|s| s.restart_count.max(0) as u32).unwrap_or(0),
+                oom_killed: st
+                    .and_then(|s| s.last_state.as_ref())
+                    .and_then(|l| l.terminated.as_ref())
+                    .and_then(|t| t.reason.as_deref())
+                    == Some("OOMKilled"),
+                name: c.name,
+            }
+        })
+        .collect();
+    PodRow {
+        owner: controller(p.metadata.owner_references.as_ref()),
+        namespace: p.metadata.namespace.unwrap_or_default(),
+        name: p.metadata.name.unwrap_or_default(),
+        node: spec.node_name.unwrap_or_default(),
+        phase: status.phase.unwrap_or_default(),
+        reason: status.reason.unwrap_or_default(),
+        containers,
+    }
+}
+
+/// Poll metrics.k8s.io every `every`, one list call for pods and one for nodes.
+pub async fn metrics(ctx: SourceCtx, every: Duration) {
+    loop {
+        let msg = match poll(&ctx).await {
+            Ok(snap) => Msg::Metrics(snap),
+            Err(f) => Msg::SourceFailed(SourceId::Metrics, f),
+        };
+        if ctx.tx.send(msg).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn get_list(ctx: &SourceCtx, path: &str) -> Result<Vec<Value>, Failure> {
+    let req = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| Failure {
+            kind: FailureKind::Error,
+            message: e.to_string(),
+        })?;
+    let resp = tokio::time::timeout(ctx.request_timeout, ctx.client.request::<Value>(req))
+        .await
+        .map_err(|_| Failure {
+            kind: FailureKind::Unreachable,
+            message: format!(
+                "metrics.k8s.io: no answer within {} s",
+                ctx.request_timeout.as_secs()
+            ),
+        })?;
+    match resp {
+        Ok(v) => Ok(v
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()),
+        Err(e) => {
+            let mut f = classify(&e);
+            if matches!(&e, kube::Error::Api(s) if s.code == 404 || s.code == 503) {
+                f.kind = FailureKind::Error;
+                f.message = format!(
+                    "metrics-server unavailable (metrics.k8s.io: {}); showing requests and limits only",
+                    f.message
+                );
+            }
+            Err(f)
+        }
+    }
+}
+
+async fn poll(ctx: &SourceCtx) -> Result<MetricsSnapshot, Failure> {
+    let base = "/apis/metrics.k8s.io/v1beta1";
+    let pods_path = match &ctx.namespace {
+        Some(ns) => format!("{base}/namespaces/{ns}/pods"),
+        None => format!("{base}/pods"),
+    };
+    let pods = get_list(ctx, &pods_path).await?;
+    let nodes = get_list(ctx, &format!("{base}/nodes")).await?;
+    let mut snap = MetricsSnapshot::default();
+    for p in pods {
+        let ns = p
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = p
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut u = Usage::default();
+        for c in p
+            .get("containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            add_usage(&mut u, c.get("usage"));
+        }
+        snap.pods.insert(format!("{ns}/{name}"), u);
+    }
+    for n in nodes {
+        let name = n
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut u = Usage::default();
+        add_usage(&mut u, n.get("usage"));
+        snap.nodes.insert(name.to_string(), u);
+    }
+    Ok(snap)
+}
+
+fn add_usage(u: &mut Usage, usage: Option<&Value>) {
+    let q = |k: &str| usage.and_then(|v| v.get(k)).and_then(Value::as_str);
+    u.cpu_m += q("cpu").and_then(quantity::cpu_milli).unwrap_or(0);
+    u.mem_b += q("memory").and_then(quantity::bytes).unwrap_or(0);
+}

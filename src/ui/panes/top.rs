@@ -1,0 +1,144 @@
+//! Top: usage against requests and limits, per pod or grouped by owner.
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table};
+
+use super::{pane_block, scroll_offset, state_body};
+use crate::model::quantity::{fmt_bytes, fmt_cpu};
+use crate::model::{Model, PaneId, SourceState};
+use crate::ui::Theme;
+
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
+    let top = &model.top;
+    let rows_all = top.rows();
+    let block = pane_block("Top", &top.state, Some(rows_all.len()), theme, now);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if rows_all.is_empty() {
+        state_body(frame, inner, &top.state, theme, now);
+        return;
+    }
+    let [bar, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    let metrics = match &top.metrics_state {
+        SourceState::Ok { at } => format!("metrics {} old", crate::model::store::age(now, *at)),
+        SourceState::Loading { .. } => "metrics loading".into(),
+        other => format!(
+            "no metrics: {}",
+            other.error_text().unwrap_or("metrics-server unavailable")
+        ),
+    };
+    let metrics_style = if top.metrics_state.is_ok() {
+        theme.muted()
+    } else {
+        theme.warning()
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(
+                format!(
+                    "{} · sort: {} · ",
+                    if top.grouped { "by owner" } else { "pods" },
+                    top.sort.name()
+                ),
+                theme.muted(),
+            ),
+            Span::styled(metrics, metrics_style),
+        ])),
+        bar,
+    );
+    let height = usize::from(body.height.saturating_sub(1));
+    let sel = model.ui.selected[PaneId::Top.index()];
+    let off = scroll_offset(sel, height, rows_all.len());
+    let dash = || "-".to_string();
+    let rows = rows_all
+        .iter()
+        .enumerate()
+        .skip(off)
+        .take(height)
+        .map(|(i, r)| {
+            let lim_pct = r.pct_of(r.lim_mem_b);
+            let style = if lim_pct.is_some_and(|p| p >= 90) {
+                theme.critical()
+            } else if r.no_limits {
+                theme.warning()
+            } else {
+                theme.ok()
+            };
+            let owner = r
+                .workload
+                .as_ref()
+                .map(|w| {
+                    if top.grouped {
+                        w.kind.clone()
+                    } else {
+                        format!("{}/{}", w.kind, w.name)
+                    }
+                })
+                .unwrap_or_default();
+            let name = if top.grouped {
+                format!("{}/{} ({})", r.namespace, r.name, r.pods)
+            } else {
+                format!("{}/{}", r.namespace, r.name)
+            };
+            let row = Row::new(vec![
+                Span::raw(name),
+                Span::raw(r.cpu_m.map(fmt_cpu).unwrap_or_else(dash)),
+                Span::styled(r.mem_b.map(fmt_bytes).unwrap_or_else(dash), style),
+                Span::raw(
+                    r.pct_of(r.req_mem_b)
+                        .map(|p| format!("{p}%"))
+                        .unwrap_or_else(dash),
+                ),
+                Span::styled(
+                    match (lim_pct, r.lim_mem_b) {
+                        (Some(p), _) => format!("{p}%"),
+                        (None, None) => "none".into(),
+                        (None, Some(_)) => dash(),
+                    },
+                    style,
+                ),
+                Span::raw(r.restarts.to_string()),
+                Span::raw(r.node.clone()),
+                Span::raw(owner),
+            ]);
+            if i == sel {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(24),
+            Constraint::Length(6),
+            Constraint::Length(8),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(4),
+            Constraint::Length(14),
+            Constraint::Min(12),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            if top.grouped {
+                "WORKLOAD (PODS)"
+            } else {
+                "POD"
+            },
+            "CPU",
+            "MEM",
+            "%REQ",
+            "%LIM",
+            "RST",
+            "NODE",
+            "OWNER",
+        ])
+        .style(theme.header()),
+    );
+    frame.render_widget(table, body);
+}
