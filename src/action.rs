@@ -21,6 +21,16 @@ pub enum Action {
     Close,
     /// Scale the selected workload (mutating).
     Scale,
+    /// Namespaces: propose the next step of the selected namespace's ordered fix (mutating).
+    Fix,
+    /// Namespaces: `/finalize` the selected namespace, the last resort (mutating).
+    Finalize,
+    /// Webhooks: toggle the selected webhook's failurePolicy Fail ⇄ Ignore (mutating).
+    ToggleFailurePolicy,
+    /// Webhooks: back up and delete the selected webhook's configuration (mutating).
+    BackupDelete,
+    /// Restore what ktriage saved: a webhook's policy, a deleted configuration or APIService (mutating).
+    Restore,
     Confirm,
     Cancel,
     /// Explicitly unbound (a user override with `action = "none"`).
@@ -49,6 +59,11 @@ impl Action {
         ("last", Action::Last),
         ("close", Action::Close),
         ("scale", Action::Scale),
+        ("fix", Action::Fix),
+        ("finalize", Action::Finalize),
+        ("toggle_failure_policy", Action::ToggleFailurePolicy),
+        ("backup_delete", Action::BackupDelete),
+        ("restore", Action::Restore),
         ("confirm", Action::Confirm),
         ("cancel", Action::Cancel),
         ("none", Action::None),
@@ -68,7 +83,15 @@ impl Action {
 
     /// True for actions that would change the cluster.
     pub fn is_mutating(self) -> bool {
-        matches!(self, Action::Scale)
+        matches!(
+            self,
+            Action::Scale
+                | Action::Fix
+                | Action::Finalize
+                | Action::ToggleFailurePolicy
+                | Action::BackupDelete
+                | Action::Restore
+        )
     }
 }
 

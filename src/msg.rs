@@ -3,7 +3,8 @@
 use crossterm::event::KeyEvent;
 
 use crate::kube::executor::Outcome;
-use crate::model::namespaces::NsRow;
+use crate::model::namespaces::{NsMsg, NsRow};
+use crate::model::webhooks::WebhooksMsg;
 use crate::model::{Delta, Failure, SourceId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,9 @@ pub enum Msg {
     /// A source failed (the source keeps retrying with backoff).
     SourceFailed(SourceId, Failure),
     Namespaces(Delta<NsRow>),
+    /// APIServices and namespace content (Namespaces pane).
+    NsPane(NsMsg),
+    Webhooks(WebhooksMsg),
     /// The executor finished an action.
     ActionDone(Box<Outcome>),
 }

@@ -5,6 +5,8 @@
 //! object names a scenario chose.
 
 mod api;
+pub mod namespaces;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -108,6 +110,8 @@ impl Finding {
 pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
     let mut out = Vec::new();
     api::rules(model, now, &mut out);
+    namespaces::rules(model, now, &mut out);
+    webhooks::rules(model, now, &mut out);
     out.sort_by(|a, b| (a.severity, &a.id, &a.key).cmp(&(b.severity, &b.id, &b.key)));
     out
 }

@@ -2,10 +2,13 @@
 //!
 //! `Model` is composed of per-pane structs (one file each) plus UI and cluster identity.
 
+pub mod backups;
+pub mod pane_actions;
 mod source;
 pub mod store;
 
 pub mod namespaces;
+pub mod webhooks;
 
 use std::fmt;
 
@@ -165,7 +168,7 @@ pub struct Model {
     pub leaders: PendingPane,
     pub events: PendingPane,
     pub top: PendingPane,
-    pub webhooks: PendingPane,
+    pub webhooks: webhooks::WebhooksModel,
     pub findings: Vec<Finding>,
     pub ui: UiState,
     pub dialog: Option<Dialog>,
@@ -193,12 +196,12 @@ impl Model {
                 state: kube_state.clone(),
                 version: None,
             },
-            namespaces: namespaces::NamespacesModel::new(kube_state),
+            namespaces: namespaces::NamespacesModel::new(kube_state.clone()),
             etcd: pending("no source yet: the etcd probe is not built in this version"),
             leaders: pending("no source yet: the leases watch is not built in this version"),
             events: pending("no source yet: the events watch is not built in this version"),
             top: pending("no source yet: the metrics poll is not built in this version"),
-            webhooks: pending("no source yet: the webhook watch is not built in this version"),
+            webhooks: webhooks::WebhooksModel::new(kube_state.clone()),
             findings: Vec::new(),
             ui: UiState::default(),
             dialog: None,
@@ -228,6 +231,7 @@ impl Model {
         match pane {
             PaneId::Overview => self.findings.len(),
             PaneId::Namespaces => self.namespaces.store.len(),
+            PaneId::Webhooks => self.webhooks.row_count(),
             _ => 0,
         }
     }
@@ -237,6 +241,22 @@ impl Model {
         vec![
             (SourceId::Api, &self.api.state),
             (SourceId::Namespaces, &self.namespaces.state),
+            (SourceId::ApiServices, &self.namespaces.apiservices_state),
+            (SourceId::NsContent, &self.namespaces.content_state),
+            (SourceId::Webhooks, &self.webhooks.state),
+            (SourceId::WebhookBackends, &self.webhooks.backends_state),
+            (SourceId::WebhookEvents, &self.webhooks.events_state),
         ]
+    }
+
+    /// The state of one source, wherever its pane keeps it.
+    pub fn source_state_mut(&mut self, id: SourceId) -> Option<&mut SourceState> {
+        match id {
+            SourceId::Api => Some(&mut self.api.state),
+            _ => self
+                .namespaces
+                .state_mut(id)
+                .or_else(|| self.webhooks.state_mut(id)),
+        }
     }
 }

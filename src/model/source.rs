@@ -10,6 +10,11 @@ pub enum SourceId {
     /// Reachability and version of the API server.
     Api,
     Namespaces,
+    ApiServices,
+    NsContent,
+    Webhooks,
+    WebhookBackends,
+    WebhookEvents,
 }
 
 impl SourceId {
@@ -17,6 +22,11 @@ impl SourceId {
         match self {
             SourceId::Api => "api",
             SourceId::Namespaces => "namespaces",
+            SourceId::ApiServices => "apiservices",
+            SourceId::NsContent => "namespace-content",
+            SourceId::Webhooks => "webhooks",
+            SourceId::WebhookBackends => "webhook-backends",
+            SourceId::WebhookEvents => "webhook-events",
         }
     }
 }

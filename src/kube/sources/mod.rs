@@ -2,7 +2,8 @@
 //! (kube-runtime `watcher` with backoff), poll only what cannot be watched.
 
 mod api;
-mod namespaces;
+pub mod namespaces;
+pub mod webhooks;
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -37,6 +38,13 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(probe_api(ctx.clone())),
         tokio::spawn(namespaces::run(ctx.clone())),
+        tokio::spawn(namespaces::run_apiservices(ctx.clone())),
+        tokio::spawn(namespaces::run_content(ctx.clone())),
+        tokio::spawn(webhooks::run_validating(ctx.clone())),
+        tokio::spawn(webhooks::run_mutating(ctx.clone())),
+        tokio::spawn(webhooks::run_services(ctx.clone())),
+        tokio::spawn(webhooks::run_endpoints(ctx.clone())),
+        tokio::spawn(webhooks::run_events(ctx.clone())),
     ]
 }
 
