@@ -215,14 +215,18 @@ impl Mutation {
             Mutation::Delete { target }
             | Mutation::Restore { target, .. }
             | Mutation::RemoveFinalizer { target, .. } => target.clone(),
-            Mutation::Scale { namespace, name, .. } => Target {
+            Mutation::Scale {
+                namespace, name, ..
+            } => Target {
                 api_version: "apps/v1".into(),
                 kind: "Deployment".into(),
                 plural: "deployments".into(),
                 namespace: Some(namespace.clone()),
                 name: name.clone(),
             },
-            Mutation::Finalize { namespace } => Target::cluster("v1", "Namespace", "namespaces", namespace),
+            Mutation::Finalize { namespace } => {
+                Target::cluster("v1", "Namespace", "namespaces", namespace)
+            }
             Mutation::SetFailurePolicy {
                 kind,
                 configuration,
@@ -240,7 +244,9 @@ impl Mutation {
     pub fn patch(&self) -> Value {
         match self {
             Mutation::Scale { replicas, .. } => json!({"spec": {"replicas": replicas}}),
-            Mutation::Delete { .. } => json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"resourceVersion": "<as read before>"}}),
+            Mutation::Delete { .. } => {
+                json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"resourceVersion": "<as read before>"}})
+            }
             Mutation::Restore { manifest, .. } => manifest.clone(),
             Mutation::RemoveFinalizer {
                 finalizer,

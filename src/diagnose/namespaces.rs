@@ -75,10 +75,7 @@ pub fn blockers(model: &Model, ns: &NsRow) -> Vec<Blocker> {
             fins.dedup();
             out.push(Blocker {
                 id: format!("content:{}", k.kind),
-                owner: fins
-                    .first()
-                    .map(|f| finalizer_owner(f))
-                    .unwrap_or_default(),
+                owner: fins.first().map(|f| finalizer_owner(f)).unwrap_or_default(),
                 evidence: format!(
                     "{} {} ({}) remain with finalizers {}",
                     k.held.len(),
@@ -171,13 +168,16 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
             }),
             format!("APIService {} is unavailable ({})", a.name, a.reason),
         );
-        f.evidence
-            .push(format!("condition Available=False {}: {}", a.reason, a.message));
+        f.evidence.push(format!(
+            "condition Available=False {}: {}",
+            a.reason, a.message
+        ));
         if let Some(s) = &a.service {
             f.evidence.push(format!("backed by service {s}"));
         }
         f.evidence.push(if blocks.is_empty() {
-            "every namespace deletion will hang until it is fixed (discovery of its group fails)".into()
+            "every namespace deletion will hang until it is fixed (discovery of its group fails)"
+                .into()
         } else {
             format!(
                 "blocks the deletion of {} Terminating namespace(s): {}",
@@ -215,12 +215,16 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
             format!("namespace {} is stuck Terminating: {}", n.name, p.id),
         );
         if let Some(t) = n.deleting_since {
-            f.evidence
-                .push(format!("Terminating for {} (deletionTimestamp {})", age(now, t), t.to_rfc3339()));
+            f.evidence.push(format!(
+                "Terminating for {} (deletionTimestamp {})",
+                age(now, t),
+                t.to_rfc3339()
+            ));
         }
         f.evidence.extend(bl.iter().map(|b| b.evidence.clone()));
         for c in n.conditions.iter().filter(|c| c.status == "True") {
-            f.evidence.push(format!("condition {}: {}", c.type_, c.message));
+            f.evidence
+                .push(format!("condition {}: {}", c.type_, c.message));
         }
         let steps: Vec<String> = bl
             .iter()
@@ -250,4 +254,38 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         });
         out.push(f);
     }
+}
+
+/// The report's `panes.namespaces.rows`: every namespace, Terminating ones with their blockers.
+pub fn report_rows(model: &Model, now: DateTime<Utc>) -> serde_json::Value {
+    let nsm = &model.namespaces;
+    let rows: Vec<serde_json::Value> = nsm
+        .store
+        .iter()
+        .map(|n| {
+            let bl = if n.terminating() {
+                blockers(model, n)
+            } else {
+                Vec::new()
+            };
+            let content = nsm.content.get(&n.name).map(|c| {
+                c.kinds
+                    .iter()
+                    .map(|k| json!({"kind": k.kind, "apiVersion": k.api_version, "count": k.count, "with_finalizers": k.held.len()}))
+                    .collect::<Vec<_>>()
+            });
+            json!({
+                "name": n.name,
+                "phase": n.phase,
+                "age_s": n.created.map(|t| (now - t).num_seconds().max(0)),
+                "spec_finalizers": n.spec_finalizers,
+                "finalizers": n.meta_finalizers,
+                "blocker": primary(&bl).map(|b| b.id.clone()),
+                "blockers": bl.iter().map(|b| b.id.clone()).collect::<Vec<_>>(),
+                "conditions": n.conditions.iter().filter(|c| c.status == "True").map(|c| json!({"type": c.type_, "reason": c.reason, "message": c.message})).collect::<Vec<_>>(),
+                "content": content,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
 }

@@ -93,7 +93,11 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let pods = w.matches("CREATE", "pods");
         let ops: Vec<&str> = ["CREATE", "UPDATE", "DELETE", "CONNECT"]
             .into_iter()
-            .filter(|op| w.rules.iter().any(|r| r.operations.iter().any(|o| o == op || o == "*")))
+            .filter(|op| {
+                w.rules
+                    .iter()
+                    .any(|r| r.operations.iter().any(|o| o == op || o == "*"))
+            })
             .collect();
         let details = |blocked: &[String]| {
             json!({
@@ -170,7 +174,10 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
                 ),
             );
             f.evidence = base_evidence(model, w, reach);
-            f.evidence.push(format!("{} warning event(s) report a timeout", timeouts.len()));
+            f.evidence.push(format!(
+                "{} warning event(s) report a timeout",
+                timeouts.len()
+            ));
             f.fix.text = "Lower timeoutSeconds (every matching request waits that long) and fix the backend's latency.".into();
             f.details = details(&[]);
             out.push(f);
@@ -196,4 +203,35 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             out.push(f);
         }
     }
+}
+
+/// The report's `panes.webhooks.rows`: every webhook with its policy, backend and blast radius.
+pub fn report_rows(model: &Model) -> serde_json::Value {
+    let wm = &model.webhooks;
+    let rows: Vec<serde_json::Value> = wm
+        .rows()
+        .map(|(c, index, w)| {
+            let reach = wm.reach(w);
+            let blocks = w.failure_policy != "Ignore" && reach.down() && w.matches("CREATE", "pods");
+            json!({
+                "configuration": c.name,
+                "kind": c.kind.config_kind(),
+                "webhook": w.name,
+                "index": index,
+                "failure_policy": w.failure_policy,
+                "timeout_seconds": w.timeout_seconds,
+                "side_effects": w.side_effects,
+                "backend": w.backend.describe(),
+                "reachability": reach.label(),
+                "matches_pod_create": w.matches("CREATE", "pods"),
+                "namespace_selector": w.namespace_selector.describe(),
+                "object_selector": w.object_selector.describe(),
+                "blocked_namespaces": if blocks { blocked_namespaces(model, w) } else { Vec::new() },
+                "self_blocking": self_blocking(model, w),
+                "failed_call_events": wm.events_for(&w.name).map(|e| e.count).sum::<i32>(),
+                "last_action": c.last_action,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
 }

@@ -18,7 +18,12 @@ pub fn mutation_for(model: &Model, action: Action) -> Result<Mutation, String> {
 }
 
 fn restore_from(manifest: &Value) -> Option<Mutation> {
-    let s = |p: &str| manifest.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let s = |p: &str| {
+        manifest
+            .pointer(p)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let api_version = s("/apiVersion")?;
     let kind = s("/kind")?;
     let plural = match kind.as_str() {
@@ -45,7 +50,10 @@ fn namespaces(model: &Model, action: Action) -> Result<Mutation, String> {
     let sel = model.ui.selected[PaneId::Namespaces.index()];
     let ns = nsm.at(sel).ok_or("no namespace selected")?;
     if !ns.terminating() {
-        return Err(format!("namespace {} is not Terminating: nothing to fix", ns.name));
+        return Err(format!(
+            "namespace {} is not Terminating: nothing to fix",
+            ns.name
+        ));
     }
     if action == Action::Finalize {
         return Ok(Mutation::Finalize {
@@ -58,7 +66,12 @@ fn namespaces(model: &Model, action: Action) -> Result<Mutation, String> {
         .ok_or_else(|| format!("no blocker known for {} yet", ns.name))?;
     match first.id.split_once(':') {
         Some(("apiservice", name)) => Ok(Mutation::Delete {
-            target: Target::cluster("apiregistration.k8s.io/v1", "APIService", "apiservices", name),
+            target: Target::cluster(
+                "apiregistration.k8s.io/v1",
+                "APIService",
+                "apiservices",
+                name,
+            ),
         }),
         Some(("content", kind)) => {
             let c = nsm
@@ -133,9 +146,9 @@ fn webhooks(model: &Model, action: Action) -> Result<Mutation, String> {
         }),
         (Action::Restore, row) => {
             if let Some((c, index, w)) = row
-                && let Some(saved) = wm
-                    .saved_policies
-                    .get(&format!("{}/{}#{}", c.kind.short(), c.name, w.name))
+                && let Some(saved) =
+                    wm.saved_policies
+                        .get(&format!("{}/{}#{}", c.kind.short(), c.name, w.name))
             {
                 return Ok(Mutation::SetFailurePolicy {
                     kind: c.kind,

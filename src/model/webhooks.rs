@@ -392,11 +392,7 @@ impl WebhooksModel {
         if !self.services.synced || !self.endpoints.synced {
             return Reach::Unknown;
         }
-        if self
-            .services
-            .get(&format!("{namespace}/{name}"))
-            .is_none()
-        {
+        if self.services.get(&format!("{namespace}/{name}")).is_none() {
             return Reach::NoService;
         }
         let ready: usize = self

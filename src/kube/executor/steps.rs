@@ -312,11 +312,11 @@ pub(super) async fn verify(client: &Client, m: &Mutation) -> Verified {
         (Mutation::Restore { .. }, Some(_)) => None,
         (Mutation::Restore { .. }, None) => Some("the restored object is not there".into()),
         (_, None) => None, // a finalizer or finalize write that let the object go: it is gone
-        (Mutation::RemoveFinalizer { finalizer, .. }, Some(o)) => strs(
-            o.pointer("/metadata/finalizers"),
-        )
-        .contains(finalizer)
-        .then(|| format!("finalizer {finalizer} is still present")),
+        (Mutation::RemoveFinalizer { finalizer, .. }, Some(o)) => {
+            strs(o.pointer("/metadata/finalizers"))
+                .contains(finalizer)
+                .then(|| format!("finalizer {finalizer} is still present"))
+        }
         (Mutation::Finalize { .. }, Some(o)) => {
             let spec = strs(o.pointer("/spec/finalizers"));
             (!spec.is_empty()).then(|| format!("spec.finalizers still {spec:?}"))

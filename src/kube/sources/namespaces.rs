@@ -113,28 +113,31 @@ pub fn apiservice_row(a: APIService) -> ApiServiceRow {
 pub async fn discover(client: &Client) -> (Vec<ApiResource>, Vec<String>) {
     let mut out = Vec::new();
     let mut broken = Vec::new();
-    let mut push = |group: &str, version: &str, list: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList| {
-        for r in list.resources {
-            if !r.namespaced || r.name.contains('/') || !r.verbs.iter().any(|v| v == "list") {
-                continue;
+    let mut push =
+        |group: &str,
+         version: &str,
+         list: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList| {
+            for r in list.resources {
+                if !r.namespaced || r.name.contains('/') || !r.verbs.iter().any(|v| v == "list") {
+                    continue;
+                }
+                // events are noise here, and two views of the same objects would be counted twice
+                if r.name == "events" && !group.is_empty() {
+                    continue;
+                }
+                out.push(ApiResource {
+                    group: group.to_string(),
+                    version: version.to_string(),
+                    api_version: if group.is_empty() {
+                        version.to_string()
+                    } else {
+                        format!("{group}/{version}")
+                    },
+                    kind: r.kind,
+                    plural: r.name,
+                });
             }
-            // events are noise here, and two views of the same objects would be counted twice
-            if r.name == "events" && !group.is_empty() {
-                continue;
-            }
-            out.push(ApiResource {
-                group: group.to_string(),
-                version: version.to_string(),
-                api_version: if group.is_empty() {
-                    version.to_string()
-                } else {
-                    format!("{group}/{version}")
-                },
-                kind: r.kind,
-                plural: r.name,
-            });
-        }
-    };
+        };
     match client.list_core_api_resources("v1").await {
         Ok(l) => push("", "v1", l),
         Err(e) => broken.push(format!("core/v1: {}", classify(&e).message)),
@@ -157,7 +160,12 @@ pub async fn discover(client: &Client) -> (Vec<ApiResource>, Vec<String>) {
 }
 
 /// List what remains in one namespace; a failing list is recorded as broken and skipped.
-pub async fn scan(client: &Client, ns: &str, kinds: &[ApiResource], broken: &[String]) -> NsContent {
+pub async fn scan(
+    client: &Client,
+    ns: &str,
+    kinds: &[ApiResource],
+    broken: &[String],
+) -> NsContent {
     let mut content = NsContent {
         namespace: ns.to_string(),
         broken: broken.to_vec(),
@@ -176,7 +184,11 @@ pub async fn scan(client: &Client, ns: &str, kinds: &[ApiResource], broken: &[St
                         (!f.is_empty()).then(|| HeldObject {
                             name: o.metadata.name.clone().unwrap_or_default(),
                             finalizers: f,
-                            resource_version: o.metadata.resource_version.clone().unwrap_or_default(),
+                            resource_version: o
+                                .metadata
+                                .resource_version
+                                .clone()
+                                .unwrap_or_default(),
                         })
                     })
                     .collect();
@@ -188,9 +200,12 @@ pub async fn scan(client: &Client, ns: &str, kinds: &[ApiResource], broken: &[St
                     held,
                 });
             }
-            Err(e) => content
-                .broken
-                .push(format!("{}/{}: {}", ar.api_version, ar.plural, classify(&e).message)),
+            Err(e) => content.broken.push(format!(
+                "{}/{}: {}",
+                ar.api_version,
+                ar.plural,
+                classify(&e).message
+            )),
         }
     }
     content
@@ -229,7 +244,12 @@ pub async fn run_content(ctx: SourceCtx) {
             }
             Err(e) => {
                 let f = classify(&e);
-                if ctx.tx.send(Msg::SourceFailed(SourceId::NsContent, f)).await.is_err() {
+                if ctx
+                    .tx
+                    .send(Msg::SourceFailed(SourceId::NsContent, f))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

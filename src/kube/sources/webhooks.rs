@@ -46,7 +46,9 @@ pub fn selector(s: Option<LabelSelector>) -> Selector {
     }
 }
 
-fn rules(r: Option<Vec<k8s_openapi::api::admissionregistration::v1::RuleWithOperations>>) -> Vec<RuleRow> {
+fn rules(
+    r: Option<Vec<k8s_openapi::api::admissionregistration::v1::RuleWithOperations>>,
+) -> Vec<RuleRow> {
     r.unwrap_or_default()
         .into_iter()
         .map(|r| RuleRow {
@@ -72,9 +74,10 @@ fn backend(c: k8s_openapi::api::admissionregistration::v1::WebhookClientConfig) 
 }
 
 fn last_action(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<String> {
-    m.annotations
-        .as_ref()
-        .and_then(|a| a.get(crate::kube::executor::LAST_ACTION_ANNOTATION).cloned())
+    m.annotations.as_ref().and_then(|a| {
+        a.get(crate::kube::executor::LAST_ACTION_ANNOTATION)
+            .cloned()
+    })
 }
 
 pub fn validating_row(c: ValidatingWebhookConfiguration) -> WebhookConfigRow {
@@ -124,7 +127,6 @@ pub fn mutating_row(c: MutatingWebhookConfiguration) -> WebhookConfigRow {
             .collect(),
     }
 }
-
 
 pub async fn run_validating(ctx: SourceCtx) {
     let api: Api<ValidatingWebhookConfiguration> = Api::all(ctx.client.clone());
@@ -213,7 +215,11 @@ pub fn slice_row(s: EndpointSlice) -> EndpointsRow {
 
 /// EndpointSlices where `discovery.k8s.io/v1` is served, else core/v1 Endpoints.
 pub async fn run_endpoints(ctx: SourceCtx) {
-    let slices = match ctx.client.list_api_group_resources("discovery.k8s.io/v1").await {
+    let slices = match ctx
+        .client
+        .list_api_group_resources("discovery.k8s.io/v1")
+        .await
+    {
         Ok(l) => l.resources.iter().any(|r| r.name == "endpointslices"),
         Err(_) => false,
     };
@@ -269,7 +275,9 @@ pub async fn run_events(ctx: SourceCtx) {
     let api: Api<Event> = Api::all(ctx.client.clone());
     run_watch(
         api,
-        watcher::Config::default().fields("type=Warning").page_size(500),
+        watcher::Config::default()
+            .fields("type=Warning")
+            .page_size(500),
         SourceId::WebhookEvents,
         ctx.tx.clone(),
         |e: Event| {

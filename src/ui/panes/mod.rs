@@ -2,6 +2,7 @@
 
 mod namespaces;
 mod overview;
+mod webhooks;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -18,6 +19,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     match pane {
         PaneId::Overview => overview::draw(frame, area, model, theme, now),
         PaneId::Namespaces => namespaces::draw(frame, area, model, theme, now),
+        PaneId::Webhooks => webhooks::draw(frame, area, model, theme, now),
         other => {
             let state = model.pane_state(other);
             let block = pane_block(other.title(), state, None, theme, now);

@@ -1,15 +1,17 @@
-//! Namespaces: name, phase, age and finalizers (the stuck-namespace analysis builds on this).
+//! Namespaces: every namespace with its phase and finalizers; for a Terminating one, the blocker
+//! named, in fix order, with what remains inside it. Unavailable APIServices are listed on top.
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
-use ratatui::widgets::{Row, Table};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{pane_block, scroll_offset, state_body};
+use crate::diagnose::namespaces::{blockers, primary};
 use crate::model::store::age;
 use crate::model::{Model, PaneId};
-use crate::ui::Theme;
+use crate::ui::{Theme, truncate};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let ns = &model.namespaces;
@@ -20,7 +22,30 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         state_body(frame, inner, &ns.state, theme, now);
         return;
     }
-    let height = usize::from(inner.height.saturating_sub(1));
+    let unavailable: Vec<_> = ns.unavailable().collect();
+    let detail_h = (inner.height / 2).clamp(4, 14);
+    let [top, table_area, detail] = Layout::vertical([
+        Constraint::Length(unavailable.len().min(3) as u16),
+        Constraint::Min(3),
+        Constraint::Length(detail_h),
+    ])
+    .areas(inner);
+    let lines: Vec<Line> = unavailable
+        .iter()
+        .take(3)
+        .map(|a| {
+            Line::from(vec![
+                Span::styled("APIService unavailable ", theme.critical()),
+                Span::raw(truncate(
+                    &format!("{} ({}): {}", a.name, a.reason, a.message),
+                    usize::from(inner.width).saturating_sub(23),
+                )),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), top);
+
+    let height = usize::from(table_area.height.saturating_sub(1));
     let sel = model.ui.selected[PaneId::Namespaces.index()];
     let off = scroll_offset(sel, height, ns.store.len());
     let rows = ns
@@ -30,10 +55,17 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         .skip(off)
         .take(height)
         .map(|(i, n)| {
-            let phase_style = if n.phase == "Terminating" {
+            let phase_style = if n.terminating() {
                 theme.warning()
             } else {
                 theme.ok()
+            };
+            let blocker = if n.terminating() {
+                primary(&blockers(model, n))
+                    .map(|b| b.id.clone())
+                    .unwrap_or_default()
+            } else {
+                String::new()
             };
             let mut fins: Vec<String> = n.spec_finalizers.clone();
             fins.extend(n.meta_finalizers.iter().cloned());
@@ -41,6 +73,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
                 Span::raw(n.name.clone()),
                 Span::styled(n.phase.clone(), phase_style),
                 Span::raw(n.created.map(|t| age(now, t)).unwrap_or_default()),
+                Span::styled(blocker, theme.warning()),
                 Span::raw(fins.join(",")),
             ]);
             if i == sel {
@@ -52,12 +85,92 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     let table = Table::new(
         rows,
         [
-            Constraint::Min(20),
-            Constraint::Length(12),
-            Constraint::Length(6),
-            Constraint::Min(20),
+            Constraint::Min(16),
+            Constraint::Length(11),
+            Constraint::Length(5),
+            Constraint::Min(22),
+            Constraint::Min(16),
         ],
     )
-    .header(Row::new(vec!["NAME", "PHASE", "AGE", "FINALIZERS"]).style(theme.header()));
-    frame.render_widget(table, inner);
+    .header(Row::new(vec!["NAME", "PHASE", "AGE", "BLOCKER", "FINALIZERS"]).style(theme.header()));
+    frame.render_widget(table, table_area);
+    draw_detail(frame, detail, model, sel, theme, now);
+}
+
+fn draw_detail(
+    frame: &mut Frame,
+    area: Rect,
+    model: &Model,
+    sel: usize,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) {
+    let Some(n) = model.namespaces.at(sel) else {
+        return;
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        format!("── {} ", n.name),
+        theme.title(),
+    ))];
+    if !n.terminating() {
+        lines.push(Line::from(Span::styled(
+            "Active: nothing to fix.",
+            theme.muted(),
+        )));
+    } else {
+        let since = n
+            .deleting_since
+            .map(|t| format!("Terminating for {}", age(now, t)))
+            .unwrap_or_else(|| "Terminating".into());
+        let inferred = if n.conditions.is_empty() {
+            " · no namespace-controller conditions: blockers inferred"
+        } else {
+            ""
+        };
+        lines.push(Line::from(Span::styled(
+            format!("{since}{inferred}"),
+            theme.muted(),
+        )));
+        for (i, b) in blockers(model, n).iter().enumerate() {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{}. {} ", i + 1, b.id), theme.warning()),
+                Span::raw(format!("— should be removed by {}", b.owner)),
+            ]));
+        }
+        if let Some(c) = model.namespaces.content.get(&n.name) {
+            let kinds: Vec<String> = c
+                .kinds
+                .iter()
+                .map(|k| {
+                    let held = if k.held.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} with finalizers)", k.held.len())
+                    };
+                    format!("{} {}{held}", k.count, k.kind)
+                })
+                .collect();
+            lines.push(Line::from(format!(
+                "remaining: {}",
+                if kinds.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    kinds.join(", ")
+                }
+            )));
+            if !c.broken.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    format!("not scanned (broken API groups): {}", c.broken.join("; ")),
+                    theme.muted(),
+                )));
+            }
+        }
+        if !model.cluster.read_only {
+            lines.push(Line::from(Span::styled(
+                "f: next fix step   F: /finalize (last resort)   r: restore a deleted APIService",
+                theme.accent(),
+            )));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }

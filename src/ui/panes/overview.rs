@@ -94,7 +94,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     let table = Table::new(
         rows,
         [
-            Constraint::Length(11),
+            Constraint::Length(17),
             Constraint::Length(24),
             Constraint::Length(10),
             Constraint::Min(10),
