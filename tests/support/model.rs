@@ -39,6 +39,7 @@ pub fn ns(name: &str, phase: &str, age_min: i64, spec: &[&str], meta: &[&str]) -
         deleting_since: (phase == "Terminating").then(|| t0() - Duration::minutes(5)),
         spec_finalizers: spec.iter().map(|s| s.to_string()).collect(),
         meta_finalizers: meta.iter().map(|s| s.to_string()).collect(),
+        ..NsRow::default()
     }
 }
 

@@ -20,6 +20,8 @@ use crate::msg::Msg;
 
 /// How often Terminating namespaces are scanned for what remains in them.
 const CONTENT_EVERY: Duration = Duration::from_secs(15);
+/// Upper bound of one group's discovery request.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn run(ctx: SourceCtx) {
     let api: Api<Namespace> = Api::all(ctx.client.clone());
@@ -110,7 +112,9 @@ pub fn apiservice_row(a: APIService) -> ApiServiceRow {
 }
 
 /// Namespaced, listable resource kinds, discovered once. Groups whose discovery fails are recorded.
-pub async fn discover(client: &Client) -> (Vec<ApiResource>, Vec<String>) {
+/// Each discovery request is bounded by `timeout` (the client retries a 503 with backoff: an
+/// unavailable aggregated API would otherwise hold the scan for many seconds).
+pub async fn discover(client: &Client, timeout: Duration) -> (Vec<ApiResource>, Vec<String>) {
     let mut out = Vec::new();
     let mut broken = Vec::new();
     let mut push =
@@ -148,9 +152,21 @@ pub async fn discover(client: &Client) -> (Vec<ApiResource>, Vec<String>) {
                 let Some(v) = g.preferred_version.or_else(|| g.versions.first().cloned()) else {
                     continue;
                 };
-                match client.list_api_group_resources(&v.group_version).await {
-                    Ok(l) => push(&g.name, &v.version, l),
-                    Err(e) => broken.push(format!("{}: {}", v.group_version, classify(&e).message)),
+                match tokio::time::timeout(
+                    timeout,
+                    client.list_api_group_resources(&v.group_version),
+                )
+                .await
+                {
+                    Ok(Ok(l)) => push(&g.name, &v.version, l),
+                    Ok(Err(e)) => {
+                        broken.push(format!("{}: {}", v.group_version, classify(&e).message))
+                    }
+                    Err(_) => broken.push(format!(
+                        "{}: no answer within {} s",
+                        v.group_version,
+                        timeout.as_secs_f32()
+                    )),
                 }
             }
         }
@@ -221,7 +237,8 @@ pub async fn run_content(ctx: SourceCtx) {
             Ok(list) => {
                 // discovery is cached; it is retried only while some group is broken
                 if discovered.as_ref().is_none_or(|(_, b)| !b.is_empty()) {
-                    discovered = Some(discover(&client).await);
+                    let t = ctx.request_timeout.min(DISCOVERY_TIMEOUT);
+                    discovered = Some(discover(&client, t).await);
                 }
                 let (kinds, broken) = discovered.clone().unwrap_or_default();
                 let mut found = BTreeMap::new();
