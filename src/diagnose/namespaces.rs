@@ -33,6 +33,7 @@ pub fn finalizer_owner(f: &str) -> String {
         }
         other => match other.split_once('/') {
             Some((domain, _)) => format!("the controller of {domain}"),
+            None if other.contains('.') => format!("the controller of {other}"),
             None => format!("the controller that added {other}"),
         },
     }
