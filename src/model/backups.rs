@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::Model;
+use super::{Delta, Model};
 use crate::kube::executor::{Outcome, OutcomeResult};
 use crate::mutation::Mutation;
 
@@ -52,6 +52,30 @@ pub fn record(model: &mut Model, out: &Outcome) {
                 None => {
                     model.webhooks.saved_policies.insert(key, was);
                 }
+            }
+        }
+        Mutation::RemoveFinalizer {
+            target, finalizer, ..
+        } if out.result == OutcomeResult::Applied => {
+            // the re-read confirmed it: the content scan's copy is stale until its next pass
+            let Some(ns) = &target.namespace else {
+                return;
+            };
+            if let Some(mut c) = model.namespaces.content.get(ns).cloned() {
+                for k in c.kinds.iter_mut().filter(|k| k.kind == target.kind) {
+                    for h in k.held.iter_mut().filter(|h| h.name == target.name) {
+                        h.finalizers.retain(|f| f != finalizer);
+                        h.resource_version = out
+                            .after
+                            .as_ref()
+                            .and_then(|a| a.pointer("/metadata/resourceVersion"))
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                    }
+                    k.held.retain(|h| !h.finalizers.is_empty());
+                }
+                model.namespaces.content.apply(Delta::Apply(c));
             }
         }
         _ => {}

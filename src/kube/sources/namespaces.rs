@@ -19,7 +19,7 @@ use crate::model::{Delta, SourceId};
 use crate::msg::Msg;
 
 /// How often Terminating namespaces are scanned for what remains in them.
-const CONTENT_EVERY: Duration = Duration::from_secs(15);
+const CONTENT_EVERY: Duration = Duration::from_secs(10);
 /// Upper bound of one group's discovery request.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 
