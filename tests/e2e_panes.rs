@@ -229,8 +229,10 @@ async fn stuck_namespaces_story(scenario: &str, names: [&str; 4]) {
         "{m:?}"
     );
     rig.run(&m).await;
-    rig.until("the APIService-only namespaces gone", |m| {
-        m.namespaces.store.get(a).is_none() && m.namespaces.store.get(b).is_none()
+    rig.until("the APIService gone and the namespaces it held", |m| {
+        m.namespaces.unavailable().next().is_none()
+            && m.namespaces.store.get(a).is_none()
+            && m.namespaces.store.get(b).is_none()
     })
     .await;
     // 2. the Rancher finalizer
@@ -360,7 +362,8 @@ async fn gatekeeper_story(scenario: &str, names: [&str; 5]) {
     let [vwc, hook, svc, app, system] = names;
     let mut rig = Rig::start(scenario).await;
     rig.until("webhook-blocking with its events", |m| {
-        m.webhooks.events.synced
+        m.namespaces.store.synced
+            && m.webhooks.events.synced
             && !m.webhooks.events.is_empty()
             && m.findings.iter().any(|f| f.id == "webhook-blocking")
     })
