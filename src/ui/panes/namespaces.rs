@@ -48,6 +48,8 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     let height = usize::from(table_area.height.saturating_sub(1));
     let sel = model.ui.selected[PaneId::Namespaces.index()];
     let off = scroll_offset(sel, height, ns.store.len());
+    // finalizers only where there is room; the blocker matters more
+    let wide = inner.width >= 120;
     let rows = ns
         .store
         .iter()
@@ -69,30 +71,34 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             };
             let mut fins: Vec<String> = n.spec_finalizers.clone();
             fins.extend(n.meta_finalizers.iter().cloned());
-            let row = Row::new(vec![
+            let mut cells = vec![
                 Span::raw(n.name.clone()),
                 Span::styled(n.phase.clone(), phase_style),
                 Span::raw(n.created.map(|t| age(now, t)).unwrap_or_default()),
                 Span::styled(blocker, theme.warning()),
-                Span::raw(fins.join(",")),
-            ]);
+            ];
+            if wide {
+                cells.push(Span::raw(fins.join(",")));
+            }
+            let row = Row::new(cells);
             if i == sel {
                 row.style(theme.selected())
             } else {
                 row
             }
         });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(16),
-            Constraint::Length(11),
-            Constraint::Length(5),
-            Constraint::Min(22),
-            Constraint::Min(16),
-        ],
-    )
-    .header(Row::new(vec!["NAME", "PHASE", "AGE", "BLOCKER", "FINALIZERS"]).style(theme.header()));
+    let mut widths = vec![
+        Constraint::Min(24),
+        Constraint::Length(11),
+        Constraint::Length(5),
+        Constraint::Min(30),
+    ];
+    let mut header = vec!["NAME", "PHASE", "AGE", "BLOCKER"];
+    if wide {
+        widths.push(Constraint::Min(30));
+        header.push("FINALIZERS");
+    }
+    let table = Table::new(rows, widths).header(Row::new(header).style(theme.header()));
     frame.render_widget(table, table_area);
     draw_detail(frame, detail, model, sel, theme, now);
 }
