@@ -474,7 +474,7 @@ fn ready_backends_url_backends_and_ignore_do_not_block() {
     );
     assert_eq!(
         m.webhooks
-            .reach(&m.webhooks.rows().next().unwrap().2)
+            .reach(m.webhooks.rows().next().unwrap().2)
             .label(),
         "unknown"
     );
