@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{pane_block, scroll_offset, state_body};
+use crate::action::Action;
 use crate::diagnose::namespaces::{blockers, primary};
+use crate::keymap::Scope;
 use crate::model::store::age;
 use crate::model::{Model, PaneId};
 use crate::ui::{Theme, truncate};
@@ -171,12 +173,37 @@ fn draw_detail(
                 )));
             }
         }
-        if !model.cluster.read_only {
-            lines.push(Line::from(Span::styled(
-                "f: next fix step   F: /finalize (last resort)   r: restore a deleted APIService",
-                theme.accent(),
-            )));
+        let hint = hint(
+            model,
+            PaneId::Namespaces,
+            &[
+                (Action::Fix, "next fix step"),
+                (Action::Finalize, "/finalize (last resort)"),
+                (Action::Restore, "restore a deleted APIService"),
+            ],
+        );
+        if !hint.is_empty() {
+            lines.push(Line::from(Span::styled(hint, theme.accent())));
         }
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+}
+
+/// `f: next fix step   F: …` from the keymap (keys are data); empty in read-only mode.
+pub(super) fn hint(model: &Model, pane: PaneId, actions: &[(Action, &str)]) -> String {
+    if model.cluster.read_only {
+        return String::new();
+    }
+    actions
+        .iter()
+        .filter_map(|(a, what)| {
+            model
+                .keymap
+                .bindings
+                .iter()
+                .find(|b| b.action == *a && b.scope == Scope::Pane(pane))
+                .map(|b| format!("{}: {what}", b.key))
+        })
+        .collect::<Vec<_>>()
+        .join("   ")
 }

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{pane_block, scroll_offset, state_body};
+use crate::action::Action;
 use crate::diagnose::webhooks::{blocked_namespaces, self_blocking};
 use crate::model::{Model, PaneId};
 use crate::ui::{Theme, truncate};
@@ -186,11 +187,20 @@ fn draw_detail(frame: &mut Frame, area: Rect, model: &Model, sel: usize, theme: 
             theme.muted(),
         )));
     }
-    if !model.cluster.read_only {
-        lines.push(Line::from(Span::styled(
-            "f: toggle failurePolicy (asks why)   D: back up + delete configuration   r: restore",
-            theme.accent(),
-        )));
+    let hint = super::namespaces::hint(
+        model,
+        PaneId::Webhooks,
+        &[
+            (
+                Action::ToggleFailurePolicy,
+                "toggle failurePolicy (asks why)",
+            ),
+            (Action::BackupDelete, "back up + delete configuration"),
+            (Action::Restore, "restore"),
+        ],
+    );
+    if !hint.is_empty() {
+        lines.push(Line::from(Span::styled(hint, theme.accent())));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }
