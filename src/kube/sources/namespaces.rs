@@ -146,12 +146,31 @@ pub async fn discover(client: &Client, timeout: Duration) -> (Vec<ApiResource>, 
         Ok(l) => push("", "v1", l),
         Err(e) => broken.push(format!("core/v1: {}", classify(&e).message)),
     }
+    // groups served by an unavailable APIService are known broken: skip them without waiting
+    let mut unavailable = BTreeMap::new();
+    if let Ok(list) = Api::<APIService>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        for a in list.items.into_iter().map(apiservice_row) {
+            if a.available == Some(false) {
+                unavailable.insert(format!("{}/{}", a.group, a.version), a);
+            }
+        }
+    }
     match client.list_api_groups().await {
         Ok(groups) => {
             for g in groups.groups {
                 let Some(v) = g.preferred_version.or_else(|| g.versions.first().cloned()) else {
                     continue;
                 };
+                if let Some(a) = unavailable.get(&v.group_version) {
+                    broken.push(format!(
+                        "{}: APIService {} unavailable ({})",
+                        v.group_version, a.name, a.reason
+                    ));
+                    continue;
+                }
                 match tokio::time::timeout(
                     timeout,
                     client.list_api_group_resources(&v.group_version),

@@ -286,14 +286,16 @@ pub async fn run_events(ctx: SourceCtx) {
         },
         |e| ns_name_of(&e.metadata),
         |d| {
-            // events that do not name a webhook are dropped (a delete of their key is harmless)
+            // events that do not name a webhook are never stored: they become a delete of their key,
+            // which changes nothing (and so triggers no re-evaluation)
             let d = match d {
                 Delta::Init => Delta::Init,
                 Delta::InitDone => Delta::InitDone,
                 Delta::InitApply(Ok(r)) => Delta::InitApply(r),
                 Delta::Apply(Ok(r)) => Delta::Apply(r),
-                Delta::InitApply(Err(_)) => return Msg::Tick,
-                Delta::Apply(Err(k)) | Delta::Delete(k) => Delta::Delete(k),
+                Delta::InitApply(Err(k)) | Delta::Apply(Err(k)) | Delta::Delete(k) => {
+                    Delta::Delete(k)
+                }
             };
             Msg::Webhooks(WebhooksMsg::Events(d))
         },
