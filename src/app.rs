@@ -41,6 +41,9 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
             unfinished.len()
         ));
     }
+    if let Ok((entries, _)) = session.journal.read() {
+        crate::model::backups::from_journal(&mut model, &entries);
+    }
     if let Some(why) = &session.not_configured {
         tracing::info!(%why, "no Kubernetes source");
     }

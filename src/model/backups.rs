@@ -81,3 +81,40 @@ pub fn record(model: &mut Model, out: &Outcome) {
         _ => {}
     }
 }
+
+/// Backups from an earlier run's journal (deleted objects whose YAML the intent line saved, and not
+/// restored since), so `restore` still works after a restart.
+pub fn from_journal(model: &mut Model, entries: &[Value]) {
+    let applied: std::collections::HashSet<&str> = entries
+        .iter()
+        .filter(|e| e["phase"] == "outcome")
+        .filter(|e| e["result"] == "applied" || e["result"] == "unverified")
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    for e in entries.iter().filter(|e| e["phase"] == "intent") {
+        if !e["id"].as_str().is_some_and(|id| applied.contains(id)) {
+            continue;
+        }
+        let kind = e["object"]["kind"].as_str().unwrap_or_default();
+        let key = format!(
+            "{kind}/{}",
+            e["object"]["name"].as_str().unwrap_or_default()
+        );
+        let map = if kind == "APIService" {
+            &mut model.namespaces.backups
+        } else if kind.ends_with("WebhookConfiguration") {
+            &mut model.webhooks.backups
+        } else {
+            continue;
+        };
+        match e["mutation"]["type"].as_str() {
+            Some("delete") if e["before"].is_object() => {
+                map.insert(key, e["before"].clone());
+            }
+            Some("restore") => {
+                map.remove(&key);
+            }
+            _ => {}
+        }
+    }
+}
