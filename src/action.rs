@@ -39,6 +39,16 @@ pub enum Action {
     /// Dialog: one more / one fewer replica.
     More,
     Less,
+    /// Namespaces: propose the next step of the selected namespace's ordered fix (mutating).
+    Fix,
+    /// Namespaces: `/finalize` the selected namespace, the last resort (mutating).
+    Finalize,
+    /// Webhooks: toggle the selected webhook's failurePolicy Fail ⇄ Ignore (mutating).
+    ToggleFailurePolicy,
+    /// Webhooks: back up and delete the selected webhook's configuration (mutating).
+    BackupDelete,
+    /// Restore what ktriage saved: a webhook's policy, a deleted configuration or APIService (mutating).
+    Restore,
     Confirm,
     Cancel,
     /// Explicitly unbound (a user override with `action = "none"`).
@@ -76,6 +86,11 @@ impl Action {
         ("copy", Action::Copy),
         ("more", Action::More),
         ("less", Action::Less),
+        ("fix", Action::Fix),
+        ("finalize", Action::Finalize),
+        ("toggle_failure_policy", Action::ToggleFailurePolicy),
+        ("backup_delete", Action::BackupDelete),
+        ("restore", Action::Restore),
         ("confirm", Action::Confirm),
         ("cancel", Action::Cancel),
         ("none", Action::None),
@@ -95,7 +110,16 @@ impl Action {
 
     /// True for actions that would change the cluster.
     pub fn is_mutating(self) -> bool {
-        matches!(self, Action::Scale | Action::Undo)
+        matches!(
+            self,
+            Action::Scale
+                | Action::Undo
+                | Action::Fix
+                | Action::Finalize
+                | Action::ToggleFailurePolicy
+                | Action::BackupDelete
+                | Action::Restore
+        )
     }
 }
 

@@ -36,6 +36,9 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
     if let Some(w) = unfinished_warning(&session.journal) {
         model.warnings.push(w);
     }
+    if let Ok((entries, _)) = session.journal.read() {
+        crate::model::backups::from_journal(&mut model, &entries);
+    }
     if let Some(why) = &session.not_configured {
         tracing::info!(%why, "no Kubernetes source");
     }

@@ -6,9 +6,10 @@ use crate::kube::executor::Outcome;
 use crate::model::etcd::EtcdMsg;
 use crate::model::events::EventRow;
 use crate::model::leaders::LeaseRow;
-use crate::model::namespaces::NsRow;
+use crate::model::namespaces::{NsMsg, NsRow};
 use crate::model::nodes::NodeRow;
 use crate::model::top::{MetricsSnapshot, PodRow, RsRow};
+use crate::model::webhooks::WebhooksMsg;
 use crate::model::{Delta, Failure, SourceId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,9 @@ pub enum Msg {
     ReplicaSets(Delta<RsRow>),
     /// One metrics.k8s.io poll (pods and nodes).
     Metrics(MetricsSnapshot),
+    /// APIServices and namespace content (Namespaces pane).
+    NsPane(NsMsg),
+    Webhooks(WebhooksMsg),
     /// The executor finished an action.
     ActionDone(Box<Outcome>),
 }

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use crate::model::webhooks::WebhookKind;
+
 /// A write ktriage can make. Adding one: a variant here, its request in `kube::executor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mutation {
@@ -12,6 +14,94 @@ pub enum Mutation {
         name: String,
         replicas: i32,
     },
+    /// Save the object's YAML into the journal, then delete it (an unavailable APIService, a webhook
+    /// configuration). Undone by `Restore`.
+    Delete { target: Target },
+    /// Create an object again from the manifest saved by `Delete` (or an earlier change).
+    Restore { target: Target, manifest: Value },
+    /// Remove one named `metadata.finalizers` entry, guarded by `test` ops on `resourceVersion` and on
+    /// the finalizer at its index (a concurrent change fails with 422/409 instead of clobbering).
+    RemoveFinalizer {
+        target: Target,
+        finalizer: String,
+        index: usize,
+        resource_version: String,
+    },
+    /// `PUT /api/v1/namespaces/NAME/finalize` with `spec.finalizers: []`: the last resort.
+    Finalize { namespace: String },
+    /// Set one webhook's failurePolicy, addressed by configuration and webhook name (a `test` op on
+    /// the name at its index), with the operator's reason in `ktriage.io/last-action`.
+    SetFailurePolicy {
+        kind: WebhookKind,
+        configuration: String,
+        webhook: String,
+        index: usize,
+        policy: String,
+        reason: String,
+    },
+}
+
+/// An object addressed for a generic request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub api_version: String,
+    pub kind: String,
+    pub plural: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl Target {
+    pub fn cluster(api_version: &str, kind: &str, plural: &str, name: &str) -> Target {
+        Target {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            namespace: None,
+            name: name.into(),
+        }
+    }
+
+    /// `plural.group` (or `plural` for the core group), as kubectl names a resource.
+    pub fn resource(&self) -> String {
+        match self.api_version.rsplit_once('/') {
+            Some((group, _)) => format!("{}.{group}", self.plural),
+            None => self.plural.clone(),
+        }
+    }
+
+    fn kubectl_ns(&self) -> String {
+        self.namespace
+            .as_deref()
+            .map(|n| format!(" -n {}", shell_quote(n)))
+            .unwrap_or_default()
+    }
+}
+
+/// The JSON pointer segment for a key (`/` and `~` escaped).
+pub fn pointer_escape(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// The ops of a `SetFailurePolicy` patch; `note` is the `ktriage.io/last-action` value and
+/// `has_annotations` whether the object already has an annotations map.
+pub fn failure_policy_ops(
+    index: usize,
+    webhook: &str,
+    policy: &str,
+    note: &str,
+    has_annotations: bool,
+) -> Value {
+    let annotation = if has_annotations {
+        json!({"op": "add", "path": format!("/metadata/annotations/{}", pointer_escape(crate::kube::executor::LAST_ACTION_ANNOTATION)), "value": note})
+    } else {
+        json!({"op": "add", "path": "/metadata/annotations", "value": {crate::kube::executor::LAST_ACTION_ANNOTATION: note}})
+    };
+    json!([
+        {"op": "test", "path": format!("/webhooks/{index}/name"), "value": webhook},
+        {"op": "replace", "path": format!("/webhooks/{index}/failurePolicy"), "value": policy},
+        annotation,
+    ])
 }
 
 impl Mutation {
@@ -23,7 +113,62 @@ impl Mutation {
                 name,
                 replicas,
             } => format!("scale deployment {namespace}/{name} to {replicas} replicas"),
+            Mutation::Delete { target } => format!(
+                "back up and delete {} {} (restorable from the journal)",
+                target.kind, target.name
+            ),
+            Mutation::Restore { target, .. } => {
+                format!("restore {} {} from its backup", target.kind, target.name)
+            }
+            Mutation::RemoveFinalizer {
+                target, finalizer, ..
+            } => format!(
+                "remove finalizer {finalizer} from {} {}{}",
+                target.kind,
+                target
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default(),
+                target.name
+            ),
+            Mutation::Finalize { namespace } => format!(
+                "LAST RESORT: finalize namespace {namespace} (clear spec.finalizers; content may be orphaned)"
+            ),
+            Mutation::SetFailurePolicy {
+                kind,
+                configuration,
+                webhook,
+                policy,
+                ..
+            } => format!(
+                "set failurePolicy {policy} on webhook {webhook} in {} {configuration}",
+                kind.config_kind()
+            ),
         }
+    }
+
+    /// The `why` of the annotation: the operator's reason where one was typed, else `describe()`.
+    pub fn why(&self) -> String {
+        match self {
+            Mutation::SetFailurePolicy { reason, .. } if !reason.is_empty() => reason.clone(),
+            _ => self.describe(),
+        }
+    }
+
+    /// Whether the confirm dialog asks the operator for a reason (recorded in the annotation).
+    pub fn wants_reason(&self) -> bool {
+        matches!(self, Mutation::SetFailurePolicy { .. })
+    }
+
+    /// The same mutation with the operator's reason.
+    pub fn with_reason(mut self, text: &str) -> Mutation {
+        if let Mutation::SetFailurePolicy { reason, .. } = &mut self
+            && !text.trim().is_empty()
+        {
+            *reason = text.trim().to_string();
+        }
+        self
     }
 
     /// The object it changes, as `kind/namespace/name` (the finding key form).
@@ -37,6 +182,61 @@ impl Mutation {
                 namespace: Some(namespace.clone()),
                 name: name.clone(),
             },
+            Mutation::Delete { target }
+            | Mutation::Restore { target, .. }
+            | Mutation::RemoveFinalizer { target, .. } => ObjectRef {
+                api_version: target.api_version.clone(),
+                kind: target.kind.clone(),
+                namespace: target.namespace.clone(),
+                name: target.name.clone(),
+            },
+            Mutation::Finalize { namespace } => ObjectRef {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: namespace.clone(),
+            },
+            Mutation::SetFailurePolicy {
+                kind,
+                configuration,
+                ..
+            } => ObjectRef {
+                api_version: "admissionregistration.k8s.io/v1".into(),
+                kind: kind.config_kind().into(),
+                namespace: None,
+                name: configuration.clone(),
+            },
+        }
+    }
+
+    /// The generic address of the object (every variant but `Scale`, which uses `/scale`).
+    pub fn target(&self) -> Target {
+        match self {
+            Mutation::Delete { target }
+            | Mutation::Restore { target, .. }
+            | Mutation::RemoveFinalizer { target, .. } => target.clone(),
+            Mutation::Scale {
+                namespace, name, ..
+            } => Target {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                plural: "deployments".into(),
+                namespace: Some(namespace.clone()),
+                name: name.clone(),
+            },
+            Mutation::Finalize { namespace } => {
+                Target::cluster("v1", "Namespace", "namespaces", namespace)
+            }
+            Mutation::SetFailurePolicy {
+                kind,
+                configuration,
+                ..
+            } => Target::cluster(
+                "admissionregistration.k8s.io/v1",
+                kind.config_kind(),
+                kind.plural(),
+                configuration,
+            ),
         }
     }
 
@@ -44,6 +244,34 @@ impl Mutation {
     pub fn patch(&self) -> Value {
         match self {
             Mutation::Scale { replicas, .. } => json!({"spec": {"replicas": replicas}}),
+            Mutation::Delete { .. } => {
+                json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"resourceVersion": "<as read before>"}})
+            }
+            Mutation::Restore { manifest, .. } => manifest.clone(),
+            Mutation::RemoveFinalizer {
+                finalizer,
+                index,
+                resource_version,
+                ..
+            } => json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+                {"op": "test", "path": format!("/metadata/finalizers/{index}"), "value": finalizer},
+                {"op": "remove", "path": format!("/metadata/finalizers/{index}")},
+            ]),
+            Mutation::Finalize { .. } => json!({"spec": {"finalizers": []}}),
+            Mutation::SetFailurePolicy {
+                webhook,
+                index,
+                policy,
+                reason,
+                ..
+            } => failure_policy_ops(
+                *index,
+                webhook,
+                policy,
+                &json!({"who": "<you>", "when": "<now>", "why": reason}).to_string(),
+                true,
+            ),
         }
     }
 
@@ -62,6 +290,30 @@ impl Mutation {
                 shell_quote(namespace),
                 shell_quote(name)
             ),
+            Mutation::Delete { target } => format!(
+                "kubectl{ctx} get {res}{ns} {n} -o yaml > {n}.backup.yaml && kubectl{ctx} delete {res}{ns} {n}",
+                res = target.resource(),
+                ns = target.kubectl_ns(),
+                n = shell_quote(&target.name)
+            ),
+            Mutation::Restore { target, .. } => format!(
+                "kubectl{ctx} create -f {}.backup.yaml",
+                shell_quote(&target.name)
+            ),
+            Mutation::RemoveFinalizer { .. } | Mutation::SetFailurePolicy { .. } => {
+                let target = self.target();
+                format!(
+                    "kubectl{ctx} patch {}{} {} --type=json -p '{}'",
+                    target.resource(),
+                    target.kubectl_ns(),
+                    shell_quote(&target.name),
+                    self.patch().to_string().replace('\'', r"'\''")
+                )
+            }
+            Mutation::Finalize { namespace } => format!(
+                "kubectl{ctx} get namespace {n} -o json | jq '.spec.finalizers=[]' | kubectl{ctx} replace --raw /api/v1/namespaces/{n}/finalize -f -",
+                n = shell_quote(namespace)
+            ),
         }
     }
 
@@ -69,6 +321,11 @@ impl Mutation {
     pub fn kind(&self) -> &'static str {
         match self {
             Mutation::Scale { .. } => "scale",
+            Mutation::Delete { .. } => "delete",
+            Mutation::Restore { .. } => "restore",
+            Mutation::RemoveFinalizer { .. } => "remove-finalizer",
+            Mutation::Finalize { .. } => "finalize",
+            Mutation::SetFailurePolicy { .. } => "set-failure-policy",
         }
     }
 }

@@ -176,22 +176,12 @@ pub fn document(model: &Model, now: DateTime<Utc>) -> Value {
         let mut v = source_json(st, now);
         let rows = match p {
             PaneId::Overview => Some(Value::from(model.findings.len())),
-            PaneId::Namespaces if model.namespaces.store.synced => Some(Value::Array(
-                model
-                    .namespaces
-                    .store
-                    .iter()
-                    .map(|n| {
-                        json!({
-                            "name": n.name,
-                            "phase": n.phase,
-                            "age_s": n.created.map(|t| (now - t).num_seconds().max(0)),
-                            "spec_finalizers": n.spec_finalizers,
-                            "finalizers": n.meta_finalizers,
-                        })
-                    })
-                    .collect(),
-            )),
+            PaneId::Namespaces if model.namespaces.store.synced => {
+                Some(crate::diagnose::namespaces::report_rows(model, now))
+            }
+            PaneId::Webhooks if model.webhooks.validating.synced => {
+                Some(crate::diagnose::webhooks::report_rows(model))
+            }
             PaneId::Etcd if model.etcd.round.is_some() => Some(model.etcd.rows_json()),
             PaneId::Leaders | PaneId::Events | PaneId::Top => {
                 crate::report_panes::rows(model, *p, now)

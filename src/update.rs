@@ -9,7 +9,7 @@ use crate::action::Action;
 use crate::diagnose;
 use crate::keymap::Key;
 use crate::kube::executor::OutcomeResult;
-use crate::model::{Dialog, Model, Notice, NoticeLevel, PaneId, SourceId, SourceState};
+use crate::model::{Dialog, Model, Notice, NoticeLevel, PaneId, SourceState};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
 
@@ -44,21 +44,14 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             data_changed = true;
         }
         Msg::SourceFailed(id, failure) => {
-            let state = match id {
-                SourceId::Api => &mut model.api.state,
-                SourceId::Namespaces => &mut model.namespaces.state,
-                SourceId::Etcd => &mut model.etcd.state,
-                SourceId::EtcdPods => &mut model.etcd.pods_state,
-                SourceId::Nodes => &mut model.nodes.state,
-                SourceId::Leases => &mut model.leaders.state,
-                SourceId::Events => &mut model.events.state,
-                SourceId::Pods => &mut model.top.state,
-                SourceId::Metrics => &mut model.top.metrics_state,
-            };
-            *state = state.fail(failure, now);
+            if let Some(state) = model.source_state_mut(id) {
+                *state = state.fail(failure, now);
+            }
             data_changed = true;
         }
         Msg::Namespaces(delta) => data_changed = model.namespaces.apply(delta, now),
+        Msg::NsPane(m) => data_changed = model.namespaces.on_msg(m, now),
+        Msg::Webhooks(m) => data_changed = model.webhooks.on_msg(m, now),
         Msg::Etcd(m) => data_changed = model.etcd.apply(*m, now),
         Msg::Nodes(_)
         | Msg::Leases(_)
@@ -69,6 +62,7 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         | Msg::Metrics(_) => data_changed = panes::on_source(model, msg, now),
         Msg::ActionDone(outcome) => {
             panes::remember_action(model, &outcome);
+            crate::model::backups::record(model, &outcome);
             let level = match outcome.result {
                 OutcomeResult::Applied => NoticeLevel::Info,
                 OutcomeResult::Unverified => NoticeLevel::Warning,
@@ -104,8 +98,9 @@ fn on_key(
         return;
     }
     if let Some(dialog) = model.dialog.as_mut() {
-        // Production contexts: the user types the object's name; only Enter/Esc act.
-        if model.cluster.production {
+        // Production contexts: the user types the object's name; a mutation that asks for a reason
+        // takes typed text too. Only Enter/Esc act then.
+        if model.cluster.production || dialog.mutation.wants_reason() {
             match ev.code {
                 KeyCode::Char(c) if !key.ctrl && !key.alt => {
                     dialog.typed.push(c);
@@ -209,6 +204,14 @@ pub fn apply_action(
         | Action::Group => panes::pane_action(model, action, now),
         // outside a dialog: the etcd pane's runbook (the dialog handles its own copy)
         Action::Copy => copy_runbook(model, now, effects),
+        Action::Fix
+        | Action::Finalize
+        | Action::ToggleFailurePolicy
+        | Action::BackupDelete
+        | Action::Restore => match crate::model::pane_actions::mutation_for(model, action) {
+            Ok(m) => propose(model, m, now),
+            Err(why) => notice(model, &why, NoticeLevel::Info, now),
+        },
         Action::Confirm | Action::Cancel | Action::More | Action::Less | Action::None => {}
     }
 }
@@ -263,6 +266,10 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
     let Some(dialog) = model.dialog.take() else {
         return;
     };
+    let mut dialog = dialog;
+    if !model.cluster.production && dialog.mutation.wants_reason() {
+        dialog.mutation = dialog.mutation.clone().with_reason(&dialog.typed);
+    }
     if model.cluster.production && dialog.typed != dialog.mutation.object().name {
         let name = dialog.mutation.object().name;
         model.dialog = Some(dialog);

@@ -208,11 +208,11 @@ fn starts_switches_panes_resizes_and_restores_on_sighup() {
     t.run(&["send-keys", "-t", "t", "6"]);
     t.wait_for("╭ Namespaces · unreachable");
     t.run(&["send-keys", "-t", "t", "Tab"]);
-    t.wait_for("╭ Webhooks · not configured");
+    t.wait_for("╭ Webhooks · unreachable");
     t.run(&["resize-window", "-t", "t", "-x", "70", "-y", "20"]);
     t.wait_for("70×20, needs at least 80×24");
     t.run(&["resize-window", "-t", "t", "-x", "120", "-y", "40"]);
-    t.wait_for("╭ Webhooks · not configured");
+    t.wait_for("╭ Webhooks · unreachable");
     let pid = t.ktriage_pid();
     Command::new("kill")
         .args(["-HUP", &pid.to_string()])

@@ -200,3 +200,66 @@ fn scale_dialog_from_top_shows_current_and_new() {
     assert!(m.dialog.is_some());
     both("scale_from_top", &m);
 }
+
+#[test]
+fn namespaces_pane_names_each_blocker() {
+    let m = support::model::stuck(false);
+    both("namespaces_stuck", &m);
+    let s = screen(&m, 160, 48);
+    assert!(
+        s.contains("finalizer:controller.cattle.io/namespace-auth"),
+        "{s}"
+    );
+    assert!(
+        s.contains("apiservice:v1beta1.custom.metrics.k8s.io"),
+        "{s}"
+    );
+    assert!(s.contains("content:Volume"), "{s}");
+    assert!(s.contains("f: next fix step"), "{s}");
+    assert!(!screen(&support::model::stuck(true), 160, 48).contains("f: next fix step"));
+}
+
+#[test]
+fn webhooks_pane_shows_the_blast_radius() {
+    let m = support::model::gatekeeper(false);
+    both("webhooks_gatekeeper", &m);
+    let s = screen(&m, 160, 48);
+    assert!(
+        s.contains("BLOCKS pod creation in: cattle-system, default, kube-system, shop"),
+        "{s}"
+    );
+    assert!(
+        !screen(&support::model::gatekeeper(true), 160, 48).contains("f: toggle failurePolicy")
+    );
+}
+
+#[test]
+fn confirm_dialog_takes_a_reason_for_the_failure_policy_toggle() {
+    let mut m = support::model::gatekeeper(false);
+    let key = |c: char| {
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ))
+    };
+    update(&mut m, key('f'), t0());
+    for c in "INC-7 gatekeeper down".chars() {
+        update(&mut m, key(c), t0());
+    }
+    both("confirm_failure_policy", &m);
+    let s = screen(&m, 80, 24);
+    assert!(s.contains("/webhooks/0/failurePolicy"), "{s}");
+    let effects = update(
+        &mut m,
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Enter,
+        )),
+        t0(),
+    );
+    match &effects[..] {
+        [ktriage::update::Effect::Execute(Mutation::SetFailurePolicy { reason, policy, .. })] => {
+            assert_eq!(reason, "INC-7 gatekeeper down");
+            assert_eq!(policy, "Ignore");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -333,7 +333,9 @@ async fn events_pane_survives_a_dropped_watch_and_410() {
     control(
         &c,
         "fault",
-        json!({"gone_watches": 6, "drop_watches": true}),
+        // enough forced 410s for every watcher that reconnects after the drop (the Events watch is
+        // one of ~15), so the Events watch is certain to get one
+        json!({"gone_watches": 48, "drop_watches": true}),
     )
     .await;
     let n1 = evictions(&live.model);

@@ -9,7 +9,9 @@ pub mod etcd;
 mod etcd_health;
 pub mod events;
 mod leaders;
+pub mod namespaces;
 mod top;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -117,6 +119,8 @@ pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
     leaders::rules(model, now, &mut out);
     events::rules(model, now, &mut out);
     top::rules(model, now, &mut out);
+    namespaces::rules(model, now, &mut out);
+    webhooks::rules(model, now, &mut out);
     out.sort_by(|a, b| (a.severity, &a.id, &a.key).cmp(&(b.severity, &b.id, &b.key)));
     out
 }

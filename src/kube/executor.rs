@@ -1,15 +1,17 @@
 //! The one `Executor`: the only code that sends requests outside the read-only allow-list.
 //!
-//! Every action follows one path: refuse in read-only mode (nothing sent, nothing journaled) → read
-//! `before` → journal intent (fsynced) → server-side dry run → write (field manager `ktriage`) →
-//! annotation `ktriage.io/last-action` and a `KtriageAction` Event (best effort, recorded in
-//! `side_effects`) → re-read to verify → journal outcome.
+//! Every action follows one path (`Executor::run`): refuse in read-only mode (nothing sent, nothing
+//! journaled) → read `before` → journal intent (fsynced) → server-side dry run → write (field manager
+//! `ktriage`) → annotation `ktriage.io/last-action` and a `KtriageAction` Event (best effort, recorded
+//! in `side_effects`) → re-read to verify → journal outcome. What each mutation reads, sends and
+//! checks is in `executor/steps.rs`, one match arm per mutation and step.
+
+mod steps;
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -89,12 +91,12 @@ pub struct Executor {
     identity: Identity,
 }
 
-enum Step {
+pub(crate) enum Step {
     Rejected(String),
     Failed(String),
 }
 
-fn step_err(e: kube::Error) -> Step {
+pub(crate) fn step_err(e: kube::Error) -> Step {
     match &e {
         kube::Error::Api(s) if (400..500).contains(&s.code) => {
             Step::Rejected(format!("{} {}: {}", s.code, s.reason, s.message))
@@ -136,33 +138,29 @@ impl Executor {
             out.error = Some("read-only mode".into());
             return out;
         }
-        match mutation {
-            Mutation::Scale {
-                namespace,
-                name,
-                replicas,
-            } => self.scale(&mut out, namespace, name, *replicas, now).await,
-        }
+        self.run(&mut out, now).await;
         out
     }
 
-    async fn scale(
-        &self,
-        out: &mut Outcome,
-        namespace: &str,
-        name: &str,
-        replicas: i32,
-        now: DateTime<Utc>,
-    ) {
-        let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
+    /// The one flow every mutation follows; what differs per mutation is in `steps`.
+    async fn run(&self, out: &mut Outcome, now: DateTime<Utc>) {
+        let m = out.mutation.clone();
         // before
         out.stage = "read";
-        let before = match api.get_scale(name).await {
-            Ok(s) => s.spec.and_then(|s| s.replicas).unwrap_or(0),
-            Err(e) => return self.fail_early(out, step_err(e)),
+        let before = match steps::read(&self.client, &m).await {
+            Ok(v) => v,
+            Err(e) => return self.fail_early(out, e),
         };
-        out.before = Some(json!({ "replicas": before }));
+        out.before = Some(before.clone());
         let user = self.whoami().await;
+        let note = json!({
+            "who": user["kubernetes"],
+            "os_user": user["os"],
+            "when": now.to_rfc3339(),
+            "why": m.why(),
+            "id": out.id,
+        })
+        .to_string();
         // intent, fsynced before the first request that could change anything
         let intent = json!({
             "phase": "intent",
@@ -171,12 +169,12 @@ impl Executor {
             "context": self.identity.context,
             "cluster": self.identity.cluster,
             "user": user,
-            "object": out.mutation.object(),
+            "object": m.object(),
             "mutation": {
-                "type": out.mutation.kind(),
-                "describe": out.mutation.describe(),
-                "patch": out.mutation.patch(),
-                "kubectl": out.mutation.kubectl(Some(&self.identity.context)),
+                "type": m.kind(),
+                "describe": m.describe(),
+                "patch": m.patch(),
+                "kubectl": m.kubectl(Some(&self.identity.context)),
             },
             "before": out.before,
         });
@@ -186,68 +184,28 @@ impl Executor {
             out.error = Some(format!("not sent: cannot write the journal first: {e}"));
             return;
         }
-        let patch = Patch::Merge(out.mutation.patch());
-        // dry run
+        // dry run, then the write
         out.stage = "dry-run";
-        let dry = PatchParams {
-            dry_run: true,
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..PatchParams::default()
-        };
-        if let Err(e) = api.patch_scale(name, &dry, &patch).await {
-            let step = step_err(e);
-            return self.finish_failed(out, step, false, &api, name).await;
+        if let Err(step) = steps::send(&self.client, &m, &before, &note, true).await {
+            return self.finish_failed(out, step, false).await;
         }
-        // write
         out.stage = "write";
-        let pp = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..PatchParams::default()
-        };
-        if let Err(e) = api.patch_scale(name, &pp, &patch).await {
-            let step = step_err(e);
-            return self.finish_failed(out, step, true, &api, name).await;
+        if let Err(step) = steps::send(&self.client, &m, &before, &note, false).await {
+            return self.finish_failed(out, step, true).await;
         }
-        // side effects: annotation (a second patch: /scale carries no metadata) and an Event
-        let note = json!({
-            "who": user["kubernetes"],
-            "os_user": user["os"],
-            "when": now.to_rfc3339(),
-            "why": out.mutation.describe(),
-            "id": out.id,
-        })
-        .to_string();
-        let annotate =
-            Patch::Merge(json!({"metadata": {"annotations": {LAST_ACTION_ANNOTATION: note}}}));
-        match api.patch(name, &pp, &annotate).await {
-            Ok(_) => out
-                .side_effects
-                .push(format!("annotated {LAST_ACTION_ANNOTATION}")),
-            Err(e) => out.side_effects.push(format!(
-                "annotation failed: {}",
-                crate::kube::context::error_chain(&e)
-            )),
-        }
-        self.emit_event(out, namespace, name, now).await;
-        // verify
+        // side effects: annotation (unless the write carried it) and an Event
+        let side = steps::annotate(&self.client, &m, &note).await;
+        out.side_effects.push(side);
+        self.emit_event(out, now).await;
+        // verify by re-reading
         out.stage = "verify";
-        match api.get_scale(name).await {
-            Ok(s) => {
-                let got = s.spec.and_then(|s| s.replicas).unwrap_or(0);
-                out.after = Some(json!({ "replicas": got }));
-                if got == replicas {
-                    out.result = OutcomeResult::Applied;
-                } else {
-                    out.result = OutcomeResult::Unverified;
-                    out.error = Some(format!("re-read shows {got} replicas, expected {replicas}"));
-                }
-            }
-            Err(e) => {
+        let v = steps::verify(&self.client, &m).await;
+        out.after = v.after;
+        match v.problem {
+            None => out.result = OutcomeResult::Applied,
+            Some(why) => {
                 out.result = OutcomeResult::Unverified;
-                out.error = Some(format!(
-                    "re-read failed: {}",
-                    crate::kube::context::error_chain(&e)
-                ));
+                out.error = Some(why);
             }
         }
         self.write_outcome(out);
@@ -264,14 +222,7 @@ impl Executor {
     }
 
     /// A failed dry run or write: record it, and after a write whose fate is unknown, re-read.
-    async fn finish_failed(
-        &self,
-        out: &mut Outcome,
-        step: Step,
-        reread: bool,
-        api: &Api<Deployment>,
-        name: &str,
-    ) {
+    async fn finish_failed(&self, out: &mut Outcome, step: Step, reread: bool) {
         match step {
             Step::Rejected(m) => {
                 out.result = OutcomeResult::Rejected;
@@ -280,9 +231,8 @@ impl Executor {
             Step::Failed(m) => {
                 out.result = OutcomeResult::Failed;
                 out.error = Some(m);
-                if reread && let Ok(s) = api.get_scale(name).await {
-                    out.after =
-                        Some(json!({ "replicas": s.spec.and_then(|s| s.replicas).unwrap_or(0) }));
+                if reread {
+                    out.after = steps::verify(&self.client, &out.mutation).await.after;
                 }
             }
         }
@@ -306,13 +256,20 @@ impl Executor {
         }
     }
 
-    async fn emit_event(&self, out: &mut Outcome, namespace: &str, name: &str, now: DateTime<Utc>) {
+    async fn emit_event(&self, out: &mut Outcome, now: DateTime<Utc>) {
         let obj = out.mutation.object();
+        let name = obj.name.as_str();
+        // cluster-scoped objects get their Event in `default`
+        let namespace = obj.namespace.as_deref().unwrap_or("default");
+        let mut involved = json!({"apiVersion": obj.api_version, "kind": obj.kind, "name": name});
+        if let Some(ns) = &obj.namespace {
+            involved["namespace"] = json!(ns);
+        }
         let ev = json!({
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": format!("{name}.ktriage-"), "namespace": namespace},
-            "involvedObject": {"apiVersion": obj.api_version, "kind": obj.kind, "namespace": namespace, "name": name},
+            "involvedObject": involved,
             "reason": "KtriageAction",
             "message": format!("{} (ktriage action {})", out.mutation.describe(), out.id),
             "type": "Normal",

@@ -2,6 +2,8 @@
 //!
 //! `Model` is composed of per-pane structs (one file each) plus UI and cluster identity.
 
+pub mod backups;
+pub mod pane_actions;
 mod source;
 pub mod store;
 
@@ -12,6 +14,7 @@ pub mod namespaces;
 pub mod nodes;
 pub mod quantity;
 pub mod top;
+pub mod webhooks;
 
 use std::fmt;
 
@@ -118,12 +121,6 @@ pub struct ApiState {
     pub version: Option<String>,
 }
 
-/// A pane whose source arrives with a later change: its state is shown honestly.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PendingPane {
-    pub state: SourceState,
-}
-
 /// A pending action waiting for confirmation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dialog {
@@ -176,7 +173,7 @@ pub struct Model {
     /// Shared nodes watch (roles, conditions, allocatable) read by the etcd, Leaders, Events and Top
     /// rules.
     pub nodes: nodes::NodesModel,
-    pub webhooks: PendingPane,
+    pub webhooks: webhooks::WebhooksModel,
     pub findings: Vec<Finding>,
     pub ui: UiState,
     pub dialog: Option<Dialog>,
@@ -215,9 +212,6 @@ impl Model {
                 why: "no kubeconfig found (KUBECONFIG, --kubeconfig or ~/.kube/config)".into(),
             }
         };
-        let pending = |why: &str| PendingPane {
-            state: SourceState::NotConfigured { why: why.into() },
-        };
         Model {
             api: ApiState {
                 state: kube_state.clone(),
@@ -232,7 +226,7 @@ impl Model {
             ),
             top: top::TopModel::new(kube_state.clone()),
             nodes: nodes::NodesModel::new(kube_state.clone()),
-            webhooks: pending("no source yet: the webhook watch is not built in this version"),
+            webhooks: webhooks::WebhooksModel::new(kube_state.clone()),
             findings: Vec::new(),
             ui: UiState::default(),
             dialog: None,
@@ -268,7 +262,7 @@ impl Model {
             PaneId::Leaders => self.leaders.rows().len(),
             PaneId::Events => self.events.group_count(),
             PaneId::Top => self.top.row_count(),
-            _ => 0,
+            PaneId::Webhooks => self.webhooks.row_count(),
         }
     }
 
@@ -284,6 +278,29 @@ impl Model {
             (SourceId::Events, &self.events.state),
             (SourceId::Pods, &self.top.state),
             (SourceId::Metrics, &self.top.metrics_state),
+            (SourceId::ApiServices, &self.namespaces.apiservices_state),
+            (SourceId::NsContent, &self.namespaces.content_state),
+            (SourceId::Webhooks, &self.webhooks.state),
+            (SourceId::WebhookBackends, &self.webhooks.backends_state),
+            (SourceId::WebhookEvents, &self.webhooks.events_state),
         ]
+    }
+
+    /// The state of one source, wherever its pane keeps it.
+    pub fn source_state_mut(&mut self, id: SourceId) -> Option<&mut SourceState> {
+        match id {
+            SourceId::Api => Some(&mut self.api.state),
+            SourceId::Etcd => Some(&mut self.etcd.state),
+            SourceId::EtcdPods => Some(&mut self.etcd.pods_state),
+            SourceId::Nodes => Some(&mut self.nodes.state),
+            SourceId::Leases => Some(&mut self.leaders.state),
+            SourceId::Events => Some(&mut self.events.state),
+            SourceId::Pods => Some(&mut self.top.state),
+            SourceId::Metrics => Some(&mut self.top.metrics_state),
+            _ => self
+                .namespaces
+                .state_mut(id)
+                .or_else(|| self.webhooks.state_mut(id)),
+        }
     }
 }

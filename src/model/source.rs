@@ -20,6 +20,11 @@ pub enum SourceId {
     Pods,
     /// metrics.k8s.io poll (pods and nodes).
     Metrics,
+    ApiServices,
+    NsContent,
+    Webhooks,
+    WebhookBackends,
+    WebhookEvents,
 }
 
 impl SourceId {
@@ -34,6 +39,11 @@ impl SourceId {
             SourceId::Events => "events",
             SourceId::Pods => "pods",
             SourceId::Metrics => "metrics",
+            SourceId::ApiServices => "apiservices",
+            SourceId::NsContent => "namespace-content",
+            SourceId::Webhooks => "webhooks",
+            SourceId::WebhookBackends => "webhook-backends",
+            SourceId::WebhookEvents => "webhook-events",
         }
     }
 }

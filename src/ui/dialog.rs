@@ -9,11 +9,24 @@ use super::{Theme, centered};
 use crate::model::{Dialog, Model};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme: &Theme) {
-    let m = &dialog.mutation;
+    // a reason typed so far is part of the patch shown
+    let shown = if dialog.mutation.wants_reason() && !model.cluster.production {
+        dialog.mutation.clone().with_reason(&dialog.typed)
+    } else {
+        dialog.mutation.clone()
+    };
+    let m = &shown;
     let obj = m.object();
     let ctx = model.cluster.context.as_deref().unwrap_or("?");
-    let mut lines = vec![
-        Line::from(Span::styled(m.describe(), theme.title())),
+    let mut lines = vec![Line::from(Span::styled(m.describe(), theme.title()))];
+    if m.wants_reason() && !model.cluster.production {
+        lines.push(Line::from(Span::styled(
+            "why (recorded in ktriage.io/last-action): type a reason, enter: run, esc: cancel",
+            theme.accent(),
+        )));
+        lines.push(Line::from(format!("> {}", dialog.typed)));
+    }
+    lines.extend([
         Line::from(""),
         Line::from(format!(
             "object:  {} {}/{}",
@@ -22,14 +35,16 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             obj.name
         )),
         Line::from(format!("context: {ctx}")),
-        Line::from(match (&dialog.current, m) {
-            (Some(cur), crate::mutation::Mutation::Scale { replicas, .. }) => {
-                format!("change:  {cur} → {replicas} replicas (↑/↓ to edit)")
-            }
-            (None, crate::mutation::Mutation::Scale { replicas, .. }) => {
-                format!("change:  → {replicas} replicas (↑/↓ to edit)")
-            }
-        }),
+    ]);
+    // scale shows current → new and can be edited in the dialog
+    if let crate::mutation::Mutation::Scale { replicas, .. } = m {
+        let cur = dialog.current.as_deref().unwrap_or("");
+        lines.push(Line::from(format!(
+            "change:  {cur}{}→ {replicas} replicas (↑/↓ to edit)",
+            if cur.is_empty() { "" } else { " " }
+        )));
+    }
+    lines.extend([
         Line::from(format!("patch:   {}", m.patch())),
         Line::from(format!("kubectl: {}", m.kubectl(Some(ctx)))),
         Line::from(""),
@@ -37,8 +52,10 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             "dry run first, then the write; journaled; verified by re-reading",
             theme.muted(),
         )),
-    ];
-    if model.cluster.production {
+    ]);
+    if m.wants_reason() && !model.cluster.production {
+        // the reason prompt is at the top
+    } else if model.cluster.production {
         lines.push(Line::from(Span::styled(
             format!("PRODUCTION context: type `{}` and press enter", obj.name),
             theme.warning(),

@@ -46,7 +46,8 @@ pub fn remember_action(model: &mut Model, outcome: &Outcome) {
     }
 }
 
-/// The mutation that reverts `last` (here: scale back to the previous replicas).
+/// The mutation that reverts `last`: scale back to the previous replicas. The other actions are
+/// reverted through their pane's restore (`r`), which reads the saved YAML or policy.
 pub fn undo_of(last: &LastAction) -> Option<Mutation> {
     match &last.mutation {
         Mutation::Scale {
@@ -59,6 +60,7 @@ pub fn undo_of(last: &LastAction) -> Option<Mutation> {
                 replicas: i32::try_from(replicas).ok()?,
             })
         }
+        _ => None,
     }
 }
 
@@ -133,6 +135,20 @@ fn undo(model: &mut Model, now: DateTime<Utc>) {
             now,
         );
     };
+    let Mutation::Scale {
+        replicas: after, ..
+    } = last.mutation
+    else {
+        return notice(
+            model,
+            &format!(
+                "undo: `{}` is reverted with restore (r) in its pane, from the saved copy",
+                last.mutation.describe()
+            ),
+            NoticeLevel::Info,
+            now,
+        );
+    };
     let Some(m) = undo_of(&last) else {
         return notice(
             model,
@@ -140,9 +156,6 @@ fn undo(model: &mut Model, now: DateTime<Utc>) {
             NoticeLevel::Warning,
             now,
         );
-    };
-    let after = match &last.mutation {
-        Mutation::Scale { replicas, .. } => *replicas,
     };
     super::propose(model, m, now);
     if let Some(d) = model.dialog.as_mut() {
@@ -229,12 +242,14 @@ pub fn dialog_action(
             );
         }
         Action::More | Action::Less => {
-            let Mutation::Scale { replicas, .. } = &mut d.mutation;
-            *replicas = if action == Action::More {
-                replicas.saturating_add(1)
-            } else {
-                (*replicas - 1).max(0)
-            };
+            // only a scale has a number to edit
+            if let Mutation::Scale { replicas, .. } = &mut d.mutation {
+                *replicas = if action == Action::More {
+                    replicas.saturating_add(1)
+                } else {
+                    (*replicas - 1).max(0)
+                };
+            }
         }
         _ => {}
     }

@@ -6,9 +6,10 @@ pub mod etcd;
 pub mod etcd_snapshots;
 pub mod events;
 pub mod leaders;
-mod namespaces;
+pub mod namespaces;
 pub mod nodes;
 pub mod top;
+pub mod webhooks;
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -55,6 +56,13 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
         tokio::spawn(top::pods(ctx.clone())),
         tokio::spawn(top::replicasets(ctx.clone())),
         tokio::spawn(top::metrics(ctx.clone(), ctx.metrics_every)),
+        tokio::spawn(namespaces::run_apiservices(ctx.clone())),
+        tokio::spawn(namespaces::run_content(ctx.clone())),
+        tokio::spawn(webhooks::run_validating(ctx.clone())),
+        tokio::spawn(webhooks::run_mutating(ctx.clone())),
+        tokio::spawn(webhooks::run_services(ctx.clone())),
+        tokio::spawn(webhooks::run_endpoints(ctx.clone())),
+        tokio::spawn(webhooks::run_events(ctx.clone())),
     ]
 }
 

@@ -1,14 +1,27 @@
-//! Namespaces: a full-object watch (`spec.finalizers` and `status` are not in metadata), reduced to
-//! `NsRow` as objects arrive.
+//! Namespaces: a full-object watch (`spec.finalizers` and `status` are not in metadata), an
+//! APIService watch, and a content scan of Terminating namespaces (discovery cached once per run; a
+//! broken API group is recorded and skipped, never the end of the scan).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::Api;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::runtime::watcher;
+use kube::{Api, Client};
 
-use super::{SourceCtx, run_watch};
-use crate::model::SourceId;
-use crate::model::namespaces::NsRow;
+use super::{SourceCtx, classify, run_watch};
+use crate::model::namespaces::{
+    ApiServiceRow, Condition, HeldObject, NsContent, NsMsg, NsRow, RemainingKind,
+};
+use crate::model::{Delta, SourceId};
 use crate::msg::Msg;
+
+/// How often Terminating namespaces are scanned for what remains in them.
+const CONTENT_EVERY: Duration = Duration::from_secs(10);
+/// Upper bound of one group's discovery request.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn run(ctx: SourceCtx) {
     let api: Api<Namespace> = Api::all(ctx.client.clone());
@@ -26,12 +39,10 @@ pub async fn run(ctx: SourceCtx) {
 
 pub fn row(ns: Namespace) -> NsRow {
     let meta = ns.metadata;
+    let status = ns.status.unwrap_or_default();
     NsRow {
         name: meta.name.unwrap_or_default(),
-        phase: ns
-            .status
-            .and_then(|s| s.phase)
-            .unwrap_or_else(|| "Active".into()),
+        phase: status.phase.unwrap_or_else(|| "Active".into()),
         created: meta
             .creation_timestamp
             .as_ref()
@@ -42,5 +53,243 @@ pub fn row(ns: Namespace) -> NsRow {
             .and_then(crate::kube::to_chrono),
         spec_finalizers: ns.spec.and_then(|s| s.finalizers).unwrap_or_default(),
         meta_finalizers: meta.finalizers.unwrap_or_default(),
+        labels: meta.labels.unwrap_or_default(),
+        conditions: status
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| Condition {
+                type_: c.type_,
+                status: c.status,
+                reason: c.reason.unwrap_or_default(),
+                message: c.message.unwrap_or_default(),
+            })
+            .collect(),
+        resource_version: meta.resource_version.unwrap_or_default(),
+    }
+}
+
+pub async fn run_apiservices(ctx: SourceCtx) {
+    let api: Api<APIService> = Api::all(ctx.client.clone());
+    run_watch(
+        api,
+        watcher::Config::default(),
+        SourceId::ApiServices,
+        ctx.tx.clone(),
+        apiservice_row,
+        |a: &APIService| a.metadata.name.clone().unwrap_or_default(),
+        |d| Msg::NsPane(NsMsg::ApiServices(d)),
+    )
+    .await;
+}
+
+pub fn apiservice_row(a: APIService) -> ApiServiceRow {
+    let spec = a.spec.unwrap_or_default();
+    let cond = a
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Available");
+    ApiServiceRow {
+        name: a.metadata.name.unwrap_or_default(),
+        group: spec.group.unwrap_or_default(),
+        version: spec.version.unwrap_or_default(),
+        service: spec.service.map(|s| {
+            format!(
+                "{}/{}",
+                s.namespace.unwrap_or_default(),
+                s.name.unwrap_or_default()
+            )
+        }),
+        available: cond.as_ref().map(|c| c.status == "True"),
+        reason: cond
+            .as_ref()
+            .and_then(|c| c.reason.clone())
+            .unwrap_or_default(),
+        message: cond.and_then(|c| c.message).unwrap_or_default(),
+    }
+}
+
+/// Namespaced, listable resource kinds, discovered once. Groups whose discovery fails are recorded.
+/// Each discovery request is bounded by `timeout` (the client retries a 503 with backoff: an
+/// unavailable aggregated API would otherwise hold the scan for many seconds).
+pub async fn discover(client: &Client, timeout: Duration) -> (Vec<ApiResource>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut broken = Vec::new();
+    let mut push =
+        |group: &str,
+         version: &str,
+         list: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList| {
+            for r in list.resources {
+                if !r.namespaced || r.name.contains('/') || !r.verbs.iter().any(|v| v == "list") {
+                    continue;
+                }
+                // events are noise here, and two views of the same objects would be counted twice
+                if r.name == "events" && !group.is_empty() {
+                    continue;
+                }
+                out.push(ApiResource {
+                    group: group.to_string(),
+                    version: version.to_string(),
+                    api_version: if group.is_empty() {
+                        version.to_string()
+                    } else {
+                        format!("{group}/{version}")
+                    },
+                    kind: r.kind,
+                    plural: r.name,
+                });
+            }
+        };
+    match client.list_core_api_resources("v1").await {
+        Ok(l) => push("", "v1", l),
+        Err(e) => broken.push(format!("core/v1: {}", classify(&e).message)),
+    }
+    // groups served by an unavailable APIService are known broken: skip them without waiting
+    let mut unavailable = BTreeMap::new();
+    if let Ok(list) = Api::<APIService>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        for a in list.items.into_iter().map(apiservice_row) {
+            if a.available == Some(false) {
+                unavailable.insert(format!("{}/{}", a.group, a.version), a);
+            }
+        }
+    }
+    match client.list_api_groups().await {
+        Ok(groups) => {
+            for g in groups.groups {
+                let Some(v) = g.preferred_version.or_else(|| g.versions.first().cloned()) else {
+                    continue;
+                };
+                if let Some(a) = unavailable.get(&v.group_version) {
+                    broken.push(format!(
+                        "{}: APIService {} unavailable ({})",
+                        v.group_version, a.name, a.reason
+                    ));
+                    continue;
+                }
+                match tokio::time::timeout(
+                    timeout,
+                    client.list_api_group_resources(&v.group_version),
+                )
+                .await
+                {
+                    Ok(Ok(l)) => push(&g.name, &v.version, l),
+                    Ok(Err(e)) => {
+                        broken.push(format!("{}: {}", v.group_version, classify(&e).message))
+                    }
+                    Err(_) => broken.push(format!(
+                        "{}: no answer within {} s",
+                        v.group_version,
+                        timeout.as_secs_f32()
+                    )),
+                }
+            }
+        }
+        Err(e) => broken.push(format!("/apis: {}", classify(&e).message)),
+    }
+    (out, broken)
+}
+
+/// List what remains in one namespace; a failing list is recorded as broken and skipped.
+pub async fn scan(
+    client: &Client,
+    ns: &str,
+    kinds: &[ApiResource],
+    broken: &[String],
+) -> NsContent {
+    let mut content = NsContent {
+        namespace: ns.to_string(),
+        broken: broken.to_vec(),
+        ..NsContent::default()
+    };
+    for ar in kinds {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
+        match api.list(&ListParams::default()).await {
+            Ok(list) if list.items.is_empty() => {}
+            Ok(list) => {
+                let held = list
+                    .items
+                    .iter()
+                    .filter_map(|o| {
+                        let f = o.metadata.finalizers.clone().unwrap_or_default();
+                        (!f.is_empty()).then(|| HeldObject {
+                            name: o.metadata.name.clone().unwrap_or_default(),
+                            finalizers: f,
+                            resource_version: o
+                                .metadata
+                                .resource_version
+                                .clone()
+                                .unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                content.kinds.push(RemainingKind {
+                    api_version: ar.api_version.clone(),
+                    kind: ar.kind.clone(),
+                    plural: ar.plural.clone(),
+                    count: list.items.len(),
+                    held,
+                });
+            }
+            Err(e) => content.broken.push(format!(
+                "{}/{}: {}",
+                ar.api_version,
+                ar.plural,
+                classify(&e).message
+            )),
+        }
+    }
+    content
+}
+
+/// Every `CONTENT_EVERY`, scan each Terminating namespace (they are few; Active ones are not scanned).
+pub async fn run_content(ctx: SourceCtx) {
+    let client = ctx.client.clone();
+    let mut discovered: Option<(Vec<ApiResource>, Vec<String>)> = None;
+    loop {
+        let nss: Api<Namespace> = Api::all(client.clone());
+        match nss.list(&ListParams::default()).await {
+            Ok(list) => {
+                // discovery is cached; it is retried only while some group is broken
+                if discovered.as_ref().is_none_or(|(_, b)| !b.is_empty()) {
+                    let t = ctx.request_timeout.min(DISCOVERY_TIMEOUT);
+                    discovered = Some(discover(&client, t).await);
+                }
+                let (kinds, broken) = discovered.clone().unwrap_or_default();
+                let mut found = BTreeMap::new();
+                for n in list.items {
+                    if n.metadata.deletion_timestamp.is_none() {
+                        continue;
+                    }
+                    let name = n.metadata.name.clone().unwrap_or_default();
+                    let c = scan(&client, &name, &kinds, &broken).await;
+                    found.insert(name, c);
+                }
+                let mut msgs = vec![Delta::Init];
+                msgs.extend(found.into_values().map(Delta::InitApply));
+                msgs.push(Delta::InitDone);
+                for d in msgs {
+                    if ctx.tx.send(Msg::NsPane(NsMsg::Content(d))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let f = classify(&e);
+                if ctx
+                    .tx
+                    .send(Msg::SourceFailed(SourceId::NsContent, f))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(CONTENT_EVERY).await;
     }
 }

@@ -6,6 +6,7 @@ mod leaders;
 mod namespaces;
 mod overview;
 mod top;
+mod webhooks;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -26,13 +27,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         PaneId::Leaders => leaders::draw(frame, area, model, theme, now),
         PaneId::Events => events::draw(frame, area, model, theme, now),
         PaneId::Top => top::draw(frame, area, model, theme, now),
-        other => {
-            let state = model.pane_state(other);
-            let block = pane_block(other.title(), state, None, theme, now);
-            let inner = block.inner(area);
-            frame.render_widget(block, area);
-            state_body(frame, inner, state, theme, now);
-        }
+        PaneId::Webhooks => webhooks::draw(frame, area, model, theme, now),
     }
 }
 

@@ -16,13 +16,47 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     let block = pane_block("Overview", state, Some(model.findings.len()), theme, now);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let sources = model.sources();
-    let [summary, findings, src] = Layout::vertical([
+    let all = model.sources();
+    // every source when they fit in a third of the pane; otherwise a one-line tally and only the
+    // sources that are not ok, so the findings keep the room
+    let budget = usize::from(inner.height / 3).max(2);
+    let (sources, tally): (Vec<_>, Option<String>) = if all.len() < budget {
+        (all, None)
+    } else {
+        let ok = all.iter().filter(|(_, s)| s.is_ok()).count();
+        let not_ok: Vec<_> = all.iter().filter(|(_, s)| !s.is_ok()).cloned().collect();
+        let shown = not_ok.len().min(budget.saturating_sub(2));
+        let more = not_ok.len() - shown;
+        let mut t = format!("sources: {ok} of {} ok", all.len());
+        if !not_ok.is_empty() {
+            t.push_str(&format!("; {} not ok", not_ok.len()));
+            if more > 0 {
+                t.push_str(&format!(" ({more} more not shown)"));
+            }
+        }
+        (not_ok.into_iter().take(shown).collect(), Some(t))
+    };
+    let table_rows = if sources.is_empty() {
+        0
+    } else {
+        sources.len() as u16 + 1
+    };
+    let [summary, findings, tally_area, src] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
-        Constraint::Length(sources.len() as u16 + 1),
+        Constraint::Length(u16::from(tally.is_some())),
+        Constraint::Length(table_rows),
     ])
     .areas(inner);
+    if let Some(t) = &tally {
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                truncate(t, usize::from(tally_area.width)),
+                theme.muted(),
+            ))),
+            tally_area,
+        );
+    }
 
     let version = model.api.version.as_deref().unwrap_or("version unknown");
     let cluster = match (&model.cluster.context, &model.cluster.server) {
@@ -94,7 +128,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     let table = Table::new(
         rows,
         [
-            Constraint::Length(11),
+            Constraint::Length(17),
             Constraint::Length(24),
             Constraint::Length(10),
             Constraint::Min(10),

@@ -1,0 +1,237 @@
+//! Admission webhooks: `webhook-blocking` and `webhook-self-blocking` (critical), `webhook-slow`
+//! (warning), `webhook-fail-open` (info). Matching reads the webhook's rules, namespaceSelector and
+//! objectSelector against live namespaces and the backend Service's pod labels, never names.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{Finding, Severity, Subject};
+use crate::model::webhooks::{Backend, Reach, WebhookConfigRow, WebhookRow};
+use crate::model::{Model, PaneId};
+
+/// The API server caps a webhook call at 30 s; a timeout this close to it stalls every request.
+pub const SLOW_TIMEOUT_SECS: i32 = 25;
+
+fn subject(c: &WebhookConfigRow, w: &WebhookRow) -> Subject {
+    Subject {
+        kind: c.kind.config_kind().into(),
+        namespace: None,
+        name: c.name.clone(),
+        part: Some(w.name.clone()),
+    }
+}
+
+/// Active namespaces whose labels the webhook's namespaceSelector matches.
+pub fn blocked_namespaces(model: &Model, w: &WebhookRow) -> Vec<String> {
+    model
+        .namespaces
+        .store
+        .iter()
+        .filter(|n| !n.terminating())
+        .filter(|n| w.namespace_selector.matches(&n.effective_labels()))
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// Whether the webhook would be called for its own backend's pods (the chicken-and-egg case: the
+/// backend's replacement pod cannot be created while the backend is down).
+pub fn self_blocking(model: &Model, w: &WebhookRow) -> bool {
+    let Backend::Service {
+        namespace, name, ..
+    } = &w.backend
+    else {
+        return false;
+    };
+    let Some(svc) = model.webhooks.services.get(&format!("{namespace}/{name}")) else {
+        return false;
+    };
+    let ns_labels = match model.namespaces.store.get(namespace) {
+        Some(n) => n.effective_labels(),
+        None => [("kubernetes.io/metadata.name".to_string(), namespace.clone())]
+            .into_iter()
+            .collect(),
+    };
+    !svc.selector.is_empty()
+        && w.matches("CREATE", "pods")
+        && w.namespace_selector.matches(&ns_labels)
+        && w.object_selector.matches(&svc.selector)
+}
+
+fn base_evidence(model: &Model, w: &WebhookRow, reach: Reach) -> Vec<String> {
+    let mut ev = vec![
+        format!(
+            "failurePolicy {}, timeoutSeconds {}, sideEffects {}",
+            w.failure_policy, w.timeout_seconds, w.side_effects
+        ),
+        format!("backend {}: {}", w.backend.describe(), reach.label()),
+        format!("namespaceSelector {}", w.namespace_selector.describe()),
+    ];
+    if !w.object_selector.is_empty() {
+        ev.push(format!("objectSelector {}", w.object_selector.describe()));
+    }
+    let events: Vec<_> = model.webhooks.events_for(&w.name).collect();
+    if !events.is_empty() {
+        let total: i32 = events.iter().map(|e| e.count).sum();
+        ev.push(format!(
+            "{} warning event(s) ({} occurrences) say `failed calling webhook \"{}\"`, e.g. {}/{}: {}",
+            events.len(),
+            total,
+            w.name,
+            events[0].namespace,
+            events[0].reason,
+            crate::ui::truncate(&events[0].message, 160)
+        ));
+    }
+    ev
+}
+
+pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    let wm = &model.webhooks;
+    for (c, index, w) in wm.rows() {
+        let reach = wm.reach(w);
+        let fail = w.failure_policy != "Ignore";
+        let pods = w.matches("CREATE", "pods");
+        let ops: Vec<&str> = ["CREATE", "UPDATE", "DELETE", "CONNECT"]
+            .into_iter()
+            .filter(|op| {
+                w.rules
+                    .iter()
+                    .any(|r| r.operations.iter().any(|o| o == op || o == "*"))
+            })
+            .collect();
+        let details = |blocked: &[String]| {
+            json!({
+                "configuration": c.name, "kind": c.kind.config_kind(), "webhook": w.name, "index": index,
+                "failure_policy": w.failure_policy, "timeout_seconds": w.timeout_seconds,
+                "backend": w.backend.describe(), "reachability": reach.label(),
+                "operations": ops, "blocked_namespaces": blocked,
+            })
+        };
+        if fail && reach.down() && pods {
+            let blocked = blocked_namespaces(model, w);
+            let mut f = Finding::new(
+                "webhook-blocking",
+                Severity::Critical,
+                PaneId::Webhooks,
+                Some(subject(c, w)),
+                format!(
+                    "webhook {} ({}) fails closed with no backend: blocks pod creation in {} namespace(s)",
+                    w.name,
+                    c.name,
+                    blocked.len()
+                ),
+            );
+            f.evidence = base_evidence(model, w, reach);
+            f.evidence.push(format!(
+                "matches {} of pods; blocked namespaces: {}",
+                ops.join("/"),
+                blocked.join(", ")
+            ));
+            f.fix.text = format!(
+                "Switch failurePolicy to Ignore for {} (`kubectl patch {} {} --type=json` on /webhooks/{index}/failurePolicy; ktriage backs the configuration up and records why), \
+                 or back it up and delete the configuration; bring the backend {} back; then restore Fail.",
+                w.name,
+                c.kind.plural(),
+                c.name,
+                w.backend.describe()
+            );
+            f.fix.action = Some("toggle_failure_policy".into());
+            f.details = details(&blocked);
+            out.push(f);
+        }
+        if fail && reach.down() && self_blocking(model, w) {
+            let mut f = Finding::new(
+                "webhook-self-blocking",
+                Severity::Critical,
+                PaneId::Webhooks,
+                Some(subject(c, w)),
+                format!(
+                    "webhook {} blocks its own backend's pods: {} cannot come back while it fails closed",
+                    w.name,
+                    w.backend.describe()
+                ),
+            );
+            f.evidence = base_evidence(model, w, reach);
+            f.evidence.push(
+                "its namespaceSelector and objectSelector match the backend Service's namespace and pod labels"
+                    .into(),
+            );
+            f.fix.text = "Set failurePolicy to Ignore (or exclude the backend's namespace with a namespaceSelector), let the backend start, then restore Fail.".into();
+            f.fix.action = Some("toggle_failure_policy".into());
+            f.details = details(&blocked_namespaces(model, w));
+            out.push(f);
+        }
+        let timeouts: Vec<_> = wm.events_for(&w.name).filter(|e| e.timed_out).collect();
+        if !timeouts.is_empty() || (w.timeout_seconds >= SLOW_TIMEOUT_SECS && reach.down()) {
+            let mut f = Finding::new(
+                "webhook-slow",
+                Severity::Warning,
+                PaneId::Webhooks,
+                Some(subject(c, w)),
+                format!(
+                    "webhook {} times out (timeoutSeconds {}, the API server's limit is 30)",
+                    w.name, w.timeout_seconds
+                ),
+            );
+            f.evidence = base_evidence(model, w, reach);
+            f.evidence.push(format!(
+                "{} warning event(s) report a timeout",
+                timeouts.len()
+            ));
+            f.fix.text = "Lower timeoutSeconds (every matching request waits that long) and fix the backend's latency.".into();
+            f.details = details(&[]);
+            out.push(f);
+        }
+        if !fail && reach.down() {
+            let mut f = Finding::new(
+                "webhook-fail-open",
+                Severity::Info,
+                PaneId::Webhooks,
+                Some(subject(c, w)),
+                format!(
+                    "webhook {} fails open: its policy is not enforced while the backend is down",
+                    w.name
+                ),
+            );
+            f.evidence = base_evidence(model, w, reach);
+            if let Some(a) = &c.last_action {
+                f.evidence.push(format!("ktriage.io/last-action: {a}"));
+            }
+            f.fix.text = "Requests pass unchecked while the backend is down: bring it back, then restore failurePolicy Fail if it was set to Ignore for the incident.".into();
+            f.fix.action = Some("restore".into());
+            f.details = details(&[]);
+            out.push(f);
+        }
+    }
+}
+
+/// The report's `panes.webhooks.rows`: every webhook with its policy, backend and blast radius.
+pub fn report_rows(model: &Model) -> serde_json::Value {
+    let wm = &model.webhooks;
+    let rows: Vec<serde_json::Value> = wm
+        .rows()
+        .map(|(c, index, w)| {
+            let reach = wm.reach(w);
+            let blocks = w.failure_policy != "Ignore" && reach.down() && w.matches("CREATE", "pods");
+            json!({
+                "configuration": c.name,
+                "kind": c.kind.config_kind(),
+                "webhook": w.name,
+                "index": index,
+                "failure_policy": w.failure_policy,
+                "timeout_seconds": w.timeout_seconds,
+                "side_effects": w.side_effects,
+                "backend": w.backend.describe(),
+                "reachability": reach.label(),
+                "matches_pod_create": w.matches("CREATE", "pods"),
+                "namespace_selector": w.namespace_selector.describe(),
+                "object_selector": w.object_selector.describe(),
+                "blocked_namespaces": if blocks { blocked_namespaces(model, w) } else { Vec::new() },
+                "self_blocking": self_blocking(model, w),
+                "failed_call_events": wm.events_for(&w.name).map(|e| e.count).sum::<i32>(),
+                "last_action": c.last_action,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
