@@ -79,7 +79,7 @@ fn etcd_split_brain_under_a_serving_api_server() {
 
 mod stories {
     use super::*;
-    use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
     use ktriage::journal::Journal;
     use ktriage::kube::executor::{Executor, Identity, OutcomeResult};
     use ktriage::model::webhooks::WebhookKind;
