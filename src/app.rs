@@ -14,7 +14,7 @@ use crate::model::Model;
 use crate::msg::Msg;
 use crate::session::Session;
 use crate::ui::{self, Theme};
-use crate::update::{Effect, update};
+use crate::update::{Effect, apply, settle, update};
 
 /// Frames are coalesced to at most one per this interval.
 pub const FRAME: Duration = Duration::from_millis(33);
@@ -111,16 +111,17 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
             },
             Some(msg) = rx.recv() => {
                 let now = Utc::now();
-                effects = update(&mut model, msg, now);
-                // drain what else is queued, then draw once
+                effects = apply(&mut model, msg, now);
+                // drain what else is queued, evaluate the rules once, then draw once
                 let mut drained = 0;
                 while drained < 4096 {
                     match rx.try_recv() {
-                        Ok(m) => effects.extend(update(&mut model, m, now)),
+                        Ok(m) => effects.extend(apply(&mut model, m, now)),
                         Err(_) => break,
                     }
                     drained += 1;
                 }
+                settle(&mut model, now);
             }
             _ = tick.tick() => effects = update(&mut model, Msg::Tick, Utc::now()),
             _ = sleep_until(last_draw + FRAME), if dirty => {}

@@ -16,7 +16,7 @@ use crate::diagnose::{Finding, Severity};
 use crate::model::{Model, PaneId, SourceState};
 use crate::msg::Msg;
 use crate::session::Session;
-use crate::update::update;
+use crate::update::{apply, update};
 
 /// Run the report; returns the process exit code.
 pub async fn run(session: Session, args: &ReportArgs) -> i32 {
@@ -77,7 +77,7 @@ async fn observe(session: &Session, observe: Duration) -> Model {
     while !settled(&model) {
         tokio::select! {
             m = rx.recv() => match m {
-                Some(m) => { update(&mut model, m, Utc::now()); }
+                Some(m) => { apply(&mut model, m, Utc::now()); }
                 None => break,
             },
             _ = tokio::time::sleep_until(sync_deadline) => {
@@ -91,7 +91,7 @@ async fn observe(session: &Session, observe: Duration) -> Model {
     loop {
         tokio::select! {
             m = rx.recv() => match m {
-                Some(m) => { update(&mut model, m, Utc::now()); }
+                Some(m) => { apply(&mut model, m, Utc::now()); }
                 None => break,
             },
             _ = tokio::time::sleep_until(end) => break,

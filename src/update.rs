@@ -23,7 +23,26 @@ pub enum Effect {
     Copy(String),
 }
 
+/// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`.
 pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
+    let effects = apply(model, msg, now);
+    settle(model, now);
+    effects
+}
+
+/// Re-evaluate the rules if data changed since the last time. The app loop calls this once per
+/// drained batch of messages (not per message: rules cost O(cluster) and a busy watch sends
+/// thousands of messages a second).
+pub fn settle(model: &mut Model, now: DateTime<Utc>) {
+    if model.findings_stale {
+        model.findings = diagnose::evaluate(model, now);
+        model.findings_stale = false;
+        clamp_selection(model);
+    }
+}
+
+/// Apply one message without re-evaluating the rules (see [`settle`]).
+pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
     let mut effects = Vec::new();
     let mut data_changed = false;
     match msg {
@@ -78,8 +97,7 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         }
     }
     if data_changed {
-        model.findings = diagnose::evaluate(model, now);
-        clamp_selection(model);
+        model.findings_stale = true;
     }
     effects
 }

@@ -175,6 +175,8 @@ pub struct Model {
     pub nodes: nodes::NodesModel,
     pub webhooks: webhooks::WebhooksModel,
     pub findings: Vec<Finding>,
+    /// Data changed since `findings` were evaluated (`update::settle` re-evaluates).
+    pub findings_stale: bool,
     pub ui: UiState,
     pub dialog: Option<Dialog>,
     pub notice: Option<Notice>,
@@ -228,6 +230,7 @@ impl Model {
             nodes: nodes::NodesModel::new(kube_state.clone()),
             webhooks: webhooks::WebhooksModel::new(kube_state.clone()),
             findings: Vec::new(),
+            findings_stale: false,
             ui: UiState::default(),
             dialog: None,
             notice: None,
