@@ -110,7 +110,11 @@ async fn healthy_members_answer_like_real_etcd() {
     let cluster = statuses[0].header.cluster_id;
     assert!(statuses.iter().all(|s| s.header.cluster_id == cluster));
     assert_eq!(statuses.iter().filter(|s| s.is_leader()).count(), 1);
-    assert!(statuses.iter().all(|s| s.raft_index == s.raft_applied_index));
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.raft_index == s.raft_applied_index)
+    );
     let listed: Vec<u64> = round.endpoints[0]
         .members
         .as_ref()
@@ -130,7 +134,11 @@ async fn healthy_members_answer_like_real_etcd() {
     // the wire: IDs as decimal strings on the gateway, a number and the header on the peer port
     let c = EtcdClient::new(None, None, TIMEOUT);
     let raw = c.read::<Value>(&eps[0], Request::Status).await.unwrap();
-    assert!(raw.value["header"]["member_id"].is_string(), "{}", raw.value);
+    assert!(
+        raw.value["header"]["member_id"].is_string(),
+        "{}",
+        raw.value
+    );
     assert_eq!(raw.value["version"], "3.5.9");
     let peer = member(&h, 0)["peer_url"].as_str().unwrap().to_string();
     let raw = c.read::<Value>(&peer, Request::PeerMembers).await.unwrap();
@@ -161,7 +169,10 @@ async fn island_split_through_the_control_channel_shows_at_the_next_round() {
     assert_eq!(h.etcd().unwrap().describe()["leader"], "prod-cp-1");
     let stale = before["member_id"].as_str().unwrap().to_string();
     let after = change(&h, json!({"member": "prod-cp-1", "state": "island"})).await;
-    let island = after["members"][0]["answers_as"].as_str().unwrap().to_string();
+    let island = after["members"][0]["answers_as"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ne!(island, stale);
     let (round, m) = observe(&eps).await;
     // every quorum read succeeds: `etcdctl endpoint health` would say healthy three times
@@ -184,14 +195,25 @@ async fn island_split_through_the_control_channel_shows_at_the_next_round() {
         f.details["majority_cluster_id"]
     );
     assert!(f.evidence[0].contains("the other 2 with"), "{f:#?}");
-    assert!(f.evidence.iter().any(|e| e.contains("two leaders")), "{f:#?}");
-    assert!(f.fix.text.contains(&format!("etcdctl member remove {stale}")));
+    assert!(
+        f.evidence.iter().any(|e| e.contains("two leaders")),
+        "{f:#?}"
+    );
+    assert!(
+        f.fix
+            .text
+            .contains(&format!("etcdctl member remove {stale}"))
+    );
     assert!(!ids(&m.findings).contains(&"etcd-member-down"));
     // the logs both sides write, at once
     let isl = pod_log(&h, "etcd-prod-cp-1").await;
     assert!(isl.get("cluster-id-mismatch").map_or(0, |g| g.count) >= 20);
     let maj = pod_log(&h, "etcd-prod-cp-2").await;
-    assert!(maj.get("cluster-id-mismatch-ignored").map_or(0, |g| g.count) >= 10);
+    assert!(
+        maj.get("cluster-id-mismatch-ignored")
+            .map_or(0, |g| g.count)
+            >= 10
+    );
     // and healing it clears the finding at the next round
     change(&h, json!({"member": "prod-cp-1", "state": "healthy"})).await;
     let (_, m) = observe(&eps).await;
@@ -294,12 +316,19 @@ async fn quorum_lost_survivor_has_no_leader() {
     let (round, m) = observe(&eps).await;
     let s = round.endpoints[0].status.as_ref().unwrap();
     assert_eq!(s.leader, 0);
-    assert!(s.errors.iter().any(|e| e == "etcdserver: no leader"), "{s:?}");
+    assert!(
+        s.errors.iter().any(|e| e == "etcdserver: no leader"),
+        "{s:?}"
+    );
     assert!(round.endpoints[0].health.is_err());
     for p in &round.endpoints[1..] {
         assert_eq!(p.status.as_ref().unwrap_err().kind, ErrorKind::Refused);
     }
-    assert!(ids(&m.findings).contains(&"etcd-quorum-lost"), "{:#?}", m.findings);
+    assert!(
+        ids(&m.findings).contains(&"etcd-quorum-lost"),
+        "{:#?}",
+        m.findings
+    );
     let log = pod_log(&h, "etcd-prod-cp-1").await;
     assert!(log.get("new-election").is_some(), "{log:#?}");
     assert!(log.get("peer-connection-refused").is_some(), "{log:#?}");
@@ -327,8 +356,14 @@ async fn renamed_nodes_give_the_same_findings() {
             .iter()
             .find(|f| f.id == "etcd-split-brain")
             .unwrap_or_else(|| panic!("{scenario}: {:#?}", m.findings));
-        assert_eq!(f.subject.as_ref().unwrap().part.as_deref(), Some(eps[1].as_str()));
-        let mut got: Vec<String> = etcd_ids(&m.findings).iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            f.subject.as_ref().unwrap().part.as_deref(),
+            Some(eps[1].as_str())
+        );
+        let mut got: Vec<String> = etcd_ids(&m.findings)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         got.sort();
         found.push(got);
         let c = support::client(&h).await;

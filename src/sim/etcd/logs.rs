@@ -50,7 +50,8 @@ type Out = Vec<(usize, String, DateTime<Utc>)>;
 
 /// `n` times spread over the second before `now`.
 fn spread(now: DateTime<Utc>, n: usize) -> impl Iterator<Item = DateTime<Utc>> {
-    (0..n).map(move |k| now - chrono::Duration::microseconds(((n - k) * 1_000_000 / n.max(1)) as i64))
+    (0..n)
+        .map(move |k| now - chrono::Duration::microseconds(((n - k) * 1_000_000 / n.max(1)) as i64))
 }
 
 /// One second of steady-state lines for every member.
@@ -73,31 +74,60 @@ fn tick_lines(cl: &Cluster, now: DateTime<Utc>, tick: u64) -> Out {
                 }
                 for (k, t) in spread(now, rate).enumerate() {
                     let from = &cl.members[majority[k % majority.len()]];
-                    out.push((i, zap(t, "warn", "rafthttp/http.go:500", "request cluster ID mismatch", &[
-                        ("local-member-id", hex(m.own_id())),
-                        ("local-member-cluster-id", hex(m.own_cluster_id())),
-                        ("local-member-server-version", json!(super::VERSION)),
-                        ("local-member-server-minimum-cluster-version", json!("3.0.0")),
-                        ("remote-peer-server-name", hex(from.id)),
-                        ("remote-peer-server-version", json!(super::VERSION)),
-                        ("remote-peer-server-minimum-cluster-version", json!("3.0.0")),
-                        ("remote-peer-cluster-id", hex(cl.cluster_id)),
-                    ]), t));
+                    out.push((
+                        i,
+                        zap(
+                            t,
+                            "warn",
+                            "rafthttp/http.go:500",
+                            "request cluster ID mismatch",
+                            &[
+                                ("local-member-id", hex(m.own_id())),
+                                ("local-member-cluster-id", hex(m.own_cluster_id())),
+                                ("local-member-server-version", json!(super::VERSION)),
+                                (
+                                    "local-member-server-minimum-cluster-version",
+                                    json!("3.0.0"),
+                                ),
+                                ("remote-peer-server-name", hex(from.id)),
+                                ("remote-peer-server-version", json!(super::VERSION)),
+                                ("remote-peer-server-minimum-cluster-version", json!("3.0.0")),
+                                ("remote-peer-cluster-id", hex(cl.cluster_id)),
+                            ],
+                        ),
+                        t,
+                    ));
                 }
                 if m.state == MemberState::Rejoin {
                     for (k, t) in spread(now, IGNORED_RATE).enumerate() {
                         let to = &cl.members[majority[k % majority.len()]];
-                        out.push((i, ignored(t, m.rejoin_id_of(to), cl.cluster_id, m.own_id(), m.own_cluster_id()), t));
+                        out.push((
+                            i,
+                            ignored(
+                                t,
+                                m.rejoin_id_of(to),
+                                cl.cluster_id,
+                                m.own_id(),
+                                m.own_cluster_id(),
+                            ),
+                            t,
+                        ));
                     }
                 }
             }
             MemberState::Healthy => {
                 let leads = cl.leader == Some(i);
-                for x in cl.members.iter().filter(|x| {
-                    matches!(x.state, MemberState::Island | MemberState::Rejoin)
-                }) {
+                for x in cl
+                    .members
+                    .iter()
+                    .filter(|x| matches!(x.state, MemberState::Island | MemberState::Rejoin))
+                {
                     for t in spread(now, IGNORED_RATE) {
-                        out.push((i, ignored(t, x.id, x.own_cluster_id(), m.id, cl.cluster_id), t));
+                        out.push((
+                            i,
+                            ignored(t, x.id, x.own_cluster_id(), m.id, cl.cluster_id),
+                            t,
+                        ));
                     }
                     if leads {
                         for t in spread(now, LEADER_TEXT_RATE) {
@@ -111,14 +141,34 @@ fn tick_lines(cl: &Cluster, now: DateTime<Utc>, tick: u64) -> Out {
                         }
                     }
                 }
-                if tick % 4 == 0 {
-                    for x in cl.members.iter().filter(|x| x.state == MemberState::Stopped) {
-                        out.push((i, zap(now, "warn", "rafthttp/probing_status.go:68", "prober detected unhealthy status", &[
-                            ("round-tripper-name", json!("ROUND_TRIPPER_RAFT_MESSAGE")),
-                            ("remote-peer-id", hex(x.id)),
-                            ("rtt", json!("0s")),
-                            ("error", json!(format!("dial tcp {}: connect: connection refused", x.peer))),
-                        ]), now));
+                if tick.is_multiple_of(4) {
+                    for x in cl
+                        .members
+                        .iter()
+                        .filter(|x| x.state == MemberState::Stopped)
+                    {
+                        out.push((
+                            i,
+                            zap(
+                                now,
+                                "warn",
+                                "rafthttp/probing_status.go:68",
+                                "prober detected unhealthy status",
+                                &[
+                                    ("round-tripper-name", json!("ROUND_TRIPPER_RAFT_MESSAGE")),
+                                    ("remote-peer-id", hex(x.id)),
+                                    ("rtt", json!("0s")),
+                                    (
+                                        "error",
+                                        json!(format!(
+                                            "dial tcp {}: connect: connection refused",
+                                            x.peer
+                                        )),
+                                    ),
+                                ],
+                            ),
+                            now,
+                        ));
                         out.push((i, zap(now, "warn", "etcdserver/cluster_util.go:294", "failed to reach the peer URL", &[
                             ("address", json!(format!("{}/version", x.peer_url()))),
                             ("remote-member-id", hex(x.id)),
@@ -128,8 +178,28 @@ fn tick_lines(cl: &Cluster, now: DateTime<Utc>, tick: u64) -> Out {
                 }
                 if !cl.has_quorum() && tick % 3 != 2 {
                     let term = cl.term();
-                    out.push((i, zap(now, "info", "raft/raft.go:923", &format!("{:x} is starting a new election at term {term}", m.id), &[]), now));
-                    out.push((i, zap(now, "info", "raft/raft.go:713", &format!("{:x} became candidate at term {}", m.id, term + 1), &[]), now));
+                    out.push((
+                        i,
+                        zap(
+                            now,
+                            "info",
+                            "raft/raft.go:923",
+                            &format!("{:x} is starting a new election at term {term}", m.id),
+                            &[],
+                        ),
+                        now,
+                    ));
+                    out.push((
+                        i,
+                        zap(
+                            now,
+                            "info",
+                            "raft/raft.go:713",
+                            &format!("{:x} became candidate at term {}", m.id, term + 1),
+                            &[],
+                        ),
+                        now,
+                    ));
                 }
             }
         }
@@ -137,49 +207,149 @@ fn tick_lines(cl: &Cluster, now: DateTime<Utc>, tick: u64) -> Out {
     out
 }
 
-fn ignored(t: DateTime<Utc>, remote: u64, remote_cluster: u64, local: u64, local_cluster: u64) -> String {
-    zap(t, "warn", "rafthttp/stream.go:653", "request sent was ignored by remote peer due to cluster ID mismatch", &[
-        ("remote-peer-id", hex(remote)),
-        ("remote-peer-cluster-id", hex(remote_cluster)),
-        ("local-member-id", hex(local)),
-        ("local-member-cluster-id", hex(local_cluster)),
-        ("error", json!("cluster ID mismatch")),
-    ])
+fn ignored(
+    t: DateTime<Utc>,
+    remote: u64,
+    remote_cluster: u64,
+    local: u64,
+    local_cluster: u64,
+) -> String {
+    zap(
+        t,
+        "warn",
+        "rafthttp/stream.go:653",
+        "request sent was ignored by remote peer due to cluster ID mismatch",
+        &[
+            ("remote-peer-id", hex(remote)),
+            ("remote-peer-cluster-id", hex(remote_cluster)),
+            ("local-member-id", hex(local)),
+            ("local-member-cluster-id", hex(local_cluster)),
+            ("error", json!("cluster ID mismatch")),
+        ],
+    )
 }
 
 /// The lines a change writes once: a member stopping, re-bootstrapping, coming back, raising NOSPACE.
-fn change_lines(cl: &Cluster, idx: usize, before: MemberState, nospace: bool, t: DateTime<Utc>) -> Out {
+fn change_lines(
+    cl: &Cluster,
+    idx: usize,
+    before: MemberState,
+    nospace: bool,
+    t: DateTime<Utc>,
+) -> Out {
     let mut out = Out::new();
     let m = &cl.members[idx];
-    let others = (0..cl.members.len()).filter(|&i| i != idx && cl.members[i].state == MemberState::Healthy);
+    let others =
+        (0..cl.members.len()).filter(|&i| i != idx && cl.members[i].state == MemberState::Healthy);
     if m.state != before {
         match m.state {
             MemberState::Stopped => {
-                out.push((idx, zap(t, "info", "osutil/interrupt_unix.go:64", "received signal; shutting down", &[("signal", json!("terminated"))]), t));
+                out.push((
+                    idx,
+                    zap(
+                        t,
+                        "info",
+                        "osutil/interrupt_unix.go:64",
+                        "received signal; shutting down",
+                        &[("signal", json!("terminated"))],
+                    ),
+                    t,
+                ));
                 for o in others {
-                    out.push((o, zap(t, "warn", "rafthttp/stream.go:436", "lost TCP streaming connection with remote peer", &[
-                        ("stream-reader-type", json!("stream MsgApp v2")),
-                        ("local-member-id", hex(cl.members[o].id)),
-                        ("remote-peer-id", hex(m.id)),
-                        ("error", json!("EOF")),
-                    ]), t));
-                    out.push((o, zap(t, "warn", "rafthttp/peer_status.go:66", "peer became inactive (message send to peer failed)", &[
-                        ("peer-id", hex(m.id)),
-                        ("error", json!(format!("failed to dial {:x} on stream Message (EOF)", m.id))),
-                    ]), t));
+                    out.push((
+                        o,
+                        zap(
+                            t,
+                            "warn",
+                            "rafthttp/stream.go:436",
+                            "lost TCP streaming connection with remote peer",
+                            &[
+                                ("stream-reader-type", json!("stream MsgApp v2")),
+                                ("local-member-id", hex(cl.members[o].id)),
+                                ("remote-peer-id", hex(m.id)),
+                                ("error", json!("EOF")),
+                            ],
+                        ),
+                        t,
+                    ));
+                    out.push((
+                        o,
+                        zap(
+                            t,
+                            "warn",
+                            "rafthttp/peer_status.go:66",
+                            "peer became inactive (message send to peer failed)",
+                            &[
+                                ("peer-id", hex(m.id)),
+                                (
+                                    "error",
+                                    json!(format!(
+                                        "failed to dial {:x} on stream Message (EOF)",
+                                        m.id
+                                    )),
+                                ),
+                            ],
+                        ),
+                        t,
+                    ));
                 }
             }
             MemberState::Island | MemberState::Rejoin => {
                 let (id, cid) = (m.own_id(), m.own_cluster_id());
-                out.push((idx, zap(t, "info", "embed/etcd.go:117", "configuring peer listeners", &[("listen-peer-urls", json!([m.peer_url()]))]), t));
-                out.push((idx, zap(t, "info", "membership/cluster.go:392", "added member", &[
-                    ("cluster-id", hex(cid)), ("local-member-id", hex(id)), ("added-peer-id", hex(id)), ("added-peer-peer-urls", json!([m.peer_url()])),
-                ]), t));
+                out.push((
+                    idx,
+                    zap(
+                        t,
+                        "info",
+                        "embed/etcd.go:117",
+                        "configuring peer listeners",
+                        &[("listen-peer-urls", json!([m.peer_url()]))],
+                    ),
+                    t,
+                ));
+                out.push((
+                    idx,
+                    zap(
+                        t,
+                        "info",
+                        "membership/cluster.go:392",
+                        "added member",
+                        &[
+                            ("cluster-id", hex(cid)),
+                            ("local-member-id", hex(id)),
+                            ("added-peer-id", hex(id)),
+                            ("added-peer-peer-urls", json!([m.peer_url()])),
+                        ],
+                    ),
+                    t,
+                ));
                 if m.state == MemberState::Island {
-                    out.push((idx, zap(t, "info", "raft/raft.go:765", &format!("{id:x} became leader at term 2"), &[]), t));
-                    out.push((idx, zap(t, "info", "etcdserver/server.go:2037", "published local member to cluster through raft", &[
-                        ("local-member-id", hex(id)), ("cluster-id", hex(cid)), ("publish-timeout", json!("7s")),
-                    ]), t));
+                    out.push((
+                        idx,
+                        zap(
+                            t,
+                            "info",
+                            "raft/raft.go:765",
+                            &format!("{id:x} became leader at term 2"),
+                            &[],
+                        ),
+                        t,
+                    ));
+                    out.push((
+                        idx,
+                        zap(
+                            t,
+                            "info",
+                            "etcdserver/server.go:2037",
+                            "published local member to cluster through raft",
+                            &[
+                                ("local-member-id", hex(id)),
+                                ("cluster-id", hex(cid)),
+                                ("publish-timeout", json!("7s")),
+                            ],
+                        ),
+                        t,
+                    ));
                 }
                 for o in others {
                     out.push((o, zap(t, "warn", "rafthttp/peer_status.go:66", "peer became inactive (message send to peer failed)", &[
@@ -189,22 +359,67 @@ fn change_lines(cl: &Cluster, idx: usize, before: MemberState, nospace: bool, t:
                 }
             }
             MemberState::Healthy => {
-                out.push((idx, zap(t, "info", "etcdserver/server.go:2037", "published local member to cluster through raft", &[
-                    ("local-member-id", hex(m.id)), ("cluster-id", hex(cl.cluster_id)), ("publish-timeout", json!("7s")),
-                ]), t));
+                out.push((
+                    idx,
+                    zap(
+                        t,
+                        "info",
+                        "etcdserver/server.go:2037",
+                        "published local member to cluster through raft",
+                        &[
+                            ("local-member-id", hex(m.id)),
+                            ("cluster-id", hex(cl.cluster_id)),
+                            ("publish-timeout", json!("7s")),
+                        ],
+                    ),
+                    t,
+                ));
                 for o in others {
-                    out.push((o, zap(t, "info", "rafthttp/peer_status.go:53", "peer became active", &[("peer-id", hex(m.id))]), t));
+                    out.push((
+                        o,
+                        zap(
+                            t,
+                            "info",
+                            "rafthttp/peer_status.go:53",
+                            "peer became active",
+                            &[("peer-id", hex(m.id))],
+                        ),
+                        t,
+                    ));
                 }
             }
         }
     }
     if nospace {
-        out.push((idx, zap(t, "warn", "etcdserver/server.go:1050", "message exceeded backend quota; raising alarm", &[
-            ("quota-size-bytes", json!(cl.quota)),
-            ("quota-size", json!(format!("{:.1} GB", cl.quota as f64 / 1e9))),
-            ("quota-maximum-size", json!("8.6 GB")),
-        ]), t));
-        out.push((idx, zap(t, "warn", "etcdserver/server.go:2246", "alarm raised", &[("alarm", json!("NOSPACE")), ("from", hex(m.id))]), t));
+        out.push((
+            idx,
+            zap(
+                t,
+                "warn",
+                "etcdserver/server.go:1050",
+                "message exceeded backend quota; raising alarm",
+                &[
+                    ("quota-size-bytes", json!(cl.quota)),
+                    (
+                        "quota-size",
+                        json!(format!("{:.1} GB", cl.quota as f64 / 1e9)),
+                    ),
+                    ("quota-maximum-size", json!("8.6 GB")),
+                ],
+            ),
+            t,
+        ));
+        out.push((
+            idx,
+            zap(
+                t,
+                "warn",
+                "etcdserver/server.go:2246",
+                "alarm raised",
+                &[("alarm", json!("NOSPACE")), ("from", hex(m.id))],
+            ),
+            t,
+        ));
         out.push((idx, zap(t, "warn", "etcdserver/util.go:166", "apply request took too long", &[
             ("took", json!("1.2ms")), ("expected-duration", json!("100ms")), ("prefix", json!("")),
             ("request", json!("header:<ID:7587875310453870602 > put:<key:\"/registry/events/default/x\" value_size:312 >")),
@@ -230,7 +445,8 @@ fn write(etcd: &EtcdSim, lines: Out) {
     let mut st = sim.state();
     for (i, line, t) in lines {
         let Some(pod) = pods.get(i) else { continue };
-        st.logs.append_at("kube-system", pod, "etcd", line.clone(), t);
+        st.logs
+            .append_at("kube-system", pod, "etcd", line.clone(), t);
         let _ = sim.signals.send(Signal::Log {
             ns: "kube-system".into(),
             pod: pod.clone(),
@@ -248,10 +464,28 @@ pub fn start(etcd: &Arc<EtcdSim>) {
         let cl = etcd.cluster();
         let mut out = Out::new();
         for (i, m) in cl.members.iter().enumerate() {
-            out.push((i, zap(t0 - chrono::Duration::seconds(60), "info", "etcdserver/server.go:2037", "published local member to cluster through raft", &[
-                ("local-member-id", hex(m.id)), ("cluster-id", hex(cl.cluster_id)), ("publish-timeout", json!("7s")),
-            ]), t0 - chrono::Duration::seconds(60)));
-            out.extend(change_lines(&cl, i, MemberState::Healthy, cl.alarms.contains(&m.id), t0));
+            out.push((
+                i,
+                zap(
+                    t0 - chrono::Duration::seconds(60),
+                    "info",
+                    "etcdserver/server.go:2037",
+                    "published local member to cluster through raft",
+                    &[
+                        ("local-member-id", hex(m.id)),
+                        ("cluster-id", hex(cl.cluster_id)),
+                        ("publish-timeout", json!("7s")),
+                    ],
+                ),
+                t0 - chrono::Duration::seconds(60),
+            ));
+            out.extend(change_lines(
+                &cl,
+                i,
+                MemberState::Healthy,
+                cl.alarms.contains(&m.id),
+                t0,
+            ));
         }
         out
     };

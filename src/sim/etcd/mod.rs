@@ -139,7 +139,12 @@ impl Member {
         if other.node == self.node {
             self.own_id()
         } else {
-            id_of(&["member", &other.node, &self.node, &self.generation.to_string()])
+            id_of(&[
+                "member",
+                &other.node,
+                &self.node,
+                &self.generation.to_string(),
+            ])
         }
     }
 }
@@ -269,7 +274,11 @@ impl EtcdSim {
 
     /// The members' client URLs, in scenario order.
     pub fn client_urls(&self) -> Vec<String> {
-        self.cluster().members.iter().map(Member::client_url).collect()
+        self.cluster()
+            .members
+            .iter()
+            .map(Member::client_url)
+            .collect()
     }
 
     pub fn describe(&self) -> Value {
@@ -319,7 +328,7 @@ impl EtcdSim {
             (idx, before)
         };
         let after = self.cluster().members[idx].state;
-        if (before == MemberState::Stopped) != (after == MemberState::Stopped) || before != after {
+        if before != after {
             serve::restart(self, idx).await.map_err(|e| e.to_string())?;
         }
         logs::on_change(self, idx, before, c.nospace == Some(true));
@@ -351,12 +360,14 @@ pub async fn start(spec: &EtcdSpec, sim: &Arc<Sim>) -> Result<Option<Arc<EtcdSim
         members.push(Member {
             node: m.node.clone(),
             id,
-            client: client.local_addr().map_err(|source| bind_err(source))?,
-            peer: peer.local_addr().map_err(|source| bind_err(source))?,
+            client: client.local_addr().map_err(bind_err)?,
+            peer: peer.local_addr().map_err(bind_err)?,
             state: m.state,
-            db_size: m
-                .db_size
-                .unwrap_or(if m.nospace { quota - 65_536 } else { default_db }),
+            db_size: m.db_size.unwrap_or(if m.nospace {
+                quota.saturating_sub(65_536)
+            } else {
+                default_db
+            }),
             since: Instant::now(),
             generation: u32::from(matches!(m.state, MemberState::Island | MemberState::Rejoin)),
         });
@@ -373,8 +384,8 @@ pub async fn start(spec: &EtcdSpec, sim: &Arc<Sim>) -> Result<Option<Arc<EtcdSim
         started: Instant::now(),
         quorum_lost: None,
     };
-    cluster.leader = (0..cluster.members.len())
-        .find(|&i| cluster.members[i].state == MemberState::Healthy);
+    cluster.leader =
+        (0..cluster.members.len()).find(|&i| cluster.members[i].state == MemberState::Healthy);
     if !cluster.has_quorum() {
         cluster.leader = None;
         cluster.quorum_lost = Some(Instant::now());
@@ -406,7 +417,11 @@ pub fn prepare_pods(spec: &EtcdSpec, objects: &mut Vec<Value>) {
     for m in &spec.members {
         let name = format!("etcd-{}", m.node);
         let args = json!([
-            format!("--name={}-{:08x}", m.node, id_of(&["member", &m.node]) >> 32),
+            format!(
+                "--name={}-{:08x}",
+                m.node,
+                id_of(&["member", &m.node]) >> 32
+            ),
             "--data-dir=/var/lib/rancher/rke2/server/db/etcd",
             format!("--quota-backend-bytes={quota}"),
             "--listen-client-urls=https://127.0.0.1:2379",

@@ -253,11 +253,7 @@ async fn answer(
 }
 
 fn peer_answer(etcd: &EtcdSim, idx: usize, method: &Method, path: &str) -> Response<Body> {
-    let (id, cluster) = {
-        let cl = etcd.cluster();
-        (identity(&cl, idx), cl.cluster_id)
-    };
-    let _ = cluster;
+    let id = identity(&etcd.cluster(), idx);
     let mut resp = match (method, path) {
         (&Method::GET, "/members") => {
             // etcd 3.4/3.5 write this array by hand: id as a JSON number, in this field order
@@ -275,10 +271,9 @@ fn peer_answer(etcd: &EtcdSim, idx: usize, method: &Method, path: &str) -> Respo
                 .collect();
             bytes_response(200, "application/json", format!("[{}]", items.join(",")))
         }
-        (&Method::GET, "/version") => gateway(
-            200,
-            &json!({"etcdserver": VERSION, "etcdcluster": "3.5.0"}),
-        ),
+        (&Method::GET, "/version") => {
+            gateway(200, &json!({"etcdserver": VERSION, "etcdcluster": "3.5.0"}))
+        }
         _ => bytes_response(404, "text/plain; charset=utf-8", "404 page not found\n"),
     };
     if let Ok(v) = http::HeaderValue::from_str(&format!("{:x}", id.cluster_id)) {
@@ -294,7 +289,7 @@ async fn client_answer(
     path: &str,
     body: &[u8],
 ) -> Response<Body> {
-    let (id, state, quorum, alarms, db, in_use) = {
+    let (id, quorum, alarms, db, in_use) = {
         let cl = etcd.cluster();
         let m = &cl.members[idx];
         let own = matches!(m.state, MemberState::Island | MemberState::Rejoin);
@@ -306,14 +301,12 @@ async fn client_answer(
         };
         (
             identity(&cl, idx),
-            m.state,
             own || cl.has_quorum(),
             alarms,
             db,
             in_use,
         )
     };
-    let _ = state;
     match (method, path) {
         (&Method::POST, "/v3/maintenance/status") => {
             let mut v = json!({"header": header(&id, true), "version": VERSION, "dbSize": dec(db)});
@@ -384,10 +377,9 @@ async fn client_answer(
             let ok = quorum && alarms.is_empty();
             gateway(200, &json!({"health": ok.to_string()}))
         }
-        (&Method::GET, "/version") => gateway(
-            200,
-            &json!({"etcdserver": VERSION, "etcdcluster": "3.5.0"}),
-        ),
+        (&Method::GET, "/version") => {
+            gateway(200, &json!({"etcdserver": VERSION, "etcdcluster": "3.5.0"}))
+        }
         _ => bytes_response(404, "text/plain; charset=utf-8", "404 page not found\n"),
     }
 }
