@@ -275,10 +275,14 @@ async fn stopped_member_refuses_and_the_rest_answer_without_stalling() {
     assert!(!ids(&m.findings).contains(&"etcd-quorum-lost"));
     let log = pod_log(&h, "etcd-prod-cp-1").await;
     assert!(log.get("lost-tcp-stream").is_some(), "{log:#?}");
+    let pods: kube::Api<Pod> = kube::Api::namespaced(support::client(&h).await, "kube-system");
+    let ready = |p: Pod| ktriage::kube::sources::etcd::pod_row(p).ready;
+    assert!(!ready(pods.get("etcd-prod-cp-3").await.unwrap()));
     // started again on the same ports
     change(&h, json!({"member": "prod-cp-3", "state": "healthy"})).await;
     let (_, m) = observe(&eps).await;
     assert!(etcd_ids(&m.findings).is_empty(), "{:#?}", m.findings);
+    assert!(ready(pods.get("etcd-prod-cp-3").await.unwrap()));
     h.shutdown().await;
 }
 

@@ -331,6 +331,12 @@ impl EtcdSim {
         if before != after {
             serve::restart(self, idx).await.map_err(|e| e.to_string())?;
         }
+        if (before == MemberState::Stopped) != (after == MemberState::Stopped)
+            && let Some(sim) = self.sim.upgrade()
+        {
+            let node = self.cluster().members[idx].node.clone();
+            update_pod(&sim, &node, after != MemberState::Stopped);
+        }
         logs::on_change(self, idx, before, c.nospace == Some(true));
         Ok(self.describe())
     }
@@ -457,15 +463,105 @@ pub fn prepare_pods(spec: &EtcdSpec, objects: &mut Vec<Value>) {
             c["command"] = json!(["etcd"]);
             c["args"] = args;
         }
-        if m.state == MemberState::Stopped
-            && let Some(s) = pod
-                .pointer_mut("/status/containerStatuses")
-                .and_then(Value::as_array_mut)
-                .and_then(|a| a.iter_mut().find(|c| c["name"] == "etcd"))
-        {
-            s["ready"] = json!(false);
-            s["started"] = json!(false);
-            s["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container=etcd"}});
+        if m.state == MemberState::Stopped {
+            set_running(pod, false);
         }
+    }
+}
+
+/// A stopped member's etcd container is not ready (crash-looping); a started one runs again.
+fn set_running(pod: &mut Value, running: bool) {
+    let Some(s) = pod
+        .pointer_mut("/status/containerStatuses")
+        .and_then(Value::as_array_mut)
+        .and_then(|a| a.iter_mut().find(|c| c["name"] == "etcd"))
+    else {
+        return;
+    };
+    s["ready"] = json!(running);
+    s["started"] = json!(running);
+    if running {
+        let restarts = s["restartCount"].as_u64().unwrap_or(0);
+        s["restartCount"] = json!(restarts + 1);
+        s["state"] = json!({"running": {"startedAt": super::api::now_rfc3339()}});
+    } else {
+        s["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container=etcd"}});
+    }
+    if let Some(c) = pod
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    {
+        for c in c
+            .iter_mut()
+            .filter(|c| c["type"] == "Ready" || c["type"] == "ContainersReady")
+        {
+            c["status"] = json!(if running { "True" } else { "False" });
+        }
+    }
+}
+
+/// Reflect a member stopping or starting in its `etcd-<node>` pod (a watch event, like the kubelet's).
+fn update_pod(sim: &Sim, node: &str, running: bool) {
+    let mut st = sim.state();
+    let Some(pod) = st
+        .store
+        .get("/pods", "kube-system", &format!("etcd-{node}"))
+        .map(|p| (**p).clone())
+    else {
+        return;
+    };
+    let mut pod = pod;
+    set_running(&mut pod, running);
+    let _ = super::load::apply_direct(&mut st, pod);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_etcd_ids_are_stable_and_spread() {
+        assert_eq!(id_of(&["member", "cp-1"]), id_of(&["member", "cp-1"]));
+        assert_ne!(id_of(&["member", "cp-1"]), id_of(&["member", "cp-2"]));
+        let high = (0..20)
+            .filter(|i| id_of(&["member", &i.to_string()]) > i64::MAX as u64)
+            .count();
+        assert!((3..=17).contains(&high), "{high} of 20 above i64::MAX");
+    }
+
+    #[test]
+    fn sim_etcd_spec_merges_by_node_and_pods_get_the_command_line() {
+        let mut a: EtcdSpec =
+            serde_yaml::from_str("members: [{node: a}, {node: b}, {node: c}]").unwrap();
+        let b: EtcdSpec =
+            serde_yaml::from_str("quota: 1024\nmembers: [{node: b, state: island}, {node: d}]")
+                .unwrap();
+        a.merge(b);
+        let states: Vec<(&str, MemberState)> = a
+            .members
+            .iter()
+            .map(|m| (m.node.as_str(), m.state))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                ("a", MemberState::Healthy),
+                ("b", MemberState::Island),
+                ("c", MemberState::Healthy),
+                ("d", MemberState::Healthy)
+            ]
+        );
+        assert!(serde_yaml::from_str::<EtcdSpec>("members: [{node: a, state: gone}]").is_err());
+        let mut objects = Vec::new();
+        a.members[3].state = MemberState::Stopped;
+        prepare_pods(&a, &mut objects);
+        assert_eq!(objects.len(), 4);
+        let args = objects[0]["spec"]["containers"][0]["args"].to_string();
+        assert!(args.contains("--quota-backend-bytes=1024"), "{args}");
+        assert_eq!(
+            objects[3]["status"]["containerStatuses"][0]["ready"],
+            json!(false)
+        );
     }
 }
