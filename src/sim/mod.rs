@@ -2,7 +2,9 @@
 //!
 //! `start` builds the store from a scenario (see [`scenario`] for the format), generates a CA and a
 //! server certificate (unless plain HTTP is asked for), binds a loopback address and serves the API in
-//! background tokio tasks. The same listener answers the control channel under `/_sim/`.
+//! background tokio tasks. The same listener answers the control channel under `/_sim/`. A scenario's
+//! `etcd:` section adds simulated etcd members on their own loopback ports ([`etcd`]), named in the
+//! kubeconfig's `ktriage/etcd` context extension.
 
 pub mod admission;
 pub mod api;
