@@ -209,7 +209,7 @@ async fn split_island(members: usize, island: usize) {
     let new_id = hex(c.answering_id(island));
     assert_ne!(new_id, stale);
     // etcdctl says every endpoint is healthy
-    let health = c.etcdctl(&c.endpoints(), &["endpoint", "health"]);
+    let health = c.settled_health();
     assert!(
         health.status.success(),
         "{}",
@@ -538,7 +538,7 @@ async fn report_binary_names_the_island_with_no_kubeconfig() {
     };
     c.split_brain(2, true);
     let island = hex(c.answering_id(2));
-    let health = c.etcdctl(&c.endpoints(), &["endpoint", "health"]);
+    let health = c.settled_health();
     assert!(health.status.success());
     let text = String::from_utf8_lossy(&health.stdout).to_string()
         + &String::from_utf8_lossy(&health.stderr);

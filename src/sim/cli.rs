@@ -24,8 +24,14 @@ pub async fn serve_forever(
         }
         None => "(not written; use --write-kubeconfig FILE)".to_string(),
     };
+    let etcd = handle.etcd_endpoints();
+    let etcd = if etcd.is_empty() {
+        String::new()
+    } else {
+        format!("; etcd: {}", etcd.join(","))
+    };
     println!(
-        "ktriage sim: serving scenario {scenario} on {}; kubeconfig: {kc}",
+        "ktriage sim: serving scenario {scenario} on {}; kubeconfig: {kc}{etcd}",
         handle.base_url()
     );
     wait_for_signal().await?;

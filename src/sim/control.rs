@@ -19,6 +19,7 @@
 //! | `POST /_sim/log` `{"namespace","pod","container","line"}` | append a log line (followers receive it) |
 //! | `GET /_sim/requests` | the request log, JSON lines; `DELETE` clears it |
 //! | `GET /_sim/info` | scenario name, resourceVersion, object counts |
+//! | `POST /_sim/etcd` `{"member":"<node>","state":"island\|rejoin\|stopped\|healthy","nospace":true}` | change an etcd member now (see `etcd/mod.rs`); `GET` describes them |
 //!
 //! The request log (in memory for `GET /_sim/requests`, and appended to `--request-log FILE`) has
 //! one JSON line per request: `ts`, `method`, `path`, `query`, `status`, `bytes`, `stream`,
@@ -194,9 +195,29 @@ fn parse_body(req: &Req) -> Result<Vec<Value>, ApiError> {
 
 /// Answers one control request.
 pub async fn handle(sim: &Sim, req: &Req) -> Response<Body> {
+    if req.path.trim_end_matches('/') == "/_sim/etcd" {
+        return etcd(sim, req).await.unwrap_or_else(|e| e.response());
+    }
     match inner(sim, req) {
         Ok(r) => r,
         Err(e) => e.response(),
+    }
+}
+
+async fn etcd(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let etcd = sim
+        .etcd
+        .get()
+        .ok_or_else(|| ApiError::bad_request("this scenario has no etcd members"))?;
+    match req.method {
+        Method::GET => Ok(json_response(200, &etcd.describe())),
+        Method::POST => {
+            let change: super::etcd::Change = serde_json::from_slice(&req.body)
+                .map_err(|e| ApiError::bad_request(format!("invalid etcd change: {e}")))?;
+            let out = etcd.apply(&change).await.map_err(ApiError::bad_request)?;
+            Ok(json_response(200, &out))
+        }
+        _ => Err(ApiError::no_route()),
     }
 }
 

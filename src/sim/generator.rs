@@ -124,6 +124,7 @@ pub fn generate(spec: &str) -> Result<Loaded, SimError> {
         objects: out,
         logs: vec![],
         behaviours: vec![],
+        etcd: Default::default(),
     })
 }
 

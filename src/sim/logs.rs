@@ -28,11 +28,16 @@ pub struct LogSpec {
 }
 
 type Key = (String, String, String, bool);
+/// A stored line and, when it was written with one, its own time (else it is stamped "now").
+type Line = (Option<chrono::DateTime<chrono::Utc>>, String);
+
+/// Lines kept per container for lines written with [`PodLogs::append_at`] (a chatty etcd member).
+const CAP: usize = 5000;
 
 /// Stored log lines.
 #[derive(Debug, Default)]
 pub struct PodLogs {
-    lines: HashMap<Key, Vec<String>>,
+    lines: HashMap<Key, Vec<Line>>,
 }
 
 impl PodLogs {
@@ -42,7 +47,7 @@ impl PodLogs {
             self.lines
                 .entry((s.namespace, s.pod, c, s.previous))
                 .or_default()
-                .extend(s.lines);
+                .extend(s.lines.into_iter().map(|l| (None, l)));
         }
     }
 
@@ -50,7 +55,26 @@ impl PodLogs {
         self.lines
             .entry((ns.into(), pod.into(), container.into(), false))
             .or_default()
-            .push(line.into());
+            .push((None, line.into()));
+    }
+
+    /// Append a line written at `ts` (served with that timestamp); keeps the last [`CAP`] lines.
+    pub fn append_at(
+        &mut self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        line: String,
+        ts: chrono::DateTime<chrono::Utc>,
+    ) {
+        let v = self
+            .lines
+            .entry((ns.into(), pod.into(), container.into(), false))
+            .or_default();
+        v.push((Some(ts), line));
+        if v.len() > CAP + CAP / 10 {
+            v.drain(..v.len() - CAP);
+        }
     }
 
     fn get(
@@ -60,7 +84,7 @@ impl PodLogs {
         container: &str,
         previous: bool,
         only: bool,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Vec<Line>> {
         let k = (
             ns.to_string(),
             pod.to_string(),
@@ -78,8 +102,8 @@ impl PodLogs {
     }
 }
 
-fn default_lines(pod: &str, container: &str) -> Vec<String> {
-    vec![
+fn default_lines(pod: &str, container: &str) -> Vec<Line> {
+    [
         format!(
             "I{} 1 main.go:42] starting {container}",
             chrono::Utc::now().format("%m%d %H:%M:%S%.6f")
@@ -89,14 +113,17 @@ fn default_lines(pod: &str, container: &str) -> Vec<String> {
             chrono::Utc::now().format("%m%d %H:%M:%S%.6f")
         ),
     ]
+    .map(|l| (None, l))
+    .to_vec()
 }
 
-fn render(lines: &[String], timestamps: bool) -> String {
+fn render(lines: &[Line], timestamps: bool) -> String {
     let mut out = String::new();
-    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    for l in lines {
+    let now = chrono::Utc::now();
+    for (at, l) in lines {
         if timestamps {
-            out.push_str(&ts);
+            let ts = at.unwrap_or(now);
+            out.push_str(&ts.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
             out.push(' ');
         }
         out.push_str(l);
@@ -169,6 +196,10 @@ pub fn serve(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, Ap
         };
         (container, lines, sim.signals.subscribe())
     };
+    if let Some(s) = req.q("sinceSeconds").and_then(|x| x.parse::<i64>().ok()) {
+        let from = chrono::Utc::now() - chrono::Duration::seconds(s);
+        lines.retain(|(at, _)| at.is_none_or(|t| t >= from));
+    }
     if let Some(n) = tail {
         let skip = lines.len().saturating_sub(n);
         lines.drain(..skip);
@@ -202,7 +233,7 @@ async fn follow_task(
             s = signals.recv() => match s {
                 Ok(Signal::Log { ns: n, pod: p, container: c, line })
                     if n == ns && p == pod && c == container
-                        && tx.send(Bytes::from(render(std::slice::from_ref(&line), timestamps))).await.is_err() => return,
+                        && tx.send(Bytes::from(render(&[(None, line.clone())], timestamps))).await.is_err() => return,
                 Ok(Signal::DropWatches) | Err(broadcast::error::RecvError::Closed) => return,
                 _ => {}
             }

@@ -2,7 +2,9 @@
 //!
 //! `start` builds the store from a scenario (see [`scenario`] for the format), generates a CA and a
 //! server certificate (unless plain HTTP is asked for), binds a loopback address and serves the API in
-//! background tokio tasks. The same listener answers the control channel under `/_sim/`.
+//! background tokio tasks. The same listener answers the control channel under `/_sim/`. A scenario's
+//! `etcd:` section adds simulated etcd members on their own loopback ports ([`etcd`]), named in the
+//! kubeconfig's `ktriage/etcd` context extension.
 
 pub mod admission;
 pub mod api;
@@ -12,6 +14,7 @@ pub mod cli;
 pub mod control;
 pub mod controllers;
 pub mod delete;
+pub mod etcd;
 pub mod events;
 pub mod generator;
 pub mod handlers;
@@ -160,7 +163,11 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
         addr: opts.listen,
         source,
     })?;
+    let etcd_spec = loaded.etcd.clone();
     let sim = Arc::new(Sim::new(loaded, opts.request_log.as_deref())?);
+    if let Some(e) = etcd::start(&etcd_spec, &sim).await? {
+        let _ = sim.etcd.set(e);
+    }
     let (tx, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(server::serve(sim.clone(), listener, acceptor, rx));
     Ok(SimHandle {
@@ -205,6 +212,21 @@ impl SimHandle {
         self.sim.clone()
     }
 
+    /// The simulated etcd members' client URLs (`http://127.0.0.1:PORT`), in scenario order; empty
+    /// when the scenario has no `etcd:` section.
+    pub fn etcd_endpoints(&self) -> Vec<String> {
+        self.sim
+            .etcd
+            .get()
+            .map(|e| e.client_urls())
+            .unwrap_or_default()
+    }
+
+    /// The simulated etcd members (state, control), when the scenario has any.
+    pub fn etcd(&self) -> Option<Arc<etcd::EtcdSim>> {
+        self.sim.etcd.get().cloned()
+    }
+
     /// A kubeconfig with one context `ktriage-sim` for `user` ("admin" or a scenario user; an unknown
     /// user gets a token the server does not accept).
     pub fn kubeconfig_yaml(&self, user: &str) -> String {
@@ -217,8 +239,18 @@ impl SimHandle {
             let b64 = base64::engine::general_purpose::STANDARD.encode(self.ca_pem.as_bytes());
             format!("    certificate-authority-data: {b64}\n")
         };
+        // the etcd members, as the context extension ktriage reads (CONTRACTS §3)
+        let endpoints = self.etcd_endpoints();
+        let etcd_ext = if endpoints.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "    extensions:\n    - name: ktriage/etcd\n      extension:\n        endpoints: [{}]\n",
+                endpoints.join(", ")
+            )
+        };
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: ktriage-sim\n  cluster:\n    server: {server}\n{ca_line}contexts:\n- name: ktriage-sim\n  context:\n    cluster: ktriage-sim\n    user: {user}\n    namespace: default\ncurrent-context: ktriage-sim\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n    token: {token}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: ktriage-sim\n  cluster:\n    server: {server}\n{ca_line}contexts:\n- name: ktriage-sim\n  context:\n    cluster: ktriage-sim\n    user: {user}\n    namespace: default\n{etcd_ext}current-context: ktriage-sim\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n    token: {token}\n",
             server = self.base_url(),
         )
     }
@@ -258,6 +290,9 @@ impl SimHandle {
 
     /// Stops accepting, closes connections and ends the serving tasks.
     pub async fn shutdown(self) {
+        if let Some(e) = self.sim.etcd.get() {
+            e.shutdown();
+        }
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }

@@ -34,6 +34,12 @@
 //!     lines: ["GET / 200", "GET /health 200"]
 //! behaviours:                    # actions run every `every` (or via POST /_sim/trigger)
 //!   - {name: renew-leases, every: 5s, namespace: kube-system}
+//! etcd:                          # simulated etcd members (none: no etcd), see src/sim/etcd/
+//!   quota: 2147483648            # --quota-backend-bytes of every member (default 2 GiB)
+//!   members:                     # one per control-plane node; same node in a later file replaces
+//!     - {node: cp-1}             # state: healthy (default) | island | rejoin | stopped
+//!     - {node: cp-2, state: island}
+//!     - {node: cp-3, nospace: true, db_size: 2147000000}   # NOSPACE alarm raised by this member
 //! ```
 //!
 //! Rules:
@@ -56,6 +62,11 @@
 //!   scenario is left exactly as written until something changes or the first resync.
 //! - Behaviours: see `src/sim/behaviours.rs` for the known names and their settings.
 //! - `scale:NODES:PODS[:EVENTS[:NAMESPACES]]` is a generated scenario for load tests.
+//! - etcd: each member serves the v3 JSON gateway on its own loopback client port and `GET /members`
+//!   on its own peer port (plain HTTP, free ports); the kubeconfig the simulator writes names the
+//!   client URLs in the context extension `ktriage/etcd`. The `kube-system/etcd-<node>` pods get an
+//!   etcd command line (quota, data dir) and the members' log lines; missing pods are created.
+//!   `POST /_sim/etcd` changes a member at run time (see `src/sim/etcd/mod.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -94,6 +105,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "leader-flapping",
         include_str!("../../assets/scenarios/leader-flapping.yaml"),
     ),
+    (
+        "etcd-split-brain",
+        include_str!("../../assets/scenarios/etcd-split-brain.yaml"),
+    ),
+    (
+        "etcd-quorum-lost",
+        include_str!("../../assets/scenarios/etcd-quorum-lost.yaml"),
+    ),
+    (
+        "etcd-nospace",
+        include_str!("../../assets/scenarios/etcd-nospace.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize, Default)]
@@ -114,6 +137,8 @@ struct ScenarioFile {
     logs: Vec<LogSpec>,
     #[serde(default)]
     behaviours: Vec<Behaviour>,
+    #[serde(default)]
+    etcd: Option<super::etcd::EtcdSpec>,
 }
 
 /// A loaded scenario.
@@ -124,6 +149,8 @@ pub struct Loaded {
     pub objects: Vec<Value>,
     pub logs: Vec<LogSpec>,
     pub behaviours: Vec<Behaviour>,
+    /// The `etcd:` section merged over includes (no members: no simulated etcd).
+    pub etcd: super::etcd::EtcdSpec,
 }
 
 /// The description line of a built-in scenario.
@@ -143,12 +170,15 @@ pub fn load(spec: &str) -> Result<Loaded, SimError> {
     let name = load_into(spec, None, &mut acc, &mut seen)?;
     let mut objects = base_objects();
     objects.extend(acc.objects);
+    let mut objects = dedupe(objects);
+    super::etcd::prepare_pods(&acc.etcd, &mut objects);
     Ok(Loaded {
         name,
         users: acc.users,
-        objects: dedupe(objects),
+        objects,
         logs: acc.logs,
         behaviours: acc.behaviours,
+        etcd: acc.etcd,
     })
 }
 
@@ -158,6 +188,7 @@ struct Acc {
     objects: Vec<Value>,
     logs: Vec<LogSpec>,
     behaviours: Vec<Behaviour>,
+    etcd: super::etcd::EtcdSpec,
 }
 
 fn load_into(
@@ -232,6 +263,9 @@ fn load_into(
         acc.users.push(u);
     }
     acc.logs.extend(file.logs);
+    if let Some(e) = file.etcd {
+        acc.etcd.merge(e);
+    }
     for b in file.behaviours {
         if !bh::KNOWN.contains(&b.name.as_str()) {
             return Err(SimError::InvalidScenario {

@@ -78,6 +78,8 @@ pub struct Sim {
     pub scenario: String,
     pub started: Instant,
     pub behaviours: Vec<super::behaviours::Behaviour>,
+    /// The simulated etcd members, when the scenario has any (set once, right after start).
+    pub etcd: std::sync::OnceLock<Arc<super::etcd::EtcdSim>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -130,6 +132,7 @@ impl Sim {
             scenario: loaded.name,
             behaviours: loaded.behaviours,
             started: Instant::now(),
+            etcd: std::sync::OnceLock::new(),
         })
     }
 

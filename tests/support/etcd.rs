@@ -258,6 +258,20 @@ impl Cluster {
     }
 
     /// etcdctl against `endpoints` with the cluster's TLS files.
+    /// `etcdctl endpoint health` once every member has settled: a member just re-bootstrapped as an
+    /// island needs an election before it commits (longer on a loaded machine), so poll for success
+    /// with a deadline and return the last answer.
+    pub fn settled_health(&self) -> Output {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = self.etcdctl(&self.endpoints(), &["endpoint", "health"]);
+            if out.status.success() || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     pub fn etcdctl(&self, endpoints: &[String], args: &[&str]) -> Output {
         let mut cmd = Command::new("etcdctl");
         cmd.env("ETCDCTL_API", "3")
