@@ -164,10 +164,24 @@ mod stories {
         }))
         .await;
         let pods: Api<Pod> = Api::namespaced(c.clone(), "shop");
-        let err = pods
-            .create(&PostParams::default(), &pod("x"))
-            .await
-            .unwrap_err();
+        // the API server's admission plugin learns of new webhook configurations through an
+        // informer: poll until creation is rejected (deleting any pod that slipped through)
+        let mut attempt = 0;
+        let err = support::eventually("pod creation rejected by the webhook", || {
+            attempt += 1;
+            let pods = pods.clone();
+            let name = format!("probe-{attempt}");
+            async move {
+                match pods.create(&PostParams::default(), &pod(&name)).await {
+                    Ok(_) => {
+                        let _ = pods.delete(&name, &DeleteParams::default()).await;
+                        None
+                    }
+                    Err(e) => Some(e),
+                }
+            }
+        })
+        .await;
         assert!(
             err.to_string()
                 .contains("failed calling webhook \"validation.policy.example.com\""),
@@ -196,9 +210,12 @@ mod stories {
         };
         let outcome = exec.execute(&toggle).await;
         assert_eq!(outcome.result, OutcomeResult::Applied, "{outcome:?}");
-        pods.create(&PostParams::default(), &pod("y"))
-            .await
-            .unwrap();
+        // admitted once the informer has the new policy
+        support::eventually("pod creation admitted after the toggle", || {
+            let pods = pods.clone();
+            async move { pods.create(&PostParams::default(), &pod("y")).await.ok() }
+        })
+        .await;
         let (_, doc) = report(&server, &[]);
         assert!(findings(&doc, "webhook-blocking").is_empty(), "{doc:#}");
         let (entries, _) = journal.read().unwrap();
