@@ -105,6 +105,37 @@ pub struct Cluster {
     pub token: String,
     pub pki: Option<Pki>,
     pub opts: Opts,
+    /// Held for the cluster's life (released after its members are killed).
+    _slot: Option<Slot>,
+}
+
+/// At most two real etcd clusters at once per test binary: tests run in parallel, and a dozen etcd
+/// members starting together on 2 cores miss their elections (seen on a loaded CI machine).
+static SLOTS: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+const MAX_CLUSTERS: usize = 2;
+
+struct Slot;
+
+impl Slot {
+    fn acquire() -> Slot {
+        let (m, cv) = &SLOTS;
+        let mut used = m.lock().unwrap_or_else(|e| e.into_inner());
+        while *used >= MAX_CLUSTERS {
+            used = cv.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (m, cv) = &SLOTS;
+        let mut used = m.lock().unwrap_or_else(|e| e.into_inner());
+        *used = used.saturating_sub(1);
+        cv.notify_one();
+    }
 }
 
 impl Drop for Cluster {
@@ -133,6 +164,23 @@ impl Cluster {
     pub fn start(opts: Opts) -> Option<Cluster> {
         super::require_tool("etcd")?;
         super::require_tool("etcdctl")?;
+        let slot = Slot::acquire();
+        // a second try on fresh ports covers a port another test took between `free_port` and bind
+        match Self::try_start(opts.clone()) {
+            Ok(c) => Some(c.with_slot(slot)),
+            Err(first) => match Self::try_start(opts) {
+                Ok(c) => Some(c.with_slot(slot)),
+                Err(second) => panic!("cluster did not become healthy twice: {first}; {second}"),
+            },
+        }
+    }
+
+    fn with_slot(mut self, slot: Slot) -> Cluster {
+        self._slot = Some(slot);
+        self
+    }
+
+    fn try_start(opts: Opts) -> Result<Cluster, String> {
         let dir = tempfile::tempdir().unwrap();
         let pki = opts.tls.then(|| pki(&dir.path().join("pki")));
         let members = (1..=opts.members)
@@ -156,17 +204,30 @@ impl Cluster {
             members,
             pki,
             opts,
+            _slot: None,
         };
         let ic = c.initial_cluster();
         for i in 0..c.members.len() {
             c.launch(i, &c.token.clone(), &ic, "new");
         }
-        assert!(
-            c.wait_healthy(&c.endpoints(), Duration::from_secs(30)),
-            "cluster did not become healthy; logs under {}",
-            c.dir.path().display()
-        );
-        Some(c)
+        if c.wait_healthy(&c.endpoints(), Duration::from_secs(60)) {
+            Ok(c)
+        } else {
+            let tail: String = c
+                .members
+                .iter()
+                .filter_map(|m| std::fs::read_to_string(&m.log).ok())
+                .flat_map(|l| {
+                    l.lines()
+                        .rev()
+                        .take(3)
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Err(format!("not healthy in 60 s; last log lines:\n{tail}"))
+        }
     }
 
     fn scheme(&self) -> &'static str {

@@ -7,6 +7,35 @@ use std::process::Command;
 
 pub struct RealServer {
     pub dir: tempfile::TempDir,
+    _slot: Slot,
+}
+
+/// At most two real API servers (each with its etcd) at once per test binary, so parallel tests do
+/// not starve each other's start-up on 2 cores.
+static SLOTS: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+struct Slot;
+
+impl Slot {
+    fn acquire() -> Slot {
+        let (m, cv) = &SLOTS;
+        let mut used = m.lock().unwrap_or_else(|e| e.into_inner());
+        while *used >= 2 {
+            used = cv.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (m, cv) = &SLOTS;
+        let mut used = m.lock().unwrap_or_else(|e| e.into_inner());
+        *used = used.saturating_sub(1);
+        cv.notify_one();
+    }
 }
 
 pub fn script() -> PathBuf {
@@ -31,6 +60,7 @@ impl RealServer {
             eprintln!("SKIP: real kube-apiserver not built (scripts/real-apiserver.sh build)");
             return None;
         }
+        let slot = Slot::acquire();
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(script())
             .arg("start")
@@ -39,7 +69,7 @@ impl RealServer {
             .env("KAS_EXTRA_ARGS", extra_args)
             .output()
             .unwrap();
-        let server = RealServer { dir };
+        let server = RealServer { dir, _slot: slot };
         assert!(
             out.status.success(),
             "start failed: {}",
