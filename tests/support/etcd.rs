@@ -166,7 +166,7 @@ impl Cluster {
         super::require_tool("etcdctl")?;
         let slot = Slot::acquire();
         // a second try on fresh ports covers a port another test took between `free_port` and bind
-        match Self::try_start(opts.clone()) {
+        match Self::try_start(opts) {
             Ok(c) => Some(c.with_slot(slot)),
             Err(first) => match Self::try_start(opts) {
                 Ok(c) => Some(c.with_slot(slot)),
