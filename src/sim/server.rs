@@ -260,7 +260,7 @@ pub async fn serve(
             }
             r = listener.accept() => {
                 let Ok((stream, _)) = r else { continue };
-                if sim.faults().in_outage() {
+                if sim.faults().refuse_in_outage() {
                     drop(stream);
                     continue;
                 }
@@ -316,7 +316,7 @@ fn is_public(path: &str) -> bool {
 
 async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
     let start = Instant::now();
-    if sim.faults().in_outage() {
+    if sim.faults().refuse_in_outage() {
         return Err(std::io::Error::other("simulated outage"));
     }
     let method = req.method().clone();
