@@ -5,101 +5,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+#[path = "reliability/harness.rs"]
+mod harness;
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ktriage::config::Config;
-use ktriage::kube::sources::{SourceCtx, start_all};
-use ktriage::model::{ClusterInfo, Model, SourceState};
+use harness::{Harness, screen};
+use ktriage::model::SourceState;
 use ktriage::msg::Msg;
-use ktriage::ui::{self, Theme};
 use ktriage::update::update;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use serde_json::{Value, json};
 use support::{control, raw, sim};
-use tokio::sync::mpsc;
-
-/// The app's side of a run: the model, fed by the real sources over the real channel.
-pub struct Harness {
-    pub model: Model,
-    rx: mpsc::Receiver<Msg>,
-    handles: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        for h in &self.handles {
-            h.abort();
-        }
-    }
-}
-
-impl Harness {
-    pub async fn start(h: &ktriage::sim::SimHandle, user: &str) -> Harness {
-        let cfg = h.kube_config(user).await.unwrap();
-        let client = ktriage::session::build_client(cfg, true).unwrap();
-        let (tx, rx) = mpsc::channel(1024);
-        let ctx = SourceCtx {
-            client,
-            tx,
-            namespace: None,
-            api_probe: Duration::from_secs(2),
-            backoff_cap: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(5),
-        };
-        let cluster = ClusterInfo {
-            context: Some("sim".into()),
-            server: Some(h.base_url()),
-            namespace: None,
-            user: Some(user.into()),
-            read_only: true,
-            production: false,
-        };
-        let model = Model::new(cluster, Config::defaults().unwrap().keymap, Utc::now());
-        Harness {
-            model,
-            rx,
-            handles: start_all(&ctx),
-        }
-    }
-
-    /// Feed messages to `update` until `done` holds; panics after `limit`.
-    pub async fn until(&mut self, what: &str, limit: Duration, done: impl Fn(&Model) -> bool) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while !done(&self.model) {
-            let msg = tokio::time::timeout_at(deadline, self.rx.recv()).await;
-            match msg {
-                Ok(Some(m)) => {
-                    update(&mut self.model, m, Utc::now());
-                }
-                Ok(None) => panic!("every source ended while waiting for {what}"),
-                Err(_) => panic!(
-                    "timed out after {limit:?} waiting for {what}; api {:?}, namespaces {:?}, nodes {:?}",
-                    self.model.api.state, self.model.namespaces.state, self.model.nodes.state
-                ),
-            }
-        }
-    }
-}
-
-pub fn screen(m: &Model, w: u16, h: u16) -> String {
-    let theme = Theme::new(Config::defaults().unwrap().theme, false);
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| ui::draw(f, m, &theme, Utc::now())).unwrap();
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width)
-            .map(|x| buf[(x, y)].symbol().to_string())
-            .collect();
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
 
 fn stale(s: &SourceState) -> bool {
     matches!(s, SourceState::Failed { last_ok: Some(_), .. })
@@ -198,10 +116,10 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
     let resumed = ended.elapsed();
     eprintln!(
         "outage {secs} s: {refused} refused connections/requests from {} sources; resumed {resumed:?} after it ended",
-        app.handles.len()
+        app.sources()
     );
     assert!(resumed <= Duration::from_secs(30), "{resumed:?}");
-    let bound = app.handles.len() as u64 * attempts_bound(secs);
+    let bound = app.sources() as u64 * attempts_bound(secs);
     assert!(refused <= bound, "{refused} attempts > bound {bound}");
     assert_eq!(app.model.namespaces.store.len(), namespaces);
     // resumed from the kept resourceVersion: the watches re-watched, nobody re-listed

@@ -22,7 +22,7 @@
 //! | `GET /_sim/info` | scenario name, resourceVersion, object counts |
 //!
 //! The request log (in memory for `GET /_sim/requests`, and appended to `--request-log FILE`) has
-//! one JSON line per request: `ts`, `method`, `path`, `query`, `status`, `bytes`, `stream`,
+//! one JSON line per request: `ts`, `ts_ms` (milliseconds since the epoch), `method`, `path`, `query`, `status`, `bytes`, `stream`,
 //! `duration_ms`, `user`. A stream (watch, `log?follow`) is logged when it starts (`bytes` 0) and
 //! again when it ends, with `"stream_end": true` and its total bytes and duration.
 

@@ -382,6 +382,7 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
     let bytes = resp.body().size_hint().exact();
     let entry = json!({
         "ts": super::api::now_rfc3339(),
+        "ts_ms": chrono::Utc::now().timestamp_millis(),
         "method": method.as_str(),
         "path": path,
         "query": raw_query,

@@ -70,16 +70,22 @@ pub async fn run_watch<K, T>(
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     K::DynamicType: Default,
+    K::Scope: 'static,
 {
     let mut config = config;
     config.timeout.get_or_insert(WATCH_TIMEOUT_SECS);
-    let scope = api.namespace().map_or_else(
-        || "all namespaces".to_string(),
-        |ns| format!("namespace {ns}"),
-    );
+    let cluster_scoped = std::any::TypeId::of::<K::Scope>()
+        == std::any::TypeId::of::<k8s_openapi::ClusterResourceScope>();
+    let scope = match api.namespace() {
+        Some(ns) => format!("namespace {ns}"),
+        None if cluster_scoped => "the cluster".to_string(),
+        None => "all namespaces".to_string(),
+    };
     let needs = format!("needs list {} in {scope}", K::plural(&K::DynamicType::default()));
     let (api, starts) = resume::observed(api);
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut stream = watcher::watcher(api, config)
+        .backoff(resume::WatchBackoff::default())
+        .boxed();
     // after an error: the watch-start count then; a higher count means the watch is back
     let mut failing: Option<u64> = None;
     let mut check = tokio::time::interval(Duration::from_millis(250));

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use kube::client::Body;
 use kube::{Api, Client, Resource};
@@ -65,9 +66,74 @@ where
     )
 }
 
+/// The watchers' backoff: 0.8 s doubling to 30 s, each delay jittered down by up to 20 %.
+///
+/// kube-runtime's default resets on every `Ok` item, and a watcher yields `Init` (an `Ok`) before
+/// each list attempt, so a list failing with 5xx was retried every ~0.8 s forever. This one ignores
+/// those resets and starts over only after 120 s without an error.
+#[derive(Debug, Clone)]
+pub struct WatchBackoff {
+    next: Duration,
+    last_error: Option<Instant>,
+}
+
+pub const WATCH_BACKOFF_START: Duration = Duration::from_millis(800);
+pub const WATCH_BACKOFF_CAP: Duration = Duration::from_secs(30);
+const QUIET_RESET: Duration = Duration::from_secs(120);
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        WatchBackoff {
+            next: WATCH_BACKOFF_START,
+            last_error: None,
+        }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        if self
+            .last_error
+            .is_some_and(|t| now.duration_since(t) > QUIET_RESET)
+        {
+            self.next = WATCH_BACKOFF_START;
+        }
+        self.last_error = Some(now);
+        let base = self.next;
+        self.next = self.next.saturating_mul(2).min(WATCH_BACKOFF_CAP);
+        Some(base.mul_f64(1.0 - fastrand::f64() * 0.2))
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    /// Ignored: see the type's documentation.
+    fn reset(&mut self) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_and_ignores_resets() {
+        use kube::runtime::utils::Backoff;
+        let mut b = WatchBackoff::default();
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            b.reset();
+            seen.push(b.next().unwrap_or_default());
+        }
+        assert!(seen[0] >= Duration::from_millis(640) && seen[0] <= WATCH_BACKOFF_START);
+        assert!(seen[3] >= Duration::from_millis(5120), "{seen:?}");
+        assert!(seen.iter().all(|d| *d <= WATCH_BACKOFF_CAP), "{seen:?}");
+        assert!(seen[9] >= Duration::from_secs(24), "{seen:?}");
+        // jitter: ten delays at the cap are not all equal
+        let caps: Vec<Duration> = (0..10).map(|_| b.next().unwrap_or_default()).collect();
+        assert!(caps.windows(2).any(|w| w[0] != w[1]), "{caps:?}");
+    }
 
     #[test]
     fn only_watch_requests_count() {
