@@ -29,6 +29,12 @@ pub enum Exit {
 
 /// Run the console until the user quits, a signal arrives or the terminal goes away.
 pub async fn run(session: Session) -> std::io::Result<Exit> {
+    // A closed or redirected stdin means nobody can type: do not take over a terminal at all.
+    if !stdin_is_terminal() {
+        return Err(std::io::Error::other(
+            "standard input is closed or not a terminal; the console needs one (`ktriage report` runs without)",
+        ));
+    }
     let now = Utc::now();
     let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now);
     model.warnings = session.config.warnings.clone();
@@ -124,7 +130,13 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
                     drained += 1;
                 }
             }
-            _ = tick.tick() => effects = update(&mut model, Msg::Tick, Utc::now()),
+            _ = tick.tick() => {
+                if !stdin_is_terminal() {
+                    tracing::info!("standard input is no longer a terminal");
+                    break Exit::TerminalGone;
+                }
+                effects = update(&mut model, Msg::Tick, Utc::now());
+            }
             _ = sleep_until(last_draw + FRAME), if dirty => {}
         }
         dirty = true;
@@ -138,6 +150,11 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
     crate::term::restore();
     tracing::info!(?exit, "ktriage stopped");
     Ok(exit)
+}
+
+fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal()
 }
 
 /// Execute effects; returns true when the app should stop.

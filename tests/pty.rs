@@ -261,6 +261,30 @@ fn hang_up_of_the_terminal_ends_the_process() {
 }
 
 #[test]
+fn closed_or_redirected_stdin_ends_at_once_with_a_message() {
+    for redirect in ["<&-", "</dev/null"] {
+        let Some(t) = Tmux::new() else { return };
+        let kc = dead_kubeconfig(t.dir.path());
+        t.start(
+            "tmux-256color",
+            &format!(
+                "{} {redirect}; echo EXITED rc=$?; case $(stty -a) in *-icanon*) echo MODE=RAW;; *) echo MODE=COOKED;; esac; exec sleep 60",
+                t.ktriage_cmd(&kc)
+            ),
+        );
+        let started = Instant::now();
+        let s = t.wait_for("EXITED rc=");
+        assert!(started.elapsed() < Duration::from_secs(5), "{redirect}");
+        assert!(s.contains("EXITED rc=1"), "{redirect}: {s}");
+        assert!(
+            s.contains("standard input is closed or not a terminal"),
+            "{redirect}: {s}"
+        );
+        assert_restored(&t);
+    }
+}
+
+#[test]
 fn a_panic_restores_the_terminal_and_reports() {
     let Some(t) = Tmux::new() else { return };
     let script = wrapped(&t).replacen(" --kubeconfig", " --debug-panic --kubeconfig", 1);
