@@ -32,6 +32,10 @@ impl Drop for Harness {
 impl Harness {
     pub async fn start(h: &ktriage::sim::SimHandle, user: &str) -> Harness {
         let cfg = h.kube_config(user).await.unwrap();
+        Harness::start_with(cfg, &h.base_url(), user)
+    }
+
+    pub fn start_with(cfg: kube::Config, server: &str, user: &str) -> Harness {
         let client = ktriage::session::build_client(cfg, true).unwrap();
         let (tx, rx) = mpsc::channel(1024);
         let ctx = SourceCtx {
@@ -44,7 +48,7 @@ impl Harness {
         };
         let cluster = ClusterInfo {
             context: Some("sim".into()),
-            server: Some(h.base_url()),
+            server: Some(server.to_string()),
             namespace: None,
             user: Some(user.into()),
             read_only: true,
@@ -73,8 +77,12 @@ impl Harness {
                 }
                 Ok(None) => panic!("every source ended while waiting for {what}"),
                 Err(_) => panic!(
-                    "timed out after {limit:?} waiting for {what}; api {:?}, namespaces {:?}, nodes {:?}",
-                    self.model.api.state, self.model.namespaces.state, self.model.nodes.state
+                    "timed out after {limit:?} waiting for {what}; api {:?}, namespaces {:?}, nodes {:?} ({} rows), etcd pods {:?}",
+                    self.model.api.state,
+                    self.model.namespaces.state,
+                    self.model.nodes.state,
+                    self.model.nodes.store.len(),
+                    self.model.etcd.pods_state
                 ),
             }
         }

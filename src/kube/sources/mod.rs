@@ -158,6 +158,10 @@ pub fn classify(e: &kube::Error) -> Failure {
             kind: FailureKind::Error,
             message: format!("unreadable response from the API server: {err}"),
         },
+        kube::Error::FromUtf8(err) => Failure {
+            kind: FailureKind::Error,
+            message: format!("unreadable response from the API server (not UTF-8): {err}"),
+        },
         other if crate::kube::gate::is_refusal(other) => Failure {
             kind: FailureKind::Error,
             message: crate::kube::context::error_chain(other),
