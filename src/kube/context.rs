@@ -155,6 +155,12 @@ pub async fn from_kubeconfig(
         .find(|c| Some(&c.name) == cluster_name.as_ref())
         .and_then(|c| c.cluster.as_ref())
         .and_then(|c| c.server.clone());
+    if let Some(c) = &cluster_name {
+        crate::kube::credentials::check_cluster_ca(&kc, c).map_err(|reason| KubeError::Invalid {
+            context: ctx_name.clone(),
+            reason,
+        })?;
+    }
     if let Some(u) = &user {
         crate::kube::credentials::normalize_token_file(&mut kc, u);
         crate::kube::credentials::check_client_certificate(&kc, u, chrono::Utc::now()).map_err(

@@ -83,6 +83,43 @@ pub fn check_client_certificate(
     Ok(())
 }
 
+/// An error when the cluster's `certificate-authority-data` or file holds no PEM certificate
+/// (kube-rs would silently trust no extra CA and fail later with an unrelated TLS error).
+pub fn check_cluster_ca(kc: &Kubeconfig, cluster: &str) -> Result<(), String> {
+    let Some(c) = kc
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .and_then(|c| c.cluster.as_ref())
+    else {
+        return Ok(());
+    };
+    let (pem, from) = if let Some(data) = &c.certificate_authority_data {
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data.trim()) else {
+            return Err(format!(
+                "certificate-authority-data of cluster \"{cluster}\" is not base64"
+            ));
+        };
+        (
+            String::from_utf8_lossy(&bytes).into_owned(),
+            "certificate-authority-data".to_string(),
+        )
+    } else if let Some(path) = &c.certificate_authority {
+        match std::fs::read_to_string(path) {
+            Ok(t) => (t, path.clone()),
+            Err(_) => return Ok(()), // kube-rs names the unreadable file
+        }
+    } else {
+        return Ok(());
+    };
+    if pem_validity(&pem).is_none() {
+        return Err(format!(
+            "the certificate authority of cluster \"{cluster}\" ({from}) holds no readable PEM certificate"
+        ));
+    }
+    Ok(())
+}
+
 /// `(notBefore, notAfter)` of the first certificate in a PEM text.
 pub fn pem_validity(pem: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let start = pem.find("-----BEGIN CERTIFICATE-----")? + "-----BEGIN CERTIFICATE-----".len();
