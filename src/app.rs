@@ -68,6 +68,7 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = true;
     let mut first_frame = true;
+    let mut ticks: u64 = 0;
     let mut last_draw = Instant::now() - FRAME;
 
     let exit = loop {
@@ -136,6 +137,12 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
                     break Exit::TerminalGone;
                 }
                 effects = update(&mut model, Msg::Tick, Utc::now());
+                ticks += 1;
+                if ticks % 60 == 0 {
+                    // for the soak script: a task leak shows here
+                    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+                    tracing::info!(tasks, "alive tasks");
+                }
             }
             _ = sleep_until(last_draw + FRAME), if dirty => {}
         }
