@@ -138,7 +138,7 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
                 }
                 effects = update(&mut model, Msg::Tick, Utc::now());
                 ticks += 1;
-                if ticks % 60 == 0 {
+                if ticks.is_multiple_of(60) {
                     // for the soak script: a task leak shows here
                     let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
                     tracing::info!(tasks, "alive tasks");

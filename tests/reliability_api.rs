@@ -3,9 +3,9 @@
 //! need while the rest works.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
 #[path = "reliability/harness.rs"]
 mod harness;
+mod support;
 
 use std::time::Duration;
 
@@ -212,9 +212,7 @@ async fn server_errors_back_off_exponentially() {
 async fn forbidden_panes_say_what_they_need_and_the_rest_works() {
     let h = sim("healthy").await;
     let mut app = Harness::start(&h, "jane").await;
-    let forbidden = |s: &SourceState| {
-        matches!(s, SourceState::Failed { failure, .. } if failure.kind == FailureKind::Forbidden)
-    };
+    let forbidden = |s: &SourceState| matches!(s, SourceState::Failed { failure, .. } if failure.kind == FailureKind::Forbidden);
     app.until(
         "namespaces, nodes and etcd pods forbidden, the API up",
         Duration::from_secs(20),

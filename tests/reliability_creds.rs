@@ -4,9 +4,9 @@
 //! refused with a clear message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
 #[path = "reliability/harness.rs"]
 mod harness;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -55,7 +55,10 @@ fn text(b: &[u8]) -> String {
 fn kubeconfig_with_user(h: &ktriage::sim::SimHandle, user_yaml: &str) -> String {
     let base = h.kubeconfig_yaml("admin");
     let cut = base.find("users:\n").unwrap();
-    format!("{}users:\n- name: admin\n  user:\n{user_yaml}", &base[..cut])
+    format!(
+        "{}users:\n- name: admin\n  user:\n{user_yaml}",
+        &base[..cut]
+    )
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -154,7 +157,11 @@ async fn no_secret_reaches_any_output() {
     let log = dir.path().join("debug.log");
     let report_file = dir.path().join("report.json");
     let mut outputs = Vec::new();
-    for (format, out_file) in [("json", Some(&report_file)), ("text", None), ("markdown", None)] {
+    for (format, out_file) in [
+        ("json", Some(&report_file)),
+        ("text", None),
+        ("markdown", None),
+    ] {
         let mut extra = vec!["--format", format];
         let f;
         if let Some(p) = out_file {
@@ -228,7 +235,12 @@ async fn a_wrong_ca_is_refused_with_a_clear_message() {
     let base = h.kubeconfig_yaml("admin");
     let start = base.find("certificate-authority-data: ").unwrap() + 28;
     let end = start + base[start..].find('\n').unwrap();
-    let kc = format!("{}{}{}", &base[..start], b64(&other.cert.pem()), &base[end..]);
+    let kc = format!(
+        "{}{}{}",
+        &base[..start],
+        b64(&other.cert.pem()),
+        &base[end..]
+    );
     let kc = write(dir.path(), "wrong-ca.kubeconfig", &kc);
     let out = ktriage(dir.path(), report_args(&kc, &["--format", "json"]), false).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -257,7 +269,11 @@ async fn an_expired_client_certificate_is_refused_at_start() {
         b64(&cert.pem()),
         b64(&key.serialize_pem())
     );
-    let kc = write(dir.path(), "expired.kubeconfig", &kubeconfig_with_user(&h, &user));
+    let kc = write(
+        dir.path(),
+        "expired.kubeconfig",
+        &kubeconfig_with_user(&h, &user),
+    );
     let out = ktriage(dir.path(), report_args(&kc, &["--format", "json"]), false).await;
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = text(&out.stderr);

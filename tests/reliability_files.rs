@@ -38,7 +38,12 @@ fn kill_9_leaves_every_line_whole_or_absent_and_loses_no_reported_append() {
     let mut reported = Vec::new();
     for round in 0..6 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "journal_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "journal_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &path)
             .env("KTRIAGE_JOURNAL_ROUND", round.to_string())
             .stdout(Stdio::piped())
@@ -77,12 +82,16 @@ fn kill_9_leaves_every_line_whole_or_absent_and_loses_no_reported_append() {
         let ids: std::collections::HashSet<&str> =
             entries.iter().filter_map(|e| e["id"].as_str()).collect();
         for r in &reported {
-            assert!(ids.contains(r.as_str()), "append {r} was reported done but is gone");
+            assert!(
+                ids.contains(r.as_str()),
+                "append {r} was reported done but is gone"
+            );
         }
     }
     // still appendable after the crashes, and the new entry is whole
     let j = Journal::new(path.clone());
-    j.append(&json!({"phase": "intent", "id": "after"})).unwrap();
+    j.append(&json!({"phase": "intent", "id": "after"}))
+        .unwrap();
     let (entries, _) = j.read().unwrap();
     assert_eq!(entries.last().unwrap()["id"], "after");
     #[cfg(unix)]

@@ -41,7 +41,10 @@ fn answer(path: &str, query: &str, watches: &AtomicUsize) -> Vec<u8> {
                 .into_bytes(),
         ),
         // invalid JSON for the namespaces list
-        "/api/v1/namespaces" if !watch => ("200 OK", b"{\"kind\":\"NamespaceList\",\"items\":[{".to_vec()),
+        "/api/v1/namespaces" if !watch => (
+            "200 OK",
+            b"{\"kind\":\"NamespaceList\",\"items\":[{".to_vec(),
+        ),
         "/api/v1/nodes" if !watch => {
             let long = "n".repeat(LONG);
             let list = json!({"kind": "NodeList", "apiVersion": "v1",
@@ -60,7 +63,9 @@ fn answer(path: &str, query: &str, watches: &AtomicUsize) -> Vec<u8> {
         }
         // kube-system pods: bytes that are not UTF-8
         "/api/v1/namespaces/kube-system/pods" if !watch => {
-            let mut b = b"{\"kind\":\"PodList\",\"items\":[{\"metadata\":{\"name\":\"etcd-\xff\xfe\"}}]}".to_vec();
+            let mut b =
+                b"{\"kind\":\"PodList\",\"items\":[{\"metadata\":{\"name\":\"etcd-\xff\xfe\"}}]}"
+                    .to_vec();
             b.push(0xc3);
             ("200 OK", b)
         }
@@ -72,10 +77,9 @@ fn answer(path: &str, query: &str, watches: &AtomicUsize) -> Vec<u8> {
             .into_bytes(),
         ),
     };
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
-    )
-    .into_bytes();
+    let mut out =
+        format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n")
+            .into_bytes();
     out.extend_from_slice(&body);
     out
 }
@@ -135,7 +139,10 @@ async fn malformed_answers_become_pane_states_and_nothing_panics() {
     // the very long name and the unknown condition values are kept as they came
     let long = "n".repeat(LONG);
     assert!(app.model.nodes.store.get(&long).is_some());
-    assert!(app.model.nodes.store.get("late").is_some(), "the whole event before the torn line");
+    assert!(
+        app.model.nodes.store.get("late").is_some(),
+        "the whole event before the torn line"
+    );
     // the torn watch line is an error the watcher retries from, not a crash
     assert!(watches.load(Ordering::SeqCst) >= 2);
     // every pane renders, at the minimum size and below it

@@ -36,11 +36,17 @@ fn every_bad_input_is_one_clear_line_and_exit_2() {
     };
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            vec![w("ca-missing.kc", kubeconfig(", certificate-authority: /nonexistent/ca.crt", "c").as_bytes())],
+            vec![w(
+                "ca-missing.kc",
+                kubeconfig(", certificate-authority: /nonexistent/ca.crt", "c").as_bytes(),
+            )],
             "failed to load certificate authority: failed to read file '\"/nonexistent/ca.crt\"': No such file or directory",
         ),
         (
-            vec![w("ca-bad.kc", kubeconfig(", certificate-authority-data: bm90IGEgY2VydA==", "c").as_bytes())],
+            vec![w(
+                "ca-bad.kc",
+                kubeconfig(", certificate-authority-data: bm90IGEgY2VydA==", "c").as_bytes(),
+            )],
             "the certificate authority of cluster \"c\" (certificate-authority-data) holds no readable PEM certificate",
         ),
         (
@@ -60,7 +66,10 @@ fn every_bad_input_is_one_clear_line_and_exit_2() {
             "config file c1.toml, line 1:",
         ),
         (
-            vec!["--config".into(), w("c2.toml", b"[intervals]\napi_probe_secs = \"soon\"\n")],
+            vec![
+                "--config".into(),
+                w("c2.toml", b"[intervals]\napi_probe_secs = \"soon\"\n"),
+            ],
             "config file c2.toml, line 2: invalid type: string \"soon\", expected u64",
         ),
     ];
@@ -76,7 +85,10 @@ fn every_bad_input_is_one_clear_line_and_exit_2() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{full:?}: {err}");
         assert!(out.stdout.is_empty(), "{full:?}");
-        assert!(err.starts_with("ktriage: ") && err.contains(want), "{full:?}: {err}");
+        assert!(
+            err.starts_with("ktriage: ") && err.contains(want),
+            "{full:?}: {err}"
+        );
         assert_eq!(err.trim_end().lines().count(), 1, "{full:?}: {err}");
         assert!(!err.contains("panicked"), "{full:?}: {err}");
     }
@@ -86,12 +98,22 @@ fn every_bad_input_is_one_clear_line_and_exit_2() {
 fn invalid_scenario_files_are_named_with_their_line() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    std::fs::write(h.join("flow.yaml"), "name: bad\nobjects:\n  - {\"kind\": \n").unwrap();
+    std::fs::write(
+        h.join("flow.yaml"),
+        "name: bad\nobjects:\n  - {\"kind\": \n",
+    )
+    .unwrap();
     std::fs::write(h.join("type.yaml"), "name: x\nobjects: 5\n").unwrap();
     for (file, want) in [
         ("flow.yaml", "invalid scenario flow.yaml line 4:"),
-        ("type.yaml", "invalid scenario type.yaml line 2: objects: invalid type: integer `5`, expected a sequence"),
-        ("missing.yaml", "cannot read scenario file missing.yaml: No such file or directory"),
+        (
+            "type.yaml",
+            "invalid scenario type.yaml line 2: objects: invalid type: integer `5`, expected a sequence",
+        ),
+        (
+            "missing.yaml",
+            "cannot read scenario file missing.yaml: No such file or directory",
+        ),
     ] {
         let out = ktriage(h, &["report", "--demo", file, "--observe", "0"]);
         let err = String::from_utf8_lossy(&out.stderr);

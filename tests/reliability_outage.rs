@@ -4,9 +4,9 @@
 //! Also: input stays responsive (key → frame) while every source hangs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
 #[path = "reliability/harness.rs"]
 mod harness;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,13 @@ use serde_json::{Value, json};
 use support::{control, raw, sim};
 
 fn stale(s: &SourceState) -> bool {
-    matches!(s, SourceState::Failed { last_ok: Some(_), .. })
+    matches!(
+        s,
+        SourceState::Failed {
+            last_ok: Some(_),
+            ..
+        }
+    )
 }
 
 async fn request_log(c: &kube::Client) -> Vec<Value> {
@@ -90,7 +96,10 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
     );
     let after_key = screen(&shown, 120, 40);
     let key_to_frame = t0.elapsed();
-    assert!(key_to_frame < Duration::from_millis(100), "{key_to_frame:?}");
+    assert!(
+        key_to_frame < Duration::from_millis(100),
+        "{key_to_frame:?}"
+    );
     assert!(after_key.contains("stale"), "{after_key}");
     eprintln!("key → frame during the outage: {key_to_frame:?}");
 
@@ -130,10 +139,14 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
             .filter(|e| e["path"] == path && e["method"] == "GET")
             .filter(|e| !e["query"].as_str().unwrap_or("").contains("watch=true"))
             .collect();
-        assert!(lists.is_empty(), "re-list of {path} after the outage: {lists:?}");
         assert!(
-            log.iter().any(|e| e["path"] == path
-                && e["query"].as_str().unwrap_or("").contains("watch=true")),
+            lists.is_empty(),
+            "re-list of {path} after the outage: {lists:?}"
+        );
+        assert!(
+            log.iter()
+                .any(|e| e["path"] == path
+                    && e["query"].as_str().unwrap_or("").contains("watch=true")),
             "no re-watch of {path}: {log:?}"
         );
     }
@@ -150,12 +163,19 @@ async fn gone_resource_version_relists_and_recovers() {
     })
     .await;
     raw(&admin, "DELETE", "/_sim/requests", "", vec![]).await;
-    control(&admin, "fault", json!({"gone_watches": 4, "drop_watches": true})).await;
+    control(
+        &admin,
+        "fault",
+        json!({"gone_watches": 4, "drop_watches": true}),
+    )
+    .await;
     let mk = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "after-gone"}});
     control(&admin, "apply", mk).await;
-    app.until("the namespace created after 410", Duration::from_secs(30), |m| {
-        m.namespaces.store.get("after-gone").is_some() && m.namespaces.state.is_ok()
-    })
+    app.until(
+        "the namespace created after 410",
+        Duration::from_secs(30),
+        |m| m.namespaces.store.get("after-gone").is_some() && m.namespaces.state.is_ok(),
+    )
     .await;
     let log = request_log(&admin).await;
     assert!(

@@ -35,10 +35,13 @@ fn real_server() -> Option<RealServer> {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    let tools = support::require_tool("etcd").is_some() && support::require_tool("kubectl").is_some();
+    let tools =
+        support::require_tool("etcd").is_some() && support::require_tool("kubectl").is_some();
     if !built || !tools {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the real kube-apiserver is required under CI=true: run scripts/real-apiserver.sh build");
+            panic!(
+                "the real kube-apiserver is required under CI=true: run scripts/real-apiserver.sh build"
+            );
         }
         eprintln!("SKIP: real kube-apiserver not built (scripts/real-apiserver.sh build)");
         return None;
@@ -71,7 +74,14 @@ fn report(home: &Path, kc: &Path) -> (Output, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_ktriage"))
         .arg("--kubeconfig")
         .arg(kc)
-        .args(["--read-only", "report", "--format", "json", "--observe", "1"])
+        .args([
+            "--read-only",
+            "report",
+            "--format",
+            "json",
+            "--observe",
+            "1",
+        ])
         .env("HOME", home)
         .env("XDG_STATE_HOME", home.join("state"))
         .env("XDG_CONFIG_HOME", home.join("config"))
@@ -151,7 +161,10 @@ fn the_auditor_role_is_exactly_enough_on_the_real_server() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("forbidden"), "{err}");
-    let out = kubectl(&jane, &["auth", "can-i", "get", "secrets", "-n", "kube-system"]);
+    let out = kubectl(
+        &jane,
+        &["auth", "can-i", "get", "secrets", "-n", "kube-system"],
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
     let out = kubectl(&jane, &["auth", "can-i", "list", "leases", "-A"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes");

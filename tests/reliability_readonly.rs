@@ -118,7 +118,11 @@ async fn assert_nothing_can_write(s: &Session) {
         Msg::Key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE)),
         now,
     );
-    let notice = model.notice.as_ref().map(|n| n.text.clone()).unwrap_or_default();
+    let notice = model
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
     assert!(notice.contains("read-only mode"), "{notice}");
     for m in every_mutation() {
         propose(&mut model, m.clone(), now);
@@ -141,9 +145,12 @@ fn only_reads(api: &FakeApi) {
 fn handler() -> Handler {
     std::sync::Arc::new(|r, _st| {
         if r.method == "GET" && r.path.ends_with("/deployments/api") {
-            (200, json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            (
+                200,
+                json!({"apiVersion": "apps/v1", "kind": "Deployment",
                           "metadata": {"name": "api", "namespace": "shop", "resourceVersion": "1"},
-                          "spec": {"replicas": 3}}))
+                          "spec": {"replicas": 3}}),
+            )
         } else if r.method == "GET" {
             (404, support::status_json(404, "NotFound", "no"))
         } else {
@@ -188,6 +195,11 @@ async fn a_read_only_context_stays_read_only_whatever_else_says() {
     assert_nothing_can_write(&s).await;
     only_reads(&api);
     // and, for contrast, the same files without read-only anywhere give a writable session
-    let s = session(dir.path(), "[general]\nread_only = false\n", &["--context", "other"]).await;
+    let s = session(
+        dir.path(),
+        "[general]\nread_only = false\n",
+        &["--context", "other"],
+    )
+    .await;
     assert!(!s.cluster.read_only);
 }

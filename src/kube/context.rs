@@ -156,9 +156,11 @@ pub async fn from_kubeconfig(
         .and_then(|c| c.cluster.as_ref())
         .and_then(|c| c.server.clone());
     if let Some(c) = &cluster_name {
-        crate::kube::credentials::check_cluster_ca(&kc, c).map_err(|reason| KubeError::Invalid {
-            context: ctx_name.clone(),
-            reason,
+        crate::kube::credentials::check_cluster_ca(&kc, c).map_err(|reason| {
+            KubeError::Invalid {
+                context: ctx_name.clone(),
+                reason,
+            }
         })?;
     }
     if let Some(u) = &user {

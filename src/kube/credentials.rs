@@ -128,9 +128,7 @@ pub fn pem_validity(pem: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .ok()?;
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     der_validity(&der)
 }
 
@@ -212,7 +210,9 @@ mod tests {
         assert_eq!(na.to_rfc3339(), "2021-03-04T00:00:00+00:00");
         let (_, na) = pem_validity(&cert((2020, 1, 2), (2051, 1, 1))).unwrap();
         assert_eq!(na.to_rfc3339(), "2051-01-01T00:00:00+00:00");
-        assert!(pem_validity("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----").is_none());
+        assert!(
+            pem_validity("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----").is_none()
+        );
         assert!(der_validity(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_none());
     }
 }

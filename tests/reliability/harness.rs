@@ -104,4 +104,3 @@ pub fn screen(m: &Model, w: u16, h: u16) -> String {
     }
     out
 }
-

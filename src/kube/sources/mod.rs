@@ -81,7 +81,10 @@ pub async fn run_watch<K, T>(
         None if cluster_scoped => "the cluster".to_string(),
         None => "all namespaces".to_string(),
     };
-    let needs = format!("needs list {} in {scope}", K::plural(&K::DynamicType::default()));
+    let needs = format!(
+        "needs list {} in {scope}",
+        K::plural(&K::DynamicType::default())
+    );
     let (api, starts) = resume::observed(api);
     let mut stream = watcher::watcher(api, config)
         .backoff(resume::WatchBackoff::default())

@@ -60,10 +60,7 @@ where
             Ok::<_, kube::Error>(resp)
         }
     });
-    (
-        Api::all_with(Client::new(svc, default_ns), &dt),
-        starts,
-    )
+    (Api::all_with(Client::new(svc, default_ns), &dt), starts)
 }
 
 /// The watchers' backoff: 0.8 s doubling to 30 s, each delay jittered down by up to 20 %.
