@@ -304,7 +304,11 @@ fn keys_stay_responsive_while_every_source_hangs() {
     t.start("tmux-256color", &format!("exec {}", t.ktriage_cmd(&kc)));
     t.wait_for("API");
     let mut worst = Duration::ZERO;
-    for (key, want) in [("6", "╭ Namespaces"), ("Tab", "╭ Webhooks"), ("6", "╭ Namespaces")] {
+    for (key, want) in [
+        ("6", "╭ Namespaces"),
+        ("Tab", "╭ Webhooks"),
+        ("6", "╭ Namespaces"),
+    ] {
         let t0 = Instant::now();
         t.run(&["send-keys", "-t", "t", key]);
         while !t.screen().contains(want) {
