@@ -62,7 +62,7 @@ fn real_server() -> Option<RealServer> {
 }
 
 fn kubectl(kc: &Path, args: &[&str]) -> Output {
-    Command::new("kubectl")
+    Command::new(support::kubectl::kubectl_or_skip("reliability_rbac").unwrap())
         .arg("--kubeconfig")
         .arg(kc)
         .args(args)
