@@ -66,6 +66,14 @@ impl Harness {
         self.handles.len()
     }
 
+    /// Feed whatever messages arrive within `d` to `update`.
+    pub async fn pump(&mut self, d: Duration) {
+        let deadline = tokio::time::Instant::now() + d;
+        while let Ok(Some(m)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            update(&mut self.model, m, Utc::now());
+        }
+    }
+
     /// Feed messages to `update` until `done` holds; panics after `limit`.
     pub async fn until(&mut self, what: &str, limit: Duration, done: impl Fn(&Model) -> bool) {
         let deadline = tokio::time::Instant::now() + limit;
