@@ -45,10 +45,12 @@ fn outage_secs() -> f64 {
         .unwrap_or(6.0)
 }
 
-/// Attempts one source may make in `t` seconds under exponential backoff starting at 0.8 s and
-/// doubling (kube-runtime's watcher default; the API probe starts at 1 s), plus the one in flight.
+/// Attempts one source may make in `t` seconds: watches and the API probe back off exponentially
+/// from 0.8 s (plus the one in flight); pollers keep an interval of at least 5 s.
 fn attempts_bound(t: f64) -> u64 {
-    (2.0 + (t / 0.8 + 1.0).log2().ceil()) as u64
+    let backoff = 2.0 + (t / 0.8 + 1.0).log2().ceil();
+    let poller = (t / 5.0).ceil() + 1.0;
+    backoff.max(poller) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
