@@ -29,6 +29,12 @@ pub enum Exit {
 
 /// Run the console until the user quits, a signal arrives or the terminal goes away.
 pub async fn run(session: Session) -> std::io::Result<Exit> {
+    // A closed or redirected stdin means nobody can type: do not take over a terminal at all.
+    if !stdin_is_terminal() {
+        return Err(std::io::Error::other(
+            "standard input is closed or not a terminal; the console needs one (`ktriage report` runs without)",
+        ));
+    }
     let now = Utc::now();
     let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now)
         .with_tuning(session.config.tuning);
@@ -60,6 +66,7 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = true;
     let mut first_frame = true;
+    let mut ticks: u64 = 0;
     let mut last_draw = Instant::now() - FRAME;
 
     let exit = loop {
@@ -123,7 +130,19 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
                 }
                 settle(&mut model, now);
             }
-            _ = tick.tick() => effects = update(&mut model, Msg::Tick, Utc::now()),
+            _ = tick.tick() => {
+                if !stdin_is_terminal() {
+                    tracing::info!("standard input is no longer a terminal");
+                    break Exit::TerminalGone;
+                }
+                effects = update(&mut model, Msg::Tick, Utc::now());
+                ticks += 1;
+                if ticks.is_multiple_of(60) {
+                    // for the soak script: a task leak shows here
+                    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+                    tracing::info!(tasks, "alive tasks");
+                }
+            }
             _ = sleep_until(last_draw + FRAME), if dirty => {}
         }
         dirty = true;
@@ -137,6 +156,11 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
     crate::term::restore();
     tracing::info!(?exit, "ktriage stopped");
     Ok(exit)
+}
+
+fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal()
 }
 
 /// Execute effects; returns true when the app should stop.

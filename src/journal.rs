@@ -50,6 +50,10 @@ impl Journal {
         let mut line = serde_json::to_vec(entry).map_err(|e| io(std::io::Error::other(e)))?;
         line.push(b'\n');
         let mut file = open_append(&self.path).map_err(io)?;
+        if ends_torn(&file).map_err(io)? {
+            // a crash tore the last line: end it, so this entry stays a whole line of its own
+            line.insert(0, b'\n');
+        }
         file.write_all(&line).map_err(io)?;
         file.sync_data().map_err(io)?;
         Ok(())
@@ -108,9 +112,28 @@ impl Journal {
     }
 }
 
+/// Whether the file's last byte is not a newline (a line torn by a crash).
+fn ends_torn(file: &File) -> std::io::Result<bool> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(&mut last, len - 1)?;
+    }
+    #[cfg(not(unix))]
+    {
+        last[0] = b'\n';
+    }
+    Ok(last[0] != b'\n')
+}
+
 fn open_append(path: &Path) -> std::io::Result<File> {
     let mut opts = OpenOptions::new();
-    opts.create(true).append(true);
+    opts.create(true).append(true).read(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -147,5 +170,21 @@ mod tests {
             let mode = std::fs::metadata(j.path()).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn an_append_after_a_torn_line_stays_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().join("journal.jsonl"));
+        j.append(&json!({"phase": "intent", "id": "a"})).unwrap();
+        open_append(j.path())
+            .unwrap()
+            .write_all(br#"{"phase":"outc"#)
+            .unwrap();
+        j.append(&json!({"phase": "intent", "id": "b"})).unwrap();
+        let (entries, warnings) = j.read().unwrap();
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert_eq!(entries[1]["id"], "b");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
     }
 }

@@ -22,6 +22,9 @@ pub enum Msg {
     ApiUp {
         version: String,
     },
+    /// What a source reads is not installed in this cluster (e.g. metrics.k8s.io not served): the
+    /// source shows "not configured" with the reason, not an error.
+    SourceAbsent(SourceId, String),
     /// A source failed (the source keeps retrying with backoff).
     SourceFailed(SourceId, Failure),
     Namespaces(Delta<NsRow>),

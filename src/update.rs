@@ -62,6 +62,12 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             model.api.version = Some(version);
             data_changed = true;
         }
+        Msg::SourceAbsent(id, why) => {
+            if let Some(state) = model.source_state_mut(id) {
+                *state = SourceState::NotConfigured { why };
+            }
+            data_changed = true;
+        }
         Msg::SourceFailed(id, failure) => {
             if let Some(state) = model.source_state_mut(id) {
                 *state = state.fail(failure, now);

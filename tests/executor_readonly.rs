@@ -11,66 +11,12 @@ use k8s_openapi::api::core::v1::{Event, Namespace};
 use ktriage::journal::Journal;
 use ktriage::kube::executor::{Executor, Identity, OutcomeResult};
 use ktriage::kube::gate::{allowed_read_only, is_refusal};
-use ktriage::model::webhooks::WebhookKind;
-use ktriage::mutation::{Mutation, Target};
+use ktriage::mutation::Mutation;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+use support::mutations::every_mutation;
 use support::{FakeApi, Handler, Recorded};
-
-/// Every mutation ktriage can make. The match is exhaustive on purpose: a new `Mutation` variant does
-/// not compile here until this proof covers it.
-fn every_mutation() -> Vec<Mutation> {
-    let apisvc = Target::cluster(
-        "apiregistration.k8s.io/v1",
-        "APIService",
-        "apiservices",
-        "v1beta1.custom.metrics.k8s.io",
-    );
-    let all = vec![
-        Mutation::Scale {
-            namespace: "shop".into(),
-            name: "api".into(),
-            replicas: 0,
-        },
-        Mutation::Delete {
-            target: apisvc.clone(),
-        },
-        Mutation::Restore {
-            target: apisvc,
-            manifest: json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-                             "metadata": {"name": "v1beta1.custom.metrics.k8s.io"}}),
-        },
-        Mutation::RemoveFinalizer {
-            target: Target::cluster("v1", "Namespace", "namespaces", "mon"),
-            finalizer: "controller.cattle.io/namespace-auth".into(),
-            index: 0,
-            resource_version: "41".into(),
-        },
-        Mutation::Finalize {
-            namespace: "mon".into(),
-        },
-        Mutation::SetFailurePolicy {
-            kind: WebhookKind::Validating,
-            configuration: "policy".into(),
-            webhook: "check.policy.example".into(),
-            index: 0,
-            policy: "Ignore".into(),
-            reason: "incident".into(),
-        },
-    ];
-    for m in &all {
-        match m {
-            Mutation::Scale { .. }
-            | Mutation::Delete { .. }
-            | Mutation::Restore { .. }
-            | Mutation::RemoveFinalizer { .. }
-            | Mutation::Finalize { .. }
-            | Mutation::SetFailurePolicy { .. } => {}
-        }
-    }
-    all
-}
 
 /// A fake API holding one deployment's replicas in `state.replicas`.
 fn cluster_handler(reject_dry_run: Option<(u16, &'static str)>) -> Handler {

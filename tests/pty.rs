@@ -261,6 +261,69 @@ fn hang_up_of_the_terminal_ends_the_process() {
 }
 
 #[test]
+fn closed_or_redirected_stdin_ends_at_once_with_a_message() {
+    for redirect in ["<&-", "</dev/null"] {
+        let Some(t) = Tmux::new() else { return };
+        let kc = dead_kubeconfig(t.dir.path());
+        t.start(
+            "tmux-256color",
+            &format!(
+                "{} {redirect}; echo EXITED rc=$?; case $(stty -a) in *-icanon*) echo MODE=RAW;; *) echo MODE=COOKED;; esac; exec sleep 60",
+                t.ktriage_cmd(&kc)
+            ),
+        );
+        let started = Instant::now();
+        let s = t.wait_for("EXITED rc=");
+        assert!(started.elapsed() < Duration::from_secs(5), "{redirect}");
+        assert!(s.contains("EXITED rc=1"), "{redirect}: {s}");
+        assert!(
+            s.contains("standard input is closed or not a terminal"),
+            "{redirect}: {s}"
+        );
+        assert_restored(&t);
+    }
+}
+
+#[test]
+fn keys_stay_responsive_while_every_source_hangs() {
+    let Some(t) = Tmux::new() else { return };
+    // a server that accepts connections and never answers: every request hangs
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming() {
+            held.push(s);
+        }
+    });
+    let kc = support::write(
+        t.dir.path(),
+        "hung.kubeconfig",
+        &support::kubeconfig(&format!("http://127.0.0.1:{port}"), "tok"),
+    );
+    t.start("tmux-256color", &format!("exec {}", t.ktriage_cmd(&kc)));
+    t.wait_for("API");
+    let mut worst = Duration::ZERO;
+    for (key, want) in [
+        ("6", "╭ Namespaces"),
+        ("Tab", "╭ Webhooks"),
+        ("6", "╭ Namespaces"),
+    ] {
+        let t0 = Instant::now();
+        t.run(&["send-keys", "-t", "t", key]);
+        while !t.screen().contains(want) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(2),
+                "no frame for {key} within 2 s while sources hang"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        worst = worst.max(t0.elapsed());
+    }
+    eprintln!("key → frame through tmux while every source hangs: worst {worst:?}");
+}
+
+#[test]
 fn a_panic_restores_the_terminal_and_reports() {
     let Some(t) = Tmux::new() else { return };
     let script = wrapped(&t).replacen(" --kubeconfig", " --debug-panic --kubeconfig", 1);

@@ -92,7 +92,8 @@ pub fn parse_line(line: &str) -> LogLine<'_> {
         };
     }
     // capnslog: "2021-05-04 07:50:10.140405 E | rafthttp: request sent was ignored (…)"
-    if line.len() > 29 && line.as_bytes().get(4) == Some(&b'-') {
+    // (the stamp is cut at byte 26: only where that is a character boundary — log text is arbitrary)
+    if line.len() > 29 && line.as_bytes().get(4) == Some(&b'-') && line.is_char_boundary(26) {
         let (stamp, rest) = line.split_at(26.min(line.len()));
         if let Ok(t) = NaiveDateTime::parse_from_str(stamp.trim(), "%Y-%m-%d %H:%M:%S%.f")
             && let Some((lvl, msg)) = rest.trim_start().split_once(" | ")

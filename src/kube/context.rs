@@ -97,7 +97,7 @@ pub async fn resolve(
 
 /// Resolve a context of an already-loaded kubeconfig (a file's, or the demo simulator's).
 pub async fn from_kubeconfig(
-    kc: Kubeconfig,
+    mut kc: Kubeconfig,
     sources: Vec<PathBuf>,
     context: Option<&str>,
     namespace: Option<&str>,
@@ -155,6 +155,23 @@ pub async fn from_kubeconfig(
         .find(|c| Some(&c.name) == cluster_name.as_ref())
         .and_then(|c| c.cluster.as_ref())
         .and_then(|c| c.server.clone());
+    if let Some(c) = &cluster_name {
+        crate::kube::credentials::check_cluster_ca(&kc, c).map_err(|reason| {
+            KubeError::Invalid {
+                context: ctx_name.clone(),
+                reason,
+            }
+        })?;
+    }
+    if let Some(u) = &user {
+        crate::kube::credentials::normalize_token_file(&mut kc, u);
+        crate::kube::credentials::check_client_certificate(&kc, u, chrono::Utc::now()).map_err(
+            |reason| KubeError::Invalid {
+                context: ctx_name.clone(),
+                reason,
+            },
+        )?;
+    }
     let options = KubeConfigOptions {
         context: Some(ctx_name.clone()),
         cluster: None,

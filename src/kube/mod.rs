@@ -2,6 +2,7 @@
 //! the executor.
 
 pub mod context;
+pub mod credentials;
 pub mod executor;
 pub mod gate;
 pub mod sources;

@@ -10,6 +10,7 @@
 //! | `POST /_sim/fault` `{"outage_seconds":5}` | refuse every connection and request for 5 s |
 //! | `POST /_sim/fault` `{"bookmark_interval_ms":100}` | how often watches send BOOKMARK events |
 //! | `POST /_sim/reset-faults` | clear all faults |
+//! | `GET /_sim/faults` | the active faults, and `outage_refused`: connections and requests refused by outages |
 //! | `POST /_sim/apply` (object, `List`, or YAML documents) | store objects directly, bypassing admission |
 //! | `POST /_sim/delete` `{"apiVersion","kind","namespace","name"}` | remove an object directly (finalizers ignored) |
 //! | `POST /_sim/compact` | forget watch history: older resourceVersions get 410 |
@@ -22,7 +23,7 @@
 //! | `POST /_sim/etcd` `{"member":"<node>","state":"island\|rejoin\|stopped\|healthy","nospace":true}` | change an etcd member now (see `etcd/mod.rs`); `GET` describes them |
 //!
 //! The request log (in memory for `GET /_sim/requests`, and appended to `--request-log FILE`) has
-//! one JSON line per request: `ts`, `method`, `path`, `query`, `status`, `bytes`, `stream`,
+//! one JSON line per request: `ts`, `ts_ms` (milliseconds since the epoch), `method`, `path`, `query`, `status`, `bytes`, `stream`,
 //! `duration_ms`, `user`. A stream (watch, `log?follow`) is logged when it starts (`bytes` 0) and
 //! again when it ends, with `"stream_end": true` and its total bytes and duration.
 
@@ -63,6 +64,8 @@ pub struct Faults {
     pub gone_watches: u32,
     pub outage_until: Option<Instant>,
     pub bookmark_interval: Duration,
+    /// Connections and requests refused because of an outage (they never reach the request log).
+    pub outage_refused: u64,
 }
 
 impl Default for Faults {
@@ -77,6 +80,7 @@ impl Default for Faults {
             gone_watches: 0,
             outage_until: None,
             bookmark_interval: Duration::from_secs(10),
+            outage_refused: 0,
         }
     }
 }
@@ -84,6 +88,15 @@ impl Default for Faults {
 impl Faults {
     pub fn in_outage(&self) -> bool {
         self.outage_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// `in_outage`, counting the refusal it causes.
+    pub fn refuse_in_outage(&mut self) -> bool {
+        let refused = self.in_outage();
+        if refused {
+            self.outage_refused += 1;
+        }
+        refused
     }
 
     /// Latency to add and an error to answer instead, for one API request.
@@ -174,6 +187,7 @@ impl Faults {
             "gone_watches": self.gone_watches,
             "outage_remaining_ms": self.outage_until.map(|t| t.saturating_duration_since(Instant::now()).as_millis() as u64),
             "bookmark_interval_ms": self.bookmark_interval.as_millis() as u64,
+            "outage_refused": self.outage_refused,
         })
     }
 }

@@ -263,7 +263,7 @@ pub async fn serve(
             }
             r = listener.accept() => {
                 let Ok((stream, _)) = r else { continue };
-                if sim.faults().in_outage() {
+                if sim.faults().refuse_in_outage() {
                     drop(stream);
                     continue;
                 }
@@ -319,7 +319,7 @@ fn is_public(path: &str) -> bool {
 
 async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
     let start = Instant::now();
-    if sim.faults().in_outage() {
+    if sim.faults().refuse_in_outage() {
         return Err(std::io::Error::other("simulated outage"));
     }
     let method = req.method().clone();
@@ -385,6 +385,7 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
     let bytes = resp.body().size_hint().exact();
     let entry = json!({
         "ts": super::api::now_rfc3339(),
+        "ts_ms": chrono::Utc::now().timestamp_millis(),
         "method": method.as_str(),
         "path": path,
         "query": raw_query,

@@ -7,6 +7,7 @@ pub mod etcd;
 pub mod etcd_model;
 pub mod kubectl;
 pub mod model;
+pub mod mutations;
 pub mod panes;
 pub mod real;
 

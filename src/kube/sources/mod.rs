@@ -8,6 +8,7 @@ pub mod events;
 pub mod leaders;
 pub mod namespaces;
 pub mod nodes;
+pub mod resume;
 pub mod top;
 pub mod webhooks;
 
@@ -66,9 +67,16 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
     ]
 }
 
+/// Server-side timeout of every watch request (`timeoutSeconds`) unless the caller sets one.
+/// kube-runtime's watcher treats a stream that stays silent for this plus 5 s as dead and re-watches
+/// from its last resourceVersion, so a hung watch (connection open, nothing arriving) is restarted
+/// within 60 s; a healthy quiet watch is ended by the server first and resumes without a re-list.
+pub const WATCH_TIMEOUT_SECS: u32 = 55;
+
 /// Drive a `watcher` for `K`, reducing objects to rows with `row` and wrapping deltas with `wrap`.
 /// Errors are reported as `SourceFailed` and the watcher retries with its backoff; a `410 Gone` makes
-/// it re-list (an `Init` … `InitDone` sequence, applied atomically by the store).
+/// it re-list (an `Init` … `InitDone` sequence, applied atomically by the store). A forbidden list
+/// says what is missing: `needs list <resource> in <namespace>`.
 pub async fn run_watch<K, T>(
     api: Api<K>,
     config: watcher::Config,
@@ -79,9 +87,45 @@ pub async fn run_watch<K, T>(
     wrap: impl Fn(Delta<T>) -> Msg,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+    K::Scope: 'static,
 {
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-    while let Some(item) = stream.next().await {
+    let mut config = config;
+    config.timeout.get_or_insert(WATCH_TIMEOUT_SECS);
+    let cluster_scoped = std::any::TypeId::of::<K::Scope>()
+        == std::any::TypeId::of::<k8s_openapi::ClusterResourceScope>();
+    let scope = match api.namespace() {
+        Some(ns) => format!("namespace {ns}"),
+        None if cluster_scoped => "the cluster".to_string(),
+        None => "all namespaces".to_string(),
+    };
+    let needs = format!(
+        "needs list {} in {scope}",
+        K::plural(&K::DynamicType::default())
+    );
+    let (api, starts) = resume::observed(api);
+    let mut stream = watcher::watcher(api, config)
+        .backoff(resume::WatchBackoff::default())
+        .boxed();
+    // after an error: the watch-start count then; a higher count means the watch is back
+    let mut failing: Option<u64> = None;
+    let mut check = tokio::time::interval(Duration::from_millis(250));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            _ = check.tick(), if failing.is_some() => {
+                if failing.is_some_and(|n| starts.count() > n) {
+                    failing = None;
+                    // no rows change (nothing is pending after a watch restart): the source is live
+                    if tx.send(wrap(Delta::InitDone)).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(item) = item else { return };
         let msg = match item {
             Ok(Event::Init) => wrap(Delta::Init),
             Ok(Event::InitApply(o)) => wrap(Delta::InitApply(row(o))),
@@ -90,12 +134,24 @@ pub async fn run_watch<K, T>(
             Ok(Event::Delete(o)) => wrap(Delta::Delete(key(&o))),
             Err(e) => {
                 tracing::debug!(source = %id, error = %e, "watch error");
-                Msg::SourceFailed(id, classify_watch(&e))
+                failing = Some(starts.count());
+                Msg::SourceFailed(id, needs_access(classify_watch(&e), &needs))
             }
         };
         if tx.send(msg).await.is_err() {
             return; // the app is gone
         }
+    }
+}
+
+/// A forbidden failure names the access it lacks first: `needs list pods in namespace shop (403 …)`.
+pub fn needs_access(failure: Failure, needs: &str) -> Failure {
+    if failure.kind != FailureKind::Forbidden || !failure.message.starts_with("403") {
+        return failure;
+    }
+    Failure {
+        kind: failure.kind,
+        message: format!("{needs} ({})", failure.message),
     }
 }
 
@@ -122,6 +178,10 @@ pub fn classify(e: &kube::Error) -> Failure {
         kube::Error::SerdeError(err) => Failure {
             kind: FailureKind::Error,
             message: format!("unreadable response from the API server: {err}"),
+        },
+        kube::Error::FromUtf8(err) => Failure {
+            kind: FailureKind::Error,
+            message: format!("unreadable response from the API server (not UTF-8): {err}"),
         },
         other if crate::kube::gate::is_refusal(other) => Failure {
             kind: FailureKind::Error,

@@ -250,9 +250,12 @@ pub async fn scan(
 pub async fn run_content(ctx: SourceCtx) {
     let client = ctx.client.clone();
     let mut discovered: Option<(Vec<ApiResource>, Vec<String>)> = None;
+    // only Terminating namespaces come back: a healthy cluster's poll is an empty list, not all of
+    // its namespaces every 10 s
+    let terminating = ListParams::default().fields("status.phase=Terminating");
     loop {
         let nss: Api<Namespace> = Api::all(client.clone());
-        match nss.list(&ListParams::default()).await {
+        match nss.list(&terminating).await {
             Ok(list) => {
                 // discovery is cached; it is retried only while some group is broken
                 if discovered.as_ref().is_none_or(|(_, b)| !b.is_empty()) {

@@ -120,10 +120,16 @@ pub fn pod_row(p: Pod) -> PodRow {
 }
 
 /// Poll metrics.k8s.io every `every`, one list call for pods and one for nodes.
+/// How a 404 from metrics.k8s.io starts its message (the poller turns it into "not configured").
+const NOT_SERVED: &str = "metrics-server not installed";
+
 pub async fn metrics(ctx: SourceCtx, every: Duration) {
     loop {
         let msg = match poll(&ctx).await {
             Ok(snap) => Msg::Metrics(snap),
+            Err(f) if f.message.starts_with(NOT_SERVED) => {
+                Msg::SourceAbsent(SourceId::Metrics, f.message)
+            }
             Err(f) => Msg::SourceFailed(SourceId::Metrics, f),
         };
         if ctx.tx.send(msg).await.is_err() {
@@ -155,9 +161,16 @@ async fn get_list(ctx: &SourceCtx, path: &str) -> Result<Vec<Value>, Failure> {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default()),
+        // not served at all: metrics-server is not installed (no APIService for metrics.k8s.io)
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(Failure {
+            kind: FailureKind::Error,
+            message: format!(
+                "{NOT_SERVED} (metrics.k8s.io is not served); showing requests and limits only"
+            ),
+        }),
         Err(e) => {
             let mut f = classify(&e);
-            if matches!(&e, kube::Error::Api(s) if s.code == 404 || s.code == 503) {
+            if matches!(&e, kube::Error::Api(s) if s.code == 503) {
                 f.kind = FailureKind::Error;
                 f.message = format!(
                     "metrics-server unavailable (metrics.k8s.io: {}); showing requests and limits only",
