@@ -60,6 +60,10 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         | Msg::Pods(_)
         | Msg::ReplicaSets(_)
         | Msg::Metrics(_) => data_changed = panes::on_source(model, msg, now),
+        Msg::CrashLogs(logs) => {
+            data_changed = model.top.crash_logs != logs;
+            model.top.crash_logs = logs;
+        }
         Msg::ActionDone(outcome) => {
             panes::remember_action(model, &outcome);
             crate::model::backups::record(model, &outcome);

@@ -94,6 +94,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "leader-flapping",
         include_str!("../../assets/scenarios/leader-flapping.yaml"),
     ),
+    (
+        "kube-ca-rotated",
+        include_str!("../../assets/scenarios/kube-ca-rotated.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize, Default)]
