@@ -23,6 +23,8 @@ pub enum Action {
     Scale,
     /// Revert the last action of this session from the journal's `before` (mutating).
     Undo,
+    /// Write the incident snapshot (markdown, mode 0600) and show its path.
+    Snapshot,
     /// Jump from a finding or an eviction group to its workload in Top.
     Jump,
     /// Events: warnings only / all events.
@@ -79,6 +81,7 @@ impl Action {
         ("scale", Action::Scale),
         ("undo", Action::Undo),
         ("jump", Action::Jump),
+        ("snapshot", Action::Snapshot),
         ("toggle_warnings", Action::ToggleWarnings),
         ("filter", Action::Filter),
         ("sort", Action::Sort),

@@ -144,6 +144,27 @@ fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) 
     for e in effects {
         match e {
             Effect::Quit => quit = true,
+            Effect::Snapshot(model) => {
+                let journal = session.journal.clone();
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let now = Utc::now();
+                    let entries = journal.read().map(|(e, _)| e).unwrap_or_default();
+                    let entries = crate::snapshot::run_entries(&entries, model.started_at);
+                    let doc = crate::snapshot::document(&model, now, &entries, false);
+                    let dir = journal
+                        .path()
+                        .parent()
+                        .map(std::path::Path::to_path_buf)
+                        .unwrap_or_default();
+                    let path =
+                        crate::snapshot::path_for(&dir, model.cluster.context.as_deref(), now);
+                    let result = crate::snapshot::write_private(&path, &doc)
+                        .map(|()| path.display().to_string())
+                        .map_err(|e| format!("{}: {e}", path.display()));
+                    let _ = tx.blocking_send(Msg::SnapshotWritten(result));
+                });
+            }
             Effect::Copy(text) => {
                 use std::io::Write;
                 let seq = osc52(&text);

@@ -155,6 +155,11 @@ pub struct ReportArgs {
     /// `10s`, `1m`, `500ms`, `0`
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub observe: Duration,
+
+    /// Hide node names and IP addresses too (for sharing outside the team; credentials are always
+    /// scrubbed)
+    #[arg(long)]
+    pub redact: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

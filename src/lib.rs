@@ -30,6 +30,7 @@
 //! | [`app`], [`term`] | the event loop; terminal ownership and restore on every exit path |
 //! | [`report`] | headless run: same sources and rules, printed as text, markdown or JSON |
 //! | [`report_panes`] | the report's rows of the Leaders, Events and Top panes |
+//! | [`snapshot`] | the incident snapshot: findings grouped by cause, trimmed tables, this run's journal; scrubbed of credentials |
 //! | [`sim`] | the simulated cluster (demo, tests, benchmarks) |
 //!
 //! Adding a pane: `model/<pane>.rs`, `kube/sources/<pane>.rs`, `ui/panes/<pane>.rs`, its rules in
@@ -52,6 +53,7 @@ pub mod report;
 pub mod report_panes;
 pub mod session;
 pub mod sim;
+pub mod snapshot;
 pub mod term;
 pub mod tuning;
 pub mod ui;

@@ -41,7 +41,16 @@ async fn run_configured(session: Session, args: &ReportArgs) -> i32 {
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into()) + "\n",
         Format::Text => text(&model, now),
-        Format::Markdown => markdown(&model, now),
+        Format::Markdown => {
+            let entries = session.journal.read().map(|(e, _)| e).unwrap_or_default();
+            let entries = crate::snapshot::run_entries(&entries, model.started_at);
+            crate::snapshot::document(&model, now, &entries, args.redact)
+        }
+    };
+    let text = if args.redact && args.format == Format::Text {
+        crate::snapshot::redact_hosts(&model, &crate::snapshot::scrub(&text))
+    } else {
+        text
     };
     if let Err(e) = write_out(args, &text) {
         eprintln!("ktriage report: {e}");
@@ -260,36 +269,7 @@ pub fn text(model: &Model, now: DateTime<Utc>) -> String {
     s
 }
 
+/// The markdown report: the incident snapshot's document (without journal entries).
 pub fn markdown(model: &Model, now: DateTime<Utc>) -> String {
-    let (who, when) = header(model, now);
-    let mut s = format!(
-        "# ktriage report\n\n{who}, generated {when}\n\n## Sources\n\n| source | state | detail |\n|---|---|---|\n"
-    );
-    for (id, st) in model.sources() {
-        s.push_str(&format!(
-            "| {} | {} | {} |\n",
-            id.name(),
-            st.label(now),
-            st.error_text().unwrap_or("").replace('|', "\\|")
-        ));
-    }
-    s.push_str(&format!("\n## Findings ({})\n", counts(&model.findings)));
-    if model.findings.is_empty() {
-        s.push_str("\nNone.\n");
-    }
-    for f in &model.findings {
-        s.push_str(&format!(
-            "\n### {} — {}\n\n`{}`\n\n",
-            f.severity.name(),
-            f.title,
-            f.key
-        ));
-        for e in &f.evidence {
-            s.push_str(&format!("- {e}\n"));
-        }
-        if !f.fix.text.is_empty() {
-            s.push_str(&format!("\n**Fix:** {}\n", f.fix.text));
-        }
-    }
-    s
+    crate::snapshot::document(model, now, &[], false)
 }

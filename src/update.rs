@@ -14,9 +14,11 @@ use crate::msg::Msg;
 use crate::mutation::Mutation;
 
 /// Side effects requested by `update`, executed by the app loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
+    /// Write the incident snapshot of this model (the app loop adds the journal and writes the file).
+    Snapshot(Box<Model>),
     /// Run a confirmed mutation through the one executor.
     Execute(Mutation),
     /// Put text on the terminal's clipboard (OSC 52), written by the app loop.
@@ -60,6 +62,20 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         | Msg::Pods(_)
         | Msg::ReplicaSets(_)
         | Msg::Metrics(_) => data_changed = panes::on_source(model, msg, now),
+        Msg::SnapshotWritten(result) => match result {
+            Ok(path) => notice(
+                model,
+                &format!("snapshot written: {path}"),
+                NoticeLevel::Info,
+                now,
+            ),
+            Err(e) => notice(
+                model,
+                &format!("snapshot not written: {e}"),
+                NoticeLevel::Error,
+                now,
+            ),
+        },
         Msg::CrashLogs(logs) => {
             data_changed = model.top.crash_logs != logs;
             model.top.crash_logs = logs;
@@ -208,6 +224,7 @@ pub fn apply_action(
         | Action::Group => panes::pane_action(model, action, now),
         // outside a dialog: the etcd pane's runbook (the dialog handles its own copy)
         Action::Copy => copy_runbook(model, now, effects),
+        Action::Snapshot => effects.push(Effect::Snapshot(Box::new(model.clone()))),
         Action::Fix
         | Action::Finalize
         | Action::ToggleFailurePolicy

@@ -207,21 +207,45 @@ fn ca(m: &Model) -> Option<&Finding> {
 fn kube_ca_mismatch_from_system_pods_last_words() {
     // names are arbitrary: the rule reads namespaces, states and messages
     let m = with_pods(vec![
-        pod("kube-system", "dns-a1", ("DaemonSet", "resolver"), Some(UNAUTH)),
-        pod("cattle-system", "agent-x", ("DaemonSet", "edge"), Some(X509)),
+        pod(
+            "kube-system",
+            "dns-a1",
+            ("DaemonSet", "resolver"),
+            Some(UNAUTH),
+        ),
+        pod(
+            "cattle-system",
+            "agent-x",
+            ("DaemonSet", "edge"),
+            Some(X509),
+        ),
         pod("kube-system", "fine-1", ("DaemonSet", "fine"), None),
     ]);
     let f = ca(&m).expect("kube-ca-mismatch");
     assert_eq!(f.severity, Severity::Critical);
-    assert!(f.title.contains("DaemonSet kube-system/resolver"), "{}", f.title);
-    assert!(f.title.contains("DaemonSet cattle-system/edge"), "{}", f.title);
+    assert!(
+        f.title.contains("DaemonSet kube-system/resolver"),
+        "{}",
+        f.title
+    );
+    assert!(
+        f.title.contains("DaemonSet cattle-system/edge"),
+        "{}",
+        f.title
+    );
     assert!(!f.title.contains("fine"));
     assert!(f.evidence.iter().any(|e| e.contains("Unauthorized")));
     assert!(f.evidence.iter().any(|e| e.contains("x509")));
     assert!(f.fix.text.contains("re-issue"), "{}", f.fix.text);
     assert!(f.fix.text.contains("restart the affected pods"));
     // the kubeconfig in this fixture goes through Rancher's proxy: nothing compares it
-    assert!(m.cluster.server.as_deref().unwrap().contains("/k8s/clusters/"));
+    assert!(
+        m.cluster
+            .server
+            .as_deref()
+            .unwrap()
+            .contains("/k8s/clusters/")
+    );
 }
 
 #[test]
@@ -268,7 +292,12 @@ fn rancher_agent_down_is_explained_by_kube_ca() {
             ("Deployment", "cattle-cluster-agent"),
             Some(X509),
         ),
-        pod("kube-system", "r-1", ("DaemonSet", "resolver"), Some(UNAUTH)),
+        pod(
+            "kube-system",
+            "r-1",
+            ("DaemonSet", "resolver"),
+            Some(UNAUTH),
+        ),
     ]);
     let agent = m
         .findings
@@ -276,7 +305,12 @@ fn rancher_agent_down_is_explained_by_kube_ca() {
         .find(|f| f.id == "rancher-agent-down")
         .expect("rancher-agent-down");
     assert_eq!(agent.severity, Severity::Warning);
-    assert!(agent.evidence.iter().any(|e| e.contains("CrashLoopBackOff")));
+    assert!(
+        agent
+            .evidence
+            .iter()
+            .any(|e| e.contains("CrashLoopBackOff"))
+    );
     assert_eq!(agent.cause.as_deref(), Some("kube-ca-mismatch"));
 }
 

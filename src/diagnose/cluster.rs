@@ -33,11 +33,37 @@ pub fn system_namespace(ns: &str) -> bool {
     ns == "kube-system" || ns.starts_with("cattle-")
 }
 
-/// The line of `text` carrying a CA/credential signature, trimmed and bounded.
+/// The line of `text` carrying a CA/credential signature: credentials scrubbed first (a crashed client
+/// may print its own token), then bounded around the signature.
 pub fn ca_line(text: &str) -> Option<String> {
-    text.lines()
-        .find(|l| CA_SIGNATURES.iter().any(|s| l.contains(s)))
-        .map(|l| crate::ui::truncate(l.trim(), 160))
+    let line = text
+        .lines()
+        .find(|l| CA_SIGNATURES.iter().any(|s| l.contains(s)))?;
+    let line = crate::snapshot::scrub(line.trim());
+    Some(around_signature(&line, 160))
+}
+
+/// At most `max` characters of `line`, ending just after the first signature it contains.
+fn around_signature(line: &str, max: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= max {
+        return line.to_string();
+    }
+    let end_byte = CA_SIGNATURES
+        .iter()
+        .filter_map(|s| line.find(s).map(|p| p + s.len()))
+        .min()
+        .unwrap_or(line.len());
+    let end = line[..end_byte].chars().count();
+    let start = end.saturating_sub(max);
+    let mut out: String = chars[start..end].iter().collect();
+    if start > 0 {
+        out.insert(0, '…');
+    }
+    if end < chars.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// A container is failing: waiting in CrashLoopBackOff, or restarted and not ready.
@@ -184,7 +210,10 @@ fn rancher_agents(model: &Model, out: &mut Vec<Finding>) {
                 if !c.last_message.is_empty() {
                     why.push(format!(
                         "last words: {}",
-                        crate::ui::truncate(c.last_message.lines().last().unwrap_or(""), 120)
+                        crate::ui::truncate(
+                            &crate::snapshot::scrub(c.last_message.lines().last().unwrap_or("")),
+                            120
+                        )
                     ));
                 }
             }
