@@ -29,6 +29,7 @@
 //! | [`ui`] | pure rendering; panes in `ui::panes` |
 //! | [`app`], [`term`] | the event loop; terminal ownership and restore on every exit path |
 //! | [`report`] | headless run: same sources and rules, printed as text, markdown or JSON |
+//! | [`fleet`] | `report --all-contexts`: every kubeconfig context checked concurrently, each with its own timeout |
 //! | [`report_panes`] | the report's rows of the Leaders, Events and Top panes |
 //! | [`snapshot`] | the incident snapshot: findings grouped by cause, trimmed tables, this run's journal; scrubbed of credentials |
 //! | [`sim`] | the simulated cluster (demo, tests, benchmarks) |
@@ -42,6 +43,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnose;
 pub mod etcd;
+pub mod fleet;
 pub mod journal;
 pub mod keymap;
 pub mod kube;

@@ -18,6 +18,9 @@ use crate::msg::Msg;
 use crate::session::Session;
 use crate::update::update;
 
+/// `--observe` when not given (rate and churn rules need a window).
+pub const DEFAULT_OBSERVE_SECS: u64 = 10;
+
 /// Run the report; returns the process exit code.
 pub async fn run(session: Session, args: &ReportArgs) -> i32 {
     if session.nothing_configured() {
@@ -35,7 +38,12 @@ pub async fn run(session: Session, args: &ReportArgs) -> i32 {
 }
 
 async fn run_configured(session: Session, args: &ReportArgs) -> i32 {
-    let model = observe(&session, args.observe).await;
+    let model = observe(
+        &session,
+        args.observe
+            .unwrap_or(Duration::from_secs(DEFAULT_OBSERVE_SECS)),
+    )
+    .await;
     let now = Utc::now();
     let doc = document(&model, now);
     let text = match args.format {
@@ -69,7 +77,7 @@ pub fn exit_code(findings: &[Finding]) -> i32 {
 }
 
 /// Feed the model from the sources until they settle, then for `observe` more.
-async fn observe(session: &Session, observe: Duration) -> Model {
+pub async fn observe(session: &Session, observe: Duration) -> Model {
     let mut model = Model::new(
         session.cluster.clone(),
         session.config.keymap.clone(),
@@ -137,7 +145,7 @@ fn time_out_loading(model: &mut Model, secs: u64) {
     }
 }
 
-fn write_out(args: &ReportArgs, text: &str) -> Result<(), String> {
+pub fn write_out(args: &ReportArgs, text: &str) -> Result<(), String> {
     match &args.out {
         None => {
             let mut out = std::io::stdout().lock();
