@@ -25,6 +25,7 @@
 //! | [`mutation`] | writes as values: describe, exact patch, kubectl equivalent |
 //! | [`etcd`] | etcd v3 probing without Kubernetes: JSON gateway client (read-only by construction), TLS, access resolution and discovery, log signatures, runbooks |
 //! | [`kube`] | the only code touching `kube::Client`: context resolution, read-only gate (a tower layer), sources, executor |
+//! | [`certs`] | certificate expiry: the API server's serving certificate from a TLS handshake, etcd client certificate files |
 //! | [`journal`] | JSONL journal of actions (intent before the first request, outcome after) |
 //! | [`ui`] | pure rendering; panes in `ui::panes` |
 //! | [`app`], [`term`] | the event loop; terminal ownership and restore on every exit path |
@@ -39,6 +40,7 @@
 
 pub mod action;
 pub mod app;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod diagnose;

@@ -34,6 +34,8 @@ pub enum Msg {
     EventsApi(&'static str),
     Pods(Delta<PodRow>),
     ReplicaSets(Delta<RsRow>),
+    /// The certificates probe (API server serving certificate, etcd client certificate).
+    Certs(crate::certs::CertsModel),
     /// The TUI's incident snapshot was written (its path) or not (why).
     SnapshotWritten(Result<String, String>),
     /// Signature lines of crash-looping system containers' previous logs, by `namespace/pod/container`.

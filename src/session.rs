@@ -200,6 +200,16 @@ impl Session {
         if !crate::etcd::local_logs::find(&root).is_empty() {
             handles.push(tokio::spawn(crate::etcd::local_logs::run(root, tx.clone())));
         }
+        let etcd_cert = self.etcd.as_ref().and_then(|a| a.client.cert.clone());
+        if self.cluster.server.is_some() || etcd_cert.is_some() {
+            handles.push(tokio::spawn(crate::certs::run(
+                self.cluster.server.clone(),
+                etcd_cert,
+                Duration::from_secs(self.config.intervals.request_timeout_secs),
+                CERTS_EVERY,
+                tx.clone(),
+            )));
+        }
         if let Some(a) = &self.etcd {
             let i = &self.config.intervals;
             handles.extend(crate::etcd::start(
@@ -226,6 +236,10 @@ impl Session {
         })
     }
 }
+
+/// How often the certificates are read again (they change rarely; the days left are recomputed on
+/// every evaluation).
+const CERTS_EVERY: Duration = Duration::from_secs(3600);
 
 /// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
 /// request outside the allow-list before anything is sent.

@@ -76,6 +76,10 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
                 now,
             ),
         },
+        Msg::Certs(c) => {
+            model.certs = Some(c);
+            data_changed = true;
+        }
         Msg::CrashLogs(logs) => {
             data_changed = model.top.crash_logs != logs;
             model.top.crash_logs = logs;

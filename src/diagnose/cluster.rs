@@ -71,9 +71,68 @@ fn failing(c: &crate::model::top::ContainerRow) -> bool {
     c.waiting_reason == "CrashLoopBackOff" || (c.restarts > 0 && !c.ready)
 }
 
-pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
+/// `cert-expiring` from this many days before notAfter (critical under [`CERT_CRITICAL_DAYS`]).
+pub const CERT_WARN_DAYS: i64 = 30;
+pub const CERT_CRITICAL_DAYS: i64 = 7;
+
+pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
     kube_ca(model, out);
     rancher_agents(model, out);
+    certs(model, now, out);
+}
+
+fn certs(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    let Some(c) = &model.certs else { return };
+    for r in &c.rows {
+        let left = r.not_after - now;
+        let days = left.num_days();
+        if days >= CERT_WARN_DAYS {
+            continue;
+        }
+        let severity = if days < CERT_CRITICAL_DAYS {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let when = if left.num_seconds() <= 0 {
+            format!("expired {} day(s) ago", -days)
+        } else {
+            format!("expires in {days} day(s)")
+        };
+        let mut f = Finding::new(
+            "cert-expiring",
+            severity,
+            PaneId::Overview,
+            Some(Subject {
+                kind: "Certificate".into(),
+                namespace: None,
+                name: r.source.clone(),
+                part: None,
+            }),
+            format!("{} ({}) {when}", r.what, r.source),
+        );
+        f.evidence.push(format!(
+            "notAfter {} ({when})",
+            r.not_after.format("%Y-%m-%d %H:%M UTC")
+        ));
+        let d = detect(model);
+        f.fix.text = match d.platform {
+            Platform::Rke1 => "RKE1: `rke cert rotate --config cluster.yml` (with the matching cluster.rkestate), \
+                               then restart the components that hold the old certificates."
+                .into(),
+            Platform::Rke2 => "RKE2: certificates are renewed when rke2-server restarts within 90 days of \
+                               expiry; `rke2 certificate rotate` then `systemctl restart rke2-server` on each \
+                               server node, one at a time."
+                .into(),
+            Platform::K3s => "k3s: `k3s certificate rotate` then restart k3s on each server node, one at a time."
+                .into(),
+            Platform::Unknown => "Rotate the certificate before notAfter and restart what serves or uses it."
+                .into(),
+        };
+        f.details =
+            json!({"not_after": r.not_after.to_rfc3339(), "days_left": days, "source": r.source});
+        out.push(f);
+    }
 }
 
 fn kube_ca(model: &Model, out: &mut Vec<Finding>) {

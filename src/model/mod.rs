@@ -186,6 +186,8 @@ pub struct Model {
     pub tuning: crate::tuning::Tuning,
     /// The last action of this session that changed something (for Undo).
     pub last_action: Option<LastAction>,
+    /// Certificates ktriage depends on (`None` until the first probe answered).
+    pub certs: Option<crate::certs::CertsModel>,
 }
 
 /// An applied action and what the object looked like before it (the journal's `before`).
@@ -236,6 +238,7 @@ impl Model {
             started_at: now,
             tuning: crate::tuning::Tuning::default(),
             last_action: None,
+            certs: None,
             cluster,
         }
     }
