@@ -125,7 +125,9 @@ pub fn summary_line(model: &Model) -> String {
         .iter()
         .filter(|n| n.ready == Some(false))
         .count();
-    let nodes = if not_ready > 0 {
+    let nodes = if nodes == 0 && !model.nodes.state.is_ok() {
+        "nodes unknown".to_string()
+    } else if not_ready > 0 {
         format!("{nodes} nodes ({not_ready} not ready)")
     } else {
         format!("{nodes} nodes")
@@ -133,7 +135,7 @@ pub fn summary_line(model: &Model) -> String {
     format!("{version} · {dist} · {nodes} · context {c} · {s}")
 }
 
-/// Keys that reach a finding: its pane's key, and its action's key where one exists (`5 top·s`).
+/// Keys that reach a finding: its pane's key, then its action's key where one exists (`7→p`).
 pub fn keys_for(model: &Model, f: &Finding) -> String {
     let pane = PaneId::from_name(&f.pane).unwrap_or(PaneId::Overview);
     let mut k = model
@@ -143,7 +145,7 @@ pub fn keys_for(model: &Model, f: &Finding) -> String {
     if let Some(a) = f.fix.action.as_deref().and_then(Action::from_name)
         && let Some(ak) = model.keymap.key_for(a, pane)
     {
-        k.push_str(&format!(" then {ak}"));
+        k.push_str(&format!("→{ak}"));
     }
     k
 }
