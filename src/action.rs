@@ -23,6 +23,8 @@ pub enum Action {
     Scale,
     /// Revert the last action of this session from the journal's `before` (mutating).
     Undo,
+    /// List the kubeconfig's contexts and switch to one.
+    Contexts,
     /// Write the incident snapshot (markdown, mode 0600) and show its path.
     Snapshot,
     /// Jump from a finding or an eviction group to its workload in Top.
@@ -82,6 +84,7 @@ impl Action {
         ("undo", Action::Undo),
         ("jump", Action::Jump),
         ("snapshot", Action::Snapshot),
+        ("contexts", Action::Contexts),
         ("toggle_warnings", Action::ToggleWarnings),
         ("filter", Action::Filter),
         ("sort", Action::Sort),

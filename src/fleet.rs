@@ -53,7 +53,7 @@ impl ClusterEntry {
 }
 
 /// The context names of the kubeconfig the global flags select.
-fn contexts(global: &GlobalArgs) -> Result<Vec<String>, String> {
+pub fn contexts(global: &GlobalArgs) -> Result<Vec<String>, String> {
     let kc = match &global.kubeconfig {
         Some(p) => kube::config::Kubeconfig::read_from(p)
             .map_err(|e| format!("cannot read {}: {e}", p.display()))?,
@@ -120,6 +120,7 @@ async fn check(session_base: &SessionBase, global: &GlobalArgs, context: String)
         debug_panic: false,
         demo: None,
         etcd: None,
+        global: None,
     };
     let model: Model = crate::report::observe(&session, session_base.observe).await;
     let state = if model.api.state.is_ok() {

@@ -36,6 +36,8 @@ pub enum Msg {
     ReplicaSets(Delta<RsRow>),
     /// The certificates probe (API server serving certificate, etcd client certificate).
     Certs(crate::certs::CertsModel),
+    /// The kubeconfig's contexts for the switcher, or why they cannot be read.
+    Contexts(Result<Vec<String>, String>),
     /// The TUI's incident snapshot was written (its path) or not (why).
     SnapshotWritten(Result<String, String>),
     /// Signature lines of crash-looping system containers' previous logs, by `namespace/pod/container`.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
+pub mod contexts;
 pub mod panes;
 
 use crate::action::Action;
@@ -17,6 +18,10 @@ use crate::mutation::Mutation;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
+    /// Read the kubeconfig's contexts for the switcher (answered by `Msg::Contexts`).
+    ListContexts,
+    /// Switch to this context: a new gated client, new sources, a fresh model.
+    SwitchContext(String),
     /// Write the incident snapshot of this model (the app loop adds the journal and writes the file).
     Snapshot(Box<Model>),
     /// Run a confirmed mutation through the one executor.
@@ -62,6 +67,10 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         | Msg::Pods(_)
         | Msg::ReplicaSets(_)
         | Msg::Metrics(_) => data_changed = panes::on_source(model, msg, now),
+        Msg::Contexts(result) => match result {
+            Ok(names) => contexts::opened(model, names),
+            Err(e) => notice(model, &format!("contexts: {e}"), NoticeLevel::Error, now),
+        },
         Msg::SnapshotWritten(result) => match result {
             Ok(path) => notice(
                 model,
@@ -150,7 +159,7 @@ fn on_key(
         }
         return;
     }
-    if panes::on_edit_key(model, &ev) {
+    if contexts::on_key(model, &ev, effects) || panes::on_edit_key(model, &ev) {
         return;
     }
     let Some(action) = model.keymap.lookup(key, model.ui.active, false) else {
@@ -229,6 +238,7 @@ pub fn apply_action(
         // outside a dialog: the etcd pane's runbook (the dialog handles its own copy)
         Action::Copy => copy_runbook(model, now, effects),
         Action::Snapshot => effects.push(Effect::Snapshot(Box::new(model.clone()))),
+        Action::Contexts => effects.push(Effect::ListContexts),
         Action::Fix
         | Action::Finalize
         | Action::ToggleFailurePolicy
@@ -313,6 +323,11 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
         now,
     );
     effects.push(Effect::Execute(dialog.mutation));
+}
+
+/// An informational notice stamped now (for the app loop).
+pub fn notice_now(model: &mut Model, text: &str) {
+    notice(model, text, NoticeLevel::Info, Utc::now());
 }
 
 pub(crate) fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: DateTime<Utc>) {

@@ -158,6 +158,15 @@ pub struct UiState {
     /// Rows the body can show (set from the last resize) for paging.
     pub page: usize,
     pub size: (u16, u16),
+    /// The context switcher, while open.
+    pub contexts: Option<ContextPicker>,
+}
+
+/// The context switcher's list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContextPicker {
+    pub names: Vec<String>,
+    pub selected: usize,
 }
 
 /// Everything the screen and the report are made from.
