@@ -204,14 +204,18 @@ pub fn scrub(text: &str) -> String {
         + if text.ends_with('\n') { "\n" } else { "" }
 }
 
+/// A long opaque string: mixed-case base64-like (Kubernetes names are lowercase, so they pass), or a
+/// long run of hex.
 fn is_opaque(w: &str) -> bool {
     let core = w.trim_matches(|c: char| "\"'`,;()[]{}<>".contains(c));
-    core.len() >= 40
-        && core
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+/=_-.".contains(c))
-        && core.chars().any(|c| c.is_ascii_digit())
-        && core.chars().any(|c| c.is_ascii_alphabetic())
+    let b64 = core
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c));
+    let mixed = core.chars().any(|c| c.is_ascii_uppercase())
+        && core.chars().any(|c| c.is_ascii_lowercase())
+        && core.chars().any(|c| c.is_ascii_digit());
+    let hex = core.len() >= 40 && core.chars().all(|c| c.is_ascii_hexdigit());
+    (core.len() >= 32 && b64 && mixed) || hex
 }
 
 fn secret_key(k: &str) -> bool {

@@ -89,6 +89,10 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             model.certs = Some(c);
             data_changed = true;
         }
+        Msg::CaBundles(b) => {
+            data_changed = model.top.ca_bundles.as_ref() != Some(&b);
+            model.top.ca_bundles = Some(b);
+        }
         Msg::CrashLogs(logs) => {
             data_changed = model.top.crash_logs != logs;
             model.top.crash_logs = logs;

@@ -338,3 +338,47 @@ fn rancher_agent_down_without_kube_ca_is_a_root() {
     )]);
     assert!(!ok.findings.iter().any(|f| f.id == "rancher-agent-down"));
 }
+
+fn token_secret(ns: &str, name: &str, ca: &str) -> k8s_openapi::api::core::v1::Secret {
+    use base64::Engine;
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": name, "namespace": ns},
+        "data": {
+            "ca.crt": base64::engine::general_purpose::STANDARD.encode(ca),
+            "token": base64::engine::general_purpose::STANDARD.encode("planted-token-value-991")
+        }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn token_secrets_with_an_old_ca_are_kube_ca_evidence_without_their_content() {
+    use ktriage::kube::sources::ca_bundles::compare;
+    let root = "-----BEGIN CERTIFICATE-----\nNEW\n-----END CERTIFICATE-----\n";
+    let old = "-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----\n";
+    let secrets = vec![
+        token_secret("kube-system", "a-token", old),
+        // the same bundle with other line endings is not a mismatch
+        token_secret("kube-system", "b-token", &root.replace('\n', "\r\n")),
+    ];
+    let b = compare(root, &secrets);
+    assert_eq!(b.compared, 2);
+    assert_eq!(b.differing, vec!["kube-system/a-token".to_string()]);
+    // no crash-looping pod: the Secrets alone make the finding
+    let mut m = with_pods(vec![]);
+    assert!(ca(&m).is_none());
+    update(&mut m, Msg::CaBundles(b), t0());
+    let f = ca(&m).expect("kube-ca-mismatch from token Secrets");
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("1 of 2") && e.contains("kube-system/a-token"))
+    );
+    let all = serde_json::to_string(f).unwrap();
+    assert!(!all.contains("OLD") && !all.contains("planted-token-value-991"));
+    // all equal: nothing
+    let mut ok = with_pods(vec![]);
+    update(&mut ok, Msg::CaBundles(compare(root, &secrets[1..])), t0());
+    assert!(ca(&ok).is_none());
+}

@@ -169,22 +169,37 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
             }
         }
     }
-    if affected.is_empty() {
+    let stale_tokens = top.ca_bundles.as_ref().filter(|b| !b.differing.is_empty());
+    if affected.is_empty() && stale_tokens.is_none() {
         return;
     }
     let names: Vec<&str> = affected.iter().map(|(_, l)| l.as_str()).collect();
+    let title = if affected.is_empty() {
+        "service-account token Secrets carry a CA that differs from kube-root-ca.crt (kube-ca rotated?)"
+            .to_string()
+    } else {
+        format!(
+            "{} system workload(s) crash-loop rejecting their credentials (kube-ca rotated?): {}",
+            affected.len(),
+            names.join(", ")
+        )
+    };
     let mut f = Finding::new(
         "kube-ca-mismatch",
         Severity::Critical,
         PaneId::Overview,
         None,
-        format!(
-            "{} system workload(s) crash-loop rejecting their credentials (kube-ca rotated?): {}",
-            affected.len(),
-            names.join(", ")
-        ),
+        title,
     );
     f.evidence = evidence;
+    if let Some(b) = stale_tokens {
+        f.evidence.push(format!(
+            "{} of {} service-account token Secret(s) in kube-system/cattle-system carry a ca.crt that differs from the kube-root-ca.crt ConfigMap: {}",
+            b.differing.len(),
+            b.compared,
+            b.differing.join(", ")
+        ));
+    }
     let d = detect(model);
     f.evidence
         .push(format!("distribution: {} ({})", d.platform.name(), d.why));

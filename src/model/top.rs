@@ -219,6 +219,8 @@ pub struct TopModel {
     /// Previous-container log tails of crash-looping system pods, by `namespace/pod/container`
     /// (bounded: read for the `kube-ca-mismatch` rule).
     pub crash_logs: BTreeMap<String, Vec<String>>,
+    /// Token Secrets' `ca.crt` against `kube-root-ca.crt`, where Secrets may be read.
+    pub ca_bundles: Option<crate::kube::sources::ca_bundles::CaBundles>,
 }
 
 impl TopModel {
@@ -232,6 +234,7 @@ impl TopModel {
             sort: TopSort::default(),
             grouped: false,
             crash_logs: BTreeMap::new(),
+            ca_bundles: None,
         }
     }
 
