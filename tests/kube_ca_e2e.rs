@@ -136,3 +136,84 @@ fn no_kube_ca_mismatch_on_healthy() {
             .any(|f| f["id"] == "rancher-agent-down")
     );
 }
+
+/// Done-when of the Overview issue: on the default demo scenario root causes come first and their
+/// symptoms sit right under them (the markdown report prints the Overview's order).
+#[test]
+fn incident_lists_root_causes_first_with_symptoms_under_them() {
+    let home = tempfile::tempdir().unwrap();
+    let out = ktriage(
+        home.path(),
+        &["report", "--format", "markdown", "--observe", "0", "--demo"],
+    );
+    let md = String::from_utf8_lossy(&out.stdout).to_string();
+    let heads: Vec<&str> = md.lines().filter(|l| l.starts_with("###")).collect();
+    let pos = |needle: &str| {
+        heads
+            .iter()
+            .position(|h| h.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} missing:\n{md}"))
+    };
+    // the webhook explains the scheduler's missing leader
+    let wh = pos("fails closed with no backend");
+    let sched = pos("kube-system/kube-scheduler");
+    assert_eq!(sched, wh + 1, "{heads:#?}");
+    assert!(heads[wh].starts_with("### ") && heads[sched].starts_with("#### "));
+    // kube-ca explains the Rancher agent
+    let ca = pos("kube-ca rotated?");
+    let agent = pos("Rancher cattle-cluster-agent");
+    assert_eq!(agent, ca + 1, "{heads:#?}");
+    assert!(heads[agent].starts_with("#### "));
+    // every critical root comes before the first warning root
+    let first_warning_root = heads
+        .iter()
+        .position(|h| h.starts_with("### warning"))
+        .unwrap();
+    assert!(
+        heads[first_warning_root..]
+            .iter()
+            .all(|h| !h.starts_with("### critical"))
+    );
+}
+
+/// Without a termination message, the previous container's log (pod log API, `previous=true`,
+/// bounded tail) is the evidence.
+#[test]
+fn kube_ca_from_previous_logs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = "2026-11-29 06:58:12.481 [ERROR][9] cni-installer/<nil> <nil>: Unable to create token for CNI kubeconfig error=Unauthorized";
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/scenarios/kube-ca-rotated.yaml"
+    ))
+    .unwrap();
+    let from = format!("\"message\": \"{msg}\"");
+    assert!(text.contains(&from));
+    let text = text
+        .replace(&from, "\"message\": \"\"")
+        .replace("name: kube-ca-rotated", "name: logs-only");
+    let p = dir.path().join("logs-only.yaml");
+    std::fs::write(&p, text).unwrap();
+    let out = ktriage(
+        dir.path(),
+        &[
+            "report",
+            "--format",
+            "json",
+            "--observe",
+            "3s",
+            "--demo",
+            p.to_str().unwrap(),
+        ],
+    );
+    let json = String::from_utf8_lossy(&out.stdout).to_string();
+    let f = kube_ca(&json).expect("kube-ca-mismatch");
+    assert!(
+        f["evidence"].as_array().unwrap().iter().any(|e| e
+            .as_str()
+            .unwrap()
+            .contains("calico-node")
+            && e.as_str().unwrap().contains("previous log")),
+        "{f:#}"
+    );
+}
