@@ -23,6 +23,10 @@ pub enum Action {
     Scale,
     /// Revert the last action of this session from the journal's `before` (mutating).
     Undo,
+    /// List the kubeconfig's contexts and switch to one.
+    Contexts,
+    /// Write the incident snapshot (markdown, mode 0600) and show its path.
+    Snapshot,
     /// Jump from a finding or an eviction group to its workload in Top.
     Jump,
     /// Events: warnings only / all events.
@@ -79,6 +83,8 @@ impl Action {
         ("scale", Action::Scale),
         ("undo", Action::Undo),
         ("jump", Action::Jump),
+        ("snapshot", Action::Snapshot),
+        ("contexts", Action::Contexts),
         ("toggle_warnings", Action::ToggleWarnings),
         ("filter", Action::Filter),
         ("sort", Action::Sort),

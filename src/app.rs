@@ -28,7 +28,7 @@ pub enum Exit {
 }
 
 /// Run the console until the user quits, a signal arrives or the terminal goes away.
-pub async fn run(session: Session) -> std::io::Result<Exit> {
+pub async fn run(mut session: Session) -> std::io::Result<Exit> {
     // A closed or redirected stdin means nobody can type: do not take over a terminal at all.
     if !stdin_is_terminal() {
         return Err(std::io::Error::other(
@@ -50,8 +50,8 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
     }
     let theme = Theme::from_env(session.config.theme);
     session.configure_model(&mut model, now);
-    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
-    let sources = session.start_sources(&tx);
+    let (mut tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let mut sources = session.start_sources(&tx);
 
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -146,6 +146,27 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
             _ = sleep_until(last_draw + FRAME), if dirty => {}
         }
         dirty = true;
+        if let Some(ctx) = take_switch(&mut effects) {
+            match session.switch_to(&ctx).await {
+                Ok(next) => {
+                    for s in sources.drain(..) {
+                        s.abort();
+                    }
+                    // a new channel: nothing the old cluster's sources still send reaches the new model
+                    (tx, rx) = mpsc::channel::<Msg>(1024);
+                    session = next;
+                    let (size, keymap) = (model.ui.size, model.keymap.clone());
+                    model = Model::new(session.cluster.clone(), keymap, Utc::now())
+                        .with_tuning(session.config.tuning);
+                    model.ui.size = size;
+                    update(&mut model, Msg::Resize(size.0, size.1), Utc::now());
+                    sources = session.start_sources(&tx);
+                    tracing::info!(context = %ctx, read_only = session.cluster.read_only, "switched context");
+                    crate::update::notice_now(&mut model, &format!("switched to context {ctx}"));
+                }
+                Err(e) => crate::update::notice_now(&mut model, &format!("context {ctx}: {e}")),
+            }
+        }
         if run_effects(effects, &session, &tx) {
             break Exit::Quit;
         }
@@ -163,12 +184,58 @@ fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
+/// Take the context switch out of the effects (the loop itself performs it: it owns the session).
+fn take_switch(effects: &mut Vec<Effect>) -> Option<String> {
+    let i = effects
+        .iter()
+        .position(|e| matches!(e, Effect::SwitchContext(_)))?;
+    match effects.remove(i) {
+        Effect::SwitchContext(c) => Some(c),
+        _ => None,
+    }
+}
+
 /// Execute effects; returns true when the app should stop.
 fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) -> bool {
     let mut quit = false;
     for e in effects {
         match e {
             Effect::Quit => quit = true,
+            Effect::SwitchContext(_) => {} // taken by the loop before
+            Effect::ListContexts => {
+                let tx = tx.clone();
+                let global = session.global.clone();
+                let demo = session.demo.is_some();
+                tokio::task::spawn_blocking(move || {
+                    let result = match global {
+                        _ if demo => Err("the demo cluster has one context".to_string()),
+                        Some(g) => crate::fleet::contexts(&g),
+                        None => Err("no kubeconfig".to_string()),
+                    };
+                    let _ = tx.blocking_send(Msg::Contexts(result));
+                });
+            }
+            Effect::Snapshot(model) => {
+                let journal = session.journal.clone();
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let now = Utc::now();
+                    let entries = journal.read().map(|(e, _)| e).unwrap_or_default();
+                    let entries = crate::snapshot::run_entries(&entries, model.started_at);
+                    let doc = crate::snapshot::document(&model, now, &entries, false);
+                    let dir = journal
+                        .path()
+                        .parent()
+                        .map(std::path::Path::to_path_buf)
+                        .unwrap_or_default();
+                    let path =
+                        crate::snapshot::path_for(&dir, model.cluster.context.as_deref(), now);
+                    let result = crate::snapshot::write_private(&path, &doc)
+                        .map(|()| path.display().to_string())
+                        .map_err(|e| format!("{}: {e}", path.display()));
+                    let _ = tx.blocking_send(Msg::SnapshotWritten(result));
+                });
+            }
             Effect::Copy(text) => {
                 use std::io::Write;
                 let seq = osc52(&text);

@@ -152,9 +152,22 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 
     /// Keep observing this long after the sources synced (rate and churn rules need a window):
-    /// `10s`, `1m`, `500ms`, `0`
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub observe: Duration,
+    /// `10s`, `1m`, `500ms`, `0` [default: 10s; 0 with --all-contexts]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub observe: Option<Duration>,
+
+    /// Fleet mode: check every context of the kubeconfig concurrently, one entry per cluster
+    #[arg(long)]
+    pub all_contexts: bool,
+
+    /// With --all-contexts: how long each context may take before it counts as unreachable
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub context_timeout: Duration,
+
+    /// Hide node names and IP addresses too (for sharing outside the team; credentials are always
+    /// scrubbed)
+    #[arg(long)]
+    pub redact: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

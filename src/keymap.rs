@@ -184,6 +184,17 @@ impl Keymap {
         found.filter(|a| *a != Action::None)
     }
 
+    /// The first key bound to `action` in `pane`'s scope, else globally (for "press X" hints).
+    pub fn key_for(&self, action: Action, pane: PaneId) -> Option<String> {
+        let find = |scope: Scope| {
+            self.bindings
+                .iter()
+                .find(|b| b.scope == scope && b.action == action)
+                .map(|b| b.key.to_string())
+        };
+        find(Scope::Pane(pane)).or_else(|| find(Scope::Global))
+    }
+
     /// Bindings shown in help and README: unbound entries dropped, mutating ones dropped when read-only.
     pub fn visible(&self, read_only: bool) -> impl Iterator<Item = &Binding> {
         self.bindings

@@ -25,11 +25,14 @@
 //! | [`mutation`] | writes as values: describe, exact patch, kubectl equivalent |
 //! | [`etcd`] | etcd v3 probing without Kubernetes: JSON gateway client (read-only by construction), TLS, access resolution and discovery, log signatures, runbooks |
 //! | [`kube`] | the only code touching `kube::Client`: context resolution and credential checks, read-only gate (a tower layer), sources (watch backoff and resume detection in `sources::resume`), executor |
+//! | [`certs`] | certificate expiry: the API server's serving certificate from a TLS handshake, etcd client certificate files |
 //! | [`journal`] | JSONL journal of actions (intent before the first request, outcome after) |
 //! | [`ui`] | pure rendering; panes in `ui::panes` |
 //! | [`app`], [`term`] | the event loop; terminal ownership and restore on every exit path |
 //! | [`report`] | headless run: same sources and rules, printed as text, markdown or JSON |
+//! | [`fleet`] | `report --all-contexts`: every kubeconfig context checked concurrently, each with its own timeout |
 //! | [`report_panes`] | the report's rows of the Leaders, Events and Top panes |
+//! | [`snapshot`] | the incident snapshot: findings grouped by cause, trimmed tables, this run's journal; scrubbed of credentials |
 //! | [`sim`] | the simulated cluster (demo, tests, benchmarks) |
 //!
 //! Adding a pane: `model/<pane>.rs`, `kube/sources/<pane>.rs`, `ui/panes/<pane>.rs`, its rules in
@@ -37,10 +40,12 @@
 
 pub mod action;
 pub mod app;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod diagnose;
 pub mod etcd;
+pub mod fleet;
 pub mod journal;
 pub mod keymap;
 pub mod kube;
@@ -52,6 +57,7 @@ pub mod report;
 pub mod report_panes;
 pub mod session;
 pub mod sim;
+pub mod snapshot;
 pub mod term;
 pub mod tuning;
 pub mod ui;

@@ -37,6 +37,9 @@ async fn run(cli: Cli) -> i32 {
         }
     };
     match cli.command {
+        Some(Command::Report(args)) if args.all_contexts => {
+            ktriage::fleet::run(session, &cli.global, &args).await
+        }
         Some(Command::Report(args)) => ktriage::report::run(session, &args).await,
         Some(Command::Sim(_)) => 2, // handled above
         None => {

@@ -18,6 +18,9 @@ use crate::msg::Msg;
 use crate::session::Session;
 use crate::update::{apply, update};
 
+/// `--observe` when not given (rate and churn rules need a window).
+pub const DEFAULT_OBSERVE_SECS: u64 = 10;
+
 /// Run the report; returns the process exit code.
 pub async fn run(session: Session, args: &ReportArgs) -> i32 {
     if session.nothing_configured() {
@@ -35,13 +38,27 @@ pub async fn run(session: Session, args: &ReportArgs) -> i32 {
 }
 
 async fn run_configured(session: Session, args: &ReportArgs) -> i32 {
-    let model = observe(&session, args.observe).await;
+    let model = observe(
+        &session,
+        args.observe
+            .unwrap_or(Duration::from_secs(DEFAULT_OBSERVE_SECS)),
+    )
+    .await;
     let now = Utc::now();
     let doc = document(&model, now);
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into()) + "\n",
         Format::Text => text(&model, now),
-        Format::Markdown => markdown(&model, now),
+        Format::Markdown => {
+            let entries = session.journal.read().map(|(e, _)| e).unwrap_or_default();
+            let entries = crate::snapshot::run_entries(&entries, model.started_at);
+            crate::snapshot::document(&model, now, &entries, args.redact)
+        }
+    };
+    let text = if args.redact && args.format == Format::Text {
+        crate::snapshot::redact_hosts(&model, &crate::snapshot::scrub(&text))
+    } else {
+        text
     };
     if let Err(e) = write_out(args, &text) {
         eprintln!("ktriage report: {e}");
@@ -60,7 +77,7 @@ pub fn exit_code(findings: &[Finding]) -> i32 {
 }
 
 /// Feed the model from the sources until they settle, then for `observe` more.
-async fn observe(session: &Session, observe: Duration) -> Model {
+pub async fn observe(session: &Session, observe: Duration) -> Model {
     let mut model = Model::new(
         session.cluster.clone(),
         session.config.keymap.clone(),
@@ -128,7 +145,7 @@ fn time_out_loading(model: &mut Model, secs: u64) {
     }
 }
 
-fn write_out(args: &ReportArgs, text: &str) -> Result<(), String> {
+pub fn write_out(args: &ReportArgs, text: &str) -> Result<(), String> {
     match &args.out {
         None => {
             let mut out = std::io::stdout().lock();
@@ -260,36 +277,7 @@ pub fn text(model: &Model, now: DateTime<Utc>) -> String {
     s
 }
 
+/// The markdown report: the incident snapshot's document (without journal entries).
 pub fn markdown(model: &Model, now: DateTime<Utc>) -> String {
-    let (who, when) = header(model, now);
-    let mut s = format!(
-        "# ktriage report\n\n{who}, generated {when}\n\n## Sources\n\n| source | state | detail |\n|---|---|---|\n"
-    );
-    for (id, st) in model.sources() {
-        s.push_str(&format!(
-            "| {} | {} | {} |\n",
-            id.name(),
-            st.label(now),
-            st.error_text().unwrap_or("").replace('|', "\\|")
-        ));
-    }
-    s.push_str(&format!("\n## Findings ({})\n", counts(&model.findings)));
-    if model.findings.is_empty() {
-        s.push_str("\nNone.\n");
-    }
-    for f in &model.findings {
-        s.push_str(&format!(
-            "\n### {} — {}\n\n`{}`\n\n",
-            f.severity.name(),
-            f.title,
-            f.key
-        ));
-        for e in &f.evidence {
-            s.push_str(&format!("- {e}\n"));
-        }
-        if !f.fix.text.is_empty() {
-            s.push_str(&format!("\n**Fix:** {}\n", f.fix.text));
-        }
-    }
-    s
+    crate::snapshot::document(model, now, &[], false)
 }

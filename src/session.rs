@@ -52,6 +52,8 @@ pub struct Session {
     pub demo: Option<crate::sim::SimHandle>,
     /// etcd endpoints and certificates, when any layer names them (the probe needs no Kubernetes).
     pub etcd: Option<crate::etcd::access::EtcdAccess>,
+    /// The command line this session came from (the context switcher resolves other contexts with it).
+    pub global: Option<GlobalArgs>,
 }
 
 impl Session {
@@ -128,6 +130,7 @@ impl Session {
                 log_path,
                 debug_panic: args.debug_panic,
                 demo,
+                global: Some(args.clone()),
             }),
             KubeSetup::Ready(target) => {
                 let read_only = args.read_only || config.context_read_only(&target.context);
@@ -168,9 +171,67 @@ impl Session {
                     log_path,
                     debug_panic: args.debug_panic,
                     demo,
+                    global: Some(args.clone()),
                 })
             }
         }
+    }
+
+    /// The same session on another context of the kubeconfig: its own client built by
+    /// [`build_client`] (so the read-only gate is per client: `--read-only` and the config's
+    /// read-only contexts hold across the switch), its own executor; config and journal kept. etcd
+    /// access is not carried over (it belongs to the old cluster).
+    pub async fn switch_to(&self, context: &str) -> Result<Session, String> {
+        if self.demo.is_some() {
+            return Err("the demo cluster has one context".into());
+        }
+        let global = self
+            .global
+            .as_ref()
+            .ok_or_else(|| "no command line to resolve contexts from".to_string())?;
+        let setup = resolve(
+            global.kubeconfig.as_deref(),
+            Some(context),
+            global.namespace.as_deref(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let KubeSetup::Ready(target) = setup else {
+            return Err("no kubeconfig".into());
+        };
+        let read_only = global.read_only || self.config.context_read_only(&target.context);
+        let client = build_client(target.config, read_only)?;
+        let identity = Identity {
+            context: target.context.clone(),
+            cluster: target.server.clone(),
+            kube_user: target.user.clone(),
+        };
+        let executor = Arc::new(Executor::new(
+            client.clone(),
+            read_only,
+            self.journal.clone(),
+            identity,
+        ));
+        Ok(Session {
+            config: self.config.clone(),
+            cluster: ClusterInfo {
+                context: Some(target.context.clone()),
+                server: Some(target.server.clone()),
+                namespace: target.namespace.clone(),
+                user: target.user.clone(),
+                read_only,
+                production: self.config.is_production(&target.context),
+            },
+            client: Some(client),
+            not_configured: None,
+            executor: Some(executor),
+            journal: self.journal.clone(),
+            log_path: self.log_path.clone(),
+            debug_panic: false,
+            demo: None,
+            etcd: None,
+            global: Some(global.clone()),
+        })
     }
 
     /// Nothing to read from at all: no Kubernetes and no etcd.
@@ -200,6 +261,16 @@ impl Session {
         if !crate::etcd::local_logs::find(&root).is_empty() {
             handles.push(tokio::spawn(crate::etcd::local_logs::run(root, tx.clone())));
         }
+        let etcd_cert = self.etcd.as_ref().and_then(|a| a.client.cert.clone());
+        if self.cluster.server.is_some() || etcd_cert.is_some() {
+            handles.push(tokio::spawn(crate::certs::run(
+                self.cluster.server.clone(),
+                etcd_cert,
+                Duration::from_secs(self.config.intervals.request_timeout_secs),
+                CERTS_EVERY,
+                tx.clone(),
+            )));
+        }
         if let Some(a) = &self.etcd {
             let i = &self.config.intervals;
             handles.extend(crate::etcd::start(
@@ -226,6 +297,10 @@ impl Session {
         })
     }
 }
+
+/// How often the certificates are read again (they change rarely; the days left are recomputed on
+/// every evaluation).
+const CERTS_EVERY: Duration = Duration::from_secs(3600);
 
 /// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
 /// request outside the allow-list before anything is sent.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
+pub mod contexts;
 pub mod panes;
 
 use crate::action::Action;
@@ -14,9 +15,15 @@ use crate::msg::Msg;
 use crate::mutation::Mutation;
 
 /// Side effects requested by `update`, executed by the app loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
+    /// Read the kubeconfig's contexts for the switcher (answered by `Msg::Contexts`).
+    ListContexts,
+    /// Switch to this context: a new gated client, new sources, a fresh model.
+    SwitchContext(String),
+    /// Write the incident snapshot of this model (the app loop adds the journal and writes the file).
+    Snapshot(Box<Model>),
     /// Run a confirmed mutation through the one executor.
     Execute(Mutation),
     /// Put text on the terminal's clipboard (OSC 52), written by the app loop.
@@ -85,6 +92,36 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         | Msg::Pods(_)
         | Msg::ReplicaSets(_)
         | Msg::Metrics(_) => data_changed = panes::on_source(model, msg, now),
+        Msg::Contexts(result) => match result {
+            Ok(names) => contexts::opened(model, names),
+            Err(e) => notice(model, &format!("contexts: {e}"), NoticeLevel::Error, now),
+        },
+        Msg::SnapshotWritten(result) => match result {
+            Ok(path) => notice(
+                model,
+                &format!("snapshot written: {path}"),
+                NoticeLevel::Info,
+                now,
+            ),
+            Err(e) => notice(
+                model,
+                &format!("snapshot not written: {e}"),
+                NoticeLevel::Error,
+                now,
+            ),
+        },
+        Msg::Certs(c) => {
+            model.certs = Some(c);
+            data_changed = true;
+        }
+        Msg::CaBundles(b) => {
+            data_changed = model.top.ca_bundles.as_ref() != Some(&b);
+            model.top.ca_bundles = Some(b);
+        }
+        Msg::CrashLogs(logs) => {
+            data_changed = model.top.crash_logs != logs;
+            model.top.crash_logs = logs;
+        }
         Msg::ActionDone(outcome) => {
             panes::remember_action(model, &outcome);
             crate::model::backups::record(model, &outcome);
@@ -150,7 +187,7 @@ fn on_key(
         }
         return;
     }
-    if panes::on_edit_key(model, &ev) {
+    if contexts::on_key(model, &ev, effects) || panes::on_edit_key(model, &ev) {
         return;
     }
     let Some(action) = model.keymap.lookup(key, model.ui.active, false) else {
@@ -228,6 +265,8 @@ pub fn apply_action(
         | Action::Group => panes::pane_action(model, action, now),
         // outside a dialog: the etcd pane's runbook (the dialog handles its own copy)
         Action::Copy => copy_runbook(model, now, effects),
+        Action::Snapshot => effects.push(Effect::Snapshot(Box::new(model.clone()))),
+        Action::Contexts => effects.push(Effect::ListContexts),
         Action::Fix
         | Action::Finalize
         | Action::ToggleFailurePolicy
@@ -312,6 +351,11 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
         now,
     );
     effects.push(Effect::Execute(dialog.mutation));
+}
+
+/// An informational notice stamped now (for the app loop).
+pub fn notice_now(model: &mut Model, text: &str) {
+    notice(model, text, NoticeLevel::Info, Utc::now());
 }
 
 pub(crate) fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: DateTime<Utc>) {

@@ -48,6 +48,26 @@ fn overview_during_an_outage() {
     both("overview_outage", &burning(false));
 }
 
+/// Root causes first, their symptoms indented under them (the webhook rejects the scheduler's lease
+/// renewals; the API server's outage explains nothing here).
+#[test]
+fn overview_groups_symptoms_under_their_cause() {
+    let mut m = support::model::gatekeeper(false);
+    update(&mut m, Msg::Leases(ktriage::model::Delta::Init), t0());
+    let l = support::panes::lease_yaml("kube-system", "kube-scheduler", "cp-1_abc", 2820, 15);
+    update(
+        &mut m,
+        Msg::Leases(ktriage::model::Delta::InitApply(
+            ktriage::kube::sources::leaders::row(l),
+        )),
+        t0(),
+    );
+    update(&mut m, Msg::Leases(ktriage::model::Delta::InitDone), t0());
+    m.ui.active = ktriage::model::PaneId::Overview;
+    update(&mut m, Msg::Tick, t0());
+    both("overview_grouped", &m);
+}
+
 #[test]
 fn namespaces_stale_rows_kept() {
     let mut m = burning(false);

@@ -5,10 +5,12 @@
 //! object names a scenario chose.
 
 mod api;
+pub mod cluster;
 pub mod etcd;
 mod etcd_health;
 pub mod events;
 mod leaders;
+pub mod links;
 pub mod namespaces;
 mod top;
 pub mod webhooks;
@@ -121,6 +123,8 @@ pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
     top::rules(model, now, &mut out);
     namespaces::rules(model, now, &mut out);
     webhooks::rules(model, now, &mut out);
+    cluster::rules(model, now, &mut out);
+    links::link(model, &mut out);
     out.sort_by(|a, b| (a.severity, &a.id, &a.key).cmp(&(b.severity, &b.id, &b.key)));
     out
 }

@@ -158,6 +158,15 @@ pub struct UiState {
     /// Rows the body can show (set from the last resize) for paging.
     pub page: usize,
     pub size: (u16, u16),
+    /// The context switcher, while open.
+    pub contexts: Option<ContextPicker>,
+}
+
+/// The context switcher's list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContextPicker {
+    pub names: Vec<String>,
+    pub selected: usize,
 }
 
 /// Everything the screen and the report are made from.
@@ -188,6 +197,8 @@ pub struct Model {
     pub tuning: crate::tuning::Tuning,
     /// The last action of this session that changed something (for Undo).
     pub last_action: Option<LastAction>,
+    /// Certificates ktriage depends on (`None` until the first probe answered).
+    pub certs: Option<crate::certs::CertsModel>,
 }
 
 /// An applied action and what the object looked like before it (the journal's `before`).
@@ -239,6 +250,7 @@ impl Model {
             started_at: now,
             tuning: crate::tuning::Tuning::default(),
             last_action: None,
+            certs: None,
             cluster,
         }
     }

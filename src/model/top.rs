@@ -17,6 +17,13 @@ pub struct ContainerRow {
     pub restarts: u32,
     /// The last termination was `OOMKilled`.
     pub oom_killed: bool,
+    /// `state.waiting.reason` (`CrashLoopBackOff`, `ImagePullBackOff`), empty when not waiting.
+    pub waiting_reason: String,
+    /// `ready` from the container status.
+    pub ready: bool,
+    /// The last termination's `message` (bounded), empty when none: where a crashed process's
+    /// final words (`x509: certificate signed by unknown authority`) are kept.
+    pub last_message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +56,18 @@ impl PodRow {
 
     pub fn restarts(&self) -> u32 {
         self.containers.iter().map(|c| c.restarts).sum()
+    }
+
+    /// Some container waits in `CrashLoopBackOff`.
+    pub fn crash_looping(&self) -> bool {
+        self.containers
+            .iter()
+            .any(|c| c.waiting_reason == "CrashLoopBackOff")
+    }
+
+    /// Running with every container ready.
+    pub fn ready(&self) -> bool {
+        self.running() && !self.containers.is_empty() && self.containers.iter().all(|c| c.ready)
     }
 
     /// Some container has no memory limit.
@@ -197,6 +216,11 @@ pub struct TopModel {
     pub metrics_state: SourceState,
     pub sort: TopSort,
     pub grouped: bool,
+    /// Previous-container log tails of crash-looping system pods, by `namespace/pod/container`
+    /// (bounded: read for the `kube-ca-mismatch` rule).
+    pub crash_logs: BTreeMap<String, Vec<String>>,
+    /// Token Secrets' `ca.crt` against `kube-root-ca.crt`, where Secrets may be read.
+    pub ca_bundles: Option<crate::kube::sources::ca_bundles::CaBundles>,
 }
 
 impl TopModel {
@@ -209,6 +233,8 @@ impl TopModel {
             metrics: MetricsSnapshot::default(),
             sort: TopSort::default(),
             grouped: false,
+            crash_logs: BTreeMap::new(),
+            ca_bundles: None,
         }
     }
 

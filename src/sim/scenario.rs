@@ -117,6 +117,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "etcd-nospace",
         include_str!("../../assets/scenarios/etcd-nospace.yaml"),
     ),
+    (
+        "kube-ca-rotated",
+        include_str!("../../assets/scenarios/kube-ca-rotated.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize, Default)]

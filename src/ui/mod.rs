@@ -1,5 +1,6 @@
 //! Pure rendering: a function of `&Model`, the theme and an injected `now`. No IO, no clock reads.
 
+mod contexts;
 mod dialog;
 mod help;
 pub mod panes;
@@ -38,6 +39,9 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, now: DateTime<Utc>)
     status::draw_bar(frame, bar, model, theme, now);
     if model.ui.help {
         help::draw(frame, body, model, theme);
+    }
+    if let Some(p) = &model.ui.contexts {
+        contexts::draw(frame, body, model, p, theme);
     }
     if let Some(d) = &model.dialog {
         dialog::draw(frame, body, model, d, theme);

@@ -170,9 +170,9 @@ fn undo(model: &mut Model, now: DateTime<Utc>) {
 /// workload in Top, grouped by owner with that workload selected.
 fn jump(model: &mut Model, now: DateTime<Utc>) {
     let pick = match model.ui.active {
-        PaneId::Overview => model
-            .findings
+        PaneId::Overview => crate::diagnose::links::grouped(&model.findings)
             .get(model.ui.selected[PaneId::Overview.index()])
+            .and_then(|(i, _)| model.findings.get(*i))
             .filter(|f| {
                 f.subject.as_ref().is_some_and(|s| {
                     matches!(

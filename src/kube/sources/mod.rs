@@ -2,6 +2,8 @@
 //! (kube-runtime `watcher` with backoff), poll only what cannot be watched.
 
 mod api;
+pub mod ca_bundles;
+pub mod crash_logs;
 pub mod etcd;
 pub mod etcd_snapshots;
 pub mod events;
@@ -56,6 +58,8 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
         tokio::spawn(events::run(ctx.clone())),
         tokio::spawn(top::pods(ctx.clone())),
         tokio::spawn(top::replicasets(ctx.clone())),
+        tokio::spawn(crash_logs::run(ctx.clone())),
+        tokio::spawn(ca_bundles::run(ctx.clone())),
         tokio::spawn(top::metrics(ctx.clone(), ctx.metrics_every)),
         tokio::spawn(namespaces::run_apiservices(ctx.clone())),
         tokio::spawn(namespaces::run_content(ctx.clone())),

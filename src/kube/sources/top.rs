@@ -81,6 +81,21 @@ pub fn rs_row(rs: ReplicaSet) -> RsRow {
     }
 }
 
+/// The longest termination message kept per container (the kubelet caps them at 4096 bytes).
+const MESSAGE_MAX: usize = 1024;
+
+/// The last `max` bytes of `s` (a crash's last words are at the end), on a char boundary.
+fn bounded(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
+}
+
 pub fn pod_row(p: Pod) -> PodRow {
     let spec = p.spec.unwrap_or_default();
     let status = p.status.unwrap_or_default();
@@ -104,6 +119,18 @@ pub fn pod_row(p: Pod) -> PodRow {
                     .and_then(|l| l.terminated.as_ref())
                     .and_then(|t| t.reason.as_deref())
                     == Some("OOMKilled"),
+                waiting_reason: st
+                    .and_then(|s| s.state.as_ref())
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.clone())
+                    .unwrap_or_default(),
+                ready: st.is_some_and(|s| s.ready),
+                last_message: st
+                    .and_then(|s| s.last_state.as_ref())
+                    .and_then(|l| l.terminated.as_ref())
+                    .and_then(|t| t.message.as_deref())
+                    .map(|m| bounded(m, MESSAGE_MAX))
+                    .unwrap_or_default(),
                 name: c.name,
             }
         })

@@ -4,7 +4,7 @@ mod etcd;
 mod events;
 mod leaders;
 mod namespaces;
-mod overview;
+pub mod overview;
 mod top;
 mod webhooks;
 

@@ -1,4 +1,6 @@
-//! Overview: every finding, worst first, and each source's freshness.
+//! Overview: every finding, root causes first with the findings they explain under them, each with
+//! a one-line why and the keys that reach its pane and action; the cluster's distribution, version
+//! and node count; each source's freshness.
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -7,8 +9,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::{pane_block, scroll_offset};
-use crate::model::Model;
+use crate::action::Action;
+use crate::diagnose::Finding;
+use crate::diagnose::links::grouped;
 use crate::model::store::age;
+use crate::model::{Model, PaneId};
 use crate::ui::{Theme, truncate};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
@@ -58,14 +63,9 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         );
     }
 
-    let version = model.api.version.as_deref().unwrap_or("version unknown");
-    let cluster = match (&model.cluster.context, &model.cluster.server) {
-        (Some(c), Some(s)) => format!("cluster {s} · {version} · context {c}"),
-        _ => "no Kubernetes cluster configured".to_string(),
-    };
     frame.render_widget(
         Paragraph::new(Line::from(Span::styled(
-            truncate(&cluster, usize::from(summary.width)),
+            truncate(&summary_line(model), usize::from(summary.width)),
             theme.muted(),
         ))),
         summary,
@@ -79,38 +79,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         };
         frame.render_widget(Paragraph::new(Span::styled(text, theme.ok())), findings);
     } else {
-        let height = usize::from(findings.height.saturating_sub(1));
-        let sel = model.ui.selected[crate::model::PaneId::Overview.index()];
-        let off = scroll_offset(sel, height, model.findings.len());
-        let rows = model
-            .findings
-            .iter()
-            .enumerate()
-            .skip(off)
-            .take(height)
-            .map(|(i, f)| {
-                let style = if i == sel {
-                    theme.selected()
-                } else {
-                    Default::default()
-                };
-                Row::new(vec![
-                    Span::styled(f.severity.name(), theme.severity(f.severity)),
-                    Span::raw(f.title.clone()),
-                    Span::raw(f.pane.clone()),
-                ])
-                .style(style)
-            });
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(9),
-                Constraint::Min(20),
-                Constraint::Length(11),
-            ],
-        )
-        .header(Row::new(vec!["SEVERITY", "FINDING", "PANE"]).style(theme.header()));
-        frame.render_widget(table, findings);
+        draw_findings(frame, findings, model, theme);
     }
 
     let rows = sources.iter().map(|(id, st)| {
@@ -136,4 +105,106 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     )
     .header(Row::new(vec!["SOURCE", "STATE", "LAST OK", "DETAIL"]).style(theme.header()));
     frame.render_widget(table, src);
+}
+
+/// `cluster URL · v1.28.9+rke2r1 · RKE2 · 5 nodes (1 not ready) · context X`.
+pub fn summary_line(model: &Model) -> String {
+    let (Some(c), Some(s)) = (&model.cluster.context, &model.cluster.server) else {
+        return "no Kubernetes cluster configured".to_string();
+    };
+    let version = model.api.version.as_deref().unwrap_or("version unknown");
+    let dist = crate::etcd::runbook::detect(model).platform;
+    let dist = match dist {
+        crate::etcd::runbook::Platform::Unknown => "other",
+        p => p.name(),
+    };
+    let nodes = model.nodes.store.len();
+    let not_ready = model
+        .nodes
+        .store
+        .iter()
+        .filter(|n| n.ready == Some(false))
+        .count();
+    let nodes = if nodes == 0 && !model.nodes.state.is_ok() {
+        "nodes unknown".to_string()
+    } else if not_ready > 0 {
+        format!("{nodes} nodes ({not_ready} not ready)")
+    } else {
+        format!("{nodes} nodes")
+    };
+    format!("{version} · {dist} · {nodes} · context {c} · {s}")
+}
+
+/// Keys that reach a finding: its pane's key, then its action's key where one exists (`7→p`).
+pub fn keys_for(model: &Model, f: &Finding) -> String {
+    let pane = PaneId::from_name(&f.pane).unwrap_or(PaneId::Overview);
+    let mut k = model
+        .keymap
+        .key_for(Action::Pane(pane), pane)
+        .unwrap_or_default();
+    if let Some(a) = f.fix.action.as_deref().and_then(Action::from_name)
+        && let Some(ak) = model.keymap.key_for(a, pane)
+    {
+        k.push_str(&format!("→{ak}"));
+    }
+    k
+}
+
+fn draw_findings(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
+    let order = grouped(&model.findings);
+    let height = usize::from(area.height.saturating_sub(1));
+    let sel = model.ui.selected[PaneId::Overview.index()];
+    let off = scroll_offset(sel, height, order.len());
+    // the why column only where it has room
+    let wide = area.width >= 120;
+    let rows = order
+        .iter()
+        .enumerate()
+        .skip(off)
+        .take(height)
+        .map(|(row, (i, depth))| {
+            let f = &model.findings[*i];
+            let style = if row == sel {
+                theme.selected()
+            } else {
+                Default::default()
+            };
+            let title = if *depth == 0 {
+                f.title.clone()
+            } else {
+                format!("{}└ {}", "  ".repeat(depth - 1), f.title)
+            };
+            let mut cells = vec![
+                Span::styled(f.severity.name(), theme.severity(f.severity)),
+                Span::raw(title),
+            ];
+            if wide {
+                let why = f.evidence.first().cloned().unwrap_or_default();
+                cells.push(Span::styled(why, theme.muted()));
+            }
+            cells.push(Span::raw(keys_for(model, f)));
+            Row::new(cells).style(style)
+        });
+    let (widths, header) = if wide {
+        (
+            vec![
+                Constraint::Length(9),
+                Constraint::Percentage(50),
+                Constraint::Min(20),
+                Constraint::Length(9),
+            ],
+            vec!["SEVERITY", "FINDING (root causes first)", "WHY", "KEYS"],
+        )
+    } else {
+        (
+            vec![
+                Constraint::Length(9),
+                Constraint::Min(20),
+                Constraint::Length(9),
+            ],
+            vec!["SEVERITY", "FINDING (causes first)", "KEYS"],
+        )
+    };
+    let table = Table::new(rows, widths).header(Row::new(header).style(theme.header()));
+    frame.render_widget(table, area);
 }

@@ -1,0 +1,286 @@
+//! Certificate expiry: the API server's serving certificate (read from a TLS handshake: connect, read
+//! the peer's leaf certificate, hang up; no request is sent) and the etcd client certificates ktriage
+//! uses (the files `etcd::access` resolved). RKE certificates expiring after a year is a classic
+//! outage; the `cert-expiring` rule reads what this module finds.
+//!
+//! Only `notAfter` is needed, so a small DER reader walks to `tbsCertificate.validity` instead of
+//! pulling in a full X.509 parser.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// One certificate ktriage depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertRow {
+    /// What it is: `API server serving certificate (127.0.0.1:6443)`, `etcd client certificate`.
+    pub what: String,
+    /// Where it was read: the endpoint or the file path.
+    pub source: String,
+    pub not_after: DateTime<Utc>,
+}
+
+/// The certificates' state: `None` until the first probe answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertsModel {
+    pub rows: Vec<CertRow>,
+    /// Probes that could not read a certificate (shown as evidence, never a finding by themselves).
+    pub errors: Vec<String>,
+}
+
+fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *b.first()?;
+    let first = *b.get(1)?;
+    let (len, hdr) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | usize::from(*b.get(2 + i)?);
+        }
+        (len, 2 + n)
+    };
+    let end = hdr.checked_add(len)?;
+    Some((tag, b.get(hdr..end)?, b.get(end..)?))
+}
+
+fn parse_time(tag: u8, v: &[u8]) -> Option<DateTime<Utc>> {
+    let s = std::str::from_utf8(v).ok()?.strip_suffix('Z')?;
+    let (year, rest) = match tag {
+        // UTCTime: YYMMDDHHMMSS
+        0x17 => {
+            let yy: i32 = s.get(0..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, s.get(2..)?)
+        }
+        // GeneralizedTime: YYYYMMDDHHMMSS
+        0x18 => (s.get(0..4)?.parse().ok()?, s.get(4..)?),
+        _ => return None,
+    };
+    let n = |r: std::ops::Range<usize>| rest.get(r).and_then(|x| x.parse::<u32>().ok());
+    let d = NaiveDate::from_ymd_opt(year, n(0..2)?, n(2..4)?)?;
+    let t = d.and_hms_opt(n(4..6)?, n(6..8)?, n(8..10).unwrap_or(0))?;
+    Some(t.and_utc())
+}
+
+/// `notAfter` of a DER certificate.
+pub fn not_after_der(der: &[u8]) -> Option<DateTime<Utc>> {
+    let (0x30, cert, _) = tlv(der)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = tlv(cert)? else {
+        return None;
+    };
+    let mut rest = tbs;
+    // [0] version (optional)
+    if rest.first() == Some(&0xa0) {
+        rest = tlv(rest)?.2;
+    }
+    let (_, _, rest) = tlv(rest)?; // serialNumber
+    let (_, _, rest) = tlv(rest)?; // signature algorithm
+    let (_, _, rest) = tlv(rest)?; // issuer
+    let (0x30, validity, _) = tlv(rest)? else {
+        return None;
+    };
+    let (_, _, after) = tlv(validity)?; // notBefore
+    let (tag, v, _) = tlv(after)?;
+    parse_time(tag, v)
+}
+
+/// The DER blocks of every `CERTIFICATE` in a PEM text.
+pub fn pem_certs(pem: &str) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in pem.lines().map(str::trim) {
+        if line == "-----BEGIN CERTIFICATE-----" {
+            cur = Some(String::new());
+        } else if line == "-----END CERTIFICATE-----" {
+            if let Some(b) = cur.take()
+                && let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b)
+            {
+                out.push(der);
+            }
+        } else if let Some(b) = cur.as_mut() {
+            b.push_str(line);
+        }
+    }
+    out
+}
+
+/// The leaf (first) certificate of a PEM file.
+pub fn read_file(what: &str, path: &Path) -> Result<CertRow, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    let der = pem_certs(&text)
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{what} {}: no PEM certificate", path.display()))?;
+    let not_after = not_after_der(&der)
+        .ok_or_else(|| format!("{what} {}: unreadable certificate", path.display()))?;
+    Ok(CertRow {
+        what: what.into(),
+        source: path.display().to_string(),
+        not_after,
+    })
+}
+
+/// Accepts any certificate: the probe only reads what the server presents and sends nothing.
+#[derive(Debug)]
+struct ReadOnly(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for ReadOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `host:port` of an `https://` URL (default port 443).
+pub fn https_authority(url: &str) -> Option<(String, u16)> {
+    let rest = url.strip_prefix("https://")?;
+    let auth = rest.split('/').next()?;
+    if let Some(h) = auth.strip_prefix('[') {
+        let (host, port) = h.split_once(']')?;
+        let port = port
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(443);
+        return Some((host.to_string(), port));
+    }
+    match auth.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None => Some((auth.to_string(), 443)),
+    }
+}
+
+/// Connect to the `https://` server, complete the TLS handshake, read the leaf certificate's notAfter.
+pub async fn probe_serving(url: &str, timeout: Duration) -> Result<CertRow, String> {
+    let (host, port) = https_authority(url).ok_or_else(|| format!("{url}: not an https URL"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ReadOnly(provider)))
+        .with_no_client_auth();
+    let name = ServerName::try_from(host.clone()).map_err(|e| format!("{host}: {e}"))?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let work = async {
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| format!("{host}:{port}: {e}"))?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("{host}:{port}: TLS handshake: {e}"))?;
+        let (_, conn) = tls.get_ref();
+        let leaf = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or_else(|| format!("{host}:{port}: no certificate presented"))?;
+        not_after_der(leaf.as_ref()).ok_or_else(|| format!("{host}:{port}: unreadable certificate"))
+    };
+    let not_after = tokio::time::timeout(timeout, work).await.map_err(|_| {
+        format!(
+            "{host}:{port}: no TLS answer within {} s",
+            timeout.as_secs()
+        )
+    })??;
+    let proxied = url.contains("/k8s/clusters/");
+    Ok(CertRow {
+        what: if proxied {
+            "Rancher proxy serving certificate".into()
+        } else {
+            "API server serving certificate".into()
+        },
+        source: format!("{host}:{port}"),
+        not_after,
+    })
+}
+
+/// Read every certificate ktriage depends on: the API server's (when its URL is https) and the etcd
+/// client certificate files.
+pub async fn probe_all(
+    server: Option<&str>,
+    etcd_cert: Option<&Path>,
+    timeout: Duration,
+) -> CertsModel {
+    let mut m = CertsModel::default();
+    if let Some(url) = server.filter(|u| u.starts_with("https://")) {
+        match probe_serving(url, timeout).await {
+            Ok(r) => m.rows.push(r),
+            Err(e) => m.errors.push(e),
+        }
+    }
+    if let Some(p) = etcd_cert {
+        match read_file("etcd client certificate", p) {
+            Ok(r) => m.rows.push(r),
+            Err(e) => m.errors.push(e),
+        }
+    }
+    m
+}
+
+/// The probe as a source: every `every`, send what it found.
+pub async fn run(
+    server: Option<String>,
+    etcd_cert: Option<std::path::PathBuf>,
+    timeout: Duration,
+    every: Duration,
+    tx: tokio::sync::mpsc::Sender<crate::msg::Msg>,
+) {
+    loop {
+        let m = probe_all(server.as_deref(), etcd_cert.as_deref(), timeout).await;
+        if tx.send(crate::msg::Msg::Certs(m)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(every).await;
+    }
+}

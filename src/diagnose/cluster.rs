@@ -1,0 +1,320 @@
+//! Cluster-wide control-plane checks shown on the Overview: `kube-ca-mismatch` (critical) and
+//! `rancher-agent-down` (warning).
+//!
+//! `kube-ca-mismatch` reads what system pods say when they die: a crash-looping container in
+//! `kube-system` or a `cattle-*` namespace whose last termination message or previous log lines say
+//! `Unauthorized` or `x509: certificate signed by unknown authority`. That is the seed's "rotating
+//! kube-ca" story: service-account credentials issued under the old CA no longer work. Pod names are
+//! never matched; the kubeconfig's CA is never compared (behind Rancher's proxy it is not the
+//! cluster's CA at all).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{Finding, Severity, Subject};
+use crate::etcd::runbook::{Platform, detect};
+use crate::model::top::{PodRow, Workload};
+use crate::model::{Model, PaneId};
+
+/// What a client says when its service-account token or its CA bundle no longer matches the cluster.
+pub const CA_SIGNATURES: &[&str] = &[
+    "x509: certificate signed by unknown authority",
+    "Unauthorized",
+];
+
+/// The Rancher agents (names are Rancher's contract): (workload name, kind).
+const RANCHER_AGENTS: &[(&str, &str)] = &[
+    ("cattle-cluster-agent", "Deployment"),
+    ("cattle-node-agent", "DaemonSet"),
+];
+
+/// Namespaces of the platform: Kubernetes' own and Rancher's.
+pub fn system_namespace(ns: &str) -> bool {
+    ns == "kube-system" || ns.starts_with("cattle-")
+}
+
+/// The line of `text` carrying a CA/credential signature: credentials scrubbed first (a crashed client
+/// may print its own token), then bounded around the signature.
+pub fn ca_line(text: &str) -> Option<String> {
+    let line = text
+        .lines()
+        .find(|l| CA_SIGNATURES.iter().any(|s| l.contains(s)))?;
+    let line = crate::snapshot::scrub(line.trim());
+    Some(around_signature(&line, 160))
+}
+
+/// At most `max` characters of `line`, ending just after the first signature it contains.
+fn around_signature(line: &str, max: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= max {
+        return line.to_string();
+    }
+    let end_byte = CA_SIGNATURES
+        .iter()
+        .filter_map(|s| line.find(s).map(|p| p + s.len()))
+        .min()
+        .unwrap_or(line.len());
+    let end = line[..end_byte].chars().count();
+    let start = end.saturating_sub(max);
+    let mut out: String = chars[start..end].iter().collect();
+    if start > 0 {
+        out.insert(0, '…');
+    }
+    if end < chars.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// A container is failing: waiting in CrashLoopBackOff, or restarted and not ready.
+fn failing(c: &crate::model::top::ContainerRow) -> bool {
+    c.waiting_reason == "CrashLoopBackOff" || (c.restarts > 0 && !c.ready)
+}
+
+/// `cert-expiring` from this many days before notAfter (critical under [`CERT_CRITICAL_DAYS`]).
+pub const CERT_WARN_DAYS: i64 = 30;
+pub const CERT_CRITICAL_DAYS: i64 = 7;
+
+pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    kube_ca(model, out);
+    rancher_agents(model, out);
+    certs(model, now, out);
+}
+
+fn certs(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    let Some(c) = &model.certs else { return };
+    for r in &c.rows {
+        let left = r.not_after - now;
+        let days = left.num_days();
+        if days >= CERT_WARN_DAYS {
+            continue;
+        }
+        let severity = if days < CERT_CRITICAL_DAYS {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let when = if left.num_seconds() <= 0 {
+            format!("expired {} day(s) ago", -days)
+        } else {
+            format!("expires in {days} day(s)")
+        };
+        let mut f = Finding::new(
+            "cert-expiring",
+            severity,
+            PaneId::Overview,
+            Some(Subject {
+                kind: "Certificate".into(),
+                namespace: None,
+                name: r.source.clone(),
+                part: None,
+            }),
+            format!("{} ({}) {when}", r.what, r.source),
+        );
+        f.evidence.push(format!(
+            "notAfter {} ({when})",
+            r.not_after.format("%Y-%m-%d %H:%M UTC")
+        ));
+        let d = detect(model);
+        f.fix.text = match d.platform {
+            Platform::Rke1 => "RKE1: `rke cert rotate --config cluster.yml` (with the matching cluster.rkestate), \
+                               then restart the components that hold the old certificates."
+                .into(),
+            Platform::Rke2 => "RKE2: certificates are renewed when rke2-server restarts within 90 days of \
+                               expiry; `rke2 certificate rotate` then `systemctl restart rke2-server` on each \
+                               server node, one at a time."
+                .into(),
+            Platform::K3s => "k3s: `k3s certificate rotate` then restart k3s on each server node, one at a time."
+                .into(),
+            Platform::Unknown => "Rotate the certificate before notAfter and restart what serves or uses it."
+                .into(),
+        };
+        f.details =
+            json!({"not_after": r.not_after.to_rfc3339(), "days_left": days, "source": r.source});
+        out.push(f);
+    }
+}
+
+fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
+    let top = &model.top;
+    let mut affected: Vec<(Workload, String)> = Vec::new();
+    let mut evidence = Vec::new();
+    for p in top.pods.iter().filter(|p| system_namespace(&p.namespace)) {
+        for c in p.containers.iter().filter(|c| failing(c)) {
+            let said = ca_line(&c.last_message)
+                .map(|l| format!("termination message: {l}"))
+                .or_else(|| {
+                    top.crash_logs
+                        .get(&format!("{}/{}/{}", p.namespace, p.name, c.name))
+                        .and_then(|lines| lines.iter().rev().find_map(|l| ca_line(l)))
+                        .map(|l| format!("previous log: {l}"))
+                });
+            let Some(said) = said else { continue };
+            let w = top.workload(p);
+            evidence.push(format!(
+                "{}/{} container {} ({}, {} restarts): {said}",
+                p.namespace,
+                p.name,
+                c.name,
+                if c.waiting_reason.is_empty() {
+                    "not ready"
+                } else {
+                    &c.waiting_reason
+                },
+                c.restarts
+            ));
+            let label = format!("{} {}/{}", w.kind, w.namespace, w.name);
+            if !affected.iter().any(|(a, _)| *a == w) {
+                affected.push((w, label));
+            }
+        }
+    }
+    let stale_tokens = top.ca_bundles.as_ref().filter(|b| !b.differing.is_empty());
+    if affected.is_empty() && stale_tokens.is_none() {
+        return;
+    }
+    let names: Vec<&str> = affected.iter().map(|(_, l)| l.as_str()).collect();
+    let title = if affected.is_empty() {
+        "service-account token Secrets carry a CA that differs from kube-root-ca.crt (kube-ca rotated?)"
+            .to_string()
+    } else {
+        format!(
+            "{} system workload(s) crash-loop rejecting their credentials (kube-ca rotated?): {}",
+            affected.len(),
+            names.join(", ")
+        )
+    };
+    let mut f = Finding::new(
+        "kube-ca-mismatch",
+        Severity::Critical,
+        PaneId::Overview,
+        None,
+        title,
+    );
+    f.evidence = evidence;
+    if let Some(b) = stale_tokens {
+        f.evidence.push(format!(
+            "{} of {} service-account token Secret(s) in kube-system/cattle-system carry a ca.crt that differs from the kube-root-ca.crt ConfigMap: {}",
+            b.differing.len(),
+            b.compared,
+            b.differing.join(", ")
+        ));
+    }
+    let d = detect(model);
+    f.evidence
+        .push(format!("distribution: {} ({})", d.platform.name(), d.why));
+    let first = match d.platform {
+        Platform::Rke1 => {
+            "RKE1: run `rke up` with the cluster.yml and the matching cluster.rkestate so every \
+             component gets certificates and tokens from the current CA."
+        }
+        Platform::Rke2 | Platform::K3s => {
+            "RKE2/k3s: make sure every server node carries the same rotated CA (`rke2 certificate \
+             rotate-ca` / `k3s certificate rotate-ca`) and restart the server service."
+        }
+        Platform::Unknown => "Make sure every control-plane component runs with the current CA.",
+    };
+    f.fix.text = format!(
+        "{first} Then re-issue the service-account tokens (delete the old token Secrets so the \
+         controller recreates them) and restart the affected pods: {}.",
+        names.join(", ")
+    );
+    f.details = json!({
+        "workloads": affected.iter().map(|(w, _)| json!({
+            "kind": w.kind, "namespace": w.namespace, "name": w.name
+        })).collect::<Vec<_>>(),
+        "distribution": d.platform.name(),
+    });
+    out.push(f);
+}
+
+fn agent_of(w: &Workload) -> Option<&'static str> {
+    if w.namespace != "cattle-system" {
+        return None;
+    }
+    RANCHER_AGENTS.iter().find_map(|(name, kind)| {
+        let exact = w.name == *name && w.kind == *kind;
+        // the ReplicaSet before its owner is known: `<deployment>-<hash>`
+        let rs = w.kind == "ReplicaSet"
+            && w.name
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('-'));
+        (exact || rs).then_some(*name)
+    })
+}
+
+fn rancher_agents(model: &Model, out: &mut Vec<Finding>) {
+    let top = &model.top;
+    for (agent, kind) in RANCHER_AGENTS {
+        let pods: Vec<&PodRow> = top
+            .pods
+            .iter()
+            .filter(|p| agent_of(&top.workload(p)) == Some(*agent))
+            .filter(|p| !p.evicted())
+            .collect();
+        let bad: Vec<&&PodRow> = pods.iter().filter(|p| !p.ready()).collect();
+        if bad.is_empty() {
+            continue;
+        }
+        let mut f = Finding::new(
+            "rancher-agent-down",
+            Severity::Warning,
+            PaneId::Overview,
+            Some(Subject {
+                kind: (*kind).into(),
+                namespace: Some("cattle-system".into()),
+                name: (*agent).into(),
+                part: None,
+            }),
+            format!(
+                "Rancher {agent}: {} of {} pod(s) not ready",
+                bad.len(),
+                pods.len()
+            ),
+        );
+        for p in &bad {
+            let mut why = vec![format!("phase {}", p.phase)];
+            for c in &p.containers {
+                if !c.waiting_reason.is_empty() {
+                    why.push(format!("{} {}", c.name, c.waiting_reason));
+                }
+                if c.restarts > 0 {
+                    why.push(format!("{} restarts", c.restarts));
+                }
+                if !c.last_message.is_empty() {
+                    why.push(format!(
+                        "last words: {}",
+                        crate::ui::truncate(
+                            &crate::snapshot::scrub(c.last_message.lines().last().unwrap_or("")),
+                            120
+                        )
+                    ));
+                }
+            }
+            f.evidence
+                .push(format!("cattle-system/{}: {}", p.name, why.join(", ")));
+            for e in model
+                .events
+                .store
+                .iter()
+                .filter(|e| e.namespace == "cattle-system" && e.warning && e.object == p.name)
+                .take(3)
+            {
+                f.evidence.push(format!(
+                    "event {} ×{}: {}",
+                    e.reason,
+                    e.count,
+                    crate::ui::truncate(&e.message, 120)
+                ));
+            }
+        }
+        f.fix.text = format!(
+            "Rancher loses this cluster while {agent} is down (no UI, no kubectl through Rancher). \
+             Read its log (`kubectl -n cattle-system logs deploy/cattle-cluster-agent --previous`): a \
+             CA or token error points at kube-ca rotation; a connection error at the Rancher server \
+             URL or its CA (`CATTLE_CA_CHECKSUM`)."
+        );
+        f.details = json!({"agent": agent, "not_ready": bad.len(), "pods": pods.len()});
+        out.push(f);
+    }
+}

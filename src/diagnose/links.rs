@@ -1,0 +1,176 @@
+//! Cross-pane `cause` links (CONTRACTS §1: the Overview issue owns them) and the Overview's grouping.
+//!
+//! Links come from evidence, never from names:
+//! - an etcd quorum loss or split brain explains `api-unreachable` (the API server cannot serve without
+//!   quorum) and leader findings no pane explained;
+//! - `api-unreachable` explains leader findings (renewals cannot reach the API server, or ktriage
+//!   cannot see them);
+//! - a `webhook-blocking` webhook whose rules intercept `UPDATE` of `coordination.k8s.io` leases in
+//!   the lease's namespace explains that lease's `leader-stale` / `leader-missing` (the seed's
+//!   Gatekeeper story: the scheduler's renewals are rejected);
+//! - `kube-ca-mismatch` explains `rancher-agent-down` when the agent is one of the workloads that
+//!   crash-loop on their credentials.
+//!
+//! A link is only set where a pane left `cause` empty, and always points up a fixed order
+//! (etcd → API → leaders; webhooks → leaders; kube-ca → Rancher agents), so there are no cycles.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{Finding, Severity};
+use crate::model::Model;
+use crate::model::webhooks::{RuleRow, WebhookRow};
+
+const LEADER_IDS: &[&str] = &["leader-stale", "leader-missing", "leader-flapping"];
+
+fn first_key(out: &[Finding], ids: &[&str]) -> Option<String> {
+    ids.iter()
+        .find_map(|id| out.iter().find(|f| f.id == *id).map(|f| f.key.clone()))
+}
+
+/// The rule intercepts `UPDATE` of leases.
+fn rule_matches_lease_update(r: &RuleRow) -> bool {
+    let has = |l: &[String], w: &str| l.iter().any(|x| x == "*" || x == w);
+    has(&r.api_groups, "coordination.k8s.io")
+        && has(&r.operations, "UPDATE")
+        && r.resources
+            .iter()
+            .any(|x| x == "*" || x == "*/*" || x == "leases")
+        && matches!(r.scope.as_str(), "" | "*" | "Namespaced")
+}
+
+fn webhook_of<'a>(model: &'a Model, f: &Finding) -> Option<&'a WebhookRow> {
+    let s = f.subject.as_ref()?;
+    let part = s.part.as_deref()?;
+    model
+        .webhooks
+        .validating
+        .iter()
+        .chain(model.webhooks.mutating.iter())
+        .filter(|c| c.name == s.name && c.kind.config_kind() == s.kind)
+        .flat_map(|c| c.webhooks.iter())
+        .find(|w| w.name == part)
+}
+
+fn namespace_labels(model: &Model, ns: &str) -> BTreeMap<String, String> {
+    match model.namespaces.store.get(ns) {
+        Some(n) => n.effective_labels(),
+        None => BTreeMap::from([("kubernetes.io/metadata.name".to_string(), ns.to_string())]),
+    }
+}
+
+/// Set the cross-pane `cause` of findings that no pane explained.
+pub fn link(model: &Model, out: &mut [Finding]) {
+    let etcd_root = first_key(out, &["etcd-quorum-lost", "etcd-split-brain"]);
+    let api = first_key(out, &["api-unreachable"]);
+    // webhooks that block lease renewals: (finding key, webhook)
+    let lease_blockers: Vec<(String, &WebhookRow)> = out
+        .iter()
+        .filter(|f| f.id == "webhook-blocking")
+        .filter_map(|f| webhook_of(model, f).map(|w| (f.key.clone(), w)))
+        .filter(|(_, w)| w.rules.iter().any(rule_matches_lease_update))
+        .collect();
+    let ca_workloads: BTreeSet<(String, String)> = out
+        .iter()
+        .filter(|f| f.id == "kube-ca-mismatch")
+        .flat_map(|f| {
+            f.details["workloads"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|w| {
+            Some((
+                w["namespace"].as_str()?.to_string(),
+                w["name"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let ca_key = first_key(out, &["kube-ca-mismatch"]);
+
+    for f in out.iter_mut().filter(|f| f.cause.is_none()) {
+        if f.id == "api-unreachable" {
+            f.cause = etcd_root.clone();
+        } else if LEADER_IDS.contains(&f.id.as_str()) {
+            let ns = f
+                .subject
+                .as_ref()
+                .and_then(|s| s.namespace.clone())
+                .unwrap_or_default();
+            let labels = namespace_labels(model, &ns);
+            let blocker = lease_blockers
+                .iter()
+                .find(|(_, w)| {
+                    w.failure_policy != "Ignore" && w.namespace_selector.matches(&labels)
+                })
+                .map(|(k, _)| k.clone());
+            let by_webhook = (f.id != "leader-flapping").then_some(blocker).flatten();
+            f.cause = by_webhook
+                .or_else(|| api.clone())
+                .or_else(|| etcd_root.clone());
+        } else if f.id == "rancher-agent-down"
+            && let Some(s) = &f.subject
+            && ca_workloads.contains(&(s.namespace.clone().unwrap_or_default(), s.name.clone()))
+        {
+            f.cause = ca_key.clone();
+        }
+    }
+}
+
+/// The Overview's order: root causes (no cause, or a cause that is not present) ranked worst first
+/// (a root's rank is the worst severity in its group, then how much it explains), each followed by
+/// the findings it explains, depth-first. Returns (index into `findings`, depth).
+pub fn grouped(findings: &[Finding]) -> Vec<(usize, usize)> {
+    let index: HashMap<&str, usize> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.key.as_str(), i))
+        .collect();
+    let parent = |i: usize| -> Option<usize> {
+        let c = findings[i].cause.as_deref()?;
+        index.get(c).copied().filter(|p| *p != i)
+    };
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); findings.len()];
+    let mut roots = Vec::new();
+    for i in 0..findings.len() {
+        // a cause chain that loops back has no root: treat its first member as one
+        let mut seen = BTreeSet::from([i]);
+        let mut cur = i;
+        let mut cyclic = false;
+        while let Some(p) = parent(cur) {
+            if !seen.insert(p) {
+                cyclic = true;
+                break;
+            }
+            cur = p;
+        }
+        match parent(i) {
+            Some(p) if !cyclic => children[p].push(i),
+            _ => roots.push(i),
+        }
+    }
+    fn subtree(i: usize, children: &[Vec<usize>], f: &[Finding]) -> (Severity, usize) {
+        children[i].iter().fold((f[i].severity, 0), |(s, n), c| {
+            let (cs, cn) = subtree(*c, children, f);
+            (s.min(cs), n + cn + 1)
+        })
+    }
+    let mut ranked: Vec<(Severity, std::cmp::Reverse<usize>, usize)> = roots
+        .iter()
+        .map(|r| {
+            let (s, n) = subtree(*r, &children, findings);
+            (s, std::cmp::Reverse(n), *r)
+        })
+        .collect();
+    ranked.sort();
+    let mut order = Vec::with_capacity(findings.len());
+    fn walk(i: usize, depth: usize, children: &[Vec<usize>], order: &mut Vec<(usize, usize)>) {
+        order.push((i, depth));
+        for c in &children[i] {
+            walk(*c, depth + 1, children, order);
+        }
+    }
+    for (_, _, r) in ranked {
+        walk(r, 0, &children, &mut order);
+    }
+    order
+}
