@@ -103,6 +103,11 @@ pub(super) async fn read(client: &Client, m: &Mutation) -> Option<Result<Value, 
                     Err(e) => return Some(Err(step_err(e))),
                 }
             }
+            if found.is_empty() {
+                return Some(Err(Step::Rejected(
+                    "none of the listed pods exists any more: nothing to delete".into(),
+                )));
+            }
             Ok(json!({ "pods": found }))
         }
         Mutation::Drain { node } => {
