@@ -10,6 +10,7 @@ mod etcd_health;
 pub mod events;
 mod leaders;
 pub mod namespaces;
+mod pod_health;
 mod top;
 pub mod webhooks;
 
@@ -119,6 +120,7 @@ pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
     leaders::rules(model, now, &mut out);
     events::rules(model, now, &mut out);
     top::rules(model, now, &mut out);
+    pod_health::rules(model, now, &mut out);
     namespaces::rules(model, now, &mut out);
     webhooks::rules(model, now, &mut out);
     out.sort_by(|a, b| (a.severity, &a.id, &a.key).cmp(&(b.severity, &b.id, &b.key)));

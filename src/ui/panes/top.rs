@@ -83,8 +83,15 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             } else {
                 format!("{}/{}", r.namespace, r.name)
             };
+            let health = if r.unhealthy() {
+                theme.warning()
+            } else {
+                theme.ok()
+            };
             let row = Row::new(vec![
                 Span::raw(name),
+                Span::styled(r.status.clone(), health),
+                Span::styled(r.ready.clone(), health),
                 Span::raw(r.cpu_m.map(fmt_cpu).unwrap_or_else(dash)),
                 Span::styled(r.mem_b.map(fmt_bytes).unwrap_or_else(dash), style),
                 Span::raw(
@@ -114,6 +121,8 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         rows,
         [
             Constraint::Min(24),
+            Constraint::Length(16),
+            Constraint::Length(5),
             Constraint::Length(6),
             Constraint::Length(8),
             Constraint::Length(6),
@@ -130,6 +139,8 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             } else {
                 "POD"
             },
+            "STATUS",
+            "READY",
             "CPU",
             "MEM",
             "%REQ",
