@@ -46,6 +46,7 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
     session.configure_model(&mut model, now);
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let sources = session.start_sources(&tx);
+    let mut view_task = crate::kube::sources::view::ViewTask::default();
 
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -126,20 +127,26 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
             _ = sleep_until(last_draw + FRAME), if dirty => {}
         }
         dirty = true;
-        if run_effects(effects, &session, &tx) {
+        if run_effects(effects, &session, &tx, &mut view_task) {
             break Exit::Quit;
         }
     };
     for s in sources {
         s.abort();
     }
+    view_task.stop();
     crate::term::restore();
     tracing::info!(?exit, "ktriage stopped");
     Ok(exit)
 }
 
 /// Execute effects; returns true when the app should stop.
-fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) -> bool {
+fn run_effects(
+    effects: Vec<Effect>,
+    session: &Session,
+    tx: &mpsc::Sender<Msg>,
+    view_task: &mut crate::kube::sources::view::ViewTask,
+) -> bool {
     let mut quit = false;
     for e in effects {
         match e {
@@ -152,6 +159,7 @@ fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) 
                     tracing::warn!(error = %e, "clipboard escape not written");
                 }
             }
+            Effect::View(req) => view_task.start(req, session.client.clone(), tx.clone()),
             Effect::Execute(m) => {
                 let Some(executor) = session.executor.clone() else {
                     continue;

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
+pub mod inspect;
 pub mod panes;
 
 use crate::action::Action;
@@ -21,6 +22,8 @@ pub enum Effect {
     Execute(Mutation),
     /// Put text on the terminal's clipboard (OSC 52), written by the app loop.
     Copy(String),
+    /// Start (or stop) the one view stream: pod logs or the pod object.
+    View(crate::kube::sources::view::ViewRequest),
 }
 
 pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
@@ -60,6 +63,9 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         | Msg::Pods(_)
         | Msg::ReplicaSets(_)
         | Msg::Metrics(_) => data_changed = panes::on_source(model, msg, now),
+        Msg::ViewLines { .. } | Msg::ViewObject { .. } | Msg::ViewEnded { .. } => {
+            inspect::on_view_msg(model, msg);
+        }
         Msg::ActionDone(outcome) => {
             panes::remember_action(model, &outcome);
             crate::model::backups::record(model, &outcome);
@@ -126,7 +132,10 @@ fn on_key(
         }
         return;
     }
-    if panes::on_edit_key(model, &ev) {
+    if inspect::view_edit_key(model, &ev)
+        || panes::on_edit_key(model, &ev)
+        || inspect::on_edit_key(model, &ev)
+    {
         return;
     }
     let Some(action) = model.keymap.lookup(key, model.ui.active, false) else {
@@ -149,6 +158,9 @@ fn on_key(
                 apply_action(model, action, now, effects);
             }
         }
+        return;
+    }
+    if inspect::view_key(model, action, effects) {
         return;
     }
     apply_action(model, action, now, effects);
@@ -212,6 +224,18 @@ pub fn apply_action(
             Ok(m) => propose(model, m, now),
             Err(why) => notice(model, &why, NoticeLevel::Info, now),
         },
+        Action::RolloutRestart
+        | Action::DeletePod
+        | Action::CleanEvicted
+        | Action::CleanEvictedAll
+        | Action::Cordon
+        | Action::Drain => inspect::propose_action(model, action, now),
+        Action::Logs
+        | Action::Yaml
+        | Action::Describe
+        | Action::Previous
+        | Action::Container
+        | Action::Follow => inspect::view_action(model, action, now, effects),
         Action::Confirm | Action::Cancel | Action::More | Action::Less | Action::None => {}
     }
 }

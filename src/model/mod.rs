@@ -9,11 +9,13 @@ pub mod store;
 
 pub mod etcd;
 pub mod events;
+pub mod filter;
 pub mod leaders;
 pub mod namespaces;
 pub mod nodes;
 pub mod quantity;
 pub mod top;
+pub mod view;
 pub mod webhooks;
 
 use std::fmt;
@@ -177,6 +179,10 @@ pub struct Model {
     pub findings: Vec<Finding>,
     pub ui: UiState,
     pub dialog: Option<Dialog>,
+    /// The logs / YAML / describe view over the Top pane, when open.
+    pub view: Option<view::PodView>,
+    /// Counter for view stream ids.
+    pub view_seq: u64,
     pub notice: Option<Notice>,
     pub keymap: Keymap,
     /// Config warnings shown once at start.
@@ -230,6 +236,8 @@ impl Model {
             findings: Vec::new(),
             ui: UiState::default(),
             dialog: None,
+            view: None,
+            view_seq: 0,
             notice: None,
             keymap,
             warnings: Vec::new(),

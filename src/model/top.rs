@@ -276,6 +276,8 @@ pub struct TopModel {
     pub metrics_state: SourceState,
     pub sort: TopSort,
     pub grouped: bool,
+    /// The `/` filter over the rows (name, status, node, owner).
+    pub filter: super::filter::TableFilter,
 }
 
 impl TopModel {
@@ -288,6 +290,7 @@ impl TopModel {
             metrics: MetricsSnapshot::default(),
             sort: TopSort::default(),
             grouped: false,
+            filter: Default::default(),
         }
     }
 
@@ -430,10 +433,28 @@ impl TopModel {
                 rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
             }
         }
+        if self.filter.is_active() {
+            rows.retain(|r| {
+                let owner = r
+                    .workload
+                    .as_ref()
+                    .map(|w| format!("{}/{}", w.kind, w.name))
+                    .unwrap_or_default();
+                self.filter.keeps(&[
+                    format!("{}/{}", r.namespace, r.name),
+                    r.status.clone(),
+                    r.node.clone(),
+                    owner,
+                ])
+            });
+        }
         rows
     }
 
     pub fn row_count(&self) -> usize {
+        if self.filter.is_active() {
+            return self.rows().len();
+        }
         if self.grouped {
             let mut set = std::collections::BTreeSet::new();
             for p in self.pods.iter().filter(|p| !p.evicted()) {

@@ -9,6 +9,7 @@ pub mod leaders;
 pub mod namespaces;
 pub mod nodes;
 pub mod top;
+pub mod view;
 pub mod webhooks;
 
 use std::fmt::Debug;

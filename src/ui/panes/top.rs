@@ -14,7 +14,8 @@ use crate::ui::Theme;
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let top = &model.top;
     let rows_all = top.rows();
-    let block = pane_block("Top", &top.state, Some(rows_all.len()), theme, now);
+    let title = top.filter.title("Top");
+    let block = pane_block(&title, &top.state, Some(rows_all.len()), theme, now);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if rows_all.is_empty() {
