@@ -201,9 +201,9 @@ impl Mutation {
                 unschedulable: true,
             } => format!("cordon node {node} (no new pods are scheduled on it)"),
             Mutation::Cordon { node, .. } => format!("uncordon node {node}"),
-            Mutation::Drain { node } => format!(
-                "drain node {node}: cordon, then evict its pods (PodDisruptionBudgets respected, DaemonSet pods skipped)"
-            ),
+            Mutation::Drain { node } => {
+                format!("drain node {node} (cordon, evict via the Eviction API, PDBs respected)")
+            }
         }
     }
 

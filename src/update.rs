@@ -81,6 +81,7 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
                 level,
                 at: now,
             });
+            inspect::report_view(model, &outcome);
         }
     }
     if data_changed {

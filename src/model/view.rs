@@ -63,6 +63,8 @@ pub enum ViewKind {
     Logs,
     Yaml,
     Describe,
+    /// What a drain or bulk delete did, line by line (moved, held by a PDB, skipped, deleted).
+    Report,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +89,8 @@ pub struct PodView {
     pub error: Option<String>,
     /// The stream ended (not following, or the container stopped).
     pub ended: bool,
+    /// The command of a report view (the action's kubectl equivalent).
+    pub command: Option<String>,
 }
 
 impl PodView {
@@ -113,7 +117,20 @@ impl PodView {
             scroll: 0,
             error: None,
             ended: false,
+            command: None,
         }
+    }
+
+    /// A report of an action's outcome: `title` names it, `lines` are its report lines.
+    pub fn report(id: u64, title: &str, lines: &[String], command: String) -> Self {
+        let mut v = PodView::new(ViewKind::Report, id, "", title, Vec::new());
+        for l in lines {
+            v.lines.push(l.clone());
+        }
+        v.follow = false;
+        v.ended = true;
+        v.command = Some(command);
+        v
     }
 
     pub fn container_name(&self) -> Option<&str> {
@@ -150,6 +167,7 @@ impl PodView {
                 }
             }
             ViewKind::Describe => format!("kubectl{ctx} -n {ns} describe pod {pod}"),
+            ViewKind::Report => self.command.clone().unwrap_or_default(),
         }
     }
 

@@ -117,9 +117,14 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, v: &PodView, theme: &T
             }
         }
         ViewKind::Describe => "describe".into(),
+        ViewKind::Report => "what happened".into(),
     };
     let search = v.search.title("");
-    let title = format!(" {}/{} · {mode}{} ", v.namespace, v.pod, search);
+    let title = if v.kind == ViewKind::Report {
+        format!(" {} · {mode}{} ", v.pod, search)
+    } else {
+        format!(" {}/{} · {mode}{} ", v.namespace, v.pod, search)
+    };
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .title(Span::styled(title, theme.title()));
@@ -127,7 +132,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, v: &PodView, theme: &T
     frame.render_widget(block, area);
     let [text, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
     let lines: Vec<String> = match v.kind {
-        ViewKind::Logs => v.lines.iter().cloned().collect(),
+        ViewKind::Logs | ViewKind::Report => v.lines.iter().cloned().collect(),
         ViewKind::Yaml => v.yaml(),
         ViewKind::Describe => describe_lines(model, v),
     };
@@ -191,7 +196,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, v: &PodView, theme: &T
     let keys = match v.kind {
         ViewKind::Logs => "p previous · C container · F follow · / search · y copy · esc close",
         ViewKind::Yaml => "p managedFields · / search · y copy · esc close",
-        ViewKind::Describe => "/ search · y copy · esc close",
+        ViewKind::Describe | ViewKind::Report => "/ search · y copy · esc close",
     };
     frame.render_widget(
         Paragraph::new(vec![

@@ -225,11 +225,13 @@ pub fn view_action(
         }
         effects.push(match kind {
             ViewKind::Logs => logs_request(&v),
-            ViewKind::Yaml | ViewKind::Describe => Effect::View(ViewRequest::Object {
-                id: v.id,
-                namespace: v.namespace.clone(),
-                pod: v.pod.clone(),
-            }),
+            ViewKind::Yaml | ViewKind::Describe | ViewKind::Report => {
+                Effect::View(ViewRequest::Object {
+                    id: v.id,
+                    namespace: v.namespace.clone(),
+                    pod: v.pod.clone(),
+                })
+            }
         });
         model.view = Some(v);
         return;
@@ -311,4 +313,29 @@ pub fn view_key(model: &mut Model, action: Action, effects: &mut Vec<Effect>) ->
 /// Typing into the view's search line.
 pub fn view_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
     model.view.as_mut().is_some_and(|v| v.search.edit(ev))
+}
+
+/// After a drain or bulk delete that reached the server: a view listing exactly what moved, what a
+/// PodDisruptionBudget held and what was skipped or deleted (the same lines as the journal's
+/// `side_effects`).
+pub fn report_view(model: &mut Model, outcome: &crate::kube::executor::Outcome) {
+    use crate::kube::executor::OutcomeResult;
+    if !matches!(
+        outcome.mutation,
+        Mutation::Drain { .. } | Mutation::DeletePods { .. }
+    ) || !matches!(
+        outcome.result,
+        OutcomeResult::Applied | OutcomeResult::Unverified
+    ) {
+        return;
+    }
+    let mut lines = vec![outcome.summary(), String::new()];
+    lines.extend(outcome.side_effects.iter().cloned());
+    model.view_seq += 1;
+    model.view = Some(PodView::report(
+        model.view_seq,
+        &outcome.mutation.describe(),
+        &lines,
+        outcome.mutation.kubectl(model.cluster.context.as_deref()),
+    ));
 }
