@@ -310,3 +310,76 @@ async fn the_view_task_streams_previous_logs_from_the_simulator() {
         "{got:?}"
     );
 }
+
+#[test]
+fn leaders_table_has_the_same_slash_filter_and_rules_ignore_it() {
+    let mut m = support::panes::story("reports", "report-builder", "prod-worker-2");
+    chars(&mut m, "3");
+    let all = m.row_count(PaneId::Leaders);
+    let findings = ktriage::diagnose::evaluate(&m, t0()).len();
+    chars(&mut m, "/kube-scheduler");
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(m.row_count(PaneId::Leaders), 1);
+    assert_eq!(
+        m.leaders.filter.title("Leaders"),
+        "Leaders · /kube-scheduler"
+    );
+    chars(&mut m, "/");
+    key(&mut m, KeyCode::Esc);
+    assert_eq!(m.row_count(PaneId::Leaders), all);
+    m.leaders.filter.text = "!kube-scheduler".into();
+    assert_eq!(m.row_count(PaneId::Leaders), all - 1);
+    // a display filter never hides a finding
+    assert_eq!(ktriage::diagnose::evaluate(&m, t0()).len(), findings);
+}
+
+#[test]
+fn pod_pending_names_the_scheduler_message_or_the_waiting_reason() {
+    let mut m = support::model::model(false);
+    let pods = [
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "big-0", "namespace": "batch", "uid": "u0"},
+            "spec": {"containers": [{"name": "job", "image": "job:1"}]},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/6 nodes are available: 3 Insufficient memory."}]}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "img-0", "namespace": "batch", "uid": "u1"},
+            "spec": {"nodeName": "w1", "containers": [{"name": "app", "image": "typo:1"}]},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "app", "image": "typo:1", "imageID": "",
+                "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"typo:1\""}}}]}}),
+    ];
+    m.top.apply_pods(Delta::Init, t0());
+    for p in pods {
+        let p: Pod = serde_json::from_value(p).unwrap();
+        m.top.apply_pods(
+            Delta::InitApply(ktriage::kube::sources::top::pod_row(p)),
+            t0(),
+        );
+    }
+    m.top.apply_pods(Delta::InitDone, t0());
+    let f = ktriage::diagnose::evaluate(&m, t0());
+    let pending: Vec<_> = f.iter().filter(|f| f.id == "pod-pending").collect();
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    let big = pending
+        .iter()
+        .find(|f| f.key == "pod-pending/Pod/batch/big-0")
+        .unwrap();
+    assert_eq!(big.severity, ktriage::diagnose::Severity::Warning);
+    assert!(
+        big.title
+            .contains("Unschedulable: 0/6 nodes are available: 3 Insufficient memory."),
+        "{}",
+        big.title
+    );
+    let img = pending
+        .iter()
+        .find(|f| f.key == "pod-pending/Pod/batch/img-0")
+        .unwrap();
+    assert!(
+        img.title.contains("container app: ImagePullBackOff"),
+        "{}",
+        img.title
+    );
+    assert!(!f.iter().any(|f| f.id == "pod-crashloop"));
+}

@@ -267,7 +267,7 @@ impl Model {
             PaneId::Overview => self.findings.len(),
             PaneId::Namespaces => self.namespaces.store.len(),
             PaneId::Etcd => self.etcd.row_count(),
-            PaneId::Leaders => self.leaders.rows().len(),
+            PaneId::Leaders => self.leaders.shown().len(),
             PaneId::Events => self.events.group_count(),
             PaneId::Top => self.top.row_count(),
             PaneId::Webhooks => self.webhooks.row_count(),

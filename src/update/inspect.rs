@@ -166,12 +166,19 @@ pub fn propose_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
     }
 }
 
-/// While the Top filter line is being edited, keys type into it: Enter keeps it, Esc clears it.
+/// While a table's filter line (Top, Leaders) is being edited, keys type into it: Enter keeps it,
+/// Esc clears it.
 pub fn on_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
-    if model.ui.active != PaneId::Top || !model.top.filter.edit(ev) {
+    let active = model.ui.active;
+    let filter = match active {
+        PaneId::Top => &mut model.top.filter,
+        PaneId::Leaders => &mut model.leaders.filter,
+        _ => return false,
+    };
+    if !filter.edit(ev) {
         return false;
     }
-    model.ui.selected[PaneId::Top.index()] = 0;
+    model.ui.selected[active.index()] = 0;
     true
 }
 
