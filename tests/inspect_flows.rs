@@ -133,6 +133,14 @@ async fn find_the_crashloop_read_previous_logs_copy_kubectl_and_propose_the_rest
     let fx = key(&mut m, KeyCode::Esc);
     assert_eq!(fx, vec![Effect::View(ViewRequest::Stop)]);
     assert!(m.view.is_none());
+    // so does leaving the pane
+    chars(&mut m, "d");
+    assert!(m.view.is_some());
+    let fx = chars(&mut m, "4");
+    assert_eq!(fx, vec![Effect::View(ViewRequest::Stop)]);
+    assert!(m.view.is_none());
+    assert_eq!(m.ui.active, PaneId::Events);
+    chars(&mut m, "5");
     // restart its Deployment: the dialog, then the executor effect
     chars(&mut m, "R");
     let d = m.dialog.as_ref().expect("confirm dialog");

@@ -298,6 +298,12 @@ pub fn view_key(model: &mut Model, action: Action, effects: &mut Vec<Effect>) ->
             model.view = None;
             effects.push(Effect::View(ViewRequest::Stop));
         }
+        // leaving the pane closes its view (and stops the stream); the switch itself goes on
+        Action::Pane(_) | Action::NextPane | Action::PrevPane => {
+            model.view = None;
+            effects.push(Effect::View(ViewRequest::Stop));
+            return false;
+        }
         Action::Copy => {
             let cmd = v.kubectl(model.cluster.context.as_deref());
             effects.push(Effect::Copy(cmd));
