@@ -391,3 +391,63 @@ fn pod_pending_names_the_scheduler_message_or_the_waiting_reason() {
     );
     assert!(!f.iter().any(|f| f.id == "pod-crashloop"));
 }
+
+#[test]
+fn namespaces_and_webhooks_tables_filter_and_actions_follow_the_shown_rows() {
+    // Namespaces: the filtered row is the one an action addresses
+    let mut m = support::model::stuck(false);
+    chars(&mut m, "6");
+    let all = m.row_count(PaneId::Namespaces);
+    let terminating: Vec<String> = m
+        .namespaces
+        .store
+        .iter()
+        .filter(|n| n.phase == "Terminating")
+        .map(|n| n.name.clone())
+        .collect();
+    assert!(!terminating.is_empty() && terminating.len() < all);
+    chars(&mut m, "/terminating");
+    key(&mut m, KeyCode::Enter);
+    assert_eq!(m.row_count(PaneId::Namespaces), terminating.len());
+    assert_eq!(
+        m.namespaces.filter.title("Namespaces"),
+        "Namespaces · /terminating"
+    );
+    assert_eq!(m.namespaces.at(0).unwrap().name, terminating[0]);
+    let findings = ktriage::diagnose::evaluate(&m, t0()).len();
+    m.namespaces.filter.text = "!terminating".into();
+    assert_eq!(m.row_count(PaneId::Namespaces), all - terminating.len());
+    assert_eq!(ktriage::diagnose::evaluate(&m, t0()).len(), findings);
+    // Webhooks
+    let mut m = support::model::gatekeeper(false);
+    chars(&mut m, "7");
+    let all = m.row_count(PaneId::Webhooks);
+    assert!(all >= 1);
+    let (c, _, w) = m
+        .webhooks
+        .rows()
+        .last()
+        .map(|(c, i, w)| (c.name.clone(), i, w.name.clone()))
+        .unwrap();
+    chars(&mut m, "/");
+    chars(&mut m, &w);
+    key(&mut m, KeyCode::Enter);
+    assert!(m.row_count(PaneId::Webhooks) >= 1);
+    let shown: Vec<String> = m
+        .webhooks
+        .shown()
+        .iter()
+        .map(|(cfg, _, x)| {
+            assert!(x.name.contains(&w) || cfg.name.contains(&w) || c.contains(&w));
+            x.name.clone()
+        })
+        .collect();
+    // the toggle addresses the shown (filtered) row
+    chars(&mut m, "f");
+    if let Some(d) = &m.dialog {
+        let ktriage::mutation::Mutation::SetFailurePolicy { webhook, .. } = &d.mutation else {
+            panic!("{:?}", d.mutation)
+        };
+        assert_eq!(webhook, &shown[0]);
+    }
+}

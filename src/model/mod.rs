@@ -265,12 +265,12 @@ impl Model {
     pub fn row_count(&self, pane: PaneId) -> usize {
         match pane {
             PaneId::Overview => self.findings.len(),
-            PaneId::Namespaces => self.namespaces.store.len(),
+            PaneId::Namespaces => self.namespaces.shown().len(),
             PaneId::Etcd => self.etcd.row_count(),
             PaneId::Leaders => self.leaders.shown().len(),
             PaneId::Events => self.events.group_count(),
             PaneId::Top => self.top.row_count(),
-            PaneId::Webhooks => self.webhooks.row_count(),
+            PaneId::Webhooks => self.webhooks.shown().len(),
         }
     }
 

@@ -166,13 +166,15 @@ pub fn propose_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
     }
 }
 
-/// While a table's filter line (Top, Leaders) is being edited, keys type into it: Enter keeps it,
+/// While a table's filter line (Top, Leaders, Namespaces, Webhooks) is being edited, keys type into it: Enter keeps it,
 /// Esc clears it.
 pub fn on_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
     let active = model.ui.active;
     let filter = match active {
         PaneId::Top => &mut model.top.filter,
         PaneId::Leaders => &mut model.leaders.filter,
+        PaneId::Namespaces => &mut model.namespaces.filter,
+        PaneId::Webhooks => &mut model.webhooks.filter,
         _ => return false,
     };
     if !filter.edit(ev) {

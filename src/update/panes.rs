@@ -74,6 +74,8 @@ pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
         (Action::Filter, PaneId::Events) => model.events.editing = true,
         (Action::Filter, PaneId::Top) => model.top.filter.editing = true,
         (Action::Filter, PaneId::Leaders) => model.leaders.filter.editing = true,
+        (Action::Filter, PaneId::Namespaces) => model.namespaces.filter.editing = true,
+        (Action::Filter, PaneId::Webhooks) => model.webhooks.filter.editing = true,
         (Action::Sort, PaneId::Top) => model.top.sort = model.top.sort.next(),
         (Action::Group, PaneId::Top) => {
             model.top.grouped = !model.top.grouped;
