@@ -336,3 +336,36 @@ async fn read_only_refuses_every_inspect_action_on_the_simulator() {
     assert_eq!(pods(&c).await.iter().map(name).collect::<Vec<_>>(), before);
     assert!(journal.read().map(|(e, _)| e.is_empty()).unwrap_or(true));
 }
+
+/// Rules never match names a scenario chose: the crashloop story with its workload, namespace-local
+/// names and nodes renamed gives the same `pod-crashloop` finding for the renamed Deployment.
+#[tokio::test]
+async fn crashloop_renamed_gives_the_same_finding() {
+    let loaded = ktriage::sim::scenario::load("crashloop").unwrap();
+    let mut text = serde_json::to_string(&serde_json::Value::Array(loaded.objects)).unwrap();
+    for (a, b) in [
+        ("rke2-snapshot-controller", "blob-sync"),
+        ("snapshot-controller", "blobber"),
+        ("prod-worker-", "zz-node-"),
+        ("shop", "store"),
+    ] {
+        text = text.replace(a, b);
+    }
+    let objs: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let mut y = "name: renamed\nobjects:\n".to_string();
+    for o in objs {
+        y.push_str(&format!("  - {o}\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("renamed.yaml");
+    std::fs::write(&p, y).unwrap();
+    let h = support::sim(&p.display().to_string()).await;
+    let c = support::client(&h).await;
+    let f = findings(&c).await;
+    let crash: Vec<&str> = f
+        .iter()
+        .filter(|f| f.id == "pod-crashloop")
+        .map(|f| f.key.as_str())
+        .collect();
+    assert_eq!(crash, ["pod-crashloop/Deployment/kube-system/blob-sync"]);
+}
