@@ -53,6 +53,30 @@ pub enum Action {
     BackupDelete,
     /// Restore what ktriage saved: a webhook's policy, a deleted configuration or APIService (mutating).
     Restore,
+    /// Top: `rollout restart` the selected workload (Deployment, DaemonSet, StatefulSet) (mutating).
+    RolloutRestart,
+    /// Top: delete the selected pod so its controller re-creates it (mutating).
+    DeletePod,
+    /// Top: delete the Evicted/Failed pods of the selected row's namespace (mutating).
+    CleanEvicted,
+    /// Top: delete the Evicted/Failed pods of every namespace (mutating).
+    CleanEvictedAll,
+    /// Top: cordon (or uncordon) the selected pod's node (mutating).
+    Cordon,
+    /// Top: drain the selected pod's node through the Eviction API (mutating).
+    Drain,
+    /// Top: the selected pod's logs (`p` in the view toggles `--previous`).
+    Logs,
+    /// Top: the selected pod's YAML.
+    Yaml,
+    /// Top: a describe-style summary of the selected pod with its recent events.
+    Describe,
+    /// Views: toggle `--previous` (logs) or managedFields (YAML).
+    Previous,
+    /// Views: next container.
+    Container,
+    /// Views: follow (stay at the bottom as lines arrive).
+    Follow,
     Confirm,
     Cancel,
     /// Explicitly unbound (a user override with `action = "none"`).
@@ -97,6 +121,18 @@ impl Action {
         ("toggle_failure_policy", Action::ToggleFailurePolicy),
         ("backup_delete", Action::BackupDelete),
         ("restore", Action::Restore),
+        ("rollout_restart", Action::RolloutRestart),
+        ("delete_pod", Action::DeletePod),
+        ("clean_evicted", Action::CleanEvicted),
+        ("clean_evicted_all", Action::CleanEvictedAll),
+        ("cordon", Action::Cordon),
+        ("drain", Action::Drain),
+        ("logs", Action::Logs),
+        ("yaml", Action::Yaml),
+        ("describe", Action::Describe),
+        ("previous", Action::Previous),
+        ("container", Action::Container),
+        ("follow", Action::Follow),
         ("confirm", Action::Confirm),
         ("cancel", Action::Cancel),
         ("none", Action::None),
@@ -125,6 +161,12 @@ impl Action {
                 | Action::ToggleFailurePolicy
                 | Action::BackupDelete
                 | Action::Restore
+                | Action::RolloutRestart
+                | Action::DeletePod
+                | Action::CleanEvicted
+                | Action::CleanEvictedAll
+                | Action::Cordon
+                | Action::Drain
         )
     }
 }

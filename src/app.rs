@@ -52,6 +52,7 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
     session.configure_model(&mut model, now);
     let (mut tx, mut rx) = mpsc::channel::<Msg>(1024);
     let mut sources = session.start_sources(&tx);
+    let mut view_task = crate::kube::sources::view::ViewTask::default();
 
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -167,13 +168,14 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
                 Err(e) => crate::update::notice_now(&mut model, &format!("context {ctx}: {e}")),
             }
         }
-        if run_effects(effects, &session, &tx) {
+        if run_effects(effects, &session, &tx, &mut view_task) {
             break Exit::Quit;
         }
     };
     for s in sources {
         s.abort();
     }
+    view_task.stop();
     crate::term::restore();
     tracing::info!(?exit, "ktriage stopped");
     Ok(exit)
@@ -196,7 +198,12 @@ fn take_switch(effects: &mut Vec<Effect>) -> Option<String> {
 }
 
 /// Execute effects; returns true when the app should stop.
-fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) -> bool {
+fn run_effects(
+    effects: Vec<Effect>,
+    session: &Session,
+    tx: &mpsc::Sender<Msg>,
+    view_task: &mut crate::kube::sources::view::ViewTask,
+) -> bool {
     let mut quit = false;
     for e in effects {
         match e {
@@ -244,6 +251,7 @@ fn run_effects(effects: Vec<Effect>, session: &Session, tx: &mpsc::Sender<Msg>) 
                     tracing::warn!(error = %e, "clipboard escape not written");
                 }
             }
+            Effect::View(req) => view_task.start(req, session.client.clone(), tx.clone()),
             Effect::Execute(m) => {
                 let Some(executor) = session.executor.clone() else {
                     continue;

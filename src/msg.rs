@@ -54,4 +54,19 @@ pub enum Msg {
     Webhooks(WebhooksMsg),
     /// The executor finished an action.
     ActionDone(Box<Outcome>),
+    /// A batch of log lines of the view stream `id`.
+    ViewLines {
+        id: u64,
+        lines: Vec<String>,
+    },
+    /// The object of the YAML/describe view `id`.
+    ViewObject {
+        id: u64,
+        object: serde_json::Value,
+    },
+    /// The view stream `id` ended, with an error or not.
+    ViewEnded {
+        id: u64,
+        error: Option<String>,
+    },
 }

@@ -5,6 +5,9 @@ use serde_json::{Value, json};
 
 use crate::model::webhooks::WebhookKind;
 
+pub mod pods;
+pub use pods::PodRef;
+
 /// A write ktriage can make. Adding one: a variant here, its request in `kube::executor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mutation {
@@ -39,6 +42,31 @@ pub enum Mutation {
         policy: String,
         reason: String,
     },
+    /// `kubectl rollout restart`: stamp the pod template with `kubectl.kubernetes.io/restartedAt`
+    /// (Deployment, DaemonSet or StatefulSet); `at` is fixed when the action is proposed.
+    RolloutRestart {
+        kind: String,
+        namespace: String,
+        name: String,
+        at: String,
+    },
+    /// Delete one pod so its controller re-creates it; guarded by its `uid`.
+    DeletePod {
+        namespace: String,
+        name: String,
+        uid: Option<String>,
+        owner: Option<String>,
+    },
+    /// Delete the listed Evicted/Failed pods (`namespace: None` = cluster-wide).
+    DeletePods {
+        namespace: Option<String>,
+        pods: Vec<PodRef>,
+    },
+    /// `kubectl cordon` (`true`) / `kubectl uncordon` (`false`).
+    Cordon { node: String, unschedulable: bool },
+    /// Cordon, then evict every pod on the node through the Eviction API (PDBs respected,
+    /// DaemonSet, mirror and unmanaged pods skipped).
+    Drain { node: String },
 }
 
 /// An object addressed for a generic request.
@@ -145,6 +173,37 @@ impl Mutation {
                 "set failurePolicy {policy} on webhook {webhook} in {} {configuration}",
                 kind.config_kind()
             ),
+            Mutation::RolloutRestart {
+                kind,
+                namespace,
+                name,
+                ..
+            } => format!(
+                "rollout restart {} {namespace}/{name} (new pods replace the old ones)",
+                kind.to_lowercase()
+            ),
+            Mutation::DeletePod {
+                namespace,
+                name,
+                owner,
+                ..
+            } => match owner {
+                Some(o) => format!("delete pod {namespace}/{name} ({o} re-creates it)"),
+                None => {
+                    format!("delete pod {namespace}/{name} (no controller: it is NOT re-created)")
+                }
+            },
+            Mutation::DeletePods { namespace, pods } => {
+                pods::delete_pods_describe(namespace.as_deref(), pods)
+            }
+            Mutation::Cordon {
+                node,
+                unschedulable: true,
+            } => format!("cordon node {node} (no new pods are scheduled on it)"),
+            Mutation::Cordon { node, .. } => format!("uncordon node {node}"),
+            Mutation::Drain { node } => {
+                format!("drain node {node} (cordon, evict via the Eviction API, PDBs respected)")
+            }
         }
     }
 
@@ -206,6 +265,30 @@ impl Mutation {
                 namespace: None,
                 name: configuration.clone(),
             },
+            Mutation::RolloutRestart { .. } | Mutation::Cordon { .. } | Mutation::Drain { .. } => {
+                let t = self.target();
+                ObjectRef {
+                    api_version: t.api_version,
+                    kind: t.kind,
+                    namespace: t.namespace,
+                    name: t.name,
+                }
+            }
+            Mutation::DeletePod {
+                namespace, name, ..
+            } => ObjectRef {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                namespace: Some(namespace.clone()),
+                name: name.clone(),
+            },
+            // a bulk delete is recorded on the namespace (cluster-wide: on `default`)
+            Mutation::DeletePods { namespace, .. } => ObjectRef {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: namespace.clone().unwrap_or_else(|| "default".into()),
+            },
         }
     }
 
@@ -237,6 +320,36 @@ impl Mutation {
                 kind.plural(),
                 configuration,
             ),
+            Mutation::RolloutRestart {
+                kind,
+                namespace,
+                name,
+                ..
+            } => Target {
+                api_version: "apps/v1".into(),
+                kind: kind.clone(),
+                plural: pods::workload_plural(kind).unwrap_or("deployments").into(),
+                namespace: Some(namespace.clone()),
+                name: name.clone(),
+            },
+            Mutation::DeletePod {
+                namespace, name, ..
+            } => Target {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                plural: "pods".into(),
+                namespace: Some(namespace.clone()),
+                name: name.clone(),
+            },
+            Mutation::DeletePods { namespace, .. } => Target::cluster(
+                "v1",
+                "Namespace",
+                "namespaces",
+                namespace.as_deref().unwrap_or("default"),
+            ),
+            Mutation::Cordon { node, .. } | Mutation::Drain { node } => {
+                Target::cluster("v1", "Node", "nodes", node)
+            }
         }
     }
 
@@ -272,6 +385,18 @@ impl Mutation {
                 &json!({"who": "<you>", "when": "<now>", "why": reason}).to_string(),
                 true,
             ),
+            Mutation::RolloutRestart { at, .. } => pods::restart_patch(at),
+            Mutation::DeletePod { uid, .. } => {
+                json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}})
+            }
+            Mutation::DeletePods { pods, .. } => {
+                json!({"delete": pods.iter().map(PodRef::path).collect::<Vec<_>>()})
+            }
+            Mutation::Cordon { unschedulable, .. } => pods::cordon_patch(*unschedulable),
+            Mutation::Drain { .. } => json!({
+                "cordon": pods::cordon_patch(true),
+                "evict": pods::eviction_body("v1", "<namespace>", "<pod>", false),
+            }),
         }
     }
 
@@ -314,6 +439,37 @@ impl Mutation {
                 "kubectl{ctx} get namespace {n} -o json | jq '.spec.finalizers=[]' | kubectl{ctx} replace --raw /api/v1/namespaces/{n}/finalize -f -",
                 n = shell_quote(namespace)
             ),
+            Mutation::RolloutRestart {
+                kind,
+                namespace,
+                name,
+                ..
+            } => format!(
+                "kubectl{ctx} -n {} rollout restart {}/{}",
+                shell_quote(namespace),
+                kind.to_lowercase(),
+                shell_quote(name)
+            ),
+            Mutation::DeletePod {
+                namespace, name, ..
+            } => format!(
+                "kubectl{ctx} -n {} delete pod {}",
+                shell_quote(namespace),
+                shell_quote(name)
+            ),
+            Mutation::DeletePods { pods, .. } => pods::delete_pods_kubectl(&ctx, pods),
+            Mutation::Cordon {
+                node,
+                unschedulable,
+            } => format!(
+                "kubectl{ctx} {} {}",
+                if *unschedulable { "cordon" } else { "uncordon" },
+                shell_quote(node)
+            ),
+            Mutation::Drain { node } => format!(
+                "kubectl{ctx} drain {} --ignore-daemonsets --delete-emptydir-data",
+                shell_quote(node)
+            ),
         }
     }
 
@@ -326,6 +482,15 @@ impl Mutation {
             Mutation::RemoveFinalizer { .. } => "remove-finalizer",
             Mutation::Finalize { .. } => "finalize",
             Mutation::SetFailurePolicy { .. } => "set-failure-policy",
+            Mutation::RolloutRestart { .. } => "rollout-restart",
+            Mutation::DeletePod { .. } => "delete-pod",
+            Mutation::DeletePods { .. } => "delete-pods",
+            Mutation::Cordon {
+                unschedulable: true,
+                ..
+            } => "cordon",
+            Mutation::Cordon { .. } => "uncordon",
+            Mutation::Drain { .. } => "drain",
         }
     }
 }
@@ -341,7 +506,7 @@ pub struct ObjectRef {
     pub name: String,
 }
 
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:@=".contains(c))

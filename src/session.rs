@@ -143,6 +143,13 @@ impl Session {
                     production: config.is_production(&target.context),
                 };
                 tracing::info!(context = %target.context, server = %target.server, read_only, "cluster resolved");
+                let exec_client =
+                    build_executor_client(target.config.clone(), read_only).map_err(|reason| {
+                        StartError::Client {
+                            context: target.context.clone(),
+                            reason,
+                        }
+                    })?;
                 let client = build_client(target.config, read_only).map_err(|reason| {
                     StartError::Client {
                         context: target.context.clone(),
@@ -155,7 +162,7 @@ impl Session {
                     kube_user: target.user.clone(),
                 };
                 let executor = Arc::new(Executor::new(
-                    client.clone(),
+                    exec_client,
                     read_only,
                     journal.clone(),
                     identity,
@@ -304,6 +311,14 @@ const CERTS_EVERY: Duration = Duration::from_secs(3600);
 
 /// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
 /// request outside the allow-list before anything is sent.
+/// The executor's client: no automatic retries, so a 429 (a PodDisruptionBudget refusing an
+/// eviction, or priority-and-fairness throttling) is an answer the operator sees within seconds
+/// instead of kube's server-aware retry loop (up to 15 attempts, minutes of backoff).
+pub fn build_executor_client(mut config: kube::Config, read_only: bool) -> Result<Client, String> {
+    config.default_retry = false;
+    build_client(config, read_only)
+}
+
 pub fn build_client(config: kube::Config, read_only: bool) -> Result<Client, String> {
     let builder = ClientBuilder::try_from(config).map_err(|e| {
         let chain = crate::kube::context::error_chain(&e);

@@ -163,7 +163,7 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
             let waiting: Vec<&str> = p
                 .containers
                 .iter()
-                .map(|c| c.waiting_reason.as_str())
+                .filter_map(|c| c.waiting_reason.as_deref())
                 .filter(|r| !r.is_empty())
                 .collect();
             s.push_str(&format!(

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
 pub mod contexts;
+pub mod inspect;
 pub mod panes;
 
 use crate::action::Action;
@@ -28,6 +29,8 @@ pub enum Effect {
     Execute(Mutation),
     /// Put text on the terminal's clipboard (OSC 52), written by the app loop.
     Copy(String),
+    /// Start (or stop) the one view stream: pod logs or the pod object.
+    View(crate::kube::sources::view::ViewRequest),
 }
 
 /// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`.
@@ -122,6 +125,9 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             data_changed = model.top.crash_logs != logs;
             model.top.crash_logs = logs;
         }
+        Msg::ViewLines { .. } | Msg::ViewObject { .. } | Msg::ViewEnded { .. } => {
+            inspect::on_view_msg(model, msg);
+        }
         Msg::ActionDone(outcome) => {
             panes::remember_action(model, &outcome);
             crate::model::backups::record(model, &outcome);
@@ -137,6 +143,7 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
                 level,
                 at: now,
             });
+            inspect::report_view(model, &outcome);
         }
     }
     if data_changed {
@@ -187,7 +194,11 @@ fn on_key(
         }
         return;
     }
-    if contexts::on_key(model, &ev, effects) || panes::on_edit_key(model, &ev) {
+    if contexts::on_key(model, &ev, effects)
+        || inspect::view_edit_key(model, &ev)
+        || panes::on_edit_key(model, &ev)
+        || inspect::on_edit_key(model, &ev)
+    {
         return;
     }
     let Some(action) = model.keymap.lookup(key, model.ui.active, false) else {
@@ -210,6 +221,9 @@ fn on_key(
                 apply_action(model, action, now, effects);
             }
         }
+        return;
+    }
+    if inspect::view_key(model, action, effects) {
         return;
     }
     apply_action(model, action, now, effects);
@@ -275,6 +289,18 @@ pub fn apply_action(
             Ok(m) => propose(model, m, now),
             Err(why) => notice(model, &why, NoticeLevel::Info, now),
         },
+        Action::RolloutRestart
+        | Action::DeletePod
+        | Action::CleanEvicted
+        | Action::CleanEvictedAll
+        | Action::Cordon
+        | Action::Drain => inspect::propose_action(model, action, now),
+        Action::Logs
+        | Action::Yaml
+        | Action::Describe
+        | Action::Previous
+        | Action::Container
+        | Action::Follow => inspect::view_action(model, action, now, effects),
         Action::Confirm | Action::Cancel | Action::More | Action::Less | Action::None => {}
     }
 }

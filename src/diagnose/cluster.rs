@@ -68,7 +68,7 @@ fn around_signature(line: &str, max: usize) -> String {
 
 /// A container is failing: waiting in CrashLoopBackOff, or restarted and not ready.
 fn failing(c: &crate::model::top::ContainerRow) -> bool {
-    c.waiting_reason == "CrashLoopBackOff" || (c.restarts > 0 && !c.ready)
+    c.waiting_reason.as_deref() == Some("CrashLoopBackOff") || (c.restarts > 0 && !c.ready)
 }
 
 /// `cert-expiring` from this many days before notAfter (critical under [`CERT_CRITICAL_DAYS`]).
@@ -156,11 +156,7 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
                 p.namespace,
                 p.name,
                 c.name,
-                if c.waiting_reason.is_empty() {
-                    "not ready"
-                } else {
-                    &c.waiting_reason
-                },
+                c.waiting_reason.as_deref().unwrap_or("not ready"),
                 c.restarts
             ));
             let label = format!("{} {}/{}", w.kind, w.namespace, w.name);
@@ -275,8 +271,8 @@ fn rancher_agents(model: &Model, out: &mut Vec<Finding>) {
         for p in &bad {
             let mut why = vec![format!("phase {}", p.phase)];
             for c in &p.containers {
-                if !c.waiting_reason.is_empty() {
-                    why.push(format!("{} {}", c.name, c.waiting_reason));
+                if let Some(reason) = c.waiting_reason.as_deref().filter(|r| !r.is_empty()) {
+                    why.push(format!("{} {reason}", c.name));
                 }
                 if c.restarts > 0 {
                     why.push(format!("{} restarts", c.restarts));

@@ -12,6 +12,7 @@ pub mod events;
 mod leaders;
 pub mod links;
 pub mod namespaces;
+mod pod_health;
 mod top;
 pub mod webhooks;
 
@@ -121,6 +122,7 @@ pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
     leaders::rules(model, now, &mut out);
     events::rules(model, now, &mut out);
     top::rules(model, now, &mut out);
+    pod_health::rules(model, now, &mut out);
     namespaces::rules(model, now, &mut out);
     webhooks::rules(model, now, &mut out);
     cluster::rules(model, now, &mut out);

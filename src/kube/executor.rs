@@ -6,6 +6,7 @@
 //! in `side_effects`) → re-read to verify → journal outcome. What each mutation reads, sends and
 //! checks is in `executor/steps.rs`, one match arm per mutation and step.
 
+mod pods;
 mod steps;
 
 use chrono::{DateTime, Utc};
@@ -51,6 +52,10 @@ impl Outcome {
     /// One line for the status bar.
     pub fn summary(&self) -> String {
         let what = self.mutation.describe();
+        let what = match self.tally() {
+            Some(t) => format!("{what} [{t}]"),
+            None => what,
+        };
         match self.result {
             OutcomeResult::Applied => format!("applied and verified: {what}"),
             OutcomeResult::Unverified => format!(
@@ -72,6 +77,32 @@ impl Outcome {
             ),
             OutcomeResult::Refused => format!("read-only mode: refused {what}; nothing was sent"),
         }
+    }
+}
+
+impl Outcome {
+    /// A drain's or bulk delete's counts from its report lines (`moved 3, held by a PDB 1, …`).
+    pub fn tally(&self) -> Option<String> {
+        let count = |p: &str| {
+            self.side_effects
+                .iter()
+                .filter(|l| l.starts_with(p))
+                .count()
+        };
+        let parts: Vec<String> = [
+            ("moved ", "moved"),
+            ("held by a PodDisruptionBudget", "held by a PDB"),
+            ("skipped ", "skipped"),
+            ("deleted ", "deleted"),
+            ("not evicted", "not evicted"),
+            ("not deleted", "not deleted"),
+        ]
+        .iter()
+        .map(|(p, label)| (count(p), label))
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, label)| format!("{label} {n}"))
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 }
 
@@ -190,8 +221,9 @@ impl Executor {
             return self.finish_failed(out, step, false).await;
         }
         out.stage = "write";
-        if let Err(step) = steps::send(&self.client, &m, &before, &note, false).await {
-            return self.finish_failed(out, step, true).await;
+        match steps::send(&self.client, &m, &before, &note, false).await {
+            Ok(report) => out.side_effects.extend(report),
+            Err(step) => return self.finish_failed(out, step, true).await,
         }
         // side effects: annotation (unless the write carried it) and an Event
         let side = steps::annotate(&self.client, &m, &note).await;

@@ -87,6 +87,8 @@ pub struct LeadersModel {
     pub changes: BTreeMap<String, Vec<HolderChange>>,
     /// Records from the older leader annotation (kept apart: a lease re-list must not drop them).
     pub annotated: BTreeMap<String, LeaseRow>,
+    /// The `/` filter of the table (display only: rules read `rows()`).
+    pub filter: super::filter::TableFilter,
 }
 
 impl LeadersModel {
@@ -96,6 +98,7 @@ impl LeadersModel {
             store: Store::default(),
             changes: BTreeMap::new(),
             annotated: BTreeMap::new(),
+            filter: Default::default(),
         }
     }
 
@@ -135,6 +138,18 @@ impl LeadersModel {
                     .count()
             })
             .unwrap_or(0)
+    }
+
+    /// The rows the table shows: `rows()` through the `/` filter (namespace/name, holder).
+    pub fn shown(&self) -> Vec<&LeaseRow> {
+        let mut v = self.rows();
+        if self.filter.is_active() {
+            v.retain(|l| {
+                self.filter
+                    .keeps(&[format!("{}/{}", l.namespace, l.name), l.holder.clone()])
+            });
+        }
+        v
     }
 
     /// Election leases in display order.

@@ -9,11 +9,13 @@ pub mod store;
 
 pub mod etcd;
 pub mod events;
+pub mod filter;
 pub mod leaders;
 pub mod namespaces;
 pub mod nodes;
 pub mod quantity;
 pub mod top;
+pub mod view;
 pub mod webhooks;
 
 use std::fmt;
@@ -188,6 +190,10 @@ pub struct Model {
     pub findings_stale: bool,
     pub ui: UiState,
     pub dialog: Option<Dialog>,
+    /// The logs / YAML / describe view over the Top pane, when open.
+    pub view: Option<view::PodView>,
+    /// Counter for view stream ids.
+    pub view_seq: u64,
     pub notice: Option<Notice>,
     pub keymap: Keymap,
     /// Config warnings shown once at start.
@@ -244,6 +250,8 @@ impl Model {
             findings_stale: false,
             ui: UiState::default(),
             dialog: None,
+            view: None,
+            view_seq: 0,
             notice: None,
             keymap,
             warnings: Vec::new(),
@@ -272,12 +280,12 @@ impl Model {
     pub fn row_count(&self, pane: PaneId) -> usize {
         match pane {
             PaneId::Overview => self.findings.len(),
-            PaneId::Namespaces => self.namespaces.store.len(),
+            PaneId::Namespaces => self.namespaces.shown().len(),
             PaneId::Etcd => self.etcd.row_count(),
-            PaneId::Leaders => self.leaders.rows().len(),
+            PaneId::Leaders => self.leaders.shown().len(),
             PaneId::Events => self.events.group_count(),
             PaneId::Top => self.top.row_count(),
-            PaneId::Webhooks => self.webhooks.row_count(),
+            PaneId::Webhooks => self.webhooks.shown().len(),
         }
     }
 

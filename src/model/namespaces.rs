@@ -132,6 +132,8 @@ pub struct NamespacesModel {
     pub content: Store<NsContent>,
     /// Objects deleted by ktriage in this session, by `kind/name`, with their saved manifest.
     pub backups: BTreeMap<String, Value>,
+    /// The `/` filter of the table (display and selection only; rules read `store`).
+    pub filter: super::filter::TableFilter,
 }
 
 impl NamespacesModel {
@@ -144,6 +146,7 @@ impl NamespacesModel {
             apiservices: Store::default(),
             content: Store::default(),
             backups: BTreeMap::new(),
+            filter: Default::default(),
         }
     }
 
@@ -196,6 +199,14 @@ impl NamespacesModel {
 
     /// The namespace at a row index (rows are in store order).
     pub fn at(&self, index: usize) -> Option<&NsRow> {
-        self.store.iter().nth(index)
+        self.shown().into_iter().nth(index)
+    }
+
+    /// The rows the table shows: every namespace through the `/` filter (name, phase).
+    pub fn shown(&self) -> Vec<&NsRow> {
+        self.store
+            .iter()
+            .filter(|n| self.filter.keeps(&[n.name.as_str(), n.phase.as_str()]))
+            .collect()
     }
 }

@@ -29,6 +29,8 @@ pub struct NodeRow {
     pub internal_ip: Option<String>,
     /// `node.kubernetes.io/instance-type` (RKE2 and k3s set `rke2` / `k3s` on their nodes).
     pub instance_type: Option<String>,
+    /// `spec.unschedulable` (cordoned).
+    pub unschedulable: bool,
 }
 
 impl NodeRow {

@@ -121,7 +121,7 @@ fn namespaces(model: &Model, action: Action) -> Result<Mutation, String> {
 fn webhooks(model: &Model, action: Action) -> Result<Mutation, String> {
     let wm = &model.webhooks;
     let sel = model.ui.selected[PaneId::Webhooks.index()];
-    let row = wm.rows().nth(sel);
+    let row = wm.shown().into_iter().nth(sel);
     match (action, row) {
         (Action::ToggleFailurePolicy, Some((c, index, w))) => Ok(Mutation::SetFailurePolicy {
             kind: c.kind,

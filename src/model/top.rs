@@ -17,10 +17,13 @@ pub struct ContainerRow {
     pub restarts: u32,
     /// The last termination was `OOMKilled`.
     pub oom_killed: bool,
-    /// `state.waiting.reason` (`CrashLoopBackOff`, `ImagePullBackOff`), empty when not waiting.
-    pub waiting_reason: String,
-    /// `ready` from the container status.
     pub ready: bool,
+    /// `state.waiting.reason` (`CrashLoopBackOff`, `ImagePullBackOff`, `ContainerCreating`, …).
+    pub waiting_reason: Option<String>,
+    pub waiting_message: Option<String>,
+    /// `lastState.terminated`: reason and exit code of the previous run.
+    pub last_term_reason: Option<String>,
+    pub last_exit_code: Option<i32>,
     /// The last termination's `message` (bounded), empty when none: where a crashed process's
     /// final words (`x509: certificate signed by unknown authority`) are kept.
     pub last_message: String,
@@ -37,6 +40,9 @@ pub struct PodRow {
     /// The controller owner: (kind, name).
     pub owner: Option<(String, String)>,
     pub containers: Vec<ContainerRow>,
+    pub uid: String,
+    /// Why the scheduler has not placed it: the `PodScheduled=False` condition's reason and message.
+    pub unschedulable: Option<String>,
 }
 
 impl Keyed for PodRow {
@@ -54,6 +60,63 @@ impl PodRow {
         self.phase == "Running"
     }
 
+    /// `ready/total` containers, as `kubectl get pods` shows it.
+    pub fn ready_text(&self) -> String {
+        let n = self.containers.iter().filter(|c| c.ready).count();
+        format!("{n}/{}", self.containers.len())
+    }
+
+    /// The container in `CrashLoopBackOff`, if any.
+    pub fn crashlooping(&self) -> Option<&ContainerRow> {
+        self.containers
+            .iter()
+            .find(|c| c.waiting_reason.as_deref() == Some("CrashLoopBackOff"))
+    }
+
+    /// The one-word health `kubectl get pods` shows in STATUS: a waiting reason, `Evicted`, or the phase.
+    pub fn status(&self) -> String {
+        if !self.reason.is_empty() {
+            return self.reason.clone();
+        }
+        if let Some(w) = self
+            .containers
+            .iter()
+            .find_map(|c| c.waiting_reason.clone())
+        {
+            return w;
+        }
+        if self.phase == "Pending" && self.unschedulable.is_some() {
+            return "Unschedulable".into();
+        }
+        self.phase.clone()
+    }
+
+    /// Why a `Pending` pod is not running: the scheduler's message, else a container's waiting reason.
+    pub fn pending_reason(&self) -> Option<String> {
+        if self.phase != "Pending" {
+            return None;
+        }
+        if let Some(u) = &self.unschedulable {
+            return Some(u.clone());
+        }
+        self.containers.iter().find_map(|c| {
+            c.waiting_reason.as_ref().map(|r| match &c.waiting_message {
+                Some(m) if !m.is_empty() => format!("container {}: {r}: {m}", c.name),
+                _ => format!("container {}: {r}", c.name),
+            })
+        })
+    }
+
+    /// The last termination of the first container that has one: `Error (exit 1)`.
+    pub fn last_termination(&self) -> Option<String> {
+        self.containers.iter().find_map(|c| {
+            c.last_term_reason.as_ref().map(|r| match c.last_exit_code {
+                Some(code) => format!("{r} (exit {code})"),
+                None => r.clone(),
+            })
+        })
+    }
+
     pub fn restarts(&self) -> u32 {
         self.containers.iter().map(|c| c.restarts).sum()
     }
@@ -62,7 +125,7 @@ impl PodRow {
     pub fn crash_looping(&self) -> bool {
         self.containers
             .iter()
-            .any(|c| c.waiting_reason == "CrashLoopBackOff")
+            .any(|c| c.waiting_reason.as_deref() == Some("CrashLoopBackOff"))
     }
 
     /// Running with every container ready.
@@ -195,9 +258,21 @@ pub struct TopRow {
     pub lim_mem_b: Option<u64>,
     pub restarts: u32,
     pub no_limits: bool,
+    /// Health as `kubectl get pods` shows it: STATUS (`CrashLoopBackOff`, `Running`, …) and READY
+    /// (`1/2`); grouped rows show the worst status and `ready pods/pods`.
+    pub status: String,
+    pub ready: String,
+    /// The last termination (`Error (exit 1)`), if any.
+    pub last_termination: Option<String>,
 }
 
 impl TopRow {
+    /// Whether the row is unhealthy (not Running and ready, nor Succeeded).
+    pub fn unhealthy(&self) -> bool {
+        !(self.status == "Running" || self.status == "Succeeded")
+            || self.ready.split_once('/').is_some_and(|(a, b)| a != b)
+    }
+
     pub fn pct_of(&self, of: Option<u64>) -> Option<u64> {
         match (self.mem_b, of) {
             (Some(u), Some(d)) if d > 0 => Some(u * 100 / d),
@@ -221,6 +296,8 @@ pub struct TopModel {
     pub crash_logs: BTreeMap<String, Vec<String>>,
     /// Token Secrets' `ca.crt` against `kube-root-ca.crt`, where Secrets may be read.
     pub ca_bundles: Option<crate::kube::sources::ca_bundles::CaBundles>,
+    /// The `/` filter over the rows (name, status, node, owner).
+    pub filter: super::filter::TableFilter,
 }
 
 impl TopModel {
@@ -235,6 +312,7 @@ impl TopModel {
             grouped: false,
             crash_logs: BTreeMap::new(),
             ca_bundles: None,
+            filter: Default::default(),
         }
     }
 
@@ -294,6 +372,9 @@ impl TopModel {
                 lim_mem_b: p.lim_mem(),
                 restarts: p.restarts(),
                 no_limits: p.lacks_any_limit(),
+                status: p.status(),
+                ready: p.ready_text(),
+                last_termination: p.last_termination(),
             }
         };
         let live = self.pods.iter().filter(|p| !p.evicted());
@@ -314,7 +395,28 @@ impl TopModel {
                     lim_mem_b: Some(0),
                     restarts: 0,
                     no_limits: false,
+                    status: String::new(),
+                    ready: "0/0".into(),
+                    last_termination: None,
                 });
+                let pod_ready = r.ready.split_once('/').is_some_and(|(a, b)| a == b);
+                let (ready, total) = g
+                    .ready
+                    .split_once('/')
+                    .map(|(a, b)| {
+                        (
+                            a.parse::<usize>().unwrap_or(0),
+                            b.parse::<usize>().unwrap_or(0),
+                        )
+                    })
+                    .unwrap_or((0, 0));
+                g.ready = format!("{}/{}", ready + usize::from(pod_ready), total + 1);
+                if g.status.is_empty() || (g.status == "Running" && r.status != "Running") {
+                    g.status = r.status.clone();
+                }
+                if g.last_termination.is_none() {
+                    g.last_termination = r.last_termination.clone();
+                }
                 g.pods += 1;
                 g.cpu_m = add(g.cpu_m, r.cpu_m);
                 g.mem_b = add(g.mem_b, r.mem_b);
@@ -353,10 +455,28 @@ impl TopModel {
                 rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
             }
         }
+        if self.filter.is_active() {
+            rows.retain(|r| {
+                let owner = r
+                    .workload
+                    .as_ref()
+                    .map(|w| format!("{}/{}", w.kind, w.name))
+                    .unwrap_or_default();
+                self.filter.keeps(&[
+                    format!("{}/{}", r.namespace, r.name),
+                    r.status.clone(),
+                    r.node.clone(),
+                    owner,
+                ])
+            });
+        }
         rows
     }
 
     pub fn row_count(&self) -> usize {
+        if self.filter.is_active() {
+            return self.rows().len();
+        }
         if self.grouped {
             let mut set = std::collections::BTreeSet::new();
             for p in self.pods.iter().filter(|p| !p.evicted()) {

@@ -277,6 +277,8 @@ pub struct WebhooksModel {
     pub backups: BTreeMap<String, Value>,
     /// failurePolicy before ktriage's first toggle, by `kind/configuration#webhook`.
     pub saved_policies: BTreeMap<String, String>,
+    /// The `/` filter of the table (display and selection only; rules read `rows()`).
+    pub filter: super::filter::TableFilter,
 }
 
 /// What the backend of a webhook looks like now.
@@ -317,6 +319,7 @@ impl WebhooksModel {
             events: Store::default(),
             backups: BTreeMap::new(),
             saved_policies: BTreeMap::new(),
+            filter: Default::default(),
         }
     }
 
@@ -379,6 +382,16 @@ impl WebhooksModel {
 
     pub fn row_count(&self) -> usize {
         self.configs().map(|c| c.webhooks.len()).sum()
+    }
+
+    /// The rows the table shows: `rows()` through the `/` filter (configuration, webhook, policy).
+    pub fn shown(&self) -> Vec<(&WebhookConfigRow, usize, &WebhookRow)> {
+        self.rows()
+            .filter(|(c, _, w)| {
+                self.filter
+                    .keeps(&[c.name.as_str(), w.name.as_str(), w.failure_policy.as_str()])
+            })
+            .collect()
     }
 
     /// Whether a webhook's backend can be called now.

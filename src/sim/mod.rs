@@ -23,6 +23,7 @@ pub mod load;
 pub mod logs;
 pub mod openapi;
 pub mod patch;
+pub mod pdb;
 pub mod proto;
 pub mod registry;
 pub mod scenario;

@@ -83,6 +83,7 @@ const BUILTIN: &[Row] = &[
     ("apps", "v1", "statefulsets", "StatefulSet", true, "sts", "status,scale", "all"),
     ("events.k8s.io", "v1", "events", "Event", true, "ev", "", ""),
     ("coordination.k8s.io", "v1", "leases", "Lease", true, "", "", ""),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, "pdb", "status", ""),
     ("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", false, "", "", "api-extensions"),
     ("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false, "", "", "api-extensions"),
     ("apiregistration.k8s.io", "v1", "apiservices", "APIService", false, "", "status", "api-extensions"),

@@ -102,6 +102,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../assets/scenarios/runaway-app.yaml"),
     ),
     (
+        "crashloop",
+        include_str!("../../assets/scenarios/crashloop.yaml"),
+    ),
+    (
         "leader-flapping",
         include_str!("../../assets/scenarios/leader-flapping.yaml"),
     ),

@@ -165,9 +165,16 @@ pub(super) fn evict(
     st: &mut State,
     ctx: &WriteCtx<'_>,
     name: &str,
+    body: &Value,
 ) -> Result<Response<Body>, ApiError> {
-    current(st, ctx, name)?;
-    if !ctx.dry_run {
+    let pod = current(st, ctx, name)?;
+    super::pdb::check(st, &ctx.ns, &pod)?;
+    let dry_run = ctx.dry_run
+        || body
+            .pointer("/deleteOptions/dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|x| x == "All"));
+    if !dry_run {
         st.store.remove(&ctx.def.key(), &ctx.ns, name);
     }
     Ok(json_response(

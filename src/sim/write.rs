@@ -92,7 +92,7 @@ pub fn handle(
     let name = t.name.clone().unwrap_or_default();
     let resp = match (verb, t.sub.as_deref()) {
         ("create", None) => create(&mut st, &ctx, body)?,
-        ("create", Some("eviction")) => super::subres::evict(&mut st, &ctx, &name)?,
+        ("create", Some("eviction")) => super::subres::evict(&mut st, &ctx, &name, &body)?,
         ("update", Some("finalize")) => super::subres::finalize(&mut st, &ctx, &name, body)?,
         ("update", Some("scale")) => super::subres::scale(&mut st, &ctx, &name, |s| {
             *s = body.clone();

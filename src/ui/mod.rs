@@ -6,6 +6,7 @@ mod help;
 pub mod panes;
 mod status;
 pub mod theme;
+pub mod view;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -37,6 +38,9 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, now: DateTime<Utc>)
     panes::draw(frame, body, model, theme, now);
     status::draw_notice(frame, notice, model, theme, now);
     status::draw_bar(frame, bar, model, theme, now);
+    if let Some(v) = &model.view {
+        view::draw(frame, body, model, v, theme);
+    }
     if model.ui.help {
         help::draw(frame, body, model, theme);
     }

@@ -72,6 +72,10 @@ pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
         }
         (Action::Sort, PaneId::Events) => model.events.sort = model.events.sort.next(),
         (Action::Filter, PaneId::Events) => model.events.editing = true,
+        (Action::Filter, PaneId::Top) => model.top.filter.editing = true,
+        (Action::Filter, PaneId::Leaders) => model.leaders.filter.editing = true,
+        (Action::Filter, PaneId::Namespaces) => model.namespaces.filter.editing = true,
+        (Action::Filter, PaneId::Webhooks) => model.webhooks.filter.editing = true,
         (Action::Sort, PaneId::Top) => model.top.sort = model.top.sort.next(),
         (Action::Group, PaneId::Top) => {
             model.top.grouped = !model.top.grouped;

@@ -47,6 +47,38 @@ pub fn every_mutation() -> Vec<Mutation> {
             policy: "Ignore".into(),
             reason: "incident".into(),
         },
+        Mutation::RolloutRestart {
+            kind: "Deployment".into(),
+            namespace: "kube-system".into(),
+            name: "coredns".into(),
+            at: "2026-11-29T07:00:00Z".into(),
+        },
+        Mutation::DeletePod {
+            namespace: "kube-system".into(),
+            name: "coredns-1".into(),
+            uid: Some("u-1".into()),
+            owner: Some("ReplicaSet coredns-5d".into()),
+        },
+        Mutation::DeletePods {
+            namespace: None,
+            pods: vec![ktriage::mutation::PodRef {
+                namespace: "shop".into(),
+                name: "api-x".into(),
+                uid: Some("u-2".into()),
+                reason: "Evicted".into(),
+            }],
+        },
+        Mutation::Cordon {
+            node: "worker-1".into(),
+            unschedulable: true,
+        },
+        Mutation::Cordon {
+            node: "worker-1".into(),
+            unschedulable: false,
+        },
+        Mutation::Drain {
+            node: "worker-1".into(),
+        },
     ];
     for m in &all {
         match m {
@@ -55,7 +87,12 @@ pub fn every_mutation() -> Vec<Mutation> {
             | Mutation::Restore { .. }
             | Mutation::RemoveFinalizer { .. }
             | Mutation::Finalize { .. }
-            | Mutation::SetFailurePolicy { .. } => {}
+            | Mutation::SetFailurePolicy { .. }
+            | Mutation::RolloutRestart { .. }
+            | Mutation::DeletePod { .. }
+            | Mutation::DeletePods { .. }
+            | Mutation::Cordon { .. }
+            | Mutation::Drain { .. } => {}
         }
     }
     all

@@ -18,7 +18,7 @@ pub(super) struct Verified {
     pub problem: Option<String>,
 }
 
-fn dyn_api(client: &Client, t: &Target) -> Api<DynamicObject> {
+pub(super) fn dyn_api(client: &Client, t: &Target) -> Api<DynamicObject> {
     let (group, version) = match t.api_version.rsplit_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
         None => (String::new(), t.api_version.clone()),
@@ -36,7 +36,7 @@ fn dyn_api(client: &Client, t: &Target) -> Api<DynamicObject> {
     }
 }
 
-fn params(dry_run: bool) -> PatchParams {
+pub(super) fn params(dry_run: bool) -> PatchParams {
     PatchParams {
         dry_run,
         field_manager: Some(FIELD_MANAGER.into()),
@@ -45,7 +45,7 @@ fn params(dry_run: bool) -> PatchParams {
 }
 
 /// The object as JSON without `managedFields` (noise in the journal).
-fn plain(o: &DynamicObject) -> Value {
+pub(super) fn plain(o: &DynamicObject) -> Value {
     let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("managedFields");
@@ -53,11 +53,11 @@ fn plain(o: &DynamicObject) -> Value {
     v
 }
 
-fn is_not_found(e: &kube::Error) -> bool {
+pub(super) fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
-async fn get(client: &Client, t: &Target) -> Result<Option<Value>, kube::Error> {
+pub(super) async fn get(client: &Client, t: &Target) -> Result<Option<Value>, kube::Error> {
     match dyn_api(client, t).get(&t.name).await {
         Ok(o) => Ok(Some(plain(&o))),
         Err(e) if is_not_found(&e) => Ok(None),
@@ -94,6 +94,9 @@ pub fn restorable(manifest: &Value, note: &str) -> Value {
 
 /// `before`: what the object looks like now (for a restore: nothing, and it must not exist).
 pub(super) async fn read(client: &Client, m: &Mutation) -> Result<Value, Step> {
+    if let Some(r) = super::pods::read(client, m).await {
+        return r;
+    }
     match m {
         Mutation::Scale {
             namespace, name, ..
@@ -121,8 +124,24 @@ pub(super) async fn read(client: &Client, m: &Mutation) -> Result<Value, Step> {
     }
 }
 
-/// The request itself, as a server-side dry run or for real.
+/// The request itself, as a server-side dry run or for real; returns the report lines of a bulk
+/// action (what moved, what a PodDisruptionBudget held).
 pub(super) async fn send(
+    client: &Client,
+    m: &Mutation,
+    before: &Value,
+    note: &str,
+    dry_run: bool,
+) -> Result<Vec<String>, Step> {
+    if let Some(r) = super::pods::send(client, m, before, dry_run).await {
+        return r;
+    }
+    send_one(client, m, before, note, dry_run)
+        .await
+        .map(|()| Vec::new())
+}
+
+async fn send_one(
     client: &Client,
     m: &Mutation,
     before: &Value,
@@ -210,6 +229,12 @@ pub(super) async fn send(
                 .await
                 .map(|_| ())
         }
+        // handled in `pods::send`
+        Mutation::RolloutRestart { .. }
+        | Mutation::DeletePod { .. }
+        | Mutation::DeletePods { .. }
+        | Mutation::Cordon { .. }
+        | Mutation::Drain { .. } => Ok(()),
     }
     .map_err(step_err)
 }
@@ -224,6 +249,9 @@ pub(super) async fn annotate(client: &Client, m: &Mutation, note: &str) -> Strin
         }
         Mutation::Restore { .. } => {
             return format!("annotated {LAST_ACTION_ANNOTATION} (in the restored object)");
+        }
+        Mutation::DeletePod { .. } | Mutation::DeletePods { .. } => {
+            return "no annotation: the pods are deleted".into();
         }
         Mutation::Delete { .. } => {
             return "no annotation: the object is deleted (its YAML is in the journal's intent line)"
@@ -254,7 +282,7 @@ pub(super) async fn annotate(client: &Client, m: &Mutation, note: &str) -> Strin
     }
 }
 
-fn reread_failed(e: &kube::Error) -> Verified {
+pub(super) fn reread_failed(e: &kube::Error) -> Verified {
     Verified {
         after: None,
         problem: Some(format!(
@@ -277,6 +305,9 @@ fn strs(v: Option<&Value>) -> Vec<String> {
 
 /// Re-read and check that the change is there: never success on a 2xx alone.
 pub(super) async fn verify(client: &Client, m: &Mutation) -> Verified {
+    if let Some(v) = super::pods::verify(client, m).await {
+        return v;
+    }
     if let Mutation::Scale {
         namespace,
         name,
@@ -339,6 +370,15 @@ pub(super) async fn verify(client: &Client, m: &Mutation) -> Verified {
                 .then(|| format!("re-read shows failurePolicy {got:?} on {name:?}"))
         }
         (Mutation::Scale { .. }, Some(_)) => None,
+        // verified in `pods::verify`
+        (
+            Mutation::RolloutRestart { .. }
+            | Mutation::DeletePod { .. }
+            | Mutation::DeletePods { .. }
+            | Mutation::Cordon { .. }
+            | Mutation::Drain { .. },
+            Some(_),
+        ) => None,
     };
     Verified {
         after: Some(now.unwrap_or(Value::Null)),

@@ -12,6 +12,7 @@ pub mod namespaces;
 pub mod nodes;
 pub mod resume;
 pub mod top;
+pub mod view;
 pub mod webhooks;
 
 use std::fmt::Debug;

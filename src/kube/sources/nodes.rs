@@ -47,6 +47,7 @@ pub fn row(n: Node) -> NodeRow {
     }
     let alloc = status.allocatable.unwrap_or_default();
     NodeRow {
+        unschedulable: n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true),
         name: n.metadata.name.unwrap_or_default(),
         roles: NodeRow::roles_from_labels(&labels),
         kubelet_version: status

@@ -119,12 +119,23 @@ pub fn pod_row(p: Pod) -> PodRow {
                     .and_then(|l| l.terminated.as_ref())
                     .and_then(|t| t.reason.as_deref())
                     == Some("OOMKilled"),
+                ready: st.is_some_and(|s| s.ready),
                 waiting_reason: st
                     .and_then(|s| s.state.as_ref())
                     .and_then(|s| s.waiting.as_ref())
-                    .and_then(|w| w.reason.clone())
-                    .unwrap_or_default(),
-                ready: st.is_some_and(|s| s.ready),
+                    .and_then(|w| w.reason.clone()),
+                waiting_message: st
+                    .and_then(|s| s.state.as_ref())
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.message.clone()),
+                last_term_reason: st
+                    .and_then(|s| s.last_state.as_ref())
+                    .and_then(|l| l.terminated.as_ref())
+                    .and_then(|t| t.reason.clone()),
+                last_exit_code: st
+                    .and_then(|s| s.last_state.as_ref())
+                    .and_then(|l| l.terminated.as_ref())
+                    .map(|t| t.exit_code),
                 last_message: st
                     .and_then(|s| s.last_state.as_ref())
                     .and_then(|l| l.terminated.as_ref())
@@ -135,7 +146,23 @@ pub fn pod_row(p: Pod) -> PodRow {
             }
         })
         .collect();
+    let unschedulable = status
+        .conditions
+        .as_ref()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        })
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c.reason.as_deref().unwrap_or("Unschedulable"),
+                c.message.as_deref().unwrap_or_default()
+            )
+        });
     PodRow {
+        uid: p.metadata.uid.clone().unwrap_or_default(),
+        unschedulable,
         owner: controller(p.metadata.owner_references.as_ref()),
         namespace: p.metadata.namespace.unwrap_or_default(),
         name: p.metadata.name.unwrap_or_default(),

@@ -14,8 +14,9 @@ use crate::ui::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let l = &model.leaders;
-    let rows_all = l.rows();
-    let block = pane_block("Leaders", &l.state, Some(rows_all.len()), theme, now);
+    let rows_all = l.shown();
+    let title = l.filter.title("Leaders");
+    let block = pane_block(&title, &l.state, Some(rows_all.len()), theme, now);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if rows_all.is_empty() {

@@ -17,7 +17,9 @@ use crate::ui::{Theme, truncate};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let ns = &model.namespaces;
-    let block = pane_block("Namespaces", &ns.state, Some(ns.store.len()), theme, now);
+    let shown = ns.shown();
+    let title = ns.filter.title("Namespaces");
+    let block = pane_block(&title, &ns.state, Some(shown.len()), theme, now);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if ns.store.is_empty() {
@@ -49,11 +51,10 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
 
     let height = usize::from(table_area.height.saturating_sub(1));
     let sel = model.ui.selected[PaneId::Namespaces.index()];
-    let off = scroll_offset(sel, height, ns.store.len());
+    let off = scroll_offset(sel, height, shown.len());
     // finalizers only where there is room; the blocker matters more
     let wide = inner.width >= 120;
-    let rows = ns
-        .store
+    let rows = shown
         .iter()
         .enumerate()
         .skip(off)

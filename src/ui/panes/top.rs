@@ -14,7 +14,8 @@ use crate::ui::Theme;
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let top = &model.top;
     let rows_all = top.rows();
-    let block = pane_block("Top", &top.state, Some(rows_all.len()), theme, now);
+    let title = top.filter.title("Top");
+    let block = pane_block(&title, &top.state, Some(rows_all.len()), theme, now);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if rows_all.is_empty() {
@@ -53,6 +54,16 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     let sel = model.ui.selected[PaneId::Top.index()];
     let off = scroll_offset(sel, height, rows_all.len());
     let dash = || "-".to_string();
+    // narrow terminals trade CPU, %REQ and OWNER for the health columns
+    let narrow = body.width < 120;
+    let keep = |i: usize| !(narrow && (i == 3 || i == 5 || i == 9));
+    let pick = |v: Vec<Span<'static>>| -> Vec<Span<'static>> {
+        v.into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, c)| c)
+            .collect()
+    };
     let rows = rows_all
         .iter()
         .enumerate()
@@ -83,8 +94,15 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             } else {
                 format!("{}/{}", r.namespace, r.name)
             };
-            let row = Row::new(vec![
+            let health = if r.unhealthy() {
+                theme.warning()
+            } else {
+                theme.ok()
+            };
+            let row = Row::new(pick(vec![
                 Span::raw(name),
+                Span::styled(r.status.clone(), health),
+                Span::styled(r.ready.clone(), health),
                 Span::raw(r.cpu_m.map(fmt_cpu).unwrap_or_else(dash)),
                 Span::styled(r.mem_b.map(fmt_bytes).unwrap_or_else(dash), style),
                 Span::raw(
@@ -103,42 +121,51 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
                 Span::raw(r.restarts.to_string()),
                 Span::raw(r.node.clone()),
                 Span::raw(owner),
-            ]);
+            ]));
             if i == sel {
                 row.style(theme.selected())
             } else {
                 row
             }
         });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(24),
-            Constraint::Length(6),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(4),
-            Constraint::Length(14),
-            Constraint::Min(12),
-        ],
-    )
-    .header(
-        Row::new(vec![
-            if top.grouped {
-                "WORKLOAD (PODS)"
-            } else {
-                "POD"
-            },
-            "CPU",
-            "MEM",
-            "%REQ",
-            "%LIM",
-            "RST",
-            "NODE",
-            "OWNER",
-        ])
-        .style(theme.header()),
-    );
+    let widths: Vec<Constraint> = [
+        Constraint::Min(24),
+        Constraint::Length(16),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(4),
+        Constraint::Length(14),
+        Constraint::Min(12),
+    ]
+    .into_iter()
+    .enumerate()
+    .filter(|(i, _)| keep(*i))
+    .map(|(_, c)| c)
+    .collect();
+    let headers: Vec<&str> = vec![
+        if top.grouped {
+            "WORKLOAD (PODS)"
+        } else {
+            "POD"
+        },
+        "STATUS",
+        "READY",
+        "CPU",
+        "MEM",
+        "%REQ",
+        "%LIM",
+        "RST",
+        "NODE",
+        "OWNER",
+    ]
+    .into_iter()
+    .enumerate()
+    .filter(|(i, _)| keep(*i))
+    .map(|(_, h)| h)
+    .collect();
+    let table = Table::new(rows, widths).header(Row::new(headers).style(theme.header()));
     frame.render_widget(table, body);
 }

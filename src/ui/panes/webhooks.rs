@@ -15,11 +15,13 @@ use crate::ui::{Theme, truncate};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let wm = &model.webhooks;
-    let total = wm.row_count();
-    let block = pane_block("Webhooks", &wm.state, Some(total), theme, now);
+    let shown = wm.shown();
+    let total = shown.len();
+    let title = wm.filter.title("Webhooks");
+    let block = pane_block(&title, &wm.state, Some(total), theme, now);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if total == 0 {
+    if wm.row_count() == 0 {
         state_body(frame, inner, &wm.state, theme, now);
         return;
     }
@@ -29,8 +31,9 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     let height = usize::from(table_area.height.saturating_sub(1));
     let sel = model.ui.selected[PaneId::Webhooks.index()];
     let off = scroll_offset(sel, height, total);
-    let rows = wm
-        .rows()
+    let rows = shown
+        .iter()
+        .copied()
         .enumerate()
         .skip(off)
         .take(height)
@@ -105,7 +108,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
 
 fn draw_detail(frame: &mut Frame, area: Rect, model: &Model, sel: usize, theme: &Theme) {
     let wm = &model.webhooks;
-    let Some((c, index, w)) = wm.rows().nth(sel) else {
+    let Some((c, index, w)) = wm.shown().into_iter().nth(sel) else {
         return;
     };
     let width = usize::from(area.width);

@@ -1,0 +1,356 @@
+//! The Top pane's pod, workload and node actions: propose a rollout restart, a pod delete, a clean-up
+//! of Evicted/Failed pods (namespace or cluster-wide, with the count and list in the dialog), a
+//! cordon/uncordon or a drain of the selected pod's node. Every one goes through the confirm dialog
+//! and the one executor.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{Effect, notice};
+use crate::action::Action;
+use crate::kube::sources::view::ViewRequest;
+use crate::model::top::{PodRow, TopRow};
+use crate::model::view::{PodView, ViewKind};
+use crate::model::{Model, NoticeLevel, PaneId};
+use crate::msg::Msg;
+use crate::mutation::pods::workload_plural;
+use crate::mutation::{Mutation, PodRef};
+
+/// How many pod names the clean-up dialog lists before `… and N more`.
+const LIST_MAX: usize = 8;
+
+fn selected_row(model: &Model) -> Option<TopRow> {
+    let sel = model.ui.selected[PaneId::Top.index()];
+    model.top.rows().into_iter().nth(sel)
+}
+
+fn selected_pod(model: &Model) -> Option<PodRow> {
+    let row = selected_row(model)?;
+    model
+        .top
+        .pods
+        .get(&format!("{}/{}", row.namespace, row.name))
+        .cloned()
+        .filter(|_| !model.top.grouped)
+}
+
+/// The mutation for a Top-pane action, or why there is none.
+pub fn mutation_for(model: &Model, action: Action, now: DateTime<Utc>) -> Result<Mutation, String> {
+    if model.ui.active != PaneId::Top {
+        return Err(format!(
+            "{}: select a pod or workload in the Top pane (5)",
+            action.name()
+        ));
+    }
+    match action {
+        Action::RolloutRestart => {
+            let w = selected_row(model)
+                .and_then(|r| r.workload)
+                .ok_or("rollout restart: nothing selected")?;
+            if workload_plural(&w.kind).is_none() {
+                return Err(format!(
+                    "rollout restart: {} {}/{} is not a Deployment, DaemonSet or StatefulSet (delete the pod instead)",
+                    w.kind, w.namespace, w.name
+                ));
+            }
+            Ok(Mutation::RolloutRestart {
+                kind: w.kind,
+                namespace: w.namespace,
+                name: w.name,
+                at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            })
+        }
+        Action::DeletePod => {
+            let p = selected_pod(model)
+                .ok_or("delete pod: select one pod (ungroup the Top pane with g)")?;
+            let w = model.top.workload(&p);
+            Ok(Mutation::DeletePod {
+                owner: (w.kind != "Pod").then(|| format!("{} {}", w.kind, w.name)),
+                namespace: p.namespace,
+                name: p.name,
+                uid: (!p.uid.is_empty()).then_some(p.uid),
+            })
+        }
+        Action::CleanEvicted | Action::CleanEvictedAll => {
+            let ns = if action == Action::CleanEvicted {
+                Some(
+                    selected_row(model)
+                        .map(|r| r.namespace)
+                        .ok_or("clean evicted pods: select a row of the namespace to clean")?,
+                )
+            } else {
+                None
+            };
+            let pods: Vec<PodRef> = model
+                .top
+                .pods
+                .iter()
+                .filter(|p| p.phase == "Failed")
+                .filter(|p| ns.as_deref().is_none_or(|n| p.namespace == n))
+                .map(|p| PodRef {
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    uid: (!p.uid.is_empty()).then(|| p.uid.clone()),
+                    reason: if p.reason.is_empty() {
+                        "Failed".into()
+                    } else {
+                        p.reason.clone()
+                    },
+                })
+                .collect();
+            if pods.is_empty() {
+                return Err(format!(
+                    "no Evicted/Failed pods {}",
+                    ns.map(|n| format!("in namespace {n}"))
+                        .unwrap_or_else(|| "in the cluster".into())
+                ));
+            }
+            Ok(Mutation::DeletePods {
+                namespace: ns,
+                pods,
+            })
+        }
+        Action::Cordon | Action::Drain => {
+            let p = selected_pod(model).ok_or("select a pod on the node (ungroup with g)")?;
+            if p.node.is_empty() {
+                return Err(format!("pod {}/{} is not on a node", p.namespace, p.name));
+            }
+            if action == Action::Drain {
+                return Ok(Mutation::Drain { node: p.node });
+            }
+            let cordoned = model.nodes.get(&p.node).is_some_and(|n| n.unschedulable);
+            Ok(Mutation::Cordon {
+                node: p.node,
+                unschedulable: !cordoned,
+            })
+        }
+        other => Err(format!("{} is not a Top action", other.name())),
+    }
+}
+
+/// Propose the action; the clean-up dialog shows the count and the list.
+pub fn propose_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
+    match mutation_for(model, action, now) {
+        Ok(m) => {
+            let current = match &m {
+                Mutation::DeletePods { pods, .. } => {
+                    let mut names: Vec<String> = pods
+                        .iter()
+                        .take(LIST_MAX)
+                        .map(|p| format!("{} ({})", p.path(), p.reason))
+                        .collect();
+                    if pods.len() > LIST_MAX {
+                        names.push(format!("… and {} more", pods.len() - LIST_MAX));
+                    }
+                    Some(format!("{} pod(s): {}", pods.len(), names.join(", ")))
+                }
+                Mutation::Drain { node } => {
+                    let on: Vec<&PodRow> = model
+                        .top
+                        .pods
+                        .iter()
+                        .filter(|p| &p.node == node && p.phase != "Failed")
+                        .collect();
+                    Some(format!(
+                        "{} pod(s) on {node} now; DaemonSet, mirror and unmanaged pods stay",
+                        on.len()
+                    ))
+                }
+                _ => None,
+            };
+            super::propose(model, m, now);
+            if let Some(d) = model.dialog.as_mut() {
+                d.current = current;
+            }
+        }
+        Err(why) => notice(model, &why, NoticeLevel::Info, now),
+    }
+}
+
+/// While a table's filter line (Top, Leaders, Namespaces, Webhooks) is being edited, keys type into it: Enter keeps it,
+/// Esc clears it.
+pub fn on_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
+    let active = model.ui.active;
+    let filter = match active {
+        PaneId::Top => &mut model.top.filter,
+        PaneId::Leaders => &mut model.leaders.filter,
+        PaneId::Namespaces => &mut model.namespaces.filter,
+        PaneId::Webhooks => &mut model.webhooks.filter,
+        _ => return false,
+    };
+    if !filter.edit(ev) {
+        return false;
+    }
+    model.ui.selected[active.index()] = 0;
+    true
+}
+
+/// How many lines the logs view asks for (`--tail`).
+const TAIL: i64 = 500;
+
+fn logs_request(v: &crate::model::view::PodView) -> Effect {
+    Effect::View(ViewRequest::Logs {
+        id: v.id,
+        namespace: v.namespace.clone(),
+        pod: v.pod.clone(),
+        container: v.container_name().map(str::to_string),
+        previous: v.previous,
+        follow: v.follow,
+        tail: TAIL,
+    })
+}
+
+/// Open a view on the selected pod, or change the open one (previous, container, follow).
+pub fn view_action(
+    model: &mut Model,
+    action: Action,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) {
+    let kind = match action {
+        Action::Logs => Some(ViewKind::Logs),
+        Action::Yaml => Some(ViewKind::Yaml),
+        Action::Describe => Some(ViewKind::Describe),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        let Some(p) = selected_pod(model) else {
+            return notice(
+                model,
+                "select one pod in the Top pane (ungroup with g) to view its logs, YAML or description",
+                NoticeLevel::Info,
+                now,
+            );
+        };
+        model.view_seq += 1;
+        let containers = p.containers.iter().map(|c| c.name.clone()).collect();
+        let mut v = PodView::new(kind, model.view_seq, &p.namespace, &p.name, containers);
+        // a crash-looping container: start on it, and on its previous run's logs
+        if let Some(i) = p
+            .containers
+            .iter()
+            .position(|c| c.waiting_reason.as_deref() == Some("CrashLoopBackOff"))
+        {
+            v.container = i;
+        }
+        effects.push(match kind {
+            ViewKind::Logs => logs_request(&v),
+            ViewKind::Yaml | ViewKind::Describe | ViewKind::Report => {
+                Effect::View(ViewRequest::Object {
+                    id: v.id,
+                    namespace: v.namespace.clone(),
+                    pod: v.pod.clone(),
+                })
+            }
+        });
+        model.view = Some(v);
+        return;
+    }
+    let Some(v) = model.view.as_mut() else {
+        return;
+    };
+    match (action, v.kind) {
+        (Action::Previous, ViewKind::Yaml) => v.show_managed_fields = !v.show_managed_fields,
+        (Action::Previous | Action::Container | Action::Follow, ViewKind::Logs) => {
+            match action {
+                Action::Previous => v.previous = !v.previous,
+                Action::Container => v.container = (v.container + 1) % v.containers.len().max(1),
+                _ => v.follow = !v.follow,
+            }
+            model.view_seq += 1;
+            v.id = model.view_seq;
+            v.lines.clear();
+            v.scroll = 0;
+            v.ended = false;
+            v.error = None;
+            effects.push(logs_request(v));
+        }
+        _ => {}
+    }
+}
+
+/// A message of the view stream; lines of an older stream are ignored.
+pub fn on_view_msg(model: &mut Model, msg: Msg) {
+    let Some(v) = model.view.as_mut() else {
+        return;
+    };
+    match msg {
+        Msg::ViewLines { id, lines } if id == v.id => {
+            for l in lines {
+                v.lines.push(l);
+            }
+        }
+        Msg::ViewObject { id, object } if id == v.id => v.object = Some(object),
+        Msg::ViewEnded { id, error } if id == v.id => {
+            v.ended = true;
+            v.error = error;
+        }
+        _ => {}
+    }
+}
+
+/// Keys while a view is open: scroll, search (`/`), copy the kubectl command, close. Returns true
+/// when the key was the view's.
+pub fn view_key(model: &mut Model, action: Action, effects: &mut Vec<Effect>) -> bool {
+    let Some(v) = model.view.as_mut() else {
+        return false;
+    };
+    let page = model.ui.page.max(1);
+    match action {
+        Action::Close => {
+            model.view = None;
+            effects.push(Effect::View(ViewRequest::Stop));
+        }
+        // leaving the pane closes its view (and stops the stream); the switch itself goes on
+        Action::Pane(_) | Action::NextPane | Action::PrevPane => {
+            model.view = None;
+            effects.push(Effect::View(ViewRequest::Stop));
+            return false;
+        }
+        Action::Copy => {
+            let cmd = v.kubectl(model.cluster.context.as_deref());
+            effects.push(Effect::Copy(cmd));
+        }
+        Action::Filter => v.search.editing = true,
+        Action::Down => v.scroll += 1,
+        Action::Up => {
+            v.follow = false;
+            v.scroll = v.scroll.saturating_sub(1);
+        }
+        Action::PageDown => v.scroll += page,
+        Action::PageUp => v.scroll = v.scroll.saturating_sub(page),
+        Action::First => v.scroll = 0,
+        Action::Last => v.scroll = usize::MAX / 2,
+        _ => return false,
+    }
+    true
+}
+
+/// Typing into the view's search line.
+pub fn view_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
+    model.view.as_mut().is_some_and(|v| v.search.edit(ev))
+}
+
+/// After a drain or bulk delete that reached the server: a view listing exactly what moved, what a
+/// PodDisruptionBudget held and what was skipped or deleted (the same lines as the journal's
+/// `side_effects`).
+pub fn report_view(model: &mut Model, outcome: &crate::kube::executor::Outcome) {
+    use crate::kube::executor::OutcomeResult;
+    if !matches!(
+        outcome.mutation,
+        Mutation::Drain { .. } | Mutation::DeletePods { .. }
+    ) || !matches!(
+        outcome.result,
+        OutcomeResult::Applied | OutcomeResult::Unverified
+    ) {
+        return;
+    }
+    let mut lines = vec![outcome.summary(), String::new()];
+    lines.extend(outcome.side_effects.iter().cloned());
+    model.view_seq += 1;
+    model.view = Some(PodView::report(
+        model.view_seq,
+        &outcome.mutation.describe(),
+        &lines,
+        outcome.mutation.kubectl(model.cluster.context.as_deref()),
+    ));
+}
