@@ -366,3 +366,31 @@ fn y_copies_the_runbook_and_runs_nothing() {
     let seq = ktriage::app::osc52("abc");
     assert_eq!(seq, "\x1b]52;c;YWJj\x07");
 }
+
+#[test]
+fn slash_filters_the_members_table() {
+    use crossterm::event::{KeyCode, KeyEvent};
+    use ktriage::msg::Msg;
+    use ktriage::update::update;
+    let mut m = etcd_model(three(island()));
+    let key = |c: KeyCode| Msg::Key(KeyEvent::from(c));
+    update(&mut m, key(KeyCode::Char('2')), t0());
+    assert_eq!(m.row_count(ktriage::model::PaneId::Etcd), 3);
+    update(&mut m, key(KeyCode::Char('/')), t0());
+    // the island's own member ID, as the table shows it
+    for c in format!("{M3_ISLAND:x}").chars() {
+        update(&mut m, key(KeyCode::Char(c)), t0());
+    }
+    update(&mut m, key(KeyCode::Enter), t0());
+    let shown: Vec<&str> = m.etcd.shown().iter().map(|p| p.endpoint.as_str()).collect();
+    assert_eq!(shown, vec![url(3).as_str()]);
+    assert_eq!(m.row_count(ktriage::model::PaneId::Etcd), 1);
+    // `!` negates; Esc while editing clears
+    m.etcd.filter.text = format!("!{M3_ISLAND:x}");
+    assert_eq!(m.etcd.shown().len(), 2);
+    update(&mut m, key(KeyCode::Char('/')), t0());
+    update(&mut m, key(KeyCode::Esc), t0());
+    assert_eq!(m.etcd.shown().len(), 3);
+    // the findings do not depend on what the table shows
+    assert!(m.findings.iter().any(|f| f.id == "etcd-split-brain"));
+}

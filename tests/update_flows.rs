@@ -190,3 +190,31 @@ fn selection_moves_and_clamps() {
         "selection follows a shrinking table"
     );
 }
+
+#[test]
+fn slash_filters_the_overview_findings() {
+    let mut m = burning(false);
+    assert_eq!(m.row_count(PaneId::Overview), m.findings.len());
+    assert!(m.findings.len() >= 2, "{:#?}", m.findings);
+    update(&mut m, key('/'), t0());
+    for c in "stuck".chars() {
+        update(&mut m, key(c), t0());
+    }
+    update(&mut m, code(KeyCode::Enter), t0());
+    let rows = m.overview_rows();
+    assert!(
+        !rows.is_empty() && rows.len() < m.findings.len(),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|(i, _)| m.findings[*i].title.contains("stuck"))
+    );
+    m.overview_filter.text = "!stuck".into();
+    assert!(
+        m.overview_rows()
+            .iter()
+            .all(|(i, _)| !m.findings[*i].title.contains("stuck"))
+    );
+    assert_eq!(m.overview_rows().len() + rows.len(), m.findings.len());
+}

@@ -100,6 +100,8 @@ pub struct EtcdModel {
     pub readyz: Option<(DateTime<Utc>, Readyz)>,
     /// Snapshot records, newest first (`None`: not read yet).
     pub snapshots: Option<Result<Vec<SnapshotRow>, Failure>>,
+    /// The `/` filter over the members table (endpoint, member and cluster ID, health).
+    pub filter: super::filter::TableFilter,
 }
 
 impl EtcdModel {
@@ -116,7 +118,32 @@ impl EtcdModel {
             log_errors: BTreeMap::new(),
             readyz: None,
             snapshots: None,
+            filter: Default::default(),
         }
+    }
+
+    /// The members table's endpoints that the `/` filter keeps, in probe order.
+    pub fn shown(&self) -> Vec<&crate::etcd::probe::EndpointProbe> {
+        let Some(round) = &self.round else {
+            return Vec::new();
+        };
+        round
+            .endpoints
+            .iter()
+            .filter(|p| {
+                let hex = |v: Option<u64>| v.map(crate::etcd::wire::hex).unwrap_or_default();
+                let health = match &p.health {
+                    Ok(_) => "healthy".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                self.filter.keeps(&[
+                    p.endpoint.clone(),
+                    hex(p.member_id()),
+                    hex(p.cluster_id()),
+                    health,
+                ])
+            })
+            .collect()
     }
 
     /// The probe starts: the pane shows where the access came from while it loads.
@@ -203,7 +230,7 @@ impl EtcdModel {
 
     /// Rows of the members table.
     pub fn row_count(&self) -> usize {
-        self.round.as_ref().map_or(0, |r| r.endpoints.len())
+        self.shown().len()
     }
 
     /// The members table for the report (`panes.etcd.rows`): one object per endpoint, IDs in hex.

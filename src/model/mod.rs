@@ -188,6 +188,8 @@ pub struct Model {
     pub findings: Vec<Finding>,
     /// Data changed since `findings` were evaluated (`update::settle` re-evaluates).
     pub findings_stale: bool,
+    /// The Overview's `/` filter over the findings (severity, title, pane, id, subject, evidence).
+    pub overview_filter: filter::TableFilter,
     pub ui: UiState,
     pub dialog: Option<Dialog>,
     /// The logs / YAML / describe view over the Top pane, when open.
@@ -248,6 +250,7 @@ impl Model {
             webhooks: webhooks::WebhooksModel::new(kube_state.clone()),
             findings: Vec::new(),
             findings_stale: false,
+            overview_filter: Default::default(),
             ui: UiState::default(),
             dialog: None,
             view: None,
@@ -279,7 +282,7 @@ impl Model {
     /// Number of selectable rows in a pane.
     pub fn row_count(&self, pane: PaneId) -> usize {
         match pane {
-            PaneId::Overview => self.findings.len(),
+            PaneId::Overview => self.overview_rows().len(),
             PaneId::Namespaces => self.namespaces.shown().len(),
             PaneId::Etcd => self.etcd.row_count(),
             PaneId::Leaders => self.leaders.shown().len(),
@@ -287,6 +290,27 @@ impl Model {
             PaneId::Top => self.top.row_count(),
             PaneId::Webhooks => self.webhooks.shown().len(),
         }
+    }
+
+    /// The Overview's rows: findings grouped under their causes, as (finding index, depth), kept by
+    /// the `/` filter (a cause stays when one of its symptoms matches, so the tree still reads).
+    pub fn overview_rows(&self) -> Vec<(usize, usize)> {
+        let all = crate::diagnose::links::grouped(&self.findings);
+        if !self.overview_filter.is_active() {
+            return all;
+        }
+        let cells = |f: &Finding| {
+            vec![
+                f.severity.name().to_string(),
+                f.title.clone(),
+                f.pane.clone(),
+                f.key.clone(),
+                f.evidence.join(" "),
+            ]
+        };
+        all.into_iter()
+            .filter(|(i, _)| self.overview_filter.keeps(&cells(&self.findings[*i])))
+            .collect()
     }
 
     /// Every source with its state, for the Overview and the report (`sources`).

@@ -171,11 +171,13 @@ pub fn propose_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
 pub fn on_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
     let active = model.ui.active;
     let filter = match active {
+        PaneId::Overview => &mut model.overview_filter,
+        PaneId::Etcd => &mut model.etcd.filter,
         PaneId::Top => &mut model.top.filter,
         PaneId::Leaders => &mut model.leaders.filter,
         PaneId::Namespaces => &mut model.namespaces.filter,
         PaneId::Webhooks => &mut model.webhooks.filter,
-        _ => return false,
+        PaneId::Events => return false,
     };
     if !filter.edit(ev) {
         return false;

@@ -72,6 +72,8 @@ pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
         }
         (Action::Sort, PaneId::Events) => model.events.sort = model.events.sort.next(),
         (Action::Filter, PaneId::Events) => model.events.editing = true,
+        (Action::Filter, PaneId::Overview) => model.overview_filter.editing = true,
+        (Action::Filter, PaneId::Etcd) => model.etcd.filter.editing = true,
         (Action::Filter, PaneId::Top) => model.top.filter.editing = true,
         (Action::Filter, PaneId::Leaders) => model.leaders.filter.editing = true,
         (Action::Filter, PaneId::Namespaces) => model.namespaces.filter.editing = true,
@@ -174,7 +176,8 @@ fn undo(model: &mut Model, now: DateTime<Utc>) {
 /// workload in Top, grouped by owner with that workload selected.
 fn jump(model: &mut Model, now: DateTime<Utc>) {
     let pick = match model.ui.active {
-        PaneId::Overview => crate::diagnose::links::grouped(&model.findings)
+        PaneId::Overview => model
+            .overview_rows()
             .get(model.ui.selected[PaneId::Overview.index()])
             .and_then(|(i, _)| model.findings.get(*i))
             .filter(|f| {

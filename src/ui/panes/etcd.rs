@@ -24,14 +24,15 @@ const WIDE: u16 = 140;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let etcd = &model.etcd;
-    let block = pane_block("etcd", &etcd.state, Some(etcd.row_count()), theme, now);
+    let title = etcd.filter.title("etcd");
+    let block = pane_block(&title, &etcd.state, Some(etcd.row_count()), theme, now);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(round) = &etcd.round else {
         no_round(frame, inner, model, theme, now);
         return;
     };
-    let rows = round.endpoints.len() as u16;
+    let rows = etcd.row_count() as u16;
     let wide = inner.width >= WIDE;
     let table_h = (rows + 1).min(if wide { 9 } else { 6 });
     let [access, table, rest] = Layout::vertical([
@@ -186,7 +187,8 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
     let islands: Vec<&str> = view.islands().iter().map(|p| p.endpoint.as_str()).collect();
     let height = usize::from(area.height.saturating_sub(1));
     let sel = model.ui.selected[PaneId::Etcd.index()];
-    let off = scroll_offset(sel, height, round.endpoints.len());
+    let shown = model.etcd.shown();
+    let off = scroll_offset(sel, height, shown.len());
     let name_of = |p: &EndpointProbe| {
         let id = p.member_id().or_else(|| view.listed_for(p).map(|m| m.id))?;
         view.list
@@ -199,9 +201,8 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
             })
             .map(|m| m.name.clone())
     };
-    let rows = round
-        .endpoints
-        .iter()
+    let rows = shown
+        .into_iter()
         .enumerate()
         .skip(off)
         .take(height)

@@ -11,14 +11,14 @@ use ratatui::widgets::{Paragraph, Row, Table};
 use super::{pane_block, scroll_offset};
 use crate::action::Action;
 use crate::diagnose::Finding;
-use crate::diagnose::links::grouped;
 use crate::model::store::age;
 use crate::model::{Model, PaneId};
 use crate::ui::{Theme, truncate};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let state = &model.api.state;
-    let block = pane_block("Overview", state, Some(model.findings.len()), theme, now);
+    let title = model.overview_filter.title("Overview");
+    let block = pane_block(&title, state, Some(model.findings.len()), theme, now);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let all = model.sources();
@@ -151,7 +151,7 @@ pub fn keys_for(model: &Model, f: &Finding) -> String {
 }
 
 fn draw_findings(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
-    let order = grouped(&model.findings);
+    let order = model.overview_rows();
     let height = usize::from(area.height.saturating_sub(1));
     let sel = model.ui.selected[PaneId::Overview.index()];
     let off = scroll_offset(sel, height, order.len());
