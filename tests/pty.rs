@@ -394,3 +394,54 @@ fn runaway_story_in_three_keys_plus_confirmation() {
     t.run(&["send-keys", "-t", "t", "q"]);
     gone_within(pid, Duration::from_secs(2));
 }
+
+#[test]
+fn context_switch_in_the_running_console_keeps_read_only() {
+    use std::io::BufRead;
+    let Some(t) = Tmux::new() else { return };
+    // a live simulator in its own process, and a context that refuses connections
+    let sim_kc = t.dir.path().join("sim.kubeconfig");
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_ktriage"))
+        .args([
+            "sim",
+            "--scenario",
+            "healthy",
+            "--write-kubeconfig",
+            sim_kc.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let dead = dead_kubeconfig(t.dir.path());
+    // KUBECONFIG merges both; the first file's current-context (the dead one) is where it starts
+    let cmd = format!(
+        "KUBECONFIG={}:{} exec {} --read-only --journal {} --log-file {}",
+        dead.display(),
+        sim_kc.display(),
+        env!("CARGO_BIN_EXE_ktriage"),
+        t.journal().display(),
+        t.dir.path().join("k.log").display()
+    );
+    t.start("tmux-256color", &cmd);
+    t.wait_for("API unreachable");
+    t.run(&["send-keys", "-t", "t", "C-o"]);
+    t.wait_for("ktriage-sim");
+    t.run(&["send-keys", "-t", "t", "j", "Enter"]);
+    let s = t.wait_for("API ok v1.28.9+rke2r1");
+    let bar = s
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        bar.contains(" RO ") && bar.contains("ktriage-sim"),
+        "read-only holds across the switch: {bar}"
+    );
+    let _ = Command::new("kill").arg(sim.id().to_string()).status();
+    let _ = sim.wait();
+}
