@@ -80,52 +80,55 @@ fn last_action(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -
     })
 }
 
-pub fn validating_row(c: ValidatingWebhookConfiguration) -> WebhookConfigRow {
+/// `ValidatingWebhook` and `MutatingWebhook` are distinct types with the same fields.
+macro_rules! webhook_row {
+    ($w:expr) => {{
+        let w = $w;
+        WebhookRow {
+            name: w.name,
+            failure_policy: w.failure_policy.unwrap_or_else(|| "Fail".into()),
+            timeout_seconds: w.timeout_seconds.unwrap_or(10),
+            side_effects: w.side_effects,
+            rules: rules(w.rules),
+            namespace_selector: selector(w.namespace_selector),
+            object_selector: selector(w.object_selector),
+            backend: backend(w.client_config),
+        }
+    }};
+}
+
+fn config_row(
+    kind: WebhookKind,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    webhooks: Vec<WebhookRow>,
+) -> WebhookConfigRow {
     WebhookConfigRow {
-        kind: WebhookKind::Validating,
-        name: name_of(&c.metadata),
-        resource_version: c.metadata.resource_version.clone().unwrap_or_default(),
-        last_action: last_action(&c.metadata),
-        webhooks: c
-            .webhooks
-            .unwrap_or_default()
-            .into_iter()
-            .map(|w| WebhookRow {
-                name: w.name,
-                failure_policy: w.failure_policy.unwrap_or_else(|| "Fail".into()),
-                timeout_seconds: w.timeout_seconds.unwrap_or(10),
-                side_effects: w.side_effects,
-                rules: rules(w.rules),
-                namespace_selector: selector(w.namespace_selector),
-                object_selector: selector(w.object_selector),
-                backend: backend(w.client_config),
-            })
-            .collect(),
+        kind,
+        name: name_of(meta),
+        resource_version: meta.resource_version.clone().unwrap_or_default(),
+        last_action: last_action(meta),
+        webhooks,
     }
 }
 
+pub fn validating_row(c: ValidatingWebhookConfiguration) -> WebhookConfigRow {
+    let hooks = c
+        .webhooks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| webhook_row!(w))
+        .collect();
+    config_row(WebhookKind::Validating, &c.metadata, hooks)
+}
+
 pub fn mutating_row(c: MutatingWebhookConfiguration) -> WebhookConfigRow {
-    WebhookConfigRow {
-        kind: WebhookKind::Mutating,
-        name: name_of(&c.metadata),
-        resource_version: c.metadata.resource_version.clone().unwrap_or_default(),
-        last_action: last_action(&c.metadata),
-        webhooks: c
-            .webhooks
-            .unwrap_or_default()
-            .into_iter()
-            .map(|w| WebhookRow {
-                name: w.name,
-                failure_policy: w.failure_policy.unwrap_or_else(|| "Fail".into()),
-                timeout_seconds: w.timeout_seconds.unwrap_or(10),
-                side_effects: w.side_effects,
-                rules: rules(w.rules),
-                namespace_selector: selector(w.namespace_selector),
-                object_selector: selector(w.object_selector),
-                backend: backend(w.client_config),
-            })
-            .collect(),
-    }
+    let hooks = c
+        .webhooks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| webhook_row!(w))
+        .collect();
+    config_row(WebhookKind::Mutating, &c.metadata, hooks)
 }
 
 pub async fn run_validating(ctx: SourceCtx) {
