@@ -70,8 +70,8 @@ fn event(i: usize) -> EventRow {
     EventRow {
         id: format!("{ns}/ev-{i}"),
         namespace: ns,
-        reason: if i % 10 == 0 { "BackOff" } else { "Pulled" }.into(),
-        warning: i % 10 == 0,
+        reason: if i.is_multiple_of(10) { "BackOff" } else { "Pulled" }.into(),
+        warning: i.is_multiple_of(10),
         kind: "Pod".into(),
         object: format!("app-{}-7d9f8-{:05}", i / 5, i),
         node: format!("node-{:05}", i / 10),
@@ -96,7 +96,7 @@ fn model(pods: usize) -> Model {
         t,
     );
     m.api.state = SourceState::Ok { at: t };
-    let mut feed = |m: &mut Model, msgs: Vec<Msg>| {
+    let feed = |m: &mut Model, msgs: Vec<Msg>| {
         for msg in msgs {
             update::apply(m, msg, t);
         }
@@ -108,7 +108,10 @@ fn model(pods: usize) -> Model {
             .map(|i| Msg::Nodes(Delta::InitApply(node(i))))
             .collect(),
     );
-    feed(&mut m, vec![Msg::Nodes(Delta::InitDone), Msg::Pods(Delta::Init)]);
+    feed(
+        &mut m,
+        vec![Msg::Nodes(Delta::InitDone), Msg::Pods(Delta::Init)],
+    );
     feed(
         &mut m,
         (0..pods)
@@ -133,7 +136,10 @@ fn model(pods: usize) -> Model {
     );
     feed(
         &mut m,
-        vec![Msg::ReplicaSets(Delta::InitDone), Msg::Namespaces(Delta::Init)],
+        vec![
+            Msg::ReplicaSets(Delta::InitDone),
+            Msg::Namespaces(Delta::Init),
+        ],
     );
     feed(
         &mut m,
@@ -173,7 +179,7 @@ fn bench_update(c: &mut Criterion) {
             b.iter(|| {
                 i += 1;
                 // One pod changes (a restart), then the batch settles: what one watch event costs.
-                let p = pod((i * 7919) % n, i % 2 == 0);
+                let p = pod((i * 7919) % n, i.is_multiple_of(2));
                 update::apply(&mut m, Msg::Pods(Delta::Apply(p)), now());
                 update::settle(&mut m, now());
                 black_box(m.findings.len())

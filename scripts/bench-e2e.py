@@ -10,7 +10,7 @@ Release build expected: KTRIAGE_BIN, else $CARGO_TARGET_DIR/release/ktriage, els
 2. `ktriage report --format json --observe 30s`: wall, max RSS, CPU, requests by verb.
 3. The TUI (`--read-only`, 200x60, in tmux on its own socket): first frame and "all sources synced"
    from its log (ms since process start); then an idle window (no changes): requests and bytes by
-   verb from the request log, CPU from /proc/PID/stat, bytes read from /proc/PID/io, RSS; then a
+   verb from the request log, CPU from /proc/PID/stat, bytes received on its TCP sockets (ss -tinp), RSS; then a
    window of 100 object changes per second (Events posted through /_sim/apply): CPU and RSS;
    then event-to-screen latency: the Top pane filtered to `latprobe`, a Pod `latprobe-K` posted
    through /_sim/apply while Events arrive at --lat-rate per second, and `tmux capture-pane` polled
@@ -75,10 +75,16 @@ def status(pid, key):
 
 
 def rchar(pid):
-    for line in open(f"/proc/{pid}/io"):
-        if line.startswith("rchar:"):
-            return int(line.split()[1])
-    return 0
+    """Bytes received on the process's open TCP sockets (`ss -tinp`: bytes_received), TLS included.
+    A socket closed inside a window is not counted (watches last 55 s, longer than the windows)."""
+    out = subprocess.run(["ss", "-tinpH"], capture_output=True, text=True).stdout.splitlines()
+    total, mine = 0, False
+    for line in out:
+        if not line.startswith((" ", "\t")):
+            mine = f"pid={pid}," in line
+        elif mine and "bytes_received:" in line:
+            total += int(line.split("bytes_received:")[1].split()[0])
+    return total
 
 
 def verb(r):
@@ -211,7 +217,7 @@ try:
     time.sleep(a.idle)
     w1, c1, b1 = now_ms(), cpu_s(pid), rchar(pid)
     secs = (w1 - w0) / 1000
-    print(f"  idle {secs:.0f} s: CPU {100 * (c1 - c0) / secs:.2f} % of one core, bytes read {b1 - b0} "
+    print(f"  idle {secs:.0f} s: CPU {100 * (c1 - c0) / secs:.2f} % of one core, TCP bytes received {b1 - b0} "
           f"({(b1 - b0) / secs * 60:.0f}/min), RSS {rss0 // 1024} -> {status(pid, 'VmRSS') // 1024} MiB")
     show("steady state, idle", window(w0, w1), secs)
 
@@ -226,7 +232,7 @@ try:
     w1, c1, b1 = now_ms(), cpu_s(pid), rchar(pid)
     secs = (w1 - w0) / 1000
     print(f"  100 changes/s for {secs:.0f} s ({posted} Events): CPU {100 * (c1 - c0) / secs:.2f} % of one core, "
-          f"bytes read {b1 - b0} ({(b1 - b0) / posted:.0f} per change), RSS {status(pid, 'VmRSS') // 1024} MiB")
+          f"TCP bytes received {b1 - b0} ({(b1 - b0) / posted:.0f} per change), RSS {status(pid, 'VmRSS') // 1024} MiB")
     show("steady state, 100 changes/s", window(w0, w1), secs)
 
     # event-to-screen latency under --lat-rate events/s
