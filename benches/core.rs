@@ -70,7 +70,12 @@ fn event(i: usize) -> EventRow {
     EventRow {
         id: format!("{ns}/ev-{i}"),
         namespace: ns,
-        reason: if i.is_multiple_of(10) { "BackOff" } else { "Pulled" }.into(),
+        reason: if i.is_multiple_of(10) {
+            "BackOff"
+        } else {
+            "Pulled"
+        }
+        .into(),
         warning: i.is_multiple_of(10),
         kind: "Pod".into(),
         object: format!("app-{}-7d9f8-{:05}", i / 5, i),
