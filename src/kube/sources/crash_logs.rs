@@ -172,3 +172,60 @@ async fn fetch(ctx: &SourceCtx, state: &Crashing) -> BTreeMap<String, Vec<String
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(ns: &str, name: &str, crash: bool) -> Pod {
+        let reason = if crash {
+            "CrashLoopBackOff"
+        } else {
+            "ContainerCreating"
+        };
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": ns, "name": name},
+            "status": {"containerStatuses": [{
+                "name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 3,
+                "state": {"waiting": {"reason": reason}}
+            }]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn watch_events_keep_the_crashing_containers_and_say_when_they_change() {
+        let mut s = Crashing::default();
+        assert!(!s.apply("kube-system", watcher::Event::Init));
+        assert!(!s.apply(
+            "kube-system",
+            watcher::Event::InitApply(pod("kube-system", "ok", false))
+        ));
+        s.apply(
+            "kube-system",
+            watcher::Event::InitApply(pod("kube-system", "bad", true)),
+        );
+        // nothing is live until the list is complete
+        assert!(s.keys().is_empty());
+        assert!(s.apply("kube-system", watcher::Event::InitDone));
+        assert_eq!(s.keys(), vec!["kube-system/bad/c".to_string()]);
+        // the other namespace's re-list leaves this one alone
+        s.apply("cattle-system", watcher::Event::Init);
+        assert!(!s.apply("cattle-system", watcher::Event::InitDone));
+        assert!(s.apply(
+            "cattle-system",
+            watcher::Event::Apply(pod("cattle-system", "agent", true))
+        ));
+        assert_eq!(s.keys().len(), 2);
+        // a recovered pod and a deleted one leave the set
+        assert!(s.apply(
+            "kube-system",
+            watcher::Event::Apply(pod("kube-system", "bad", false))
+        ));
+        assert!(s.apply(
+            "cattle-system",
+            watcher::Event::Delete(pod("cattle-system", "agent", true))
+        ));
+        assert!(s.keys().is_empty());
+    }
+}
