@@ -67,6 +67,7 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = true;
     let mut first_frame = true;
+    let mut all_synced = false;
     let mut ticks: u64 = 0;
     let mut last_draw = Instant::now() - FRAME;
 
@@ -130,6 +131,13 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
                     drained += 1;
                 }
                 settle(&mut model, now);
+                if !all_synced && !model.sources().iter().any(|(_, s)| s.is_loading()) {
+                    all_synced = true;
+                    if let Some(t0) = crate::PROCESS_START.get() {
+                        // for the end-to-end bench: time to sync every pane
+                        tracing::info!(ms = t0.elapsed().as_secs_f64() * 1000.0, "all sources synced");
+                    }
+                }
             }
             _ = tick.tick() => {
                 if !stdin_is_terminal() {

@@ -112,6 +112,10 @@ impl SourceState {
         }
     }
 
+    pub fn is_loading(&self) -> bool {
+        matches!(self, SourceState::Loading { .. })
+    }
+
     pub fn is_ok(&self) -> bool {
         matches!(self, SourceState::Ok { .. })
     }

@@ -246,53 +246,92 @@ pub async fn scan(
     content
 }
 
-/// Every `CONTENT_EVERY`, scan each Terminating namespace (they are few; Active ones are not scanned).
+/// Scan each Terminating namespace every `CONTENT_EVERY`, and at once when the set of Terminating
+/// namespaces changes. The set comes from a watch with the field selector
+/// `status.phase=Terminating` (a healthy cluster's watch is silent); listing it every 10 s was a LIST
+/// in steady state (issue 13).
 pub async fn run_content(ctx: SourceCtx) {
+    use futures::StreamExt;
+    use kube::runtime::WatchStreamExt;
     let client = ctx.client.clone();
     let mut discovered: Option<(Vec<ApiResource>, Vec<String>)> = None;
-    // only Terminating namespaces come back: a healthy cluster's poll is an empty list, not all of
-    // its namespaces every 10 s
-    let terminating = ListParams::default().fields("status.phase=Terminating");
+    let config = watcher::Config {
+        timeout: Some(super::WATCH_TIMEOUT_SECS),
+        ..watcher::Config::default().fields("status.phase=Terminating")
+    };
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let mut events = watcher(nss, config).default_backoff().boxed();
+    // Terminating namespaces (those with a deletionTimestamp), and a re-list in progress
+    let mut terminating: std::collections::BTreeSet<String> = Default::default();
+    let mut pending: Option<std::collections::BTreeSet<String>> = None;
+    let mut synced = false;
+    let mut tick = tokio::time::interval(CONTENT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let deleting = |n: &Namespace| {
+        n.metadata
+            .deletion_timestamp
+            .is_some()
+            .then(|| n.metadata.name.clone().unwrap_or_default())
+    };
     loop {
-        let nss: Api<Namespace> = Api::all(client.clone());
-        match nss.list(&terminating).await {
-            Ok(list) => {
-                // discovery is cached; it is retried only while some group is broken
-                if discovered.as_ref().is_none_or(|(_, b)| !b.is_empty()) {
-                    let t = ctx.request_timeout.min(DISCOVERY_TIMEOUT);
-                    discovered = Some(discover(&client, t).await);
-                }
-                let (kinds, broken) = discovered.clone().unwrap_or_default();
-                let mut found = BTreeMap::new();
-                for n in list.items {
-                    if n.metadata.deletion_timestamp.is_none() {
+        tokio::select! {
+            ev = events.next() => {
+                let before = terminating.clone();
+                let first = !synced && matches!(&ev, Some(Ok(watcher::Event::InitDone)));
+                match ev {
+                    Some(Ok(watcher::Event::Init)) => pending = Some(Default::default()),
+                    Some(Ok(watcher::Event::InitApply(n))) => {
+                        if let (Some(p), Some(name)) = (pending.as_mut(), deleting(&n)) {
+                            p.insert(name);
+                        }
+                    }
+                    Some(Ok(watcher::Event::InitDone)) => {
+                        terminating = pending.take().unwrap_or_default();
+                        synced = true;
+                    }
+                    Some(Ok(watcher::Event::Apply(n))) => {
+                        let name = n.metadata.name.clone().unwrap_or_default();
+                        match deleting(&n) {
+                            Some(_) => terminating.insert(name),
+                            None => terminating.remove(&name),
+                        };
+                    }
+                    Some(Ok(watcher::Event::Delete(n))) => {
+                        terminating.remove(n.metadata.name.as_deref().unwrap_or_default());
+                    }
+                    Some(Err(e)) => {
+                        let f = super::classify_watch(&e);
+                        if ctx.tx.send(Msg::SourceFailed(SourceId::NsContent, f)).await.is_err() {
+                            return;
+                        }
                         continue;
                     }
-                    let name = n.metadata.name.clone().unwrap_or_default();
-                    let c = scan(&client, &name, &kinds, &broken).await;
-                    found.insert(name, c);
+                    None => return,
                 }
-                let mut msgs = vec![Delta::Init];
-                msgs.extend(found.into_values().map(Delta::InitApply));
-                msgs.push(Delta::InitDone);
-                for d in msgs {
-                    if ctx.tx.send(Msg::NsPane(NsMsg::Content(d))).await.is_err() {
-                        return;
-                    }
+                if !synced || (terminating == before && !first) {
+                    continue;
                 }
             }
-            Err(e) => {
-                let f = classify(&e);
-                if ctx
-                    .tx
-                    .send(Msg::SourceFailed(SourceId::NsContent, f))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
+            _ = tick.tick(), if synced => {}
+        }
+        // discovery is cached; it is retried only while some group is broken
+        if discovered.as_ref().is_none_or(|(_, b)| !b.is_empty()) {
+            let t = ctx.request_timeout.min(DISCOVERY_TIMEOUT);
+            discovered = Some(discover(&client, t).await);
+        }
+        let (kinds, broken) = discovered.clone().unwrap_or_default();
+        let mut found = BTreeMap::new();
+        for name in &terminating {
+            let c = scan(&client, name, &kinds, &broken).await;
+            found.insert(name.clone(), c);
+        }
+        let mut msgs = vec![Delta::Init];
+        msgs.extend(found.into_values().map(Delta::InitApply));
+        msgs.push(Delta::InitDone);
+        for d in msgs {
+            if ctx.tx.send(Msg::NsPane(NsMsg::Content(d))).await.is_err() {
+                return;
             }
         }
-        tokio::time::sleep(CONTENT_EVERY).await;
     }
 }

@@ -9,7 +9,6 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::runtime::watcher;
-use serde_json::Value;
 
 use super::{SourceCtx, classify, run_watch};
 use crate::model::quantity;
@@ -193,14 +192,55 @@ pub async fn metrics(ctx: SourceCtx, every: Duration) {
     }
 }
 
-async fn get_list(ctx: &SourceCtx, path: &str) -> Result<Vec<Value>, Failure> {
+/// A metrics.k8s.io list reduced to what the Top pane reads while it is parsed: a 50k-pod list is
+/// ~17 MB of JSON, and parsing it into a `serde_json::Value` (then cloning its items) cost hundreds of
+/// MB of peak memory and most of the idle CPU (BENCHMARKS.md, issue 13).
+#[derive(Debug, Default, serde::Deserialize)]
+struct MetricsList {
+    #[serde(default)]
+    items: Vec<MetricsItem>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct MetricsItem {
+    #[serde(default)]
+    metadata: MetricsMeta,
+    /// Pods: one usage per container.
+    #[serde(default)]
+    containers: Vec<MetricsContainer>,
+    /// Nodes: the node's usage.
+    #[serde(default)]
+    usage: Option<UsageText>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct MetricsMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct MetricsContainer {
+    #[serde(default)]
+    usage: Option<UsageText>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct UsageText {
+    cpu: Option<String>,
+    memory: Option<String>,
+}
+
+async fn get_list(ctx: &SourceCtx, path: &str) -> Result<Vec<MetricsItem>, Failure> {
     let req = http::Request::get(path)
         .body(Vec::new())
         .map_err(|e| Failure {
             kind: FailureKind::Error,
             message: e.to_string(),
         })?;
-    let resp = tokio::time::timeout(ctx.request_timeout, ctx.client.request::<Value>(req))
+    let resp = tokio::time::timeout(ctx.request_timeout, ctx.client.request::<MetricsList>(req))
         .await
         .map_err(|_| Failure {
             kind: FailureKind::Unreachable,
@@ -210,11 +250,7 @@ async fn get_list(ctx: &SourceCtx, path: &str) -> Result<Vec<Value>, Failure> {
             ),
         })?;
     match resp {
-        Ok(v) => Ok(v
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()),
+        Ok(list) => Ok(list.items),
         // not served at all: metrics-server is not installed (no APIService for metrics.k8s.io)
         Err(kube::Error::Api(s)) if s.code == 404 => Err(Failure {
             kind: FailureKind::Error,
@@ -244,41 +280,72 @@ async fn poll(ctx: &SourceCtx) -> Result<MetricsSnapshot, Failure> {
     };
     let pods = get_list(ctx, &pods_path).await?;
     let nodes = get_list(ctx, &format!("{base}/nodes")).await?;
-    let mut snap = MetricsSnapshot::default();
-    for p in pods {
-        let ns = p
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = p
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let mut u = Usage::default();
-        for c in p
-            .get("containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            add_usage(&mut u, c.get("usage"));
-        }
-        snap.pods.insert(format!("{ns}/{name}"), u);
-    }
-    for n in nodes {
-        let name = n
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let mut u = Usage::default();
-        add_usage(&mut u, n.get("usage"));
-        snap.nodes.insert(name.to_string(), u);
-    }
-    Ok(snap)
+    Ok(snapshot(pods, nodes))
 }
 
-fn add_usage(u: &mut Usage, usage: Option<&Value>) {
-    let q = |k: &str| usage.and_then(|v| v.get(k)).and_then(Value::as_str);
-    u.cpu_m += q("cpu").and_then(quantity::cpu_milli).unwrap_or(0);
-    u.mem_b += q("memory").and_then(quantity::bytes).unwrap_or(0);
+fn snapshot(pods: Vec<MetricsItem>, nodes: Vec<MetricsItem>) -> MetricsSnapshot {
+    let mut snap = MetricsSnapshot::default();
+    for p in pods {
+        let mut u = Usage::default();
+        for c in &p.containers {
+            add_usage(&mut u, c.usage.as_ref());
+        }
+        let key = format!("{}/{}", p.metadata.namespace, p.metadata.name);
+        snap.pods.insert(key, u);
+    }
+    for n in nodes {
+        let mut u = Usage::default();
+        add_usage(&mut u, n.usage.as_ref());
+        snap.nodes.insert(n.metadata.name, u);
+    }
+    snap
+}
+
+fn add_usage(u: &mut Usage, usage: Option<&UsageText>) {
+    let cpu = usage.and_then(|v| v.cpu.as_deref());
+    let mem = usage.and_then(|v| v.memory.as_deref());
+    u.cpu_m += cpu.and_then(quantity::cpu_milli).unwrap_or(0);
+    u.mem_b += mem.and_then(quantity::bytes).unwrap_or(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_lists_parse_into_usage_without_the_rest() {
+        let pods: MetricsList = serde_json::from_value(serde_json::json!({
+            "kind": "PodMetricsList",
+            "metadata": {"resourceVersion": ""},
+            "items": [{
+                "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}},
+                "timestamp": "2026-11-29T08:00:00Z", "window": "30s",
+                "containers": [
+                    {"name": "a", "usage": {"cpu": "250m", "memory": "64Mi"}},
+                    {"name": "b", "usage": {"cpu": "1", "memory": "1Gi"}}
+                ]
+            }, {"metadata": {"name": "bare"}}]
+        }))
+        .unwrap();
+        let nodes: MetricsList = serde_json::from_value(serde_json::json!({
+            "items": [{"metadata": {"name": "n1"}, "usage": {"cpu": "2", "memory": "2Gi"}}]
+        }))
+        .unwrap();
+        let snap = snapshot(pods.items, nodes.items);
+        assert_eq!(
+            snap.pods.get("shop/web-1"),
+            Some(&Usage {
+                cpu_m: 1250,
+                mem_b: (64 << 20) + (1 << 30)
+            })
+        );
+        assert_eq!(snap.pods.get("/bare"), Some(&Usage::default()));
+        assert_eq!(
+            snap.nodes.get("n1"),
+            Some(&Usage {
+                cpu_m: 2000,
+                mem_b: 2 << 30
+            })
+        );
+    }
 }

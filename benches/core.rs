@@ -1,0 +1,259 @@
+//! Criterion benches of the pure core at 1k, 10k and 50k pods: `update::apply` + `settle` (one
+//! watch delta on a synced model, then the rules), `diagnose::evaluate`, and `ui::draw` of the Top
+//! pane (the largest table) and the Overview to a 200×60 `TestBackend`. Models are built from fixture
+//! rows (no network). Run: `cargo bench --bench core` (add `-- --quick` for a short run).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use ktriage::config::Config;
+use ktriage::model::events::EventRow;
+use ktriage::model::namespaces::NsRow;
+use ktriage::model::nodes::NodeRow;
+use ktriage::model::top::{ContainerRow, PodRow, RsRow};
+use ktriage::model::{ClusterInfo, Delta, Model, PaneId, SourceState};
+use ktriage::msg::Msg;
+use ktriage::ui::theme::Theme;
+use ktriage::{diagnose, ui, update};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const SIZES: &[usize] = &[1_000, 10_000, 50_000];
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 29, 8, 0, 0).unwrap()
+}
+
+/// Pods per node and per namespace as in `scale:5000:50000:10000:2000` (10 pods a node, 25 a namespace).
+fn pod(i: usize, crash: bool) -> PodRow {
+    PodRow {
+        namespace: format!("ns-{:04}", i / 25),
+        name: format!("app-{}-7d9f8-{:05}", i / 5, i),
+        node: format!("node-{:05}", i / 10),
+        phase: "Running".into(),
+        reason: String::new(),
+        owner: Some(("ReplicaSet".into(), format!("app-{}-7d9f8", i / 5))),
+        containers: vec![ContainerRow {
+            name: "app".into(),
+            req_cpu_m: Some(100),
+            req_mem_b: Some(128 << 20),
+            lim_cpu_m: Some(500),
+            lim_mem_b: Some(256 << 20),
+            restarts: if crash { 12 } else { 0 },
+            ready: !crash,
+            waiting_reason: crash.then(|| "CrashLoopBackOff".to_string()),
+            ..Default::default()
+        }],
+        uid: format!("uid-{i}"),
+        unschedulable: None,
+    }
+}
+
+fn node(i: usize) -> NodeRow {
+    NodeRow {
+        name: format!("node-{i:05}"),
+        roles: vec!["worker".into()],
+        kubelet_version: "v1.33.1".into(),
+        ready: Some(true),
+        alloc_cpu_m: Some(8000),
+        alloc_mem_b: Some(32 << 30),
+        internal_ip: Some(format!("10.0.{}.{}", i / 250, i % 250)),
+        ..Default::default()
+    }
+}
+
+fn event(i: usize) -> EventRow {
+    let ns = format!("ns-{:04}", (i * 7) % 2000);
+    EventRow {
+        id: format!("{ns}/ev-{i}"),
+        namespace: ns,
+        reason: if i.is_multiple_of(10) {
+            "BackOff"
+        } else {
+            "Pulled"
+        }
+        .into(),
+        warning: i.is_multiple_of(10),
+        kind: "Pod".into(),
+        object: format!("app-{}-7d9f8-{:05}", i / 5, i),
+        node: format!("node-{:05}", i / 10),
+        message: "Back-off restarting failed container app".into(),
+        count: 1 + (i % 5) as u32,
+        first: Some(now() - chrono::Duration::seconds((i % 3600) as i64)),
+        last: Some(now() - chrono::Duration::seconds((i % 600) as i64)),
+    }
+}
+
+/// A synced model at `pods` pods with nodes, namespaces, ReplicaSets and events in the ratios of
+/// the largest scale (pods/10 nodes, pods/25 namespaces, pods/5 events); 1 pod in 100
+/// crash-loops.
+fn model(pods: usize) -> Model {
+    let t = now();
+    let mut m = Model::new(
+        ClusterInfo {
+            context: Some("bench".into()),
+            ..Default::default()
+        },
+        Config::defaults().unwrap().keymap,
+        t,
+    );
+    m.api.state = SourceState::Ok { at: t };
+    let feed = |m: &mut Model, msgs: Vec<Msg>| {
+        for msg in msgs {
+            update::apply(m, msg, t);
+        }
+    };
+    feed(&mut m, vec![Msg::Nodes(Delta::Init)]);
+    feed(
+        &mut m,
+        (0..(pods / 10).max(1))
+            .map(|i| Msg::Nodes(Delta::InitApply(node(i))))
+            .collect(),
+    );
+    feed(
+        &mut m,
+        vec![Msg::Nodes(Delta::InitDone), Msg::Pods(Delta::Init)],
+    );
+    feed(
+        &mut m,
+        (0..pods)
+            .map(|i| Msg::Pods(Delta::InitApply(pod(i, i % 100 == 7))))
+            .collect(),
+    );
+    feed(
+        &mut m,
+        vec![Msg::Pods(Delta::InitDone), Msg::ReplicaSets(Delta::Init)],
+    );
+    feed(
+        &mut m,
+        (0..pods / 5)
+            .map(|i| {
+                Msg::ReplicaSets(Delta::InitApply(RsRow {
+                    namespace: format!("ns-{:04}", i / 5),
+                    name: format!("app-{i}-7d9f8"),
+                    owner: Some(("Deployment".into(), format!("app-{i}"))),
+                }))
+            })
+            .collect(),
+    );
+    feed(
+        &mut m,
+        vec![
+            Msg::ReplicaSets(Delta::InitDone),
+            Msg::Namespaces(Delta::Init),
+        ],
+    );
+    feed(
+        &mut m,
+        (0..(pods / 25).max(1))
+            .map(|i| {
+                Msg::Namespaces(Delta::InitApply(NsRow {
+                    name: format!("ns-{i:04}"),
+                    phase: "Active".into(),
+                    created: Some(t),
+                    ..Default::default()
+                }))
+            })
+            .collect(),
+    );
+    feed(
+        &mut m,
+        vec![Msg::Namespaces(Delta::InitDone), Msg::Events(Delta::Init)],
+    );
+    feed(
+        &mut m,
+        (0..pods / 5)
+            .map(|i| Msg::Events(Delta::InitApply(event(i))))
+            .collect(),
+    );
+    feed(&mut m, vec![Msg::Events(Delta::InitDone)]);
+    update::settle(&mut m, t);
+    m
+}
+
+fn bench_update(c: &mut Criterion) {
+    let mut g = c.benchmark_group("update_apply_settle");
+    for &n in SIZES {
+        let base = model(n);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            let mut m = base.clone();
+            let mut i = 0usize;
+            b.iter(|| {
+                i += 1;
+                // One pod changes (a restart), then the batch settles: what one watch event costs.
+                let p = pod((i * 7919) % n, i.is_multiple_of(2));
+                update::apply(&mut m, Msg::Pods(Delta::Apply(p)), now());
+                update::settle(&mut m, now());
+                black_box(m.findings.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_evaluate(c: &mut Criterion) {
+    let mut g = c.benchmark_group("diagnose_evaluate");
+    for &n in SIZES {
+        let m = model(n);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &m, |b, m| {
+            b.iter(|| black_box(diagnose::evaluate(m, now()).len()))
+        });
+    }
+    g.finish();
+}
+
+fn bench_draw(c: &mut Criterion) {
+    let theme = Theme::new(Config::defaults().unwrap().theme, true);
+    for pane in [PaneId::Top, PaneId::Overview, PaneId::Events] {
+        let mut g = c.benchmark_group(format!("ui_draw_{}_200x60", pane.name()));
+        for &n in SIZES {
+            let mut m = model(n);
+            m.ui.active = pane;
+            m.ui.size = (200, 60);
+            m.ui.page = 54;
+            let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+            g.bench_with_input(BenchmarkId::from_parameter(n), &m, |b, m| {
+                b.iter(|| {
+                    term.draw(|f| ui::draw(f, m, &theme, now())).unwrap();
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+/// Key press to frame: `j` on the Top pane (update + settle + draw), the in-process part of the
+/// 16 ms target (the terminal's own write is not included).
+fn bench_key_to_frame(c: &mut Criterion) {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let theme = Theme::new(Config::defaults().unwrap().theme, true);
+    let mut g = c.benchmark_group("key_to_frame_top_200x60");
+    for &n in SIZES {
+        let mut m = model(n);
+        m.ui.active = PaneId::Top;
+        m.ui.size = (200, 60);
+        m.ui.page = 54;
+        let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                let key = KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE);
+                update::update(&mut m, Msg::Key(key), now());
+                term.draw(|f| ui::draw(f, &m, &theme, now())).unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = bench_update, bench_evaluate, bench_draw, bench_key_to_frame
+}
+criterion_main!(benches);
