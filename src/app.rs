@@ -171,9 +171,17 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
                     update(&mut model, Msg::Resize(size.0, size.1), Utc::now());
                     sources = session.start_sources(&tx);
                     tracing::info!(context = %ctx, read_only = session.cluster.read_only, "switched context");
-                    crate::update::notice_now(&mut model, &format!("switched to context {ctx}"));
+                    crate::update::notice_info(
+                        &mut model,
+                        &format!("switched to context {ctx}"),
+                        Utc::now(),
+                    );
                 }
-                Err(e) => crate::update::notice_now(&mut model, &format!("context {ctx}: {e}")),
+                Err(e) => crate::update::notice_info(
+                    &mut model,
+                    &format!("context {ctx}: {e}"),
+                    Utc::now(),
+                ),
             }
         }
         if run_effects(effects, &session, &tx, &mut view_task) {

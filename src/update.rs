@@ -379,9 +379,9 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
     effects.push(Effect::Execute(dialog.mutation));
 }
 
-/// An informational notice stamped now (for the app loop).
-pub fn notice_now(model: &mut Model, text: &str) {
-    notice(model, text, NoticeLevel::Info, Utc::now());
+/// An informational notice (for the app loop, which owns the clock).
+pub fn notice_info(model: &mut Model, text: &str, now: DateTime<Utc>) {
+    notice(model, text, NoticeLevel::Info, now);
 }
 
 pub(crate) fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: DateTime<Utc>) {
