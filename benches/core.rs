@@ -1,6 +1,7 @@
 //! Criterion benches of the pure core at 1k, 10k and 50k pods: `update::apply` + `settle` (one
 //! watch delta on a synced model, then the rules), `diagnose::evaluate`, and `ui::draw` of the Top
-//! pane (the largest table) and the Overview to a 200×60 `TestBackend`. Models are built from fixture
+//! pane (the largest table) and the Overview to a 200×60 `TestBackend`, plus an Event and a metrics
+//! poll settling, and a Top frame right after a pod changed (the cached row order rebuilt). Models are built from fixture
 //! rows (no network). Run: `cargo bench --bench core` (add `-- --quick` for a short run).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +14,7 @@ use ktriage::config::Config;
 use ktriage::model::events::EventRow;
 use ktriage::model::namespaces::NsRow;
 use ktriage::model::nodes::NodeRow;
-use ktriage::model::top::{ContainerRow, PodRow, RsRow};
+use ktriage::model::top::{ContainerRow, MetricsSnapshot, PodRow, RsRow, Usage};
 use ktriage::model::{ClusterInfo, Delta, Model, PaneId, SourceState};
 use ktriage::msg::Msg;
 use ktriage::ui::theme::Theme;
@@ -169,9 +170,33 @@ fn model(pods: usize) -> Model {
             .map(|i| Msg::Events(Delta::InitApply(event(i))))
             .collect(),
     );
-    feed(&mut m, vec![Msg::Events(Delta::InitDone)]);
+    feed(
+        &mut m,
+        vec![Msg::Events(Delta::InitDone), Msg::Metrics(metrics(pods, 0))],
+    );
     update::settle(&mut m, t);
     m
+}
+
+/// A metrics poll: usage for every pod, 1–200 MiB of a 256 MiB limit (below `pod-near-limit`),
+/// varied by `round` so each poll reorders the Top pane.
+fn metrics(pods: usize, round: usize) -> MetricsSnapshot {
+    MetricsSnapshot {
+        pods: (0..pods)
+            .map(|i| {
+                let p = pod(i, false);
+                let mem = ((i * 7919 + round * 104_729) % 200 + 1) as u64 * (1 << 20);
+                (
+                    format!("{}/{}", p.namespace, p.name),
+                    Usage {
+                        cpu_m: mem >> 22,
+                        mem_b: mem,
+                    },
+                )
+            })
+            .collect(),
+        nodes: Default::default(),
+    }
 }
 
 fn bench_update(c: &mut Criterion) {
@@ -189,6 +214,54 @@ fn bench_update(c: &mut Criterion) {
                 update::settle(&mut m, now());
                 black_box(m.findings.len())
             })
+        });
+    }
+    g.finish();
+}
+
+/// One Event arrives, then the batch settles: the per-pod rules' findings are reused (their inputs
+/// did not change), the others run.
+fn bench_update_event(c: &mut Criterion) {
+    let mut g = c.benchmark_group("update_apply_settle_event");
+    for &n in SIZES {
+        let base = model(n);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            let mut m = base.clone();
+            update::settle(&mut m, now());
+            let mut i = 0usize;
+            b.iter(|| {
+                i += 1;
+                let e = event(1_000_000 + i);
+                update::apply(&mut m, Msg::Events(Delta::Apply(e)), now());
+                update::settle(&mut m, now());
+                black_box(m.findings.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A metrics poll for every pod arrives, then the batch settles (the rules over every pod run).
+fn bench_metrics_poll(c: &mut Criterion) {
+    let mut g = c.benchmark_group("update_metrics_poll");
+    for &n in SIZES {
+        let base = model(n);
+        let polls = [metrics(n, 1), metrics(n, 2)];
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            let mut m = base.clone();
+            let mut i = 0usize;
+            b.iter_batched(
+                || {
+                    i += 1;
+                    polls[i % 2].clone()
+                },
+                |snap| {
+                    update::apply(&mut m, Msg::Metrics(snap), now());
+                    update::settle(&mut m, now());
+                    black_box(m.findings.len())
+                },
+                criterion::BatchSize::LargeInput,
+            )
         });
     }
     g.finish();
@@ -225,6 +298,29 @@ fn bench_draw(c: &mut Criterion) {
     }
 }
 
+/// A pod changes, then the Top pane is drawn: the cached row order is rebuilt (the worst frame).
+fn bench_draw_after_change(c: &mut Criterion) {
+    let theme = Theme::new(Config::defaults().unwrap().theme, true);
+    let mut g = c.benchmark_group("ui_draw_top_after_pod_change_200x60");
+    for &n in SIZES {
+        let mut m = model(n);
+        m.ui.active = PaneId::Top;
+        m.ui.size = (200, 60);
+        m.ui.page = 54;
+        let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        let mut i = 0usize;
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                i += 1;
+                let p = pod((i * 7919) % n, i.is_multiple_of(2));
+                update::apply(&mut m, Msg::Pods(Delta::Apply(p)), now());
+                term.draw(|f| ui::draw(f, &m, &theme, now())).unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Key press to frame: `j` on the Top pane (update + settle + draw), the in-process part of the
 /// 16 ms target (the terminal's own write is not included).
 fn bench_key_to_frame(c: &mut Criterion) {
@@ -254,6 +350,7 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = bench_update, bench_evaluate, bench_draw, bench_key_to_frame
+    targets = bench_update, bench_update_event, bench_metrics_poll, bench_evaluate, bench_draw,
+        bench_draw_after_change, bench_key_to_frame
 }
 criterion_main!(benches);

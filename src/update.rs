@@ -11,7 +11,7 @@ use crate::action::Action;
 use crate::diagnose;
 use crate::keymap::Key;
 use crate::kube::executor::OutcomeResult;
-use crate::model::{Dialog, Model, Notice, NoticeLevel, PaneId, SourceState};
+use crate::model::{Dialog, Model, Notice, NoticeLevel, SourceState};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
 
@@ -35,8 +35,12 @@ pub enum Effect {
 
 /// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`.
 pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
+    let key = matches!(msg, Msg::Key(_));
     let effects = apply(model, msg, now);
     settle(model, now);
+    if key {
+        clamp_selection(model);
+    }
     effects
 }
 
@@ -45,7 +49,9 @@ pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
 /// thousands of messages a second).
 pub fn settle(model: &mut Model, now: DateTime<Utc>) {
     if model.findings_stale {
-        model.findings = diagnose::evaluate(model, now);
+        let mut memo = std::mem::take(&mut model.rules_memo);
+        model.findings = diagnose::evaluate_with(model, now, &mut memo);
+        model.rules_memo = memo;
         model.findings_stale = false;
         clamp_selection(model);
     }
@@ -392,10 +398,12 @@ pub(crate) fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: Dat
     });
 }
 
+/// Keep the active pane's selection on a row. Only the active pane: counting another pane's rows
+/// (10,000 Events grouped) on every batch is work nobody sees; a pane is clamped when it becomes
+/// active, since switching is a key and `update` clamps after every key.
 fn clamp_selection(model: &mut Model) {
-    for p in PaneId::ALL {
-        let rows = model.row_count(*p);
-        let sel = &mut model.ui.selected[p.index()];
-        *sel = (*sel).min(rows.saturating_sub(1));
-    }
+    let p = model.ui.active;
+    let rows = model.row_count(p);
+    let sel = &mut model.ui.selected[p.index()];
+    *sel = (*sel).min(rows.saturating_sub(1));
 }

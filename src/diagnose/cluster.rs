@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{Finding, Severity, Subject};
 use crate::etcd::runbook::{Platform, detect};
-use crate::model::top::{PodRow, Workload};
+use crate::model::top::{PodRow, Workload, WorkloadRef};
 use crate::model::{Model, PaneId};
 
 /// What a client says when its service-account token or its CA bundle no longer matches the cluster.
@@ -139,7 +139,12 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
     let top = &model.top;
     let mut affected: Vec<(Workload, String)> = Vec::new();
     let mut evidence = Vec::new();
-    for p in top.pods.iter().filter(|p| system_namespace(&p.namespace)) {
+    // `cattle-…` sorts before `kube-system`: the same order as a walk over every pod
+    let system = top
+        .pods
+        .with_prefix("cattle-")
+        .chain(top.pods.with_prefix("kube-system/"));
+    for p in system.filter(|p| system_namespace(&p.namespace)) {
         for c in p.containers.iter().filter(|c| failing(c)) {
             let said = ca_line(&c.last_message)
                 .map(|l| format!("termination message: {l}"))
@@ -224,7 +229,7 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
     out.push(f);
 }
 
-fn agent_of(w: &Workload) -> Option<&'static str> {
+fn agent_of(w: WorkloadRef<'_>) -> Option<&'static str> {
     if w.namespace != "cattle-system" {
         return None;
     }
@@ -244,8 +249,8 @@ fn rancher_agents(model: &Model, out: &mut Vec<Finding>) {
     for (agent, kind) in RANCHER_AGENTS {
         let pods: Vec<&PodRow> = top
             .pods
-            .iter()
-            .filter(|p| agent_of(&top.workload(p)) == Some(*agent))
+            .with_prefix("cattle-system/")
+            .filter(|p| agent_of(top.workload_ref(p)) == Some(*agent))
             .filter(|p| !p.evicted())
             .collect();
         let bad: Vec<&&PodRow> = pods.iter().filter(|p| !p.ready()).collect();

@@ -116,13 +116,66 @@ impl Finding {
 
 /// Run every rule. Result is sorted: critical first, then by id and key (stable for tests and diffs).
 pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
+    evaluate_with(model, now, &mut Memo::default())
+}
+
+/// What the per-pod rules (Top's and pod health's) read. They do not read the clock, so while these
+/// are unchanged their findings are too: at 50,000 pods they are most of an evaluation, and the
+/// clock tick or an Event does not change them.
+#[derive(Debug, Clone, PartialEq)]
+struct PodInputs {
+    top: (u64, u64, u64, bool),
+    nodes: u64,
+    tuning: crate::tuning::TopTuning,
+}
+
+impl PodInputs {
+    fn of(model: &Model) -> PodInputs {
+        PodInputs {
+            top: model.top.data_rev(),
+            nodes: model.nodes.store.rev(),
+            tuning: model.tuning.top,
+        }
+    }
+}
+
+/// Rule results kept between evaluations (see [`PodInputs`]). A clone starts empty; memos compare
+/// equal (derived data, not state).
+#[derive(Debug, Default)]
+pub struct Memo {
+    pods: Option<(PodInputs, Vec<Finding>)>,
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo::default()
+    }
+}
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// [`evaluate`], reusing the per-pod rules' findings from `memo` while their inputs are unchanged.
+pub fn evaluate_with(model: &Model, now: DateTime<Utc>, memo: &mut Memo) -> Vec<Finding> {
     let mut out = Vec::new();
     api::rules(model, now, &mut out);
     etcd::rules(model, now, &mut out);
     leaders::rules(model, now, &mut out);
     events::rules(model, now, &mut out);
-    top::rules(model, now, &mut out);
-    pod_health::rules(model, now, &mut out);
+    let inputs = PodInputs::of(model);
+    match &memo.pods {
+        Some((was, found)) if *was == inputs => out.extend(found.iter().cloned()),
+        _ => {
+            let mut found = Vec::new();
+            top::rules(model, now, &mut found);
+            pod_health::rules(model, now, &mut found);
+            out.extend(found.iter().cloned());
+            memo.pods = Some((inputs, found));
+        }
+    }
     namespaces::rules(model, now, &mut out);
     webhooks::rules(model, now, &mut out);
     cluster::rules(model, now, &mut out);

@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
-use crate::model::top::Workload;
+use crate::model::top::WorkloadRef;
 use crate::model::{Model, PaneId};
 
 pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
     let top = &model.top;
     // pod-crashloop, grouped by owner
-    let mut by: BTreeMap<Workload, Vec<String>> = BTreeMap::new();
+    let mut by: BTreeMap<WorkloadRef<'_>, Vec<String>> = BTreeMap::new();
     for p in top.pods.iter() {
         let Some(c) = p.crashlooping() else {
             continue;
@@ -24,7 +24,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             (None, Some(code)) => format!(", last exit {code}"),
             (None, None) => String::new(),
         };
-        by.entry(top.workload(p)).or_default().push(format!(
+        by.entry(top.workload_ref(p)).or_default().push(format!(
             "pod {}: container {} CrashLoopBackOff, {} restart(s){last}",
             p.name, c.name, c.restarts
         ));
@@ -35,9 +35,9 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             Severity::Warning,
             PaneId::Top,
             Some(Subject {
-                kind: w.kind.clone(),
-                namespace: Some(w.namespace.clone()),
-                name: w.name.clone(),
+                kind: w.kind.to_string(),
+                namespace: Some(w.namespace.to_string()),
+                name: w.name.to_string(),
                 part: None,
             }),
             format!(
@@ -50,7 +50,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         );
         f.details = json!({"pods": evidence.len()});
         f.evidence = evidence;
-        let restartable = matches!(w.kind.as_str(), "Deployment" | "DaemonSet" | "StatefulSet");
+        let restartable = matches!(w.kind, "Deployment" | "DaemonSet" | "StatefulSet");
         f.fix.text = if restartable {
             format!(
                 "Read the previous logs (`kubectl -n {ns} logs POD --previous`); once the cause is fixed (a rotated CA, a config), restart it: `kubectl -n {ns} rollout restart {k}/{n}`.",

@@ -1,13 +1,13 @@
 //! Top: `pod-no-limits` (worst consumers first), `pod-near-limit`, `node-overcommitted`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
 use crate::model::quantity::fmt_bytes;
-use crate::model::top::Workload;
+use crate::model::top::WorkloadRef;
 use crate::model::{Model, PaneId};
 
 /// At most this many `pod-no-limits` findings (the worst consumers).
@@ -23,7 +23,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
     let top = &model.top;
     let t = model.tuning.top;
     // pod-no-limits, one per workload
-    let mut by: BTreeMap<Workload, (usize, u64, Vec<String>)> = BTreeMap::new();
+    let mut by: BTreeMap<WorkloadRef<'_>, (usize, u64, Vec<String>)> = BTreeMap::new();
     for p in top
         .pods
         .iter()
@@ -32,7 +32,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         if !p.lacks_any_limit() {
             continue;
         }
-        let e = by.entry(top.workload(p)).or_default();
+        let e = by.entry(top.workload_ref(p)).or_default();
         e.0 += 1;
         e.1 += top.usage(p).map(|u| u.mem_b).unwrap_or(0);
         if !e.2.is_empty() {
@@ -60,9 +60,9 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             Severity::Warning,
             PaneId::Top,
             Some(Subject {
-                kind: w.kind.clone(),
-                namespace: Some(w.namespace.clone()),
-                name: w.name.clone(),
+                kind: w.kind.to_string(),
+                namespace: Some(w.namespace.to_string()),
+                name: w.name.to_string(),
                 part: None,
             }),
             format!(
@@ -140,7 +140,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         out.push(f);
     }
     // node-overcommitted
-    let mut per_node: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut per_node: HashMap<&str, (u64, u64)> = HashMap::new();
     for p in top
         .pods
         .iter()

@@ -1,10 +1,12 @@
 //! Top pane state: a slim pods watch (owner, node, phase, container resources, restarts), ReplicaSet
 //! owners (to reach the Deployment), and the latest `metrics.k8s.io` poll.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
+use super::store::with_key;
 use super::{Delta, Keyed, SourceState, Store};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,9 +146,13 @@ impl PodRow {
             .any(|c| c.lim_mem_b.is_none() || c.lim_cpu_m.is_none())
     }
 
+    /// The sum over the containers that have a value; None when none has (no allocation: the
+    /// rules call this for every pod).
     fn sum(&self, f: impl Fn(&ContainerRow) -> Option<u64>) -> Option<u64> {
-        let v: Vec<u64> = self.containers.iter().filter_map(f).collect();
-        (!v.is_empty()).then(|| v.iter().sum())
+        self.containers
+            .iter()
+            .filter_map(f)
+            .fold(None, |acc, v| Some(acc.unwrap_or(0) + v))
     }
 
     pub fn req_mem(&self) -> Option<u64> {
@@ -185,10 +191,14 @@ pub struct Usage {
     pub mem_b: u64,
 }
 
+/// Pods' usage by `namespace/name`: hashed (foldhash), because the rules and the Top pane look every
+/// pod up in it.
+pub type PodUsage = HashMap<String, Usage, foldhash::fast::RandomState>;
+
 /// One metrics poll: pods by `namespace/name`, nodes by name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsSnapshot {
-    pub pods: BTreeMap<String, Usage>,
+    pub pods: PodUsage,
     pub nodes: BTreeMap<String, Usage>,
 }
 
@@ -198,6 +208,35 @@ pub struct Workload {
     pub kind: String,
     pub namespace: String,
     pub name: String,
+}
+
+impl Workload {
+    pub fn as_ref(&self) -> WorkloadRef<'_> {
+        WorkloadRef {
+            kind: &self.kind,
+            namespace: &self.namespace,
+            name: &self.name,
+        }
+    }
+}
+
+/// A [`Workload`] borrowed from the rows: what the rules group 50,000 pods by without allocating.
+/// Orders like `Workload` (kind, namespace, name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkloadRef<'a> {
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+impl WorkloadRef<'_> {
+    pub fn to_owned(self) -> Workload {
+        Workload {
+            kind: self.kind.to_string(),
+            namespace: self.namespace.to_string(),
+            name: self.name.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -286,7 +325,9 @@ pub struct TopModel {
     pub state: SourceState,
     pub pods: Store<PodRow>,
     pub replicasets: Store<RsRow>,
-    pub metrics: MetricsSnapshot,
+    /// The latest poll (set through [`TopModel::set_metrics`], which bumps `metrics_rev`).
+    metrics: MetricsSnapshot,
+    metrics_rev: u64,
     /// The metrics poll: Ok, or why there are no usage numbers (metrics-server missing).
     pub metrics_state: SourceState,
     pub sort: TopSort,
@@ -298,6 +339,65 @@ pub struct TopModel {
     pub ca_bundles: Option<crate::kube::sources::ca_bundles::CaBundles>,
     /// The `/` filter over the rows (name, status, node, owner).
     pub filter: super::filter::TableFilter,
+    /// The rows in display order, rebuilt only when an input changed (see [`RowsKey`]).
+    cache: RowsCache,
+}
+
+/// What the ordered rows depend on: a frame whose key matches the cache's draws from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowsKey {
+    pods: u64,
+    replicasets: u64,
+    metrics: u64,
+    metrics_ok: bool,
+    sort: TopSort,
+    grouped: bool,
+    filter: String,
+}
+
+/// The rows in display order: pod keys (a row is built only when shown), or the grouped rows.
+#[derive(Debug)]
+enum Ordered {
+    Pods(Vec<String>),
+    Groups(Vec<TopRow>),
+}
+
+impl Ordered {
+    fn len(&self) -> usize {
+        match self {
+            Ordered::Pods(v) => v.len(),
+            Ordered::Groups(v) => v.len(),
+        }
+    }
+}
+
+/// Interior cache of the ordered rows: drawing takes `&Model`. A clone starts empty; two caches are
+/// always equal (derived data, not state).
+#[derive(Default)]
+struct RowsCache(Mutex<Option<(RowsKey, Arc<Ordered>)>>);
+
+impl Clone for RowsCache {
+    fn clone(&self) -> Self {
+        RowsCache::default()
+    }
+}
+
+impl PartialEq for RowsCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for RowsCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RowsCache")
+    }
+}
+
+/// Grouped-row accumulator.
+struct Group {
+    row: TopRow,
+    ready: usize,
 }
 
 impl TopModel {
@@ -308,12 +408,36 @@ impl TopModel {
             pods: Store::default(),
             replicasets: Store::default(),
             metrics: MetricsSnapshot::default(),
+            metrics_rev: 0,
             sort: TopSort::default(),
             grouped: false,
             crash_logs: BTreeMap::new(),
             ca_bundles: None,
             filter: Default::default(),
+            cache: RowsCache::default(),
         }
+    }
+
+    pub fn metrics(&self) -> &MetricsSnapshot {
+        &self.metrics
+    }
+
+    /// A new metrics poll arrived.
+    pub fn set_metrics(&mut self, snap: MetricsSnapshot, now: DateTime<Utc>) {
+        self.metrics = snap;
+        self.metrics_rev += 1;
+        self.metrics_state = SourceState::Ok { at: now };
+    }
+
+    /// Changes whenever the pods, their owners or the usage numbers change: rule results derived
+    /// from them stay valid while it does not.
+    pub fn data_rev(&self) -> (u64, u64, u64, bool) {
+        (
+            self.pods.rev(),
+            self.replicasets.rev(),
+            self.metrics_rev,
+            self.metrics_state.is_ok(),
+        )
     }
 
     pub fn apply_pods(&mut self, delta: Delta<PodRow>, now: DateTime<Utc>) -> bool {
@@ -330,63 +454,156 @@ impl TopModel {
 
     /// The workload owning a pod: its ReplicaSet's Deployment where there is one.
     pub fn workload(&self, pod: &PodRow) -> Workload {
-        let own = |kind: &str, name: &str| Workload {
-            kind: kind.to_string(),
-            namespace: pod.namespace.clone(),
-            name: name.to_string(),
+        self.workload_ref(pod).to_owned()
+    }
+
+    /// [`TopModel::workload`] without allocating.
+    pub fn workload_ref<'a>(&'a self, pod: &'a PodRow) -> WorkloadRef<'a> {
+        let own = |kind: &'a str, name: &'a str| WorkloadRef {
+            kind,
+            namespace: &pod.namespace,
+            name,
         };
         match &pod.owner {
-            Some((k, n)) if k == "ReplicaSet" => {
-                match self
-                    .replicasets
-                    .get(&format!("{}/{n}", pod.namespace))
-                    .and_then(|rs| rs.owner.as_ref())
-                {
-                    Some((dk, dn)) => own(dk, dn),
-                    None => own(k, n),
-                }
-            }
+            Some((k, n)) if k == "ReplicaSet" => match self
+                .replicasets
+                .get_in(&pod.namespace, n)
+                .and_then(|rs| rs.owner.as_ref())
+            {
+                Some((dk, dn)) => own(dk, dn),
+                None => own(k, n),
+            },
             Some((k, n)) => own(k, n),
             None => own("Pod", &pod.name),
         }
     }
 
     pub fn usage(&self, pod: &PodRow) -> Option<Usage> {
-        self.metrics.pods.get(&pod.key()).copied()
+        with_key(&pod.namespace, &pod.name, |k| {
+            self.metrics.pods.get(k).copied()
+        })
     }
 
-    /// Rows after grouping and sorting (evicted pods are not consumers: they are left out).
-    pub fn rows(&self) -> Vec<TopRow> {
+    /// One pod's row.
+    fn pod_row(&self, p: &PodRow) -> TopRow {
         let has_metrics = self.metrics_state.is_ok();
-        let pod_row = |p: &PodRow| {
-            let u = self.usage(p);
-            TopRow {
-                name: p.name.clone(),
-                namespace: p.namespace.clone(),
-                workload: Some(self.workload(p)),
-                node: p.node.clone(),
-                pods: 1,
-                cpu_m: u.map(|u| u.cpu_m).or(has_metrics.then_some(0)),
-                mem_b: u.map(|u| u.mem_b).or(has_metrics.then_some(0)),
-                req_mem_b: p.req_mem(),
-                lim_mem_b: p.lim_mem(),
-                restarts: p.restarts(),
-                no_limits: p.lacks_any_limit(),
-                status: p.status(),
-                ready: p.ready_text(),
-                last_termination: p.last_termination(),
+        let u = self.usage(p);
+        TopRow {
+            name: p.name.clone(),
+            namespace: p.namespace.clone(),
+            workload: Some(self.workload(p)),
+            node: p.node.clone(),
+            pods: 1,
+            cpu_m: u.map(|u| u.cpu_m).or(has_metrics.then_some(0)),
+            mem_b: u.map(|u| u.mem_b).or(has_metrics.then_some(0)),
+            req_mem_b: p.req_mem(),
+            lim_mem_b: p.lim_mem(),
+            restarts: p.restarts(),
+            no_limits: p.lacks_any_limit(),
+            status: p.status(),
+            ready: p.ready_text(),
+            last_termination: p.last_termination(),
+        }
+    }
+
+    fn rows_key(&self) -> RowsKey {
+        RowsKey {
+            pods: self.pods.rev(),
+            replicasets: self.replicasets.rev(),
+            metrics: self.metrics_rev,
+            metrics_ok: self.metrics_state.is_ok(),
+            sort: self.sort,
+            grouped: self.grouped,
+            filter: if self.filter.is_active() {
+                self.filter.text.clone()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// The rows in display order, from the cache when nothing they depend on changed.
+    fn ordered(&self) -> Arc<Ordered> {
+        let key = self.rows_key();
+        let mut cache = self
+            .cache
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((k, rows)) = cache.as_ref()
+            && *k == key
+        {
+            return rows.clone();
+        }
+        let rows = Arc::new(self.build_ordered());
+        *cache = Some((key, rows.clone()));
+        rows
+    }
+
+    fn build_ordered(&self) -> Ordered {
+        if self.grouped {
+            let mut rows = self.grouped_rows();
+            self.sort_rows(&mut rows);
+            if self.filter.is_active() {
+                rows.retain(|r| self.keeps(r));
             }
+            return Ordered::Groups(rows);
+        }
+        let mut v: Vec<(&str, &PodRow)> =
+            self.pods.entries().filter(|(_, p)| !p.evicted()).collect();
+        if self.filter.is_active() {
+            v.retain(|(_, p)| {
+                let w = self.workload_ref(p);
+                self.filter.keeps(&[
+                    format!("{}/{}", p.namespace, p.name),
+                    p.status(),
+                    p.node.clone(),
+                    format!("{}/{}", w.kind, w.name),
+                ])
+            });
+        }
+        // sort keys computed once per row (`sort_by_cached_key` is stable: ties keep name order)
+        let has_metrics = self.metrics_state.is_ok();
+        let mem = |p: &PodRow| self.usage(p).map(|u| u.mem_b).or(has_metrics.then_some(0));
+        let pct = |p: &PodRow, of: Option<u64>| match (mem(p), of) {
+            (Some(u), Some(d)) if d > 0 => Some(u * 100 / d),
+            _ => None,
         };
-        let live = self.pods.iter().filter(|p| !p.evicted());
-        let mut rows: Vec<TopRow> = if self.grouped {
-            let mut by: BTreeMap<Workload, TopRow> = BTreeMap::new();
-            for p in live {
-                let r = pod_row(p);
-                let w = self.workload(p);
-                let g = by.entry(w.clone()).or_insert_with(|| TopRow {
-                    name: w.name.clone(),
-                    namespace: w.namespace.clone(),
-                    workload: Some(w.clone()),
+        match self.sort {
+            TopSort::Memory => v.sort_by_cached_key(|(_, p)| std::cmp::Reverse(mem(p))),
+            TopSort::Cpu => v.sort_by_cached_key(|(_, p)| {
+                std::cmp::Reverse(self.usage(p).map(|u| u.cpu_m).or(has_metrics.then_some(0)))
+            }),
+            TopSort::MemOfRequest => {
+                v.sort_by_cached_key(|(_, p)| std::cmp::Reverse(pct(p, p.req_mem())))
+            }
+            TopSort::MemOfLimit => {
+                v.sort_by_cached_key(|(_, p)| std::cmp::Reverse(pct(p, p.lim_mem())))
+            }
+            TopSort::Restarts => v.sort_by_cached_key(|(_, p)| std::cmp::Reverse(p.restarts())),
+            TopSort::Node => v.sort_by(|a, b| a.1.node.cmp(&b.1.node)),
+            TopSort::Owner => v.sort_by_cached_key(|(_, p)| {
+                let w = self.workload_ref(p);
+                (w.namespace, w.kind, w.name)
+            }),
+            TopSort::Name => {
+                v.sort_by(|a, b| (&a.1.namespace, &a.1.name).cmp(&(&b.1.namespace, &b.1.name)))
+            }
+        }
+        Ordered::Pods(v.into_iter().map(|(k, _)| k.to_string()).collect())
+    }
+
+    /// One row per workload (evicted pods are not consumers: they are left out).
+    fn grouped_rows(&self) -> Vec<TopRow> {
+        let mut by: BTreeMap<WorkloadRef<'_>, Group> = BTreeMap::new();
+        for p in self.pods.iter().filter(|p| !p.evicted()) {
+            let r = self.pod_row(p);
+            let w = self.workload_ref(p);
+            let g = by.entry(w).or_insert_with(|| Group {
+                row: TopRow {
+                    name: w.name.to_string(),
+                    namespace: w.namespace.to_string(),
+                    workload: Some(w.to_owned()),
                     node: String::new(),
                     pods: 0,
                     cpu_m: None,
@@ -396,51 +613,49 @@ impl TopModel {
                     restarts: 0,
                     no_limits: false,
                     status: String::new(),
-                    ready: "0/0".into(),
+                    ready: String::new(),
                     last_termination: None,
-                });
-                let pod_ready = r.ready.split_once('/').is_some_and(|(a, b)| a == b);
-                let (ready, total) = g
-                    .ready
-                    .split_once('/')
-                    .map(|(a, b)| {
-                        (
-                            a.parse::<usize>().unwrap_or(0),
-                            b.parse::<usize>().unwrap_or(0),
-                        )
-                    })
-                    .unwrap_or((0, 0));
-                g.ready = format!("{}/{}", ready + usize::from(pod_ready), total + 1);
-                if g.status.is_empty() || (g.status == "Running" && r.status != "Running") {
-                    g.status = r.status.clone();
-                }
-                if g.last_termination.is_none() {
-                    g.last_termination = r.last_termination.clone();
-                }
-                g.pods += 1;
-                g.cpu_m = add(g.cpu_m, r.cpu_m);
-                g.mem_b = add(g.mem_b, r.mem_b);
-                g.req_mem_b = add(g.req_mem_b, r.req_mem_b);
-                g.lim_mem_b = match (g.lim_mem_b, r.lim_mem_b) {
-                    (Some(a), Some(b)) => Some(a + b),
-                    _ => None,
-                };
-                g.restarts += r.restarts;
-                g.no_limits |= r.no_limits;
-                if g.node.is_empty() {
-                    g.node = r.node;
-                } else if g.node != r.node && !g.node.ends_with('…') {
-                    g.node = format!("{} …", g.node);
-                }
+                },
+                ready: 0,
+            });
+            let pod_ready = r.ready.split_once('/').is_some_and(|(a, b)| a == b);
+            g.ready += usize::from(pod_ready);
+            let g_row = &mut g.row;
+            if g_row.status.is_empty() || (g_row.status == "Running" && r.status != "Running") {
+                g_row.status = r.status.clone();
             }
-            by.into_values().collect()
-        } else {
-            live.map(pod_row).collect()
-        };
+            if g_row.last_termination.is_none() {
+                g_row.last_termination = r.last_termination.clone();
+            }
+            g_row.pods += 1;
+            g_row.cpu_m = add(g_row.cpu_m, r.cpu_m);
+            g_row.mem_b = add(g_row.mem_b, r.mem_b);
+            g_row.req_mem_b = add(g_row.req_mem_b, r.req_mem_b);
+            g_row.lim_mem_b = match (g_row.lim_mem_b, r.lim_mem_b) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+            g_row.restarts += r.restarts;
+            g_row.no_limits |= r.no_limits;
+            if g_row.node.is_empty() {
+                g_row.node = r.node;
+            } else if g_row.node != r.node && !g_row.node.ends_with('…') {
+                g_row.node = format!("{} …", g_row.node);
+            }
+        }
+        by.into_values()
+            .map(|mut g| {
+                g.row.ready = format!("{}/{}", g.ready, g.row.pods);
+                g.row
+            })
+            .collect()
+    }
+
+    fn sort_rows(&self, rows: &mut [TopRow]) {
         let owner = |r: &TopRow| {
             r.workload
                 .as_ref()
-                .map(|w| format!("{}/{}/{}", w.namespace, w.kind, w.name))
+                .map(|w| (w.namespace.clone(), w.kind.clone(), w.name.clone()))
                 .unwrap_or_default()
         };
         match self.sort {
@@ -450,42 +665,59 @@ impl TopModel {
             TopSort::MemOfLimit => rows.sort_by_key(|b| std::cmp::Reverse(b.pct_of(b.lim_mem_b))),
             TopSort::Restarts => rows.sort_by_key(|b| std::cmp::Reverse(b.restarts)),
             TopSort::Node => rows.sort_by(|a, b| a.node.cmp(&b.node)),
-            TopSort::Owner => rows.sort_by_key(owner),
+            TopSort::Owner => rows.sort_by_cached_key(owner),
             TopSort::Name => {
                 rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
             }
         }
-        if self.filter.is_active() {
-            rows.retain(|r| {
-                let owner = r
-                    .workload
-                    .as_ref()
-                    .map(|w| format!("{}/{}", w.kind, w.name))
-                    .unwrap_or_default();
-                self.filter.keeps(&[
-                    format!("{}/{}", r.namespace, r.name),
-                    r.status.clone(),
-                    r.node.clone(),
-                    owner,
-                ])
-            });
+    }
+
+    fn keeps(&self, r: &TopRow) -> bool {
+        let owner = r
+            .workload
+            .as_ref()
+            .map(|w| format!("{}/{}", w.kind, w.name))
+            .unwrap_or_default();
+        self.filter.keeps(&[
+            format!("{}/{}", r.namespace, r.name),
+            r.status.clone(),
+            r.node.clone(),
+            owner,
+        ])
+    }
+
+    /// Every row after grouping, sorting and the filter (evicted pods are not consumers: they are
+    /// left out). Builds all of them: a frame asks for [`TopModel::rows_window`] instead.
+    pub fn rows(&self) -> Vec<TopRow> {
+        self.rows_window(0, usize::MAX)
+    }
+
+    /// The rows `offset .. offset + n` in display order: what one frame shows. Only these rows are
+    /// built; the order is cached until the pods, owners, metrics, sort, grouping or filter change.
+    pub fn rows_window(&self, offset: usize, n: usize) -> Vec<TopRow> {
+        match self.ordered().as_ref() {
+            Ordered::Pods(keys) => keys
+                .iter()
+                .skip(offset)
+                .take(n)
+                .filter_map(|k| self.pods.get(k))
+                .map(|p| self.pod_row(p))
+                .collect(),
+            Ordered::Groups(rows) => rows.iter().skip(offset).take(n).cloned().collect(),
         }
-        rows
+    }
+
+    /// The row at `index` in display order.
+    pub fn row(&self, index: usize) -> Option<TopRow> {
+        self.rows_window(index, 1).into_iter().next()
     }
 
     pub fn row_count(&self) -> usize {
-        if self.filter.is_active() {
-            return self.rows().len();
+        if !self.grouped && !self.filter.is_active() {
+            // no need to order the rows to count them
+            return self.pods.iter().filter(|p| !p.evicted()).count();
         }
-        if self.grouped {
-            let mut set = std::collections::BTreeSet::new();
-            for p in self.pods.iter().filter(|p| !p.evicted()) {
-                set.insert(self.workload(p));
-            }
-            set.len()
-        } else {
-            self.pods.iter().filter(|p| !p.evicted()).count()
-        }
+        self.ordered().len()
     }
 }
 

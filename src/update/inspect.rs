@@ -20,7 +20,7 @@ const LIST_MAX: usize = 8;
 
 fn selected_row(model: &Model) -> Option<TopRow> {
     let sel = model.ui.selected[PaneId::Top.index()];
-    model.top.rows().into_iter().nth(sel)
+    model.top.row(sel)
 }
 
 fn selected_pod(model: &Model) -> Option<PodRow> {

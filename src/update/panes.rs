@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{Effect, notice};
 use crate::action::Action;
 use crate::kube::executor::{Outcome, OutcomeResult};
-use crate::model::{LastAction, Model, NoticeLevel, PaneId, SourceState};
+use crate::model::{LastAction, Model, NoticeLevel, PaneId};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
 
@@ -23,8 +23,7 @@ pub fn on_source(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> bool {
         Msg::Pods(d) => model.top.apply_pods(d, now),
         Msg::ReplicaSets(d) => model.top.apply_replicasets(d),
         Msg::Metrics(snap) => {
-            model.top.metrics = snap;
-            model.top.metrics_state = SourceState::Ok { at: now };
+            model.top.set_metrics(snap, now);
             true
         }
         _ => false,
@@ -97,8 +96,7 @@ pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
 }
 
 fn scale_selected(model: &mut Model, sel: usize, now: DateTime<Utc>) {
-    let rows = model.top.rows();
-    let Some(row) = rows.get(sel) else {
+    let Some(row) = model.top.row(sel) else {
         return notice(model, "scale: no workload selected", NoticeLevel::Info, now);
     };
     let Some(w) = row.workload.clone() else {
@@ -119,7 +117,7 @@ fn scale_selected(model: &mut Model, sel: usize, now: DateTime<Utc>) {
         .top
         .pods
         .iter()
-        .filter(|p| p.running() && model.top.workload(p) == w)
+        .filter(|p| p.running() && model.top.workload_ref(p) == w.as_ref())
         .count();
     let m = Mutation::Scale {
         namespace: w.namespace,

@@ -3,6 +3,7 @@
 //! (the APIService missing or unavailable) the poll reports why and keeps trying; requests and limits
 //! still show.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -178,8 +179,12 @@ const NOT_SERVED: &str = "metrics-server not installed";
 
 pub async fn metrics(ctx: SourceCtx, every: Duration) {
     loop {
+        let mut wait = every;
         let msg = match poll(&ctx).await {
-            Ok(snap) => Msg::Metrics(snap),
+            Ok(snap) => {
+                wait = poll_interval(every, snap.pods.len());
+                Msg::Metrics(snap)
+            }
             Err(f) if f.message.starts_with(NOT_SERVED) => {
                 Msg::SourceAbsent(SourceId::Metrics, f.message)
             }
@@ -188,59 +193,83 @@ pub async fn metrics(ctx: SourceCtx, every: Duration) {
         if ctx.tx.send(msg).await.is_err() {
             return;
         }
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(wait).await;
     }
+}
+
+/// Each pod in the answer adds this much to the wait before the next poll (when that exceeds the
+/// configured interval): a 50,000-pod answer is ~17 MB to fetch, parse and join, so it is polled
+/// every 25 s, not every 10 s (at most ~1 % of a core for it); up to 20,000 pods the configured
+/// interval holds. metrics-server itself refreshes every 15–60 s.
+pub const METRICS_WAIT_PER_POD: Duration = Duration::from_micros(500);
+
+/// The wait before the next metrics poll after an answer with `pods` pods.
+pub fn poll_interval(every: Duration, pods: usize) -> Duration {
+    every.max(METRICS_WAIT_PER_POD * u32::try_from(pods).unwrap_or(u32::MAX))
 }
 
 /// A metrics.k8s.io list reduced to what the Top pane reads while it is parsed: a 50k-pod list is
 /// ~17 MB of JSON, and parsing it into a `serde_json::Value` (then cloning its items) cost hundreds of
 /// MB of peak memory and most of the idle CPU (BENCHMARKS.md, issue 13).
+/// The strings borrow from the answer's text (`Cow`: owned only where JSON escapes force it), so a
+/// 50k-pod list costs one allocation per pod (its `namespace/name` key), not six.
 #[derive(Debug, Default, serde::Deserialize)]
-struct MetricsList {
-    #[serde(default)]
-    items: Vec<MetricsItem>,
+struct MetricsList<'a> {
+    #[serde(default, borrow)]
+    items: Vec<MetricsItem<'a>>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
-struct MetricsItem {
-    #[serde(default)]
-    metadata: MetricsMeta,
+struct MetricsItem<'a> {
+    #[serde(default, borrow)]
+    metadata: MetricsMeta<'a>,
     /// Pods: one usage per container.
-    #[serde(default)]
-    containers: Vec<MetricsContainer>,
+    #[serde(default, borrow)]
+    containers: Vec<MetricsContainer<'a>>,
     /// Nodes: the node's usage.
-    #[serde(default)]
-    usage: Option<UsageText>,
+    #[serde(default, borrow)]
+    usage: Option<UsageText<'a>>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
-struct MetricsMeta {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: String,
+struct MetricsMeta<'a> {
+    #[serde(default, borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    namespace: Cow<'a, str>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
-struct MetricsContainer {
-    #[serde(default)]
-    usage: Option<UsageText>,
+struct MetricsContainer<'a> {
+    #[serde(default, borrow)]
+    usage: Option<UsageText<'a>>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
-struct UsageText {
-    cpu: Option<String>,
-    memory: Option<String>,
+struct UsageText<'a> {
+    #[serde(default, borrow)]
+    cpu: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    memory: Option<Cow<'a, str>>,
 }
 
-async fn get_list(ctx: &SourceCtx, path: &str) -> Result<Vec<MetricsItem>, Failure> {
+fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<MetricsItem<'a>>, Failure> {
+    serde_json::from_str::<MetricsList<'_>>(text)
+        .map(|l| l.items)
+        .map_err(|e| Failure {
+            kind: FailureKind::Error,
+            message: format!("{path}: not a metrics list: {e}"),
+        })
+}
+
+async fn get_list(ctx: &SourceCtx, path: &str) -> Result<String, Failure> {
     let req = http::Request::get(path)
         .body(Vec::new())
         .map_err(|e| Failure {
             kind: FailureKind::Error,
             message: e.to_string(),
         })?;
-    let resp = tokio::time::timeout(ctx.request_timeout, ctx.client.request::<MetricsList>(req))
+    let resp = tokio::time::timeout(ctx.request_timeout, ctx.client.request_text(req))
         .await
         .map_err(|_| Failure {
             kind: FailureKind::Unreachable,
@@ -250,7 +279,7 @@ async fn get_list(ctx: &SourceCtx, path: &str) -> Result<Vec<MetricsItem>, Failu
             ),
         })?;
     match resp {
-        Ok(list) => Ok(list.items),
+        Ok(text) => Ok(text),
         // not served at all: metrics-server is not installed (no APIService for metrics.k8s.io)
         Err(kube::Error::Api(s)) if s.code == 404 => Err(Failure {
             kind: FailureKind::Error,
@@ -278,12 +307,16 @@ async fn poll(ctx: &SourceCtx) -> Result<MetricsSnapshot, Failure> {
         Some(ns) => format!("{base}/namespaces/{ns}/pods"),
         None => format!("{base}/pods"),
     };
-    let pods = get_list(ctx, &pods_path).await?;
-    let nodes = get_list(ctx, &format!("{base}/nodes")).await?;
-    Ok(snapshot(pods, nodes))
+    let nodes_path = format!("{base}/nodes");
+    let pods_text = get_list(ctx, &pods_path).await?;
+    let nodes_text = get_list(ctx, &nodes_path).await?;
+    Ok(snapshot(
+        parse(&pods_path, &pods_text)?,
+        parse(&nodes_path, &nodes_text)?,
+    ))
 }
 
-fn snapshot(pods: Vec<MetricsItem>, nodes: Vec<MetricsItem>) -> MetricsSnapshot {
+fn snapshot(pods: Vec<MetricsItem<'_>>, nodes: Vec<MetricsItem<'_>>) -> MetricsSnapshot {
     let mut snap = MetricsSnapshot::default();
     for p in pods {
         let mut u = Usage::default();
@@ -296,12 +329,12 @@ fn snapshot(pods: Vec<MetricsItem>, nodes: Vec<MetricsItem>) -> MetricsSnapshot 
     for n in nodes {
         let mut u = Usage::default();
         add_usage(&mut u, n.usage.as_ref());
-        snap.nodes.insert(n.metadata.name, u);
+        snap.nodes.insert(n.metadata.name.into_owned(), u);
     }
     snap
 }
 
-fn add_usage(u: &mut Usage, usage: Option<&UsageText>) {
+fn add_usage(u: &mut Usage, usage: Option<&UsageText<'_>>) {
     let cpu = usage.and_then(|v| v.cpu.as_deref());
     let mem = usage.and_then(|v| v.memory.as_deref());
     u.cpu_m += cpu.and_then(quantity::cpu_milli).unwrap_or(0);
@@ -313,8 +346,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_poll_slows_down_only_for_large_answers() {
+        let every = Duration::from_secs(10);
+        assert_eq!(poll_interval(every, 0), every);
+        assert_eq!(poll_interval(every, 20_000), every);
+        assert_eq!(poll_interval(every, 50_000), Duration::from_secs(25));
+        assert_eq!(
+            poll_interval(Duration::from_secs(60), 50_000),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
     fn metrics_lists_parse_into_usage_without_the_rest() {
-        let pods: MetricsList = serde_json::from_value(serde_json::json!({
+        let pods_text = serde_json::json!({
             "kind": "PodMetricsList",
             "metadata": {"resourceVersion": ""},
             "items": [{
@@ -324,14 +369,26 @@ mod tests {
                     {"name": "a", "usage": {"cpu": "250m", "memory": "64Mi"}},
                     {"name": "b", "usage": {"cpu": "1", "memory": "1Gi"}}
                 ]
-            }, {"metadata": {"name": "bare"}}]
-        }))
-        .unwrap();
-        let nodes: MetricsList = serde_json::from_value(serde_json::json!({
+            }, {"metadata": {"name": "bare"}}, {"metadata": {"name": "esc\\aped", "namespace": "shop"}}]
+        })
+        .to_string();
+        let pods = parse("pods", &pods_text).unwrap();
+        let nodes_text = serde_json::json!({
             "items": [{"metadata": {"name": "n1"}, "usage": {"cpu": "2", "memory": "2Gi"}}]
-        }))
-        .unwrap();
-        let snap = snapshot(pods.items, nodes.items);
+        })
+        .to_string();
+        let nodes = parse("nodes", &nodes_text).unwrap();
+        assert!(
+            parse("/apis/metrics.k8s.io/v1beta1/pods", "<html>")
+                .unwrap_err()
+                .message
+                .starts_with("/apis/metrics.k8s.io/v1beta1/pods: not a metrics list")
+        );
+        let snap = snapshot(pods, nodes);
+        assert!(
+            snap.pods.contains_key("shop/esc\\aped"),
+            "an escaped name is decoded"
+        );
         assert_eq!(
             snap.pods.get("shop/web-1"),
             Some(&Usage {

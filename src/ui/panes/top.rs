@@ -13,12 +13,13 @@ use crate::ui::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let top = &model.top;
-    let rows_all = top.rows();
+    // only the rows on screen are built: the order of all of them is cached in the model
+    let total = top.row_count();
     let title = top.filter.title("Top");
-    let block = pane_block(&title, &top.state, Some(rows_all.len()), theme, now);
+    let block = pane_block(&title, &top.state, Some(total), theme, now);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if rows_all.is_empty() {
+    if total == 0 {
         state_body(frame, inner, &top.state, theme, now);
         return;
     }
@@ -52,7 +53,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     );
     let height = usize::from(body.height.saturating_sub(1));
     let sel = model.ui.selected[PaneId::Top.index()];
-    let off = scroll_offset(sel, height, rows_all.len());
+    let off = scroll_offset(sel, height, total);
     let dash = || "-".to_string();
     // narrow terminals trade CPU, %REQ and OWNER for the health columns
     let narrow = body.width < 120;
@@ -64,70 +65,67 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             .map(|(_, c)| c)
             .collect()
     };
-    let rows = rows_all
-        .iter()
-        .enumerate()
-        .skip(off)
-        .take(height)
-        .map(|(i, r)| {
-            let lim_pct = r.pct_of(r.lim_mem_b);
-            let style = if lim_pct.is_some_and(|p| p >= 90) {
-                theme.critical()
-            } else if r.no_limits {
-                theme.warning()
-            } else {
-                theme.ok()
-            };
-            let owner = r
-                .workload
-                .as_ref()
-                .map(|w| {
-                    if top.grouped {
-                        w.kind.clone()
-                    } else {
-                        format!("{}/{}", w.kind, w.name)
-                    }
-                })
-                .unwrap_or_default();
-            let name = if top.grouped {
-                format!("{}/{} ({})", r.namespace, r.name, r.pods)
-            } else {
-                format!("{}/{}", r.namespace, r.name)
-            };
-            let health = if r.unhealthy() {
-                theme.warning()
-            } else {
-                theme.ok()
-            };
-            let row = Row::new(pick(vec![
-                Span::raw(name),
-                Span::styled(r.status.clone(), health),
-                Span::styled(r.ready.clone(), health),
-                Span::raw(r.cpu_m.map(fmt_cpu).unwrap_or_else(dash)),
-                Span::styled(r.mem_b.map(fmt_bytes).unwrap_or_else(dash), style),
-                Span::raw(
-                    r.pct_of(r.req_mem_b)
-                        .map(|p| format!("{p}%"))
-                        .unwrap_or_else(dash),
-                ),
-                Span::styled(
-                    match (lim_pct, r.lim_mem_b) {
-                        (Some(p), _) => format!("{p}%"),
-                        (None, None) => "none".into(),
-                        (None, Some(_)) => dash(),
-                    },
-                    style,
-                ),
-                Span::raw(r.restarts.to_string()),
-                Span::raw(r.node.clone()),
-                Span::raw(owner),
-            ]));
-            if i == sel {
-                row.style(theme.selected())
-            } else {
-                row
-            }
-        });
+    let shown = top.rows_window(off, height);
+    let rows = shown.iter().enumerate().map(|(i, r)| {
+        let i = i + off;
+        let lim_pct = r.pct_of(r.lim_mem_b);
+        let style = if lim_pct.is_some_and(|p| p >= 90) {
+            theme.critical()
+        } else if r.no_limits {
+            theme.warning()
+        } else {
+            theme.ok()
+        };
+        let owner = r
+            .workload
+            .as_ref()
+            .map(|w| {
+                if top.grouped {
+                    w.kind.clone()
+                } else {
+                    format!("{}/{}", w.kind, w.name)
+                }
+            })
+            .unwrap_or_default();
+        let name = if top.grouped {
+            format!("{}/{} ({})", r.namespace, r.name, r.pods)
+        } else {
+            format!("{}/{}", r.namespace, r.name)
+        };
+        let health = if r.unhealthy() {
+            theme.warning()
+        } else {
+            theme.ok()
+        };
+        let row = Row::new(pick(vec![
+            Span::raw(name),
+            Span::styled(r.status.clone(), health),
+            Span::styled(r.ready.clone(), health),
+            Span::raw(r.cpu_m.map(fmt_cpu).unwrap_or_else(dash)),
+            Span::styled(r.mem_b.map(fmt_bytes).unwrap_or_else(dash), style),
+            Span::raw(
+                r.pct_of(r.req_mem_b)
+                    .map(|p| format!("{p}%"))
+                    .unwrap_or_else(dash),
+            ),
+            Span::styled(
+                match (lim_pct, r.lim_mem_b) {
+                    (Some(p), _) => format!("{p}%"),
+                    (None, None) => "none".into(),
+                    (None, Some(_)) => dash(),
+                },
+                style,
+            ),
+            Span::raw(r.restarts.to_string()),
+            Span::raw(r.node.clone()),
+            Span::raw(owner),
+        ]));
+        if i == sel {
+            row.style(theme.selected())
+        } else {
+            row
+        }
+    });
     let widths: Vec<Constraint> = [
         Constraint::Min(24),
         Constraint::Length(16),
