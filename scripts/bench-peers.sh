@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
 # bench-peers.sh — ktriage, kdash and kubetui side by side on the real kube-apiserver (issue 13).
-# NOT RUN YET: written in the perf session, which ran out of time before installing the peers.
-#
 #   scripts/bench-peers.sh [NODES=200] [NAMESPACES=20] [PODS=5000] [SECONDS=60]
 #
 # 1. peers: `cargo install --locked --root $CACHE/peers kdash kubetui` (minutes each on 2 cores; run it
 #    once, at `nice -n 19`, before measuring anything). CACHE defaults to ~/.cache/ktriage-bench.
 # 2. a real kube-apiserver (scripts/real-apiserver.sh) with an audit policy of one `level: Metadata`
 #    rule, as ../shared/PEERS.md did, filled with NODES nodes, NAMESPACES namespaces, PODS pods
-#    (Pending: no kubelet) through `kubectl apply` of generated lists.
+#    (Pending: no kubelet) through `kubectl create` of a generated list.
 # 3. each client in tmux (120×40, admin kubeconfig), one after the other, for SECONDS after a 20 s
 #    warm-up; the audit log's lines in the window are counted by verb and user agent, and the
 #    client's RSS (peak of per-second samples) and CPU (/proc/PID/stat) are recorded.
-# Prints one table: tool, requests, LISTs, response bytes (audit has no sizes: bytes are estimated from
-# a LIST of the same resource), peak RSS, CPU. Binds and connects only to 127.0.0.1.
+# Prints one markdown table: requests, LISTs and pod LISTs per minute (audit log), MiB received per
+# minute (TCP bytes_received on the client's sockets, from `ss -tinp`), peak RSS, CPU over the window.
+# Binds and connects only to 127.0.0.1.
 set -euo pipefail
 NODES=${1:-200} NSS=${2:-20} PODS=${3:-5000} DUR=${4:-60}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,30 +32,92 @@ Y
 KAS_EXTRA_ARGS="--audit-policy-file=$dir/audit.yaml --audit-log-path=$dir/audit.log" \
   "$ROOT/scripts/real-apiserver.sh" start "$dir/kas" > "$dir/env.out"
 export KUBECONFIG=$dir/kas/admin.kubeconfig
-python3 - "$NODES" "$NSS" "$PODS" > "$dir/objects.json" <<'PY'
-import json, sys
-n, ns, p = map(int, sys.argv[1:])
-items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{i:04d}"}} for i in range(ns)]
-items += [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node-{i:05d}"}} for i in range(n)]
-items += [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p-{i:06d}", "namespace": f"ns-{i % ns:04d}"},
-           "spec": {"containers": [{"name": "c", "image": "busybox"}]}} for i in range(p)]
-print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+# kubectl creates ~9 objects/s (client-side rate limit): post them concurrently instead
+python3 - "$NODES" "$NSS" "$PODS" "$dir/kas" <<'PY'
+import concurrent.futures, json, ssl, sys, urllib.request
+n, ns, p = map(int, sys.argv[1:4]); kas = sys.argv[4]
+server = next(l.split("server:")[1].strip() for l in open(f"{kas}/admin.kubeconfig") if "server:" in l)
+ctx = ssl.create_default_context(cafile=f"{kas}/pki/ca.crt")
+ctx.load_cert_chain(f"{kas}/pki/admin.crt", f"{kas}/pki/admin.key")
+def post(path, obj):
+    req = urllib.request.Request(server + path, data=json.dumps(obj).encode(), method="POST",
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
+        r.read()
+def run(jobs):
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        for f in [ex.submit(post, *j) for j in jobs]:
+            f.result()
+run([("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{i:04d}"}})
+     for i in range(ns)])
+# no controller-manager: each namespace's default ServiceAccount is made by hand (pod admission needs it)
+run([(f"/api/v1/namespaces/ns-{i:04d}/serviceaccounts",
+      {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}) for i in range(ns)])
+run([("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node-{i:05d}"}})
+     for i in range(n)])
+run([(f"/api/v1/namespaces/ns-{i % ns:04d}/pods",
+      {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p-{i:06d}", "namespace": f"ns-{i % ns:04d}"},
+       "spec": {"automountServiceAccountToken": False, "containers": [{"name": "c", "image": "busybox"}], "nodeName": f"node-{i % max(n, 1):05d}"}})
+     for i in range(p)])
 PY
-kubectl apply -f "$dir/objects.json" > /dev/null
-printf '%-10s %10s %8s %12s %8s\n' tool requests lists peak_rss_mb cpu_s
+echo "filled: $(kubectl get nodes --no-headers | wc -l) nodes, $(kubectl get pods -A --no-headers | wc -l) pods" >&2
+
+# bytes received on the process's open TCP sockets (TLS included); a socket closed inside the
+# window is not counted, which can only understate a peer
+rx() {
+  ss -tinpH | awk -v p="pid=$1," '/^[^ \t]/ {m = index($0, p) > 0; next}
+    m && match($0, /bytes_received:[0-9]+/) {t += substr($0, RSTART + 15, RLENGTH - 15)} END {print t + 0}'
+}
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{split($0, a, ") "); split(a[2], f, " "); print (f[12] + f[13]) / hz}' "/proc/$1/stat"; }
+
+printf '| tool | requests/min | LISTs/min | all-pods LISTs/min (per-namespace LISTs summed) | KiB received/min | peak RSS MiB | CPU %% of a core |\n|---|---|---|---|---|---|---|\n'
 for tool in ktriage kdash kubetui; do
   case $tool in
-    ktriage) cmd="$KT --read-only" ;; kdash) cmd="$CACHE/peers/bin/kdash" ;; kubetui) cmd="$CACHE/peers/bin/kubetui -A" ;;
+    ktriage) cmd="$KT --read-only --journal $dir/journal.jsonl --log-file $dir/ktriage.log" ;;
+    kdash) cmd="$CACHE/peers/bin/kdash" ;;
+    kubetui) cmd="$CACHE/peers/bin/kubetui -A" ;;
   esac
-  tmux -L peers new-session -d -s "$tool" -x 120 -y 40 "exec env KUBECONFIG=$KUBECONFIG $cmd"
+  tmux -L peers new-session -d -s "$tool" -x 120 -y 40 "exec env KUBECONFIG=$KUBECONFIG HOME=$dir $cmd"
   pid=$(tmux -L peers display -p -t "$tool" '#{pane_pid}')
-  sleep 20; from=$(wc -l < "$dir/audit.log"); peak=0
+  sleep 20
+  from=$(wc -l < "$dir/audit.log"); peak=0; rx0=$(rx "$pid"); cpu0=$(cpu "$pid")
   for ((s = 0; s < DUR; s++)); do
     r=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status"); ((r > peak)) && peak=$r; sleep 1
   done
-  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{split($0, a, ") "); split(a[2], f, " "); print (f[12] + f[13]) / hz}' "/proc/$pid/stat")
-  tail -n +"$((from + 1))" "$dir/audit.log" | grep '"stage":"ResponseComplete"' | grep -v '"username":"system:apiserver"' > "$dir/$tool.audit" || true
-  printf '%-10s %10d %8d %12d %8s\n' "$tool" "$(wc -l < "$dir/$tool.audit")" \
-    "$(grep -c '"verb":"list"' "$dir/$tool.audit" || true)" $((peak / 1024)) "$cpu"
+  rx1=$(rx "$pid"); cpu1=$(cpu "$pid")
+  tail -n +"$((from + 1))" "$dir/audit.log" | grep '"stage":"ResponseComplete"' \
+    | grep -v '"username":"system:apiserver"' | grep -v '"username":"system:kube' > "$dir/$tool.audit" || true
+  n=$(wc -l < "$dir/$tool.audit")
+  lists=$(grep -c '"verb":"list"' "$dir/$tool.audit" || true)
+  # a LIST of the pods of every namespace (kubetui lists per namespace: those are counted too, as
+  # 1/NAMESPACES each), without a label or field selector (the etcd probe's `component=etcd` is not one)
+  podlists=$(python3 - "$dir/$tool.audit" "$NSS" <<'PY'
+import json, re, sys
+n = 0.0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    uri = r["requestURI"]
+    if r["verb"] != "list" or "Selector=" in uri:
+        continue
+    path = uri.split("?")[0]
+    if path == "/api/v1/pods":
+        n += 1
+    elif re.fullmatch(r"/api/v1/namespaces/ns-\d+/pods", path):
+        n += 1 / int(sys.argv[2])
+print(round(n))
+PY
+)
+  awk -v t="$tool" -v n="$n" -v l="$lists" -v pl="$podlists" -v d="$DUR" -v b="$((rx1 - rx0))" -v pk="$peak" -v c0="$cpu0" -v c1="$cpu1" \
+    'BEGIN {m = d / 60; printf "| %s | %.0f | %.0f | %.0f | %.0f | %d | %.1f |\n", t, n / m, l / m, pl / m, b / 1024 / m, pk / 1024, (c1 - c0) * 100 / d}'
+  # what each tool asked for most (for BENCHMARKS.md)
+  python3 - "$dir/$tool.audit" >&2 <<'PY'
+import collections, json, sys
+c = collections.Counter()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    c[(r["verb"], r["requestURI"].split("?")[0])] += 1
+print(sys.argv[1].rsplit("/", 1)[1], "top requests:", "; ".join(f"{n}× {v} {p}" for (v, p), n in c.most_common(4)))
+PY
   tmux -L peers kill-session -t "$tool"
+  sleep 2
 done

@@ -330,6 +330,15 @@ fn rules_memo_follows_pods_owners_metrics_and_nodes() {
     );
     assert!(!ids(&m).iter().any(|k| k.starts_with("pod-crashloop/")));
 
+    // a pod evicted: counted for the Events pane's leftover finding, and removed again
+    let mut ev = pod("b", "gone", None, "n1", Some(1 << 20));
+    ev.phase = "Failed".into();
+    ev.reason = "Evicted".into();
+    send(&mut m, Msg::Pods(Delta::Apply(ev)));
+    assert!(ids(&m).contains(&"evicted-pods-leftover".to_string()));
+    send(&mut m, Msg::Pods(Delta::Delete("b/gone".into())));
+    assert!(!ids(&m).contains(&"evicted-pods-leftover".to_string()));
+
     // the clock ticks: nothing per-pod changes, the findings stay the same
     let before = m.findings.clone();
     send(&mut m, Msg::Tick);

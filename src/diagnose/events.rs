@@ -87,7 +87,26 @@ fn node_subject(name: &str) -> Subject {
     }
 }
 
-pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+/// Evicted pods left behind, per namespace (from the memoised per-pod pass: see `diagnose::Memo`).
+pub fn evicted_per_namespace(model: &Model) -> BTreeMap<String, usize> {
+    let mut per_ns: BTreeMap<String, usize> = BTreeMap::new();
+    for p in model.top.pods.iter().filter(|p| p.evicted()) {
+        match per_ns.get_mut(p.namespace.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                per_ns.insert(p.namespace.clone(), 1);
+            }
+        }
+    }
+    per_ns
+}
+
+pub fn rules(
+    model: &Model,
+    now: DateTime<Utc>,
+    evicted: &BTreeMap<String, usize>,
+    out: &mut Vec<Finding>,
+) {
     let t = model.tuning.events;
     // nodes under pressure now
     let pressured: Vec<_> = model
@@ -272,20 +291,17 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
             out.push(f);
         }
     }
-    let evicted: Vec<_> = model.top.pods.iter().filter(|p| p.evicted()).collect();
-    if !evicted.is_empty() {
-        let mut per_ns: BTreeMap<&str, usize> = BTreeMap::new();
-        for p in &evicted {
-            *per_ns.entry(p.namespace.as_str()).or_default() += 1;
-        }
+    let total: usize = evicted.values().sum();
+    if total > 0 {
+        let per_ns = evicted;
         let mut f = Finding::new(
             "evicted-pods-leftover",
             Severity::Info,
             PaneId::Events,
             None,
-            format!("{} evicted pod(s) left behind", evicted.len()),
+            format!("{total} evicted pod(s) left behind"),
         );
-        for (ns, n) in &per_ns {
+        for (ns, n) in per_ns {
             f.evidence
                 .push(format!("{ns}: {n} pod(s) in phase Failed, reason Evicted"));
         }
@@ -293,7 +309,7 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
                       and delete the Evicted ones (`kubectl delete pod -n <ns> <pod>`)."
             .into();
         f.cause = storm_key.clone();
-        f.details = json!({"count": evicted.len(), "per_namespace": per_ns});
+        f.details = json!({"count": total, "per_namespace": per_ns});
         out.push(f);
     }
 }

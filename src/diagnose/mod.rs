@@ -119,9 +119,9 @@ pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
     evaluate_with(model, now, &mut Memo::default())
 }
 
-/// What the per-pod rules (Top's and pod health's) read. They do not read the clock, so while these
-/// are unchanged their findings are too: at 50,000 pods they are most of an evaluation, and the
-/// clock tick or an Event does not change them.
+/// What the per-pod rules (Top's, pod health's, and the evicted-pod count of the Events rules)
+/// read. They do not read the clock, so while these are unchanged their findings are too: at 50,000
+/// pods they are most of an evaluation, and the clock tick or an Event does not change them.
 #[derive(Debug, Clone, PartialEq)]
 struct PodInputs {
     top: (u64, u64, u64, bool),
@@ -143,7 +143,15 @@ impl PodInputs {
 /// equal (derived data, not state).
 #[derive(Debug, Default)]
 pub struct Memo {
-    pods: Option<(PodInputs, Vec<Finding>)>,
+    pods: Option<(PodInputs, PodResults)>,
+}
+
+/// What the per-pod pass produced: Top's and pod health's findings, and the evicted pods per
+/// namespace (read by the Events rules).
+#[derive(Debug, Default)]
+struct PodResults {
+    findings: Vec<Finding>,
+    evicted: std::collections::BTreeMap<String, usize>,
 }
 
 impl Clone for Memo {
@@ -164,18 +172,23 @@ pub fn evaluate_with(model: &Model, now: DateTime<Utc>, memo: &mut Memo) -> Vec<
     api::rules(model, now, &mut out);
     etcd::rules(model, now, &mut out);
     leaders::rules(model, now, &mut out);
-    events::rules(model, now, &mut out);
     let inputs = PodInputs::of(model);
-    match &memo.pods {
-        Some((was, found)) if *was == inputs => out.extend(found.iter().cloned()),
-        _ => {
-            let mut found = Vec::new();
-            top::rules(model, now, &mut found);
-            pod_health::rules(model, now, &mut found);
-            out.extend(found.iter().cloned());
-            memo.pods = Some((inputs, found));
-        }
+    if memo.pods.as_ref().is_none_or(|(was, _)| *was != inputs) {
+        let mut findings = Vec::new();
+        top::rules(model, now, &mut findings);
+        pod_health::rules(model, now, &mut findings);
+        let evicted = events::evicted_per_namespace(model);
+        memo.pods = Some((inputs, PodResults { findings, evicted }));
     }
+    let pods = memo.pods.as_ref().map(|(_, r)| r);
+    let no_evicted = Default::default();
+    events::rules(
+        model,
+        now,
+        pods.map_or(&no_evicted, |r| &r.evicted),
+        &mut out,
+    );
+    out.extend(pods.into_iter().flat_map(|r| r.findings.iter().cloned()));
     namespaces::rules(model, now, &mut out);
     webhooks::rules(model, now, &mut out);
     cluster::rules(model, now, &mut out);

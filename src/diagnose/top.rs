@@ -1,13 +1,13 @@
 //! Top: `pod-no-limits` (worst consumers first), `pod-near-limit`, `node-overcommitted`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
 use crate::model::quantity::fmt_bytes;
-use crate::model::top::WorkloadRef;
+use crate::model::top::{PodRow, WorkloadRef};
 use crate::model::{Model, PaneId};
 
 /// At most this many `pod-no-limits` findings (the worst consumers).
@@ -22,8 +22,10 @@ fn platform(ns: &str) -> bool {
 pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
     let top = &model.top;
     let t = model.tuning.top;
-    // pod-no-limits, one per workload
-    let mut by: BTreeMap<WorkloadRef<'_>, (usize, u64, Vec<String>)> = BTreeMap::new();
+    // pod-no-limits, one per workload: (pods, memory used, the first pod, described below). Hashed,
+    // and only the reported workloads are described: at 50,000 pods without limits this ran per pod.
+    let mut by: HashMap<WorkloadRef<'_>, (usize, u64, &PodRow), foldhash::fast::RandomState> =
+        HashMap::default();
     for p in top
         .pods
         .iter()
@@ -32,29 +34,34 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         if !p.lacks_any_limit() {
             continue;
         }
-        let e = by.entry(top.workload_ref(p)).or_default();
+        let e = by.entry(top.workload_ref(p)).or_insert((0, 0, p));
         e.0 += 1;
         e.1 += top.usage(p).map(|u| u.mem_b).unwrap_or(0);
-        if !e.2.is_empty() {
-            continue; // the pods of one workload share their spec: describe the first
-        }
-        for c in &p.containers {
-            let mut missing = Vec::new();
-            if c.lim_mem_b.is_none() {
-                missing.push("memory");
-            }
-            if c.lim_cpu_m.is_none() {
-                missing.push("cpu");
-            }
-            let s = format!("container {}: no {} limit", c.name, missing.join("/"));
-            if !missing.is_empty() && !e.2.contains(&s) {
-                e.2.push(s);
-            }
-        }
     }
     let mut ranked: Vec<_> = by.into_iter().collect();
-    ranked.sort_by_key(|b| std::cmp::Reverse((b.1.1, b.1.0)));
-    for (rank, (w, (pods, mem, missing))) in ranked.into_iter().take(NO_LIMITS_MAX).enumerate() {
+    // the worst consumer first; ties by workload, so the order does not depend on the hash
+    ranked.sort_by(|a, b| {
+        (b.1.1, b.1.0)
+            .cmp(&(a.1.1, a.1.0))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    ranked.truncate(NO_LIMITS_MAX);
+    // findings are listed by key; `rank` keeps the worst-consumer order (1 = uses the most)
+    for (rank, (w, (pods, mem, first))) in ranked.into_iter().enumerate() {
+        // the pods of one workload share their spec: describe the first
+        let mut missing: Vec<String> = Vec::new();
+        for c in &first.containers {
+            let what = match (c.lim_mem_b.is_none(), c.lim_cpu_m.is_none()) {
+                (true, true) => "memory/cpu",
+                (true, false) => "memory",
+                (false, true) => "cpu",
+                (false, false) => continue,
+            };
+            let s = format!("container {}: no {what} limit", c.name);
+            if !missing.contains(&s) {
+                missing.push(s);
+            }
+        }
         let mut f = Finding::new(
             "pod-no-limits",
             Severity::Warning,
@@ -84,12 +91,15 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             w.kind.to_lowercase(),
             w.name
         );
-        // findings are listed by key; `rank` keeps the worst-consumer order (1 = uses the most)
         f.details = json!({"pods": pods, "memory_bytes": mem, "rank": rank + 1});
         out.push(f);
     }
     // pod-near-limit
     for p in top.pods.iter().filter(|p| p.running()) {
+        let oom_any = p.containers.iter().any(|c| c.oom_killed && c.restarts > 0);
+        if p.lim_mem().is_none() && !oom_any {
+            continue; // neither near a limit it does not have, nor OOMKilled: no usage lookup
+        }
         let u = top.usage(p);
         let pct = match (u, p.lim_mem()) {
             (Some(u), Some(l)) if l > 0 => Some(u.mem_b * 100 / l),
@@ -140,7 +150,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         out.push(f);
     }
     // node-overcommitted
-    let mut per_node: HashMap<&str, (u64, u64)> = HashMap::new();
+    let mut per_node: HashMap<&str, (u64, u64), foldhash::fast::RandomState> = HashMap::default();
     for p in top
         .pods
         .iter()

@@ -22,14 +22,13 @@ impl TableFilter {
 
     /// Whether a row whose cells are `cells` is kept.
     pub fn keeps<S: AsRef<str>>(&self, cells: &[S]) -> bool {
+        self.matcher().keeps(cells)
+    }
+
+    /// The filter prepared once for many rows (the needle lower-cased once, not per row).
+    pub fn matcher(&self) -> Matcher {
         let (neg, needle) = self.needle();
-        if needle.is_empty() {
-            return true;
-        }
-        let hit = cells
-            .iter()
-            .any(|c| c.as_ref().to_lowercase().contains(&needle));
-        hit != neg
+        Matcher { neg, needle }
     }
 
     /// The pane title with the filter: `Top · /crash▏`.
@@ -67,6 +66,34 @@ impl TableFilter {
     }
 }
 
+/// A prepared [`TableFilter`]: matching allocates nothing when the needle and the cell are ASCII.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    neg: bool,
+    needle: String,
+}
+
+impl Matcher {
+    pub fn keeps<S: AsRef<str>>(&self, cells: &[S]) -> bool {
+        if self.needle.is_empty() {
+            return true;
+        }
+        cells.iter().any(|c| self.hit(c.as_ref())) != self.neg
+    }
+
+    /// Case-insensitive substring test of one cell.
+    fn hit(&self, cell: &str) -> bool {
+        let n = self.needle.as_bytes();
+        if cell.is_ascii() && self.needle.is_ascii() {
+            return cell
+                .as_bytes()
+                .windows(n.len())
+                .any(|w| w.eq_ignore_ascii_case(n));
+        }
+        cell.to_lowercase().contains(&self.needle)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +111,15 @@ mod tests {
         assert!(f("!running").keeps(&row));
         assert!(!f("shop").keeps(&row));
         assert!(f("!").keeps(&row), "a lone ! filters nothing");
+        assert!(
+            f("COREDNS").keeps(&row),
+            "the needle's case does not matter either"
+        );
+        assert!(
+            f("ÉTÉ").keeps(&["prod/été-1"]),
+            "non-ASCII text is lower-cased"
+        );
+        assert!(!f("longer-than-the-cell-itself").keeps(&["short"]));
         assert_eq!(f("x").title("Top"), "Top · /x");
     }
 }

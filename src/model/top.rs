@@ -77,20 +77,25 @@ impl PodRow {
 
     /// The one-word health `kubectl get pods` shows in STATUS: a waiting reason, `Evicted`, or the phase.
     pub fn status(&self) -> String {
+        self.status_str().to_string()
+    }
+
+    /// [`PodRow::status`] without allocating.
+    pub fn status_str(&self) -> &str {
         if !self.reason.is_empty() {
-            return self.reason.clone();
+            return &self.reason;
         }
         if let Some(w) = self
             .containers
             .iter()
-            .find_map(|c| c.waiting_reason.clone())
+            .find_map(|c| c.waiting_reason.as_deref())
         {
             return w;
         }
         if self.phase == "Pending" && self.unschedulable.is_some() {
-            return "Unschedulable".into();
+            return "Unschedulable";
         }
-        self.phase.clone()
+        &self.phase
     }
 
     /// Why a `Pending` pod is not running: the scheduler's message, else a container's waiting reason.
@@ -374,7 +379,30 @@ impl Ordered {
 /// Interior cache of the ordered rows: drawing takes `&Model`. A clone starts empty; two caches are
 /// always equal (derived data, not state).
 #[derive(Default)]
-struct RowsCache(Mutex<Option<(RowsKey, Arc<Ordered>)>>);
+struct RowsCache(Mutex<Option<Built>>);
+
+/// One build of the order: for what, when, and what it cost.
+struct Built {
+    key: RowsKey,
+    rows: Arc<Ordered>,
+    at: std::time::Instant,
+    cost: std::time::Duration,
+}
+
+/// While only the data moved (not the sort, grouping or filter), an order that cost at least
+/// [`PACE_FROM`] to build is reused for `cost × ORDER_PACE` before it is rebuilt: under steady pod
+/// churn at 50,000 pods a rebuild (~16 ms) then takes at most 1/6 of a core instead of running every
+/// frame. The rows themselves are always read fresh; only a new pod's place waits (≤ ~75 ms, and
+/// the clock's redraw every second catches up when the churn stops). Small tables are never paced.
+const ORDER_PACE: u32 = 5;
+const PACE_FROM: std::time::Duration = std::time::Duration::from_millis(2);
+
+impl RowsKey {
+    fn same_view(&self, other: &RowsKey) -> bool {
+        (self.sort, self.grouped, &self.filter, self.metrics_ok)
+            == (other.sort, other.grouped, &other.filter, other.metrics_ok)
+    }
+}
 
 impl Clone for RowsCache {
     fn clone(&self) -> Self {
@@ -530,13 +558,22 @@ impl TopModel {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((k, rows)) = cache.as_ref()
-            && *k == key
+        if let Some(b) = cache.as_ref()
+            && (b.key == key
+                || (b.key.same_view(&key)
+                    && b.cost >= PACE_FROM
+                    && b.at.elapsed() < b.cost * ORDER_PACE))
         {
-            return rows.clone();
+            return b.rows.clone();
         }
+        let at = std::time::Instant::now();
         let rows = Arc::new(self.build_ordered());
-        *cache = Some((key, rows.clone()));
+        *cache = Some(Built {
+            key,
+            rows: rows.clone(),
+            at,
+            cost: at.elapsed(),
+        });
         rows
     }
 
@@ -552,13 +589,23 @@ impl TopModel {
         let mut v: Vec<(&str, &PodRow)> =
             self.pods.entries().filter(|(_, p)| !p.evicted()).collect();
         if self.filter.is_active() {
+            let m = self.filter.matcher();
+            let (mut name, mut owner) = (String::new(), String::new());
             v.retain(|(_, p)| {
                 let w = self.workload_ref(p);
-                self.filter.keeps(&[
-                    format!("{}/{}", p.namespace, p.name),
-                    p.status(),
-                    p.node.clone(),
-                    format!("{}/{}", w.kind, w.name),
+                name.clear();
+                name.push_str(&p.namespace);
+                name.push('/');
+                name.push_str(&p.name);
+                owner.clear();
+                owner.push_str(w.kind);
+                owner.push('/');
+                owner.push_str(w.name);
+                m.keeps(&[
+                    name.as_str(),
+                    p.status_str(),
+                    p.node.as_str(),
+                    owner.as_str(),
                 ])
             });
         }

@@ -118,20 +118,42 @@ pub fn newer(text: &str, after: Option<DateTime<Utc>>) -> (Vec<String>, Option<D
     (lines, newest)
 }
 
+/// The etcd pods' names are listed again after this long (a quarter of it while there are none; logs
+/// are tailed every [`LOG_EVERY`]): pods of static manifests rarely change, and a LIST every 5 s was
+/// most of an idle ktriage's requests.
+const NAMES_EVERY: Duration = Duration::from_secs(60);
+
 pub async fn logs(ctx: SourceCtx) {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), NAMESPACE);
     let mut seen: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut listed_at: Option<tokio::time::Instant> = None;
     loop {
-        let listed = tokio::time::timeout(
-            ctx.request_timeout,
-            api.list(&ListParams::default().labels(ETCD_SELECTOR)),
-        )
-        .await;
-        if let Ok(Ok(list)) = listed {
-            for p in list.items {
-                let Some(name) = p.metadata.name.clone() else {
-                    continue;
-                };
+        // none yet (a cluster still starting, or etcd outside pods): look again sooner
+        let every = if names.is_empty() {
+            NAMES_EVERY / 4
+        } else {
+            NAMES_EVERY
+        };
+        if listed_at.is_none_or(|t| t.elapsed() >= every) {
+            let listed = tokio::time::timeout(
+                ctx.request_timeout,
+                api.list(&ListParams::default().labels(ETCD_SELECTOR)),
+            )
+            .await;
+            if let Ok(Ok(list)) = listed {
+                names = list
+                    .items
+                    .into_iter()
+                    .filter_map(|p| p.metadata.name)
+                    .collect();
+                listed_at = Some(tokio::time::Instant::now());
+            }
+        }
+        let mut gone = false;
+        {
+            for name in &names {
+                let name = name.clone();
                 let key = format!("{NAMESPACE}/{name}");
                 let last = seen.get(&key).copied();
                 let lp = LogParams {
@@ -150,10 +172,14 @@ pub async fn logs(ctx: SourceCtx) {
                             }
                             EtcdMsg::Logs { pod: key, lines }
                         }
-                        Ok(Err(e)) => EtcdMsg::LogsFailed {
-                            pod: key,
-                            failure: classify(&e),
-                        },
+                        Ok(Err(e)) => {
+                            // a deleted pod: learn the names again at the next round
+                            gone |= matches!(&e, kube::Error::Api(s) if s.code == 404);
+                            EtcdMsg::LogsFailed {
+                                pod: key,
+                                failure: classify(&e),
+                            }
+                        }
                         Err(_) => EtcdMsg::LogsFailed {
                             pod: key,
                             failure: crate::model::Failure {
@@ -166,6 +192,9 @@ pub async fn logs(ctx: SourceCtx) {
                     return;
                 }
             }
+        }
+        if gone {
+            listed_at = None;
         }
         tokio::time::sleep(LOG_EVERY).await;
     }

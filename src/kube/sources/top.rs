@@ -186,6 +186,8 @@ pub async fn metrics(ctx: SourceCtx, every: Duration) {
                 Msg::Metrics(snap)
             }
             Err(f) if f.message.starts_with(NOT_SERVED) => {
+                // not installed: ask again once a minute, not every interval
+                wait = every.max(NOT_SERVED_EVERY);
                 Msg::SourceAbsent(SourceId::Metrics, f.message)
             }
             Err(f) => Msg::SourceFailed(SourceId::Metrics, f),
@@ -196,6 +198,9 @@ pub async fn metrics(ctx: SourceCtx, every: Duration) {
         tokio::time::sleep(wait).await;
     }
 }
+
+/// Without metrics-server (metrics.k8s.io not served) the poll asks again after this long.
+pub const NOT_SERVED_EVERY: Duration = Duration::from_secs(60);
 
 /// Each pod in the answer adds this much to the wait before the next poll (when that exceeds the
 /// configured interval): a 50,000-pod answer is ~17 MB to fetch, parse and join, so it is polled
