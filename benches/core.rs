@@ -370,6 +370,24 @@ fn bench_key_to_frame(c: &mut Criterion) {
         });
     }
     g.finish();
+    // `o`: the next sort column, so every press re-orders every pod (memory, cpu, %, restarts,
+    // node, owner, name in turn)
+    let mut g = c.benchmark_group("key_to_frame_top_sort_200x60");
+    for &n in SIZES {
+        let mut m = model(n);
+        m.ui.active = PaneId::Top;
+        m.ui.size = (200, 60);
+        m.ui.page = 54;
+        let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                let key = KeyEvent::new(KeyCode::Char('o'), KeyModifiers::NONE);
+                update::update(&mut m, Msg::Key(key), now());
+                term.draw(|f| ui::draw(f, &m, &theme, now())).unwrap();
+            })
+        });
+    }
+    g.finish();
 }
 
 criterion_group! {

@@ -1,6 +1,7 @@
 //! A keyed store fed by watch deltas. `Init … InitDone` is an atomic replace.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -23,8 +24,9 @@ pub enum Delta<T> {
 
 #[derive(Debug, Clone)]
 pub struct Store<T> {
-    items: BTreeMap<String, T>,
-    pending: Option<BTreeMap<String, T>>,
+    /// Keys are shared (`Arc<str>`): a cached order of 50,000 rows clones keys by reference count.
+    items: BTreeMap<Arc<str>, T>,
+    pending: Option<BTreeMap<Arc<str>, T>>,
     /// True once a first full list has been applied.
     pub synced: bool,
     /// Bumped on every visible change: what caches of derived data (sorted rows, rule results)
@@ -75,11 +77,11 @@ impl<T: Keyed> Store<T> {
                 // An InitApply without Init (should not happen) is applied directly.
                 match self.pending.as_mut() {
                     Some(p) => {
-                        p.insert(t.key(), t);
+                        p.insert(t.key().into(), t);
                         false
                     }
                     None => {
-                        self.items.insert(t.key(), t);
+                        self.items.insert(t.key().into(), t);
                         true
                     }
                 }
@@ -92,10 +94,10 @@ impl<T: Keyed> Store<T> {
                 true
             }
             Delta::Apply(t) => {
-                self.items.insert(t.key(), t);
+                self.items.insert(t.key().into(), t);
                 true
             }
-            Delta::Delete(k) => self.items.remove(&k).is_some(),
+            Delta::Delete(k) => self.items.remove(k.as_str()).is_some(),
         }
     }
 
@@ -130,9 +132,9 @@ impl<T: Keyed> Store<T> {
             .map(|(_, v)| v)
     }
 
-    /// Rows with their keys, in key order.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, &T)> {
-        self.items.iter().map(|(k, v)| (k.as_str(), v))
+    /// Rows with their shared keys, in key order.
+    pub fn shared_entries(&self) -> impl Iterator<Item = (&Arc<str>, &T)> {
+        self.items.iter()
     }
 }
 
