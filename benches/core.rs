@@ -283,11 +283,7 @@ fn bench_draw(c: &mut Criterion) {
     for pane in [PaneId::Top, PaneId::Overview, PaneId::Events] {
         let mut g = c.benchmark_group(format!("ui_draw_{}_200x60", pane.name()));
         for &n in SIZES {
-            let mut m = model(n);
-            m.ui.active = pane;
-            m.ui.size = (200, 60);
-            m.ui.page = 54;
-            let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+            let (m, mut term) = on_screen(n, pane);
             g.bench_with_input(BenchmarkId::from_parameter(n), &m, |b, m| {
                 b.iter(|| {
                     term.draw(|f| ui::draw(f, m, &theme, now())).unwrap();
@@ -304,11 +300,7 @@ fn bench_draw_after_change(c: &mut Criterion) {
     let theme = Theme::new(Config::defaults().unwrap().theme, true);
     let mut g = c.benchmark_group("ui_draw_top_after_pod_change_200x60");
     for &n in SIZES {
-        let mut m = model(n);
-        m.ui.active = PaneId::Top;
-        m.ui.size = (200, 60);
-        m.ui.page = 54;
-        let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        let (mut m, mut term) = on_screen(n, PaneId::Top);
         let mut i = 0usize;
         g.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
@@ -330,11 +322,7 @@ fn bench_draw_resort(c: &mut Criterion) {
     let theme = Theme::new(Config::defaults().unwrap().theme, true);
     let mut g = c.benchmark_group("ui_draw_top_order_rebuilt_200x60");
     for &n in SIZES {
-        let mut m = model(n);
-        m.ui.active = PaneId::Top;
-        m.ui.size = (200, 60);
-        m.ui.page = 54;
-        let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        let (mut m, mut term) = on_screen(n, PaneId::Top);
         g.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
                 m.top.sort = if m.top.sort == TopSort::Memory {
@@ -349,45 +337,38 @@ fn bench_draw_resort(c: &mut Criterion) {
     g.finish();
 }
 
-/// Key press to frame: `j` on the Top pane (update + settle + draw), the in-process part of the
-/// 16 ms target (the terminal's own write is not included).
+/// Key press to frame on the Top pane (update + settle + draw), the in-process part of the 16 ms
+/// target (the terminal's own write is not included): `j` moves the selection; `o` picks the next
+/// sort column, so every press re-orders every pod (memory, cpu, %, restarts, node, owner, name).
 fn bench_key_to_frame(c: &mut Criterion) {
+    key_to_frame(c, "key_to_frame_top_200x60", 'j');
+    key_to_frame(c, "key_to_frame_top_sort_200x60", 'o');
+}
+
+fn key_to_frame(c: &mut Criterion, group: &str, key: char) {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let theme = Theme::new(Config::defaults().unwrap().theme, true);
-    let mut g = c.benchmark_group("key_to_frame_top_200x60");
+    let mut g = c.benchmark_group(group);
     for &n in SIZES {
-        let mut m = model(n);
-        m.ui.active = PaneId::Top;
-        m.ui.size = (200, 60);
-        m.ui.page = 54;
-        let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        let (mut m, mut term) = on_screen(n, PaneId::Top);
         g.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
-                let key = KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE);
-                update::update(&mut m, Msg::Key(key), now());
+                let ev = KeyEvent::new(KeyCode::Char(key), KeyModifiers::NONE);
+                update::update(&mut m, Msg::Key(ev), now());
                 term.draw(|f| ui::draw(f, &m, &theme, now())).unwrap();
             })
         });
     }
     g.finish();
-    // `o`: the next sort column, so every press re-orders every pod (memory, cpu, %, restarts,
-    // node, owner, name in turn)
-    let mut g = c.benchmark_group("key_to_frame_top_sort_200x60");
-    for &n in SIZES {
-        let mut m = model(n);
-        m.ui.active = PaneId::Top;
-        m.ui.size = (200, 60);
-        m.ui.page = 54;
-        let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
-        g.bench_function(BenchmarkId::from_parameter(n), |b| {
-            b.iter(|| {
-                let key = KeyEvent::new(KeyCode::Char('o'), KeyModifiers::NONE);
-                update::update(&mut m, Msg::Key(key), now());
-                term.draw(|f| ui::draw(f, &m, &theme, now())).unwrap();
-            })
-        });
-    }
-    g.finish();
+}
+
+/// A model of `n` pods showing `pane` on a 200×60 test terminal.
+fn on_screen(n: usize, pane: PaneId) -> (Model, Terminal<TestBackend>) {
+    let mut m = model(n);
+    m.ui.active = pane;
+    m.ui.size = (200, 60);
+    m.ui.page = 54;
+    (m, Terminal::new(TestBackend::new(200, 60)).unwrap())
 }
 
 criterion_group! {

@@ -39,6 +39,11 @@ fn pod(
     }
 }
 
+/// A pod of a ReplicaSet.
+fn rs_pod(ns: &str, name: &str, rs: &str, node: &str, lim_mem: Option<u64>) -> PodRow {
+    pod(ns, name, Some(("ReplicaSet", rs)), node, lim_mem)
+}
+
 fn metrics(pods: &[(&str, u64)]) -> MetricsSnapshot {
     MetricsSnapshot {
         pods: pods
@@ -96,20 +101,8 @@ fn synced(pods: Vec<PodRow>) -> Model {
 #[test]
 fn top_row_order_follows_every_input() {
     let mut m = synced(vec![
-        pod(
-            "a",
-            "web-1",
-            Some(("ReplicaSet", "web-7d")),
-            "n1",
-            Some(1 << 30),
-        ),
-        pod(
-            "a",
-            "web-2",
-            Some(("ReplicaSet", "web-7d")),
-            "n2",
-            Some(1 << 30),
-        ),
+        rs_pod("a", "web-1", "web-7d", "n1", Some(1 << 30)),
+        rs_pod("a", "web-2", "web-7d", "n2", Some(1 << 30)),
         pod("b", "bare", None, "n1", None),
         pod(
             "c",
@@ -126,15 +119,15 @@ fn top_row_order_follows_every_input() {
     );
     check_consistent(&m);
 
-    send(
-        &mut m,
+    let mib = |web1: u64| {
         Msg::Metrics(metrics(&[
-            ("a/web-1", 10 << 20),
+            ("a/web-1", web1 << 20),
             ("a/web-2", 30 << 20),
             ("b/bare", 20 << 20),
             ("c/db-0", 5 << 20),
-        ])),
-    );
+        ]))
+    };
+    send(&mut m, mib(10));
     assert_eq!(
         names(&m.top.rows()),
         ["a/web-2", "b/bare", "a/web-1", "c/db-0"]
@@ -143,15 +136,7 @@ fn top_row_order_follows_every_input() {
     check_consistent(&m);
 
     // a new poll reorders
-    send(
-        &mut m,
-        Msg::Metrics(metrics(&[
-            ("a/web-1", 90 << 20),
-            ("a/web-2", 30 << 20),
-            ("b/bare", 20 << 20),
-            ("c/db-0", 5 << 20),
-        ])),
-    );
+    send(&mut m, mib(90));
     assert_eq!(
         names(&m.top.rows()),
         ["a/web-1", "a/web-2", "b/bare", "c/db-0"]
@@ -212,10 +197,10 @@ fn top_row_order_follows_every_input() {
     m.top.sort = TopSort::Name;
     send(
         &mut m,
-        Msg::Pods(Delta::Apply(pod(
+        Msg::Pods(Delta::Apply(rs_pod(
             "a",
             "web-3",
-            Some(("ReplicaSet", "web-7d")),
+            "web-7d",
             "n2",
             Some(1 << 30),
         ))),
@@ -261,14 +246,8 @@ fn node(name: &str, alloc_mem: u64) -> NodeRow {
 #[test]
 fn rules_memo_follows_pods_owners_metrics_and_nodes() {
     let mut m = synced(vec![
-        pod(
-            "a",
-            "web-1",
-            Some(("ReplicaSet", "web-7d")),
-            "n1",
-            Some(100 << 20),
-        ),
-        pod("a", "hog-1", Some(("ReplicaSet", "hog-5c")), "n1", None),
+        rs_pod("a", "web-1", "web-7d", "n1", Some(100 << 20)),
+        rs_pod("a", "hog-1", "hog-5c", "n1", None),
     ]);
     send(&mut m, Msg::Nodes(Delta::Init));
     send(&mut m, Msg::Nodes(Delta::InitApply(node("n1", 8 << 30))));
@@ -308,22 +287,16 @@ fn rules_memo_follows_pods_owners_metrics_and_nodes() {
     assert!(ids(&m).contains(&"node-overcommitted/Node//n1".to_string()));
 
     // a pod starts crash-looping, then recovers
-    let mut crash = pod(
-        "a",
-        "web-1",
-        Some(("ReplicaSet", "web-7d")),
-        "n1",
-        Some(100 << 20),
-    );
+    let mut crash = rs_pod("a", "web-1", "web-7d", "n1", Some(100 << 20));
     crash.containers[0].waiting_reason = Some("CrashLoopBackOff".into());
     send(&mut m, Msg::Pods(Delta::Apply(crash)));
     assert!(ids(&m).iter().any(|k| k.starts_with("pod-crashloop/")));
     send(
         &mut m,
-        Msg::Pods(Delta::Apply(pod(
+        Msg::Pods(Delta::Apply(rs_pod(
             "a",
             "web-1",
-            Some(("ReplicaSet", "web-7d")),
+            "web-7d",
             "n1",
             Some(100 << 20),
         ))),
