@@ -14,7 +14,8 @@ Release build expected: KTRIAGE_BIN, else $CARGO_TARGET_DIR/release/ktriage, els
    window of 100 object changes per second (Events posted through /_sim/apply): CPU and RSS;
    then event-to-screen latency: the Top pane filtered to `latprobe`, a Pod `latprobe-K` posted
    through /_sim/apply while Events arrive at --lat-rate per second, and `tmux capture-pane` polled
-   every 5 ms until the name appears (the figure includes tmux's own redraw).
+   every 5 ms until the name appears (the figure includes tmux's own redraw); then 100 pod changes
+   per second for --load-secs with the Top pane on screen (CPU).
 Binds and connects only to 127.0.0.1. Needs tmux and /usr/bin/time.
 """
 import argparse
@@ -280,6 +281,34 @@ try:
     p = lambda q: lats[min(len(lats) - 1, int(q * len(lats)))]
     print(f"  event-to-screen ({len(lats)} Pods, {rate:.0f} Events/s achieved): min {lats[0]:.0f}, "
           f"p50 {p(0.5):.0f}, p99/max {lats[-1]:.0f} ms")
+
+    # 100 pod changes per second with the Top pane on screen, unfiltered and sorted by memory: every
+    # change moves the pods' revision, so the per-pod rules rerun (paced) and Top's order is rebuilt
+    # (paced for large tables). 100 pods of our own, re-applied each second with a new restart count.
+    for keys in (["/"], ["Escape"]):
+        subprocess.run(TM + ["send-keys"] + keys, check=True)
+
+    def pods_batch(n, restarts):
+        items = [{"apiVersion": "v1", "kind": "Pod",
+                  "metadata": {"name": f"churn-{i}", "namespace": "ns-0001", "uid": f"churn-uid-{i}"},
+                  "spec": {"nodeName": "cp-0", "containers": [{"name": "c", "image": "busybox"}]},
+                  "status": {"phase": "Running", "containerStatuses": [
+                      {"name": "c", "ready": True, "restartCount": restarts, "image": "busybox",
+                       "imageID": "", "state": {"running": {}}}]}} for i in range(n)]
+        post("apply", {"apiVersion": "v1", "kind": "List", "items": items})
+
+    if a.load_secs > 0:
+        pods_batch(100, 0)
+        time.sleep(3)
+        w0, c0 = now_ms(), cpu_s(pid)
+        for s in range(a.load_secs):
+            nxt = w0 / 1000 + s + 1
+            pods_batch(100, s + 1)
+            time.sleep(max(0.0, nxt - time.time()))
+        w1, c1 = now_ms(), cpu_s(pid)
+        secs = (w1 - w0) / 1000
+        print(f"  100 pod changes/s for {secs:.0f} s, Top pane on screen: CPU {100 * (c1 - c0) / secs:.2f} % of "
+              f"one core, RSS {status(pid, 'VmRSS') // 1024} MiB")
     print(f"  TUI at the end: RSS {status(pid, 'VmRSS') // 1024} MiB, peak {status(pid, 'VmHWM') // 1024} MiB, "
           f"CPU total {cpu_s(pid):.1f} s; sim RSS {status(sim.pid, 'VmRSS') // 1024} MiB")
 finally:

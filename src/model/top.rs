@@ -391,10 +391,10 @@ struct Built {
 
 /// While only the data moved (not the sort, grouping or filter), an order that cost at least
 /// [`PACE_FROM`] to build is reused for `cost × ORDER_PACE` before it is rebuilt: under steady pod
-/// churn at 50,000 pods a rebuild (~12 ms) then takes at most 1/6 of a core instead of running every
-/// frame. The rows themselves are always read fresh; only a new pod's place waits (≤ ~75 ms, and
+/// churn at 50,000 pods a rebuild (~12 ms) then takes at most 1/9 of a core instead of running every
+/// frame. The rows themselves are always read fresh; only a new pod's place waits (≤ ~100 ms, and
 /// the clock's redraw every second catches up when the churn stops). Small tables are never paced.
-const ORDER_PACE: u32 = 5;
+const ORDER_PACE: u32 = 8;
 const PACE_FROM: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl RowsKey {
@@ -745,7 +745,14 @@ impl TopModel {
     /// The rows `offset .. offset + n` in display order: what one frame shows. Only these rows are
     /// built; the order is cached until the pods, owners, metrics, sort, grouping or filter change.
     pub fn rows_window(&self, offset: usize, n: usize) -> Vec<TopRow> {
-        match self.ordered().as_ref() {
+        self.view(offset, n).1
+    }
+
+    /// What one frame shows: the number of rows, and the rows `offset .. offset + n` (one look at the
+    /// cached order for both).
+    pub fn view(&self, offset: usize, n: usize) -> (usize, Vec<TopRow>) {
+        let order = self.ordered();
+        let rows = match order.as_ref() {
             Ordered::Pods(keys) => keys
                 .iter()
                 .skip(offset)
@@ -754,7 +761,8 @@ impl TopModel {
                 .map(|p| self.pod_row(p))
                 .collect(),
             Ordered::Groups(rows) => rows.iter().skip(offset).take(n).cloned().collect(),
-        }
+        };
+        (order.len(), rows)
     }
 
     /// The row at `index` in display order.

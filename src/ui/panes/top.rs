@@ -13,8 +13,9 @@ use crate::ui::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let top = &model.top;
-    // only the rows on screen are built: the order of all of them is cached in the model
-    let total = top.row_count();
+    // only the rows on screen are built: the order of all of them is cached in the model, and its
+    // length is the count (`row_count` would walk every pod to count without ordering them)
+    let total = top.view(0, 0).0;
     let title = top.filter.title("Top");
     let block = pane_block(&title, &top.state, Some(total), theme, now);
     let inner = block.inner(area);
