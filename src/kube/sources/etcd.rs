@@ -135,6 +135,8 @@ pub async fn logs(ctx: SourceCtx) {
         } else {
             NAMES_EVERY
         };
+        // a failed LIST (the API down) skips this round's log fetches
+        let mut fetch = true;
         if listed_at.is_none_or(|t| t.elapsed() >= every) {
             let listed = tokio::time::timeout(
                 ctx.request_timeout,
@@ -148,10 +150,15 @@ pub async fn logs(ctx: SourceCtx) {
                     .filter_map(|p| p.metadata.name)
                     .collect();
                 listed_at = Some(tokio::time::Instant::now());
+            } else {
+                fetch = false;
             }
         }
-        let mut gone = false;
-        {
+        // `gone`: a pod was deleted; `down`: the API did not answer. Either way the names are
+        // listed again next round, and while the API is down that one LIST is the round's only
+        // request (the outage bound in README.md counts one request per round).
+        let (mut gone, mut down) = (false, false);
+        if fetch {
             for name in &names {
                 let name = name.clone();
                 let key = format!("{NAMESPACE}/{name}");
@@ -173,27 +180,31 @@ pub async fn logs(ctx: SourceCtx) {
                             EtcdMsg::Logs { pod: key, lines }
                         }
                         Ok(Err(e)) => {
-                            // a deleted pod: learn the names again at the next round
                             gone |= matches!(&e, kube::Error::Api(s) if s.code == 404);
+                            let failure = classify(&e);
+                            down |= failure.kind == crate::model::FailureKind::Unreachable;
+                            EtcdMsg::LogsFailed { pod: key, failure }
+                        }
+                        Err(_) => {
+                            down = true;
                             EtcdMsg::LogsFailed {
                                 pod: key,
-                                failure: classify(&e),
+                                failure: crate::model::Failure {
+                                    kind: crate::model::FailureKind::Unreachable,
+                                    message: "log fetch timed out".into(),
+                                },
                             }
                         }
-                        Err(_) => EtcdMsg::LogsFailed {
-                            pod: key,
-                            failure: crate::model::Failure {
-                                kind: crate::model::FailureKind::Unreachable,
-                                message: "log fetch timed out".into(),
-                            },
-                        },
                     };
                 if ctx.tx.send(Msg::Etcd(Box::new(msg))).await.is_err() {
                     return;
                 }
+                if down {
+                    break;
+                }
             }
         }
-        if gone {
+        if gone || down {
             listed_at = None;
         }
         tokio::time::sleep(LOG_EVERY).await;
