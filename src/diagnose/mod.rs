@@ -139,7 +139,7 @@ impl PodInputs {
     }
 }
 
-/// Rule results kept between evaluations (see [`PodInputs`]). A clone starts empty; memos compare
+/// Rule results kept between evaluations (see `PodInputs`). A clone starts empty; memos compare
 /// equal (derived data, not state).
 #[derive(Debug, Default)]
 pub struct Memo {

@@ -58,7 +58,7 @@ impl PodLogs {
             .push((None, line.into()));
     }
 
-    /// Append a line written at `ts` (served with that timestamp); keeps the last [`CAP`] lines.
+    /// Append a line written at `ts` (served with that timestamp); keeps the last `CAP` lines.
     pub fn append_at(
         &mut self,
         ns: &str,

@@ -1,6 +1,6 @@
 //! Previous-container log tails of crash-looping system pods (`kube-system`, `cattle-system`), for
 //! the `kube-ca-mismatch` rule: a bounded tail (`previous=true`, [`TAIL`] lines) per failing container,
-//! read every [`EVERY`] and as soon as a container starts crash-looping; the pods are watched, not listed. Only lines carrying a credential/CA signature are kept, so nothing else a
+//! read every `EVERY` and as soon as a container starts crash-looping; the pods are watched, not listed. Only lines carrying a credential/CA signature are kept, so nothing else a
 //! log may contain travels further.
 
 use std::collections::BTreeMap;
