@@ -50,6 +50,18 @@ pub struct Subject {
     pub part: Option<String>,
 }
 
+impl Subject {
+    /// A namespaced object, whole (no `part`).
+    pub fn namespaced(kind: &str, namespace: &str, name: &str) -> Subject {
+        Subject {
+            kind: kind.to_string(),
+            namespace: Some(namespace.to_string()),
+            name: name.to_string(),
+            part: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fix {
     pub text: String,

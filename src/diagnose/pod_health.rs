@@ -34,12 +34,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             "pod-crashloop",
             Severity::Warning,
             PaneId::Top,
-            Some(Subject {
-                kind: w.kind.to_string(),
-                namespace: Some(w.namespace.to_string()),
-                name: w.name.to_string(),
-                part: None,
-            }),
+            Some(Subject::namespaced(w.kind, w.namespace, w.name)),
             format!(
                 "{} {}/{}: {} pod(s) crash-looping",
                 w.kind,
@@ -78,12 +73,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             "pod-pending",
             Severity::Warning,
             PaneId::Top,
-            Some(Subject {
-                kind: "Pod".into(),
-                namespace: Some(p.namespace.clone()),
-                name: p.name.clone(),
-                part: None,
-            }),
+            Some(Subject::namespaced("Pod", &p.namespace, &p.name)),
             format!("Pod {}/{} Pending: {reason}", p.namespace, p.name),
         );
         f.evidence.push(format!("phase Pending; {reason}"));

@@ -66,12 +66,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             "pod-no-limits",
             Severity::Warning,
             PaneId::Top,
-            Some(Subject {
-                kind: w.kind.to_string(),
-                namespace: Some(w.namespace.to_string()),
-                name: w.name.to_string(),
-                part: None,
-            }),
+            Some(Subject::namespaced(w.kind, w.namespace, w.name)),
             format!(
                 "{} {}/{}: {pods} pod(s) without resource limits{}",
                 w.kind,
@@ -119,12 +114,7 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
             "pod-near-limit",
             Severity::Warning,
             PaneId::Top,
-            Some(Subject {
-                kind: "Pod".into(),
-                namespace: Some(p.namespace.clone()),
-                name: p.name.clone(),
-                part: None,
-            }),
+            Some(Subject::namespaced("Pod", &p.namespace, &p.name)),
             match pct {
                 Some(x) if near => {
                     format!("Pod {}/{} at {x}% of its memory limit", p.namespace, p.name)
