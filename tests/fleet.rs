@@ -6,25 +6,12 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use support::ktriage;
+
 use std::time::{Duration, Instant};
 
 use ktriage::sim::SimOptions;
 use serde_json::Value;
-
-fn ktriage(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ktriage"))
-        .args(args)
-        .env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("KTRIAGE_CONFIG")
-        .output()
-        .unwrap()
-}
 
 /// A simulator's kubeconfig entries renamed to `name` (cluster, user and context).
 fn entries_of(yaml: &str, name: &str) -> (Value, Value, Value) {

@@ -3,23 +3,12 @@
 //! `healthy`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn ktriage(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ktriage"))
-        .args(args)
-        .env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("KTRIAGE_CONFIG")
-        .output()
-        .unwrap()
-}
+use support::ktriage;
 
 fn report(home: &Path, scenario: &str, format: &str) -> (Option<i32>, String) {
     let out = ktriage(

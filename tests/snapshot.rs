@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use support::ktriage;
 
 use k8s_openapi::api::core::v1::Pod;
 use ktriage::kube::sources::top;
@@ -143,19 +142,6 @@ fn the_snapshot_key_asks_the_app_to_write_and_the_file_is_private() {
             .as_ref()
             .is_some_and(|n| n.text.contains(&path.display().to_string()))
     );
-}
-
-fn ktriage(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ktriage"))
-        .args(args)
-        .env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("KTRIAGE_CONFIG")
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -289,3 +289,18 @@ pub fn eventually_blocking<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Run the ktriage binary with `home` as HOME and its XDG state and config directories, and no
+/// kubeconfig, in-cluster or config-file environment leaking in from the machine.
+pub fn ktriage(home: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ktriage"))
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KTRIAGE_CONFIG")
+        .output()
+        .unwrap()
+}
