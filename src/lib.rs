@@ -38,7 +38,6 @@
 //! Adding a pane: `model/<pane>.rs`, `kube/sources/<pane>.rs`, `ui/panes/<pane>.rs`, its rules in
 //! `diagnose/`, and one registration line in each `mod.rs`.
 
-pub mod action;
 pub mod app;
 pub mod certs;
 pub mod cli;
@@ -47,7 +46,6 @@ pub mod diagnose;
 pub mod etcd;
 pub mod fleet;
 pub mod journal;
-pub mod keymap;
 pub mod kube;
 pub mod logging;
 pub mod model;
@@ -56,12 +54,15 @@ pub mod mutation;
 pub mod report;
 pub mod report_panes;
 pub mod session;
+pub mod shared;
 pub mod sim;
 pub mod snapshot;
 pub mod term;
 pub mod tuning;
 pub mod ui;
 pub mod update;
+
+pub use shared::{action, keymap};
 
 /// When the process started (set first thing in `main`), for the first-frame measurement in the log.
 pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();

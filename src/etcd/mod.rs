@@ -17,9 +17,10 @@ pub mod client;
 pub mod local_logs;
 pub mod logs;
 pub mod probe;
-pub mod runbook;
 pub mod tls;
 pub mod wire;
+
+pub use crate::diagnose::runbook;
 
 use std::time::Duration;
 

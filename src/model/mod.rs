@@ -4,7 +4,6 @@
 
 pub mod backups;
 pub mod pane_actions;
-mod source;
 pub mod store;
 
 pub mod etcd;
@@ -26,7 +25,7 @@ use crate::diagnose::Finding;
 use crate::keymap::Keymap;
 use crate::mutation::Mutation;
 
-pub use source::{Failure, FailureKind, SourceId, SourceState};
+pub use crate::shared::source::{Failure, FailureKind, SourceId, SourceState};
 pub use store::{Delta, Keyed, Store};
 
 /// The seven panes, in tab order.
