@@ -122,7 +122,7 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
             dirty = false;
             if first_frame {
                 first_frame = false;
-                if let Some(t0) = crate::PROCESS_START.get() {
+                if let Some(t0) = crate::logging::PROCESS_START.get() {
                     tracing::info!(
                         ms = t0.elapsed().as_secs_f64() * 1000.0,
                         "first frame drawn"
@@ -174,7 +174,7 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
                 pace.settle_or_defer(&mut model);
                 if !all_synced && !model.sources().iter().any(|(_, s)| s.is_loading()) {
                     all_synced = true;
-                    if let Some(t0) = crate::PROCESS_START.get() {
+                    if let Some(t0) = crate::logging::PROCESS_START.get() {
                         // for the end-to-end bench: time to sync every pane
                         tracing::info!(ms = t0.elapsed().as_secs_f64() * 1000.0, "all sources synced");
                     }

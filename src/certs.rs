@@ -267,20 +267,3 @@ pub async fn probe_all(
     }
     m
 }
-
-/// The probe as a source: every `every`, send what it found.
-pub async fn run(
-    server: Option<String>,
-    etcd_cert: Option<std::path::PathBuf>,
-    timeout: Duration,
-    every: Duration,
-    tx: tokio::sync::mpsc::Sender<crate::msg::Msg>,
-) {
-    loop {
-        let m = probe_all(server.as_deref(), etcd_cert.as_deref(), timeout).await;
-        if tx.send(crate::msg::Msg::Certs(m)).await.is_err() {
-            return;
-        }
-        tokio::time::sleep(every).await;
-    }
-}

@@ -9,8 +9,8 @@ use ratatui::style::Color;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::action::Action;
-use crate::keymap::{Binding, Key, Keymap, Scope};
+use crate::shared::action::Action;
+use crate::shared::keymap::{Binding, Key, Keymap, Scope};
 
 pub const DEFAULT_CONFIG: &str = include_str!("../assets/default-config.toml");
 

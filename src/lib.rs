@@ -13,27 +13,40 @@
 //!              ui::draw(&Model, &Theme, now) (pure)        through the one kube::executor::Executor
 //! ```
 //!
-//! | module | role |
-//! |---|---|
-//! | [`cli`] | clap: the TUI by default, `report` |
-//! | [`session`] | start-up shared by TUI and report: config, logging, kubeconfig, client, executor |
-//! | [`config`], [`keymap`], [`action`] | keymap, theme and intervals as data (`assets/default-config.toml`) |
-//! | [`tuning`] | rule thresholds of the Leaders, Events and Top panes (`[leaders]`, `[events]`, `[top]`) |
-//! | [`msg`], [`update`] | inputs, and the synchronous, IO-free state transition |
-//! | [`model`] | pure state, one file per pane; [`model::Store`] applies watch deltas atomically |
-//! | [`diagnose`] | pure rules: model → findings (the report's `findings[]`) |
-//! | [`mutation`] | writes as values: describe, exact patch, kubectl equivalent |
-//! | [`etcd`] | etcd v3 probing without Kubernetes: JSON gateway client (read-only by construction), TLS, access resolution and discovery, log signatures, runbooks |
-//! | [`kube`] | the only code touching `kube::Client`: context resolution and credential checks, read-only gate (a tower layer), sources (watch backoff and resume detection in `sources::resume`), executor |
-//! | [`certs`] | certificate expiry: the API server's serving certificate from a TLS handshake, etcd client certificate files |
-//! | [`journal`] | JSONL journal of actions (intent before the first request, outcome after) |
-//! | [`ui`] | pure rendering; panes in `ui::panes` |
-//! | [`app`], [`term`] | the event loop; terminal ownership and restore on every exit path |
-//! | [`report`] | headless run: same sources and rules, printed as text, markdown or JSON |
-//! | [`fleet`] | `report --all-contexts`: every kubeconfig context checked concurrently, each with its own timeout |
-//! | [`report_panes`] | the report's rows of the Leaders, Events and Top panes |
-//! | [`snapshot`] | the incident snapshot: findings grouped by cause, trimmed tables, this run's journal; scrubbed of credentials |
-//! | [`sim`] | the simulated cluster (demo, tests, benchmarks) |
+//! ## Layers
+//!
+//! Each row owns the modules it names (a row naming `a` owns `a::b` too, unless another row names
+//! `a::b`). A module may use its own row and rows on a lower layer, never a higher one; layer 0
+//! uses nothing of the crate. `tests/architecture.rs` reads this table and checks every `use` and
+//! every `crate::…` path against it, so the map stays true.
+//!
+//! | layer | modules | role |
+//! |---|---|---|
+//! | 15 | `app` | the event loop: owns the `Model` and its derived caches, executes effects, draws |
+//! | 14 | `fleet` | `report --all-contexts`: every kubeconfig context checked concurrently, each with its own timeout |
+//! | 13 | `report` | headless run: same sources and rules, printed as text, markdown or JSON |
+//! | 12 | `session` | start-up shared by TUI and report: config, logging, kubeconfig, client, executor, etcd access resolution (`session::etcd_access`), the sources |
+//! | 11 | `snapshot` | the incident snapshot: findings grouped by cause, trimmed tables, this run's journal; scrubbed |
+//! | 10 | `etcd` | the etcd sources: the probe loop, etcd's local log files |
+//! | 10 | `kube` | the only code touching `kube::Client`: context resolution, credential checks, the read-only gate (a tower layer), sources, the executor |
+//! | 9 | `update` | the synchronous, IO-free state transition: `update(&mut Model, Msg, now) -> Vec<Effect>` |
+//! | 8 | `ui` | pure rendering (`draw` of state, theme and `now`): the table component, the panes and their registry |
+//! | 7 | `msg` | the inputs of `update`: keys, ticks, source data, action outcomes |
+//! | 6 | `derived` | data derived from the model and owned by the loop beside it: the rules' memo, the Top pane's row order, the etcd runbook |
+//! | 5 | `diagnose` | pure rules: model → findings (the report's `findings[]`); runbooks and platform detection |
+//! | 4 | `model` | pure state, one file per pane; `model::Store` applies watch deltas atomically |
+//! | 3 | `certs` | certificate expiry: the API server's serving certificate from a TLS handshake, etcd client certificate files |
+//! | 3 | `journal` | JSONL journal of actions (intent before the first request, outcome after) |
+//! | 3 | `logging` | the log file (never the terminal) |
+//! | 2 | `config` | keymap, theme, intervals and tuning as data (`assets/default-config.toml`) merged with the user's file |
+//! | 2 | `mutation` | writes as values: describe, exact patch, kubectl equivalent; their outcomes |
+//! | 1 | `etcd::access`, `etcd::client`, `etcd::logs`, `etcd::probe`, `etcd::tls`, `etcd::wire` | the etcd v3 client library: JSON gateway (read-only by construction), TLS, one probe round, log signatures, access settings |
+//! | 1 | `shared` | shared types: pane and source ids and states, actions, keys and the keymap, findings and severities |
+//! | 0 | `text` | text helpers: truncation, ages, credential scrubbing, error chains |
+//! | 0 | `cli` | clap: the TUI by default, `report`, `sim` |
+//! | 0 | `tuning` | rule thresholds (`[leaders]`, `[events]`, `[top]`) |
+//! | 0 | `term` | terminal ownership and restore on every exit path |
+//! | 0 | `sim` | the simulated cluster (demo, tests, benchmarks): it uses nothing else of the crate |
 //!
 //! Adding a pane: `model/<pane>.rs`, `kube/sources/<pane>.rs`, `ui/panes/<pane>.rs`, its rules in
 //! `diagnose/`, and one registration line in each `mod.rs`.
@@ -58,11 +71,11 @@ pub mod shared;
 pub mod sim;
 pub mod snapshot;
 pub mod term;
+pub mod text;
 pub mod tuning;
 pub mod ui;
 pub mod update;
 
 pub use shared::{action, keymap};
 
-/// When the process started (set first thing in `main`), for the first-frame measurement in the log.
-pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+pub use logging::PROCESS_START;

@@ -2,7 +2,6 @@
 
 use crossterm::event::KeyEvent;
 
-use crate::kube::executor::Outcome;
 use crate::model::etcd::EtcdMsg;
 use crate::model::events::EventRow;
 use crate::model::leaders::LeaseRow;
@@ -11,6 +10,7 @@ use crate::model::nodes::NodeRow;
 use crate::model::top::{MetricsSnapshot, PodRow, RsRow};
 use crate::model::webhooks::WebhooksMsg;
 use crate::model::{Delta, Failure, SourceId};
+use crate::mutation::Outcome;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
@@ -44,7 +44,7 @@ pub enum Msg {
     /// The TUI's incident snapshot was written (its path) or not (why).
     SnapshotWritten(Result<String, String>),
     /// Service-account token Secrets' `ca.crt` compared with `kube-root-ca.crt` (names only).
-    CaBundles(crate::kube::sources::ca_bundles::CaBundles),
+    CaBundles(crate::model::top::CaBundles),
     /// Signature lines of crash-looping system containers' previous logs, by `namespace/pod/container`.
     CrashLogs(std::collections::BTreeMap<String, Vec<String>>),
     /// One metrics.k8s.io poll (pods and nodes).

@@ -56,7 +56,7 @@ async fn run_configured(session: Session, args: &ReportArgs) -> i32 {
         }
     };
     let text = if args.redact && args.format == Format::Text {
-        crate::snapshot::redact_hosts(&model, &crate::snapshot::scrub(&text))
+        crate::snapshot::redact_hosts(&model, &crate::text::scrub(&text))
     } else {
         text
     };

@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use kube::Client;
 use kube::client::ClientBuilder;
-use tokio::sync::mpsc::Sender;
+
+mod etcd_access;
+mod sources;
 
 use crate::cli::GlobalArgs;
 use crate::config::{Config, ConfigError};
@@ -15,10 +16,8 @@ use crate::journal::Journal;
 use crate::kube::context::KubeError;
 use crate::kube::executor::{Executor, Identity};
 use crate::kube::gate::GateLayer;
-use crate::kube::sources::SourceCtx;
 use crate::kube::{KubeSetup, resolve};
 use crate::model::ClusterInfo;
-use crate::msg::Msg;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -74,7 +73,7 @@ impl Session {
                 let kc = kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml("admin"))
                     .map_err(|e| StartError::Client {
                         context: "demo".into(),
-                        reason: crate::kube::context::error_chain(&e),
+                        reason: crate::text::error_chain(&e),
                     })?;
                 let setup = crate::kube::context::from_kubeconfig(
                     kc,
@@ -107,7 +106,7 @@ impl Session {
             KubeSetup::NotConfigured { .. } => (None, None, None),
         };
         let mut config = config;
-        let etcd = crate::etcd::access::from_inputs(
+        let etcd = etcd_access::from_inputs(
             args,
             &mut config,
             context.as_deref(),
@@ -256,61 +255,8 @@ impl Session {
             model.etcd.configure(crate::etcd::info(a), now);
         }
     }
-
-    /// Start every configured source: the Kubernetes ones and the etcd probe.
-    pub fn start_sources(&self, tx: &Sender<Msg>) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut handles = self
-            .source_ctx(tx.clone())
-            .map(|ctx| crate::kube::sources::start_all(&ctx))
-            .unwrap_or_default();
-        // on a control-plane node: etcd's own log files, with or without Kubernetes
-        let root = crate::etcd::access::discovery_root();
-        if !crate::etcd::local_logs::find(&root).is_empty() {
-            handles.push(tokio::spawn(crate::etcd::local_logs::run(root, tx.clone())));
-        }
-        let etcd_cert = self.etcd.as_ref().and_then(|a| a.client.cert.clone());
-        if self.cluster.server.is_some() || etcd_cert.is_some() {
-            handles.push(tokio::spawn(crate::certs::run(
-                self.cluster.server.clone(),
-                etcd_cert,
-                Duration::from_secs(self.config.intervals.request_timeout_secs),
-                CERTS_EVERY,
-                tx.clone(),
-            )));
-        }
-        if let Some(a) = &self.etcd {
-            let i = &self.config.intervals;
-            handles.extend(crate::etcd::start(
-                a,
-                Duration::from_secs(i.etcd_timeout_secs),
-                Duration::from_secs(i.etcd_poll_secs),
-                tx.clone(),
-            ));
-        }
-        handles
-    }
-
-    /// The context sources start from.
-    pub fn source_ctx(&self, tx: Sender<Msg>) -> Option<SourceCtx> {
-        let i = &self.config.intervals;
-        self.client.as_ref().map(|client| SourceCtx {
-            client: client.clone(),
-            tx,
-            namespace: self.cluster.namespace.clone(),
-            api_probe: Duration::from_secs(i.api_probe_secs),
-            backoff_cap: Duration::from_secs(i.backoff_cap_secs),
-            request_timeout: Duration::from_secs(i.request_timeout_secs),
-            metrics_every: Duration::from_secs(self.config.tuning.top.metrics_secs.max(1)),
-        })
-    }
 }
 
-/// How often the certificates are read again (they change rarely; the days left are recomputed on
-/// every evaluation).
-const CERTS_EVERY: Duration = Duration::from_secs(3600);
-
-/// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
-/// request outside the allow-list before anything is sent.
 /// The executor's client: no automatic retries, so a 429 (a PodDisruptionBudget refusing an
 /// eviction, or priority-and-fairness throttling) is an answer the operator sees within seconds
 /// instead of kube's server-aware retry loop (up to 15 attempts, minutes of backoff).
@@ -319,9 +265,11 @@ pub fn build_executor_client(mut config: kube::Config, read_only: bool) -> Resul
     build_client(config, read_only)
 }
 
+/// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
+/// request outside the allow-list before anything is sent.
 pub fn build_client(config: kube::Config, read_only: bool) -> Result<Client, String> {
     let builder = ClientBuilder::try_from(config).map_err(|e| {
-        let chain = crate::kube::context::error_chain(&e);
+        let chain = crate::text::error_chain(&e);
         chain
             .strip_prefix("Failed to infer provided configuration: ")
             .map(str::to_string)

@@ -16,8 +16,8 @@ use serde_json::Value;
 use crate::diagnose::Severity;
 use crate::diagnose::links::grouped;
 use crate::model::Model;
+pub use crate::text::scrub;
 
-const REDACTED: &str = "[redacted]";
 /// At most this many failing pods in the pods table.
 const PODS_MAX: usize = 20;
 
@@ -196,78 +196,6 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
 
     let s = scrub(&s);
     if redact { redact_hosts(model, &s) } else { s }
-}
-
-/// Replace whatever looks like a credential.
-pub fn scrub(text: &str) -> String {
-    text.lines().map(scrub_line).collect::<Vec<_>>().join("\n")
-        + if text.ends_with('\n') { "\n" } else { "" }
-}
-
-/// A long opaque string: mixed-case base64-like (Kubernetes names are lowercase, so they pass), or a
-/// long run of hex.
-fn is_opaque(w: &str) -> bool {
-    let core = w.trim_matches(|c: char| "\"'`,;()[]{}<>".contains(c));
-    let b64 = core
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c));
-    let mixed = core.chars().any(|c| c.is_ascii_uppercase())
-        && core.chars().any(|c| c.is_ascii_lowercase())
-        && core.chars().any(|c| c.is_ascii_digit());
-    let hex = core.len() >= 40 && core.chars().all(|c| c.is_ascii_hexdigit());
-    (core.len() >= 32 && b64 && mixed) || hex
-}
-
-fn secret_key(k: &str) -> bool {
-    let k = k
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_ascii_lowercase();
-    [
-        "token", "password", "passwd", "secret", "apikey", "api_key", "api-key",
-    ]
-    .iter()
-    .any(|s| k.ends_with(s))
-}
-
-fn scrub_line(line: &str) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut hide_next = false;
-    for w in line.split(' ') {
-        if hide_next && !w.is_empty() {
-            out.push(REDACTED.into());
-            hide_next = false;
-            continue;
-        }
-        let lower = w.to_ascii_lowercase();
-        if lower == "bearer" || lower == "basic" {
-            out.push(w.into());
-            hide_next = true;
-            continue;
-        }
-        // key=value / key:value with a secret-sounding key
-        if let Some(pos) = w.find(['=', ':'])
-            && secret_key(&w[..pos])
-        {
-            let value = &w[pos + 1..];
-            if value.is_empty() {
-                out.push(w.into());
-                hide_next = true;
-            } else {
-                out.push(format!("{}{REDACTED}", &w[..=pos]));
-            }
-            continue;
-        }
-        if w.trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-            .starts_with("eyJ")
-            && w.len() > 20
-            || is_opaque(w)
-        {
-            out.push(REDACTED.into());
-            continue;
-        }
-        out.push(w.into());
-    }
-    out.join(" ")
 }
 
 /// Replace node names (longest first) with `node-N` and IPv4 addresses with `x.x.x.x`.

@@ -7,13 +7,13 @@ pub mod contexts;
 pub mod inspect;
 pub mod panes;
 
-use crate::action::Action;
 use crate::diagnose;
-use crate::keymap::Key;
-use crate::kube::executor::OutcomeResult;
 use crate::model::{Dialog, Model, Notice, NoticeLevel, SourceState};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
+use crate::mutation::OutcomeResult;
+use crate::shared::action::Action;
+use crate::shared::keymap::Key;
 
 /// Side effects requested by `update`, executed by the app loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +30,7 @@ pub enum Effect {
     /// Put text on the terminal's clipboard (OSC 52), written by the app loop.
     Copy(String),
     /// Start (or stop) the one view stream: pod logs or the pod object.
-    View(crate::kube::sources::view::ViewRequest),
+    View(crate::model::view::ViewRequest),
 }
 
 /// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`.
@@ -313,7 +313,7 @@ pub fn apply_action(
 
 /// The etcd runbook's commands to the clipboard: shown and copied, never run.
 fn copy_runbook(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
-    match crate::etcd::runbook::build(model) {
+    match crate::diagnose::runbook::build(model) {
         Some(rb) if !rb.commands().is_empty() => {
             let n = rb.commands().lines().count();
             effects.push(Effect::Copy(rb.commands()));

@@ -12,9 +12,9 @@ use serde_json::json;
 
 use super::{Finding, Severity, Subject};
 use crate::model::quantity::fmt_bytes;
-use crate::model::store::age;
 use crate::model::top::Workload;
 use crate::model::{Model, PaneId};
+use crate::text::age;
 
 /// With metrics, a suspect's pods use at least this share of their nodes' allocatable memory.
 pub const MIN_SHARE_PCT: u64 = 10;

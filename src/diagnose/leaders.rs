@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::{Finding, Severity, Subject};
 use crate::model::leaders::LeaseRow;
-use crate::model::store::age;
 use crate::model::{Model, PaneId};
+use crate::text::age;
 
 fn subject(l: &LeaseRow) -> Subject {
     Subject {

@@ -17,115 +17,9 @@ pub mod runbook;
 mod top;
 pub mod webhooks;
 
+use crate::model::Model;
+pub use crate::shared::finding::{Finding, Fix, Severity, Subject, worst};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
-
-use crate::model::{Model, PaneId};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    Warning,
-    Info,
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Subject {
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub part: Option<String>,
-}
-
-impl Subject {
-    /// A namespaced object, whole (no `part`).
-    pub fn namespaced(kind: &str, namespace: &str, name: &str) -> Subject {
-        Subject {
-            kind: kind.to_string(),
-            namespace: Some(namespace.to_string()),
-            name: name.to_string(),
-            part: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Fix {
-    pub text: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub id: String,
-    pub key: String,
-    pub severity: Severity,
-    pub pane: String,
-    pub subject: Option<Subject>,
-    pub title: String,
-    pub evidence: Vec<String>,
-    pub fix: Fix,
-    pub cause: Option<String>,
-    pub details: Value,
-}
-
-impl Finding {
-    /// A finding with the contract's key rule: `id`, then `/kind/namespace/name`, then `#part`.
-    pub fn new(
-        id: &str,
-        severity: Severity,
-        pane: PaneId,
-        subject: Option<Subject>,
-        title: String,
-    ) -> Finding {
-        let key = match &subject {
-            None => id.to_string(),
-            Some(s) => {
-                let mut k = format!(
-                    "{id}/{}/{}/{}",
-                    s.kind,
-                    s.namespace.as_deref().unwrap_or(""),
-                    s.name
-                );
-                if let Some(p) = &s.part {
-                    k.push('#');
-                    k.push_str(p);
-                }
-                k
-            }
-        };
-        Finding {
-            id: id.to_string(),
-            key,
-            severity,
-            pane: pane.name().to_string(),
-            subject,
-            title,
-            evidence: Vec::new(),
-            fix: Fix {
-                text: String::new(),
-                action: None,
-            },
-            cause: None,
-            details: Value::Object(Default::default()),
-        }
-    }
-}
 
 /// Run every rule. Result is sorted: critical first, then by id and key (stable for tests and diffs).
 pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
@@ -208,9 +102,4 @@ pub fn evaluate_with(model: &Model, now: DateTime<Utc>, memo: &mut Memo) -> Vec<
     links::link(model, &mut out);
     out.sort_by(|a, b| (a.severity, &a.id, &a.key).cmp(&(b.severity, &b.id, &b.key)));
     out
-}
-
-/// The worst severity present.
-pub fn worst(findings: &[Finding]) -> Option<Severity> {
-    findings.iter().map(|f| f.severity).min()
 }

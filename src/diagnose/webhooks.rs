@@ -79,7 +79,7 @@ fn base_evidence(model: &Model, w: &WebhookRow, reach: Reach) -> Vec<String> {
             w.name,
             events[0].namespace,
             events[0].reason,
-            crate::ui::truncate(&events[0].message, 160)
+            crate::text::truncate(&events[0].message, 160)
         ));
     }
     ev

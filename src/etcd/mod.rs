@@ -22,12 +22,14 @@ pub mod wire;
 
 pub use crate::diagnose::runbook;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 
-use crate::model::etcd::AccessInfo;
+use crate::model::etcd::{AccessInfo, EtcdMsg};
 use crate::model::{Failure, FailureKind, SourceId};
 use crate::msg::Msg;
 
@@ -54,7 +56,7 @@ pub fn start(
         Ok(client::EtcdClient::new(client_tls, peer_tls, timeout))
     };
     match setup() {
-        Ok(client) => Some(tokio::spawn(probe::run(
+        Ok(client) => Some(tokio::spawn(run(
             client,
             access.endpoints.clone(),
             tx,
@@ -77,5 +79,33 @@ pub fn info(access: &access::EtcdAccess) -> AccessInfo {
         endpoints: access.endpoints.clone(),
         origin: access.origin.clone(),
         tls: access.endpoints.iter().any(|e| e.starts_with("https://")),
+    }
+}
+
+/// The etcd source: a round every `every`, sent as `Msg::Etcd`.
+async fn run(
+    client: client::EtcdClient,
+    configured: Vec<String>,
+    tx: Sender<Msg>,
+    every: Duration,
+) {
+    let mut hints = probe::Hints::new();
+    loop {
+        let started = Utc::now();
+        let t = Instant::now();
+        let endpoints = probe::probe_round(&client, &configured, &mut hints).await;
+        let round = probe::Round {
+            started,
+            took_ms: t.elapsed().as_millis() as u64,
+            endpoints,
+        };
+        if tx
+            .send(Msg::Etcd(Box::new(EtcdMsg::Round(round))))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(every).await;
     }
 }

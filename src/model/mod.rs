@@ -17,87 +17,15 @@ pub mod top;
 pub mod view;
 pub mod webhooks;
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 
-use crate::diagnose::Finding;
-use crate::keymap::Keymap;
 use crate::mutation::Mutation;
+use crate::shared::finding::{Finding, grouped};
+use crate::shared::keymap::Keymap;
 
+pub use crate::shared::pane::PaneId;
 pub use crate::shared::source::{Failure, FailureKind, SourceId, SourceState};
 pub use store::{Delta, Keyed, Store};
-
-/// The seven panes, in tab order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PaneId {
-    #[default]
-    Overview,
-    Etcd,
-    Leaders,
-    Events,
-    Top,
-    Namespaces,
-    Webhooks,
-}
-
-impl PaneId {
-    pub const ALL: &'static [PaneId] = &[
-        PaneId::Overview,
-        PaneId::Etcd,
-        PaneId::Leaders,
-        PaneId::Events,
-        PaneId::Top,
-        PaneId::Namespaces,
-        PaneId::Webhooks,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PaneId::Overview => "overview",
-            PaneId::Etcd => "etcd",
-            PaneId::Leaders => "leaders",
-            PaneId::Events => "events",
-            PaneId::Top => "top",
-            PaneId::Namespaces => "namespaces",
-            PaneId::Webhooks => "webhooks",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            PaneId::Overview => "Overview",
-            PaneId::Etcd => "etcd",
-            PaneId::Leaders => "Leaders",
-            PaneId::Events => "Events",
-            PaneId::Top => "Top",
-            PaneId::Namespaces => "Namespaces",
-            PaneId::Webhooks => "Webhooks",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<PaneId> {
-        PaneId::ALL.iter().copied().find(|p| p.name() == name)
-    }
-
-    pub fn index(self) -> usize {
-        PaneId::ALL.iter().position(|p| *p == self).unwrap_or(0)
-    }
-
-    pub fn next(self) -> PaneId {
-        PaneId::ALL[(self.index() + 1) % PaneId::ALL.len()]
-    }
-
-    pub fn prev(self) -> PaneId {
-        PaneId::ALL[(self.index() + PaneId::ALL.len() - 1) % PaneId::ALL.len()]
-    }
-}
-
-impl fmt::Display for PaneId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Who and where we are: shown in the status bar, written into the journal and the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -297,7 +225,7 @@ impl Model {
     /// The Overview's rows: findings grouped under their causes, as (finding index, depth), kept by
     /// the `/` filter (a cause stays when one of its symptoms matches, so the tree still reads).
     pub fn overview_rows(&self) -> Vec<(usize, usize)> {
-        let all = crate::diagnose::links::grouped(&self.findings);
+        let all = grouped(&self.findings);
         if !self.overview_filter.is_active() {
             return all;
         }

@@ -83,6 +83,15 @@ impl WorkloadRef<'_> {
     }
 }
 
+/// Service-account token Secrets' `ca.crt` compared with `kube-root-ca.crt` (names only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaBundles {
+    /// Token Secrets compared.
+    pub compared: usize,
+    /// `namespace/name` of token Secrets whose `ca.crt` differs from `kube-root-ca.crt`.
+    pub differing: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopModel {
     pub state: SourceState,
@@ -99,7 +108,7 @@ pub struct TopModel {
     /// (bounded: read for the `kube-ca-mismatch` rule).
     pub crash_logs: BTreeMap<String, Vec<String>>,
     /// Token Secrets' `ca.crt` against `kube-root-ca.crt`, where Secrets may be read.
-    pub ca_bundles: Option<crate::kube::sources::ca_bundles::CaBundles>,
+    pub ca_bundles: Option<CaBundles>,
     /// The `/` filter over the rows (name, status, node, owner).
     pub filter: super::filter::TableFilter,
     /// The rows in display order, rebuilt only when an input changed (see `rows::RowsKey`).

@@ -190,6 +190,26 @@ impl PodView {
     }
 }
 
+/// What the one view stream should do: stream a pod's logs, read the pod object, or stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewRequest {
+    Logs {
+        id: u64,
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+        previous: bool,
+        follow: bool,
+        tail: i64,
+    },
+    Object {
+        id: u64,
+        namespace: String,
+        pod: String,
+    },
+    Stop,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::model::PaneId;
+use super::pane::PaneId;
 
 /// Something the user asked for. Mutating actions are hidden and refused in read-only mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

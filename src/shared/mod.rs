@@ -2,5 +2,8 @@
 //! states, user actions, keys and the keymap, findings and severities.
 
 pub mod action;
+pub mod finding;
 pub mod keymap;
+pub mod kinds;
+pub mod pane;
 pub mod source;

@@ -102,16 +102,3 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
         h,
     )
 }
-
-/// Shorten `s` to `max` display columns with an ellipsis.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    if max == 0 {
-        return String::new();
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
-}

@@ -6,14 +6,14 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{Effect, notice};
-use crate::action::Action;
-use crate::kube::sources::view::ViewRequest;
 use crate::model::top::{PodRow, TopRow};
+use crate::model::view::ViewRequest;
 use crate::model::view::{PodView, ViewKind};
 use crate::model::{Model, NoticeLevel, PaneId};
 use crate::msg::Msg;
 use crate::mutation::pods::workload_plural;
 use crate::mutation::{Mutation, PodRef};
+use crate::shared::action::Action;
 
 /// How many pod names the clean-up dialog lists before `… and N more`.
 const LIST_MAX: usize = 8;
@@ -335,8 +335,8 @@ pub fn view_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool
 /// After a drain or bulk delete that reached the server: a view listing exactly what moved, what a
 /// PodDisruptionBudget held and what was skipped or deleted (the same lines as the journal's
 /// `side_effects`).
-pub fn report_view(model: &mut Model, outcome: &crate::kube::executor::Outcome) {
-    use crate::kube::executor::OutcomeResult;
+pub fn report_view(model: &mut Model, outcome: &crate::mutation::Outcome) {
+    use crate::mutation::OutcomeResult;
     if !matches!(
         outcome.mutation,
         Mutation::Drain { .. } | Mutation::DeletePods { .. }

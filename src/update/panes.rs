@@ -4,11 +4,11 @@
 use chrono::{DateTime, Utc};
 
 use super::{Effect, notice};
-use crate::action::Action;
-use crate::kube::executor::{Outcome, OutcomeResult};
 use crate::model::{LastAction, Model, NoticeLevel, PaneId};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
+use crate::mutation::{Outcome, OutcomeResult};
+use crate::shared::action::Action;
 
 /// Apply a source message of these panes; returns true when data changed.
 pub fn on_source(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> bool {

@@ -15,14 +15,7 @@ use crate::msg::Msg;
 const EVERY: Duration = Duration::from_secs(60);
 const TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
 
-/// The comparison's result.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CaBundles {
-    /// Token Secrets compared.
-    pub compared: usize,
-    /// `namespace/name` of token Secrets whose `ca.crt` differs from `kube-root-ca.crt`.
-    pub differing: Vec<String>,
-}
+pub use crate::model::top::CaBundles;
 
 /// Compare each token Secret's `ca.crt` with `root` (whitespace-insensitive).
 pub fn compare(root: &str, secrets: &[Secret]) -> CaBundles {

@@ -12,13 +12,15 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 
 use super::{pane_block, scroll_offset, state_body};
 use crate::diagnose::etcd::View;
+use crate::diagnose::runbook;
 use crate::etcd::client::{ErrorKind, EtcdError};
+use crate::etcd::logs;
 use crate::etcd::probe::EndpointProbe;
 use crate::etcd::wire::hex;
-use crate::etcd::{logs, runbook};
-use crate::model::store::age;
 use crate::model::{Model, PaneId, SourceState};
-use crate::ui::{Theme, truncate};
+use crate::text::age;
+use crate::text::truncate;
+use crate::ui::Theme;
 
 const WIDE: u16 = 140;
 

@@ -8,8 +8,8 @@ use ratatui::widgets::{Row, Table};
 
 use super::{pane_block, scroll_offset, state_body};
 use crate::model::leaders::LeaderSource;
-use crate::model::store::age;
 use crate::model::{Model, PaneId};
+use crate::text::age;
 use crate::ui::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {

@@ -8,12 +8,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{pane_block, scroll_offset, state_body};
-use crate::action::Action;
 use crate::diagnose::namespaces::{blockers, primary};
-use crate::keymap::Scope;
-use crate::model::store::age;
 use crate::model::{Model, PaneId};
-use crate::ui::{Theme, truncate};
+use crate::shared::action::Action;
+use crate::shared::keymap::Scope;
+use crate::text::age;
+use crate::text::truncate;
+use crate::ui::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let ns = &model.namespaces;

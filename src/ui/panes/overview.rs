@@ -9,11 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::{pane_block, scroll_offset};
-use crate::action::Action;
 use crate::diagnose::Finding;
-use crate::model::store::age;
 use crate::model::{Model, PaneId};
-use crate::ui::{Theme, truncate};
+use crate::shared::action::Action;
+use crate::text::age;
+use crate::text::truncate;
+use crate::ui::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let state = &model.api.state;
@@ -113,9 +114,9 @@ pub fn summary_line(model: &Model) -> String {
         return "no Kubernetes cluster configured".to_string();
     };
     let version = model.api.version.as_deref().unwrap_or("version unknown");
-    let dist = crate::etcd::runbook::detect(model).platform;
+    let dist = crate::diagnose::runbook::detect(model).platform;
     let dist = match dist {
-        crate::etcd::runbook::Platform::Unknown => "other",
+        crate::diagnose::runbook::Platform::Unknown => "other",
         p => p.name(),
     };
     let nodes = model.nodes.store.len();

@@ -26,7 +26,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     }
     let [bar, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
     let metrics = match &top.metrics_state {
-        SourceState::Ok { at } => format!("metrics {} old", crate::model::store::age(now, *at)),
+        SourceState::Ok { at } => format!("metrics {} old", crate::text::age(now, *at)),
         SourceState::Loading { .. } => "metrics loading".into(),
         other => format!(
             "no metrics: {}",

@@ -8,10 +8,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{pane_block, scroll_offset, state_body};
-use crate::action::Action;
 use crate::diagnose::webhooks::{blocked_namespaces, self_blocking};
 use crate::model::{Model, PaneId};
-use crate::ui::{Theme, truncate};
+use crate::shared::action::Action;
+use crate::text::truncate;
+use crate::ui::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let wm = &model.webhooks;
