@@ -55,6 +55,7 @@ pub mod app;
 pub mod certs;
 pub mod cli;
 pub mod config;
+pub mod derived;
 pub mod diagnose;
 pub mod etcd;
 pub mod fleet;

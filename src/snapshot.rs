@@ -79,6 +79,13 @@ fn journal_row(e: &Value) -> String {
 
 /// The markdown document (already scrubbed; redacted when asked).
 pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bool) -> String {
+    let s = with_journal(body(model, now), journal);
+    if redact { redact_hosts(model, &s) } else { s }
+}
+
+/// The document's part that comes from the model: the header, the findings, the sources, the
+/// nodes and the failing pods (not scrubbed yet: [`with_journal`] finishes it).
+pub fn body(model: &Model, now: DateTime<Utc>) -> String {
     let ctx = model.cluster.context.as_deref().unwrap_or("-");
     let server = model.cluster.server.as_deref().unwrap_or("-");
     let mut s = format!(
@@ -86,7 +93,29 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
         now.to_rfc3339_opts(SecondsFormat::Secs, true),
         crate::ui::panes::overview::summary_line(model)
     );
+    findings_section(model, &mut s);
+    sources_section(model, now, &mut s);
+    nodes_section(model, &mut s);
+    pods_section(model, &mut s);
+    s
+}
 
+/// The whole document: `body`, then this run's journal entries, scrubbed of credentials.
+pub fn with_journal(body: String, journal: &[Value]) -> String {
+    let mut s = body;
+    s.push_str(&format!("\n## Actions this run ({})\n", journal.len()));
+    if journal.is_empty() {
+        s.push_str("\nNone.\n");
+    } else {
+        s.push_str("\n| time | id | phase | what |\n|---|---|---|---|\n");
+        for e in journal {
+            s.push_str(&journal_row(e));
+        }
+    }
+    scrub(&s)
+}
+
+fn findings_section(model: &Model, s: &mut String) {
     s.push_str(&format!("\n## Findings ({})\n", counts(model)));
     if model.findings.is_empty() {
         s.push_str("\nNone.\n");
@@ -111,7 +140,9 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
             s.push_str(&format!("\n**Fix:** {}\n", f.fix.text));
         }
     }
+}
 
+fn sources_section(model: &Model, now: DateTime<Utc>, s: &mut String) {
     s.push_str("\n## Sources\n\n| source | state | detail |\n|---|---|---|\n");
     for (id, st) in model.sources() {
         s.push_str(&format!(
@@ -121,7 +152,9 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
             cell(st.error_text().unwrap_or(""))
         ));
     }
+}
 
+fn nodes_section(model: &Model, s: &mut String) {
     let nodes: Vec<_> = model.nodes.store.iter().collect();
     let bad: Vec<_> = nodes
         .iter()
@@ -132,24 +165,27 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
         bad.len(),
         nodes.len()
     ));
-    if !bad.is_empty() {
-        s.push_str("\n| node | ready | roles | pressure | kubelet |\n|---|---|---|---|---|\n");
-        for n in bad {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                n.name,
-                match n.ready {
-                    Some(true) => "Ready",
-                    Some(false) => "NotReady",
-                    None => "unknown",
-                },
-                n.roles.join(","),
-                n.pressure.join(","),
-                n.kubelet_version
-            ));
-        }
+    if bad.is_empty() {
+        return;
     }
+    s.push_str("\n| node | ready | roles | pressure | kubelet |\n|---|---|---|---|---|\n");
+    for n in bad {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            n.name,
+            match n.ready {
+                Some(true) => "Ready",
+                Some(false) => "NotReady",
+                None => "unknown",
+            },
+            n.roles.join(","),
+            n.pressure.join(","),
+            n.kubelet_version
+        ));
+    }
+}
 
+fn pods_section(model: &Model, s: &mut String) {
     let failing: Vec<_> = model
         .top
         .pods
@@ -157,45 +193,33 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
         .filter(|p| !p.evicted() && p.phase != "Succeeded" && (p.crash_looping() || !p.ready()))
         .collect();
     s.push_str(&format!("\n## Failing pods ({})\n", failing.len()));
-    if !failing.is_empty() {
-        s.push_str("\n| pod | node | phase | waiting | restarts |\n|---|---|---|---|---|\n");
-        for p in failing.iter().take(PODS_MAX) {
-            let waiting: Vec<&str> = p
-                .containers
-                .iter()
-                .filter_map(|c| c.waiting_reason.as_deref())
-                .filter(|r| !r.is_empty())
-                .collect();
-            s.push_str(&format!(
-                "| {}/{} | {} | {} | {} | {} |\n",
-                p.namespace,
-                p.name,
-                p.node,
-                p.phase,
-                waiting.join(","),
-                p.restarts()
-            ));
-        }
-        if failing.len() > PODS_MAX {
-            s.push_str(&format!(
-                "\n({} more not shown)\n",
-                failing.len() - PODS_MAX
-            ));
-        }
+    if failing.is_empty() {
+        return;
     }
-
-    s.push_str(&format!("\n## Actions this run ({})\n", journal.len()));
-    if journal.is_empty() {
-        s.push_str("\nNone.\n");
-    } else {
-        s.push_str("\n| time | id | phase | what |\n|---|---|---|---|\n");
-        for e in journal {
-            s.push_str(&journal_row(e));
-        }
+    s.push_str("\n| pod | node | phase | waiting | restarts |\n|---|---|---|---|---|\n");
+    for p in failing.iter().take(PODS_MAX) {
+        let waiting: Vec<&str> = p
+            .containers
+            .iter()
+            .filter_map(|c| c.waiting_reason.as_deref())
+            .filter(|r| !r.is_empty())
+            .collect();
+        s.push_str(&format!(
+            "| {}/{} | {} | {} | {} | {} |\n",
+            p.namespace,
+            p.name,
+            p.node,
+            p.phase,
+            waiting.join(","),
+            p.restarts()
+        ));
     }
-
-    let s = scrub(&s);
-    if redact { redact_hosts(model, &s) } else { s }
+    if failing.len() > PODS_MAX {
+        s.push_str(&format!(
+            "\n({} more not shown)\n",
+            failing.len() - PODS_MAX
+        ));
+    }
 }
 
 /// Replace node names (longest first) with `node-N` and IPv4 addresses with `x.x.x.x`.

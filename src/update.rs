@@ -7,6 +7,7 @@ pub mod contexts;
 pub mod inspect;
 pub mod panes;
 
+use crate::derived::Derived;
 use crate::diagnose;
 use crate::model::{Dialog, Model, Notice, NoticeLevel, SourceState};
 use crate::msg::Msg;
@@ -23,8 +24,9 @@ pub enum Effect {
     ListContexts,
     /// Switch to this context: a new gated client, new sources, a fresh model.
     SwitchContext(String),
-    /// Write the incident snapshot of this model (the app loop adds the journal and writes the file).
-    Snapshot(Box<Model>),
+    /// Write the incident snapshot of the model as it is now, asked at this time (the app loop reads
+    /// its own model, adds the journal and writes the file; nothing is cloned).
+    Snapshot(DateTime<Utc>),
     /// Run a confirmed mutation through the one executor.
     Execute(Mutation),
     /// Put text on the terminal's clipboard (OSC 52), written by the app loop.
@@ -33,32 +35,68 @@ pub enum Effect {
     View(crate::model::view::ViewRequest),
 }
 
-/// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`.
+/// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`, with
+/// everything derived afresh (the loop keeps its [`Derived`] and calls [`update_in`]).
 pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
+    let mut derived = fresh(model, &msg);
+    update_in(model, &mut derived, msg, now)
+}
+
+/// What a message needs derived afresh: a key acts on the rows and runbook the screen shows.
+fn fresh(model: &Model, msg: &Msg) -> Derived {
+    match msg {
+        Msg::Key(_) => Derived::of(model),
+        _ => Derived::default(),
+    }
+}
+
+/// [`update`] with the loop's derived data: the rules' memo, the Top order, the runbook.
+pub fn update_in(
+    model: &mut Model,
+    derived: &mut Derived,
+    msg: Msg,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
     let key = matches!(msg, Msg::Key(_));
-    let effects = apply(model, msg, now);
-    settle(model, now);
+    let effects = apply_in(model, derived, msg, now);
+    settle_in(model, derived, now);
     if key {
-        clamp_selection(model);
+        derived.after_key(model);
+        clamp_selection(model, derived);
     }
     effects
 }
 
-/// Re-evaluate the rules if data changed since the last time. The app loop calls this once per
-/// drained batch of messages (not per message: rules cost O(cluster) and a busy watch sends
-/// thousands of messages a second).
+/// Re-evaluate the rules if data changed since the last time, afresh (see [`settle_in`]).
 pub fn settle(model: &mut Model, now: DateTime<Utc>) {
+    settle_in(model, &mut Derived::default(), now);
+}
+
+/// Re-evaluate the rules if data changed since the last time, reusing `derived`'s memo; then the
+/// runbook of the new findings. The app loop calls this once per drained batch of messages (not
+/// per message: rules cost O(cluster) and a busy watch sends thousands of messages a second).
+pub fn settle_in(model: &mut Model, derived: &mut Derived, now: DateTime<Utc>) {
     if model.findings_stale {
-        let mut memo = std::mem::take(&mut model.rules_memo);
-        model.findings = diagnose::evaluate_with(model, now, &mut memo);
-        model.rules_memo = memo;
+        model.findings = diagnose::evaluate_with(model, now, &mut derived.rules);
         model.findings_stale = false;
-        clamp_selection(model);
+        derived.findings_changed(model);
+        clamp_selection(model, derived);
     }
 }
 
-/// Apply one message without re-evaluating the rules (see [`settle`]).
+/// Apply one message without re-evaluating the rules (see [`settle`]), afresh.
 pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
+    let mut derived = fresh(model, &msg);
+    apply_in(model, &mut derived, msg, now)
+}
+
+/// Apply one message without re-evaluating the rules (see [`settle_in`]).
+pub fn apply_in(
+    model: &mut Model,
+    derived: &mut Derived,
+    msg: Msg,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
     let mut effects = Vec::new();
     let mut data_changed = false;
     match msg {
@@ -66,7 +104,7 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             if ev.kind == KeyEventKind::Release {
                 return effects;
             }
-            on_key(model, ev, now, &mut effects);
+            on_key(model, derived, ev, now, &mut effects);
         }
         Msg::Resize(w, h) => {
             model.ui.size = (w, h);
@@ -160,6 +198,7 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
 
 fn on_key(
     model: &mut Model,
+    derived: &Derived,
     ev: crossterm::event::KeyEvent,
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
@@ -220,11 +259,11 @@ fn on_key(
             Action::PageUp => *scroll = scroll.saturating_sub(page),
             Action::First => *scroll = 0,
             Action::Help | Action::Close | Action::Quit => {
-                apply_action(model, action, now, effects)
+                apply_action_in(model, derived, action, now, effects)
             }
             _ => {
                 model.ui.help = false;
-                apply_action(model, action, now, effects);
+                apply_action_in(model, derived, action, now, effects);
             }
         }
         return;
@@ -232,12 +271,25 @@ fn on_key(
     if inspect::view_key(model, action, effects) {
         return;
     }
-    apply_action(model, action, now, effects);
+    apply_action_in(model, derived, action, now, effects);
 }
 
-/// Apply one user intent (also used by tests and, later, by mouse or command input).
+/// Apply one user intent (also used by tests and, later, by mouse or command input), with
+/// everything derived afresh.
 pub fn apply_action(
     model: &mut Model,
+    action: Action,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) {
+    let derived = Derived::of(model);
+    apply_action_in(model, &derived, action, now, effects);
+}
+
+/// Apply one user intent against the rows and runbook of `derived` (what the screen shows).
+pub fn apply_action_in(
+    model: &mut Model,
+    derived: &Derived,
     action: Action,
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
@@ -252,7 +304,7 @@ pub fn apply_action(
         return;
     }
     let active = model.ui.active;
-    let rows = model.row_count(active);
+    let rows = derived.row_count(model, active);
     let sel = &mut model.ui.selected[active.index()];
     match action {
         Action::Quit => {
@@ -282,10 +334,10 @@ pub fn apply_action(
         | Action::ToggleWarnings
         | Action::Filter
         | Action::Sort
-        | Action::Group => panes::pane_action(model, action, now),
+        | Action::Group => panes::pane_action(model, derived, action, now),
         // outside a dialog: the etcd pane's runbook (the dialog handles its own copy)
-        Action::Copy => copy_runbook(model, now, effects),
-        Action::Snapshot => effects.push(Effect::Snapshot(Box::new(model.clone()))),
+        Action::Copy => copy_runbook(model, derived, now, effects),
+        Action::Snapshot => effects.push(Effect::Snapshot(now)),
         Action::Contexts => effects.push(Effect::ListContexts),
         Action::Fix
         | Action::Finalize
@@ -300,20 +352,25 @@ pub fn apply_action(
         | Action::CleanEvicted
         | Action::CleanEvictedAll
         | Action::Cordon
-        | Action::Drain => inspect::propose_action(model, action, now),
+        | Action::Drain => inspect::propose_action(model, derived, action, now),
         Action::Logs
         | Action::Yaml
         | Action::Describe
         | Action::Previous
         | Action::Container
-        | Action::Follow => inspect::view_action(model, action, now, effects),
+        | Action::Follow => inspect::view_action(model, derived, action, now, effects),
         Action::Confirm | Action::Cancel | Action::More | Action::Less | Action::None => {}
     }
 }
 
 /// The etcd runbook's commands to the clipboard: shown and copied, never run.
-fn copy_runbook(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
-    match crate::diagnose::runbook::build(model) {
+fn copy_runbook(
+    model: &mut Model,
+    derived: &Derived,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) {
+    match &derived.runbook {
         Some(rb) if !rb.commands().is_empty() => {
             let n = rb.commands().lines().count();
             effects.push(Effect::Copy(rb.commands()));
@@ -401,9 +458,9 @@ pub(crate) fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: Dat
 /// Keep the active pane's selection on a row. Only the active pane: counting another pane's rows
 /// (10,000 Events grouped) on every batch is work nobody sees; a pane is clamped when it becomes
 /// active, since switching is a key and `update` clamps after every key.
-fn clamp_selection(model: &mut Model) {
+fn clamp_selection(model: &mut Model, derived: &Derived) {
     let p = model.ui.active;
-    let rows = model.row_count(p);
+    let rows = derived.row_count(model, p);
     let sel = &mut model.ui.selected[p.index()];
     *sel = (*sel).min(rows.saturating_sub(1));
 }

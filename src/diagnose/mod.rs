@@ -46,8 +46,8 @@ impl PodInputs {
     }
 }
 
-/// Rule results kept between evaluations (see `PodInputs`). A clone starts empty; memos compare
-/// equal (derived data, not state).
+/// Rule results kept between evaluations (see `PodInputs`), owned by the loop beside the model
+/// (`derived::Derived`).
 #[derive(Debug, Default)]
 pub struct Memo {
     pods: Option<(PodInputs, PodResults)>,
@@ -59,18 +59,6 @@ pub struct Memo {
 struct PodResults {
     findings: Vec<Finding>,
     evicted: std::collections::BTreeMap<String, usize>,
-}
-
-impl Clone for Memo {
-    fn clone(&self) -> Self {
-        Memo::default()
-    }
-}
-
-impl PartialEq for Memo {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
 }
 
 /// [`evaluate`], reusing the per-pod rules' findings from `memo` while their inputs are unchanged.

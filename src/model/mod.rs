@@ -115,8 +115,6 @@ pub struct Model {
     pub findings: Vec<Finding>,
     /// Data changed since `findings` were evaluated (`update::settle` re-evaluates).
     pub findings_stale: bool,
-    /// Rule results reused while their inputs are unchanged (`diagnose::evaluate_with`).
-    pub rules_memo: crate::diagnose::Memo,
     /// The Overview's `/` filter over the findings (severity, title, pane, id, subject, evidence).
     pub overview_filter: filter::TableFilter,
     pub ui: UiState,
@@ -179,7 +177,6 @@ impl Model {
             webhooks: webhooks::WebhooksModel::new(kube_state.clone()),
             findings: Vec::new(),
             findings_stale: false,
-            rules_memo: Default::default(),
             overview_filter: Default::default(),
             ui: UiState::default(),
             dialog: None,

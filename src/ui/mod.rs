@@ -1,4 +1,5 @@
-//! Pure rendering: a function of `&Model`, the theme and an injected `now`. No IO, no clock reads.
+//! Pure rendering: a function of `&Model`, the data the loop derives from it, the theme and an
+//! injected `now`. No IO, no clock reads, no locks.
 
 mod contexts;
 mod dialog;
@@ -14,6 +15,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs, Wrap};
 
+use crate::derived::Derived;
 use crate::model::{Model, PaneId};
 pub use theme::Theme;
 
@@ -21,7 +23,21 @@ pub use theme::Theme;
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
+/// One frame with everything derived afresh from `model` (tests, one-off frames; the loop keeps its
+/// [`Derived`] and calls [`render`]).
 pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, now: DateTime<Utc>) {
+    render(frame, model, &Derived::of(model), theme, now);
+}
+
+/// One frame: a function of the model, the data derived from it, the theme and `now`. It reads no
+/// clock, takes no lock and builds nothing the loop keeps.
+pub fn render(
+    frame: &mut Frame,
+    model: &Model,
+    derived: &Derived,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area, theme);
@@ -35,7 +51,7 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, now: DateTime<Utc>)
     ])
     .areas(area);
     draw_tabs(frame, tabs, model, theme);
-    panes::draw(frame, body, model, theme, now);
+    panes::draw(frame, body, model, derived, theme, now);
     status::draw_notice(frame, notice, model, theme, now);
     status::draw_bar(frame, bar, model, theme, now);
     if let Some(v) = &model.view {

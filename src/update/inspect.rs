@@ -6,6 +6,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{Effect, notice};
+use crate::derived::Derived;
 use crate::model::top::{PodRow, TopRow};
 use crate::model::view::ViewRequest;
 use crate::model::view::{PodView, ViewKind};
@@ -18,13 +19,14 @@ use crate::shared::action::Action;
 /// How many pod names the clean-up dialog lists before `… and N more`.
 const LIST_MAX: usize = 8;
 
-fn selected_row(model: &Model) -> Option<TopRow> {
+/// The Top pane's selected row, as the screen shows it.
+fn selected_row(model: &Model, derived: &Derived) -> Option<TopRow> {
     let sel = model.ui.selected[PaneId::Top.index()];
-    model.top.row(sel)
+    model.top.row_in(&derived.top, sel)
 }
 
-fn selected_pod(model: &Model) -> Option<PodRow> {
-    let row = selected_row(model)?;
+fn selected_pod(model: &Model, derived: &Derived) -> Option<PodRow> {
+    let row = selected_row(model, derived)?;
     model
         .top
         .pods
@@ -34,7 +36,12 @@ fn selected_pod(model: &Model) -> Option<PodRow> {
 }
 
 /// The mutation for a Top-pane action, or why there is none.
-pub fn mutation_for(model: &Model, action: Action, now: DateTime<Utc>) -> Result<Mutation, String> {
+pub fn mutation_for(
+    model: &Model,
+    derived: &Derived,
+    action: Action,
+    now: DateTime<Utc>,
+) -> Result<Mutation, String> {
     if model.ui.active != PaneId::Top {
         return Err(format!(
             "{}: select a pod or workload in the Top pane (5)",
@@ -43,7 +50,7 @@ pub fn mutation_for(model: &Model, action: Action, now: DateTime<Utc>) -> Result
     }
     match action {
         Action::RolloutRestart => {
-            let w = selected_row(model)
+            let w = selected_row(model, derived)
                 .and_then(|r| r.workload)
                 .ok_or("rollout restart: nothing selected")?;
             if workload_plural(&w.kind).is_none() {
@@ -60,7 +67,7 @@ pub fn mutation_for(model: &Model, action: Action, now: DateTime<Utc>) -> Result
             })
         }
         Action::DeletePod => {
-            let p = selected_pod(model)
+            let p = selected_pod(model, derived)
                 .ok_or("delete pod: select one pod (ungroup the Top pane with g)")?;
             let w = model.top.workload(&p);
             Ok(Mutation::DeletePod {
@@ -73,7 +80,7 @@ pub fn mutation_for(model: &Model, action: Action, now: DateTime<Utc>) -> Result
         Action::CleanEvicted | Action::CleanEvictedAll => {
             let ns = if action == Action::CleanEvicted {
                 Some(
-                    selected_row(model)
+                    selected_row(model, derived)
                         .map(|r| r.namespace)
                         .ok_or("clean evicted pods: select a row of the namespace to clean")?,
                 )
@@ -110,7 +117,8 @@ pub fn mutation_for(model: &Model, action: Action, now: DateTime<Utc>) -> Result
             })
         }
         Action::Cordon | Action::Drain => {
-            let p = selected_pod(model).ok_or("select a pod on the node (ungroup with g)")?;
+            let p =
+                selected_pod(model, derived).ok_or("select a pod on the node (ungroup with g)")?;
             if p.node.is_empty() {
                 return Err(format!("pod {}/{} is not on a node", p.namespace, p.name));
             }
@@ -128,8 +136,8 @@ pub fn mutation_for(model: &Model, action: Action, now: DateTime<Utc>) -> Result
 }
 
 /// Propose the action; the clean-up dialog shows the count and the list.
-pub fn propose_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
-    match mutation_for(model, action, now) {
+pub fn propose_action(model: &mut Model, derived: &Derived, action: Action, now: DateTime<Utc>) {
+    match mutation_for(model, derived, action, now) {
         Ok(m) => {
             let current = match &m {
                 Mutation::DeletePods { pods, .. } => {
@@ -204,6 +212,7 @@ fn logs_request(v: &crate::model::view::PodView) -> Effect {
 /// Open a view on the selected pod, or change the open one (previous, container, follow).
 pub fn view_action(
     model: &mut Model,
+    derived: &Derived,
     action: Action,
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
@@ -215,7 +224,7 @@ pub fn view_action(
         _ => None,
     };
     if let Some(kind) = kind {
-        let Some(p) = selected_pod(model) else {
+        let Some(p) = selected_pod(model, derived) else {
             return notice(
                 model,
                 "select one pod in the Top pane (ungroup with g) to view its logs, YAML or description",

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Effect, notice};
+use crate::derived::Derived;
 use crate::model::{LastAction, Model, NoticeLevel, PaneId};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
@@ -63,7 +64,7 @@ pub fn undo_of(last: &LastAction) -> Option<Mutation> {
     }
 }
 
-pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
+pub fn pane_action(model: &mut Model, derived: &Derived, action: Action, now: DateTime<Utc>) {
     let sel = model.ui.selected[model.ui.active.index()];
     match (action, model.ui.active) {
         (Action::ToggleWarnings, PaneId::Events) => {
@@ -83,7 +84,7 @@ pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
             model.ui.selected[PaneId::Top.index()] = 0;
         }
         (Action::Jump, _) => jump(model, now),
-        (Action::Scale, PaneId::Top) => scale_selected(model, sel, now),
+        (Action::Scale, PaneId::Top) => scale_selected(model, derived, sel, now),
         (Action::Scale, _) => notice(
             model,
             "scale: select a workload in the Top pane (5), or jump there from an eviction storm (t)",
@@ -95,8 +96,8 @@ pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
     }
 }
 
-fn scale_selected(model: &mut Model, sel: usize, now: DateTime<Utc>) {
-    let Some(row) = model.top.row(sel) else {
+fn scale_selected(model: &mut Model, derived: &Derived, sel: usize, now: DateTime<Utc>) {
+    let Some(row) = model.top.row_in(&derived.top, sel) else {
         return notice(model, "scale: no workload selected", NoticeLevel::Info, now);
     };
     let Some(w) = row.workload.clone() else {

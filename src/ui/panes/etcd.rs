@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 
 use super::{pane_block, scroll_offset, state_body};
+use crate::derived::Derived;
 use crate::diagnose::etcd::View;
 use crate::diagnose::runbook;
 use crate::etcd::client::{ErrorKind, EtcdError};
@@ -24,7 +25,14 @@ use crate::ui::Theme;
 
 const WIDE: u16 = 140;
 
-pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    model: &Model,
+    derived: &Derived,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) {
     let etcd = &model.etcd;
     let title = etcd.filter.title("etcd");
     let block = pane_block(&title, &etcd.state, Some(etcd.row_count()), theme, now);
@@ -60,7 +68,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         access,
     );
     members(frame, table, model, theme, wide);
-    let rb = runbook::build(model);
+    let rb = derived.runbook.as_ref();
     if wide {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -70,7 +78,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         findings(frame, left, model, theme);
         api_view(frame, api, model, theme, now);
         let w = usize::from(right.width.max(1));
-        let rb_h = rb.as_ref().map_or(3, |r| {
+        let rb_h = rb.map_or(3, |r| {
             let wrapped: usize = r
                 .steps
                 .iter()
@@ -82,12 +90,10 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         });
         let [top, bottom] =
             Layout::vertical([Constraint::Length(rb_h), Constraint::Min(3)]).areas(right);
-        runbook_panel(frame, top, rb.as_ref(), theme, true);
+        runbook_panel(frame, top, rb, theme, true);
         log_groups(frame, bottom, model, theme, now);
     } else {
-        let rb_h = rb
-            .as_ref()
-            .map_or(0, |r| (r.steps.len() as u16 + 2).min(rest.height / 2));
+        let rb_h = rb.map_or(0, |r| (r.steps.len() as u16 + 2).min(rest.height / 2));
         let [top, bottom] =
             Layout::vertical([Constraint::Min(3), Constraint::Length(rb_h)]).areas(rest);
         let summary = log_summary(model, now);
@@ -107,7 +113,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             );
         }
         if rb_h > 0 {
-            runbook_panel(frame, bottom, rb.as_ref(), theme, false);
+            runbook_panel(frame, bottom, rb, theme, false);
         }
     }
 }

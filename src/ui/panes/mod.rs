@@ -15,18 +15,26 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
 
 use super::Theme;
+use crate::derived::Derived;
 use crate::model::{FailureKind, Model, PaneId, SourceState};
 use crate::text::age;
 
-pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    model: &Model,
+    derived: &Derived,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) {
     let pane = model.ui.active;
     match pane {
         PaneId::Overview => overview::draw(frame, area, model, theme, now),
         PaneId::Namespaces => namespaces::draw(frame, area, model, theme, now),
-        PaneId::Etcd => etcd::draw(frame, area, model, theme, now),
+        PaneId::Etcd => etcd::draw(frame, area, model, derived, theme, now),
         PaneId::Leaders => leaders::draw(frame, area, model, theme, now),
         PaneId::Events => events::draw(frame, area, model, theme, now),
-        PaneId::Top => top::draw(frame, area, model, theme, now),
+        PaneId::Top => top::draw(frame, area, model, derived, theme, now),
         PaneId::Webhooks => webhooks::draw(frame, area, model, theme, now),
     }
 }

@@ -7,15 +7,23 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::{pane_block, scroll_offset, state_body};
+use crate::derived::Derived;
 use crate::model::quantity::{fmt_bytes, fmt_cpu};
 use crate::model::{Model, PaneId, SourceState};
 use crate::ui::Theme;
 
-pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    model: &Model,
+    derived: &Derived,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) {
     let top = &model.top;
-    // only the rows on screen are built: the order of all of them is cached in the model, and its
+    // only the rows on screen are built: the order of all of them is kept by the loop, and its
     // length is the count (`row_count` would walk every pod to count without ordering them)
-    let total = top.view(0, 0).0;
+    let total = top.count_in(&derived.top);
     let title = top.filter.title("Top");
     let block = pane_block(&title, &top.state, Some(total), theme, now);
     let inner = block.inner(area);
@@ -66,7 +74,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             .map(|(_, c)| c)
             .collect()
     };
-    let shown = top.rows_window(off, height);
+    let shown = top.view_in(&derived.top, off, height).1;
     let rows = shown.iter().enumerate().map(|(i, r)| {
         let i = i + off;
         let lim_pct = r.pct_of(r.lim_mem_b);
