@@ -299,7 +299,7 @@ impl Config {
             let key = Key::parse(k.key.get_ref())
                 .map_err(|m| invalid(Some(k.key.span()), format!("keys[{i}].key: {m}")))?;
             let action = Action::from_name(k.action.get_ref()).ok_or_else(|| {
-                let known: Vec<&str> = Action::ALL.iter().map(|(n, _)| *n).collect();
+                let known: Vec<&str> = Action::all().map(|(n, _)| n).collect();
                 invalid(
                     Some(k.action.span()),
                     format!(

@@ -56,12 +56,4 @@ impl Derived {
     pub fn after_key(&mut self, model: &Model) {
         self.top.follow_view(&model.top);
     }
-
-    /// Selectable rows of `pane`, from the kept order where there is one.
-    pub fn row_count(&self, model: &Model, pane: PaneId) -> usize {
-        match pane {
-            PaneId::Top => model.top.count_in(&self.top),
-            other => model.row_count(other),
-        }
-    }
 }

@@ -66,7 +66,6 @@ pub mod model;
 pub mod msg;
 pub mod mutation;
 pub mod report;
-pub mod report_panes;
 pub mod session;
 pub mod shared;
 pub mod sim;

@@ -9,12 +9,13 @@ pub mod panes;
 
 use crate::derived::Derived;
 use crate::diagnose;
-use crate::model::{Dialog, Model, Notice, NoticeLevel, SourceState};
+use crate::model::{Dialog, Model, Notice, NoticeLevel, PaneId, SourceState};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
 use crate::mutation::OutcomeResult;
 use crate::shared::action::Action;
 use crate::shared::keymap::Key;
+use crate::ui::panes::pane;
 
 /// Side effects requested by `update`, executed by the app loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -241,8 +242,7 @@ fn on_key(
     }
     if contexts::on_key(model, &ev, effects)
         || inspect::view_edit_key(model, &ev)
-        || panes::on_edit_key(model, &ev)
-        || inspect::on_edit_key(model, &ev)
+        || edit_filter(model, &ev)
     {
         return;
     }
@@ -304,7 +304,7 @@ pub fn apply_action_in(
         return;
     }
     let active = model.ui.active;
-    let rows = derived.row_count(model, active);
+    let rows = pane(active).row_count(model, derived);
     let sel = &mut model.ui.selected[active.index()];
     match action {
         Action::Quit => {
@@ -328,31 +328,30 @@ pub fn apply_action_in(
         Action::PageUp => *sel = sel.saturating_sub(model.ui.page.max(1)),
         Action::First => *sel = 0,
         Action::Last => *sel = rows.saturating_sub(1),
-        Action::Scale
-        | Action::Undo
-        | Action::Jump
-        | Action::ToggleWarnings
-        | Action::Filter
-        | Action::Sort
-        | Action::Group => panes::pane_action(model, derived, action, now),
+        Action::Undo => panes::undo(model, now),
+        Action::Jump => panes::jump(model, now),
+        Action::Filter => {
+            pane(active).open_filter(model);
+        }
+        Action::ToggleWarnings | Action::Sort | Action::Group => {
+            pane(active).view_action(model, action);
+        }
         // outside a dialog: the etcd pane's runbook (the dialog handles its own copy)
         Action::Copy => copy_runbook(model, derived, now, effects),
         Action::Snapshot => effects.push(Effect::Snapshot(now)),
         Action::Contexts => effects.push(Effect::ListContexts),
-        Action::Fix
+        Action::Scale
+        | Action::Fix
         | Action::Finalize
         | Action::ToggleFailurePolicy
         | Action::BackupDelete
-        | Action::Restore => match crate::model::pane_actions::mutation_for(model, action) {
-            Ok(m) => propose(model, m, now),
-            Err(why) => notice(model, &why, NoticeLevel::Info, now),
-        },
-        Action::RolloutRestart
+        | Action::Restore
+        | Action::RolloutRestart
         | Action::DeletePod
         | Action::CleanEvicted
         | Action::CleanEvictedAll
         | Action::Cordon
-        | Action::Drain => inspect::propose_action(model, derived, action, now),
+        | Action::Drain => propose_for_row(model, derived, action, now),
         Action::Logs
         | Action::Yaml
         | Action::Describe
@@ -361,6 +360,52 @@ pub fn apply_action_in(
         | Action::Follow => inspect::view_action(model, derived, action, now, effects),
         Action::Confirm | Action::Cancel | Action::More | Action::Less | Action::None => {}
     }
+}
+
+/// A pane key that writes: the active pane proposes the mutation for its selected row (the confirm
+/// dialog opens) or says why there is none.
+fn propose_for_row(model: &mut Model, derived: &Derived, action: Action, now: DateTime<Utc>) {
+    let active = model.ui.active;
+    match pane(active).propose(model, derived, action, now) {
+        Some(Ok(p)) => {
+            propose(model, p.mutation, now);
+            if let Some(d) = model.dialog.as_mut() {
+                d.current = p.current;
+            }
+        }
+        Some(Err(why)) => notice(model, &why, NoticeLevel::Info, now),
+        None => notice(model, &not_here(action, active), NoticeLevel::Info, now),
+    }
+}
+
+/// Why a writing key does nothing in this pane, and where it does something.
+fn not_here(action: Action, pane: PaneId) -> String {
+    match action {
+        Action::Scale => {
+            "scale: select a workload in the Top pane (5), or jump there from an eviction storm (t)"
+                .into()
+        }
+        Action::Fix
+        | Action::Finalize
+        | Action::ToggleFailurePolicy
+        | Action::BackupDelete
+        | Action::Restore => format!("`{action}` does nothing in the {pane} pane"),
+        _ => format!(
+            "{}: select a pod or workload in the Top pane (5)",
+            action.name()
+        ),
+    }
+}
+
+/// A key while the active pane's filter is edited: typed into it (the selection goes back to the
+/// first row).
+fn edit_filter(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
+    let active = model.ui.active;
+    if !pane(active).edit_filter(model, ev) {
+        return false;
+    }
+    model.ui.selected[active.index()] = 0;
+    true
 }
 
 /// The etcd runbook's commands to the clipboard: shown and copied, never run.
@@ -460,7 +505,7 @@ pub(crate) fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: Dat
 /// active, since switching is a key and `update` clamps after every key.
 fn clamp_selection(model: &mut Model, derived: &Derived) {
     let p = model.ui.active;
-    let rows = derived.row_count(model, p);
+    let rows = pane(p).row_count(model, derived);
     let sel = &mut model.ui.selected[p.index()];
     *sel = (*sel).min(rows.saturating_sub(1));
 }

@@ -171,9 +171,7 @@ fn blank(src: &str) -> String {
                 }
                 j += 1;
             }
-            for k in i..j.min(b.len()) {
-                out.push(keep(b[k]));
-            }
+            out.extend(b[i..j.min(b.len())].iter().map(|c| keep(*c)));
             i = j;
         } else if c == '"' {
             out.push(' ');

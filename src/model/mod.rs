@@ -83,7 +83,7 @@ pub struct UiState {
     pub help_scroll: usize,
     pub quit: bool,
     /// Selected row per pane.
-    pub selected: [usize; 7],
+    pub selected: [usize; PaneId::ALL.len()],
     /// Rows the body can show (set from the last resize) for paging.
     pub page: usize,
     pub size: (u16, u16),
@@ -190,32 +190,6 @@ impl Model {
             last_action: None,
             certs: None,
             cluster,
-        }
-    }
-
-    /// The state a pane shows in its title and body.
-    pub fn pane_state(&self, pane: PaneId) -> &SourceState {
-        match pane {
-            PaneId::Overview => &self.api.state,
-            PaneId::Etcd => &self.etcd.state,
-            PaneId::Leaders => &self.leaders.state,
-            PaneId::Events => &self.events.state,
-            PaneId::Top => &self.top.state,
-            PaneId::Namespaces => &self.namespaces.state,
-            PaneId::Webhooks => &self.webhooks.state,
-        }
-    }
-
-    /// Number of selectable rows in a pane.
-    pub fn row_count(&self, pane: PaneId) -> usize {
-        match pane {
-            PaneId::Overview => self.overview_rows().len(),
-            PaneId::Namespaces => self.namespaces.shown().len(),
-            PaneId::Etcd => self.etcd.row_count(),
-            PaneId::Leaders => self.leaders.shown().len(),
-            PaneId::Events => self.events.group_count(),
-            PaneId::Top => self.top.row_count(),
-            PaneId::Webhooks => self.webhooks.shown().len(),
         }
     }
 

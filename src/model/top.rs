@@ -2,6 +2,7 @@
 //! owners (to reach the Deployment), and the latest `metrics.k8s.io` poll. The pod rows are in
 //! `top/pod.rs`; the pane's rows (sorting, grouping, the order the loop keeps) in `top/rows.rs`.
 
+pub mod actions;
 mod pod;
 mod rows;
 

@@ -1,55 +1,73 @@
-//! The panes, by id: name (config scopes, findings' `pane`), title, tab order.
+//! The panes, by id: name (config scopes, findings' `pane`, the `pane_<name>` action), title, tab
+//! order. The list in [`panes!`] is the pane registry: one line per pane; the ids here and the
+//! per-pane dispatch in `ui::panes` are generated from it.
 
 use std::fmt;
 
-/// The seven panes, in tab order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PaneId {
-    #[default]
-    Overview,
-    Etcd,
-    Leaders,
-    Events,
-    Top,
-    Namespaces,
-    Webhooks,
+/// The pane registry: one line per pane, in tab order (the number keys follow it). Each line is the
+/// pane's id, its module and its title; `ui::panes::<module>` holds the pane (its [`Pane`] value,
+/// `PANE`: view, keys, report rows). Invoked with the name of a macro that receives the list.
+///
+/// [`Pane`]: ../../ui/panes/trait.Pane.html
+macro_rules! panes {
+    ($then:ident) => {
+        $then! {
+            Overview overview "Overview",
+            Etcd etcd "etcd",
+            Leaders leaders "Leaders",
+            Events events "Events",
+            Top top "Top",
+            Namespaces namespaces "Namespaces",
+            Webhooks webhooks "Webhooks",
+        }
+    };
+}
+pub(crate) use panes;
+
+macro_rules! pane_ids {
+    ($($id:ident $module:ident $title:literal,)*) => {
+        /// A pane (see [`panes!`] for the list).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum PaneId {
+            $($id,)*
+        }
+
+        impl PaneId {
+            /// Every pane, in tab order.
+            pub const ALL: &'static [PaneId] = &[$(PaneId::$id,)*];
+
+            /// The name in config scopes, findings' `pane` and the report.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(PaneId::$id => stringify!($module),)*
+                }
+            }
+
+            pub fn title(self) -> &'static str {
+                match self {
+                    $(PaneId::$id => $title,)*
+                }
+            }
+
+            /// The keymap's action that shows this pane (`pane_<name>`).
+            pub fn action_name(self) -> &'static str {
+                match self {
+                    $(PaneId::$id => concat!("pane_", stringify!($module)),)*
+                }
+            }
+        }
+    };
+}
+panes!(pane_ids);
+
+impl Default for PaneId {
+    /// The first pane (the Overview).
+    fn default() -> Self {
+        PaneId::ALL[0]
+    }
 }
 
 impl PaneId {
-    pub const ALL: &'static [PaneId] = &[
-        PaneId::Overview,
-        PaneId::Etcd,
-        PaneId::Leaders,
-        PaneId::Events,
-        PaneId::Top,
-        PaneId::Namespaces,
-        PaneId::Webhooks,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PaneId::Overview => "overview",
-            PaneId::Etcd => "etcd",
-            PaneId::Leaders => "leaders",
-            PaneId::Events => "events",
-            PaneId::Top => "top",
-            PaneId::Namespaces => "namespaces",
-            PaneId::Webhooks => "webhooks",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            PaneId::Overview => "Overview",
-            PaneId::Etcd => "etcd",
-            PaneId::Leaders => "Leaders",
-            PaneId::Events => "Events",
-            PaneId::Top => "Top",
-            PaneId::Namespaces => "Namespaces",
-            PaneId::Webhooks => "Webhooks",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<PaneId> {
         PaneId::ALL.iter().copied().find(|p| p.name() == name)
     }

@@ -6,6 +6,7 @@ mod dialog;
 mod help;
 pub mod panes;
 mod status;
+pub mod table;
 pub mod theme;
 pub mod view;
 
@@ -51,7 +52,13 @@ pub fn render(
     ])
     .areas(area);
     draw_tabs(frame, tabs, model, theme);
-    panes::draw(frame, body, model, derived, theme, now);
+    let cx = panes::Cx {
+        model,
+        derived,
+        theme,
+        now,
+    };
+    panes::draw(frame, body, &cx);
     status::draw_notice(frame, notice, model, theme, now);
     status::draw_bar(frame, bar, model, theme, now);
     if let Some(v) = &model.view {

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 
 use super::{Effect, notice};
-use crate::derived::Derived;
 use crate::model::{LastAction, Model, NoticeLevel, PaneId};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
@@ -64,74 +63,9 @@ pub fn undo_of(last: &LastAction) -> Option<Mutation> {
     }
 }
 
-pub fn pane_action(model: &mut Model, derived: &Derived, action: Action, now: DateTime<Utc>) {
-    let sel = model.ui.selected[model.ui.active.index()];
-    match (action, model.ui.active) {
-        (Action::ToggleWarnings, PaneId::Events) => {
-            model.events.warnings_only = !model.events.warnings_only;
-        }
-        (Action::Sort, PaneId::Events) => model.events.sort = model.events.sort.next(),
-        (Action::Filter, PaneId::Events) => model.events.editing = true,
-        (Action::Filter, PaneId::Overview) => model.overview_filter.editing = true,
-        (Action::Filter, PaneId::Etcd) => model.etcd.filter.editing = true,
-        (Action::Filter, PaneId::Top) => model.top.filter.editing = true,
-        (Action::Filter, PaneId::Leaders) => model.leaders.filter.editing = true,
-        (Action::Filter, PaneId::Namespaces) => model.namespaces.filter.editing = true,
-        (Action::Filter, PaneId::Webhooks) => model.webhooks.filter.editing = true,
-        (Action::Sort, PaneId::Top) => model.top.sort = model.top.sort.next(),
-        (Action::Group, PaneId::Top) => {
-            model.top.grouped = !model.top.grouped;
-            model.ui.selected[PaneId::Top.index()] = 0;
-        }
-        (Action::Jump, _) => jump(model, now),
-        (Action::Scale, PaneId::Top) => scale_selected(model, derived, sel, now),
-        (Action::Scale, _) => notice(
-            model,
-            "scale: select a workload in the Top pane (5), or jump there from an eviction storm (t)",
-            NoticeLevel::Info,
-            now,
-        ),
-        (Action::Undo, _) => undo(model, now),
-        _ => {}
-    }
-}
-
-fn scale_selected(model: &mut Model, derived: &Derived, sel: usize, now: DateTime<Utc>) {
-    let Some(row) = model.top.row_in(&derived.top, sel) else {
-        return notice(model, "scale: no workload selected", NoticeLevel::Info, now);
-    };
-    let Some(w) = row.workload.clone() else {
-        return;
-    };
-    if w.kind != "Deployment" {
-        return notice(
-            model,
-            &format!(
-                "scale: {} {}/{} is not a Deployment; ktriage scales Deployments",
-                w.kind, w.namespace, w.name
-            ),
-            NoticeLevel::Info,
-            now,
-        );
-    }
-    let running = model
-        .top
-        .pods
-        .iter()
-        .filter(|p| p.running() && model.top.workload_ref(p) == w.as_ref())
-        .count();
-    let m = Mutation::Scale {
-        namespace: w.namespace,
-        name: w.name,
-        replicas: 0,
-    };
-    super::propose(model, m, now);
-    if let Some(d) = model.dialog.as_mut() {
-        d.current = Some(format!("{running} pod(s) running"));
-    }
-}
-
-fn undo(model: &mut Model, now: DateTime<Utc>) {
+/// Propose the write that reverts this session's last action (a scale: back to the journal's
+/// `before`).
+pub fn undo(model: &mut Model, now: DateTime<Utc>) {
     let Some(last) = model.last_action.clone() else {
         return notice(
             model,
@@ -173,7 +107,7 @@ fn undo(model: &mut Model, now: DateTime<Utc>) {
 
 /// From an eviction storm (the selected finding in Overview, or the first storm from Events) to its
 /// workload in Top, grouped by owner with that workload selected.
-fn jump(model: &mut Model, now: DateTime<Utc>) {
+pub fn jump(model: &mut Model, now: DateTime<Utc>) {
     let pick = match model.ui.active {
         PaneId::Overview => model
             .overview_rows()
@@ -259,28 +193,4 @@ pub fn dialog_action(
         }
         _ => {}
     }
-}
-
-/// While the Events filter line is being edited, keys type into it: Enter keeps it, Esc clears it.
-pub fn on_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
-    use crossterm::event::{KeyCode, KeyModifiers};
-    if !model.events.editing || model.ui.active != PaneId::Events {
-        return false;
-    }
-    match ev.code {
-        KeyCode::Char(c) if !ev.modifiers.contains(KeyModifiers::CONTROL) => {
-            model.events.filter.push(c)
-        }
-        KeyCode::Backspace => {
-            model.events.filter.pop();
-        }
-        KeyCode::Enter => model.events.editing = false,
-        KeyCode::Esc => {
-            model.events.filter.clear();
-            model.events.editing = false;
-        }
-        _ => return false,
-    }
-    model.ui.selected[PaneId::Events.index()] = 0;
-    true
 }
