@@ -15,6 +15,7 @@
 pub mod access;
 pub mod client;
 pub mod local_logs;
+pub mod log_facts;
 pub mod logs;
 pub mod probe;
 pub mod runbook;

@@ -179,7 +179,13 @@ pub fn load(spec: &str) -> Result<Loaded, SimError> {
     let mut objects = base_objects();
     objects.extend(acc.objects);
     let mut objects = dedupe(objects);
+    let first_new = objects.len();
     super::etcd::prepare_pods(&acc.etcd, &mut objects);
+    // the pods it created carry short times (`-41d`) like any scenario object
+    let now = chrono::Utc::now();
+    for o in objects.iter_mut().skip(first_new) {
+        resolve_times(o, "", now);
+    }
     Ok(Loaded {
         name,
         users: acc.users,

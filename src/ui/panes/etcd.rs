@@ -548,7 +548,10 @@ fn log_groups(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: 
             )));
             if let Some(s) = sigs.iter().find(|s| s.id == g.id) {
                 lines.push(Line::from(Span::styled(
-                    format!("          {} (seed: {})", s.meaning, s.seed),
+                    format!(
+                        "          {} (see \"{}\" in the Rancher troubleshooting guide)",
+                        s.meaning, s.section
+                    ),
                     theme.muted(),
                 )));
             }
