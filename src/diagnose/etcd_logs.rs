@@ -165,20 +165,29 @@ fn island_finding(
     let mut evidence = Vec::new();
     let mut stale: BTreeSet<u64> = BTreeSet::new();
     for l in logs {
+        // one line per pod and stale ID, over both log formats
+        let mut sent: BTreeMap<Option<u64>, (u64, DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
         for f in l.facts.recent(FactKind::MismatchIgnored, since) {
             let to_island = f.key.remote_cluster == Some(island)
                 || (f.key.remote_cluster.is_none() && f.key.local_cluster == Some(maj));
             if f.key.local_cluster == Some(maj) && to_island {
                 stale.extend(f.key.remote);
-                evidence.push(format!(
-                    "logs of {}: {}: `request sent was ignored … cluster ID mismatch`: it sends to member {}, which answers for cluster {} (this member's cluster: {})",
-                    l.pod,
-                    lines(f),
-                    f.key.remote.map(hex).unwrap_or_else(|| "?".into()),
-                    hex(island),
-                    hex(maj)
-                ));
+                let e = sent.entry(f.key.remote).or_insert((0, f.first, f.last));
+                e.0 += f.count;
+                e.1 = e.1.min(f.first);
+                e.2 = e.2.max(f.last);
             }
+        }
+        for (remote, (n, first, last)) in sent {
+            evidence.push(format!(
+                "logs of {}: {n} lines in {} (last {}): `request sent was ignored … cluster ID mismatch`: it sends to member {}, which answers for cluster {} (this member's cluster: {})",
+                l.pod,
+                age(last, first),
+                last.format("%H:%M:%S"),
+                remote.map(hex).unwrap_or_else(|| "?".into()),
+                hex(island),
+                hex(maj)
+            ));
         }
     }
     let island_pods: Vec<&PodLog> = logs
@@ -269,10 +278,13 @@ fn island_finding(
     out.push(f);
 }
 
+/// A peer by member ID, or by address when the line names none.
+type PeerKey = (Option<u64>, Option<String>);
+
 /// Peers the members cannot reach on their peer port, by member ID (or address).
 fn peers_down(model: &Model, logs: &[PodLog], now: DateTime<Utc>, out: &mut Vec<Finding>) {
     let since = now - Duration::seconds(DOWN_SECS);
-    let mut down: BTreeMap<(Option<u64>, Option<String>), Vec<(&str, &Fact)>> = BTreeMap::new();
+    let mut down: BTreeMap<PeerKey, Vec<(&str, &Fact)>> = BTreeMap::new();
     for l in logs {
         for f in l.facts.recent(FactKind::PeerUnreachable, since) {
             let addr = if f.key.remote.is_some() {
