@@ -60,7 +60,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         access,
     );
     members(frame, table, model, theme, wide);
-    let rb = runbook::build(model);
+    let rb = runbook::build(model, now);
     if wide {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -164,13 +164,14 @@ fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             theme.muted(),
         )));
     }
-    let head_h = (lines.len() as u16 + 1).min(area.height / 3);
+    if etcd.logs.is_empty() {
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let head_h = (lines.len() as u16 * 2).min(area.height / 3);
     let [head, rest] =
         Layout::vertical([Constraint::Length(head_h), Constraint::Min(3)]).areas(area);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), head);
-    if etcd.logs.is_empty() {
-        return;
-    }
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
             .spacing(2)
@@ -522,12 +523,27 @@ fn api_view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// A command as shown: the certificate environment in front of etcdctl is elided (the copy keeps it).
+/// A command as shown: the certificate flags and the crictl lookup in front of etcdctl are elided
+/// (the copy keeps them).
 fn shown(cmd: &str) -> String {
-    match cmd.find(" etcdctl ") {
-        Some(i) if cmd.starts_with("ETCDCTL_") => {
-            format!("[ETCDCTL_* certs] etcdctl {}", &cmd[i + 9..])
-        }
-        _ => cmd.to_string(),
+    let mut c = cmd.to_string();
+    if let (Some(i), Some(j)) = (
+        c.find("--endpoints=https://127.0.0.1:2379 --cacert="),
+        c.find(" --key="),
+    ) {
+        let end = c[j + 7..].find(' ').map_or(c.len(), |k| j + 7 + k);
+        c.replace_range(i..end, "[certs]");
     }
+    if let (Some(i), Some(j)) = (c.find("CRI_CONFIG_FILE="), c.find(" --quiet) ")) {
+        c.replace_range(i..j + 10, "[crictl exec etcd] ");
+    }
+    if let Some(rest) = c.strip_prefix("kubectl -n kube-system exec ")
+        && let Some((pod, tail)) = rest.split_once(" -- ")
+    {
+        c = format!("[exec {pod}] {tail}");
+    }
+    if let Some(i) = c.find(" etcdctl ").filter(|_| c.starts_with("ETCDCTL_")) {
+        c = format!("[ETCDCTL_* certs] etcdctl {}", &c[i + 9..]);
+    }
+    c
 }
