@@ -321,7 +321,7 @@ pub fn quorum_lost(model: &Model, d: Detected, now: DateTime<Utc>) -> Runbook {
                 Some(format!("systemctl start {}", p.service())),
             ));
             steps.push(step(
-                format!("On every other server: move its old etcd data aside"),
+                "On every other server: move its old etcd data aside",
                 Some(moved(p)),
             ));
             for n in all.iter().filter(|n| **n != first) {

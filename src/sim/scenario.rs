@@ -415,6 +415,13 @@ pub fn resolve_times(v: &mut Value, key: &str, now: chrono::DateTime<chrono::Utc
             };
             if let Some(secs) = offset {
                 *s = format_time(now + chrono::Duration::seconds(secs), key);
+            } else if s.starts_with('{')
+                && s.contains("\"$now")
+                && let Ok(mut inner) = serde_json::from_str::<Value>(s)
+            {
+                // a JSON document in a string (ConfigMap data such as RKE2's snapshot records)
+                resolve_times(&mut inner, key, now);
+                *s = inner.to_string();
             }
         }
         _ => {}
