@@ -370,7 +370,7 @@ fn on_screen(n: usize, pane: PaneId) -> (Model, Derived, Terminal<TestBackend>) 
     m.ui.active = pane;
     m.ui.size = (200, 60);
     m.ui.page = 54;
-    let d = Derived::of(&m);
+    let d = Derived::of(&m, now());
     (m, d, Terminal::new(TestBackend::new(200, 60)).unwrap())
 }
 

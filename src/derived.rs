@@ -9,6 +9,8 @@
 
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+
 use crate::diagnose::Memo;
 use crate::diagnose::runbook::{self, Runbook};
 use crate::model::top::TopOrder;
@@ -27,9 +29,9 @@ pub struct Derived {
 
 impl Derived {
     /// Everything derived afresh from `model` (the Top order only while that pane is on screen).
-    pub fn of(model: &Model) -> Derived {
+    pub fn of(model: &Model, now: DateTime<Utc>) -> Derived {
         let mut d = Derived {
-            runbook: runbook::build(model),
+            runbook: runbook::build(model, now),
             ..Derived::default()
         };
         if model.ui.active == PaneId::Top {
@@ -39,8 +41,8 @@ impl Derived {
     }
 
     /// After the rules ran: the runbook of the new findings.
-    pub fn findings_changed(&mut self, model: &Model) {
-        self.runbook = runbook::build(model);
+    pub fn findings_changed(&mut self, model: &Model, now: DateTime<Utc>) {
+        self.runbook = runbook::build(model, now);
     }
 
     /// Before a frame: the Top pane's order, while that pane is on screen (paced under pod churn

@@ -40,7 +40,7 @@
 //! | 3 | `logging` | the log file (never the terminal) |
 //! | 2 | `config` | keymap, theme, intervals and tuning as data (`assets/default-config.toml`) merged with the user's file |
 //! | 2 | `mutation` | writes as values: describe, exact patch, kubectl equivalent; their outcomes |
-//! | 1 | `etcd::access`, `etcd::client`, `etcd::logs`, `etcd::probe`, `etcd::tls`, `etcd::wire` | the etcd v3 client library: JSON gateway (read-only by construction), TLS, one probe round, log signatures, access settings |
+//! | 1 | `etcd::access`, `etcd::client`, `etcd::log_facts`, `etcd::logs`, `etcd::probe`, `etcd::tls`, `etcd::wire` | the etcd v3 client library: JSON gateway (read-only by construction), TLS, one probe round, log signatures and what log lines say, access settings |
 //! | 1 | `shared` | shared types: pane and source ids and states, actions, keys and the keymap, findings and severities |
 //! | 0 | `text` | text helpers: truncation, ages, credential scrubbing, error chains |
 //! | 0 | `cli` | clap: the TUI by default, `report`, `sim` |

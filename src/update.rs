@@ -39,14 +39,14 @@ pub enum Effect {
 /// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`, with
 /// everything derived afresh (the loop keeps its [`Derived`] and calls [`update_in`]).
 pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
-    let mut derived = fresh(model, &msg);
+    let mut derived = fresh(model, &msg, now);
     update_in(model, &mut derived, msg, now)
 }
 
 /// What a message needs derived afresh: a key acts on the rows and runbook the screen shows.
-fn fresh(model: &Model, msg: &Msg) -> Derived {
+fn fresh(model: &Model, msg: &Msg, now: DateTime<Utc>) -> Derived {
     match msg {
-        Msg::Key(_) => Derived::of(model),
+        Msg::Key(_) => Derived::of(model, now),
         _ => Derived::default(),
     }
 }
@@ -80,14 +80,14 @@ pub fn settle_in(model: &mut Model, derived: &mut Derived, now: DateTime<Utc>) {
     if model.findings_stale {
         model.findings = diagnose::evaluate_with(model, now, &mut derived.rules);
         model.findings_stale = false;
-        derived.findings_changed(model);
+        derived.findings_changed(model, now);
         clamp_selection(model, derived);
     }
 }
 
 /// Apply one message without re-evaluating the rules (see [`settle`]), afresh.
 pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
-    let mut derived = fresh(model, &msg);
+    let mut derived = fresh(model, &msg, now);
     apply_in(model, &mut derived, msg, now)
 }
 
@@ -282,7 +282,7 @@ pub fn apply_action(
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
 ) {
-    let derived = Derived::of(model);
+    let derived = Derived::of(model, now);
     apply_action_in(model, &derived, action, now, effects);
 }
 

@@ -7,12 +7,15 @@
 mod api;
 pub mod cluster;
 pub mod etcd;
-mod etcd_health;
+pub mod etcd_health;
+mod etcd_logs;
+pub mod etcd_members;
 pub mod events;
 mod leaders;
 pub mod links;
 pub mod namespaces;
 mod pod_health;
+pub mod recovery;
 pub mod runbook;
 mod top;
 pub mod webhooks;

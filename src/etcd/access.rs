@@ -21,6 +21,8 @@ pub struct EtcdSettings {
     pub peer_cacert: Option<PathBuf>,
     pub peer_cert: Option<PathBuf>,
     pub peer_key: Option<PathBuf>,
+    /// `exec`: also run `etcdctl` inside the etcd pods through pods/exec (opt-in per context).
+    pub via: Option<String>,
 }
 
 impl EtcdSettings {
@@ -189,6 +191,7 @@ pub fn discover(root: &Path) -> Option<Layer> {
                     peer_cacert: opt("peer-ca.crt"),
                     peer_cert: opt("peer-server-client.crt"),
                     peer_key: opt("peer-server-client.key"),
+                    via: None,
                 },
             });
         }
@@ -222,6 +225,7 @@ pub fn discover(root: &Path) -> Option<Layer> {
             peer_cacert: ca,
             peer_cert: Some(cert),
             peer_key: Some(key),
+            via: None,
         },
     })
 }
@@ -322,3 +326,17 @@ mod tests {
         assert!(a.origin.contains("peer TLS: discovered RKE2"));
     }
 }
+
+/// Whether etcdctl runs inside the etcd pods, and why (or why not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecMode {
+    Off,
+    /// On; where it was asked for.
+    On(String),
+    /// Asked for by the config or the kubeconfig, refused: read-only mode.
+    Refused(String),
+}
+
+/// The message for `--read-only` with exec asked for.
+pub const READ_ONLY_EXEC: &str = "read-only mode: etcdctl inside the etcd pods needs pods/exec, which \
+is a write; refused before any request was sent (the etcd pods' logs still feed the etcd rules)";

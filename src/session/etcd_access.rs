@@ -4,10 +4,11 @@
 
 use std::path::PathBuf;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{EtcdVia, GlobalArgs};
 use crate::config::Config;
 use crate::etcd::access::{
-    EtcdAccess, EtcdSettings, Layer, discover, env_layer, extension_layer, resolve, split_endpoints,
+    EtcdAccess, EtcdSettings, ExecMode, Layer, READ_ONLY_EXEC, discover, env_layer,
+    extension_layer, resolve, split_endpoints,
 };
 
 /// etcd access from, in order: flags, `ETCDCTL_*`, `[contexts.NAME.etcd]`, the kubeconfig extension
@@ -31,6 +32,7 @@ pub fn from_inputs(
             peer_cacert: args.etcd_peer_cacert.clone(),
             peer_cert: args.etcd_peer_cert.clone(),
             peer_key: args.etcd_peer_key.clone(),
+            via: None,
         },
     }];
     layers.push(env_layer(|k| std::env::var(k).ok()));
@@ -63,4 +65,45 @@ pub fn discovery_root() -> PathBuf {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Exec from, in order: `--etcd-via`, `via` in `[contexts.NAME.etcd]`, `via` in the kubeconfig
+/// extension. `Err` for `--etcd-via exec` with `--read-only` (a refusal the operator asked for by
+/// flag ends the run); from config or kubeconfig it is `Refused` and shown in the pane.
+pub fn exec_mode(
+    flag: Option<EtcdVia>,
+    config: Option<&EtcdSettings>,
+    extension: Option<&serde_json::Value>,
+    read_only: bool,
+) -> Result<ExecMode, String> {
+    let asked = match flag {
+        Some(EtcdVia::Exec) if read_only => {
+            return Err(format!(
+                "--etcd-via exec with --read-only: {READ_ONLY_EXEC}"
+            ));
+        }
+        Some(EtcdVia::Exec) => Some("--etcd-via exec".to_string()),
+        Some(EtcdVia::Direct) => None,
+        None => {
+            let ext = extension
+                .and_then(|e| e.get("via"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            match config.and_then(|c| c.via.clone()) {
+                Some(v) if v == "exec" => Some("config [contexts.NAME.etcd] via = \"exec\"".into()),
+                Some(_) => None,
+                None if ext.as_deref() == Some("exec") => {
+                    Some("kubeconfig extension ktriage/etcd via: exec".into())
+                }
+                None => None,
+            }
+        }
+    };
+    Ok(match asked {
+        None => ExecMode::Off,
+        Some(from) if read_only => {
+            ExecMode::Refused(format!("{READ_ONLY_EXEC} (asked for by {from})"))
+        }
+        Some(from) => ExecMode::On(from),
+    })
 }

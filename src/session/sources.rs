@@ -16,6 +16,13 @@ impl Session {
             .source_ctx(tx.clone())
             .map(|ctx| crate::kube::sources::start_all(&ctx))
             .unwrap_or_default();
+        if let (crate::etcd::access::ExecMode::On(_), Some(ctx), false) = (
+            &self.etcd_exec,
+            self.source_ctx(tx.clone()),
+            self.cluster.read_only,
+        ) {
+            handles.push(tokio::spawn(crate::kube::sources::etcd_exec::run(ctx)));
+        }
         // on a control-plane node: etcd's own log files, with or without Kubernetes
         let root = super::etcd_access::discovery_root();
         if !crate::etcd::local_logs::find(&root).is_empty() {

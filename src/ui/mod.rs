@@ -27,7 +27,7 @@ pub const MIN_HEIGHT: u16 = 24;
 /// One frame with everything derived afresh from `model` (tests, one-off frames; the loop keeps its
 /// [`Derived`] and calls [`render`]).
 pub fn draw(frame: &mut Frame, model: &Model, theme: &Theme, now: DateTime<Utc>) {
-    render(frame, model, &Derived::of(model), theme, now);
+    render(frame, model, &Derived::of(model, now), theme, now);
 }
 
 /// One frame: a function of the model, the data derived from it, the theme and `now`. It reads no

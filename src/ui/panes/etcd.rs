@@ -16,7 +16,6 @@ use crate::derived::Derived;
 use crate::diagnose::etcd::View;
 use crate::diagnose::runbook;
 use crate::etcd::client::{ErrorKind, EtcdError};
-use crate::etcd::logs;
 use crate::etcd::probe::EndpointProbe;
 use crate::etcd::wire::hex;
 use crate::model::filter::TableFilter;
@@ -25,6 +24,10 @@ use crate::text::age;
 use crate::text::truncate;
 use crate::ui::Theme;
 use crate::ui::table::{Column, Table};
+
+mod log_groups;
+
+use log_groups::{log_groups, log_summary};
 
 const WIDE: u16 = 140;
 
@@ -37,7 +40,7 @@ impl Pane for Etcd {
     }
 
     fn state<'m>(&self, model: &'m Model) -> &'m SourceState {
-        &model.etcd.state
+        model.etcd.pane_state()
     }
 
     fn row_count(&self, model: &Model, _: &Derived) -> usize {
@@ -61,9 +64,20 @@ impl Pane for Etcd {
         draw(frame, area, cx.model, cx.derived, cx.theme, cx.now);
     }
 
-    fn report(&self, model: &Model, _now: DateTime<Utc>, out: &mut Map<String, Value>) {
+    fn report(&self, model: &Model, now: DateTime<Utc>, out: &mut Map<String, Value>) {
         if model.etcd.round.is_some() {
             out.insert("rows".into(), model.etcd.rows_json());
+        }
+        if let Some(rb) = runbook::build(model, now) {
+            let steps: Vec<Value> = rb
+                .steps
+                .iter()
+                .map(|s| json!({"text": s.text, "command": s.command}))
+                .collect();
+            out.insert(
+                "runbook".into(),
+                json!({"title": rb.title, "distribution": rb.detected.platform.name(), "steps": steps}),
+            );
         }
         if let Some(a) = &model.etcd.access {
             out.insert(
@@ -98,8 +112,9 @@ fn draw(
     .areas(inner);
     let detected = runbook::detect(model);
     let head = format!(
-        "access {} · {} ({}) · round {} ms, {} ago",
+        "access {}{} · {} ({}) · round {} ms, {} ago",
         etcd.access.as_ref().map_or("-", |a| a.origin.as_str()),
+        exec_in_use(model),
         detected.platform.name(),
         detected.why,
         round.took_ms,
@@ -163,7 +178,8 @@ fn draw(
     }
 }
 
-/// Without a probe round: what is needed, and what the Kubernetes API already says.
+/// Without a round: what is needed, what the Kubernetes API already says, and what the etcd pods'
+/// logs say (findings and signature groups: a jump host without etcd access still sees them).
 fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let etcd = &model.etcd;
     let mut lines: Vec<Line> = Vec::new();
@@ -186,6 +202,12 @@ fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             return;
         }
     }
+    if let Some(note) = &etcd.exec_note {
+        lines.push(Line::from(Span::styled(
+            format!("exec: {note} ({})", etcd.exec_state.label(now)),
+            theme.muted(),
+        )));
+    }
     let hosts: Vec<String> = etcd
         .pods
         .iter()
@@ -193,7 +215,7 @@ fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         .collect();
     if !hosts.is_empty() {
         lines.push(Line::from(format!(
-            "etcd pods seen through the API: try --etcd-endpoints {} with the etcd client certificates",
+            "etcd pods seen through the API: try --etcd-endpoints {} with the etcd client certificates, or --etcd-via exec",
             hosts.join(",")
         )));
     }
@@ -208,7 +230,30 @@ fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             theme.muted(),
         )));
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+    if etcd.logs.is_empty() {
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let head_h = (lines.len() as u16 * 2).min(area.height / 3);
+    let [head, rest] =
+        Layout::vertical([Constraint::Length(head_h), Constraint::Min(3)]).areas(area);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), head);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+            .spacing(2)
+            .areas(rest);
+    findings(frame, left, model, theme);
+    log_groups(frame, right, model, theme, now);
+}
+
+/// `; exec: …` when etcdctl inside the etcd pods feeds the pane.
+fn exec_in_use(model: &Model) -> String {
+    match &model.etcd.exec_note {
+        Some(n) if !matches!(model.etcd.exec_state, SourceState::NotConfigured { .. }) => {
+            format!("; {n}")
+        }
+        _ => String::new(),
+    }
 }
 
 fn short_error(e: &EtcdError) -> String {
@@ -299,6 +344,7 @@ fn member_columns<'a>(view: &'a View<'a>, wide: bool) -> Vec<Column<'a, Probe<'a
     let health = move |w: Constraint| {
         Column::new("HEALTH", w, move |p: &Probe| {
             raw(match &p.health {
+                Ok(_) if !p.via.probe => "ok (exec)".to_string(),
                 Ok(ms) => format!("ok {ms}ms"),
                 Err(e) => short_error(e),
             })
@@ -507,92 +553,27 @@ fn api_view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// One line for small screens: the busiest log signature.
-fn log_summary(model: &Model, now: DateTime<Utc>) -> Option<String> {
-    let sigs = logs::signatures();
-    let (pod, g) = model
-        .etcd
-        .logs
-        .iter()
-        .flat_map(|(pod, gs)| gs.groups.iter().map(move |g| (pod, g)))
-        .max_by(|a, b| {
-            a.1.rate(now)
-                .total_cmp(&b.1.rate(now))
-                .then(a.1.count.cmp(&b.1.count))
-        })?;
-    let title = sigs
-        .iter()
-        .find(|s| s.id == g.id)
-        .map_or(g.id.as_str(), |s| s.title.as_str());
-    Some(format!(
-        "logs: {title} {}× {:.1}/s in {pod} (wider screen: all groups and meanings)",
-        g.count,
-        g.rate(now)
-    ))
-}
-
-/// A command as shown: the certificate environment in front of etcdctl is elided (the copy keeps it).
+/// A command as shown: the certificate flags and the crictl lookup in front of etcdctl are elided
+/// (the copy keeps them).
 fn shown(cmd: &str) -> String {
-    match cmd.find(" etcdctl ") {
-        Some(i) if cmd.starts_with("ETCDCTL_") => {
-            format!("[ETCDCTL_* certs] etcdctl {}", &cmd[i + 9..])
-        }
-        _ => cmd.to_string(),
+    let mut c = cmd.to_string();
+    if let (Some(i), Some(j)) = (
+        c.find("--endpoints=https://127.0.0.1:2379 --cacert="),
+        c.find(" --key="),
+    ) {
+        let end = c[j + 7..].find(' ').map_or(c.len(), |k| j + 7 + k);
+        c.replace_range(i..end, "[certs]");
     }
-}
-
-fn log_groups(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
-    let sigs = logs::signatures();
-    let mut lines: Vec<Line> = Vec::new();
-    for (pod, groups) in &model.etcd.logs {
-        lines.push(Line::from(Span::styled(
-            format!(
-                "{pod}: {} lines, {} unmatched",
-                groups.lines, groups.unmatched
-            ),
-            theme.muted(),
-        )));
-        for g in &groups.groups {
-            let title = sigs
-                .iter()
-                .find(|s| s.id == g.id)
-                .map_or(g.id.as_str(), |s| s.title.as_str());
-            lines.push(Line::from(format!(
-                "  {:>6}× {:>5.1}/s last {} ago  {title}",
-                g.count,
-                g.rate(now),
-                g.last.map(|t| age(now, t)).unwrap_or_else(|| "-".into())
-            )));
-            if let Some(s) = sigs.iter().find(|s| s.id == g.id) {
-                lines.push(Line::from(Span::styled(
-                    format!("          {} (seed: {})", s.meaning, s.seed),
-                    theme.muted(),
-                )));
-            }
-        }
+    if let (Some(i), Some(j)) = (c.find("CRI_CONFIG_FILE="), c.find(" --quiet) ")) {
+        c.replace_range(i..j + 10, "[crictl exec etcd] ");
     }
-    for (pod, f) in &model.etcd.log_errors {
-        lines.push(Line::from(Span::styled(
-            format!("{pod}: logs: {}", f.message),
-            theme.warning(),
-        )));
+    if let Some(rest) = c.strip_prefix("kubectl -n kube-system exec ")
+        && let Some((pod, tail)) = rest.split_once(" -- ")
+    {
+        c = format!("[exec {pod}] {tail}");
     }
-    if lines.is_empty() {
-        let why = match &model.etcd.pods_state {
-            SourceState::NotConfigured { .. } => {
-                "etcd pod logs need the Kubernetes API (no kubeconfig)"
-            }
-            _ => "no etcd pod logs (RKE1 runs etcd outside pods: `docker logs etcd` on the node)",
-        };
-        lines.push(Line::from(Span::styled(why, theme.muted())));
+    if let Some(i) = c.find(" etcdctl ").filter(|_| c.starts_with("ETCDCTL_")) {
+        c = format!("[ETCDCTL_* certs] etcdctl {}", &c[i + 9..]);
     }
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Span::styled(" log signatures ", theme.header()));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    c
 }
