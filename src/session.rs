@@ -61,146 +61,83 @@ pub struct Session {
 
 impl Session {
     pub async fn prepare(args: &GlobalArgs) -> Result<Session, StartError> {
-        let config = Config::load(args.config.as_deref())?;
+        let mut config = Config::load(args.config.as_deref())?;
         let log_path = crate::logging::init(args.log_file.as_deref()).map_err(StartError::Log)?;
         let journal = match &args.journal {
             Some(p) => Journal::new(p.clone()),
             None => Journal::new(Journal::default_path().ok_or(StartError::NoJournal)?),
         };
-        let (setup, demo) = match &args.demo {
-            Some(scenario) => {
-                let handle = crate::sim::start(crate::sim::SimOptions {
-                    scenario: scenario.clone(),
-                    ..crate::sim::SimOptions::default()
-                })
-                .await?;
-                let kc = kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml("admin"))
-                    .map_err(|e| StartError::Client {
-                        context: "demo".into(),
-                        reason: crate::text::error_chain(&e),
-                    })?;
-                let setup = crate::kube::context::from_kubeconfig(
-                    kc,
-                    Vec::new(),
-                    None,
-                    args.namespace.as_deref(),
-                )
-                .await?;
-                (setup, Some(handle))
-            }
-            None => (
-                resolve(
-                    args.kubeconfig.as_deref(),
-                    args.context.as_deref(),
-                    args.namespace.as_deref(),
-                )
-                .await?,
-                None,
-            ),
+        let (setup, demo) = kube_setup(args).await?;
+        let (etcd, etcd_exec) = etcd_for(args, &mut config, &setup)?;
+        let session = Session {
+            etcd,
+            etcd_exec,
+            cluster: ClusterInfo::default(),
+            config,
+            client: None,
+            not_configured: None,
+            executor: None,
+            journal,
+            log_path,
+            debug_panic: args.debug_panic,
+            demo,
+            global: Some(args.clone()),
         };
-        let (context, extension, kc_dir) = match &setup {
-            KubeSetup::Ready(t) => (
-                Some(t.context.clone()),
-                t.etcd_extension.clone(),
-                t.sources
-                    .first()
-                    .and_then(|p| p.parent())
-                    .map(|p| p.to_path_buf()),
-            ),
-            KubeSetup::NotConfigured { .. } => (None, None, None),
-        };
-        let mut config = config;
-        let etcd = etcd_access::from_inputs(
-            args,
-            &mut config,
-            context.as_deref(),
-            extension.as_ref(),
-            kc_dir.as_deref(),
-        );
-        let read_only = args.read_only
-            || context
-                .as_deref()
-                .map_or(config.read_only, |c| config.context_read_only(c));
-        let etcd_exec = etcd_access::exec_mode(
-            args.etcd_via,
-            context
-                .as_deref()
-                .and_then(|c| config.contexts.get(c))
-                .and_then(|c| c.etcd.as_ref()),
-            extension.as_ref(),
-            read_only,
-        )
-        .map_err(StartError::Refused)?;
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
-                etcd_exec,
-                etcd,
                 cluster: ClusterInfo {
                     namespace: args.namespace.clone(),
-                    read_only: args.read_only || config.read_only,
+                    read_only: args.read_only || session.config.read_only,
                     ..ClusterInfo::default()
                 },
-                config,
-                client: None,
                 not_configured: Some(why),
-                executor: None,
-                journal,
-                log_path,
-                debug_panic: args.debug_panic,
-                demo,
-                global: Some(args.clone()),
+                ..session
             }),
-            KubeSetup::Ready(target) => {
-                let read_only = args.read_only || config.context_read_only(&target.context);
-                let cluster = ClusterInfo {
-                    context: Some(target.context.clone()),
-                    server: Some(target.server.clone()),
-                    namespace: target.namespace.clone(),
-                    user: target.user.clone(),
-                    read_only,
-                    production: config.is_production(&target.context),
-                };
-                tracing::info!(context = %target.context, server = %target.server, read_only, "cluster resolved");
-                let exec_client =
-                    build_executor_client(target.config.clone(), read_only).map_err(|reason| {
-                        StartError::Client {
-                            context: target.context.clone(),
-                            reason,
-                        }
-                    })?;
-                let client = build_client(target.config, read_only).map_err(|reason| {
-                    StartError::Client {
-                        context: target.context.clone(),
-                        reason,
-                    }
-                })?;
-                let identity = Identity {
-                    context: target.context.clone(),
-                    cluster: target.server.clone(),
-                    kube_user: target.user.clone(),
-                };
-                let executor = Arc::new(Executor::new(
-                    exec_client,
-                    read_only,
-                    journal.clone(),
-                    identity,
-                ));
-                Ok(Session {
-                    etcd,
-                    etcd_exec,
-                    config,
-                    cluster,
-                    client: Some(client),
-                    not_configured: None,
-                    executor: Some(executor),
-                    journal,
-                    log_path,
-                    debug_panic: args.debug_panic,
-                    demo,
-                    global: Some(args.clone()),
-                })
-            }
+            KubeSetup::Ready(target) => session.connected(args, *target),
         }
+    }
+
+    /// The session on a resolved cluster: its identity, the gated client and the executor.
+    fn connected(
+        self,
+        args: &GlobalArgs,
+        target: crate::kube::Target,
+    ) -> Result<Session, StartError> {
+        let config = &self.config;
+        let read_only = args.read_only || config.context_read_only(&target.context);
+        let cluster = ClusterInfo {
+            context: Some(target.context.clone()),
+            server: Some(target.server.clone()),
+            namespace: target.namespace.clone(),
+            user: target.user.clone(),
+            read_only,
+            production: config.is_production(&target.context),
+        };
+        tracing::info!(context = %target.context, server = %target.server, read_only, "cluster resolved");
+        let client_error = |reason| StartError::Client {
+            context: target.context.clone(),
+            reason,
+        };
+        let exec_client =
+            build_executor_client(target.config.clone(), read_only).map_err(client_error)?;
+        let client = build_client(target.config.clone(), read_only).map_err(client_error)?;
+        let identity = Identity {
+            context: target.context.clone(),
+            cluster: target.server.clone(),
+            kube_user: target.user.clone(),
+        };
+        let executor = Arc::new(Executor::new(
+            exec_client,
+            read_only,
+            self.journal.clone(),
+            identity,
+        ));
+        Ok(Session {
+            cluster,
+            client: Some(client),
+            executor: Some(executor),
+            ..self
+        })
     }
 
     /// The same session on another context of the kubeconfig: its own client built by
@@ -297,6 +234,84 @@ impl Session {
             }
         }
     }
+}
+
+/// The cluster to read: the in-process simulator for `--demo`, else the kubeconfig's context.
+async fn kube_setup(
+    args: &GlobalArgs,
+) -> Result<(KubeSetup, Option<crate::sim::SimHandle>), StartError> {
+    let Some(scenario) = &args.demo else {
+        let setup = resolve(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            args.namespace.as_deref(),
+        )
+        .await?;
+        return Ok((setup, None));
+    };
+    let handle = crate::sim::start(crate::sim::SimOptions {
+        scenario: scenario.clone(),
+        ..crate::sim::SimOptions::default()
+    })
+    .await?;
+    let kc =
+        kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml("admin")).map_err(|e| {
+            StartError::Client {
+                context: "demo".into(),
+                reason: crate::text::error_chain(&e),
+            }
+        })?;
+    let setup =
+        crate::kube::context::from_kubeconfig(kc, Vec::new(), None, args.namespace.as_deref())
+            .await?;
+    Ok((setup, Some(handle)))
+}
+
+/// etcd access for the context (`session::etcd_access`), and whether etcd is read through exec.
+fn etcd_for(
+    args: &GlobalArgs,
+    config: &mut Config,
+    setup: &KubeSetup,
+) -> Result<
+    (
+        Option<crate::etcd::access::EtcdAccess>,
+        crate::etcd::access::ExecMode,
+    ),
+    StartError,
+> {
+    let (context, extension, kc_dir) = match setup {
+        KubeSetup::Ready(t) => (
+            Some(t.context.clone()),
+            t.etcd_extension.clone(),
+            t.sources
+                .first()
+                .and_then(|p| p.parent())
+                .map(|p| p.to_path_buf()),
+        ),
+        KubeSetup::NotConfigured { .. } => (None, None, None),
+    };
+    let etcd = etcd_access::from_inputs(
+        args,
+        config,
+        context.as_deref(),
+        extension.as_ref(),
+        kc_dir.as_deref(),
+    );
+    let read_only = args.read_only
+        || context
+            .as_deref()
+            .map_or(config.read_only, |c| config.context_read_only(c));
+    let etcd_exec = etcd_access::exec_mode(
+        args.etcd_via,
+        context
+            .as_deref()
+            .and_then(|c| config.contexts.get(c))
+            .and_then(|c| c.etcd.as_ref()),
+        extension.as_ref(),
+        read_only,
+    )
+    .map_err(StartError::Refused)?;
+    Ok((etcd, etcd_exec))
 }
 
 /// The executor's client: no automatic retries, so a 429 (a PodDisruptionBudget refusing an

@@ -144,20 +144,7 @@ pub fn apply_in(
             Ok(names) => contexts::opened(model, names),
             Err(e) => notice(model, &format!("contexts: {e}"), NoticeLevel::Error, now),
         },
-        Msg::SnapshotWritten(result) => match result {
-            Ok(path) => notice(
-                model,
-                &format!("snapshot written: {path}"),
-                NoticeLevel::Info,
-                now,
-            ),
-            Err(e) => notice(
-                model,
-                &format!("snapshot not written: {e}"),
-                NoticeLevel::Error,
-                now,
-            ),
-        },
+        Msg::SnapshotWritten(result) => snapshot_written(model, result, now),
         Msg::Certs(c) => {
             model.certs = Some(c);
             data_changed = true;
@@ -173,28 +160,49 @@ pub fn apply_in(
         Msg::ViewLines { .. } | Msg::ViewObject { .. } | Msg::ViewEnded { .. } => {
             inspect::on_view_msg(model, msg);
         }
-        Msg::ActionDone(outcome) => {
-            panes::remember_action(model, &outcome);
-            crate::model::backups::record(model, &outcome);
-            let level = match outcome.result {
-                OutcomeResult::Applied => NoticeLevel::Info,
-                OutcomeResult::Unverified => NoticeLevel::Warning,
-                OutcomeResult::Rejected | OutcomeResult::Failed | OutcomeResult::Refused => {
-                    NoticeLevel::Error
-                }
-            };
-            model.notice = Some(Notice {
-                text: outcome.summary(),
-                level,
-                at: now,
-            });
-            inspect::report_view(model, &outcome);
-        }
+        Msg::ActionDone(outcome) => action_done(model, &outcome, now),
     }
     if data_changed {
         model.findings_stale = true;
     }
     effects
+}
+
+fn snapshot_written(model: &mut Model, result: Result<String, String>, now: DateTime<Utc>) {
+    match result {
+        Ok(path) => notice(
+            model,
+            &format!("snapshot written: {path}"),
+            NoticeLevel::Info,
+            now,
+        ),
+        Err(e) => notice(
+            model,
+            &format!("snapshot not written: {e}"),
+            NoticeLevel::Error,
+            now,
+        ),
+    }
+}
+
+/// An action finished: kept for Undo and the pane's restore, said in the status bar (and in the
+/// view that asked for it).
+fn action_done(model: &mut Model, outcome: &crate::mutation::Outcome, now: DateTime<Utc>) {
+    panes::remember_action(model, outcome);
+    crate::model::backups::record(model, outcome);
+    let level = match outcome.result {
+        OutcomeResult::Applied => NoticeLevel::Info,
+        OutcomeResult::Unverified => NoticeLevel::Warning,
+        OutcomeResult::Rejected | OutcomeResult::Failed | OutcomeResult::Refused => {
+            NoticeLevel::Error
+        }
+    };
+    model.notice = Some(Notice {
+        text: outcome.summary(),
+        level,
+        at: now,
+    });
+    inspect::report_view(model, outcome);
 }
 
 fn on_key(

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
-use crate::model::namespaces::NsRow;
+use crate::model::namespaces::{ApiServiceRow, NsRow};
 use crate::model::{Model, PaneId};
 use crate::text::age;
 
@@ -24,109 +24,116 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
     let nsm = &model.namespaces;
     let terminating: Vec<&NsRow> = nsm.terminating().collect();
     for a in nsm.unavailable() {
-        let blocks: Vec<&str> = terminating
-            .iter()
-            .filter(|n| n.spec_finalizers.iter().any(|f| f == "kubernetes"))
-            .map(|n| n.name.as_str())
-            .collect();
-        let mut f = Finding::new(
-            "apiservice-unavailable",
-            Severity::Critical,
-            PaneId::Namespaces,
-            Some(Subject {
-                kind: "APIService".into(),
-                namespace: None,
-                name: a.name.clone(),
-                part: None,
-            }),
-            format!("APIService {} is unavailable ({})", a.name, a.reason),
-        );
-        f.evidence.push(format!(
-            "condition Available=False {}: {}",
-            a.reason, a.message
-        ));
-        if let Some(s) = &a.service {
-            f.evidence.push(format!("backed by service {s}"));
-        }
-        f.evidence.push(if blocks.is_empty() {
-            "every namespace deletion will hang until it is fixed (discovery of its group fails)"
-                .into()
-        } else {
-            format!(
-                "blocks the deletion of {} Terminating namespace(s): {}",
-                blocks.len(),
-                blocks.join(", ")
-            )
-        });
-        f.fix.text = format!(
-            "Restore the service behind it, or delete the APIService if its API is gone for good \
-             (`kubectl delete apiservice {}`; ktriage saves its YAML in the journal first and can restore it).",
-            a.name
-        );
-        f.fix.action = Some("fix".into());
-        f.details = json!({
-            "apiservice": a.name, "group": a.group, "version": a.version, "service": a.service,
-            "reason": a.reason, "message": a.message, "blocks": blocks,
-        });
-        out.push(f);
+        out.push(apiservice_unavailable(a, &terminating));
     }
     for n in terminating {
-        let bl = blockers(model, n);
-        let Some(p) = primary(&bl) else {
-            continue;
-        };
-        let mut f = Finding::new(
-            "namespace-stuck",
-            Severity::Warning,
-            PaneId::Namespaces,
-            Some(Subject {
-                kind: "Namespace".into(),
-                namespace: None,
-                name: n.name.clone(),
-                part: None,
-            }),
-            format!("namespace {} is stuck Terminating: {}", n.name, p.id),
-        );
-        if let Some(t) = n.deleting_since {
-            f.evidence.push(format!(
-                "Terminating for {} (deletionTimestamp {})",
-                age(now, t),
-                t.to_rfc3339()
-            ));
-        }
-        f.evidence.extend(bl.iter().map(|b| b.evidence.clone()));
-        for c in n.conditions.iter().filter(|c| c.status == "True") {
-            f.evidence
-                .push(format!("condition {}: {}", c.type_, c.message));
-        }
-        let steps: Vec<String> = bl
-            .iter()
-            .map(|b| match b.id.split_once(':') {
-                Some(("apiservice", name)) => format!("delete or repair APIService {name}"),
-                Some(("content", kind)) => format!("remove the finalizers of the remaining {kind} objects (after their controller had its chance)"),
-                Some(("finalizer", "kubernetes")) => "finalize the namespace through /finalize (last resort)".to_string(),
-                Some(("finalizer", fin)) => format!("remove finalizer {fin}"),
-                _ => b.id.clone(),
-            })
-            .collect();
-        f.fix.text = format!(
-            "In this order: {}. Press f in the Namespaces pane for the next step; each is confirmed, dry-run, journaled and verified.",
-            steps.join("; then ")
-        );
-        f.fix.action = Some("fix".into());
-        if let Some(name) = p.id.strip_prefix("apiservice:") {
-            f.cause = Some(apiservice_key(name));
-        }
-        f.details = json!({
-            "blocker": p.id,
-            "owner": p.owner,
-            "blockers": bl.iter().map(|b| json!({"blocker": b.id, "owner": b.owner})).collect::<Vec<_>>(),
-            "spec_finalizers": n.spec_finalizers,
-            "finalizers": n.meta_finalizers,
-            "inferred": n.conditions.is_empty(),
-        });
-        out.push(f);
+        out.extend(stuck(model, n, now));
     }
+}
+
+/// `apiservice-unavailable`, with the Terminating namespaces it holds.
+fn apiservice_unavailable(a: &ApiServiceRow, terminating: &[&NsRow]) -> Finding {
+    let blocks: Vec<&str> = terminating
+        .iter()
+        .filter(|n| n.spec_finalizers.iter().any(|f| f == "kubernetes"))
+        .map(|n| n.name.as_str())
+        .collect();
+    let mut f = Finding::new(
+        "apiservice-unavailable",
+        Severity::Critical,
+        PaneId::Namespaces,
+        Some(Subject {
+            kind: "APIService".into(),
+            namespace: None,
+            name: a.name.clone(),
+            part: None,
+        }),
+        format!("APIService {} is unavailable ({})", a.name, a.reason),
+    );
+    f.evidence.push(format!(
+        "condition Available=False {}: {}",
+        a.reason, a.message
+    ));
+    if let Some(s) = &a.service {
+        f.evidence.push(format!("backed by service {s}"));
+    }
+    f.evidence.push(if blocks.is_empty() {
+        "every namespace deletion will hang until it is fixed (discovery of its group fails)".into()
+    } else {
+        format!(
+            "blocks the deletion of {} Terminating namespace(s): {}",
+            blocks.len(),
+            blocks.join(", ")
+        )
+    });
+    f.fix.text = format!(
+        "Restore the service behind it, or delete the APIService if its API is gone for good \
+         (`kubectl delete apiservice {}`; ktriage saves its YAML in the journal first and can restore it).",
+        a.name
+    );
+    f.fix.action = Some("fix".into());
+    f.details = json!({
+        "apiservice": a.name, "group": a.group, "version": a.version, "service": a.service,
+        "reason": a.reason, "message": a.message, "blocks": blocks,
+    });
+    f
+}
+
+/// `namespace-stuck`: a Terminating namespace with its blockers in fix order.
+fn stuck(model: &Model, n: &NsRow, now: DateTime<Utc>) -> Option<Finding> {
+    let bl = blockers(model, n);
+    let p = primary(&bl)?;
+    let mut f = Finding::new(
+        "namespace-stuck",
+        Severity::Warning,
+        PaneId::Namespaces,
+        Some(Subject {
+            kind: "Namespace".into(),
+            namespace: None,
+            name: n.name.clone(),
+            part: None,
+        }),
+        format!("namespace {} is stuck Terminating: {}", n.name, p.id),
+    );
+    if let Some(t) = n.deleting_since {
+        f.evidence.push(format!(
+            "Terminating for {} (deletionTimestamp {})",
+            age(now, t),
+            t.to_rfc3339()
+        ));
+    }
+    f.evidence.extend(bl.iter().map(|b| b.evidence.clone()));
+    for c in n.conditions.iter().filter(|c| c.status == "True") {
+        f.evidence
+            .push(format!("condition {}: {}", c.type_, c.message));
+    }
+    let steps: Vec<String> = bl
+        .iter()
+        .map(|b| match b.id.split_once(':') {
+            Some(("apiservice", name)) => format!("delete or repair APIService {name}"),
+            Some(("content", kind)) => format!("remove the finalizers of the remaining {kind} objects (after their controller had its chance)"),
+            Some(("finalizer", "kubernetes")) => "finalize the namespace through /finalize (last resort)".to_string(),
+            Some(("finalizer", fin)) => format!("remove finalizer {fin}"),
+            _ => b.id.clone(),
+        })
+        .collect();
+    f.fix.text = format!(
+        "In this order: {}. Press f in the Namespaces pane for the next step; each is confirmed, dry-run, journaled and verified.",
+        steps.join("; then ")
+    );
+    f.fix.action = Some("fix".into());
+    if let Some(name) = p.id.strip_prefix("apiservice:") {
+        f.cause = Some(apiservice_key(name));
+    }
+    f.details = json!({
+        "blocker": p.id,
+        "owner": p.owner,
+        "blockers": bl.iter().map(|b| json!({"blocker": b.id, "owner": b.owner})).collect::<Vec<_>>(),
+        "spec_finalizers": n.spec_finalizers,
+        "finalizers": n.meta_finalizers,
+        "inferred": n.conditions.is_empty(),
+    });
+    Some(f)
 }
 
 /// The report's `panes.namespaces.rows`: every namespace, Terminating ones with their blockers.

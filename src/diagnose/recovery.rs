@@ -143,7 +143,7 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
         .filter(|s| hex(s.header.cluster_id) == maj)
         .max_by_key(|s| s.is_leader());
     let (where_, ctl) = majority_etcdctl(model, p, island_node.as_deref());
-    let join = model
+    let join: String = model
         .etcd
         .pods
         .iter()
@@ -159,6 +159,57 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
         ),
         None,
     )];
+    let side = Sides {
+        stale,
+        island,
+        island_node,
+        where_,
+        ctl,
+        join,
+    };
+    steps.extend(keep_majority(model, f, p, &side));
+    if matches!(p, Platform::Rke2 | Platform::K3s) {
+        steps.extend(keep_island(model, p, &side));
+    }
+    steps.push(step(
+        "Check: every member answers with one cluster ID",
+        Some(format!("{} endpoint status --cluster -w table", side.ctl)),
+    ));
+    Runbook {
+        title: format!(
+            "etcd split brain: choose a side, then remove and rejoin the other ({})",
+            p.name()
+        ),
+        detected: d,
+        steps,
+    }
+}
+
+/// The two sides of a split brain as the steps name them.
+struct Sides {
+    /// The majority's entry for the island (the ID to remove).
+    stale: String,
+    /// The island, by node where known.
+    island: String,
+    island_node: Option<String>,
+    /// Where etcdctl runs on the majority, and how.
+    where_: String,
+    ctl: String,
+    /// A majority server the island rejoins.
+    join: String,
+}
+
+/// Keep the majority: remove the island's entry, wipe the island and rejoin it.
+fn keep_majority(model: &Model, f: &Finding, p: Platform, side: &Sides) -> Vec<Step> {
+    let Sides {
+        stale,
+        island,
+        where_,
+        ctl,
+        join,
+        ..
+    } = side;
+    let mut steps = Vec::new();
     if p == Platform::Rke1 {
         steps.push(step("Keep the majority: let RKE reconcile etcd (Rancher-managed: edit and save the cluster)", Some("rke up --config cluster.yml".into())));
         steps.push(step(
@@ -181,7 +232,7 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
                     Some(format!("systemctl stop {}", p.service())),
                 ));
                 steps.push(step("Move its etcd data directory aside", Some(moved(p))));
-                steps.extend(bootstrap_caveat(model, p, &island, &join));
+                steps.extend(bootstrap_caveat(model, p, island, join));
                 steps.push(step(
                     format!("Start it: it joins {join}'s cluster as a new member"),
                     Some(format!("systemctl start {}", p.service())),
@@ -209,33 +260,27 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
             }
         }
     }
-    if matches!(p, Platform::Rke2 | Platform::K3s) {
-        steps.push(step(
-            format!(
-                "Keep the island instead: stop the server on every other server ({})",
-                servers(model)
-                    .into_iter()
-                    .filter(|s| Some(s) != island_node.as_ref())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Some(format!("systemctl stop {}", p.service())),
-        ));
-        steps.push(step(format!("then on {island}: reset etcd to a one-member cluster that keeps all its data (no restore path)"), Some(format!("systemctl stop {1} && {0} server --cluster-reset && systemctl start {1}", p.dist(), p.service()))));
-        steps.push(step(format!("then on every other server: move its etcd data aside, point it at {island} and start it"), Some(format!("{} && systemctl start {}", moved(p), p.service()))));
-    }
+    steps
+}
+
+/// Keep the island instead (RKE2/k3s): stop the others, reset etcd on the island, rejoin the rest.
+fn keep_island(model: &Model, p: Platform, side: &Sides) -> Vec<Step> {
+    let (island, island_node) = (&side.island, &side.island_node);
+    let mut steps = Vec::new();
     steps.push(step(
-        "Check: every member answers with one cluster ID",
-        Some(format!("{ctl} endpoint status --cluster -w table")),
-    ));
-    Runbook {
-        title: format!(
-            "etcd split brain: choose a side, then remove and rejoin the other ({})",
-            p.name()
+        format!(
+            "Keep the island instead: stop the server on every other server ({})",
+            servers(model)
+                .into_iter()
+                .filter(|s| Some(s) != island_node.as_ref())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        detected: d,
-        steps,
-    }
+        Some(format!("systemctl stop {}", p.service())),
+    ));
+    steps.push(step(format!("then on {island}: reset etcd to a one-member cluster that keeps all its data (no restore path)"), Some(format!("systemctl stop {1} && {0} server --cluster-reset && systemctl start {1}", p.dist(), p.service()))));
+    steps.push(step(format!("then on every other server: move its etcd data aside, point it at {island} and start it"), Some(format!("{} && systemctl start {}", moved(p), p.service()))));
+    steps
 }
 
 /// The member with the newest data among those that answer: highest raft index.
