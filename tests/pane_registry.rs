@@ -82,7 +82,7 @@ fn holder_colours(m: &Model) -> Vec<(String, Color)> {
         .map(|y| {
             let name = line(y)
                 .split_whitespace()
-                .nth(0)
+                .next()
                 .unwrap_or("")
                 .trim_start_matches('│')
                 .to_string();
