@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
@@ -149,7 +148,8 @@ pub fn access_problem(e: &crate::etcd::client::EtcdError) -> bool {
     matches!(e.kind, ErrorKind::Tls(_) | ErrorKind::Config)
 }
 
-pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let (model, now) = (cx.model, cx.now);
     if let Some(round) = &model.etcd.round {
         let start = out.len();
         let view = View::new(&round.endpoints);

@@ -102,12 +102,8 @@ pub fn evicted_per_namespace(model: &Model) -> BTreeMap<String, usize> {
     per_ns
 }
 
-pub fn rules(
-    model: &Model,
-    now: DateTime<Utc>,
-    evicted: &BTreeMap<String, usize>,
-    out: &mut Vec<Finding>,
-) {
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let (model, now, evicted) = (cx.model, cx.now, cx.evicted());
     // nodes under pressure now
     let pressured: Vec<&NodeRow> = model
         .nodes

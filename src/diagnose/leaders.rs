@@ -21,7 +21,8 @@ fn lookup(l: &LeaseRow) -> String {
     format!("kubectl get leases -n {} {} -o yaml", l.namespace, l.name)
 }
 
-pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let (model, now) = (cx.model, cx.now);
     for l in model.leaders.rows() {
         if l.abandoned(now) {
             continue;

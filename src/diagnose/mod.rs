@@ -6,19 +6,26 @@
 
 mod api;
 pub mod cluster;
-pub mod etcd;
 pub mod etcd_health;
 mod etcd_logs;
 pub mod etcd_members;
-pub mod events;
-mod leaders;
 pub mod links;
-pub mod namespaces;
 mod pod_health;
 pub mod recovery;
 pub mod runbook;
-mod top;
-pub mod webhooks;
+
+/// Each pane's rules module, `diagnose::<pane>` (declared here from the pane registry,
+/// `shared::pane::panes!`), with `rules(&Rules, &mut Vec<Finding>)`; run in tab order.
+macro_rules! rules_of_panes {
+    ($($id:ident $module:ident $title:literal,)*) => {
+        $(pub mod $module;)*
+
+        fn pane_rules(cx: &Rules, out: &mut Vec<Finding>) {
+            $($module::rules(cx, out);)*
+        }
+    };
+}
+crate::shared::pane::panes!(rules_of_panes);
 
 use crate::model::Model;
 pub use crate::shared::finding::{Finding, Fix, Severity, Subject, worst};
@@ -64,32 +71,46 @@ struct PodResults {
     evicted: std::collections::BTreeMap<String, usize>,
 }
 
-/// [`evaluate`], reusing the per-pod rules' findings from `memo` while their inputs are unchanged.
-pub fn evaluate_with(model: &Model, now: DateTime<Utc>, memo: &mut Memo) -> Vec<Finding> {
-    let mut out = Vec::new();
-    api::rules(model, now, &mut out);
-    etcd::rules(model, now, &mut out);
-    leaders::rules(model, now, &mut out);
-    let inputs = PodInputs::of(model);
-    if memo.pods.as_ref().is_none_or(|(was, _)| *was != inputs) {
+/// What a pane's rules read: the model, the clock, and the per-pod pass several panes share.
+pub struct Rules<'a> {
+    pub model: &'a Model,
+    pub now: DateTime<Utc>,
+    pods: &'a PodResults,
+}
+
+impl Rules<'_> {
+    /// Evicted pods per namespace (the Events rules).
+    pub fn evicted(&self) -> &std::collections::BTreeMap<String, usize> {
+        &self.pods.evicted
+    }
+
+    /// The per-pod findings (Top's and pod health's).
+    pub fn pod_findings(&self) -> &[Finding] {
+        &self.pods.findings
+    }
+}
+
+impl PodResults {
+    fn of(model: &Model, now: DateTime<Utc>) -> PodResults {
         let mut findings = Vec::new();
-        top::rules(model, now, &mut findings);
+        top::pod_rules(model, now, &mut findings);
         pod_health::rules(model, now, &mut findings);
         let evicted = events::evicted_per_namespace(model);
-        memo.pods = Some((inputs, PodResults { findings, evicted }));
+        PodResults { findings, evicted }
     }
-    let pods = memo.pods.as_ref().map(|(_, r)| r);
-    let no_evicted = Default::default();
-    events::rules(
-        model,
-        now,
-        pods.map_or(&no_evicted, |r| &r.evicted),
-        &mut out,
-    );
-    out.extend(pods.into_iter().flat_map(|r| r.findings.iter().cloned()));
-    namespaces::rules(model, now, &mut out);
-    webhooks::rules(model, now, &mut out);
-    cluster::rules(model, now, &mut out);
+}
+
+/// [`evaluate`], reusing the per-pod rules' findings from `memo` while their inputs are unchanged.
+pub fn evaluate_with(model: &Model, now: DateTime<Utc>, memo: &mut Memo) -> Vec<Finding> {
+    let inputs = PodInputs::of(model);
+    if memo.pods.as_ref().is_none_or(|(was, _)| *was != inputs) {
+        memo.pods = Some((inputs, PodResults::of(model, now)));
+    }
+    let no_pods = PodResults::default();
+    let pods = memo.pods.as_ref().map_or(&no_pods, |(_, r)| r);
+    let cx = Rules { model, now, pods };
+    let mut out = Vec::new();
+    pane_rules(&cx, &mut out);
     links::link(model, &mut out);
     out.sort_by(|a, b| (a.severity, &a.id, &a.key).cmp(&(b.severity, &b.id, &b.key)));
     out

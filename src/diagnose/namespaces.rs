@@ -20,7 +20,8 @@ pub fn apiservice_key(name: &str) -> String {
     format!("apiservice-unavailable/APIService//{name}")
 }
 
-pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let (model, now) = (cx.model, cx.now);
     let nsm = &model.namespaces;
     let terminating: Vec<&NsRow> = nsm.terminating().collect();
     for a in nsm.unavailable() {

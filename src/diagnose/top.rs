@@ -19,7 +19,13 @@ fn platform(ns: &str) -> bool {
     ns == "kube-system" || ns.starts_with("cattle-") || ns == "kube-node-lease"
 }
 
-pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
+/// The Top pane's findings: those of the per-pod pass (memoised with pod health's).
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    out.extend(cx.pod_findings().iter().cloned());
+}
+
+/// Top's per-pod rules.
+pub fn pod_rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
     no_limits(model, out);
     near_limit(model, out);
     overcommitted(model, out);

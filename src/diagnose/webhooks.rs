@@ -2,7 +2,6 @@
 //! (warning), `webhook-fail-open` (info). Matching reads the webhook's rules, namespaceSelector and
 //! objectSelector against live namespaces and the backend Service's pod labels, never names.
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
@@ -85,7 +84,8 @@ fn base_evidence(model: &Model, w: &WebhookRow, reach: Reach) -> Vec<String> {
     ev
 }
 
-pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let model = cx.model;
     let wm = &model.webhooks;
     for (c, index, w) in wm.rows() {
         let one = One::new(model, c, index, w);
