@@ -7,11 +7,17 @@
 //!        │  Msg over a bounded mpsc channel                         │
 //!        └──────────────────────────┬───────────────────────────────┘
 //!                                   ▼
-//!   app::run — the only event loop: drain msgs → update(&mut Model, Msg, now) -> Vec<Effect>
-//!                                   │                          │
+//!   app::run — the only event loop: drain msgs → update_in(&mut Model, &mut Derived, Msg, now)
+//!                                   │                          │        -> Vec<Effect>
 //!              draw at most every 33 ms, only when dirty   effects: quit, run a Mutation
-//!              ui::draw(&Model, &Theme, now) (pure)        through the one kube::executor::Executor
+//!              ui::render(&Model, &Derived, &Theme, now)   through the one kube::executor::Executor
+//!              (pure: no clock, no lock, builds nothing)
 //! ```
+//!
+//! The loop owns the `Model` (state) and beside it a [`derived::Derived`] (the rules' memo, the Top
+//! pane's row order, the etcd runbook): data derived from the model, rebuilt when what it depends
+//! on changed, at points the loop chooses, with the loop's clock. `ui::draw` and `update::update`
+//! are the same with everything derived afresh (tests, the report).
 //!
 //! ## Layers
 //!
@@ -48,8 +54,43 @@
 //! | 0 | `term` | terminal ownership and restore on every exit path |
 //! | 0 | `sim` | the simulated cluster (demo, tests, benchmarks): it uses nothing else of the crate |
 //!
-//! Adding a pane: `model/<pane>.rs`, `kube/sources/<pane>.rs`, `ui/panes/<pane>.rs`, its rules in
-//! `diagnose/`, and one registration line in each `mod.rs`.
+//! ## Adding a pane
+//!
+//! A pane is its own files plus one line in the pane registry, [`shared::pane`]'s `panes!` list:
+//!
+//! ```text
+//! Nodes nodes "Nodes",      <- the line: id, module name, title; its place is its tab number
+//! ```
+//!
+//! From that line the crate generates `PaneId::Nodes` (name `nodes`: config scope, findings'
+//! `pane`, the report's `panes.nodes`), the `pane_nodes` action, the tab, the selection slot, and
+//! it declares and dispatches to the pane's two modules, which must exist:
+//!
+//! - `src/ui/panes/nodes.rs`: `pub struct Nodes; pub const PANE: Nodes = Nodes;` and
+//!   `impl ui::panes::Pane for Nodes`: `id`, `state` (the title's state), `row_count`, `body` (its
+//!   rows through the one table, `ui::table::{Table, Column}`, each row coloured from the findings
+//!   about it with `ui::panes::Severities`), and where it has them `filter`/`filter_mut` (the `/`
+//!   filter, `model::filter::TableFilter`), `view_action` (sort, group), `propose` (the writes its
+//!   keys propose for the selected row: a `Mutation` and what the dialog says now), `report`.
+//! - `src/diagnose/nodes.rs`: `pub fn rules(cx: &diagnose::Rules, out: &mut Vec<Finding>)`, the
+//!   pane's rules (`cx.model`, `cx.now`), run in tab order with every other pane's.
+//!
+//! The pane's state lives in its model file (`src/model/nodes.rs`: the rows, the filter, the sort,
+//! the functions its proposals are built from) and its data comes from its source
+//! (`src/kube/sources/nodes.rs`); both exist for data ktriage already watches. Data ktriage does
+//! not watch yet is a new source, registered as sources are: a `SourceId` (`shared/source.rs`), a
+//! `Msg` variant and its arm in `update`, a field of `Model` (with its line in
+//! `Model::sources`), and a task started in `kube::sources::start_all`. Keys are data: a number
+//! for the pane is a `pane_nodes` line in `assets/default-config.toml` (README's keymap table
+//! follows, `tests/readme.rs`); appending the line at the end of `panes!` keeps the numbers the
+//! other panes have.
+//!
+//! ## Public paths kept
+//!
+//! `ktriage::action` and `ktriage::keymap` (now `shared::{action, keymap}`), `model::{PaneId,
+//! SourceId, SourceState, Failure, FailureKind}`, `diagnose::{Finding, Severity, …}`,
+//! `etcd::runbook`, `kube::executor::{Outcome, OutcomeResult}` and the like are re-exports from
+//! the layer that now owns the item, each from a higher layer to a lower one.
 
 pub mod app;
 pub mod certs;

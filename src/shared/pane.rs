@@ -1,14 +1,13 @@
 //! The panes, by id: name (config scopes, findings' `pane`, the `pane_<name>` action), title, tab
-//! order. The list in [`panes!`] is the pane registry: one line per pane; the ids here and the
+//! order. The list in `panes!` is the pane registry: one line per pane; the ids here and the
 //! per-pane dispatch in `ui::panes` are generated from it.
 
 use std::fmt;
 
 /// The pane registry: one line per pane, in tab order (the number keys follow it). Each line is the
-/// pane's id, its module and its title; `ui::panes::<module>` holds the pane (its [`Pane`] value,
-/// `PANE`: view, keys, report rows). Invoked with the name of a macro that receives the list.
-///
-/// [`Pane`]: ../../ui/panes/trait.Pane.html
+/// pane's id, its module and its title; `ui::panes::<module>` holds the pane (its `Pane` value,
+/// `PANE`: view, keys, report rows) and `diagnose::<module>` its rules. Invoked with the name of a
+/// macro that receives the list.
 macro_rules! panes {
     ($then:ident) => {
         $then! {
@@ -26,7 +25,7 @@ pub(crate) use panes;
 
 macro_rules! pane_ids {
     ($($id:ident $module:ident $title:literal,)*) => {
-        /// A pane (see [`panes!`] for the list).
+        /// A pane (see `panes!` for the list).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum PaneId {
             $($id,)*

@@ -153,7 +153,7 @@ struct Built {
 
 impl TopOrder {
     /// Bring the order up to date with `top`, pacing rebuilds under data churn (see
-    /// [`ORDER_PACE`]). `clock` is the loop's: the order reads no clock of its own.
+    /// `ORDER_PACE`). `clock` is the loop's: the order reads no clock of its own.
     pub fn refresh(&mut self, top: &TopModel, clock: impl Fn() -> Instant) {
         let key = top.rows_key();
         let now = clock();
