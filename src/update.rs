@@ -348,25 +348,16 @@ pub fn apply_action_in(
         Action::Copy => copy_runbook(model, derived, now, effects),
         Action::Snapshot => effects.push(Effect::Snapshot(now)),
         Action::Contexts => effects.push(Effect::ListContexts),
-        Action::Scale
-        | Action::Fix
-        | Action::Finalize
-        | Action::ToggleFailurePolicy
-        | Action::BackupDelete
-        | Action::Restore
-        | Action::RolloutRestart
-        | Action::DeletePod
-        | Action::CleanEvicted
-        | Action::CleanEvictedAll
-        | Action::Cordon
-        | Action::Drain => propose_for_row(model, derived, action, now),
+        // every other write: the pane proposes it for its selected row
+        a if a.is_mutating() => propose_for_row(model, derived, a, now),
         Action::Logs
         | Action::Yaml
         | Action::Describe
         | Action::Previous
         | Action::Container
         | Action::Follow => inspect::view_action(model, derived, action, now, effects),
-        Action::Confirm | Action::Cancel | Action::More | Action::Less | Action::None => {}
+        // the dialog's keys (Confirm, Cancel, More, Less; handled with the dialog) and None
+        _ => {}
     }
 }
 

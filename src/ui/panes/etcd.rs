@@ -18,7 +18,6 @@ use crate::diagnose::runbook;
 use crate::etcd::client::{ErrorKind, EtcdError};
 use crate::etcd::probe::EndpointProbe;
 use crate::etcd::wire::hex;
-use crate::model::filter::TableFilter;
 use crate::model::{Model, PaneId, SourceState};
 use crate::text::age;
 use crate::text::truncate;
@@ -52,13 +51,7 @@ impl Pane for Etcd {
         false
     }
 
-    fn filter<'m>(&self, model: &'m Model) -> Option<&'m TableFilter> {
-        Some(&model.etcd.filter)
-    }
-
-    fn filter_mut<'m>(&self, model: &'m mut Model) -> Option<&'m mut TableFilter> {
-        Some(&mut model.etcd.filter)
-    }
+    filter_at!(etcd.filter);
 
     fn body(&self, frame: &mut Frame, area: Rect, cx: &Cx) {
         draw(frame, area, cx.model, cx.derived, cx.theme, cx.now);

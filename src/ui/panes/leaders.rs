@@ -9,7 +9,6 @@ use serde_json::{Map, Value, json};
 
 use super::{Cx, Pane, Severities, ts};
 use crate::derived::Derived;
-use crate::model::filter::TableFilter;
 use crate::model::leaders::{LeaderSource, LeaseRow};
 use crate::model::{Model, PaneId, SourceState};
 use crate::text::age;
@@ -31,13 +30,7 @@ impl Pane for Leaders {
         model.leaders.shown().len()
     }
 
-    fn filter<'m>(&self, model: &'m Model) -> Option<&'m TableFilter> {
-        Some(&model.leaders.filter)
-    }
-
-    fn filter_mut<'m>(&self, model: &'m mut Model) -> Option<&'m mut TableFilter> {
-        Some(&mut model.leaders.filter)
-    }
+    filter_at!(leaders.filter);
 
     fn body(&self, frame: &mut Frame, area: Rect, cx: &Cx) {
         let rows = cx.model.leaders.shown();

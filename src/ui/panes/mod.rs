@@ -137,6 +137,25 @@ pub trait Pane: Sync {
     }
 }
 
+/// A pane's `filter` and `filter_mut`: the `TableFilter` at this path of the model
+/// (`filter_at!(leaders.filter);` in the pane's `impl Pane`).
+macro_rules! filter_at {
+    ($($path:ident).+) => {
+        fn filter<'m>(
+            &self,
+            model: &'m crate::model::Model,
+        ) -> Option<&'m crate::model::filter::TableFilter> {
+            Some(&model.$($path).+)
+        }
+
+        fn filter_mut<'m>(
+            &self,
+            model: &'m mut crate::model::Model,
+        ) -> Option<&'m mut crate::model::filter::TableFilter> {
+            Some(&mut model.$($path).+)
+        }
+    };
+}
 macro_rules! registry {
     ($($id:ident $module:ident $title:literal,)*) => {
         $(pub mod $module;)*

@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 use super::{Cx, Pane, Proposal};
 use crate::derived::Derived;
 use crate::diagnose::namespaces::report_rows;
-use crate::model::filter::TableFilter;
 use crate::model::namespaces::NsRow;
 use crate::model::namespaces::blockers::{blockers, primary};
 use crate::model::pane_actions::mutation_for;
@@ -42,13 +41,7 @@ impl Pane for Namespaces {
         model.namespaces.store.is_empty()
     }
 
-    fn filter<'m>(&self, model: &'m Model) -> Option<&'m TableFilter> {
-        Some(&model.namespaces.filter)
-    }
-
-    fn filter_mut<'m>(&self, model: &'m mut Model) -> Option<&'m mut TableFilter> {
-        Some(&mut model.namespaces.filter)
-    }
+    filter_at!(namespaces.filter);
 
     fn propose(
         &self,

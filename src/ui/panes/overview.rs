@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 use super::{Cx, Pane};
 use crate::derived::Derived;
 use crate::diagnose::Finding;
-use crate::model::filter::TableFilter;
 use crate::model::{Model, PaneId, SourceId, SourceState};
 use crate::shared::action::Action;
 use crate::text::age;
@@ -43,13 +42,7 @@ impl Pane for Overview {
         false
     }
 
-    fn filter<'m>(&self, model: &'m Model) -> Option<&'m TableFilter> {
-        Some(&model.overview_filter)
-    }
-
-    fn filter_mut<'m>(&self, model: &'m mut Model) -> Option<&'m mut TableFilter> {
-        Some(&mut model.overview_filter)
-    }
+    filter_at!(overview_filter);
 
     fn body(&self, frame: &mut Frame, area: Rect, cx: &Cx) {
         let (model, theme) = (cx.model, cx.theme);

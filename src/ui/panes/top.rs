@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 
 use super::{Cx, Pane, Proposal, Severities};
 use crate::derived::Derived;
-use crate::model::filter::TableFilter;
 use crate::model::quantity::{fmt_bytes, fmt_cpu};
 use crate::model::top::{TopRow, actions};
 use crate::model::{Model, PaneId, SourceState};
@@ -40,13 +39,7 @@ impl Pane for Top {
         model.top.count_in(&derived.top)
     }
 
-    fn filter<'m>(&self, model: &'m Model) -> Option<&'m TableFilter> {
-        Some(&model.top.filter)
-    }
-
-    fn filter_mut<'m>(&self, model: &'m mut Model) -> Option<&'m mut TableFilter> {
-        Some(&mut model.top.filter)
-    }
+    filter_at!(top.filter);
 
     fn view_action(&self, model: &mut Model, action: Action) -> bool {
         match action {

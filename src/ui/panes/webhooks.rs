@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 use super::{Cx, Pane, Proposal, Severities};
 use crate::derived::Derived;
 use crate::diagnose::webhooks::{blocked_namespaces, report_rows, self_blocking};
-use crate::model::filter::TableFilter;
 use crate::model::webhooks::{WebhookConfigRow, WebhookRow};
 use crate::model::{Model, PaneId, SourceState};
 use crate::shared::action::Action;
@@ -41,13 +40,7 @@ impl Pane for Webhooks {
         model.webhooks.row_count() == 0
     }
 
-    fn filter<'m>(&self, model: &'m Model) -> Option<&'m TableFilter> {
-        Some(&model.webhooks.filter)
-    }
-
-    fn filter_mut<'m>(&self, model: &'m mut Model) -> Option<&'m mut TableFilter> {
-        Some(&mut model.webhooks.filter)
-    }
+    filter_at!(webhooks.filter);
 
     fn propose(
         &self,
