@@ -264,45 +264,8 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
             Ok(json_response(200, &desc))
         }
         (&Method::GET, "faults") => Ok(json_response(200, &sim.faults().describe())),
-        (&Method::POST, "apply") => {
-            let docs = parse_body(req)?;
-            let mut objs = Vec::new();
-            for d in docs {
-                match d.get("items").and_then(Value::as_array) {
-                    Some(items) => objs.extend(items.iter().cloned()),
-                    None => objs.push(d),
-                }
-            }
-            let mut st = sim.state();
-            let mut stored = Vec::new();
-            for o in objs {
-                stored.push(super::load::apply_direct(&mut st, o)?);
-            }
-            super::lifecycle::reconcile(&mut st);
-            Ok(json_response(
-                200,
-                &json!({"kind": "List", "apiVersion": "v1", "items": stored}),
-            ))
-        }
-        (&Method::POST, "delete") => {
-            let v: Value = serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            let mut st = sim.state();
-            let def = st
-                .reg
-                .by_kind(&s("apiVersion"), &s("kind"))
-                .cloned()
-                .ok_or_else(|| ApiError::bad_request("unknown apiVersion/kind"))?;
-            let ns = if def.namespaced {
-                s("namespace")
-            } else {
-                String::new()
-            };
-            let gone = st.store.remove(&def.key(), &ns, &s("name"));
-            super::lifecycle::reconcile(&mut st);
-            Ok(json_response(200, &json!({"deleted": gone.is_some()})))
-        }
+        (&Method::POST, "apply") => apply(sim, req),
+        (&Method::POST, "delete") => delete(sim, req),
         (&Method::POST, "compact") => {
             let rv = {
                 let mut st = sim.state();
@@ -337,33 +300,7 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
             let n = sim.signals.send(Signal::Bookmark).unwrap_or(0);
             Ok(json_response(200, &json!({"receivers": n})))
         }
-        (&Method::POST, "log") => {
-            let v: Value = serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            let (ns, pod, line) = (s("namespace"), s("pod"), s("line"));
-            let mut container = s("container");
-            {
-                let mut st = sim.state();
-                if container.is_empty() {
-                    container = st
-                        .store
-                        .get("/pods", &ns, &pod)
-                        .and_then(|p| p.pointer("/spec/containers/0/name"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                }
-                st.logs.append(&ns, &pod, &container, &line);
-            }
-            let _ = sim.signals.send(Signal::Log {
-                ns,
-                pod,
-                container,
-                line,
-            });
-            Ok(json_response(200, &json!({"ok": true})))
-        }
+        (&Method::POST, "log") => append_log(sim, req),
         (&Method::GET, "requests") => {
             let mut out = String::new();
             for v in sim.requests() {
@@ -392,4 +329,76 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
         }
         _ => Err(ApiError::no_route()),
     }
+}
+
+/// `POST /_sim/apply`: store objects directly, bypassing admission.
+fn apply(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let docs = parse_body(req)?;
+    let mut objs = Vec::new();
+    for d in docs {
+        match d.get("items").and_then(Value::as_array) {
+            Some(items) => objs.extend(items.iter().cloned()),
+            None => objs.push(d),
+        }
+    }
+    let mut st = sim.state();
+    let mut stored = Vec::new();
+    for o in objs {
+        stored.push(super::load::apply_direct(&mut st, o)?);
+    }
+    super::lifecycle::reconcile(&mut st);
+    Ok(json_response(
+        200,
+        &json!({"kind": "List", "apiVersion": "v1", "items": stored}),
+    ))
+}
+
+/// `POST /_sim/delete`: remove an object directly (finalizers ignored).
+fn delete(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let v: Value =
+        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut st = sim.state();
+    let def = st
+        .reg
+        .by_kind(&s("apiVersion"), &s("kind"))
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("unknown apiVersion/kind"))?;
+    let ns = if def.namespaced {
+        s("namespace")
+    } else {
+        String::new()
+    };
+    let gone = st.store.remove(&def.key(), &ns, &s("name"));
+    super::lifecycle::reconcile(&mut st);
+    Ok(json_response(200, &json!({"deleted": gone.is_some()})))
+}
+
+/// `POST /_sim/log`: a line in a container's log (and to its followers).
+fn append_log(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let v: Value =
+        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (ns, pod, line) = (s("namespace"), s("pod"), s("line"));
+    let mut container = s("container");
+    {
+        let mut st = sim.state();
+        if container.is_empty() {
+            container = st
+                .store
+                .get("/pods", &ns, &pod)
+                .and_then(|p| p.pointer("/spec/containers/0/name"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+        }
+        st.logs.append(&ns, &pod, &container, &line);
+    }
+    let _ = sim.signals.send(Signal::Log {
+        ns,
+        pod,
+        container,
+        line,
+    });
+    Ok(json_response(200, &json!({"ok": true})))
 }

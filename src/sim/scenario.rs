@@ -211,36 +211,7 @@ fn load_into(
     acc: &mut Acc,
     seen: &mut HashSet<String>,
 ) -> Result<String, SimError> {
-    let (label, text, dir): (String, String, Option<PathBuf>) =
-        match BUILTIN.iter().find(|(n, _)| *n == spec) {
-            Some((n, t)) => (format!("built-in scenario {n}"), (*t).to_string(), None),
-            None => {
-                let p = match base {
-                    Some(b) if Path::new(spec).is_relative() => b.join(spec),
-                    _ => PathBuf::from(spec),
-                };
-                if !p.exists()
-                    && !spec.contains('/')
-                    && !spec.ends_with(".yaml")
-                    && !spec.ends_with(".yml")
-                {
-                    return Err(SimError::UnknownScenario {
-                        name: spec.to_string(),
-                        known: super::list_scenarios().join(", "),
-                    });
-                }
-                let text =
-                    std::fs::read_to_string(&p).map_err(|source| SimError::ReadScenario {
-                        path: p.display().to_string(),
-                        source,
-                    })?;
-                (
-                    p.display().to_string(),
-                    text,
-                    p.parent().map(Path::to_path_buf),
-                )
-            }
-        };
+    let (label, text, dir) = scenario_text(spec, base)?;
     if !seen.insert(label.clone()) {
         return Ok(label);
     }
@@ -281,27 +252,7 @@ fn load_into(
         acc.etcd.merge(e);
     }
     for b in file.behaviours {
-        if !bh::KNOWN.contains(&b.name.as_str()) {
-            return Err(SimError::InvalidScenario {
-                path: label,
-                line: None,
-                message: format!(
-                    "unknown behaviour {:?}; known: {}",
-                    b.name,
-                    bh::KNOWN.join(", ")
-                ),
-            });
-        }
-        if b.every.is_some() && bh::period(&b).is_none() {
-            return Err(SimError::InvalidScenario {
-                path: label,
-                line: None,
-                message: format!(
-                    "behaviour {}: invalid every {:?} (use e.g. 5s, 1m)",
-                    b.name, b.every
-                ),
-            });
-        }
+        check_behaviour(&b, &label)?;
         acc.behaviours
             .retain(|x| x.name != b.name || x.args != b.args);
         acc.behaviours.push(b);
@@ -312,6 +263,67 @@ fn load_into(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| spec.to_string())
     }))
+}
+
+/// A scenario's label, text and directory (for its includes): a built-in one by name, else a file.
+fn scenario_text(
+    spec: &str,
+    base: Option<&Path>,
+) -> Result<(String, String, Option<PathBuf>), SimError> {
+    Ok(match BUILTIN.iter().find(|(n, _)| *n == spec) {
+        Some((n, t)) => (format!("built-in scenario {n}"), (*t).to_string(), None),
+        None => {
+            let p = match base {
+                Some(b) if Path::new(spec).is_relative() => b.join(spec),
+                _ => PathBuf::from(spec),
+            };
+            if !p.exists()
+                && !spec.contains('/')
+                && !spec.ends_with(".yaml")
+                && !spec.ends_with(".yml")
+            {
+                return Err(SimError::UnknownScenario {
+                    name: spec.to_string(),
+                    known: super::list_scenarios().join(", "),
+                });
+            }
+            let text = std::fs::read_to_string(&p).map_err(|source| SimError::ReadScenario {
+                path: p.display().to_string(),
+                source,
+            })?;
+            (
+                p.display().to_string(),
+                text,
+                p.parent().map(Path::to_path_buf),
+            )
+        }
+    })
+}
+
+/// A behaviour must be known, and its `every` a duration.
+fn check_behaviour(b: &Behaviour, label: &str) -> Result<(), SimError> {
+    if !bh::KNOWN.contains(&b.name.as_str()) {
+        return Err(SimError::InvalidScenario {
+            path: label.to_string(),
+            line: None,
+            message: format!(
+                "unknown behaviour {:?}; known: {}",
+                b.name,
+                bh::KNOWN.join(", ")
+            ),
+        });
+    }
+    if b.every.is_some() && bh::period(b).is_none() {
+        return Err(SimError::InvalidScenario {
+            path: label.to_string(),
+            line: None,
+            message: format!(
+                "behaviour {}: invalid every {:?} (use e.g. 5s, 1m)",
+                b.name, b.every
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn key(o: &Value) -> (String, String, String, String) {
