@@ -230,13 +230,13 @@ fn delete_content(
     let mut remaining: BTreeMap<String, usize> = BTreeMap::new();
     let mut fin_remaining: BTreeMap<String, usize> = BTreeMap::new();
     for (key, plural) in namespaced {
-        let objs: Vec<Arc<Value>> = st.store.list(key, Some(&ns)).cloned().collect();
+        let objs: Vec<Arc<Value>> = st.store.list(key, Some(ns)).cloned().collect();
         let group = key.split('/').next().unwrap_or("").to_string();
         for o in objs {
             let name = meta_str(&o, "name").to_string();
             let fins = finalizers(&o);
             if fins.is_empty() {
-                st.store.remove(key, &ns, &name);
+                st.store.remove(key, ns, &name);
                 continue;
             }
             let res_name = if group.is_empty() {
@@ -255,7 +255,7 @@ fn delete_content(
                 let mut v = (*o).clone();
                 v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
                 v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-                st.store.put(key, &ns, &name, v);
+                st.store.put(key, ns, &name, v);
             }
         }
     }
