@@ -5,6 +5,8 @@
 //! A pane draws inside the frame every pane shares (the title carries the state and the count; a
 //! pane with nothing to show says why), with the one table component (`ui::table`) for its rows.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
@@ -20,7 +22,7 @@ use crate::model::filter::TableFilter;
 use crate::model::{FailureKind, Model, PaneId, SourceState};
 use crate::mutation::Mutation;
 use crate::shared::action::Action;
-use crate::shared::finding::{Finding, Severity, Subject};
+use crate::shared::finding::{Finding, Severity};
 use crate::shared::keymap::Scope;
 use crate::text::age;
 
@@ -278,17 +280,24 @@ pub fn hint(model: &Model, pane: PaneId, actions: &[(Action, &str)]) -> String {
 }
 
 /// The worst severity of the findings about each object: what a row's colour comes from (views
-/// never copy the rules' thresholds).
-pub struct Severities<'a>(Vec<(&'a Subject, Severity)>);
+/// never copy the rules' thresholds). Built once a frame; a lookup is one hash probe.
+pub struct Severities<'a>(HashMap<ObjectKey<'a>, Vec<(Option<&'a str>, Severity)>>);
+
+/// An object's kind, namespace and name.
+type ObjectKey<'a> = (&'a str, Option<&'a str>, &'a str);
 
 impl<'a> Severities<'a> {
     pub fn of(findings: &'a [Finding]) -> Severities<'a> {
-        Severities(
-            findings
-                .iter()
-                .filter_map(|f| f.subject.as_ref().map(|s| (s, f.severity)))
-                .collect(),
-        )
+        let mut by: HashMap<ObjectKey<'a>, Vec<(Option<&'a str>, Severity)>> = HashMap::new();
+        for f in findings {
+            if let Some(s) = &f.subject {
+                let key = (s.kind.as_str(), s.namespace.as_deref(), s.name.as_str());
+                by.entry(key)
+                    .or_default()
+                    .push((s.part.as_deref(), f.severity));
+            }
+        }
+        Severities(by)
     }
 
     /// The worst finding about `kind` `namespace/name` (and `part`, where given).
@@ -300,13 +309,9 @@ impl<'a> Severities<'a> {
         part: Option<&str>,
     ) -> Option<Severity> {
         self.0
+            .get(&(kind, namespace, name))?
             .iter()
-            .filter(|(s, _)| {
-                s.kind == kind
-                    && s.namespace.as_deref() == namespace
-                    && s.name == name
-                    && (part.is_none() || s.part.as_deref() == part)
-            })
+            .filter(|(p, _)| part.is_none() || *p == part)
             .map(|(_, sev)| *sev)
             .min()
     }
