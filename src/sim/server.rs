@@ -349,18 +349,9 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
             }
             Some(_) => super::exec::upgrade(&sim, req, &ns, &pod),
         };
-        lock(&sim.reqlog).push(json!({
-            "ts": super::api::now_rfc3339(),
-            "ts_ms": chrono::Utc::now().timestamp_millis(),
-            "method": method.as_str(),
-            "path": path,
-            "query": raw_query,
-            "status": resp.status().as_u16(),
-            "bytes": 0,
-            "stream": true,
-            "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
-            "user": user_name,
-        }));
+        // an upgraded stream: its bytes are not counted
+        let entry = log_entry(&method, &path, &raw_query, &resp, None, start, &user_name);
+        lock(&sim.reqlog).push(entry);
         return Ok(resp);
     }
     let parsed = Req {
@@ -417,18 +408,7 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
         }
     };
     let bytes = resp.body().size_hint().exact();
-    let entry = json!({
-        "ts": super::api::now_rfc3339(),
-        "ts_ms": chrono::Utc::now().timestamp_millis(),
-        "method": method.as_str(),
-        "path": path,
-        "query": raw_query,
-        "status": resp.status().as_u16(),
-        "bytes": bytes.unwrap_or(0),
-        "stream": bytes.is_none(),
-        "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
-        "user": user_name,
-    });
+    let entry = log_entry(&method, &path, &raw_query, &resp, bytes, start, &user_name);
     if bytes.is_some() {
         lock(&sim.reqlog).push(entry);
         return Ok(resp);
@@ -444,6 +424,30 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
         start,
     };
     Ok(Response::from_parts(parts, counted.boxed_unsync()))
+}
+
+/// One request-log line; `bytes` is `None` for a stream (counted when it ends, if at all).
+fn log_entry(
+    method: &http::Method,
+    path: &str,
+    query: &str,
+    resp: &Response<Body>,
+    bytes: Option<u64>,
+    start: Instant,
+    user: &str,
+) -> Value {
+    json!({
+        "ts": super::api::now_rfc3339(),
+        "ts_ms": chrono::Utc::now().timestamp_millis(),
+        "method": method.as_str(),
+        "path": path,
+        "query": query,
+        "status": resp.status().as_u16(),
+        "bytes": bytes.unwrap_or(0),
+        "stream": bytes.is_none(),
+        "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
+        "user": user,
+    })
 }
 
 /// A streaming body that logs its byte count and duration when it ends (or the client goes).
