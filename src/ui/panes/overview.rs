@@ -12,7 +12,7 @@ use super::{pane_block, scroll_offset};
 use crate::action::Action;
 use crate::diagnose::Finding;
 use crate::model::store::age;
-use crate::model::{Model, PaneId};
+use crate::model::{Model, PaneId, SourceState};
 use crate::ui::{Theme, truncate};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
@@ -23,16 +23,25 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     frame.render_widget(block, area);
     let all = model.sources();
     // every source when they fit in a third of the pane; otherwise a one-line tally and only the
-    // sources that are not ok, so the findings keep the room
+    // sources that are not ok, so the findings keep the room. An opt-in source that is off (etcd
+    // exec) is neither: the tally leaves it out.
     let budget = usize::from(inner.height / 3).max(2);
     let (sources, tally): (Vec<_>, Option<String>) = if all.len() < budget {
         (all, None)
     } else {
-        let ok = all.iter().filter(|(_, s)| s.is_ok()).count();
-        let not_ok: Vec<_> = all.iter().filter(|(_, s)| !s.is_ok()).cloned().collect();
+        let counted: Vec<_> = all
+            .into_iter()
+            .filter(|(id, s)| !(id.is_opt_in() && matches!(s, SourceState::NotConfigured { .. })))
+            .collect();
+        let ok = counted.iter().filter(|(_, s)| s.is_ok()).count();
+        let not_ok: Vec<_> = counted
+            .iter()
+            .filter(|(_, s)| !s.is_ok())
+            .cloned()
+            .collect();
         let shown = not_ok.len().min(budget.saturating_sub(2));
         let more = not_ok.len() - shown;
-        let mut t = format!("sources: {ok} of {} ok", all.len());
+        let mut t = format!("sources: {ok} of {} ok", counted.len());
         if !not_ok.is_empty() {
             t.push_str(&format!("; {} not ok", not_ok.len()));
             if more > 0 {
