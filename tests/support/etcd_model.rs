@@ -321,3 +321,43 @@ pub fn with_pods_and_logs(mut m: Model) -> Model {
     update(&mut m, Msg::Tick, t0());
     m
 }
+
+/// A jump host's model on the etcd pane: the API serves, no etcd access, exec off, three running
+/// RKE2 etcd pods whose command lines name RKE2's layout and a fourth that names no certificates.
+pub fn jump_host(read_only: bool) -> Model {
+    let mut m = super::model::model(read_only);
+    let t = t0() - Duration::seconds(2);
+    let msg = |e: EtcdMsg| Msg::Etcd(Box::new(e));
+    update(
+        &mut m,
+        Msg::ApiUp {
+            version: "v1.28.9+rke2r1".into(),
+        },
+        t,
+    );
+    update(&mut m, msg(EtcdMsg::Pods(Delta::Init)), t);
+    for i in 1..=4 {
+        let args = if i < 4 {
+            vec![
+                "etcd".to_string(),
+                "--config-file=/var/lib/rancher/rke2/server/db/etcd/config".into(),
+            ]
+        } else {
+            vec!["etcd".to_string(), "--data-dir=/var/lib/etcd".into()]
+        };
+        let row = EtcdPodRow {
+            namespace: "kube-system".into(),
+            name: format!("etcd-cp-{i}"),
+            node: Some(format!("cp-{i}")),
+            host_ip: Some(format!("10.0.0.1{i}")),
+            phase: "Running".into(),
+            ready: true,
+            args,
+            ..Default::default()
+        };
+        update(&mut m, msg(EtcdMsg::Pods(Delta::InitApply(row))), t);
+    }
+    update(&mut m, msg(EtcdMsg::Pods(Delta::InitDone)), t);
+    m.ui.active = ktriage::model::PaneId::Etcd;
+    m
+}

@@ -26,13 +26,41 @@ use super::{SourceCtx, classify};
 use crate::etcd::client::{ErrorKind, EtcdError};
 use crate::etcd::probe::{EndpointProbe, Round, Via};
 use crate::etcd::wire::{AlarmList, MemberList, Status, same_url};
-use crate::model::etcd::EtcdMsg;
+use crate::model::etcd::{EtcdMsg, EtcdPodRow};
 use crate::model::{Failure, FailureKind};
 use crate::msg::Msg;
 
 const NAMESPACE: &str = "kube-system";
 /// Between rounds: an exec is a process in every etcd container, so less often than the probe.
 pub const EVERY: Duration = Duration::from_secs(15);
+
+/// What each round runs in every pod (with `-w json` and the pod's certificates, [`Etcdctl::argv`]).
+pub const COMMANDS: [&[&str]; 3] = [
+    &["endpoint", "status", "--cluster"],
+    &["member", "list"],
+    &["alarm", "list"],
+];
+
+/// Where a round runs: the running etcd pods whose command line names their certificates, and the
+/// running ones that do not (left out).
+#[derive(Debug, Default)]
+pub struct Targets {
+    /// (pod, node, how etcdctl reaches its member there).
+    pub pods: Vec<(String, Option<String>, Etcdctl)>,
+    pub skipped: Vec<String>,
+}
+
+/// The targets among the etcd pods (the exec key's question shows the same list).
+pub fn targets<'a>(rows: impl IntoIterator<Item = &'a EtcdPodRow>) -> Targets {
+    let mut t = Targets::default();
+    for row in rows.into_iter().filter(|r| r.phase == "Running") {
+        match etcdctl_for(&row.args) {
+            Some(ctl) => t.pods.push((row.name.clone(), row.node.clone(), ctl)),
+            None => t.skipped.push(row.name.clone()),
+        }
+    }
+    t
+}
 
 /// How etcdctl reaches its own member inside the pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,13 +364,11 @@ pub async fn run(ctx: SourceCtx) {
             }
             Err(_) => Vec::new(),
         };
-        let targets: Vec<(String, Etcdctl)> = pods
+        let rows: Vec<EtcdPodRow> = pods.into_iter().map(super::etcd::pod_row).collect();
+        let targets: Vec<(String, Etcdctl)> = targets(&rows)
+            .pods
             .into_iter()
-            .filter_map(|p| {
-                let row = super::etcd::pod_row(p);
-                let ctl = etcdctl_for(&row.args)?;
-                (row.phase == "Running").then_some((row.name, ctl))
-            })
+            .map(|(pod, _, ctl)| (pod, ctl))
             .collect();
         if targets.is_empty() {
             let f = Failure {
@@ -364,15 +390,11 @@ pub async fn run(ctx: SourceCtx) {
             let answers = join_all(targets.iter().map(|(pod, ctl)| {
                 let api = api.clone();
                 async move {
+                    let [status, members, alarms] = COMMANDS;
                     let (status, members, alarms) = tokio::join!(
-                        exec(
-                            &api,
-                            pod,
-                            ctl.argv(&["endpoint", "status", "--cluster"]),
-                            timeout
-                        ),
-                        exec(&api, pod, ctl.argv(&["member", "list"]), timeout),
-                        exec(&api, pod, ctl.argv(&["alarm", "list"]), timeout),
+                        exec(&api, pod, ctl.argv(status), timeout),
+                        exec(&api, pod, ctl.argv(members), timeout),
+                        exec(&api, pod, ctl.argv(alarms), timeout),
                     );
                     PodAnswer {
                         pod: pod.clone(),
