@@ -417,3 +417,79 @@ async fn kubectl_exec_runs_the_guides_rke2_loop_against_the_simulator() {
     );
     assert!(bad.stderr.contains("exit code 1"), "{bad:?}");
 }
+
+/// The Rancher guide's RKE2 health loop, verbatim ("Recovering an RKE cluster from an etcd split
+/// brain"), run by a shell with the real kubectl against the simulator: for every etcd pod, its name
+/// and etcdctl's `--write-out=table` (laid out as etcdctl 3.4 prints it; `tests/etcd_real_exec.rs`
+/// pins that layout to a real etcdctl). As the guide warns, every member says healthy, the island
+/// too. Then the `--cluster` table through `kubectl exec` and the guide's `crictl` form's flags.
+#[tokio::test]
+async fn the_guides_loop_prints_etcdctl_tables_through_kubectl_exec() {
+    let Some(bin) = support::kubectl::kubectl_or_skip("the guide's loop") else {
+        return;
+    };
+    let h = support::sim("etcd-split-brain").await;
+    let k = support::kubectl::Kubectl::new(bin, &h, "admin");
+    let certs = "ETCDCTL_ENDPOINTS='https://127.0.0.1:2379' ETCDCTL_CACERT='/var/lib/rancher/rke2/server/tls/etcd/server-ca.crt' ETCDCTL_CERT='/var/lib/rancher/rke2/server/tls/etcd/server-client.crt' ETCDCTL_KEY='/var/lib/rancher/rke2/server/tls/etcd/server-client.key' ETCDCTL_API=3";
+    let guide = format!(
+        "for etcdpod in $(kubectl -n kube-system get pod -l component=etcd --no-headers -o custom-columns=NAME:.metadata.name); do echo $etcdpod; kubectl -n kube-system exec $etcdpod -- sh -c \"{certs} etcdctl --write-out=table endpoint health\"; echo \"\"; done;"
+    );
+    let out = k.shell(&guide).await;
+    assert!(out.ok, "{out:?}");
+    let table = "+------------------------+--------+-------+-------+\n\
+                 |        ENDPOINT        | HEALTH | TOOK  | ERROR |\n\
+                 +------------------------+--------+-------+-------+\n\
+                 | https://127.0.0.1:2379 |   true | 1.2ms |       |\n\
+                 +------------------------+--------+-------+-------+\n";
+    let expected: String = ["etcd-prod-cp-1", "etcd-prod-cp-2", "etcd-prod-cp-3"]
+        .iter()
+        .map(|p| format!("{p}\n{table}\n"))
+        .collect();
+    assert_eq!(out.stdout, expected);
+    // the crictl form's `endpoint health --cluster --write-out=table`, and `endpoint status`
+    // through kubectl exec into a majority member: one row per member the majority lists
+    let cluster = k
+        .shell(&format!(
+            "kubectl -n kube-system exec etcd-prod-cp-1 -- sh -c \"{certs} etcdctl endpoint status --cluster --write-out=table\""
+        ))
+        .await;
+    let lines: Vec<&str> = cluster.stdout.lines().collect();
+    let header: Vec<&str> = lines[1]
+        .split('|')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "ENDPOINT",
+            "ID",
+            "VERSION",
+            "DB SIZE",
+            "IS LEADER",
+            "IS LEARNER",
+            "RAFT TERM",
+            "RAFT INDEX",
+            "RAFT APPLIED INDEX",
+            "ERRORS"
+        ],
+        "{}",
+        cluster.stdout
+    );
+    let rows: Vec<&&str> = lines.iter().filter(|l| l.starts_with("| http")).collect();
+    assert_eq!(rows.len(), 3, "{}", cluster.stdout);
+    // alarm list has no table in etcdctl 3.4: the same refusal, exit code 4
+    let alarms = k
+        .shell(&format!(
+            "kubectl -n kube-system exec etcd-prod-cp-1 -- sh -c \"{certs} etcdctl alarm list -w table\""
+        ))
+        .await;
+    assert!(!alarms.ok);
+    assert!(
+        alarms
+            .stderr
+            .contains("Error: table not supported as output format"),
+        "{alarms:?}"
+    );
+    assert!(alarms.stderr.contains("exit code 4"), "{alarms:?}");
+}

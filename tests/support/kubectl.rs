@@ -116,6 +116,46 @@ impl Kubectl {
         .unwrap()
     }
 
+    /// Runs a shell script in which `kubectl` is this kubectl (a wrapper first on PATH), as an
+    /// operator pastes a command from a guide.
+    pub async fn shell(&self, script: &str) -> Out {
+        let bin_dir = self.dir.path().join("bin");
+        std::fs::create_dir_all(&bin_dir).unwrap();
+        let wrapper = bin_dir.join("kubectl");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec '{}' --cache-dir '{}' \"$@\"\n",
+                self.bin.display(),
+                self.dir.path().join("cache").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new("sh");
+        cmd.env("HOME", self.dir.path())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("PATH", path)
+            .arg("-c")
+            .arg(script);
+        tokio::task::spawn_blocking(move || {
+            let out = cmd.stdin(Stdio::null()).output().unwrap();
+            Out {
+                ok: out.status.success(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .await
+        .unwrap()
+    }
+
     /// Runs and asserts success; returns stdout.
     pub async fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args, None).await;
