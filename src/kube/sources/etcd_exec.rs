@@ -128,11 +128,11 @@ pub fn etcdctl_for(args: &[String]) -> Option<Etcdctl> {
 
 /// What one exec printed.
 #[derive(Debug, Default)]
-struct Printed {
-    stdout: String,
-    stderr: String,
+pub struct Printed {
+    pub stdout: String,
+    pub stderr: String,
     /// The kubelet's final Status message when the command failed (or the exec error).
-    failure: Option<String>,
+    pub failure: Option<String>,
 }
 
 async fn exec(api: &Api<Pod>, pod: &str, argv: Vec<String>, timeout: Duration) -> Printed {
@@ -193,12 +193,12 @@ fn error(kind: ErrorKind, message: String) -> EtcdError {
     EtcdError { kind, message }
 }
 
-/// One pod's three answers.
-struct PodAnswer {
-    pod: String,
-    status: Printed,
-    members: Printed,
-    alarms: Printed,
+/// One pod's answers to [`COMMANDS`].
+pub struct PodAnswer {
+    pub pod: String,
+    pub status: Printed,
+    pub members: Printed,
+    pub alarms: Printed,
 }
 
 /// `Failed to get the status of endpoint URL (reason)` lines.
@@ -226,8 +226,9 @@ fn why(p: &Printed) -> String {
     }
 }
 
-/// Fold every pod's answers into one round (endpoint = member client URL).
-fn round(answers: Vec<PodAnswer>, started: chrono::DateTime<Utc>, took: Duration) -> Round {
+/// Fold every pod's answers into one round (endpoint = member client URL): what the exec source
+/// feeds the model (`tests/etcd_real_exec.rs` feeds it a real etcdctl's output).
+pub fn round(answers: Vec<PodAnswer>, started: chrono::DateTime<Utc>, took: Duration) -> Round {
     let mut eps: Vec<EndpointProbe> = Vec::new();
     let blank = |url: &str, e: EtcdError| EndpointProbe {
         endpoint: url.to_string(),
