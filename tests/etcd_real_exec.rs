@@ -361,3 +361,96 @@ async fn real_etcdctl_json_through_the_exec_parser_equals_the_probe() {
         table
     );
 }
+
+/// k3s's etcdctl install step, run as printed on a "server" whose member is a real TLS etcd (k3s's
+/// certificate paths and `127.0.0.1:2379` stand for this member's, /usr/local/bin for a temporary
+/// directory, and etcd's release site for a local directory holding an archive laid out as etcd's
+/// releases are): it reads the member's version from `/version` and installs that etcdctl.
+#[tokio::test]
+async fn k3s_install_step_installs_the_members_etcdctl_version() {
+    let Some(c) = Cluster::start(Opts {
+        members: 1,
+        tls: true,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let etcd = String::from_utf8(
+        Command::new("etcd")
+            .arg("--version")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let version = etcd
+        .lines()
+        .find_map(|l| l.strip_prefix("etcd Version: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("etcd-v{version}-linux-{arch}");
+    let staging = dir.path().join("staging").join(&name);
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::copy(
+        support::require_tool("etcdctl").unwrap(),
+        staging.join("etcdctl"),
+    )
+    .unwrap();
+    std::fs::write(staging.join("README.md"), "etcd\n").unwrap();
+    let releases = dir.path().join("releases").join(format!("v{version}"));
+    std::fs::create_dir_all(&releases).unwrap();
+    let tar = Command::new("tar")
+        .arg("-czf")
+        .arg(releases.join(format!("{name}.tar.gz")))
+        .arg("-C")
+        .arg(dir.path().join("staging"))
+        .arg(&name)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let p = c.pki.as_ref().unwrap();
+    let k3s = "/var/lib/rancher/k3s/server/tls/etcd";
+    let cmd = runbook::k3s_etcdctl_install()
+        .replace(&format!("{k3s}/server-ca.crt"), &p.ca.display().to_string())
+        .replace(
+            &format!("{k3s}/client.crt"),
+            &p.client_crt.display().to_string(),
+        )
+        .replace(
+            &format!("{k3s}/client.key"),
+            &p.client_key.display().to_string(),
+        )
+        .replace("https://127.0.0.1:2379", &c.client_url(0))
+        .replace(
+            runbook::ETCD_RELEASES,
+            &format!("file://{}", dir.path().join("releases").display()),
+        )
+        .replace("/usr/local/bin", &bin.display().to_string());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = sh(&cmd, &[("PATH", path)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{cmd}\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("etcdctl version: {version}")),
+        "{text}"
+    );
+    assert!(bin.join("etcdctl").is_file());
+    assert!(!bin.join("README.md").exists(), "only etcdctl is installed");
+}
