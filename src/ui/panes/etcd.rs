@@ -50,10 +50,15 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     ])
     .areas(inner);
     let detected = runbook::detect(model);
+    // the direct probe's origin, and exec when it is in use; exec alone from a jump host
+    let origin = match &etcd.access {
+        Some(a) => format!("{}{}", a.origin, exec_in_use(model)),
+        None => exec_in_use(model)
+            .strip_prefix("; ")
+            .map_or_else(|| "-".to_string(), str::to_string),
+    };
     let head = format!(
-        "access {}{} · {} ({}) · round {} ms, {} ago",
-        etcd.access.as_ref().map_or("-", |a| a.origin.as_str()),
-        exec_in_use(model),
+        "access {origin} · {} ({}) · round {} ms, {} ago",
         detected.platform.name(),
         detected.why,
         round.took_ms,
