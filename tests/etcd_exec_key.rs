@@ -8,6 +8,7 @@ mod support;
 
 use clap::Parser;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use k8s_openapi::api::core::v1::Pod;
 use ktriage::action::Action;
 use ktriage::cli::Cli;
 use ktriage::etcd::access::{ASKED_IN_PANE, ExecMode};
@@ -15,6 +16,8 @@ use ktriage::model::{Model, PaneId, SourceState};
 use ktriage::msg::Msg;
 use ktriage::session::Session;
 use ktriage::update::{Effect, update};
+use kube::Api;
+use kube::api::AttachParams;
 use support::etcd_model::jump_host;
 use support::model::t0;
 
@@ -192,4 +195,12 @@ async fn the_yes_is_held_for_the_context_across_switches() {
     assert_eq!(ro.etcd_exec, ExecMode::Off);
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     assert!(ro.start_exec(&tx).is_none());
+    // and the read-only client's gate refuses pods/exec itself, before a byte is sent (the port
+    // refuses connections: a transport error would mean the request left)
+    let api: Api<Pod> = Api::namespaced(ro.client.clone().unwrap(), "kube-system");
+    let argv = ["etcdctl", "member", "list"];
+    match api.exec("etcd-cp-1", argv, &AttachParams::default()).await {
+        Ok(_) => panic!("exec went through in read-only mode"),
+        Err(e) => assert!(ktriage::kube::gate::is_refusal(&e), "{e:?}"),
+    }
 }

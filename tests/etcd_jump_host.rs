@@ -100,6 +100,31 @@ fn renamed_three_members_island_first() {
     );
 }
 
+/// `report` waits for the first pass over the etcd pods' logs (bounded by the sync timeout), even
+/// when every other source answered long before: with each etcd pod's log answered 1.5 s late, the
+/// split brain is still in the report.
+#[test]
+fn report_waits_for_the_first_log_round() {
+    let sim = SimProc::start("etcd-split-brain");
+    sim.request(
+        "POST",
+        "/_sim/fault",
+        r#"{"latency_ms":1500,"path_prefix":"/api/v1/namespaces/kube-system/pods/etcd-"}"#,
+    );
+    let out = sim.ktriage(&[
+        "--read-only",
+        "report",
+        "--format",
+        "json",
+        "--observe",
+        "0",
+    ]);
+    let (code, doc) = report_json(&out);
+    assert_eq!(doc["sources"]["etcd_logs"]["state"], "ok", "{doc:#}");
+    assert_eq!(findings(&doc, "etcd-split-brain").len(), 1, "{doc:#}");
+    assert_eq!(code, Some(1));
+}
+
 #[test]
 fn a_healthy_cluster_has_no_etcd_finding_from_the_logs() {
     let sim = SimProc::start("healthy");

@@ -9,6 +9,7 @@ mod support;
 
 use chrono::Duration;
 use ktriage::etcd::client::ErrorKind;
+use ktriage::etcd::recovery;
 use ktriage::etcd::runbook::{self, Platform, Runbook};
 use ktriage::model::etcd::{EtcdMsg, EtcdPodRow, SnapshotRow};
 use ktriage::model::{Delta, Model};
@@ -451,6 +452,14 @@ fn a_down_member_whose_node_is_gone_is_removed_not_started() {
         commands(&rb)[0].ends_with("member remove f0c66c6ed1ce18cc"),
         "{rb:#?}"
     );
+    // the member-down runbook on its own (the stale member's comes first above) removes it too
+    let own = recovery::member_down(&m, gone[0], runbook::detect(&m));
+    let cmds = commands(&own);
+    assert!(
+        cmds[0].ends_with("member remove f0c66c6ed1ce18cc"),
+        "{own:#?}"
+    );
+    assert!(!cmds.iter().any(|c| c.contains("restart")), "{own:#?}");
     // with its node still there it is started again
     let m = etcd_model(three(down(3, ErrorKind::Refused, "refused")));
     let d = m
@@ -460,6 +469,15 @@ fn a_down_member_whose_node_is_gone_is_removed_not_started() {
         .unwrap();
     assert!(d.fix.text.contains("start it again"), "{}", d.fix.text);
     assert!(d.fix.text.contains("node cp-3"), "{}", d.fix.text);
+    let cmds = commands(&runbook::build(&m, t0()).unwrap());
+    assert!(
+        cmds[0].ends_with("systemctl restart rke2-server"),
+        "{cmds:#?}"
+    );
+    assert!(
+        !cmds.iter().any(|c| c.contains("member remove")),
+        "{cmds:#?}"
+    );
 }
 
 #[test]
