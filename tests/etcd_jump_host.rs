@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use support::jump::{SimProc, findings, report_json};
+use support::jump::{SimProc, findings};
 
 /// The island as the simulator describes it: (the ID the majority still lists, the ID it answers as,
 /// its node).
@@ -44,15 +44,7 @@ fn no_exec_and_no_secrets(sim: &SimProc) {
 fn split_brain_from_logs_alone(scenario: &str) -> Value {
     let sim = SimProc::start(scenario);
     let (stale, answers, node) = island_truth(&sim);
-    let out = sim.ktriage(&[
-        "--read-only",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--read-only"]);
     assert_eq!(code, Some(1), "{doc:#}");
     assert_eq!(doc["sources"]["etcd"]["state"], "not_configured", "{doc:#}");
     assert_eq!(doc["sources"]["etcd_logs"]["state"], "ok", "{doc:#}");
@@ -111,15 +103,7 @@ fn report_waits_for_the_first_log_round() {
         "/_sim/fault",
         r#"{"latency_ms":1500,"path_prefix":"/api/v1/namespaces/kube-system/pods/etcd-"}"#,
     );
-    let out = sim.ktriage(&[
-        "--read-only",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--read-only"]);
     assert_eq!(doc["sources"]["etcd_logs"]["state"], "ok", "{doc:#}");
     assert_eq!(findings(&doc, "etcd-split-brain").len(), 1, "{doc:#}");
     assert_eq!(code, Some(1));
@@ -128,15 +112,7 @@ fn report_waits_for_the_first_log_round() {
 #[test]
 fn a_healthy_cluster_has_no_etcd_finding_from_the_logs() {
     let sim = SimProc::start("healthy");
-    let out = sim.ktriage(&[
-        "--read-only",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (_, doc) = report_json(&out);
+    let (_, doc) = sim.report(&["--read-only"]);
     let etcd: Vec<&Value> = doc["findings"]
         .as_array()
         .unwrap()
@@ -158,15 +134,7 @@ fn quorum_lost_from_the_logs_names_the_down_members() {
         .filter(|m| m["state"] == "stopped")
         .map(|m| m["member_id"].as_str().unwrap().to_string())
         .collect();
-    let out = sim.ktriage(&[
-        "--read-only",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--read-only"]);
     assert_eq!(code, Some(1), "{doc:#}");
     let down: Vec<String> = findings(&doc, "etcd-member-down")
         .iter()
@@ -186,16 +154,7 @@ fn exec_fills_the_pane_and_names_the_island() {
     let sim = SimProc::start("etcd-split-brain");
     let (stale, answers, _) = island_truth(&sim);
     let truth = sim.members();
-    let out = sim.ktriage(&[
-        "--etcd-via",
-        "exec",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--etcd-via", "exec"]);
     assert_eq!(code, Some(1), "{doc:#}");
     assert_eq!(doc["sources"]["etcd"]["state"], "not_configured");
     assert_eq!(doc["sources"]["etcd_exec"]["state"], "ok", "{doc:#}");
@@ -278,15 +237,7 @@ fn read_only_with_exec_in_the_kubeconfig_falls_back_to_the_logs() {
     kc["contexts"][0]["context"]["extensions"] =
         serde_yaml::from_str("[{name: ktriage/etcd, extension: {via: exec}}]").unwrap();
     std::fs::write(&sim.kubeconfig, serde_yaml::to_string(&kc).unwrap()).unwrap();
-    let out = sim.ktriage(&[
-        "--read-only",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--read-only"]);
     assert_eq!(code, Some(1), "{doc:#}");
     assert_eq!(doc["sources"]["etcd_exec"]["state"], "forbidden", "{doc:#}");
     assert!(
@@ -313,16 +264,7 @@ fn exec_forbidden_is_asked_first_and_falls_back() {
     let text = std::fs::read_to_string(&sim.kubeconfig).unwrap();
     let text = text.replace(&sim.token, "auditor-token");
     std::fs::write(&sim.kubeconfig, text).unwrap();
-    let out = sim.ktriage(&[
-        "--etcd-via",
-        "exec",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--etcd-via", "exec"]);
     assert_eq!(code, Some(1), "{doc:#}");
     assert_eq!(doc["sources"]["etcd_exec"]["state"], "forbidden", "{doc:#}");
     assert!(

@@ -143,22 +143,24 @@ async fn member_remove_runs_as_printed_in_a_majority_pod_with_rke2_flags() {
             "kubectl -n kube-system exec etcd-m1 -- etcdctl --endpoints=https://127.0.0.1:2379 --cacert={tls}/server-ca.crt --cert={tls}/server-client.crt --key={tls}/server-client.key member remove {stale}"
         )
     );
-    let p = c.pki.as_ref().unwrap();
-    let in_pod = cmd
-        .split_once(" -- ")
-        .unwrap()
-        .1
-        .replace("https://127.0.0.1:2379", &c.client_url(0))
-        .replace(&format!("{tls}/server-ca.crt"), &p.ca.display().to_string())
-        .replace(
-            &format!("{tls}/server-client.crt"),
-            &p.client_crt.display().to_string(),
-        )
-        .replace(
-            &format!("{tls}/server-client.key"),
-            &p.client_key.display().to_string(),
-        );
+    let in_pod = on_member(
+        &c,
+        cmd.split_once(" -- ").unwrap().1,
+        tls,
+        ["server-ca.crt", "server-client.crt", "server-client.key"],
+    );
     removed(&c, &stale, &sh(&in_pod, &[]));
+}
+
+/// `cmd` as it runs against this TLS cluster's first member: the distribution's certificate files
+/// in `dir` (CA, client certificate, key) and the member's local endpoint mapped to the test's.
+fn on_member(c: &Cluster, cmd: &str, dir: &str, files: [&str; 3]) -> String {
+    let p = c.pki.as_ref().unwrap();
+    let ours = [&p.ca, &p.client_crt, &p.client_key];
+    files.iter().zip(ours).fold(
+        cmd.replace("https://127.0.0.1:2379", &c.client_url(0)),
+        |cmd, (f, o)| cmd.replace(&format!("{dir}/{f}"), &o.display().to_string()),
+    )
 }
 
 /// What the exec source runs in member `i`'s pod, run here with this cluster's certificates.
@@ -417,24 +419,17 @@ async fn k3s_install_step_installs_the_members_etcdctl_version() {
     assert!(tar.success());
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let p = c.pki.as_ref().unwrap();
-    let k3s = "/var/lib/rancher/k3s/server/tls/etcd";
-    let cmd = runbook::k3s_etcdctl_install()
-        .replace(&format!("{k3s}/server-ca.crt"), &p.ca.display().to_string())
-        .replace(
-            &format!("{k3s}/client.crt"),
-            &p.client_crt.display().to_string(),
-        )
-        .replace(
-            &format!("{k3s}/client.key"),
-            &p.client_key.display().to_string(),
-        )
-        .replace("https://127.0.0.1:2379", &c.client_url(0))
-        .replace(
-            runbook::ETCD_RELEASES,
-            &format!("file://{}", dir.path().join("releases").display()),
-        )
-        .replace("/usr/local/bin", &bin.display().to_string());
+    let cmd = on_member(
+        &c,
+        &runbook::k3s_etcdctl_install(),
+        "/var/lib/rancher/k3s/server/tls/etcd",
+        ["server-ca.crt", "client.crt", "client.key"],
+    )
+    .replace(
+        runbook::ETCD_RELEASES,
+        &format!("file://{}", dir.path().join("releases").display()),
+    )
+    .replace("/usr/local/bin", &bin.display().to_string());
     let path = format!(
         "{}:{}",
         bin.display(),

@@ -29,26 +29,11 @@ fn set_nodes(m: &mut Model, version: &str, f: impl Fn(&mut ktriage::model::nodes
 }
 
 fn pods(m: &mut Model, args: Vec<String>, annotated: bool) {
-    update(m, Msg::Etcd(Box::new(EtcdMsg::Pods(Delta::Init))), t0());
-    for i in 1..=3 {
-        let row = EtcdPodRow {
-            namespace: "kube-system".into(),
-            name: format!("etcd-cp-{i}"),
-            node: Some(format!("cp-{i}")),
-            host_ip: Some(format!("10.0.0.1{i}")),
-            phase: "Running".into(),
-            ready: true,
-            args: args.clone(),
-            advertise_client_url: annotated.then(|| url(i)),
-            ..Default::default()
-        };
-        update(
-            m,
-            Msg::Etcd(Box::new(EtcdMsg::Pods(Delta::InitApply(row)))),
-            t0(),
-        );
-    }
-    update(m, Msg::Etcd(Box::new(EtcdMsg::Pods(Delta::InitDone))), t0());
+    let rows = (1..=3).map(|i| EtcdPodRow {
+        advertise_client_url: annotated.then(|| url(i)),
+        ..etcd_pod(i, args.clone())
+    });
+    set_pods(m, rows, t0());
 }
 
 fn rke2_pods(m: &mut Model) {

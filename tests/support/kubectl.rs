@@ -91,29 +91,7 @@ impl Kubectl {
 
     /// Runs kubectl to completion (on a blocking thread), optionally feeding stdin.
     pub async fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
-        let mut cmd = self.command(args);
-        let input = stdin.map(str::to_string);
-        tokio::task::spawn_blocking(move || {
-            cmd.stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-            let mut child = cmd.spawn().expect("kubectl spawns");
-            if let Some(i) = input {
-                child.stdin.take().unwrap().write_all(i.as_bytes()).unwrap();
-            }
-            let out = child.wait_with_output().unwrap();
-            Out {
-                ok: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        })
-        .await
-        .unwrap()
+        complete(self.command(args), stdin).await
     }
 
     /// Runs a shell script in which `kubectl` is this kubectl (a wrapper first on PATH), as an
@@ -144,16 +122,7 @@ impl Kubectl {
             .env("PATH", path)
             .arg("-c")
             .arg(script);
-        tokio::task::spawn_blocking(move || {
-            let out = cmd.stdin(Stdio::null()).output().unwrap();
-            Out {
-                ok: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        })
-        .await
-        .unwrap()
+        complete(cmd, None).await
     }
 
     /// Runs and asserts success; returns stdout.
@@ -182,6 +151,32 @@ impl Kubectl {
         });
         (child, rx)
     }
+}
+
+/// Runs `cmd` to completion on a blocking thread, optionally feeding stdin.
+async fn complete(mut cmd: Command, stdin: Option<&str>) -> Out {
+    let input = stdin.map(str::to_string);
+    tokio::task::spawn_blocking(move || {
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl spawns");
+        if let Some(i) = input {
+            child.stdin.take().unwrap().write_all(i.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        Out {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
 }
 
 /// Waits (blocking thread) for a line containing `needle`, up to `secs`.
