@@ -193,16 +193,17 @@ fn exec_in(c: &Cluster, i: usize) -> PodAnswer {
 /// The raft index of each member, by endpoint.
 type Indexes = BTreeMap<String, u64>;
 
-/// The members table and the findings, without what only says how they were learnt (the probe's
-/// quorum-read time, the evidence's wording of the input); the raft indexes apart: etcd 3.4 puts
-/// every alarm read through raft, so each round's `alarm list` moves the index on.
-fn comparable(
-    m: &Model,
-) -> (
+/// A model as compared: members table rows by endpoint, findings (key, severity, title), raft indexes.
+type Comparable = (
     BTreeMap<String, Value>,
     Vec<(String, String, String)>,
     Indexes,
-) {
+);
+
+/// The members table and the findings, without what only says how they were learnt (the probe's
+/// quorum-read time, the evidence's wording of the input); the raft indexes apart: etcd 3.4 puts
+/// every alarm read through raft, so each round's `alarm list` moves the index on.
+fn comparable(m: &Model) -> Comparable {
     let mut indexes = Indexes::new();
     let rows = m
         .etcd
