@@ -222,6 +222,9 @@ impl Console {
             if let Some(ctx) = take_switch(&mut effects) {
                 self.switch_context(&ctx).await;
             }
+            if take_exec(&mut effects) {
+                self.start_exec();
+            }
             if self.run_effects(effects) {
                 return Exit::Quit;
             }
@@ -356,6 +359,7 @@ impl Console {
                 self.derived = Derived::default();
                 self.model.ui.size = size;
                 self.update(Msg::Resize(size.0, size.1));
+                self.session.configure_model(&mut self.model, Utc::now());
                 self.sources = self.session.start_sources(&self.tx);
                 tracing::info!(context = %ctx, read_only = self.session.cluster.read_only, "switched context");
                 crate::update::notice_info(
@@ -372,13 +376,22 @@ impl Console {
         }
     }
 
+    /// The operator said yes to the etcd pane's exec question: exec on for this context, its source
+    /// started (or why not, in the status bar).
+    fn start_exec(&mut self) {
+        match self.session.allow_exec() {
+            Ok(()) => self.sources.extend(self.session.start_exec(&self.tx)),
+            Err(e) => crate::update::notice_info(&mut self.model, &e, Utc::now()),
+        }
+    }
+
     /// Execute effects; returns true when the app should stop.
     fn run_effects(&mut self, effects: Vec<Effect>) -> bool {
         let mut quit = false;
         for e in effects {
             match e {
                 Effect::Quit => quit = true,
-                Effect::SwitchContext(_) => {} // taken by the loop before
+                Effect::SwitchContext(_) | Effect::EtcdExec => {} // taken by the loop before
                 Effect::ListContexts => self.list_contexts(),
                 Effect::Snapshot(at) => self.write_snapshot(at),
                 Effect::Copy(text) => copy(&text),
@@ -465,6 +478,13 @@ fn take_switch(effects: &mut Vec<Effect>) -> Option<String> {
         Effect::SwitchContext(c) => Some(c),
         _ => None,
     }
+}
+
+/// Take the etcd exec yes out of the effects (the loop starts the source: it owns the session).
+fn take_exec(effects: &mut Vec<Effect>) -> bool {
+    let before = effects.len();
+    effects.retain(|e| *e != Effect::EtcdExec);
+    effects.len() != before
 }
 
 /// Put text on the terminal's clipboard.

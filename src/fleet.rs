@@ -121,6 +121,7 @@ async fn check(session_base: &SessionBase, global: &GlobalArgs, context: String)
         demo: None,
         etcd: None,
         etcd_exec: crate::etcd::access::ExecMode::Off,
+        exec_asked: Default::default(),
         global: None,
     };
     let model: Model = crate::report::observe(&session, session_base.observe).await;

@@ -57,6 +57,9 @@ pub struct Session {
     pub global: Option<GlobalArgs>,
     /// `etcdctl` inside the etcd pods through pods/exec (opt-in per context; never in read-only mode).
     pub etcd_exec: crate::etcd::access::ExecMode,
+    /// Contexts whose exec question the operator answered yes in the etcd pane (held for the session,
+    /// across context switches).
+    pub exec_asked: std::collections::BTreeSet<String>,
 }
 
 impl Session {
@@ -72,6 +75,7 @@ impl Session {
         let session = Session {
             etcd,
             etcd_exec,
+            exec_asked: Default::default(),
             cluster: ClusterInfo::default(),
             config,
             client: None,
@@ -193,9 +197,38 @@ impl Session {
             debug_panic: false,
             demo: None,
             etcd: None,
-            etcd_exec: crate::etcd::access::ExecMode::Off,
+            etcd_exec: match self.exec_asked.contains(&target.context) && !read_only {
+                true => {
+                    crate::etcd::access::ExecMode::On(crate::etcd::access::ASKED_IN_PANE.into())
+                }
+                false => crate::etcd::access::ExecMode::Off,
+            },
+            exec_asked: self.exec_asked.clone(),
             global: Some(global.clone()),
         })
+    }
+
+    /// The operator said yes to the etcd pane's exec question: exec on for this context, held for
+    /// the session. Refused in read-only mode (the key is hidden and refused there already; the
+    /// client's gate would refuse the request too).
+    pub fn allow_exec(&mut self) -> Result<(), String> {
+        use crate::etcd::access::{ASKED_IN_PANE, ExecMode, READ_ONLY_EXEC};
+        if self.cluster.read_only {
+            return Err(READ_ONLY_EXEC.into());
+        }
+        let context = self
+            .cluster
+            .context
+            .clone()
+            .ok_or("no Kubernetes context: etcdctl in the etcd pods runs through the API")?;
+        if matches!(self.etcd_exec, ExecMode::On(_)) {
+            return Err(format!(
+                "etcdctl in the etcd pods is already on for context {context}"
+            ));
+        }
+        self.exec_asked.insert(context);
+        self.etcd_exec = ExecMode::On(ASKED_IN_PANE.into());
+        Ok(())
     }
 
     /// Nothing to read from at all: no Kubernetes and no etcd.

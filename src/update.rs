@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
 pub mod contexts;
+pub mod exec_ask;
 pub mod inspect;
 pub mod panes;
 
@@ -34,6 +35,8 @@ pub enum Effect {
     Copy(String),
     /// Start (or stop) the one view stream: pod logs or the pod object.
     View(crate::model::view::ViewRequest),
+    /// Run etcdctl in the etcd pods for this context from now on (the operator said yes).
+    EtcdExec,
 }
 
 /// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`, with
@@ -219,6 +222,11 @@ fn on_key(
         effects.push(Effect::Quit);
         return;
     }
+    if model.etcd.exec_ask.is_some() {
+        let action = model.keymap.lookup(key, model.ui.active, true);
+        exec_ask::on_key(model, action, now, effects);
+        return;
+    }
     if let Some(dialog) = model.dialog.as_mut() {
         // Production contexts: the user types the object's name; a mutation that asks for a reason
         // takes typed text too. Only Enter/Esc act then.
@@ -302,7 +310,7 @@ pub fn apply_action_in(
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
 ) {
-    if action.is_mutating() && model.cluster.read_only {
+    if action.is_write() && model.cluster.read_only {
         notice(
             model,
             &format!("read-only mode: `{action}` is disabled; nothing was sent"),
@@ -356,6 +364,7 @@ pub fn apply_action_in(
         | Action::Previous
         | Action::Container
         | Action::Follow => inspect::view_action(model, derived, action, now, effects),
+        Action::EtcdExec => exec_ask::ask(model, now),
         // the dialog's keys (Confirm, Cancel, More, Less; handled with the dialog) and None
         _ => {}
     }

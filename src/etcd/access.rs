@@ -340,3 +340,6 @@ pub enum ExecMode {
 /// The message for `--read-only` with exec asked for.
 pub const READ_ONLY_EXEC: &str = "read-only mode: etcdctl inside the etcd pods needs pods/exec, which \
 is a write; refused before any request was sent (the etcd pods' logs still feed the etcd rules)";
+
+/// Where exec came from when the operator said yes to the etcd pane's question.
+pub const ASKED_IN_PANE: &str = "asked in the etcd pane; held for this context until ktriage exits";

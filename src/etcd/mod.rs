@@ -14,7 +14,7 @@
 //!
 //! The runbooks (the distribution, how etcdctl runs there, which runbook applies, and each
 //! runbook's steps) sit beside the rules, in `diagnose::runbook` and `diagnose::recovery`;
-//! [`runbook`] is re-exported here. This module itself is the etcd sources: the probe loop
+//! [`runbook`] and [`recovery`] are re-exported here. This module itself is the etcd sources: the probe loop
 //! ([`start`]) and etcd's local log files ([`local_logs`]).
 
 pub mod access;
@@ -26,7 +26,7 @@ pub mod probe;
 pub mod tls;
 pub mod wire;
 
-pub use crate::diagnose::runbook;
+pub use crate::diagnose::{recovery, runbook};
 
 use std::time::{Duration, Instant};
 

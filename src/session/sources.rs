@@ -16,13 +16,7 @@ impl Session {
             .source_ctx(tx.clone())
             .map(|ctx| crate::kube::sources::start_all(&ctx))
             .unwrap_or_default();
-        if let (crate::etcd::access::ExecMode::On(_), Some(ctx), false) = (
-            &self.etcd_exec,
-            self.source_ctx(tx.clone()),
-            self.cluster.read_only,
-        ) {
-            handles.push(tokio::spawn(crate::kube::sources::etcd_exec::run(ctx)));
-        }
+        handles.extend(self.start_exec(tx));
         // on a control-plane node: etcd's own log files, with or without Kubernetes
         let root = super::etcd_access::discovery_root();
         if !crate::etcd::local_logs::find(&root).is_empty() {
@@ -48,6 +42,20 @@ impl Session {
             ));
         }
         handles
+    }
+
+    /// The exec source, when exec is on and the session may write.
+    pub fn start_exec(&self, tx: &Sender<Msg>) -> Option<tokio::task::JoinHandle<()>> {
+        match (
+            &self.etcd_exec,
+            self.source_ctx(tx.clone()),
+            self.cluster.read_only,
+        ) {
+            (crate::etcd::access::ExecMode::On(_), Some(ctx), false) => {
+                Some(tokio::spawn(crate::kube::sources::etcd_exec::run(ctx)))
+            }
+            _ => None,
+        }
     }
 
     /// The context sources start from.

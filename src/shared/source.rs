@@ -32,6 +32,11 @@ pub enum SourceId {
 }
 
 impl SourceId {
+    /// A source the operator turns on (etcd exec): while it is off it is neither ok nor a problem.
+    pub fn is_opt_in(self) -> bool {
+        self == SourceId::EtcdExec
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             SourceId::Api => "api",

@@ -349,18 +349,9 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
             }
             Some(_) => super::exec::upgrade(&sim, req, &ns, &pod),
         };
-        lock(&sim.reqlog).push(json!({
-            "ts": super::api::now_rfc3339(),
-            "ts_ms": chrono::Utc::now().timestamp_millis(),
-            "method": method.as_str(),
-            "path": path,
-            "query": raw_query,
-            "status": resp.status().as_u16(),
-            "bytes": 0,
-            "stream": true,
-            "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
-            "user": user_name,
-        }));
+        // an upgraded stream: its bytes are not counted
+        let entry = log_entry(&method, &path, &raw_query, &resp, None, start, &user_name);
+        lock(&sim.reqlog).push(entry);
         return Ok(resp);
     }
     let parsed = Req {
@@ -379,56 +370,12 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
     let parsed = Req { body, ..parsed };
     let user_name = user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
     let resp = if path.starts_with("/_sim/") {
-        match &user {
-            Some(u) if u.admin => super::control::handle(&sim, &parsed).await,
-            Some(_) => ApiError::forbidden(
-                format!("User \"{user_name}\" cannot use the simulator control channel"),
-                "",
-                "",
-                "",
-            )
-            .response(),
-            None => ApiError::unauthorized().response(),
-        }
+        control(&sim, user.as_ref(), &parsed).await
     } else {
-        let (latency, injected) = sim.faults().on_request(&path);
-        if latency > 0 {
-            tokio::time::sleep(Duration::from_millis(latency)).await;
-            if sim.faults().in_outage() {
-                return Err(std::io::Error::other("simulated outage"));
-            }
-        }
-        if let Some(e) = injected {
-            e.response()
-        } else {
-            match &user {
-                Some(u) => super::handlers::dispatch(&sim, u, parsed).await,
-                None if is_public(&path) => {
-                    let anon = User {
-                        name: "system:anonymous".into(),
-                        token: None,
-                        rules: vec![],
-                        admin: false,
-                    };
-                    super::handlers::dispatch(&sim, &anon, parsed).await
-                }
-                None => ApiError::unauthorized().response(),
-            }
-        }
+        api(&sim, user.as_ref(), parsed).await?
     };
     let bytes = resp.body().size_hint().exact();
-    let entry = json!({
-        "ts": super::api::now_rfc3339(),
-        "ts_ms": chrono::Utc::now().timestamp_millis(),
-        "method": method.as_str(),
-        "path": path,
-        "query": raw_query,
-        "status": resp.status().as_u16(),
-        "bytes": bytes.unwrap_or(0),
-        "stream": bytes.is_none(),
-        "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
-        "user": user_name,
-    });
+    let entry = log_entry(&method, &path, &raw_query, &resp, bytes, start, &user_name);
     if bytes.is_some() {
         lock(&sim.reqlog).push(entry);
         return Ok(resp);
@@ -444,6 +391,80 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
         start,
     };
     Ok(Response::from_parts(parts, counted.boxed_unsync()))
+}
+
+/// The control channel: the admin user only.
+async fn control(sim: &Arc<Sim>, user: Option<&User>, req: &Req) -> Response<Body> {
+    match user {
+        Some(u) if u.admin => super::control::handle(sim, req).await,
+        Some(u) => ApiError::forbidden(
+            format!(
+                "User \"{}\" cannot use the simulator control channel",
+                u.name
+            ),
+            "",
+            "",
+            "",
+        )
+        .response(),
+        None => ApiError::unauthorized().response(),
+    }
+}
+
+/// The Kubernetes API, after the faults (latency, injected errors, an outage that began while the
+/// request waited); anonymous users reach the public paths only.
+async fn api(
+    sim: &Arc<Sim>,
+    user: Option<&User>,
+    req: Req,
+) -> Result<Response<Body>, std::io::Error> {
+    let (latency, injected) = sim.faults().on_request(&req.path);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+        if sim.faults().in_outage() {
+            return Err(std::io::Error::other("simulated outage"));
+        }
+    }
+    if let Some(e) = injected {
+        return Ok(e.response());
+    }
+    Ok(match user {
+        Some(u) => super::handlers::dispatch(sim, u, req).await,
+        None if is_public(&req.path) => {
+            let anon = User {
+                name: "system:anonymous".into(),
+                token: None,
+                rules: vec![],
+                admin: false,
+            };
+            super::handlers::dispatch(sim, &anon, req).await
+        }
+        None => ApiError::unauthorized().response(),
+    })
+}
+
+/// One request-log line; `bytes` is `None` for a stream (counted when it ends, if at all).
+fn log_entry(
+    method: &http::Method,
+    path: &str,
+    query: &str,
+    resp: &Response<Body>,
+    bytes: Option<u64>,
+    start: Instant,
+    user: &str,
+) -> Value {
+    json!({
+        "ts": super::api::now_rfc3339(),
+        "ts_ms": chrono::Utc::now().timestamp_millis(),
+        "method": method.as_str(),
+        "path": path,
+        "query": query,
+        "status": resp.status().as_u16(),
+        "bytes": bytes.unwrap_or(0),
+        "stream": bytes.is_none(),
+        "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
+        "user": user,
+    })
 }
 
 /// A streaming body that logs its byte count and duration when it ends (or the client goes).

@@ -1,4 +1,5 @@
-//! The confirm dialog: what will change, where, the exact patch and the kubectl equivalent.
+//! The confirm dialog: what will change, where, the exact patch and the kubectl equivalent; and the
+//! etcd pane's exec question (what would run, in which pods, and that exec is a write).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -6,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use super::{Theme, centered};
+use crate::model::etcd::ExecAsk;
 use crate::model::{Dialog, Model};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme: &Theme) {
@@ -67,7 +69,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             theme.accent(),
         )));
     }
-    // height after wrapping at the dialog's inner width
+    boxed(frame, area, lines, " Confirm action ", theme);
+}
+
+/// The lines in a centred double-bordered box, as tall as they wrap at its inner width.
+fn boxed(frame: &mut Frame, area: Rect, lines: Vec<Line>, title: &str, theme: &Theme) {
     let inner_w = usize::from(area.width.min(76).saturating_sub(2)).max(1);
     let rows: usize = lines
         .iter()
@@ -80,8 +86,59 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             Block::bordered()
                 .border_type(BorderType::Double)
                 .border_style(theme.warning())
-                .title(" Confirm action "),
+                .title(title.to_string()),
         ),
         rect,
     );
+}
+
+/// The etcd pane's question: run etcdctl in the etcd pods through pods/exec for this context?
+pub fn exec_ask(frame: &mut Frame, area: Rect, ask: &ExecAsk, theme: &Theme) {
+    let pods: Vec<String> = ask
+        .pods
+        .iter()
+        .map(|(p, n)| match n {
+            Some(n) => format!("{p} ({n})"),
+            None => p.clone(),
+        })
+        .collect();
+    let mut lines = vec![
+        Line::from(Span::styled(
+            format!("Run etcdctl in the etcd pods of context {}?", ask.context),
+            theme.title(),
+        )),
+        Line::from(""),
+        Line::from(format!("runs:  etcdctl {} -w json", ask.runs.join(", "))),
+        Line::from(format!(
+            "       (they only read etcd) every {} s in each pod below",
+            ask.every_secs
+        )),
+        Line::from(format!("pods:  kube-system/{}", pods.join(", "))),
+    ];
+    if !ask.skipped.is_empty() {
+        lines.push(Line::from(format!(
+            "left out (no certificates on the command line): {}",
+            ask.skipped.join(", ")
+        )));
+    }
+    lines.extend([
+        Line::from(format!(
+            "certs: each pod's own, from its command line ({})",
+            ask.cert
+        )),
+        Line::from(""),
+        Line::from(Span::styled(
+            "pods/exec is a write for the read-only gate: never in read-only mode. An access review (create pods/exec in kube-system) comes first; if it says no, nothing runs.",
+            theme.warning(),
+        )),
+        Line::from(Span::styled(
+            "Held for this context until ktriage exits.",
+            theme.muted(),
+        )),
+        Line::from(Span::styled(
+            "y / enter: use exec   n / esc: cancel   c: copy the full kubectl exec",
+            theme.accent(),
+        )),
+    ]);
+    boxed(frame, area, lines, " etcd through pods/exec ", theme);
 }

@@ -73,6 +73,9 @@ pub fn render(
     if let Some(d) = &model.dialog {
         dialog::draw(frame, body, model, d, theme);
     }
+    if let Some(a) = &model.etcd.exec_ask {
+        dialog::exec_ask(frame, body, a, theme);
+    }
 }
 
 fn draw_tabs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {

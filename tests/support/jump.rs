@@ -123,6 +123,15 @@ impl SimProc {
     }
 }
 
+impl SimProc {
+    /// `ktriage GLOBAL report --format json --observe 0`: exit code and document.
+    pub fn report(&self, global: &[&str]) -> (Option<i32>, Value) {
+        let mut args = global.to_vec();
+        args.extend(["report", "--format", "json", "--observe", "0"]);
+        report_json(&self.ktriage(&args))
+    }
+}
+
 pub fn ktriage_in(home: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ktriage"))
         .arg("--kubeconfig")

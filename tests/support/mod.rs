@@ -11,6 +11,7 @@ pub mod model;
 pub mod mutations;
 pub mod panes;
 pub mod real;
+pub mod tmux;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -48,15 +48,7 @@ pub async fn pods(ctx: SourceCtx) {
     .await;
 }
 
-/// A flag's value from a container command line (`--quota-backend-bytes=8589934592` or two words).
-pub fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().enumerate().find_map(|(i, a)| {
-        if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-            return Some(v.to_string());
-        }
-        (a == name).then(|| args.get(i + 1).cloned()).flatten()
-    })
-}
+pub use crate::model::etcd::exec::flag;
 
 pub fn pod_row(p: Pod) -> EtcdPodRow {
     let meta = p.metadata;

@@ -21,90 +21,25 @@ use kube::api::{AttachParams, ListParams, PostParams};
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
-use super::etcd::{ETCD_SELECTOR, flag};
+use super::etcd::ETCD_SELECTOR;
 use super::{SourceCtx, classify};
 use crate::etcd::client::{ErrorKind, EtcdError};
 use crate::etcd::probe::{EndpointProbe, Round, Via};
 use crate::etcd::wire::{AlarmList, MemberList, Status, same_url};
-use crate::model::etcd::EtcdMsg;
+use crate::model::etcd::{EtcdMsg, EtcdPodRow};
 use crate::model::{Failure, FailureKind};
 use crate::msg::Msg;
 
 const NAMESPACE: &str = "kube-system";
-/// Between rounds: an exec is a process in every etcd container, so less often than the probe.
-pub const EVERY: Duration = Duration::from_secs(15);
-
-/// How etcdctl reaches its own member inside the pod.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Etcdctl {
-    pub endpoint: String,
-    pub cacert: String,
-    pub cert: String,
-    pub key: String,
-}
-
-impl Etcdctl {
-    /// The argv for `args` (`["endpoint", "status", "--cluster"]`).
-    pub fn argv(&self, args: &[&str]) -> Vec<String> {
-        let mut v = vec![
-            "etcdctl".to_string(),
-            format!("--endpoints={}", self.endpoint),
-            format!("--cacert={}", self.cacert),
-            format!("--cert={}", self.cert),
-            format!("--key={}", self.key),
-            "--command-timeout=3s".into(),
-            "-w".into(),
-            "json".into(),
-        ];
-        v.extend(args.iter().map(|a| a.to_string()));
-        v
-    }
-}
-
-/// The certificate paths from an etcd pod's command line: kubeadm names them
-/// (`--trusted-ca-file`, `--cert-file`, `--key-file`); RKE2 and k3s keep them in their layout under
-/// `/var/lib/rancher/<dist>/server/tls/etcd` (the pod points at `…/server/db/etcd`).
-pub fn etcdctl_for(args: &[String]) -> Option<Etcdctl> {
-    let local = flag(args, "--listen-client-urls")
-        .and_then(|u| {
-            u.split(',')
-                .find(|x| x.contains("127.0.0.1") || x.contains("localhost"))
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "https://127.0.0.1:2379".into());
-    if let (Some(ca), Some(cert), Some(key)) = (
-        flag(args, "--trusted-ca-file"),
-        flag(args, "--cert-file"),
-        flag(args, "--key-file"),
-    ) {
-        return Some(Etcdctl {
-            endpoint: local,
-            cacert: ca,
-            cert,
-            key,
-        });
-    }
-    let dist = args.iter().find_map(|a| {
-        ["rke2", "k3s"]
-            .into_iter()
-            .find(|d| a.contains(&format!("/var/lib/rancher/{d}/server/")))
-    })?;
-    let dir = format!("/var/lib/rancher/{dist}/server/tls/etcd");
-    Some(Etcdctl {
-        endpoint: local,
-        cacert: format!("{dir}/server-ca.crt"),
-        cert: format!("{dir}/server-client.crt"),
-        key: format!("{dir}/server-client.key"),
-    })
-}
+pub use crate::model::etcd::exec::{COMMANDS, EVERY, Etcdctl, Targets, etcdctl_for, targets};
 
 /// What one exec printed.
 #[derive(Debug, Default)]
-struct Printed {
-    stdout: String,
-    stderr: String,
+pub struct Printed {
+    pub stdout: String,
+    pub stderr: String,
     /// The kubelet's final Status message when the command failed (or the exec error).
-    failure: Option<String>,
+    pub failure: Option<String>,
 }
 
 async fn exec(api: &Api<Pod>, pod: &str, argv: Vec<String>, timeout: Duration) -> Printed {
@@ -165,12 +100,12 @@ fn error(kind: ErrorKind, message: String) -> EtcdError {
     EtcdError { kind, message }
 }
 
-/// One pod's three answers.
-struct PodAnswer {
-    pod: String,
-    status: Printed,
-    members: Printed,
-    alarms: Printed,
+/// One pod's answers to [`COMMANDS`].
+pub struct PodAnswer {
+    pub pod: String,
+    pub status: Printed,
+    pub members: Printed,
+    pub alarms: Printed,
 }
 
 /// `Failed to get the status of endpoint URL (reason)` lines.
@@ -198,8 +133,9 @@ fn why(p: &Printed) -> String {
     }
 }
 
-/// Fold every pod's answers into one round (endpoint = member client URL).
-fn round(answers: Vec<PodAnswer>, started: chrono::DateTime<Utc>, took: Duration) -> Round {
+/// Fold every pod's answers into one round (endpoint = member client URL): what the exec source
+/// feeds the model (`tests/etcd_real_exec.rs` feeds it a real etcdctl's output).
+pub fn round(answers: Vec<PodAnswer>, started: chrono::DateTime<Utc>, took: Duration) -> Round {
     let mut eps: Vec<EndpointProbe> = Vec::new();
     let blank = |url: &str, e: EtcdError| EndpointProbe {
         endpoint: url.to_string(),
@@ -336,13 +272,11 @@ pub async fn run(ctx: SourceCtx) {
             }
             Err(_) => Vec::new(),
         };
-        let targets: Vec<(String, Etcdctl)> = pods
+        let rows: Vec<EtcdPodRow> = pods.into_iter().map(super::etcd::pod_row).collect();
+        let targets: Vec<(String, Etcdctl)> = targets(&rows)
+            .pods
             .into_iter()
-            .filter_map(|p| {
-                let row = super::etcd::pod_row(p);
-                let ctl = etcdctl_for(&row.args)?;
-                (row.phase == "Running").then_some((row.name, ctl))
-            })
+            .map(|(pod, _, ctl)| (pod, ctl))
             .collect();
         if targets.is_empty() {
             let f = Failure {
@@ -364,15 +298,11 @@ pub async fn run(ctx: SourceCtx) {
             let answers = join_all(targets.iter().map(|(pod, ctl)| {
                 let api = api.clone();
                 async move {
+                    let [status, members, alarms] = COMMANDS;
                     let (status, members, alarms) = tokio::join!(
-                        exec(
-                            &api,
-                            pod,
-                            ctl.argv(&["endpoint", "status", "--cluster"]),
-                            timeout
-                        ),
-                        exec(&api, pod, ctl.argv(&["member", "list"]), timeout),
-                        exec(&api, pod, ctl.argv(&["alarm", "list"]), timeout),
+                        exec(&api, pod, ctl.argv(status), timeout),
+                        exec(&api, pod, ctl.argv(members), timeout),
+                        exec(&api, pod, ctl.argv(alarms), timeout),
                     );
                     PodAnswer {
                         pod: pod.clone(),

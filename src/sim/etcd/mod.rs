@@ -7,6 +7,7 @@
 //! | [`serve`] | the listeners and the HTTP answers of every state |
 //! | [`logs`] | the zap-JSON / capnslog lines each state writes into the `etcd-<node>` pod logs |
 //! | [`etcdctl`] | `etcdctl … -w json` inside the `etcd-<node>` pods (through pods/exec, [`super::exec`]) |
+//! | [`printer`] | etcdctl 3.4's `-w table` and `-w simple` layouts |
 //!
 //! Member states: `healthy`; `island` (re-bootstrapped as its own one-member cluster on the same
 //! ports: own cluster and member ID, its own leader, its list names only itself, while the majority
@@ -21,6 +22,7 @@
 
 pub mod etcdctl;
 pub mod logs;
+pub mod printer;
 pub mod serve;
 
 use std::net::SocketAddr;

@@ -19,6 +19,7 @@ use crate::etcd::client::{ErrorKind, EtcdError};
 use crate::etcd::probe::EndpointProbe;
 use crate::etcd::wire::hex;
 use crate::model::{Model, PaneId, SourceState};
+use crate::shared::action::Action;
 use crate::text::age;
 use crate::text::truncate;
 use crate::ui::Theme;
@@ -104,10 +105,15 @@ fn draw(
     ])
     .areas(inner);
     let detected = runbook::detect(model);
+    // the direct probe's origin, and exec when it is in use; exec alone from a jump host
+    let origin = match &etcd.access {
+        Some(a) => format!("{}{}", a.origin, exec_in_use(model)),
+        None => exec_in_use(model)
+            .strip_prefix("; ")
+            .map_or_else(|| "-".to_string(), str::to_string),
+    };
     let head = format!(
-        "access {}{} · {} ({}) · round {} ms, {} ago",
-        etcd.access.as_ref().map_or("-", |a| a.origin.as_str()),
-        exec_in_use(model),
+        "access {origin} · {} ({}) · round {} ms, {} ago",
         detected.platform.name(),
         detected.why,
         round.took_ms,
@@ -207,8 +213,18 @@ fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         .filter_map(|p| p.host_ip.as_ref().map(|ip| format!("https://{ip}:2379")))
         .collect();
     if !hosts.is_empty() {
+        // the exec key, where it may be used (hidden in read-only mode; pointless once exec is on)
+        let key = model
+            .keymap
+            .key_for(Action::EtcdExec, PaneId::Etcd)
+            .filter(|_| {
+                !model.cluster.read_only
+                    && matches!(etcd.exec_state, SourceState::NotConfigured { .. })
+            })
+            .map(|k| format!(" (or press {k})"))
+            .unwrap_or_default();
         lines.push(Line::from(format!(
-            "etcd pods seen through the API: try --etcd-endpoints {} with the etcd client certificates, or --etcd-via exec",
+            "etcd pods seen through the API: try --etcd-endpoints {} with the etcd client certificates, or --etcd-via exec{key}",
             hosts.join(",")
         )));
     }

@@ -84,18 +84,27 @@ impl Pane for Overview {
 }
 
 /// Every source when they fit in a third of the pane; otherwise a one-line tally and only the
-/// sources that are not ok, so the findings keep the room.
+/// sources that are not ok, so the findings keep the room. An opt-in source that is off (etcd
+/// exec) is neither: the tally leaves it out.
 fn sources_shown(model: &Model, area: Rect) -> (Vec<(SourceId, &SourceState)>, Option<String>) {
     let all = model.sources();
     let budget = usize::from(area.height / 3).max(2);
     if all.len() < budget {
         return (all, None);
     }
-    let ok = all.iter().filter(|(_, s)| s.is_ok()).count();
-    let not_ok: Vec<_> = all.iter().filter(|(_, s)| !s.is_ok()).cloned().collect();
+    let counted: Vec<_> = all
+        .into_iter()
+        .filter(|(id, s)| !(id.is_opt_in() && matches!(s, SourceState::NotConfigured { .. })))
+        .collect();
+    let ok = counted.iter().filter(|(_, s)| s.is_ok()).count();
+    let not_ok: Vec<_> = counted
+        .iter()
+        .filter(|(_, s)| !s.is_ok())
+        .cloned()
+        .collect();
     let shown = not_ok.len().min(budget.saturating_sub(2));
     let more = not_ok.len() - shown;
-    let mut t = format!("sources: {ok} of {} ok", all.len());
+    let mut t = format!("sources: {ok} of {} ok", counted.len());
     if !not_ok.is_empty() {
         t.push_str(&format!("; {} not ok", not_ok.len()));
         if more > 0 {
