@@ -1,6 +1,6 @@
 //! Data derived from the model, owned by the event loop beside its `Model` (never inside it:
 //! cloning or comparing a model touches none of it): the rules' memo of per-pod findings, the Top
-//! pane's row order, and the etcd recovery runbook of the current findings. Each is rebuilt only
+//! pane's row order, the etcd recovery runbook and the rows' colours of the current findings. Each is rebuilt only
 //! when what it depends on changed, at points the loop chooses (after an evaluation, after a key,
 //! before a frame); none reads the clock (the loop passes its own).
 //!
@@ -15,6 +15,7 @@ use crate::diagnose::Memo;
 use crate::diagnose::runbook::{self, Runbook};
 use crate::model::top::TopOrder;
 use crate::model::{Model, PaneId};
+use crate::shared::finding::Severities;
 
 #[derive(Debug, Default)]
 pub struct Derived {
@@ -25,6 +26,8 @@ pub struct Derived {
     /// The etcd recovery runbook for the findings of the last evaluation (`None`: no recovery
     /// needed), built once per evaluation, not per frame.
     pub runbook: Option<Runbook>,
+    /// The worst finding about each object, for the rows' colours (once per evaluation).
+    pub severities: Severities,
 }
 
 impl Derived {
@@ -32,6 +35,7 @@ impl Derived {
     pub fn of(model: &Model, now: DateTime<Utc>) -> Derived {
         let mut d = Derived {
             runbook: runbook::build(model, now),
+            severities: Severities::of(&model.findings),
             ..Derived::default()
         };
         if model.ui.active == PaneId::Top {
@@ -40,9 +44,10 @@ impl Derived {
         d
     }
 
-    /// After the rules ran: the runbook of the new findings.
+    /// After the rules ran: the runbook and the rows' colours of the new findings.
     pub fn findings_changed(&mut self, model: &Model, now: DateTime<Utc>) {
         self.runbook = runbook::build(model, now);
+        self.severities = Severities::of(&model.findings);
     }
 
     /// Before a frame: the Top pane's order, while that pane is on screen (paced under pod churn

@@ -69,9 +69,10 @@
 //! - `src/ui/panes/nodes.rs`: `pub struct Nodes; pub const PANE: Nodes = Nodes;` and
 //!   `impl ui::panes::Pane for Nodes`: `id`, `state` (the title's state), `row_count`, `body` (its
 //!   rows through the one table, `ui::table::{Table, Column}`, each row coloured from the findings
-//!   about it with `ui::panes::Severities`), and where it has them `filter`/`filter_mut` (the `/`
-//!   filter, `model::filter::TableFilter`), `view_action` (sort, group), `propose` (the writes its
-//!   keys propose for the selected row: a `Mutation` and what the dialog says now), `report`.
+//!   about it: `theme.finding(cx.derived.severities.of_object(…))`), and where it has them
+//!   `filter`/`filter_mut` (the `/` filter, `model::filter::TableFilter`, one `filter_at!` line),
+//!   `view_action` (sort, group), `propose` (the writes its keys propose for the selected row: a
+//!   `Mutation` and what the dialog says now), `report`.
 //! - `src/diagnose/nodes.rs`: `pub fn rules(cx: &diagnose::Rules, out: &mut Vec<Finding>)`, the
 //!   pane's rules (`cx.model`, `cx.now`), run in tab order with every other pane's.
 //!

@@ -112,6 +112,11 @@ impl Loop {
             ktriage::diagnose::runbook::build(&self.m, t0()),
             "{what}: kept runbook differs"
         );
+        assert_eq!(
+            self.d.severities,
+            ktriage::shared::finding::Severities::of(&self.m.findings),
+            "{what}: kept row colours differ"
+        );
     }
 }
 

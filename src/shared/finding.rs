@@ -175,3 +175,47 @@ pub fn grouped(findings: &[Finding]) -> Vec<(usize, usize)> {
     }
     order
 }
+
+/// The worst severity of the findings about each object: what a view colours a row with (views
+/// never copy the rules' thresholds). Built once per evaluation (`derived::Derived`), read by every
+/// frame: a lookup is three hash probes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Severities(
+    HashMap<String, HashMap<String, HashMap<String, Vec<(Option<String>, Severity)>>>>,
+);
+
+impl Severities {
+    pub fn of(findings: &[Finding]) -> Severities {
+        let mut by = Severities::default();
+        for f in findings {
+            if let Some(s) = &f.subject {
+                by.0.entry(s.kind.clone())
+                    .or_default()
+                    .entry(s.namespace.clone().unwrap_or_default())
+                    .or_default()
+                    .entry(s.name.clone())
+                    .or_default()
+                    .push((s.part.clone(), f.severity));
+            }
+        }
+        by
+    }
+
+    /// The worst finding about `kind` `namespace/name` (and `part`, where given).
+    pub fn of_object(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        part: Option<&str>,
+    ) -> Option<Severity> {
+        self.0
+            .get(kind)?
+            .get(namespace.unwrap_or(""))?
+            .get(name)?
+            .iter()
+            .filter(|(p, _)| part.is_none() || p.as_deref() == part)
+            .map(|(_, sev)| *sev)
+            .min()
+    }
+}

@@ -7,10 +7,11 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use serde_json::{Map, Value, json};
 
-use super::{Cx, Pane, Severities, ts};
+use super::{Cx, Pane, ts};
 use crate::derived::Derived;
 use crate::model::leaders::{LeaderSource, LeaseRow};
 use crate::model::{Model, PaneId, SourceState};
+use crate::shared::finding::Severities;
 use crate::text::age;
 use crate::ui::table::{Column, Table};
 
@@ -35,8 +36,8 @@ impl Pane for Leaders {
     fn body(&self, frame: &mut Frame, area: Rect, cx: &Cx) {
         let rows = cx.model.leaders.shown();
         let sel = cx.model.ui.selected[PaneId::Leaders.index()];
-        let severities = Severities::of(&cx.model.findings);
-        table(cx, &severities).draw_slice(frame, area, &rows, Some(sel), cx.theme);
+        let severities = &cx.derived.severities;
+        table(cx, severities).draw_slice(frame, area, &rows, Some(sel), cx.theme);
     }
 
     fn report(&self, model: &Model, now: DateTime<Utc>, out: &mut Map<String, Value>) {
@@ -65,7 +66,7 @@ fn table<'a>(cx: &'a Cx, severities: &'a Severities) -> Table<'a, &'a LeaseRow> 
     let (model, theme, now) = (cx.model, cx.theme, cx.now);
     let style = move |r: &LeaseRow| {
         let worst = severities.of_object("Lease", Some(&r.namespace), &r.name, None);
-        severities.style(theme, worst)
+        theme.finding(worst)
     };
     Table::new(vec![
         Column::new("LEASE", Constraint::Min(24), |r: &&LeaseRow| {

@@ -5,13 +5,10 @@
 //! A pane draws inside the frame every pane shares (the title carries the state and the count; a
 //! pane with nothing to show says why), with the one table component (`ui::table`) for its rows.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
 use serde_json::{Map, Value, json};
@@ -22,7 +19,6 @@ use crate::model::filter::TableFilter;
 use crate::model::{FailureKind, Model, PaneId, SourceState};
 use crate::mutation::Mutation;
 use crate::shared::action::Action;
-use crate::shared::finding::{Finding, Severity};
 use crate::shared::keymap::Scope;
 use crate::text::age;
 
@@ -277,47 +273,4 @@ pub fn hint(model: &Model, pane: PaneId, actions: &[(Action, &str)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("   ")
-}
-
-/// The worst severity of the findings about each object: what a row's colour comes from (views
-/// never copy the rules' thresholds). Built once a frame; a lookup is one hash probe.
-pub struct Severities<'a>(HashMap<ObjectKey<'a>, Vec<(Option<&'a str>, Severity)>>);
-
-/// An object's kind, namespace and name.
-type ObjectKey<'a> = (&'a str, Option<&'a str>, &'a str);
-
-impl<'a> Severities<'a> {
-    pub fn of(findings: &'a [Finding]) -> Severities<'a> {
-        let mut by: HashMap<ObjectKey<'a>, Vec<(Option<&'a str>, Severity)>> = HashMap::new();
-        for f in findings {
-            if let Some(s) = &f.subject {
-                let key = (s.kind.as_str(), s.namespace.as_deref(), s.name.as_str());
-                by.entry(key)
-                    .or_default()
-                    .push((s.part.as_deref(), f.severity));
-            }
-        }
-        Severities(by)
-    }
-
-    /// The worst finding about `kind` `namespace/name` (and `part`, where given).
-    pub fn of_object(
-        &self,
-        kind: &str,
-        namespace: Option<&str>,
-        name: &str,
-        part: Option<&str>,
-    ) -> Option<Severity> {
-        self.0
-            .get(&(kind, namespace, name))?
-            .iter()
-            .filter(|(p, _)| part.is_none() || *p == part)
-            .map(|(_, sev)| *sev)
-            .min()
-    }
-
-    /// The style of a row or cell about that object: the worst finding's colour, else ok.
-    pub fn style(&self, theme: &Theme, worst: Option<Severity>) -> Style {
-        worst.map_or_else(|| theme.ok(), |s| theme.severity(s))
-    }
 }

@@ -9,13 +9,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use serde_json::{Map, Value, json};
 
-use super::{Cx, Pane, Proposal, Severities};
+use super::{Cx, Pane, Proposal};
 use crate::derived::Derived;
 use crate::model::quantity::{fmt_bytes, fmt_cpu};
 use crate::model::top::{TopRow, actions};
 use crate::model::{Model, PaneId, SourceState};
 use crate::shared::action::Action;
 use crate::shared::finding::Severity;
+use crate::shared::finding::Severities;
 use crate::text::age;
 use crate::ui::table::{Column, Table};
 
@@ -70,7 +71,7 @@ impl Pane for Top {
         let (top, order) = (&cx.model.top, &cx.derived.top);
         let total = top.count_in(order);
         let sel = cx.model.ui.selected[PaneId::Top.index()];
-        let severities = Severities::of(&cx.model.findings);
+        let severities = &cx.derived.severities;
         let window = |offset, n| top.view_in(order, offset, n).1;
         table(cx, &severities, body.width >= WIDE).draw(
             frame,
@@ -146,7 +147,7 @@ fn worst(severities: &Severities, grouped: bool, r: &TopRow) -> Option<Severity>
 
 fn table<'a>(cx: &'a Cx, severities: &'a Severities, wide: bool) -> Table<'a, TopRow> {
     let (theme, grouped) = (cx.theme, cx.model.top.grouped);
-    let style = move |r: &TopRow| severities.style(theme, worst(severities, grouped, r));
+    let style = move |r: &TopRow| theme.finding(worst(severities, grouped, r));
     let health = move |r: &TopRow| {
         if r.unhealthy() {
             theme.warning()

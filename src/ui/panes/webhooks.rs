@@ -8,13 +8,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use serde_json::{Map, Value};
 
-use super::{Cx, Pane, Proposal, Severities};
+use super::{Cx, Pane, Proposal};
 use crate::derived::Derived;
 use crate::diagnose::webhooks::{blocked_namespaces, report_rows, self_blocking};
 use crate::model::webhooks::{WebhookConfigRow, WebhookRow};
 use crate::model::{Model, PaneId, SourceState};
 use crate::shared::action::Action;
 use crate::text::truncate;
+use crate::shared::finding::Severities;
 use crate::ui::Theme;
 use crate::ui::table::{Column, Table};
 
@@ -58,8 +59,8 @@ impl Pane for Webhooks {
             Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(area);
         let sel = cx.model.ui.selected[PaneId::Webhooks.index()];
         let rows = cx.model.webhooks.shown();
-        let severities = Severities::of(&cx.model.findings);
-        table(cx, &severities).draw_slice(frame, table_area, &rows, Some(sel), cx.theme);
+        let severities = &cx.derived.severities;
+        table(cx, severities).draw_slice(frame, table_area, &rows, Some(sel), cx.theme);
         draw_detail(frame, detail, cx.model, sel, cx.theme);
     }
 
@@ -84,7 +85,7 @@ fn table<'a>(cx: &'a Cx, severities: &'a Severities) -> Table<'a, WebhookLine<'a
         }),
         Column::new("POLICY", Constraint::Length(6), move |(c, _, w): &WebhookLine| {
             let worst = severities.of_object(c.kind.config_kind(), None, &c.name, Some(&w.name));
-            Span::styled(w.failure_policy.clone(), severities.style(theme, worst))
+            Span::styled(w.failure_policy.clone(), theme.finding(worst))
         }),
         Column::new("TIME", Constraint::Length(4), |(_, _, w): &WebhookLine| {
             Span::raw(format!("{}s", w.timeout_seconds))
