@@ -180,9 +180,10 @@ pub fn grouped(findings: &[Finding]) -> Vec<(usize, usize)> {
 /// never copy the rules' thresholds). Built once per evaluation (`derived::Derived`), read by every
 /// frame: a lookup is three hash probes.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Severities(
-    HashMap<String, HashMap<String, HashMap<String, Vec<(Option<String>, Severity)>>>>,
-);
+pub struct Severities(HashMap<String, ByNamespace>);
+
+/// Namespace (`""`: cluster-scoped) → name → (part, severity) of each finding of one kind.
+type ByNamespace = HashMap<String, HashMap<String, Vec<(Option<String>, Severity)>>>;
 
 impl Severities {
     pub fn of(findings: &[Finding]) -> Severities {

@@ -73,7 +73,7 @@ impl Pane for Top {
         let sel = cx.model.ui.selected[PaneId::Top.index()];
         let severities = &cx.derived.severities;
         let window = |offset, n| top.view_in(order, offset, n).1;
-        table(cx, &severities, body.width >= WIDE).draw(
+        table(cx, severities, body.width >= WIDE).draw(
             frame,
             body,
             total,
