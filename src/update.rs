@@ -120,12 +120,14 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             ),
         },
         Msg::Certs(c) => {
+            model.certs_state = SourceState::Ok { at: now };
+            model.root_ca.verify(c.served.as_ref(), now);
             model.certs = Some(c);
             data_changed = true;
         }
-        Msg::CaBundles(b) => {
-            data_changed = model.top.ca_bundles.as_ref() != Some(&b);
-            model.top.ca_bundles = Some(b);
+        Msg::RootCa(delta) => {
+            let served = model.certs.as_ref().and_then(|c| c.served.as_ref());
+            data_changed = model.root_ca.apply(delta, served, now);
         }
         Msg::CrashLogs(logs) => {
             data_changed = model.top.crash_logs != logs;

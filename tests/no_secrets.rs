@@ -90,3 +90,41 @@ async fn every_client_refuses_secrets_in_every_mode_before_sending() {
         }
     }
 }
+
+/// Every built-in scenario (each has kube-root-ca.crt and a default ServiceAccount in every
+/// namespace, as a real cluster has), `ktriage report` read-only and read-write: the simulator's
+/// request log has no path containing `/secrets`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_for_secrets_on_any_built_in_scenario_in_any_mode() {
+    let scenarios = ktriage::sim::list_scenarios();
+    assert!(scenarios.len() >= 11, "{scenarios:?}");
+    // two scenarios at a time (2 cores)
+    for pair in scenarios.chunks(2) {
+        let mut runs = Vec::new();
+        for scenario in pair {
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("requests.jsonl");
+            let h = ktriage::sim::start(ktriage::sim::SimOptions {
+                scenario: scenario.to_string(),
+                request_log: Some(log.clone()),
+                ..ktriage::sim::SimOptions::default()
+            })
+            .await
+            .unwrap();
+            let kc = dir.path().join("kubeconfig");
+            h.write_kubeconfig(&kc).unwrap();
+            let name = scenario.to_string();
+            let run = tokio::task::spawn_blocking(move || {
+                support::no_secrets::prove(&name, &kc, dir.path(), 2, &mut || {
+                    support::no_secrets::request_log(&log)
+                });
+                dir
+            });
+            runs.push((h, run));
+        }
+        for (h, run) in runs {
+            run.await.unwrap();
+            h.shutdown().await;
+        }
+    }
+}

@@ -13,6 +13,7 @@ mod leaders;
 pub mod links;
 pub mod namespaces;
 mod pod_health;
+mod root_ca;
 mod top;
 pub mod webhooks;
 

@@ -46,6 +46,10 @@ pub struct State {
     pub logs: PodLogs,
     /// The resourceVersion the controllers have processed up to (0: look at everything).
     pub controllers_rv: u64,
+    /// The CA (PEM) that signed the server's certificate: every namespace's `kube-root-ca.crt`.
+    pub root_ca_pem: String,
+    /// The resourceVersion the namespace publisher has seen up to (0: look at everything).
+    pub publish_rv: u64,
 }
 
 /// The request log: a bounded ring in memory and optionally a JSON-lines file.
@@ -87,7 +91,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sim {
-    pub fn new(loaded: Loaded, request_log: Option<&Path>) -> Result<Self, SimError> {
+    /// `root_ca_pem`: the CA that signed the server's certificate, published into every namespace.
+    pub fn new(
+        loaded: Loaded,
+        request_log: Option<&Path>,
+        root_ca_pem: &str,
+    ) -> Result<Self, SimError> {
         let file = match request_log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -106,6 +115,8 @@ impl Sim {
             reg: Registry::new(),
             logs: PodLogs::default(),
             controllers_rv: 0,
+            root_ca_pem: root_ca_pem.to_string(),
+            publish_rv: 0,
         };
         super::load::load_all(&mut state, loaded.objects);
         state.logs.load(loaded.logs);

@@ -8,6 +8,7 @@ pub mod etcd_model;
 pub mod kubectl;
 pub mod model;
 pub mod mutations;
+pub mod no_secrets;
 pub mod panes;
 pub mod real;
 

@@ -2,7 +2,6 @@
 //! (kube-runtime `watcher` with backoff), poll only what cannot be watched.
 
 mod api;
-pub mod ca_bundles;
 pub mod crash_logs;
 pub mod etcd;
 pub mod etcd_snapshots;
@@ -11,6 +10,7 @@ pub mod leaders;
 pub mod namespaces;
 pub mod nodes;
 pub mod resume;
+pub mod root_ca;
 pub mod top;
 pub mod view;
 pub mod webhooks;
@@ -60,7 +60,7 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
         tokio::spawn(top::pods(ctx.clone())),
         tokio::spawn(top::replicasets(ctx.clone())),
         tokio::spawn(crash_logs::run(ctx.clone())),
-        tokio::spawn(ca_bundles::run(ctx.clone())),
+        tokio::spawn(root_ca::run(ctx.clone())),
         tokio::spawn(top::metrics(ctx.clone(), ctx.metrics_every)),
         tokio::spawn(namespaces::run_apiservices(ctx.clone())),
         tokio::spawn(namespaces::run_content(ctx.clone())),

@@ -111,7 +111,9 @@ pub fn apiservice_row(a: APIService) -> ApiServiceRow {
     }
 }
 
-/// Namespaced, listable resource kinds, discovered once. Groups whose discovery fails are recorded.
+/// Namespaced, listable resource kinds, discovered once, except Secrets (ktriage never reads them:
+/// a Secret left in a Terminating namespace is not listed as content). Groups whose discovery fails
+/// are recorded.
 /// Each discovery request is bounded by `timeout` (the client retries a 503 with backoff: an
 /// unavailable aggregated API would otherwise hold the scan for many seconds).
 pub async fn discover(client: &Client, timeout: Duration) -> (Vec<ApiResource>, Vec<String>) {
@@ -127,6 +129,9 @@ pub async fn discover(client: &Client, timeout: Duration) -> (Vec<ApiResource>, 
                 }
                 // events are noise here, and two views of the same objects would be counted twice
                 if r.name == "events" && !group.is_empty() {
+                    continue;
+                }
+                if r.name == "secrets" {
                     continue;
                 }
                 out.push(ApiResource {
