@@ -128,3 +128,143 @@ async fn no_request_for_secrets_on_any_built_in_scenario_in_any_mode() {
         }
     }
 }
+
+/// The real kube-apiserver v1.20.2 (no controller-manager: `kube-root-ca.crt` and the default
+/// ServiceAccount are created here the way it would create them, with the cluster's CA), with a
+/// token Secret to be read and a Terminating namespace to be scanned: the audit log shows no request
+/// for Secrets in either mode. Then the CA check on the real server's own certificate chain: every
+/// bundle trusts it (no finding), until kube-system's holds another CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_for_secrets_on_the_real_apiserver() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{DeleteParams, PostParams};
+    let audit_dir = tempfile::tempdir().unwrap();
+    let policy = audit_dir.path().join("audit.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n",
+    )
+    .unwrap();
+    let audit = audit_dir.path().join("audit.log");
+    let flags = format!(
+        "--audit-policy-file={} --audit-log-path={}",
+        policy.display(),
+        audit.display()
+    );
+    let Some(server) =
+        tokio::task::spawn_blocking(move || support::real::RealServer::start(&flags, 1))
+            .await
+            .unwrap()
+    else {
+        return;
+    };
+    let kc = server.admin_kubeconfig();
+    let c = support::real::client_from(&kc).await;
+    let ca = std::fs::read_to_string(server.dir.path().join("pki/ca.crt")).unwrap();
+    let nss: Api<Namespace> = Api::all(c.clone());
+    let pp = PostParams::default();
+    for name in ["cattle-system", "shop", "old-team"] {
+        let ns = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        nss.create(&pp, &ns).await.unwrap();
+    }
+    // what kube-controller-manager would publish into every namespace
+    for ns in nss.list(&ListParams::default()).await.unwrap().items {
+        let name = ns.metadata.name.unwrap();
+        publish(&c, &name, &ca).await;
+    }
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "coredns-token-x", "annotations": {"kubernetes.io/service-account.name": "default"}},
+        "type": "Opaque", "stringData": {"ca.crt": ca, "token": "planted"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(c.clone(), "kube-system")
+        .create(&pp, &secret)
+        .await
+        .unwrap();
+    // no namespace controller: it stays Terminating, and ktriage scans what remains in it
+    nss.delete("old-team", &DeleteParams::default())
+        .await
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (kc2, home_path, audit2) = (kc.clone(), home.path().to_path_buf(), audit.clone());
+    tokio::task::spawn_blocking(move || {
+        support::no_secrets::prove("real kube-apiserver", &kc2, &home_path, 2, &mut || {
+            // the API server's own loopback requests are not ktriage's
+            support::no_secrets::audit_log(&audit2)
+                .into_iter()
+                .filter(|s| !s.user.starts_with("system:"))
+                .collect()
+        })
+    })
+    .await
+    .unwrap();
+
+    // the CA evidence on a real chain: the cluster's CA everywhere → nothing
+    let report = |home: std::path::PathBuf, kc: std::path::PathBuf| async move {
+        tokio::task::spawn_blocking(move || {
+            let out = support::ktriage(
+                &home,
+                &[
+                    "--kubeconfig",
+                    kc.to_str().unwrap(),
+                    "--read-only",
+                    "report",
+                    "--format",
+                    "json",
+                    "--observe",
+                    "0",
+                ],
+            );
+            let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+            doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["id"] == "kube-ca-mismatch")
+                .cloned()
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(report(home.path().to_path_buf(), kc.clone()).await, None);
+    // kube-system holds another CA: its pods could not trust the API server
+    let other = rcgen::generate_simple_self_signed(vec!["x".to_string()])
+        .unwrap()
+        .cert
+        .pem();
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "kube-system");
+    cms.delete("kube-root-ca.crt", &DeleteParams::default())
+        .await
+        .unwrap();
+    publish(&c, "kube-system", &other).await;
+    let f = report(home.path().to_path_buf(), kc.clone())
+        .await
+        .expect("kube-ca-mismatch on the real server");
+    assert_eq!(
+        f["details"]["untrusting_namespaces"],
+        json!(["kube-system"])
+    );
+    assert_eq!(f["details"]["api_server_ca"], json!("CN=ktriage-test-ca"));
+    drop(server);
+}
+
+/// `kube-root-ca.crt` (holding `ca`) and the `default` ServiceAccount in `ns`, as the
+/// controller-manager creates them.
+async fn publish(c: &kube::Client, ns: &str, ca: &str) {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use kube::api::PostParams;
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": ca}
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(c.clone(), ns);
+    if sas.get_opt("default").await.unwrap().is_none() {
+        sas.create(&PostParams::default(), &sa).await.unwrap();
+    }
+}

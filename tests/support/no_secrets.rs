@@ -12,6 +12,8 @@ use serde_json::Value;
 /// One request the server received: its path and its query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
+    /// Who sent it, as the server authenticated it.
+    pub user: String,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -31,6 +33,7 @@ pub fn request_log(file: &Path) -> Vec<Seen> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| e["stream_end"].is_null())
         .map(|e| Seen {
+            user: e["user"].as_str().unwrap_or("").to_string(),
             method: e["method"].as_str().unwrap_or("").to_string(),
             path: e["path"].as_str().unwrap_or("").to_string(),
             query: e["query"].as_str().unwrap_or("").to_string(),
@@ -49,6 +52,7 @@ pub fn audit_log(file: &Path) -> Vec<Seen> {
             let uri = e["requestURI"].as_str().unwrap_or("");
             let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
             Seen {
+                user: e["user"]["username"].as_str().unwrap_or("").to_string(),
                 method: e["verb"].as_str().unwrap_or("").to_string(),
                 path: path.to_string(),
                 query: query.to_string(),
