@@ -185,12 +185,13 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
     let names: Vec<&str> = affected.iter().map(|(_, l)| l.as_str()).collect();
     let title = if affected.is_empty() {
         format!(
-            "kube-root-ca.crt in {} namespace(s) does not trust the API server's certificate (kube-ca rotated?)",
-            ca.untrusted.len()
+            "kube-ca rotated? wrong kube-root-ca.crt in {} namespace(s): {}",
+            ca.untrusted.len(),
+            ca.untrusted.join(", ")
         )
     } else {
         format!(
-            "{} system workload(s) crash-loop rejecting their credentials (kube-ca rotated?): {}",
+            "kube-ca rotated? {} system workload(s) crash-loop: {}",
             affected.len(),
             names.join(", ")
         )
