@@ -78,6 +78,13 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
 /// within 60 s; a healthy quiet watch is ended by the server first and resumes without a re-list.
 pub const WATCH_TIMEOUT_SECS: u32 = 55;
 
+/// kube-runtime's margin over a watch's `timeoutSeconds` before it calls a silent stream dead.
+pub const WATCH_IDLE_MARGIN_SECS: u32 = 5;
+
+/// A hung watch (connection open, nothing arriving, never closed) is dropped and re-watched from its
+/// resourceVersion this long after the last thing it delivered: 60 s.
+pub const HUNG_WATCH_BOUND_SECS: u32 = WATCH_TIMEOUT_SECS + WATCH_IDLE_MARGIN_SECS;
+
 /// Drive a `watcher` for `K`, reducing objects to rows with `row` and wrapping deltas with `wrap`.
 /// Errors are reported as `SourceFailed` and the watcher retries with its backoff; a `410 Gone` makes
 /// it re-list (an `Init` … `InitDone` sequence, applied atomically by the store). A forbidden list
