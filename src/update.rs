@@ -355,6 +355,7 @@ pub fn propose(model: &mut Model, mutation: Mutation, now: DateTime<Utc>) {
     model.dialog = Some(Dialog {
         mutation,
         typed: String::new(),
+        reason: None,
         current: None,
     });
 }
@@ -364,8 +365,25 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
         return;
     };
     let mut dialog = dialog;
-    if !model.cluster.production && dialog.mutation.wants_reason() {
-        dialog.mutation = dialog.mutation.clone().with_reason(&dialog.typed);
+    if dialog.mutation.wants_reason() {
+        // a production context asks for the reason first, then for the object's name
+        if model.cluster.production && dialog.reason.is_none() {
+            let name = dialog.mutation.object().name;
+            dialog.reason = Some(std::mem::take(&mut dialog.typed));
+            model.dialog = Some(dialog);
+            notice(
+                model,
+                &format!("reason kept; production context: now type `{name}` to confirm"),
+                NoticeLevel::Info,
+                now,
+            );
+            return;
+        }
+        let reason = dialog
+            .reason
+            .clone()
+            .unwrap_or_else(|| dialog.typed.clone());
+        dialog.mutation = dialog.mutation.clone().with_reason(&reason);
     }
     if model.cluster.production && dialog.typed != dialog.mutation.object().name {
         let name = dialog.mutation.object().name;

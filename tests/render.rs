@@ -284,6 +284,63 @@ fn confirm_dialog_takes_a_reason_for_the_failure_policy_toggle() {
     }
 }
 
+/// In a production context the toggle asks for the reason first (kept at the first enter), then
+/// for the configuration's name; the reason is what the patch records.
+#[test]
+fn production_keeps_the_toggle_reason_and_asks_for_the_name() {
+    let mut m = support::model::gatekeeper(false);
+    m.cluster.production = true;
+    let key = |c: char| {
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ))
+    };
+    let enter = || {
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Enter,
+        ))
+    };
+    update(&mut m, key('f'), t0());
+    let name = match &m.dialog.as_ref().unwrap().mutation {
+        Mutation::SetFailurePolicy { configuration, .. } => configuration.clone(),
+        other => panic!("{other:?}"),
+    };
+    for c in "INC-7 gatekeeper down".chars() {
+        update(&mut m, key(c), t0());
+    }
+    let s = screen(&m, 160, 48);
+    assert!(s.contains("type a reason, enter: next"), "{s}");
+    assert!(
+        update(&mut m, enter(), t0()).is_empty(),
+        "the first enter keeps the reason"
+    );
+    let s = screen(&m, 160, 48);
+    assert!(s.contains("why:     INC-7 gatekeeper down"), "{s}");
+    assert!(
+        s.contains(&format!("PRODUCTION context: type `{name}`")),
+        "{s}"
+    );
+    assert!(
+        s.contains("INC-7 gatekeeper down"),
+        "the patch shows the reason: {s}"
+    );
+    // a wrong name does not run it
+    for c in "nope".chars() {
+        update(&mut m, key(c), t0());
+    }
+    assert!(update(&mut m, enter(), t0()).is_empty());
+    m.dialog.as_mut().unwrap().typed.clear();
+    for c in name.chars() {
+        update(&mut m, key(c), t0());
+    }
+    match &update(&mut m, enter(), t0())[..] {
+        [ktriage::update::Effect::Execute(Mutation::SetFailurePolicy { reason, .. })] => {
+            assert_eq!(reason, "INC-7 gatekeeper down");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// The headline (a title up to its first `": "`) of every finding on every built-in scenario is
 /// whole at 80 columns: each short word is on the row, in order, and a long word (a name, a URL) is
 /// either whole or shortened in its middle (`https://ranc…/c-m-a`). Findings come from the binary's

@@ -130,6 +130,9 @@ pub struct Dialog {
     pub mutation: Mutation,
     /// What the user typed (production contexts require the object's name).
     pub typed: String,
+    /// In a production context, the reason a mutation asks for, kept after the first `enter` (then
+    /// `typed` takes the object's name).
+    pub reason: Option<String>,
     /// What the object looks like now, as far as ktriage knows (`6 pods running`).
     pub current: Option<String>,
 }
