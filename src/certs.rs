@@ -79,8 +79,15 @@ fn parse_time(tag: u8, v: &[u8]) -> Option<DateTime<Utc>> {
     Some(t.and_utc())
 }
 
-/// `notAfter` of a DER certificate.
-pub fn not_after_der(der: &[u8]) -> Option<DateTime<Utc>> {
+/// The parts of a DER certificate's `tbsCertificate` ktriage reads: issuer, validity and subject, each
+/// the contents of its DER element.
+pub(crate) struct Tbs<'a> {
+    pub issuer: &'a [u8],
+    pub validity: &'a [u8],
+    pub subject: &'a [u8],
+}
+
+pub(crate) fn tbs(der: &[u8]) -> Option<Tbs<'_>> {
     let (0x30, cert, _) = tlv(der)? else {
         return None;
     };
@@ -94,10 +101,21 @@ pub fn not_after_der(der: &[u8]) -> Option<DateTime<Utc>> {
     }
     let (_, _, rest) = tlv(rest)?; // serialNumber
     let (_, _, rest) = tlv(rest)?; // signature algorithm
-    let (_, _, rest) = tlv(rest)?; // issuer
-    let (0x30, validity, _) = tlv(rest)? else {
+    let (_, issuer, rest) = tlv(rest)?;
+    let (0x30, validity, rest) = tlv(rest)? else {
         return None;
     };
+    let (_, subject, _) = tlv(rest)?;
+    Some(Tbs {
+        issuer,
+        validity,
+        subject,
+    })
+}
+
+/// `notAfter` of a DER certificate.
+pub fn not_after_der(der: &[u8]) -> Option<DateTime<Utc>> {
+    let validity = tbs(der)?.validity;
     let (_, _, after) = tlv(validity)?; // notBefore
     let (tag, v, _) = tlv(after)?;
     parse_time(tag, v)

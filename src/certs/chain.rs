@@ -163,26 +163,11 @@ pub fn issuer_of(der: &[u8]) -> String {
 }
 
 fn name_der(der: &[u8], which: Field) -> Option<&[u8]> {
-    use super::tlv;
-    let (0x30, cert, _) = tlv(der)? else {
-        return None;
-    };
-    let (0x30, tbs, _) = tlv(cert)? else {
-        return None;
-    };
-    let mut rest = tbs;
-    if rest.first() == Some(&0xa0) {
-        rest = tlv(rest)?.2;
-    }
-    let (_, _, rest) = tlv(rest)?; // serialNumber
-    let (_, _, rest) = tlv(rest)?; // signature algorithm
-    let (_, issuer, rest) = tlv(rest)?;
-    if let Field::Issuer = which {
-        return Some(issuer);
-    }
-    let (_, _, rest) = tlv(rest)?; // validity
-    let (_, subject, _) = tlv(rest)?;
-    Some(subject)
+    let t = super::tbs(der)?;
+    Some(match which {
+        Field::Issuer => t.issuer,
+        Field::Subject => t.subject,
+    })
 }
 
 /// The first common name in a DER `Name` (SEQUENCE OF SET OF SEQUENCE {OID, value}).
