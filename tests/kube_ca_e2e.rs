@@ -177,9 +177,8 @@ fn kube_ca_rotated_found_from_kube_root_ca_alone() {
             "{ev:#?}"
         );
         assert!(
-            f["title"].as_str().unwrap().starts_with(
-                "kube-root-ca.crt in 2 namespace(s) does not trust the API server's certificate"
-            ),
+            f["title"]
+                == "kube-ca rotated? wrong kube-root-ca.crt in 2 namespace(s): cattle-system, kube-system",
             "{f:#}"
         );
     }

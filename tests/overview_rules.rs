@@ -401,11 +401,9 @@ fn kube_root_ca_that_does_not_trust_the_api_server_is_kube_ca_evidence() {
     );
     let f = ca(&m).expect("kube-ca-mismatch from kube-root-ca.crt");
     assert_eq!(f.severity, Severity::Critical);
-    assert!(
-        f.title
-            .starts_with("kube-root-ca.crt in 1 namespace(s) does not trust"),
-        "{}",
-        f.title
+    assert_eq!(
+        f.title,
+        "kube-ca rotated? wrong kube-root-ca.crt in 1 namespace(s): kube-system"
     );
     assert_eq!(f.details["untrusting_namespaces"], json!(["kube-system"]));
     assert_eq!(f.details["api_server_ca"], json!("CN=kube-ca-2026"));

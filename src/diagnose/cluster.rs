@@ -127,6 +127,7 @@ fn certs(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
                 .into(),
             Platform::K3s => "k3s: `k3s certificate rotate` then restart k3s on each server node, one at a time."
                 .into(),
+            Platform::Kubeadm => "kubeadm: `kubeadm certs renew all` on each control-plane node, then restart its control-plane static pods.".into(),
             Platform::Unknown => "Rotate the certificate before notAfter and restart what serves or uses it."
                 .into(),
         };
@@ -230,7 +231,9 @@ fn kube_ca_fix(platform: Platform, republish: bool, workloads: &[&str]) -> Strin
             "RKE2/k3s: make sure every server node carries the same rotated CA (`rke2 certificate \
              rotate-ca` / `k3s certificate rotate-ca`) and restart the server service."
         }
-        Platform::Unknown => "Make sure every control-plane component runs with the current CA.",
+        Platform::Kubeadm | Platform::Unknown => {
+            "Make sure every control-plane component runs with the current CA."
+        }
     };
     let republish = if republish {
         " Every namespace's kube-root-ca.crt must hold the current CA: the controller-manager \

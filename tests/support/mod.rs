@@ -5,6 +5,7 @@
 
 pub mod etcd;
 pub mod etcd_model;
+pub mod jump;
 pub mod kubectl;
 pub mod model;
 pub mod mutations;

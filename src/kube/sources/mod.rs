@@ -4,6 +4,7 @@
 mod api;
 pub mod crash_logs;
 pub mod etcd;
+pub mod etcd_exec;
 pub mod etcd_snapshots;
 pub mod events;
 pub mod leaders;
