@@ -24,8 +24,8 @@
 //! | [`diagnose`] | pure rules: model → findings (the report's `findings[]`) |
 //! | [`mutation`] | writes as values: describe, exact patch, kubectl equivalent |
 //! | [`etcd`] | etcd v3 probing without Kubernetes: JSON gateway client (read-only by construction), TLS, access resolution and discovery, log signatures, runbooks |
-//! | [`kube`] | the only code touching `kube::Client`: context resolution and credential checks, read-only gate (a tower layer), sources (watch backoff and resume detection in `sources::resume`), executor |
-//! | [`certs`] | certificate expiry: the API server's serving certificate from a TLS handshake, etcd client certificate files |
+//! | [`kube`] | the only code touching `kube::Client`: context resolution and credential checks, the gate (a tower layer: never Secrets; read-only mode), sources (watch backoff and resume detection in `sources::resume`), executor |
+//! | [`certs`] | certificate expiry (the API server's serving certificate from a TLS handshake, etcd client certificate files) and which CA bundles trust the chain the API server presents |
 //! | [`journal`] | JSONL journal of actions (intent before the first request, outcome after) |
 //! | [`ui`] | pure rendering; panes in `ui::panes` |
 //! | [`app`], [`term`] | the event loop; terminal ownership and restore on every exit path |

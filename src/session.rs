@@ -61,6 +61,21 @@ pub struct Session {
     /// Contexts whose exec question the operator answered yes in the etcd pane (held for the session,
     /// across context switches).
     pub exec_asked: std::collections::BTreeSet<String>,
+    /// The CA certificates (DER) the kubeconfig trusts for the API server; empty when it names none.
+    pub kubeconfig_ca: Vec<Vec<u8>>,
+}
+
+/// The CA certificates (DER) a client configuration trusts for the API server.
+pub fn kubeconfig_ca(config: &kube::Config) -> Vec<Vec<u8>> {
+    if let Some(certs) = &config.root_cert {
+        return certs.clone();
+    }
+    config
+        .root_cert_file
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|pem| crate::certs::pem_certs(&pem))
+        .unwrap_or_default()
 }
 
 impl Session {
@@ -154,6 +169,7 @@ impl Session {
                 debug_panic: args.debug_panic,
                 demo,
                 global: Some(args.clone()),
+                kubeconfig_ca: Vec::new(),
             }),
             KubeSetup::Ready(target) => {
                 let read_only = args.read_only || config.context_read_only(&target.context);
@@ -166,6 +182,7 @@ impl Session {
                     production: config.is_production(&target.context),
                 };
                 tracing::info!(context = %target.context, server = %target.server, read_only, "cluster resolved");
+                let ca = kubeconfig_ca(&target.config);
                 let exec_client =
                     build_executor_client(target.config.clone(), read_only).map_err(|reason| {
                         StartError::Client {
@@ -204,6 +221,7 @@ impl Session {
                     debug_panic: args.debug_panic,
                     demo,
                     global: Some(args.clone()),
+                    kubeconfig_ca: ca,
                 })
             }
         }
@@ -232,6 +250,7 @@ impl Session {
             return Err("no kubeconfig".into());
         };
         let read_only = global.read_only || self.config.context_read_only(&target.context);
+        let ca = kubeconfig_ca(&target.config);
         let client = build_client(target.config, read_only)?;
         let identity = Identity {
             context: target.context.clone(),
@@ -270,6 +289,7 @@ impl Session {
             },
             exec_asked: self.exec_asked.clone(),
             global: Some(global.clone()),
+            kubeconfig_ca: ca,
         })
     }
 
@@ -361,9 +381,13 @@ impl Session {
         }
         let etcd_cert = self.etcd.as_ref().and_then(|a| a.client.cert.clone());
         if self.cluster.server.is_some() || etcd_cert.is_some() {
-            handles.push(tokio::spawn(crate::certs::run(
-                self.cluster.server.clone(),
+            let targets = crate::certs::CertTargets {
+                server: self.cluster.server.clone(),
+                kubeconfig_ca: self.kubeconfig_ca.clone(),
                 etcd_cert,
+            };
+            handles.push(tokio::spawn(crate::certs::run(
+                targets,
                 Duration::from_secs(self.config.intervals.request_timeout_secs),
                 CERTS_EVERY,
                 tx.clone(),
@@ -396,9 +420,10 @@ impl Session {
     }
 }
 
-/// How often the certificates are read again (they change rarely; the days left are recomputed on
-/// every evaluation).
-const CERTS_EVERY: Duration = Duration::from_secs(3600);
+/// How often the certificates are read again: one TLS handshake with the API server (no request is
+/// sent over it) and the etcd client certificate file. Often enough that a CA rotated during the
+/// session shows within minutes; the days left are recomputed on every evaluation.
+pub const CERTS_EVERY: Duration = Duration::from_secs(300);
 
 /// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
 /// request outside the allow-list before anything is sent.

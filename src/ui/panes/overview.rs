@@ -13,7 +13,7 @@ use crate::action::Action;
 use crate::diagnose::Finding;
 use crate::model::store::age;
 use crate::model::{Model, PaneId, SourceState};
-use crate::ui::{Theme, truncate};
+use crate::ui::{Theme, fit_headline, truncate};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let state = &model.api.state;
@@ -166,34 +166,6 @@ fn draw_findings(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let off = scroll_offset(sel, height, order.len());
     // the why column only where it has room
     let wide = area.width >= 120;
-    let rows = order
-        .iter()
-        .enumerate()
-        .skip(off)
-        .take(height)
-        .map(|(row, (i, depth))| {
-            let f = &model.findings[*i];
-            let style = if row == sel {
-                theme.selected()
-            } else {
-                Default::default()
-            };
-            let title = if *depth == 0 {
-                f.title.clone()
-            } else {
-                format!("{}└ {}", "  ".repeat(depth - 1), f.title)
-            };
-            let mut cells = vec![
-                Span::styled(f.severity.name(), theme.severity(f.severity)),
-                Span::raw(title),
-            ];
-            if wide {
-                let why = f.evidence.first().cloned().unwrap_or_default();
-                cells.push(Span::styled(why, theme.muted()));
-            }
-            cells.push(Span::raw(keys_for(model, f)));
-            Row::new(cells).style(style)
-        });
     let (widths, header) = if wide {
         (
             vec![
@@ -214,6 +186,43 @@ fn draw_findings(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             vec!["SEVERITY", "FINDING (causes first)", "KEYS"],
         )
     };
+    // the finding column's width as the table lays it out (one column of spacing, from the left)
+    let title_width = Layout::horizontal(widths.clone())
+        .flex(ratatui::layout::Flex::Start)
+        .spacing(1)
+        .split(Rect::new(0, 0, area.width, 1))[1]
+        .width;
+    let rows = order
+        .iter()
+        .enumerate()
+        .skip(off)
+        .take(height)
+        .map(|(row, (i, depth))| {
+            let f = &model.findings[*i];
+            let style = if row == sel {
+                theme.selected()
+            } else {
+                Default::default()
+            };
+            let indent = if *depth == 0 {
+                String::new()
+            } else {
+                format!("{}└ ", "  ".repeat(depth - 1))
+            };
+            // the headline stays whole; only the detail after its colon gives way
+            let room = usize::from(title_width).saturating_sub(indent.chars().count());
+            let title = format!("{indent}{}", fit_headline(&f.title, room));
+            let mut cells = vec![
+                Span::styled(f.severity.name(), theme.severity(f.severity)),
+                Span::raw(title),
+            ];
+            if wide {
+                let why = f.evidence.first().cloned().unwrap_or_default();
+                cells.push(Span::styled(why, theme.muted()));
+            }
+            cells.push(Span::raw(keys_for(model, f)));
+            Row::new(cells).style(style)
+        });
     let table = Table::new(rows, widths).header(Row::new(header).style(theme.header()));
     frame.render_widget(table, area);
 }
