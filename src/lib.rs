@@ -62,6 +62,7 @@ pub mod term;
 pub mod tuning;
 pub mod ui;
 pub mod update;
+pub mod yaml;
 
 /// When the process started (set first thing in `main`), for the first-frame measurement in the log.
 pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
