@@ -1,6 +1,9 @@
 //! Configuration: the embedded defaults (`assets/default-config.toml`) merged with the user's file.
 //!
-//! A malformed user file is an error naming the file, line and key; an unknown key is a warning.
+//! A malformed user file is an error naming the file, line and key; an unknown key is a warning with
+//! a suggestion taken from the keys the defaults know (`config/keys.rs`).
+
+mod keys;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,7 +72,6 @@ pub struct ThemeColors {
 
 /// Per-context settings (`[contexts.NAME]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ContextConfig {
     pub read_only: Option<bool>,
     pub production: Option<bool>,
@@ -185,7 +187,7 @@ impl Config {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| invalid(e.span(), e.message().to_string()))?;
         let file: FileConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e: toml::de::Error| invalid(e.span(), e.message().to_string()))?;
+            .map_err(|e: toml::de::Error| invalid(e.span(), keyed_message(text, &e)))?;
         for key in unknown {
             // serde_ignored writes `?` for an Option layer: `general.?.read_onyl`
             let key = key.replace(".?", "");
@@ -200,8 +202,9 @@ impl Config {
                 .map(|i| format!(", line {}", i + 1))
                 .unwrap_or_default();
             self.warnings.push(format!(
-                "config file {}{line}: unknown key `{key}` ignored",
-                path.display()
+                "config file {}{line}: unknown key `{key}` ignored{}",
+                path.display(),
+                keys::did_you_mean(&key)
             ));
         }
         if let Some(g) = file.general {
@@ -285,9 +288,10 @@ impl Config {
                     "selected_bg" => &mut self.theme.selected_bg,
                     _ => {
                         self.warnings.push(format!(
-                            "config file {}, line {}: unknown key `theme.{name}` ignored",
+                            "config file {}, line {}: unknown key `theme.{name}` ignored{}",
                             path.display(),
-                            line_of(text, value.span().start)
+                            line_of(text, value.span().start),
+                            keys::did_you_mean(&format!("theme.{name}"))
                         ));
                         continue;
                     }
@@ -345,6 +349,49 @@ impl Config {
                 .get(context)
                 .and_then(|c| c.read_only)
                 .unwrap_or(false)
+    }
+}
+
+/// A deserialization error's message with the dotted key it points at (`intervals.api_probe_secs:
+/// invalid type …`) and, for a section that refuses unknown keys, a suggestion.
+fn keyed_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().to_string();
+    let hint = keys::did_you_mean_in(&message);
+    match e.span().and_then(|s| keys::key_at(text, s.start)) {
+        Some(key) => format!("`{key}`: {message}{hint}"),
+        None => format!("{message}{hint}"),
+    }
+}
+
+/// `ktriage config path`: prints the file ktriage reads (`--config`/`KTRIAGE_CONFIG`, else the XDG
+/// path) on standard output and checks it; what it found goes to standard error. 0, or 2 when the
+/// file is broken or no path can be named.
+pub fn check_path(explicit: Option<&Path>) -> i32 {
+    let Some(path) = explicit.map(Path::to_path_buf).or_else(user_config_path) else {
+        eprintln!("ktriage: no config path: set XDG_CONFIG_HOME or HOME, or pass --config FILE");
+        return 2;
+    };
+    println!("{}", path.display());
+    if explicit.is_none() && !path.exists() {
+        eprintln!(
+            "not present: the embedded defaults apply (`ktriage config default` prints them)"
+        );
+        return 0;
+    }
+    match Config::load(Some(&path)) {
+        Ok(cfg) => {
+            for w in &cfg.warnings {
+                eprintln!("warning: {w}");
+            }
+            if cfg.warnings.is_empty() {
+                eprintln!("ok");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
     }
 }
 
@@ -497,7 +544,7 @@ mod tests {
         let err = apply("[intervals]\napi_probe_secs = \"soon\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("line 2: `intervals.api_probe_secs`"), "{err}");
     }
 
     #[test]
@@ -515,6 +562,50 @@ mod tests {
             cfg.warnings
         );
         assert!(!cfg.read_only);
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_key_meant() {
+        let cfg = apply(
+            "[general]\nread_onyl = true\n[intervals]\netcd_pol_secs = 3\n[theme]\ncriticl = \"red\"\n[top]\nmetrics_sec = 5\n[contexts.audit]\nread_onyl = true\n[[keys]]\nkey = \"x\"\nacton = \"quit\"\naction = \"quit\"\n",
+        )
+        .unwrap();
+        let all = cfg.warnings.join("\n");
+        for (key, meant) in [
+            ("general.read_onyl", "read_only"),
+            ("intervals.etcd_pol_secs", "etcd_poll_secs"),
+            ("theme.criticl", "critical"),
+            ("top.metrics_sec", "metrics_secs"),
+            ("contexts.audit.read_onyl", "read_only"),
+            ("keys.0.acton", "action"),
+        ] {
+            assert!(
+                all.contains(&format!(
+                    "unknown key `{key}` ignored (did you mean `{meant}`?)"
+                )),
+                "{key}: {all}"
+            );
+        }
+        assert!(all.contains("user.toml, line 2:"), "{all}");
+        // an unknown key changes nothing: the audit context is not read-only by a typo
+        assert!(!cfg.context_read_only("audit"));
+        assert_eq!(cfg.tuning.top.metrics_secs, 10);
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let err = apply("[top]\nnear_limit_pct = \"high\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2: `top.near_limit_pct`: invalid type"),
+            "{err}"
+        );
+        let err = apply("[contexts.prod.etcd]\ncacrt = \"/ca\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2: `contexts.prod.etcd.cacrt`"), "{err}");
+        assert!(err.contains("did you mean `cacert`?"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod jump;
 pub mod kubectl;
 pub mod model;
 pub mod mutations;
+pub mod package;
 pub mod panes;
 pub mod real;
 
