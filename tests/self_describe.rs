@@ -161,7 +161,10 @@ fn man_pages_cover_every_command_and_render() {
                 .unwrap();
             assert!(o.status.success(), "{file}: {}", text(&o.stderr));
             // justified text: compare words
-            text(&o.stdout).split_whitespace().collect::<Vec<_>>().join(" ")
+            text(&o.stdout)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         let report = render("ktriage-report.1");
         assert!(
