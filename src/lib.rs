@@ -15,7 +15,7 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`cli`] | clap: the TUI by default, `report` |
+//! | [`cli`] | clap: the TUI by default, `report`, `sim`; `completions`, `man`, `config`; `--version` (build facts from `build.rs`) |
 //! | [`session`] | start-up shared by TUI and report: config, logging, kubeconfig, client, executor |
 //! | [`config`], [`keymap`], [`action`] | keymap, theme and intervals as data (`assets/default-config.toml`) |
 //! | [`tuning`] | rule thresholds of the Leaders, Events and Top panes (`[leaders]`, `[events]`, `[top]`) |
@@ -34,6 +34,7 @@
 //! | [`report_panes`] | the report's rows of the Leaders, Events and Top panes |
 //! | [`snapshot`] | the incident snapshot: findings grouped by cause, trimmed tables, this run's journal; scrubbed of credentials |
 //! | [`sim`] | the simulated cluster (demo, tests, benchmarks) |
+//! | [`yaml`] | the one YAML parser and printer (scenarios, the YAML view, the simulator's YAML bodies) |
 //!
 //! Adding a pane: `model/<pane>.rs`, `kube/sources/<pane>.rs`, `ui/panes/<pane>.rs`, its rules in
 //! `diagnose/`, and one registration line in each `mod.rs`.
@@ -62,6 +63,7 @@ pub mod term;
 pub mod tuning;
 pub mod ui;
 pub mod update;
+pub mod yaml;
 
 /// When the process started (set first thing in `main`), for the first-frame measurement in the log.
 pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();

@@ -198,14 +198,7 @@ fn parse_body(req: &Req) -> Result<Vec<Value>, ApiError> {
     if let Ok(v) = serde_json::from_str::<Value>(text) {
         return Ok(vec![v]);
     }
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let v = Value::deserialize(doc).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
+    crate::yaml::documents(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Answers one control request.

@@ -10,6 +10,7 @@ pub mod kubectl;
 pub mod model;
 pub mod mutations;
 pub mod no_secrets;
+pub mod package;
 pub mod panes;
 pub mod real;
 pub mod tmux;
