@@ -34,14 +34,14 @@
 //! | 12 | `session` | start-up shared by TUI and report: config, logging, kubeconfig, client, executor, etcd access resolution (`session::etcd_access`), the sources |
 //! | 11 | `snapshot` | the incident snapshot: findings grouped by cause, trimmed tables, this run's journal; scrubbed |
 //! | 10 | `etcd` | the etcd sources: the probe loop, etcd's local log files |
-//! | 10 | `kube` | the only code touching `kube::Client`: context resolution, credential checks, the read-only gate (a tower layer), sources, the executor |
+//! | 10 | `kube` | the only code touching `kube::Client`: context resolution, credential checks, the gate (a tower layer: never Secrets; read-only mode), sources (watch backoff and resume detection in `sources::resume`), the executor |
 //! | 9 | `update` | the synchronous, IO-free state transition: `update(&mut Model, Msg, now) -> Vec<Effect>` |
 //! | 8 | `ui` | pure rendering (`draw` of state, theme and `now`): the table component, the panes and their registry |
 //! | 7 | `msg` | the inputs of `update`: keys, ticks, source data, action outcomes |
 //! | 6 | `derived` | data derived from the model and owned by the loop beside it: the rules' memo, the Top pane's row order, the etcd runbook |
 //! | 5 | `diagnose` | pure rules: model → findings (the report's `findings[]`); runbooks and platform detection |
 //! | 4 | `model` | pure state, one file per pane; `model::Store` applies watch deltas atomically |
-//! | 3 | `certs` | certificate expiry: the API server's serving certificate from a TLS handshake, etcd client certificate files |
+//! | 3 | `certs` | certificate expiry (the API server's serving certificate from a TLS handshake, etcd client certificate files) and which CA bundles trust the chain the API server presents |
 //! | 3 | `journal` | JSONL journal of actions (intent before the first request, outcome after) |
 //! | 3 | `logging` | the log file (never the terminal) |
 //! | 2 | `config` | keymap, theme, intervals and tuning as data (`assets/default-config.toml`) merged with the user's file |
@@ -49,10 +49,10 @@
 //! | 1 | `etcd::access`, `etcd::client`, `etcd::log_facts`, `etcd::logs`, `etcd::probe`, `etcd::tls`, `etcd::wire` | the etcd v3 client library: JSON gateway (read-only by construction), TLS, one probe round, log signatures and what log lines say, access settings |
 //! | 1 | `shared` | shared types: pane and source ids and states, actions, keys and the keymap, findings and severities |
 //! | 0 | `text` | text helpers: truncation, ages, credential scrubbing, error chains |
-//! | 0 | `cli` | clap: the TUI by default, `report`, `sim` |
+//! | 0 | `cli` | clap: the TUI by default, `report`, `sim`; `completions`, `man`, `config`; `--version` (build facts from `build.rs`) |
 //! | 0 | `tuning` | rule thresholds (`[leaders]`, `[events]`, `[top]`) |
 //! | 0 | `term` | terminal ownership and restore on every exit path |
-//! | 0 | `sim` | the simulated cluster (demo, tests, benchmarks): it uses nothing else of the crate |
+//! | 0 | `sim` | the simulated cluster (demo, tests, benchmarks): it uses nothing else of the crate; its `sim::yaml` is the crate's one YAML parser and printer (scenarios, the YAML view, the simulator's YAML bodies), `ktriage::yaml` |
 //!
 //! ## Adding a pane
 //!
@@ -88,10 +88,11 @@
 //!
 //! ## Public paths kept
 //!
-//! `ktriage::action` and `ktriage::keymap` (now `shared::{action, keymap}`), `model::{PaneId,
-//! SourceId, SourceState, Failure, FailureKind}`, `diagnose::{Finding, Severity, …}`,
-//! `etcd::runbook`, `kube::executor::{Outcome, OutcomeResult}` and the like are re-exports from
-//! the layer that now owns the item, each from a higher layer to a lower one.
+//! `ktriage::action` and `ktriage::keymap` (now `shared::{action, keymap}`), `ktriage::yaml` (now
+//! `sim::yaml`), `model::{PaneId, SourceId, SourceState, Failure, FailureKind}`,
+//! `diagnose::{Finding, Severity, …}`, `etcd::runbook`, `kube::executor::{Outcome, OutcomeResult}`
+//! and the like are re-exports from the layer that now owns the item, each from a higher layer to
+//! a lower one.
 
 pub mod app;
 pub mod certs;
@@ -119,5 +120,7 @@ pub mod ui;
 pub mod update;
 
 pub use shared::{action, keymap};
+
+pub use sim::yaml;
 
 pub use logging::PROCESS_START;

@@ -10,6 +10,8 @@ use kube::client::ClientBuilder;
 mod etcd_access;
 mod sources;
 
+pub use sources::CERTS_EVERY;
+
 use crate::cli::GlobalArgs;
 use crate::config::{Config, ConfigError};
 use crate::journal::Journal;
@@ -60,6 +62,21 @@ pub struct Session {
     /// Contexts whose exec question the operator answered yes in the etcd pane (held for the session,
     /// across context switches).
     pub exec_asked: std::collections::BTreeSet<String>,
+    /// The CA certificates (DER) the kubeconfig trusts for the API server; empty when it names none.
+    pub kubeconfig_ca: Vec<Vec<u8>>,
+}
+
+/// The CA certificates (DER) a client configuration trusts for the API server.
+pub fn kubeconfig_ca(config: &kube::Config) -> Vec<Vec<u8>> {
+    if let Some(certs) = &config.root_cert {
+        return certs.clone();
+    }
+    config
+        .root_cert_file
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|pem| crate::certs::pem_certs(&pem))
+        .unwrap_or_default()
 }
 
 impl Session {
@@ -86,6 +103,7 @@ impl Session {
             debug_panic: args.debug_panic,
             demo,
             global: Some(args.clone()),
+            kubeconfig_ca: Vec::new(),
         };
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
@@ -140,6 +158,7 @@ impl Session {
             cluster,
             client: Some(client),
             executor: Some(executor),
+            kubeconfig_ca: kubeconfig_ca(&target.config),
             ..self
         })
     }
@@ -167,6 +186,7 @@ impl Session {
             return Err("no kubeconfig".into());
         };
         let read_only = global.read_only || self.config.context_read_only(&target.context);
+        let ca = kubeconfig_ca(&target.config);
         let client = build_client(target.config, read_only)?;
         let identity = Identity {
             context: target.context.clone(),
@@ -205,6 +225,7 @@ impl Session {
             },
             exec_asked: self.exec_asked.clone(),
             global: Some(global.clone()),
+            kubeconfig_ca: ca,
         })
     }
 

@@ -149,12 +149,14 @@ pub fn apply_in(
         },
         Msg::SnapshotWritten(result) => snapshot_written(model, result, now),
         Msg::Certs(c) => {
+            model.certs_state = SourceState::Ok { at: now };
+            model.root_ca.verify(c.served.as_ref(), now);
             model.certs = Some(c);
             data_changed = true;
         }
-        Msg::CaBundles(b) => {
-            data_changed = model.top.ca_bundles.as_ref() != Some(&b);
-            model.top.ca_bundles = Some(b);
+        Msg::RootCa(delta) => {
+            let served = model.certs.as_ref().and_then(|c| c.served.as_ref());
+            data_changed = model.root_ca.apply(delta, served, now);
         }
         Msg::CrashLogs(logs) => {
             data_changed = model.top.crash_logs != logs;
@@ -463,6 +465,7 @@ pub fn propose(model: &mut Model, mutation: Mutation, now: DateTime<Utc>) {
     model.dialog = Some(Dialog {
         mutation,
         typed: String::new(),
+        reason: None,
         current: None,
     });
 }
@@ -472,8 +475,25 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
         return;
     };
     let mut dialog = dialog;
-    if !model.cluster.production && dialog.mutation.wants_reason() {
-        dialog.mutation = dialog.mutation.clone().with_reason(&dialog.typed);
+    if dialog.mutation.wants_reason() {
+        // a production context asks for the reason first, then for the object's name
+        if model.cluster.production && dialog.reason.is_none() {
+            let name = dialog.mutation.object().name;
+            dialog.reason = Some(std::mem::take(&mut dialog.typed));
+            model.dialog = Some(dialog);
+            notice(
+                model,
+                &format!("reason kept; production context: now type `{name}` to confirm"),
+                NoticeLevel::Info,
+                now,
+            );
+            return;
+        }
+        let reason = dialog
+            .reason
+            .clone()
+            .unwrap_or_else(|| dialog.typed.clone());
+        dialog.mutation = dialog.mutation.clone().with_reason(&reason);
     }
     if model.cluster.production && dialog.typed != dialog.mutation.object().name {
         let name = dialog.mutation.object().name;

@@ -233,10 +233,10 @@ fn read_only_refuses_exec_before_any_request() {
 fn read_only_with_exec_in_the_kubeconfig_falls_back_to_the_logs() {
     let sim = SimProc::start("etcd-split-brain");
     let text = std::fs::read_to_string(&sim.kubeconfig).unwrap();
-    let mut kc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut kc: serde_json::Value = ktriage::yaml::from_str(&text).unwrap();
     kc["contexts"][0]["context"]["extensions"] =
-        serde_yaml::from_str("[{name: ktriage/etcd, extension: {via: exec}}]").unwrap();
-    std::fs::write(&sim.kubeconfig, serde_yaml::to_string(&kc).unwrap()).unwrap();
+        ktriage::yaml::from_str("[{name: ktriage/etcd, extension: {via: exec}}]").unwrap();
+    std::fs::write(&sim.kubeconfig, ktriage::yaml::to_string(&kc).unwrap()).unwrap();
     let (code, doc) = sim.report(&["--read-only"]);
     assert_eq!(code, Some(1), "{doc:#}");
     assert_eq!(doc["sources"]["etcd_exec"]["state"], "forbidden", "{doc:#}");

@@ -1,7 +1,7 @@
 //! The etcd pane against real etcd 3.4 members started by each test on free loopback ports:
 //! healthy, a stopped member, split brain (island and rejoin, three and five members), NOSPACE, TLS
 //! with client certificates, u64 IDs above i64::MAX, and the `report` binary with no kubeconfig.
-//! Each test skips visibly without etcd, and fails under `CI=true`.
+//! Each test skips visibly without etcd, and fails under CI (`support::under_ci`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod support;

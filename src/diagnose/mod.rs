@@ -12,6 +12,7 @@ pub mod etcd_members;
 pub mod links;
 mod pod_health;
 pub mod recovery;
+mod root_ca;
 pub mod runbook;
 
 /// Each pane's rules module, `diagnose::<pane>` (declared here from the pane registry,

@@ -84,15 +84,6 @@ impl WorkloadRef<'_> {
     }
 }
 
-/// Service-account token Secrets' `ca.crt` compared with `kube-root-ca.crt` (names only).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CaBundles {
-    /// Token Secrets compared.
-    pub compared: usize,
-    /// `namespace/name` of token Secrets whose `ca.crt` differs from `kube-root-ca.crt`.
-    pub differing: Vec<String>,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopModel {
     pub state: SourceState,
@@ -108,8 +99,6 @@ pub struct TopModel {
     /// Previous-container log tails of crash-looping system pods, by `namespace/pod/container`
     /// (bounded: read for the `kube-ca-mismatch` rule).
     pub crash_logs: BTreeMap<String, Vec<String>>,
-    /// Token Secrets' `ca.crt` against `kube-root-ca.crt`, where Secrets may be read.
-    pub ca_bundles: Option<CaBundles>,
     /// The `/` filter over the rows (name, status, node, owner).
     pub filter: super::filter::TableFilter,
 }
@@ -126,7 +115,6 @@ impl TopModel {
             sort: TopSort::default(),
             grouped: false,
             crash_logs: BTreeMap::new(),
-            ca_bundles: None,
             filter: Default::default(),
         }
     }

@@ -24,9 +24,13 @@ impl Session {
         }
         let etcd_cert = self.etcd.as_ref().and_then(|a| a.client.cert.clone());
         if self.cluster.server.is_some() || etcd_cert.is_some() {
-            handles.push(tokio::spawn(certs(
-                self.cluster.server.clone(),
+            let targets = crate::certs::CertTargets {
+                server: self.cluster.server.clone(),
+                kubeconfig_ca: self.kubeconfig_ca.clone(),
                 etcd_cert,
+            };
+            handles.push(tokio::spawn(certs(
+                targets,
                 Duration::from_secs(self.config.intervals.request_timeout_secs),
                 CERTS_EVERY,
                 tx.clone(),
@@ -73,20 +77,26 @@ impl Session {
     }
 }
 
-/// How often the certificates are read again (they change rarely; the days left are recomputed on
-/// every evaluation).
-const CERTS_EVERY: Duration = Duration::from_secs(3600);
+/// How often the certificates are read again: one TLS handshake with the API server (no request is
+/// sent over it) and the etcd client certificate file. Often enough that a CA rotated during the
+/// session shows within minutes; the days left are recomputed on every evaluation.
+pub const CERTS_EVERY: Duration = Duration::from_secs(300);
 
 /// The certificates probe as a source: every `every`, send what it found.
 async fn certs(
-    server: Option<String>,
-    etcd_cert: Option<std::path::PathBuf>,
+    targets: crate::certs::CertTargets,
     timeout: Duration,
     every: Duration,
     tx: Sender<Msg>,
 ) {
     loop {
-        let m = crate::certs::probe_all(server.as_deref(), etcd_cert.as_deref(), timeout).await;
+        let m = crate::certs::probe_all(
+            targets.server.as_deref(),
+            &targets.kubeconfig_ca,
+            targets.etcd_cert.as_deref(),
+            timeout,
+        )
+        .await;
         if tx.send(Msg::Certs(m)).await.is_err() {
             return;
         }

@@ -29,6 +29,10 @@ pub enum SourceId {
     Webhooks,
     WebhookBackends,
     WebhookEvents,
+    /// Every namespace's `kube-root-ca.crt` ConfigMap (watched).
+    RootCa,
+    /// The certificate probe: a TLS handshake with the API server, the etcd client certificate.
+    Certs,
 }
 
 impl SourceId {
@@ -55,6 +59,8 @@ impl SourceId {
             SourceId::Webhooks => "webhooks",
             SourceId::WebhookBackends => "webhook-backends",
             SourceId::WebhookEvents => "webhook-events",
+            SourceId::RootCa => "kube-root-ca",
+            SourceId::Certs => "certificates",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Controllers the stories depend on, run synchronously after every write: APIService
 //! availability, the namespace lifecycle (content deletion, the `kubernetes` finalizer, conditions),
-//! and the metrics.k8s.io API served while its APIService is available.
+//! each Active namespace's `kube-root-ca.crt` and `default` ServiceAccount ([`super::publish`]), and
+//! the metrics.k8s.io API served while its APIService is available.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub fn reconcile(st: &mut State) {
         super::controllers::run(st);
         apiservices(st);
         namespaces(st);
+        super::publish::publish(st);
         if st.store.rv() == before {
             break;
         }

@@ -46,6 +46,10 @@ pub struct State {
     pub logs: PodLogs,
     /// The resourceVersion the controllers have processed up to (0: look at everything).
     pub controllers_rv: u64,
+    /// The CA (PEM) that signed the server's certificate: every namespace's `kube-root-ca.crt`.
+    pub root_ca_pem: String,
+    /// The resourceVersion the namespace publisher has seen up to (0: look at everything).
+    pub publish_rv: u64,
 }
 
 /// The request log: a bounded ring in memory and optionally a JSON-lines file.
@@ -80,6 +84,8 @@ pub struct Sim {
     pub behaviours: Vec<super::behaviours::Behaviour>,
     /// The simulated etcd members, when the scenario has any (set once, right after start).
     pub etcd: std::sync::OnceLock<Arc<super::etcd::EtcdSim>>,
+    /// Raised when an outage starts: the listener closes (the port refuses) until it ends.
+    pub outage: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -87,7 +93,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sim {
-    pub fn new(loaded: Loaded, request_log: Option<&Path>) -> Result<Self, SimError> {
+    /// `root_ca_pem`: the CA that signed the server's certificate, published into every namespace.
+    pub fn new(
+        loaded: Loaded,
+        request_log: Option<&Path>,
+        root_ca_pem: &str,
+    ) -> Result<Self, SimError> {
         let file = match request_log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -106,6 +117,8 @@ impl Sim {
             reg: Registry::new(),
             logs: PodLogs::default(),
             controllers_rv: 0,
+            root_ca_pem: root_ca_pem.to_string(),
+            publish_rv: 0,
         };
         super::load::load_all(&mut state, loaded.objects);
         state.logs.load(loaded.logs);
@@ -133,6 +146,7 @@ impl Sim {
             behaviours: loaded.behaviours,
             started: Instant::now(),
             etcd: std::sync::OnceLock::new(),
+            outage: tokio::sync::Notify::new(),
         })
     }
 
@@ -227,7 +241,31 @@ pub fn parse_query(q: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// Accepts connections until shutdown.
+/// The next connection, or never while the port is closed.
+async fn accept(
+    listener: Option<&tokio::net::TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Listen on `addr` again (the address an outage closed).
+fn reopen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Accepts connections until shutdown. During an outage the listener is closed, so connecting is
+/// refused as it is when nothing listens (requests on connections already open fail too); when the
+/// outage ends it listens on the same address again.
 pub async fn serve(
     sim: Arc<Sim>,
     listener: tokio::net::TcpListener,
@@ -253,6 +291,12 @@ pub async fn serve(
     }
     let every = Duration::from_secs(10);
     let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
+    let mut listener = Some(listener);
+    // while the port is closed: when to listen again
+    let mut reopen_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -261,7 +305,29 @@ pub async fn serve(
                 super::controllers::resync_all(&mut st);
                 super::lifecycle::reconcile(&mut st);
             }
-            r = listener.accept() => {
+            _ = sim.outage.notified() => {
+                let until = sim.faults().outage_until;
+                if let Some(until) = until.filter(|t| *t > Instant::now()) {
+                    listener = None;
+                    reopen_at = Some(tokio::time::Instant::from_std(until));
+                }
+            }
+            _ = tokio::time::sleep_until(reopen_at.unwrap_or_else(tokio::time::Instant::now)), if reopen_at.is_some() => {
+                let until = sim.faults().outage_until;
+                if let Some(later) = until.filter(|t| *t > Instant::now()) {
+                    // the outage was extended
+                    reopen_at = Some(tokio::time::Instant::from_std(later));
+                    continue;
+                }
+                match reopen(addr) {
+                    Ok(l) => {
+                        listener = Some(l);
+                        reopen_at = None;
+                    }
+                    Err(_) => reopen_at = Some(tokio::time::Instant::now() + Duration::from_millis(50)),
+                }
+            }
+            r = accept(listener.as_ref()) => {
                 let Ok((stream, _)) = r else { continue };
                 if sim.faults().refuse_in_outage() {
                     drop(stream);

@@ -11,22 +11,32 @@ use crate::model::etcd::ExecAsk;
 use crate::model::{Dialog, Model};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme: &Theme) {
-    // a reason typed so far is part of the patch shown
-    let shown = if dialog.mutation.wants_reason() && !model.cluster.production {
-        dialog.mutation.clone().with_reason(&dialog.typed)
-    } else {
-        dialog.mutation.clone()
+    let production = model.cluster.production;
+    // asking for the reason: without a production context until enter; in one, until the first enter
+    let asking_reason = dialog.mutation.wants_reason() && dialog.reason.is_none();
+    // a reason typed so far (or kept) is part of the patch shown
+    let shown = match &dialog.reason {
+        Some(r) => dialog.mutation.clone().with_reason(r),
+        None if asking_reason => dialog.mutation.clone().with_reason(&dialog.typed),
+        None => dialog.mutation.clone(),
     };
     let m = &shown;
     let obj = m.object();
     let ctx = model.cluster.context.as_deref().unwrap_or("?");
     let mut lines = vec![Line::from(Span::styled(m.describe(), theme.title()))];
-    if m.wants_reason() && !model.cluster.production {
+    if asking_reason {
+        let next = if production {
+            "enter: next"
+        } else {
+            "enter: run"
+        };
         lines.push(Line::from(Span::styled(
-            "why (recorded in ktriage.io/last-action): type a reason, enter: run, esc: cancel",
+            format!("why (recorded in ktriage.io/last-action): type a reason, {next}, esc: cancel"),
             theme.accent(),
         )));
         lines.push(Line::from(format!("> {}", dialog.typed)));
+    } else if let Some(r) = &dialog.reason {
+        lines.push(Line::from(format!("why:     {r}")));
     }
     lines.extend([
         Line::from(""),
@@ -55,9 +65,9 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             theme.muted(),
         )),
     ]);
-    if m.wants_reason() && !model.cluster.production {
+    if asking_reason {
         // the reason prompt is at the top
-    } else if model.cluster.production {
+    } else if production {
         lines.push(Line::from(Span::styled(
             format!("PRODUCTION context: type `{}` and press enter", obj.name),
             theme.warning(),

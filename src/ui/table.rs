@@ -5,7 +5,7 @@
 //! rows it keeps).
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::Row;
@@ -107,6 +107,18 @@ impl<'a, R> Table<'a, R> {
         let window = |offset: usize, n: usize| rows.iter().skip(offset).take(n).cloned().collect();
         self.draw(frame, area, rows.len(), window, selected, theme);
     }
+}
+
+/// The widths `widths` get in a table `width` columns wide, as [`Table::draw`] lays them out (one
+/// column of spacing, from the left): for a cell that fits its text to its column.
+pub fn laid_out(widths: &[Constraint], width: u16) -> Vec<u16> {
+    Layout::horizontal(widths.iter().copied())
+        .flex(Flex::Start)
+        .spacing(1)
+        .split(Rect::new(0, 0, width, 1))
+        .iter()
+        .map(|r| r.width)
+        .collect()
 }
 
 /// The first row index to draw so that `selected` is visible in `height` rows.

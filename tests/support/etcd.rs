@@ -171,7 +171,7 @@ pub fn free_port() -> u16 {
 
 impl Cluster {
     /// Start `opts.members` members and wait until all are healthy. `None` (skip) when etcd is not
-    /// installed outside CI; under `CI=true` a missing etcd fails the test.
+    /// installed outside CI; under CI (`under_ci`) a missing etcd fails the test.
     pub fn start(opts: Opts) -> Option<Cluster> {
         super::require_tool("etcd")?;
         super::require_tool("etcdctl")?;

@@ -34,12 +34,13 @@ pub fn find() -> Option<PathBuf> {
     }
 }
 
-/// The kubectl to use, or `None` after printing a visible SKIP (a failure when `CI=true`).
+/// The kubectl to use, or `None` after printing a visible SKIP (a failure under CI, see
+/// [`super::under_ci`]).
 pub fn kubectl_or_skip(test: &str) -> Option<PathBuf> {
     match find() {
         Some(p) => Some(p),
-        None if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("kubectl not found and CI=true (set KTRIAGE_KUBECTL or install kubectl)")
+        None if super::under_ci() => {
+            panic!("kubectl not found under CI (set KTRIAGE_KUBECTL or install kubectl)")
         }
         None => {
             eprintln!("SKIP: kubectl not found ({test})");

@@ -1,5 +1,5 @@
 //! The real kube-apiserver (v1.20.2) and etcd started by `scripts/real-apiserver.sh` for a test,
-//! stopped by PID on drop. Missing binary or etcd: a visible skip, a failure under `CI=true`.
+//! stopped by PID on drop. Missing binary or etcd: a visible skip, a failure under CI (`support::under_ci`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -52,9 +52,9 @@ impl RealServer {
             .unwrap_or(false);
         let has_etcd = super::require_tool("etcd").is_some();
         if !built || !has_etcd {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
+            if super::under_ci() {
                 panic!(
-                    "the real kube-apiserver is required under CI=true: run scripts/real-apiserver.sh build (and install etcd-server)"
+                    "the real kube-apiserver is required under CI: run scripts/real-apiserver.sh build (and install etcd-server)"
                 );
             }
             eprintln!("SKIP: real kube-apiserver not built (scripts/real-apiserver.sh build)");

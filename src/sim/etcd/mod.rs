@@ -36,7 +36,7 @@ use super::SimError;
 use super::server::Sim;
 
 /// The scenario's `etcd:` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EtcdSpec {
     /// `--quota-backend-bytes` of every member (default 2 GiB, etcd's default).
@@ -49,7 +49,7 @@ pub struct EtcdSpec {
 }
 
 /// One member as a scenario declares it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberSpec {
     /// The node: the member is named after it and its logs are the `kube-system/etcd-<node>` pod's.
@@ -537,10 +537,11 @@ mod tests {
     #[test]
     fn sim_etcd_spec_merges_by_node_and_pods_get_the_command_line() {
         let mut a: EtcdSpec =
-            serde_yaml::from_str("members: [{node: a}, {node: b}, {node: c}]").unwrap();
-        let b: EtcdSpec =
-            serde_yaml::from_str("quota: 1024\nmembers: [{node: b, state: island}, {node: d}]")
-                .unwrap();
+            crate::sim::yaml::from_str("members: [{node: a}, {node: b}, {node: c}]").unwrap();
+        let b: EtcdSpec = crate::sim::yaml::from_str(
+            "quota: 1024\nmembers: [{node: b, state: island}, {node: d}]",
+        )
+        .unwrap();
         a.merge(b);
         let states: Vec<(&str, MemberState)> = a
             .members
@@ -556,7 +557,9 @@ mod tests {
                 ("d", MemberState::Healthy)
             ]
         );
-        assert!(serde_yaml::from_str::<EtcdSpec>("members: [{node: a, state: gone}]").is_err());
+        assert!(
+            crate::sim::yaml::from_str::<EtcdSpec>("members: [{node: a, state: gone}]").is_err()
+        );
         let mut objects = Vec::new();
         a.members[3].state = MemberState::Stopped;
         prepare_pods(&a, &mut objects);

@@ -14,9 +14,8 @@ use crate::derived::Derived;
 use crate::diagnose::Finding;
 use crate::model::{Model, PaneId, SourceId, SourceState};
 use crate::shared::action::Action;
-use crate::text::age;
-use crate::text::truncate;
-use crate::ui::table::{Column, Table};
+use crate::text::{age, fit_headline, truncate};
+use crate::ui::table::{Column, Table, laid_out};
 
 pub struct Overview;
 pub const PANE: Overview = Overview;
@@ -190,31 +189,51 @@ fn draw_findings(frame: &mut Frame, area: Rect, cx: &Cx) {
     let model = cx.model;
     let order = model.overview_rows();
     let sel = model.ui.selected[PaneId::Overview.index()];
-    findings_table(cx, area.width >= 120).draw_slice(frame, area, &order, Some(sel), cx.theme);
+    findings_table(cx, area.width).draw_slice(frame, area, &order, Some(sel), cx.theme);
 }
 
-fn findings_table<'a>(cx: &'a Cx, wide: bool) -> Table<'a, FindingLine> {
+fn findings_table<'a>(cx: &'a Cx, width: u16) -> Table<'a, FindingLine> {
     let (model, theme) = (cx.model, cx.theme);
-    let severity = Column::new("SEVERITY", Constraint::Length(9), move |(i, _): &FindingLine| {
+    // the why column only where it has room
+    let wide = width >= 120;
+    let widths = if wide {
+        vec![
+            Constraint::Length(9),
+            Constraint::Percentage(50),
+            Constraint::Min(20),
+            Constraint::Length(9),
+        ]
+    } else {
+        vec![
+            Constraint::Length(9),
+            Constraint::Min(20),
+            Constraint::Length(9),
+        ]
+    };
+    let title_width = usize::from(laid_out(&widths, width)[1]);
+    let severity = Column::new("SEVERITY", widths[0], move |(i, _): &FindingLine| {
         let f = &model.findings[*i];
         Span::styled(f.severity.name(), theme.severity(f.severity))
     });
+    // the headline stays whole; only the detail after its colon gives way
     let title = move |(i, depth): &FindingLine| {
         let f = &model.findings[*i];
-        Span::raw(if *depth == 0 {
-            f.title.clone()
+        let indent = if *depth == 0 {
+            String::new()
         } else {
-            format!("{}└ {}", "  ".repeat(depth - 1), f.title)
-        })
+            format!("{}└ ", "  ".repeat(depth - 1))
+        };
+        let room = title_width.saturating_sub(indent.chars().count());
+        Span::raw(format!("{indent}{}", fit_headline(&f.title, room)))
     };
-    let keys = Column::new("KEYS", Constraint::Length(9), move |(i, _): &FindingLine| {
+    let keys = Column::new("KEYS", widths[widths.len() - 1], move |(i, _): &FindingLine| {
         Span::raw(keys_for(model, &model.findings[*i]))
     });
     let columns = if wide {
         vec![
             severity,
-            Column::new("FINDING (root causes first)", Constraint::Percentage(50), title),
-            Column::new("WHY", Constraint::Min(20), move |(i, _): &FindingLine| {
+            Column::new("FINDING (root causes first)", widths[1], title),
+            Column::new("WHY", widths[2], move |(i, _): &FindingLine| {
                 let why = model.findings[*i].evidence.first().cloned().unwrap_or_default();
                 Span::styled(why, theme.muted())
             }),
@@ -223,7 +242,7 @@ fn findings_table<'a>(cx: &'a Cx, wide: bool) -> Table<'a, FindingLine> {
     } else {
         vec![
             severity,
-            Column::new("FINDING (causes first)", Constraint::Min(20), title),
+            Column::new("FINDING (causes first)", widths[1], title),
             keys,
         ]
     };
