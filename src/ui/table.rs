@@ -69,23 +69,35 @@ impl<'a, R> Table<'a, R> {
     ) {
         let height = usize::from(area.height.saturating_sub(1));
         let offset = scroll_offset(selected.unwrap_or(0), height, total);
-        let rows = window(offset, height)
-            .into_iter()
-            .take(height)
-            .enumerate()
-            .map(|(i, r)| {
-                let cells: Vec<Span> = self.columns.iter().map(|c| (c.cell)(&r)).collect();
-                let row = Row::new(cells);
-                let row = match &self.row_style {
-                    Some(style) => row.style(style(&r)),
-                    None => row,
-                };
-                if selected == Some(offset + i) {
-                    row.style(theme.selected())
-                } else {
-                    row
-                }
-            });
+        self.draw_at(frame, area, offset, window(offset, height), selected, theme);
+    }
+
+    /// Draw `rows`, the rows from index `offset` on, into `area` below a header line, as many as
+    /// fit, the one at `selected` highlighted: for a view that keeps its own scroll position (the
+    /// help overlay) instead of following a selection.
+    pub fn draw_at(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        offset: usize,
+        rows: Vec<R>,
+        selected: Option<usize>,
+        theme: &Theme,
+    ) {
+        let height = usize::from(area.height.saturating_sub(1));
+        let rows = rows.into_iter().take(height).enumerate().map(|(i, r)| {
+            let cells: Vec<Span> = self.columns.iter().map(|c| (c.cell)(&r)).collect();
+            let row = Row::new(cells);
+            let row = match &self.row_style {
+                Some(style) => row.style(style(&r)),
+                None => row,
+            };
+            if selected == Some(offset + i) {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        });
         let widths: Vec<Constraint> = self.columns.iter().map(|c| c.width).collect();
         let header: Vec<&str> = self.columns.iter().map(|c| c.header).collect();
         let table = ratatui::widgets::Table::new(rows, widths)
