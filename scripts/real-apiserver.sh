@@ -116,7 +116,7 @@ cmd_build() {
   patch -d "$tree" -p1 --quiet < "$PATCH" || die "the hollow-node patch does not apply"
   local what="" b
   for b in $need; do what+="${what:+ }cmd/$b"; done
-  echo "real-apiserver: building $need (log: $work/build.log)" >&2
+  echo "real-apiserver: building" $need "(log: $work/build.log)" >&2
   local t0=$SECONDS
   (cd "$tree" &&
     GOPROXY=off GOFLAGS= CGO_ENABLED=0 HOME=$work/home GOCACHE=$work/gocache \

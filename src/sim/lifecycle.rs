@@ -1,6 +1,7 @@
 //! Controllers the stories depend on, run synchronously after every write: APIService
 //! availability, the namespace lifecycle (content deletion, the `kubernetes` finalizer, conditions),
-//! and the metrics.k8s.io API served while its APIService is available.
+//! the disruption controller (`pdb`), node lifecycle and scheduling (`components`), and the
+//! metrics.k8s.io API served while its APIService is available.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +22,12 @@ pub fn reconcile(st: &mut State) {
         let before = st.store.rv();
         super::controllers::run(st);
         apiservices(st);
-        namespaces(st);
+        if super::components::running(st, super::components::CONTROLLER_MANAGER) {
+            namespaces(st);
+            super::pdb::controller(st);
+        }
+        super::components::node_lifecycle(st);
+        super::components::schedule_waiting(st);
         if st.store.rv() == before {
             break;
         }

@@ -46,6 +46,8 @@ pub struct State {
     pub logs: PodLogs,
     /// The resourceVersion the controllers have processed up to (0: look at everything).
     pub controllers_rv: u64,
+    /// Control-plane processes stopped through the control channel (see `components`).
+    pub stopped: std::collections::BTreeSet<String>,
 }
 
 /// The request log: a bounded ring in memory and optionally a JSON-lines file.
@@ -106,6 +108,7 @@ impl Sim {
             reg: Registry::new(),
             logs: PodLogs::default(),
             controllers_rv: 0,
+            stopped: Default::default(),
         };
         super::load::load_all(&mut state, loaded.objects);
         state.logs.load(loaded.logs);

@@ -45,7 +45,12 @@ pub fn read(path: &Path) -> Vec<Request> {
         if !seen.insert(id) {
             continue;
         }
-        let s = |p: &str| e.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |p: &str| {
+            e.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         out.push(Request {
             verb: s("/verb"),
             uri: s("/requestURI"),
@@ -60,7 +65,11 @@ pub fn read(path: &Path) -> Vec<Request> {
 
 /// The requests of one user.
 pub fn by(requests: &[Request], user: &str) -> Vec<Request> {
-    requests.iter().filter(|r| r.user == user).cloned().collect()
+    requests
+        .iter()
+        .filter(|r| r.user == user)
+        .cloned()
+        .collect()
 }
 
 /// Requests outside CONTRACTS.md §4's read-only allow-list: anything but get, list and watch,

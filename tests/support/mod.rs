@@ -3,6 +3,7 @@
 //! tests, fixture models, kubeconfigs, and external-tool lookup (`require_tool`, `kubectl`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod audit;
 pub mod etcd;
 pub mod etcd_model;
 pub mod kubectl;
@@ -10,6 +11,7 @@ pub mod model;
 pub mod mutations;
 pub mod panes;
 pub mod real;
+pub mod tmux;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

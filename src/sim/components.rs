@@ -1,0 +1,287 @@
+//! The control plane's processes, following what the real ones do when they stop and start
+//! (measured on kube-controller-manager, kube-scheduler and kubemark hollow nodes v1.20.2):
+//!
+//! - **kube-controller-manager** stopped: its Lease `kube-system/kube-controller-manager` is no longer
+//!   renewed, and every controller it runs stops: Deployments and ReplicaSets, the namespace
+//!   lifecycle, node lifecycle. Started again after its Lease expired, it takes the Lease with a new
+//!   holder identity (`leaseTransitions` + 1).
+//! - **kube-scheduler** stopped: its Lease is no longer renewed and new pods stay Pending, unscheduled
+//!   (no `nodeName`, no `PodScheduled` condition); started again, it takes the Lease the same way and
+//!   schedules them.
+//! - **a node** (its kubelet) stopped: its Lease in `kube-node-lease` is no longer renewed; once it is
+//!   older than the node monitor grace period (40 s) and the controller-manager runs, the node
+//!   lifecycle controller marks its `Ready`, `MemoryPressure`, `DiskPressure` and `PIDPressure`
+//!   conditions `Unknown` (`NodeStatusUnknown`, "Kubelet stopped posting node status.") and taints it
+//!   `node.kubernetes.io/unreachable` (NoSchedule, NoExecute). Started again, the kubelet renews its
+//!   Lease and posts Ready; the taints go.
+//!
+//! `POST /_sim/component {"name": NAME, "running": false, "ago": "20s"}` stops one as if it had
+//! stopped `ago` earlier (its last renewal moved back by that much), so a test need not wait out a
+//! lease; `"running": true` starts it. Only processes stopped this way are affected: scenario nodes
+//! whose leases nobody renews never turn NotReady by themselves.
+
+use serde_json::{Value, json};
+
+use super::server::State;
+use super::store::meta_str;
+
+pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
+pub const SCHEDULER: &str = "kube-scheduler";
+const LEASES: &str = "coordination.k8s.io/leases";
+const NODES: &str = "/nodes";
+/// kube-controller-manager's default `--node-monitor-grace-period`.
+pub const NODE_GRACE_SECS: i64 = 40;
+
+fn micro(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Whether the process `name` runs (every process runs until stopped through the control channel).
+pub fn running(st: &State, name: &str) -> bool {
+    !st.stopped.contains(name)
+}
+
+/// Whether the Lease `ns/name` belongs to a stopped process (so nobody renews it).
+pub fn lease_orphaned(st: &State, ns: &str, name: &str) -> bool {
+    match ns {
+        "kube-system" | "kube-node-lease" => st.stopped.contains(name),
+        _ => false,
+    }
+}
+
+fn lease_ns(st: &State, name: &str) -> Option<&'static str> {
+    if name == CONTROLLER_MANAGER || name == SCHEDULER {
+        Some("kube-system")
+    } else if st.store.get(NODES, "", name).is_some() {
+        Some("kube-node-lease")
+    } else {
+        None
+    }
+}
+
+/// Stops or starts the process `name`; `ago_secs` backdates a stop. Answers what changed.
+pub fn set(st: &mut State, name: &str, run: bool, ago_secs: i64) -> Result<Value, String> {
+    let Some(ns) = lease_ns(st, name) else {
+        return Err(format!(
+            "unknown process {name:?}: {CONTROLLER_MANAGER}, {SCHEDULER} or a node's name"
+        ));
+    };
+    let now = chrono::Utc::now();
+    if run {
+        st.stopped.remove(name);
+        if name == CONTROLLER_MANAGER {
+            super::controllers::resync_all(st); // it lists everything again
+        }
+        let took_over = start_lease(st, ns, name, now);
+        if ns == "kube-node-lease" {
+            node_posts_ready(st, name, now);
+        }
+        Ok(json!({"name": name, "running": true, "newHolder": took_over}))
+    } else {
+        st.stopped.insert(name.to_string());
+        if ago_secs > 0
+            && let Some(mut l) = st.store.get(LEASES, ns, name).map(|l| (**l).clone())
+        {
+            l["spec"]["renewTime"] = json!(micro(now - chrono::Duration::seconds(ago_secs)));
+            st.store.put(LEASES, ns, name, l);
+        }
+        Ok(json!({"name": name, "running": false}))
+    }
+}
+
+fn renewed_within(l: &Value, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let dur = l
+        .pointer("/spec/leaseDurationSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(15);
+    l.pointer("/spec/renewTime")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| now.signed_duration_since(t).num_seconds() <= dur)
+}
+
+/// A started process renews its Lease; an election Lease that expired meanwhile is taken over by
+/// the new process under a new identity. Answers whether the holder changed.
+fn start_lease(st: &mut State, ns: &str, name: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let Some(mut l) = st.store.get(LEASES, ns, name).map(|l| (**l).clone()) else {
+        return false;
+    };
+    let holder = l
+        .pointer("/spec/holderIdentity")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let take_over = ns == "kube-system" && (holder.is_empty() || !renewed_within(&l, now));
+    if take_over {
+        let host = holder.split('_').next().filter(|h| !h.is_empty());
+        let id = format!("{}_{}", host.unwrap_or(name), super::write::new_uid());
+        let transitions = l
+            .pointer("/spec/leaseTransitions")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        l["spec"]["holderIdentity"] = json!(id);
+        l["spec"]["acquireTime"] = json!(micro(now));
+        l["spec"]["leaseTransitions"] = json!(transitions + 1);
+    }
+    l["spec"]["renewTime"] = json!(micro(now));
+    st.store.put(LEASES, ns, name, l);
+    take_over
+}
+
+const NODE_CONDITIONS: &[(&str, &str, &str, &str)] = &[
+    (
+        "MemoryPressure",
+        "False",
+        "KubeletHasSufficientMemory",
+        "kubelet has sufficient memory available",
+    ),
+    (
+        "DiskPressure",
+        "False",
+        "KubeletHasNoDiskPressure",
+        "kubelet has no disk pressure",
+    ),
+    (
+        "PIDPressure",
+        "False",
+        "KubeletHasSufficientPID",
+        "kubelet has sufficient PID available",
+    ),
+    (
+        "Ready",
+        "True",
+        "KubeletReady",
+        "kubelet is posting ready status",
+    ),
+];
+
+fn set_conditions(node: &mut Value, f: impl Fn(&str) -> Option<Value>) {
+    if let Some(conds) = node
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    {
+        for c in conds.iter_mut() {
+            let t = c
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if let Some(new) = f(&t) {
+                *c = new;
+            }
+        }
+    }
+}
+
+fn taints_without_unreachable(node: &Value) -> Vec<Value> {
+    node.pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter(|t| {
+                    t.get("key").and_then(Value::as_str) != Some("node.kubernetes.io/unreachable")
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The kubelet, started again, posts its conditions; the node lifecycle lifts the taints.
+fn node_posts_ready(st: &mut State, name: &str, now: chrono::DateTime<chrono::Utc>) {
+    let Some(mut n) = st.store.get(NODES, "", name).map(|n| (**n).clone()) else {
+        return;
+    };
+    let t = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    set_conditions(&mut n, |ty| {
+        NODE_CONDITIONS.iter().find(|c| c.0 == ty).map(|c| {
+            json!({"type": c.0, "status": c.1, "reason": c.2, "message": c.3,
+                   "lastHeartbeatTime": t, "lastTransitionTime": t})
+        })
+    });
+    n["spec"]["taints"] = json!(taints_without_unreachable(&n));
+    st.store.put(NODES, "", name, n);
+}
+
+/// The node lifecycle controller (part of kube-controller-manager): a stopped node whose Lease is
+/// older than the grace period goes `Unknown` and is tainted unreachable.
+pub fn node_lifecycle(st: &mut State) {
+    if !running(st, CONTROLLER_MANAGER) {
+        return;
+    }
+    let now = chrono::Utc::now();
+    let stopped: Vec<String> = st.stopped.iter().cloned().collect();
+    for name in stopped {
+        let Some(lease) = st.store.get(LEASES, "kube-node-lease", &name) else {
+            continue;
+        };
+        let silent_for = lease
+            .pointer("/spec/renewTime")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| now.signed_duration_since(t).num_seconds());
+        if silent_for.is_none_or(|s| s <= NODE_GRACE_SECS) {
+            continue;
+        }
+        let Some(node) = st.store.get(NODES, "", &name).map(|n| (**n).clone()) else {
+            continue;
+        };
+        let mut n = node.clone();
+        let t = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        set_conditions(&mut n, |ty| {
+            let c = NODE_CONDITIONS.iter().find(|c| c.0 == ty)?;
+            let cur = node
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)?
+                .iter()
+                .find(|x| x.get("type").and_then(Value::as_str) == Some(c.0))?;
+            if cur.get("status").and_then(Value::as_str) == Some("Unknown") {
+                return Some(cur.clone());
+            }
+            let mut u = cur.clone();
+            u["status"] = json!("Unknown");
+            u["reason"] = json!("NodeStatusUnknown");
+            u["message"] = json!("Kubelet stopped posting node status.");
+            u["lastTransitionTime"] = json!(t);
+            Some(u)
+        });
+        let mut taints = taints_without_unreachable(&n);
+        for effect in ["NoSchedule", "NoExecute"] {
+            taints.push(
+                json!({"key": "node.kubernetes.io/unreachable", "effect": effect, "timeAdded": t}),
+            );
+        }
+        n["spec"]["taints"] = json!(taints);
+        if n != node {
+            st.store.put(NODES, "", &name, n);
+        }
+    }
+}
+
+/// kube-scheduler, running again, places the pods created while it was stopped (Pending, no node,
+/// no `PodScheduled` condition yet).
+pub fn schedule_waiting(st: &mut State) {
+    if !running(st, SCHEDULER) {
+        return;
+    }
+    let waiting: Vec<Value> = st
+        .store
+        .list("/pods", None)
+        .filter(|p| {
+            p.pointer("/spec/nodeName").is_none_or(Value::is_null)
+                && p.pointer("/status/phase").and_then(Value::as_str) == Some("Pending")
+                && p.pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty)
+                && p.pointer("/metadata/deletionTimestamp")
+                    .is_none_or(Value::is_null)
+        })
+        .map(|p| (**p).clone())
+        .collect();
+    for p in waiting {
+        let ns = meta_str(&p, "namespace").to_string();
+        let name = meta_str(&p, "name").to_string();
+        let placed = super::scheduler::place(st, p);
+        st.store.put("/pods", &ns, &name, placed);
+    }
+}

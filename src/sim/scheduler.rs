@@ -1,0 +1,129 @@
+//! Scheduling, as kube-scheduler decides for the simulator's pods (and the kubelet starts them at
+//! once): a node must be Ready and not cordoned, and the pod must tolerate its `NoSchedule` and
+//! `NoExecute` taints (so a control-plane node is used only where its taint is tolerated, whatever
+//! its labels); among the nodes left, the replicas of one owner spread out (fewest pods of the same
+//! owner first, then fewest pods), ties broken by a hash of the pod's name.
+
+use serde_json::{Value, json};
+
+use super::api::now_rfc3339;
+use super::server::State;
+use super::store::meta_str;
+
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 1469598103934665603;
+    for b in s.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(1099511628211);
+    }
+    h
+}
+
+fn ready(n: &Value) -> bool {
+    n.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+/// Whether a toleration covers a taint (`operator` Exists or Equal, empty key with Exists = all).
+fn tolerates(tol: &Value, taint: &Value) -> bool {
+    let effect_ok = tol["effect"]
+        .as_str()
+        .is_none_or(|e| e.is_empty() || taint["effect"] == e);
+    let key = tol["key"].as_str().unwrap_or("");
+    let exists = tol["operator"] == "Exists";
+    if key.is_empty() {
+        return exists && effect_ok;
+    }
+    effect_ok
+        && taint["key"] == key
+        && (exists || tol["value"].as_str().unwrap_or("") == taint["value"].as_str().unwrap_or(""))
+}
+
+fn fits(node: &Value, pod: &Value) -> bool {
+    let tols = pod
+        .pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    node.pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .is_none_or(|taints| {
+            taints
+                .iter()
+                .filter(|t| t["effect"] == "NoSchedule" || t["effect"] == "NoExecute")
+                .all(|t| tols.iter().any(|tol| tolerates(tol, t)))
+        })
+}
+
+fn owner_uid(o: &Value) -> Option<&str> {
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|o| o["controller"] == true)?
+        .get("uid")?
+        .as_str()
+}
+
+/// The node for `pod` and its InternalIP.
+fn pick_node(st: &State, pod: &Value) -> Option<(String, String)> {
+    let owner = owner_uid(pod);
+    let on = |node: &str, same_owner: bool| {
+        st.store
+            .list("/pods", None)
+            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+            .filter(|p| !same_owner || (owner.is_some() && owner_uid(p) == owner))
+            .count()
+    };
+    let name = meta_str(pod, "name");
+    let n = st
+        .store
+        .list("/nodes", None)
+        .filter(|n| ready(n))
+        .filter(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true))
+        .filter(|n| fits(n, pod))
+        .min_by_key(|n| {
+            let node = meta_str(n, "name");
+            (
+                on(node, true),
+                on(node, false),
+                fnv(&format!("{name}/{node}")),
+            )
+        })?;
+    let ip = n
+        .pointer("/status/addresses")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|x| x["type"] == "InternalIP"))
+        .and_then(|x| x["address"].as_str())
+        .unwrap_or("")
+        .to_string();
+    Some((meta_str(n, "name").to_string(), ip))
+}
+
+/// The scheduler's decision and the kubelet's start, at once: on a node that fits, the pod is
+/// Running; with none it stays Pending, `Unschedulable`.
+pub fn place(st: &State, mut pod: Value) -> Value {
+    let now = now_rfc3339();
+    let Some((node, host_ip)) = pick_node(st, &pod) else {
+        pod["status"] = json!({"phase": "Pending", "qosClass": "BestEffort", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/0 nodes are available: no schedulable worker node."}]});
+        return pod;
+    };
+    pod["spec"]["nodeName"] = json!(node);
+    let statuses: Vec<Value> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| json!({"name": c.get("name").cloned().unwrap_or(json!("")), "image": c.get("image").cloned().unwrap_or(json!("")),
+            "ready": true, "started": true, "restartCount": 0, "state": {"running": {"startedAt": now}}}))
+        .collect();
+    let h = fnv(meta_str(&pod, "name"));
+    pod["status"] = json!({"phase": "Running", "hostIP": host_ip, "podIP": format!("10.42.{}.{}", 3 + h % 3, 100 + (h >> 8) % 150), "startTime": now, "qosClass": "BestEffort",
+        "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
+        "containerStatuses": statuses});
+    pod
+}

@@ -1,0 +1,53 @@
+//! The console in a real pty (tmux) on the real control plane: the Gatekeeper story seen and fixed
+//! with keys. The Overview names the fail-closed webhook; `7` `f`, a reason and `enter` (Webhooks
+//! pane, toggle the failure policy, say why, run) applies it; the ReplicaSet controller then creates the pods it could
+//! not, the finding goes, and the journal holds the action.
+
+use std::time::Duration;
+
+use crate::support::tmux::Tmux;
+use crate::tier::{Names, Tier};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_fixes_the_blocking_webhook_with_keys() {
+    let names = Names::b();
+    let Some(t) = Tier::real(&names).await else {
+        return;
+    };
+    let Some(tmux) = Tmux::new() else { return };
+    crate::stories::blocked_deployment(&t).await;
+    let kc = t.kubeconfig().display().to_string();
+    let journal = tmux.dir.path().join("journal.jsonl");
+    let j = journal.display().to_string();
+    tmux.ktriage(&["--kubeconfig", &kc, "--journal", &j], 160, 45);
+    tmux.wait_for("API ok v1.20.2", Duration::from_secs(30));
+    let title = format!("webhook {} ({}) fails closed", names.hook, names.hook_cfg);
+    tmux.wait_for(&title, Duration::from_secs(30));
+    tmux.keys(&["7"]);
+    tmux.wait_for(&names.hook_cfg, Duration::from_secs(10));
+    tmux.keys(&["f"]);
+    tmux.wait_for("type a reason", Duration::from_secs(10));
+    tmux.literal("policy webhook down");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("applied and verified", Duration::from_secs(30));
+    crate::stories::wait_running(&t, &names.app_ns, &names.guarded, 2).await;
+    tmux.keys(&["1"]);
+    tmux.wait_until(
+        "the blocking finding gone from the Overview",
+        Duration::from_secs(60),
+        |s| !s.contains(&title) && s.contains("fails open"),
+    );
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["phase"], "intent");
+    assert_eq!(lines[1]["result"], "applied", "{text}");
+    assert!(
+        text.contains("policy webhook down"),
+        "the reason is recorded: {text}"
+    );
+    tmux.keys(&["q"]);
+}
