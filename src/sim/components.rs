@@ -12,8 +12,8 @@
 //!   older than the node monitor grace period (40 s) and the controller-manager runs, the node
 //!   lifecycle controller marks its `Ready`, `MemoryPressure`, `DiskPressure` and `PIDPressure`
 //!   conditions `Unknown` (`NodeStatusUnknown`, "Kubelet stopped posting node status.") and taints it
-//!   `node.kubernetes.io/unreachable` (NoSchedule, NoExecute). Started again, the kubelet renews its
-//!   Lease and posts Ready; the taints go.
+//!   `node.kubernetes.io/unreachable` (NoSchedule, NoExecute), and marks its pods not Ready.
+//!   Started again, the kubelet renews its Lease, posts Ready and its pods Ready; the taints go.
 //!
 //! `POST /_sim/component {"name": NAME, "running": false, "ago": "20s"}` stops one as if it had
 //! stopped `ago` earlier (its last renewal moved back by that much), so a test need not wait out a
@@ -71,6 +71,9 @@ pub fn set(st: &mut State, name: &str, run: bool, ago_secs: i64) -> Result<Value
         st.stopped.remove(name);
         if name == CONTROLLER_MANAGER {
             super::controllers::resync_all(st); // it lists everything again
+        }
+        if name == SCHEDULER {
+            schedule_waiting(st);
         }
         let took_over = start_lease(st, ns, name, now);
         if ns == "kube-node-lease" {
@@ -201,6 +204,7 @@ fn node_posts_ready(st: &mut State, name: &str, now: chrono::DateTime<chrono::Ut
     });
     n["spec"]["taints"] = json!(taints_without_unreachable(&n));
     st.store.put(NODES, "", name, n);
+    pods_ready(st, name, true);
 }
 
 /// The node lifecycle controller (part of kube-controller-manager): a stopped node whose Lease is
@@ -254,13 +258,49 @@ pub fn node_lifecycle(st: &mut State) {
         n["spec"]["taints"] = json!(taints);
         if n != node {
             st.store.put(NODES, "", &name, n);
+            pods_ready(st, &name, false);
+        }
+    }
+}
+
+/// The Ready condition of the pods on `node`: false when the node lifecycle controller marks them
+/// (their node stopped reporting), true again when the kubelet reports them.
+fn pods_ready(st: &mut State, node: &str, ready: bool) {
+    let on: Vec<Value> = st
+        .store
+        .list("/pods", None)
+        .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+        .map(|p| (**p).clone())
+        .collect();
+    let want = if ready { "True" } else { "False" };
+    for mut p in on {
+        let Some(conds) = p
+            .pointer_mut("/status/conditions")
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        let mut changed = false;
+        for c in conds.iter_mut().filter(|c| c["type"] == "Ready") {
+            if c["status"] != want {
+                c["status"] = json!(want);
+                c["lastTransitionTime"] = json!(super::api::now_rfc3339());
+                changed = true;
+            }
+        }
+        if changed {
+            let (ns, name) = (
+                meta_str(&p, "namespace").to_string(),
+                meta_str(&p, "name").to_string(),
+            );
+            st.store.put("/pods", &ns, &name, p);
         }
     }
 }
 
 /// kube-scheduler, running again, places the pods created while it was stopped (Pending, no node,
 /// no `PodScheduled` condition yet).
-pub fn schedule_waiting(st: &mut State) {
+fn schedule_waiting(st: &mut State) {
     if !running(st, SCHEDULER) {
         return;
     }

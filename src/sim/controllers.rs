@@ -368,6 +368,15 @@ fn sync_replicaset(st: &mut State, ns: &str, name: &str) -> Option<(String, Opti
     let mut new_rs = rs.clone();
     new_rs["status"] = json!({"replicas": pods.len(), "fullyLabeledReplicas": pods.len(), "readyReplicas": ready, "availableReplicas": ready,
         "observedGeneration": int(&rs, "/metadata/generation")});
+    if let Some(msg) = &failure {
+        // the ReplicaSet controller's own condition, besides the Deployment's
+        let since = rs
+            .pointer("/status/conditions/0/lastTransitionTime")
+            .cloned()
+            .unwrap_or_else(|| json!(now_rfc3339()));
+        new_rs["status"]["conditions"] = json!([{"type": "ReplicaFailure", "status": "True",
+            "reason": "FailedCreate", "message": msg, "lastTransitionTime": since}]);
+    }
     if new_rs != rs {
         st.store.put(RS, ns, name, new_rs);
     }

@@ -27,7 +27,6 @@ pub fn reconcile(st: &mut State) {
             super::pdb::controller(st);
         }
         super::components::node_lifecycle(st);
-        super::components::schedule_waiting(st);
         if st.store.rv() == before {
             break;
         }

@@ -2,13 +2,16 @@
 //! once): a node must be Ready and not cordoned, and the pod must tolerate its `NoSchedule` and
 //! `NoExecute` taints (so a control-plane node is used only where its taint is tolerated, whatever
 //! its labels); among the nodes left, the replicas of one owner spread out (fewest pods of the same
-//! owner first, then fewest pods), ties broken by a hash of the pod's name.
+//! owner first, then fewest pods), ties broken by a hash of the pod's name. A required pod
+//! anti-affinity per node (`topologyKey: kubernetes.io/hostname`) keeps a pod off nodes running a
+//! pod it selects (in its namespace).
 
 use serde_json::{Value, json};
 
 use super::api::now_rfc3339;
+use super::selectors::LabelSelector;
 use super::server::State;
-use super::store::meta_str;
+use super::store::{labels, meta_str};
 
 fn fnv(s: &str) -> u64 {
     let mut h: u64 = 1469598103934665603;
@@ -58,6 +61,34 @@ fn fits(node: &Value, pod: &Value) -> bool {
         })
 }
 
+/// The label selectors of the pod's required anti-affinity terms per node.
+fn anti_affinity(pod: &Value) -> Vec<LabelSelector> {
+    pod.pointer("/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution")
+        .and_then(Value::as_array)
+        .map(|terms| {
+            terms
+                .iter()
+                .filter(|t| t["topologyKey"] == "kubernetes.io/hostname")
+                .filter_map(|t| LabelSelector::from_object(&t["labelSelector"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn repelled(st: &State, node: &str, pod: &Value, terms: &[LabelSelector]) -> bool {
+    let ns = meta_str(pod, "namespace");
+    !terms.is_empty()
+        && st
+            .store
+            .list("/pods", Some(ns))
+            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+            .filter(|p| {
+                p.pointer("/metadata/deletionTimestamp")
+                    .is_none_or(Value::is_null)
+            })
+            .any(|p| terms.iter().any(|t| t.matches(&labels(p))))
+}
+
 fn owner_uid(o: &Value) -> Option<&str> {
     o.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)?
@@ -70,6 +101,7 @@ fn owner_uid(o: &Value) -> Option<&str> {
 /// The node for `pod` and its InternalIP.
 fn pick_node(st: &State, pod: &Value) -> Option<(String, String)> {
     let owner = owner_uid(pod);
+    let repel = anti_affinity(pod);
     let on = |node: &str, same_owner: bool| {
         st.store
             .list("/pods", None)
@@ -84,6 +116,7 @@ fn pick_node(st: &State, pod: &Value) -> Option<(String, String)> {
         .filter(|n| ready(n))
         .filter(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true))
         .filter(|n| fits(n, pod))
+        .filter(|n| !repelled(st, meta_str(n, "name"), pod, &repel))
         .min_by_key(|n| {
             let node = meta_str(n, "name");
             (

@@ -96,3 +96,35 @@ async fn runaway_scaled_to_zero_and_a_drain_held_by_the_budget() {
 async fn stopped_worker_and_control_plane_nodes_go_notready() {
     conformance(Story::Nodes, Names::a()).await;
 }
+
+/// The simulator's process control answers a clear error for a name it does not know, and
+/// `running` is required.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_component_control_rejects_what_it_does_not_know() {
+    let t = Tier::sim(&Names::a()).await;
+    for (body, want) in [
+        (
+            serde_json::json!({"name": "kube-proxy", "running": false}),
+            "unknown process \"kube-proxy\"",
+        ),
+        (
+            serde_json::json!({"name": "kube-scheduler"}),
+            "\"running\": true or false is required",
+        ),
+    ] {
+        let (code, _, text) = support::raw(
+            &t.client,
+            "POST",
+            "/_sim/component",
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(code, 400, "{text}");
+        let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            status["message"].as_str().unwrap_or("").contains(want),
+            "{text}"
+        );
+    }
+}

@@ -63,6 +63,16 @@ fn deployment(ns: &str, name: &str, replicas: i32, limits: bool) -> Value {
                  "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [c]}}}})
 }
 
+/// A Deployment with limits whose replicas must run on different nodes (required pod
+/// anti-affinity per node), so where they run does not depend on the scheduler's scoring.
+fn guarded(ns: &str, name: &str, replicas: i32) -> Value {
+    let mut d = deployment(ns, name, replicas, true);
+    d["spec"]["template"]["spec"]["affinity"] = json!({"podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname",
+            "labelSelector": {"matchLabels": {"app": name}}}]}});
+    d
+}
+
 /// Pods of a Deployment (by its `app` label) that run and are not being deleted.
 async fn running(t: &Tier, ns: &str, app: &str) -> Vec<Pod> {
     let pods: Api<Pod> = Api::namespaced(t.client.clone(), ns);
@@ -209,7 +219,7 @@ pub async fn blocked_deployment(t: &Tier) -> Event {
     let n = &t.names;
     apply(t, vec![ns(&n.app_ns)]).await;
     fail_webhook(t).await;
-    apply(t, vec![deployment(&n.app_ns, &n.guarded, 2, true)]).await;
+    apply(t, vec![guarded(&n.app_ns, &n.guarded, 2)]).await;
     let events: Api<Event> = Api::namespaced(t.client.clone(), &n.app_ns);
     t.until("the ReplicaSet controller's FailedCreate event", || async {
         let l = events.list(&ListParams::default()).await.ok()?;
@@ -372,7 +382,7 @@ pub async fn runaway(t: &Tier, dir: &std::path::Path) -> (Checkpoints, String) {
     apply(t, vec![
         ns(&n.app_ns),
         deployment(&n.app_ns, &n.runaway, 2, false),
-        deployment(&n.app_ns, &n.guarded, 2, true),
+        guarded(&n.app_ns, &n.guarded, 2),
         json!({"apiVersion": t.pdb_version(), "kind": "PodDisruptionBudget", "metadata": {"name": n.guarded, "namespace": n.app_ns},
                "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": n.guarded}}}}),
     ]).await;
