@@ -41,7 +41,7 @@
 # (--enable-aggregator-routing), never to a Service IP.
 #
 # The build cache lives outside the repo: $KTRIAGE_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/ktriage).
-# Cold build of all four ≈ 15 min on 2 cores (BENCHMARKS.md) and ≈ 3 GB of disk while building (only
+# Cold build of all four ≈ 12 min on 2 cores (BENCHMARKS.md) and ≈ 3 GB of disk while building (only
 # the binaries are kept); binaries already in the cache are not rebuilt.
 set -euo pipefail
 

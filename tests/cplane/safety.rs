@@ -170,6 +170,15 @@ async fn the_tier_sends_nothing_off_loopback() {
             }
         }
     }
+    // the kubelets keep their files in the tier's directory (removed with it), not in /tmp
+    for node in ["worker-1", "cp-1"] {
+        let log = std::fs::read_to_string(s.dir.path().join(format!("{node}.log"))).unwrap();
+        let root = log
+            .lines()
+            .find_map(|l| l.split("Using ").nth(1)?.split(" as root dir").next())
+            .unwrap_or_else(|| panic!("{node}: no root dir in its log"));
+        assert!(Path::new(root).starts_with(s.dir.path()), "{node}: root dir {root}");
+    }
     forwarder_host_side(fwd);
     webhook_dial_is_refused(&c).await;
 }

@@ -417,19 +417,15 @@ fn node(name: &str, cp: bool) -> Vec<Value> {
     ]
 }
 
-/// The real control plane at rest, as a scenario: the four namespaces with `kube-root-ca.crt` and
-/// the `default` ServiceAccount, the nodes and their Leases, both leaders' Leases, and the
-/// renewals that keep them (every 2 s, as leader election's retry period; nodes every 10 s).
+/// The real control plane at rest, as a scenario: the four namespaces, the nodes and their Leases,
+/// both leaders' Leases, and the renewals that keep them (every 2 s, as leader election's retry period; nodes every 10 s).
 pub fn scenario_for(names: &Names) -> Value {
     let mut objects = Vec::new();
+    // kube-root-ca.crt and the default ServiceAccount are the simulator's to publish, as the
+    // controller-manager publishes them on the real tier
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         objects.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "creationTimestamp": "-1m"},
             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}));
-        objects.push(json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "kube-root-ca.crt", "namespace": ns, "creationTimestamp": "-1m"},
-            "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}}));
-        objects.push(json!({"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": "default", "namespace": ns, "creationTimestamp": "-1m"}}));
     }
     for w in &names.workers {
         objects.extend(node(w, false));
