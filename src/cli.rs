@@ -99,6 +99,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub etcd_peer_key: Option<PathBuf>,
 
+    /// How to reach etcd besides the etcd pods' logs (always read): `direct` (the etcd endpoints,
+    /// when any is configured) or `exec` (also `etcdctl` inside the etcd pods through pods/exec: no
+    /// etcd endpoint or certificate needed; a write, so refused with --read-only). Per context also
+    /// `via = "exec"` in [contexts.NAME.etcd] or the kubeconfig extension `ktriage/etcd`
+    #[arg(long, global = true, value_enum, value_name = "direct|exec")]
+    pub etcd_via: Option<EtcdVia>,
+
     /// Panic after the first frame (proves the terminal is restored on a crash; used by tests)
     #[arg(long, hide = true)]
     pub debug_panic: bool,
@@ -168,6 +175,12 @@ pub struct ReportArgs {
     /// scrubbed)
     #[arg(long)]
     pub redact: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EtcdVia {
+    Direct,
+    Exec,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

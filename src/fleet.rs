@@ -120,6 +120,7 @@ async fn check(session_base: &SessionBase, global: &GlobalArgs, context: String)
         debug_panic: false,
         demo: None,
         etcd: None,
+        etcd_exec: crate::etcd::access::ExecMode::Off,
         global: None,
     };
     let model: Model = crate::report::observe(&session, session_base.observe).await;

@@ -208,6 +208,15 @@ pub fn document(model: &Model, now: DateTime<Utc>) -> Value {
         if let (Some(rows), Value::Object(m)) = (rows, &mut v) {
             m.insert("rows".into(), rows);
         }
+        if let (PaneId::Etcd, Some(rb), Value::Object(m)) =
+            (p, crate::etcd::runbook::build(model, now), &mut v)
+        {
+            m.insert(
+                "runbook".into(),
+                json!({"title": rb.title, "distribution": rb.detected.platform.name(),
+                       "steps": rb.steps.iter().map(|s| json!({"text": s.text, "command": s.command})).collect::<Vec<_>>()}),
+            );
+        }
         if let (PaneId::Etcd, Some(a), Value::Object(m)) = (p, &model.etcd.access, &mut v) {
             m.insert(
                 "access".into(),

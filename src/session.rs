@@ -34,6 +34,8 @@ pub enum StartError {
     NoJournal,
     #[error("demo cluster: {0}")]
     Demo(#[from] crate::sim::SimError),
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Everything a run needs, resolved.
@@ -54,6 +56,8 @@ pub struct Session {
     pub etcd: Option<crate::etcd::access::EtcdAccess>,
     /// The command line this session came from (the context switcher resolves other contexts with it).
     pub global: Option<GlobalArgs>,
+    /// `etcdctl` inside the etcd pods through pods/exec (opt-in per context; never in read-only mode).
+    pub etcd_exec: crate::etcd::access::ExecMode,
 }
 
 impl Session {
@@ -114,8 +118,23 @@ impl Session {
             extension.as_ref(),
             kc_dir.as_deref(),
         );
+        let read_only = args.read_only
+            || context
+                .as_deref()
+                .map_or(config.read_only, |c| config.context_read_only(c));
+        let etcd_exec = crate::etcd::access::exec_mode(
+            args.etcd_via,
+            context
+                .as_deref()
+                .and_then(|c| config.contexts.get(c))
+                .and_then(|c| c.etcd.as_ref()),
+            extension.as_ref(),
+            read_only,
+        )
+        .map_err(StartError::Refused)?;
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
+                etcd_exec,
                 etcd,
                 cluster: ClusterInfo {
                     namespace: args.namespace.clone(),
@@ -169,6 +188,7 @@ impl Session {
                 ));
                 Ok(Session {
                     etcd,
+                    etcd_exec,
                     config,
                     cluster,
                     client: Some(client),
@@ -237,6 +257,7 @@ impl Session {
             debug_panic: false,
             demo: None,
             etcd: None,
+            etcd_exec: crate::etcd::access::ExecMode::Off,
             global: Some(global.clone()),
         })
     }
@@ -255,6 +276,27 @@ impl Session {
         if let Some(a) = &self.etcd {
             model.etcd.configure(crate::etcd::info(a), now);
         }
+        use crate::etcd::access::ExecMode;
+        use crate::model::{Failure, FailureKind, SourceState};
+        match &self.etcd_exec {
+            ExecMode::Off => {}
+            ExecMode::On(from) if self.client.is_some() => {
+                model.etcd.exec_state = SourceState::Loading { since: now };
+                model.etcd.exec_note = Some(format!("etcdctl in the etcd pods ({from})"));
+            }
+            ExecMode::On(_) => {}
+            ExecMode::Refused(why) => {
+                model.etcd.exec_note = Some(why.clone());
+                model.etcd.exec_state = SourceState::Failed {
+                    failure: Failure {
+                        kind: FailureKind::Forbidden,
+                        message: why.clone(),
+                    },
+                    since: now,
+                    last_ok: None,
+                };
+            }
+        }
     }
 
     /// Start every configured source: the Kubernetes ones and the etcd probe.
@@ -263,6 +305,13 @@ impl Session {
             .source_ctx(tx.clone())
             .map(|ctx| crate::kube::sources::start_all(&ctx))
             .unwrap_or_default();
+        if let (crate::etcd::access::ExecMode::On(_), Some(ctx), false) = (
+            &self.etcd_exec,
+            self.source_ctx(tx.clone()),
+            self.cluster.read_only,
+        ) {
+            handles.push(tokio::spawn(crate::kube::sources::etcd_exec::run(ctx)));
+        }
         // on a control-plane node: etcd's own log files, with or without Kubernetes
         let root = crate::etcd::access::discovery_root();
         if !crate::etcd::local_logs::find(&root).is_empty() {

@@ -313,7 +313,7 @@ pub fn apply_action(
 
 /// The etcd runbook's commands to the clipboard: shown and copied, never run.
 fn copy_runbook(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
-    match crate::etcd::runbook::build(model) {
+    match crate::etcd::runbook::build(model, now) {
         Some(rb) if !rb.commands().is_empty() => {
             let n = rb.commands().lines().count();
             effects.push(Effect::Copy(rb.commands()));

@@ -163,10 +163,12 @@ async fn the_kubernetes_side_etcd_sources_pass_the_read_only_gate() {
         match m {
             Msg::Etcd(e) => match *e {
                 EtcdMsg::Pods(_) => pods = true,
-                EtcdMsg::Logs { .. } | EtcdMsg::LogsFailed { .. } => logs = true,
+                EtcdMsg::Logs { .. } | EtcdMsg::LogsFailed { .. } | EtcdMsg::LogsRound => {
+                    logs = true
+                }
                 EtcdMsg::Readyz(_) => readyz = true,
                 EtcdMsg::Snapshots(_) => {}
-                EtcdMsg::Round(_) => {}
+                EtcdMsg::Round(_) | EtcdMsg::ExecRound(_) | EtcdMsg::Exec(_) => {}
             },
             Msg::Nodes(_) => nodes = true,
             Msg::SourceFailed(id, f) => {

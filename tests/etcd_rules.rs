@@ -286,7 +286,7 @@ fn healthy_cluster_has_no_findings() {
     )));
     let etcd: Vec<_> = m.findings.iter().filter(|f| f.pane == "etcd").collect();
     assert!(etcd.is_empty(), "{etcd:#?}");
-    assert!(runbook::build(&m).is_none());
+    assert!(runbook::build(&m, t0()).is_none());
 }
 
 #[test]
@@ -294,7 +294,7 @@ fn runbook_for_rke2_and_rke1_with_ids_filled_in() {
     let m = etcd_model(three(island()));
     let d = runbook::detect(&m);
     assert_eq!(d.platform, Platform::Rke2);
-    let rb = runbook::build(&m).unwrap();
+    let rb = runbook::build(&m, t0()).unwrap();
     let cmds = rb.commands();
     assert!(cmds.contains("member remove f0c66c6ed1ce18cc"), "{cmds}");
     assert!(cmds.contains("systemctl stop rke2-server"));
@@ -314,7 +314,7 @@ fn runbook_for_rke2_and_rke1_with_ids_filled_in() {
     );
     update(&mut m, Msg::Nodes(ktriage::model::Delta::InitDone), t0());
     assert_eq!(runbook::detect(&m).platform, Platform::Rke1);
-    let cmds = runbook::build(&m).unwrap().commands();
+    let cmds = runbook::build(&m, t0()).unwrap().commands();
     assert!(cmds.contains("docker exec etcd etcdctl member remove f0c66c6ed1ce18cc"));
     assert!(cmds.contains("rke up --config cluster.yml"));
 
@@ -324,7 +324,7 @@ fn runbook_for_rke2_and_rke1_with_ids_filled_in() {
     update(&mut m, Msg::Nodes(ktriage::model::Delta::Init), t0());
     update(&mut m, Msg::Nodes(ktriage::model::Delta::InitDone), t0());
     assert_eq!(runbook::detect(&m).platform, Platform::Unknown);
-    let cmds = runbook::build(&m).unwrap().commands();
+    let cmds = runbook::build(&m, t0()).unwrap().commands();
     assert!(
         cmds.contains("etcdctl member remove f0c66c6ed1ce18cc"),
         "{cmds}"
@@ -340,7 +340,7 @@ fn runbook_for_rke2_and_rke1_with_ids_filled_in() {
     eps[1] = down(2, ErrorKind::Refused, "refused");
     eps[0].health = Err(support::etcd_model::err(ErrorKind::Timeout, "no answer"));
     let m = etcd_model(eps);
-    let cmds = runbook::build(&m).unwrap().commands();
+    let cmds = runbook::build(&m, t0()).unwrap().commands();
     assert!(
         cmds.contains("rke2 server --cluster-reset --cluster-reset-restore-path="),
         "{cmds}"

@@ -106,6 +106,28 @@ fn report_demo_etcd_quorum_lost() {
     assert_eq!(q.len(), 1, "{doc:#}");
     assert_eq!(q[0]["details"]["size"], 3);
     assert!(findings(&doc, "etcd-split-brain").is_empty(), "{doc:#}");
+    // the RKE2 runbook: reset from the member with the newest data, restore only as a last resort
+    let rb = &doc["panes"]["etcd"]["runbook"];
+    assert_eq!(rb["distribution"], "RKE2", "{rb:#}");
+    let steps = rb["steps"].as_array().unwrap();
+    let reset = steps
+        .iter()
+        .position(|s| s["command"] == "rke2 server --cluster-reset")
+        .unwrap_or_else(|| panic!("{rb:#}"));
+    assert!(
+        steps[reset]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("On prod-cp-1 (newest data)"),
+        "{rb:#}"
+    );
+    let restore = steps
+        .iter()
+        .position(|s| s["command"].as_str().is_some_and(|c| c.contains("--cluster-reset-restore-path=/var/lib/rancher/rke2/server/db/snapshots/etcd-snapshot-prod-cp-1-1")))
+        .unwrap_or_else(|| panic!("{rb:#}"));
+    assert!(reset < restore, "{rb:#}");
+    let text = steps[restore]["text"].as_str().unwrap();
+    assert!(text.contains("loses every write of the last 5h"), "{text}");
 }
 
 #[test]

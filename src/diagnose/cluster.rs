@@ -126,6 +126,7 @@ fn certs(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
                 .into(),
             Platform::K3s => "k3s: `k3s certificate rotate` then restart k3s on each server node, one at a time."
                 .into(),
+            Platform::Kubeadm => "kubeadm: `kubeadm certs renew all` on each control-plane node, then restart its control-plane static pods.".into(),
             Platform::Unknown => "Rotate the certificate before notAfter and restart what serves or uses it."
                 .into(),
         };
@@ -213,7 +214,9 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
             "RKE2/k3s: make sure every server node carries the same rotated CA (`rke2 certificate \
              rotate-ca` / `k3s certificate rotate-ca`) and restart the server service."
         }
-        Platform::Unknown => "Make sure every control-plane component runs with the current CA.",
+        Platform::Kubeadm | Platform::Unknown => {
+            "Make sure every control-plane component runs with the current CA."
+        }
     };
     f.fix.text = format!(
         "{first} Then re-issue the service-account tokens (delete the old token Secrets so the \

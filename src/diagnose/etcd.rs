@@ -150,17 +150,101 @@ pub fn access_problem(e: &crate::etcd::client::EtcdError) -> bool {
 }
 
 pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
-    let Some(round) = &model.etcd.round else {
-        return;
-    };
-    let view = View::new(&round.endpoints);
-    split_brain(&view, out);
-    quorum(model, &view, out);
-    super::etcd_health::rules(model, &view, now, out);
+    if let Some(round) = &model.etcd.round {
+        let start = out.len();
+        let view = View::new(&round.endpoints);
+        split_brain(&view, out);
+        quorum(model, &view, out);
+        super::etcd_members::rules(model, &view, out);
+        super::etcd_health::rules(model, &view, now, out);
+        for f in &mut out[start..] {
+            let via = f
+                .subject
+                .as_ref()
+                .and_then(|s| s.part.as_deref())
+                .and_then(|u| view.probes.iter().find(|p| same_url(&p.endpoint, u)))
+                .map(|p| p.via)
+                .unwrap_or_else(|| round_via(view.probes));
+            for name in via.names() {
+                add_source(f, name);
+            }
+        }
+    }
+    super::etcd_logs::rules(model, now, out);
 }
 
-pub const SPLIT_BRAIN_FIX: &str = "Remove the island from the majority and rejoin it clean (seed: \
-recovering from an etcd split brain): 1. on a majority member, `etcdctl member remove <stale member ID>`; \
+/// Every input that answered in the round.
+fn round_via(probes: &[EndpointProbe]) -> crate::etcd::probe::Via {
+    let mut v = crate::etcd::probe::Via {
+        probe: false,
+        exec: false,
+    };
+    for p in probes {
+        v.probe |= p.via.probe;
+        v.exec |= p.via.exec;
+    }
+    v
+}
+
+/// Add an input to a finding's `details.source`: one name, or a list (`probe`, `exec`, `logs` order)
+/// when several saw the same problem.
+pub fn add_source(f: &mut Finding, source: &str) {
+    const ORDER: [&str; 3] = ["probe", "exec", "logs"];
+    let mut have: Vec<String> = match f.details.get("source") {
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !have.iter().any(|h| h == source) {
+        have.push(source.to_string());
+    }
+    have.sort_by_key(|h| ORDER.iter().position(|o| o == h).unwrap_or(ORDER.len()));
+    let value = if have.len() == 1 {
+        json!(have[0])
+    } else {
+        json!(have)
+    };
+    if !f.details.is_object() {
+        f.details = json!({});
+    }
+    f.details["source"] = value;
+}
+
+/// A member's subject; `part` is its client URL when known.
+pub fn subject_of(member: Option<u64>, url: Option<&str>) -> Subject {
+    Subject {
+        kind: "EtcdMember".into(),
+        namespace: None,
+        name: member.map(hex).unwrap_or_else(|| "unknown".into()),
+        part: url.map(str::to_string),
+    }
+}
+
+/// What to do about a down member: start it again where its node exists; where no node has it any
+/// more (`node` is `Some("")`), remove it instead.
+pub fn member_down_fix(node: Option<&str>, member: Option<&str>) -> String {
+    let id = member.unwrap_or("<member ID>");
+    match node {
+        Some("") => format!(
+            "No node has this member's address or name any more: it belongs to a node that was removed, so do not try to start it. Remove it from the cluster on a healthy member: `etcdctl member remove {id}` (the runbook has the command for this distribution), then check that the remaining members keep quorum."
+        ),
+        Some(n) => format!(
+            "Check the etcd container or pod on node {n} and read its log (RKE2: /var/log/pods/kube-system_etcd-*; RKE1: `docker logs etcd`), then start it again. If the node is gone for good, remove the member instead: `etcdctl member remove {id}`."
+        ),
+        None => format!(
+            "Check the etcd container or pod on that member's node and read its log (RKE2: /var/log/pods/kube-system_etcd-*; RKE1: `docker logs etcd`), then start it again. If that node no longer exists, remove the member instead: `etcdctl member remove {id}`."
+        ),
+    }
+}
+
+/// The lossless order for a lost quorum (the runbook has the commands for the distribution).
+pub const QUORUM_FIX: &str = "Bring members back until a majority answers: start the stopped etcd members and read their logs. If a majority is gone for good, reset the cluster from the member with the newest data, which keeps everything it holds (RKE2/k3s: `--cluster-reset` without a restore path; RKE1: `rke up`, then etcd-tools). Restore a snapshot only when no member's data survives: it loses every write since the snapshot (see \"Rebuilding from an etcd backup\" in the Rancher troubleshooting guide).";
+
+pub const SPLIT_BRAIN_FIX: &str = "Remove the island from the majority and rejoin it clean (see \
+\"Recovering an RKE cluster from an etcd split brain\" in the Rancher troubleshooting guide): 1. on a majority member, `etcdctl member remove <stale member ID>`; \
 2. stop etcd on the island node (RKE2: `systemctl stop rke2-server`; RKE1: the etcd container); \
 3. move its data directory aside (RKE2: /var/lib/rancher/rke2/server/db/etcd; RKE1: /var/lib/etcd); \
 4. rejoin it (RKE2: `systemctl start rke2-server`; RKE1: `rke up --config cluster.yml`, or change the \
@@ -354,7 +438,7 @@ fn unreachable(view: &View, out: &mut Vec<Finding>) {
             f.evidence.push(format!("{}: {}", p.endpoint, e.message));
         }
     }
-    f.fix.text = "Check the etcd access ktriage uses (the pane's first line says where it came from):                   https:// endpoints need --etcd-cacert (the CA that signs the servers) and a client                   certificate the servers trust (--etcd-cert/--etcd-key; RKE2:                   /var/lib/rancher/rke2/server/tls/etcd/server-client.crt and .key with server-ca.crt)."
+    f.fix.text = "Check the etcd access ktriage uses (the pane's first line says where it came from): https:// endpoints need --etcd-cacert (the CA that signs the servers) and a client certificate the servers trust (--etcd-cert/--etcd-key; RKE2: /var/lib/rancher/rke2/server/tls/etcd/server-client.crt and .key with server-ca.crt)."
         .into();
     f.details =
         json!({"endpoints": view.probes.iter().map(|p| p.endpoint.clone()).collect::<Vec<_>>()});
@@ -402,11 +486,7 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
             f.evidence
                 .extend(lines.iter().map(|l| format!("API server /readyz: {l}")));
         }
-        f.fix.text = "Bring members back until a majority answers (start the stopped etcd members and check \
-                      their logs). If a majority is lost for good, rebuild from a snapshot: RKE2 `rke2 server \
-                      --cluster-reset --cluster-reset-restore-path=<snapshot>` on one server; RKE1 `rke etcd \
-                      snapshot-restore --name <snapshot>`."
-            .into();
+        f.fix.text = QUORUM_FIX.into();
         f.details = json!({"healthy": healthy.len(), "size": size, "needed": need});
         out.push(f);
     }
@@ -455,9 +535,10 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
                 ""
             }
         ));
-        f.fix.text = "Check the etcd container or pod on that node and read its log (RKE2: \
-                      /var/log/pods/kube-system_etcd-*; RKE1: `docker logs etcd`), then start it again."
-            .into();
+        f.fix.text = member_down_fix(
+            super::etcd_members::member_node(model, m).as_deref(),
+            Some(&hex(m.id)),
+        );
         f.details =
             json!({"member_id": hex(m.id), "name": m.name, "healthy": remaining, "size": size});
         out.push(f);

@@ -16,6 +16,10 @@ pub const QUOTA_SHARE: f64 = 0.8;
 /// Elections within `CHURN_WINDOW` that count as churn.
 pub const CHURN_ELECTIONS: u64 = 3;
 pub const CHURN_WINDOW_MIN: i64 = 10;
+/// What to do about churn (the probe's and the logs' finding say the same).
+pub const CHURN_FIX: &str = "Repeated elections without reboots mean leader leases time out: check disk \
+latency (fsync), CPU starvation and the network between the etcd nodes; the logs show `is starting a new \
+election at term`.";
 /// A quorum read slower than this is slow.
 pub const SLOW_MS: u64 = 500;
 /// Raft entries a follower (or the apply loop) may trail by.
@@ -211,10 +215,7 @@ fn churn(model: &Model, view: &View, now: DateTime<Utc>, out: &mut Vec<Finding>)
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    f.fix.text = "Repeated elections without reboots mean leader leases time out: check disk latency \
-                  (fsync), CPU starvation and the network between the etcd nodes; the logs show `is starting \
-                  a new election at term`."
-        .into();
+    f.fix.text = CHURN_FIX.into();
     f.details = json!({"from_term": lo.term, "to_term": hi.term, "elections": elections});
     out.push(f);
 }

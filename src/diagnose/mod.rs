@@ -7,7 +7,9 @@
 mod api;
 pub mod cluster;
 pub mod etcd;
-mod etcd_health;
+pub mod etcd_health;
+mod etcd_logs;
+pub mod etcd_members;
 pub mod events;
 mod leaders;
 pub mod links;

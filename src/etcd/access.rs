@@ -21,6 +21,8 @@ pub struct EtcdSettings {
     pub peer_cacert: Option<PathBuf>,
     pub peer_cert: Option<PathBuf>,
     pub peer_key: Option<PathBuf>,
+    /// `exec`: also run `etcdctl` inside the etcd pods through pods/exec (opt-in per context).
+    pub via: Option<String>,
 }
 
 impl EtcdSettings {
@@ -189,6 +191,7 @@ pub fn discover(root: &Path) -> Option<Layer> {
                     peer_cacert: opt("peer-ca.crt"),
                     peer_cert: opt("peer-server-client.crt"),
                     peer_key: opt("peer-server-client.key"),
+                    via: None,
                 },
             });
         }
@@ -222,6 +225,7 @@ pub fn discover(root: &Path) -> Option<Layer> {
             peer_cacert: ca,
             peer_cert: Some(cert),
             peer_key: Some(key),
+            via: None,
         },
     })
 }
@@ -247,6 +251,7 @@ pub fn from_inputs(
             peer_cacert: args.etcd_peer_cacert.clone(),
             peer_cert: args.etcd_peer_cert.clone(),
             peer_key: args.etcd_peer_key.clone(),
+            via: None,
         },
     }];
     layers.push(env_layer(|k| std::env::var(k).ok()));
@@ -376,4 +381,60 @@ mod tests {
         assert_eq!(a.endpoints, vec!["https://127.0.0.1:2379"]);
         assert!(a.origin.contains("peer TLS: discovered RKE2"));
     }
+}
+
+/// Whether etcdctl runs inside the etcd pods, and why (or why not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecMode {
+    Off,
+    /// On; where it was asked for.
+    On(String),
+    /// Asked for by the config or the kubeconfig, refused: read-only mode.
+    Refused(String),
+}
+
+/// The message for `--read-only` with exec asked for.
+pub const READ_ONLY_EXEC: &str = "read-only mode: etcdctl inside the etcd pods needs pods/exec, which \
+is a write; refused before any request was sent (the etcd pods' logs still feed the etcd rules)";
+
+/// Exec from, in order: `--etcd-via`, `via` in `[contexts.NAME.etcd]`, `via` in the kubeconfig
+/// extension. `Err` for `--etcd-via exec` with `--read-only` (a refusal the operator asked for by
+/// flag ends the run); from config or kubeconfig it is `Refused` and shown in the pane.
+pub fn exec_mode(
+    flag: Option<crate::cli::EtcdVia>,
+    config: Option<&EtcdSettings>,
+    extension: Option<&serde_json::Value>,
+    read_only: bool,
+) -> Result<ExecMode, String> {
+    use crate::cli::EtcdVia;
+    let asked = match flag {
+        Some(EtcdVia::Exec) if read_only => {
+            return Err(format!(
+                "--etcd-via exec with --read-only: {READ_ONLY_EXEC}"
+            ));
+        }
+        Some(EtcdVia::Exec) => Some("--etcd-via exec".to_string()),
+        Some(EtcdVia::Direct) => None,
+        None => {
+            let ext = extension
+                .and_then(|e| e.get("via"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            match config.and_then(|c| c.via.clone()) {
+                Some(v) if v == "exec" => Some("config [contexts.NAME.etcd] via = \"exec\"".into()),
+                Some(_) => None,
+                None if ext.as_deref() == Some("exec") => {
+                    Some("kubeconfig extension ktriage/etcd via: exec".into())
+                }
+                None => None,
+            }
+        }
+    };
+    Ok(match asked {
+        None => ExecMode::Off,
+        Some(from) if read_only => {
+            ExecMode::Refused(format!("{READ_ONLY_EXEC} (asked for by {from})"))
+        }
+        Some(from) => ExecMode::On(from),
+    })
 }

@@ -19,7 +19,8 @@ pub struct Signature {
     pub any: Vec<String>,
     pub title: String,
     pub meaning: String,
-    pub seed: String,
+    /// The section of the Rancher troubleshooting guide the meaning comes from.
+    pub section: String,
 }
 
 impl Signature {
@@ -197,6 +198,8 @@ pub struct LogGroups {
     pub unmatched: u64,
     /// The newest timestamp seen (the log source fetches only lines after it).
     pub newest: Option<DateTime<Utc>>,
+    /// What the lines say about members and peers (the rules' input).
+    pub facts: super::log_facts::Facts,
 }
 
 impl LogGroups {
@@ -207,6 +210,9 @@ impl LogGroups {
         let parsed = parse_line(line);
         let at = parsed.ts.unwrap_or(now);
         self.newest = Some(self.newest.map_or(at, |n| n.max(at)));
+        if let Some(k) = super::log_facts::read(parsed.raw) {
+            self.facts.add(k, at);
+        }
         match classify(parsed.raw, sigs) {
             Some(i) => {
                 let id = &sigs[i].id;
@@ -237,12 +243,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_asset_parses_and_has_the_seed_signatures() {
+    fn the_asset_parses_and_cites_the_guide() {
         let sigs = parse_signatures(SIGNATURES_TOML).unwrap();
         assert_eq!(sigs.len(), 8);
         assert_eq!(signatures().len(), 8);
         for s in &sigs {
-            assert!(!s.meaning.is_empty() && !s.seed.is_empty(), "{}", s.id);
+            assert!(!s.meaning.is_empty() && !s.section.is_empty(), "{}", s.id);
         }
     }
 

@@ -10,13 +10,17 @@
 //! | [`probe`] | one concurrent round over every endpoint; the polling source |
 //! | [`local_logs`] | etcd's log files on a control-plane node (RKE2/k3s pod logs, RKE1's Docker log), tailed |
 //! | [`logs`] | log signatures (data in `assets/`), zap/capnslog parser, bounded aggregator |
-//! | [`runbook`] | the distribution's recovery steps with the findings' IDs and URLs filled in |
+//! | [`log_facts`] | what etcd log lines say about members and peers (the log rules' input) |
+//! | [`runbook`] | the distribution (RKE2, k3s, RKE1, kubeadm), how etcdctl runs there, which runbook applies |
+//! | [`recovery`] | each runbook's steps, with the findings' IDs, nodes and paths filled in |
 
 pub mod access;
 pub mod client;
 pub mod local_logs;
+pub mod log_facts;
 pub mod logs;
 pub mod probe;
+pub mod recovery;
 pub mod runbook;
 pub mod tls;
 pub mod wire;

@@ -41,6 +41,42 @@ impl PeerProbe {
     }
 }
 
+/// Which etcd inputs answered for an endpoint: the direct probe, `etcdctl` inside the etcd pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via {
+    pub probe: bool,
+    pub exec: bool,
+}
+
+impl Via {
+    pub const PROBE: Via = Via {
+        probe: true,
+        exec: false,
+    };
+    pub const EXEC: Via = Via {
+        probe: false,
+        exec: true,
+    };
+
+    /// `probe`, `exec`, in that order (the findings' `details.source`).
+    pub fn names(self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.probe {
+            v.push("probe");
+        }
+        if self.exec {
+            v.push("exec");
+        }
+        v
+    }
+}
+
+impl Default for Via {
+    fn default() -> Via {
+        Via::PROBE
+    }
+}
+
 /// What one endpoint answered in one round.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointProbe {
@@ -54,6 +90,8 @@ pub struct EndpointProbe {
     pub peer: Option<PeerProbe>,
     /// True when the endpoint was not configured but learned from a member list.
     pub learned: bool,
+    /// Which input answered (both when the probe and exec agree on a member).
+    pub via: Via,
 }
 
 impl EndpointProbe {
@@ -101,6 +139,7 @@ async fn probe_endpoint(client: &EtcdClient, endpoint: &str, learned: bool) -> E
         health: health.map(|a| a.took.as_millis() as u64),
         peer: None,
         learned,
+        via: Via::PROBE,
     }
 }
 
@@ -217,6 +256,7 @@ async fn probe_watching(
                     health: Err(e),
                     peer: peer_answer,
                     learned,
+                    via: Via::PROBE,
                 };
             }
             changed = hints.changed(), if watching && hint.is_none() => {

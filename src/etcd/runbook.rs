@@ -1,9 +1,12 @@
-//! Recovery runbooks: the seed's steps for the situation the findings describe (split brain, lost
-//! quorum, NOSPACE, a down member), for the distribution detected from the API (node labels, the
-//! kubelet version suffix, etcd static pods), with the concrete member IDs and URLs filled in.
-//! ktriage shows and copies these commands (OSC 52); it never runs them.
+//! Recovery runbooks: the Rancher troubleshooting guide's steps for the situation the findings
+//! describe (split brain, lost quorum, NOSPACE, a down or stale member), for the distribution
+//! detected from the API (node labels, the kubelet version suffix, the etcd static pods' command
+//! line), with the member IDs, nodes and paths filled in. Every command runs as printed where the
+//! step says (`etcdctl` through `kubectl exec` into a majority member's etcd pod while the API serves,
+//! through `crictl exec` / `docker exec` on a node otherwise: RKE2, k3s and RKE1 hosts ship no
+//! etcdctl). Lossless paths come before snapshot restores. ktriage shows and copies these commands
+//! (OSC 52); it never runs them. The steps themselves are in [`super::recovery`].
 
-use crate::diagnose::Finding;
 use crate::model::Model;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +14,7 @@ pub enum Platform {
     Rke2,
     K3s,
     Rke1,
+    Kubeadm,
     Unknown,
 }
 
@@ -20,18 +24,21 @@ impl Platform {
             Platform::Rke2 => "RKE2",
             Platform::K3s => "k3s",
             Platform::Rke1 => "RKE1",
+            Platform::Kubeadm => "kubeadm",
             Platform::Unknown => "unknown distribution",
         }
     }
 
-    fn service(self) -> &'static str {
+    pub fn service(self) -> &'static str {
         match self {
             Platform::K3s => "k3s",
+            Platform::Kubeadm => "kubelet",
+            Platform::Unknown => "etcd",
             _ => "rke2-server",
         }
     }
 
-    fn db_dir(self) -> &'static str {
+    pub fn db_dir(self) -> &'static str {
         match self {
             Platform::Rke2 => "/var/lib/rancher/rke2/server/db/etcd",
             Platform::K3s => "/var/lib/rancher/k3s/server/db/etcd",
@@ -39,24 +46,61 @@ impl Platform {
         }
     }
 
-    /// How etcdctl is run on a node of this distribution.
-    fn etcdctl(self) -> String {
-        match self {
+    /// `rke2` / `k3s`: the binary and the directory name.
+    pub fn dist(self) -> &'static str {
+        if self == Platform::K3s { "k3s" } else { "rke2" }
+    }
+
+    /// etcdctl's flags for the member's own client port with this distribution's certificates.
+    pub fn etcdctl_flags(self) -> String {
+        let (ca, cert, key) = match self {
             Platform::Rke2 | Platform::K3s => {
-                let d = if self == Platform::Rke2 {
-                    "rke2"
-                } else {
-                    "k3s"
-                };
-                let t = format!("/var/lib/rancher/{d}/server/tls/etcd");
-                format!(
-                    "ETCDCTL_API=3 ETCDCTL_ENDPOINTS=https://127.0.0.1:2379 ETCDCTL_CACERT={t}/server-ca.crt \
-                     ETCDCTL_CERT={t}/server-client.crt ETCDCTL_KEY={t}/server-client.key etcdctl"
+                let t = format!("/var/lib/rancher/{}/server/tls/etcd", self.dist());
+                (
+                    format!("{t}/server-ca.crt"),
+                    format!("{t}/server-client.crt"),
+                    format!("{t}/server-client.key"),
                 )
             }
+            Platform::Kubeadm => (
+                "/etc/kubernetes/pki/etcd/ca.crt".into(),
+                "/etc/kubernetes/pki/etcd/server.crt".into(),
+                "/etc/kubernetes/pki/etcd/server.key".into(),
+            ),
+            _ => return String::new(),
+        };
+        format!("--endpoints=https://127.0.0.1:2379 --cacert={ca} --cert={cert} --key={key}")
+    }
+
+    /// etcdctl run on a node of this distribution (inside the etcd container: the hosts ship none).
+    pub fn etcdctl_on_node(self) -> String {
+        let flags = self.etcdctl_flags();
+        match self {
+            Platform::Rke2 => {
+                let crictl = "CRI_CONFIG_FILE=/var/lib/rancher/rke2/agent/etc/crictl.yaml /var/lib/rancher/rke2/bin/crictl";
+                format!(
+                    "{crictl} exec $({crictl} ps --label io.kubernetes.container.name=etcd --quiet) etcdctl {flags}"
+                )
+            }
+            // k3s runs etcd inside its own process: etcdctl must be installed on the server
+            Platform::K3s => format!("etcdctl {flags}"),
+            Platform::Kubeadm => format!(
+                "crictl exec $(crictl ps --label io.kubernetes.container.name=etcd --quiet) etcdctl {flags}"
+            ),
+            // RKE1's etcd container sets ETCDCTL_* itself
             Platform::Rke1 => "docker exec etcd etcdctl".into(),
             Platform::Unknown => "etcdctl".into(),
         }
+    }
+
+    /// etcdctl from a jump host through the API, inside `pod` (RKE2 and kubeadm run etcd as pods).
+    pub fn etcdctl_via_api(self, pod: &str) -> Option<String> {
+        matches!(self, Platform::Rke2 | Platform::Kubeadm).then(|| {
+            format!(
+                "kubectl -n kube-system exec {pod} -- etcdctl {}",
+                self.etcdctl_flags()
+            )
+        })
     }
 }
 
@@ -98,6 +142,18 @@ pub fn detect(model: &Model) -> Detected {
             };
         }
     }
+    // kubeadm's etcd static pods name their certificates under /etc/kubernetes/pki/etcd
+    if let Some(p) = model.etcd.pods.iter().find(|p| {
+        p.advertise_client_url.is_some()
+            || p.args
+                .iter()
+                .any(|a| a.contains("/etc/kubernetes/pki/etcd/"))
+    }) {
+        return Detected {
+            platform: Platform::Kubeadm,
+            why: format!("etcd pod {} runs with kubeadm's certificates", p.name),
+        };
+    }
     // RKE1 labels control-plane nodes `controlplane` and runs etcd as a Docker container, not a pod
     let rke1 = nodes.iter().find(|n| n.has_role("controlplane"));
     if let Some(n) = rke1
@@ -127,13 +183,6 @@ pub struct Step {
     pub command: Option<String>,
 }
 
-fn step(text: impl Into<String>, command: Option<String>) -> Step {
-    Step {
-        text: text.into(),
-        command,
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Runbook {
     pub title: String,
@@ -152,275 +201,31 @@ impl Runbook {
     }
 }
 
-fn servers(model: &Model) -> String {
-    let names: Vec<&str> = model.nodes.etcd_nodes().map(|n| n.name.as_str()).collect();
-    if names.is_empty() {
-        "every etcd/server node".into()
-    } else {
-        names.join(", ")
-    }
-}
-
-/// The runbook for the worst etcd situation, if any.
-pub fn build(model: &Model) -> Option<Runbook> {
+/// The runbook for the worst etcd situation, if any (`now` dates the snapshot a restore would use).
+pub fn build(model: &Model, now: chrono::DateTime<chrono::Utc>) -> Option<Runbook> {
     let d = detect(model);
     let find = |id: &str| model.findings.iter().find(|f| f.id == id);
     if let Some(f) = find("etcd-split-brain") {
-        return Some(split_brain(f, d));
+        return Some(super::recovery::split_brain(model, f, d));
     }
     if find("etcd-quorum-lost").is_some() {
-        return Some(restore(model, d));
+        return Some(super::recovery::quorum_lost(model, d, now));
     }
     if let Some(f) = find("etcd-alarm") {
-        return Some(nospace(f, d));
+        return Some(super::recovery::nospace(model, f, d));
+    }
+    if let Some(f) = find("etcd-member-stale") {
+        return Some(super::recovery::remove_member(model, f, d));
     }
     if let Some(f) = find("etcd-member-down") {
-        let url = f
-            .subject
-            .as_ref()
-            .and_then(|s| s.part.clone())
-            .unwrap_or_default();
-        let p = d.platform;
-        let cmd = match p {
-            Platform::Rke1 => "docker start etcd && docker logs --tail 100 etcd".to_string(),
-            Platform::Unknown => "systemctl status etcd".into(),
-            _ => format!(
-                "systemctl restart {} && tail -n 100 /var/log/pods/kube-system_etcd-*/etcd/*.log",
-                p.service()
-            ),
-        };
-        return Some(Runbook {
-            title: format!("etcd member down ({url})"),
-            steps: vec![
-                step(
-                    format!("On the node of {url}: read the etcd log, then start etcd again"),
-                    Some(cmd),
-                ),
-                step(
-                    "Check that every endpoint answers again",
-                    Some(format!("{} endpoint health --cluster", p.etcdctl())),
-                ),
-            ],
-            detected: d,
-        });
+        return Some(super::recovery::member_down(model, f, d));
     }
     None
 }
 
-fn split_brain(f: &Finding, d: Detected) -> Runbook {
-    let p = d.platform;
-    let detail = |k: &str| {
-        f.details
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    let stale = detail("stale_member_id").unwrap_or_else(|| "<stale member ID>".into());
-    let url = f
-        .subject
-        .as_ref()
-        .and_then(|s| s.part.clone())
-        .unwrap_or_else(|| "<island URL>".into());
-    let island = f
-        .subject
-        .as_ref()
-        .map(|s| s.name.clone())
-        .unwrap_or_default();
-    let mut steps = vec![step(
-        format!(
-            "On a majority member, remove the stale entry {stale} the majority keeps for {url}"
-        ),
-        Some(format!("{} member remove {stale}", p.etcdctl())),
-    )];
-    match p {
-        Platform::Rke1 => {
-            steps.push(step(
-                format!("On the island node ({url}, answering as {island}): stop etcd and move its data aside"),
-                Some(format!(
-                    "docker stop etcd && mv {0} {0}-old-$(date +%Y%m%d%H%M)",
-                    p.db_dir()
-                )),
-            ));
-            steps.push(step(
-                "Rejoin it: run rke up (Rancher-managed RKE1: change the cluster settings instead)",
-                Some("rke up --config cluster.yml".into()),
-            ));
-            steps.push(step(
-                "If rke up fails, rebuild etcd with etcd-tools (rancherlabs/support-tools), then restore from a snapshot",
-                None,
-            ));
-        }
-        Platform::Unknown => {
-            // plain etcd: the member must be added back before it starts with its old name
-            let name = detail("stale_member_name").unwrap_or_else(|| "<name>".into());
-            let peer = detail("island_peer_url").unwrap_or_else(|| "<peer URL>".into());
-            steps.push(step(
-                format!("On the island node ({url}, answering as {island}): stop etcd"),
-                Some("systemctl stop etcd".into()),
-            ));
-            steps.push(step(
-                "Move its data directory (etcd's --data-dir) aside",
-                Some("mv <data-dir> <data-dir>-old-$(date +%Y%m%d%H%M)".into()),
-            ));
-            steps.push(step(
-                "On a majority member, add it back as a new member",
-                Some(format!(
-                    "{} member add {name} --peer-urls={peer}",
-                    p.etcdctl()
-                )),
-            ));
-            steps.push(step(
-                "Start it with the settings `member add` printed (--initial-cluster-state existing)",
-                Some("systemctl start etcd".into()),
-            ));
-        }
-        _ => {
-            steps.push(step(
-                format!("On the island node ({url}, answering as {island}): stop the server"),
-                Some(format!("systemctl stop {}", p.service())),
-            ));
-            steps.push(step(
-                "Move its etcd data directory aside",
-                Some(format!("mv {0} {0}-old-$(date +%Y%m%d%H%M)", p.db_dir())),
-            ));
-            steps.push(step(
-                "Start it again: it rejoins the majority as a new member",
-                Some(format!("systemctl start {}", p.service())),
-            ));
-        }
-    }
-    steps.push(step(
-        "Check: every endpoint answers with one cluster ID",
-        Some(format!(
-            "{} endpoint status --cluster -w table",
-            p.etcdctl()
-        )),
-    ));
-    Runbook {
-        title: format!("etcd split brain: remove and rejoin {url} ({})", p.name()),
-        detected: d,
-        steps,
-    }
-}
-
-/// The newest good snapshot's local path (RKE2/k3s records), for the restore command.
-fn newest_snapshot(model: &Model) -> Option<(String, String)> {
-    let rows = model.etcd.snapshots.as_ref()?.as_ref().ok()?;
-    let s = rows.iter().find(|s| s.ok)?;
-    let path = s
-        .location
-        .as_deref()
-        .and_then(|l| l.strip_prefix("file://"))
-        .map(str::to_string)?;
-    let when = s
-        .created
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default();
-    Some((
-        path,
-        format!(
-            "newest snapshot record: {} on {} ({when})",
-            s.name,
-            s.node.as_deref().unwrap_or("?")
-        ),
-    ))
-}
-
-fn restore(model: &Model, d: Detected) -> Runbook {
-    let p = d.platform;
-    let servers = servers(model);
-    let snapshot = newest_snapshot(model);
-    let steps = match p {
-        Platform::Rke1 => vec![step(
-            "Restore the cluster from an etcd snapshot (RKE keeps them in /opt/rke/etcd-snapshots or S3)",
-            Some("rke etcd snapshot-restore --config cluster.yml --name <snapshot>".into()),
-        )],
-        Platform::Unknown => vec![
-            step(
-                "Stop etcd on every member",
-                Some("systemctl stop etcd".into()),
-            ),
-            step(
-                "On every member, restore the same snapshot into a new data directory (its own --name and peer URL, the full --initial-cluster)",
-                Some(
-                    "etcdctl snapshot restore <snapshot.db> --name <name> --initial-cluster <name=peer-url,…> \
-                     --initial-advertise-peer-urls <peer-url> --data-dir <new-data-dir>"
-                        .into(),
-                ),
-            ),
-            step(
-                "Point etcd at the new data directory and start every member",
-                Some("systemctl start etcd".into()),
-            ),
-        ],
-        _ => {
-            let d2 = if p == Platform::K3s { "k3s" } else { "rke2" };
-            vec![
-                step(
-                    format!("Stop the server on all servers ({servers})"),
-                    Some(format!("systemctl stop {}", p.service())),
-                ),
-                match &snapshot {
-                    Some((path, what)) => step(
-                        format!(
-                            "On ONE server (the snapshot's node): reset the cluster from it; {what}"
-                        ),
-                        Some(format!(
-                            "{d2} server --cluster-reset --cluster-reset-restore-path={path}"
-                        )),
-                    ),
-                    None => step(
-                        format!(
-                            "On ONE server: reset the cluster from a snapshot (/var/lib/rancher/{d2}/server/db/snapshots)"
-                        ),
-                        Some(format!(
-                            "{d2} server --cluster-reset --cluster-reset-restore-path=/var/lib/rancher/{d2}/server/db/snapshots/<snapshot>"
-                        )),
-                    ),
-                },
-                step(
-                    "On the other servers: move the old etcd data aside",
-                    Some(format!("mv {0} {0}-old-$(date +%Y%m%d)", p.db_dir())),
-                ),
-                step(
-                    "Start the first server, then the others",
-                    Some(format!("systemctl start {}", p.service())),
-                ),
-            ]
-        }
-    };
-    Runbook {
-        title: format!("etcd quorum lost: rebuild from a snapshot ({})", p.name()),
-        detected: d,
-        steps,
-    }
-}
-
-fn nospace(f: &Finding, d: Detected) -> Runbook {
-    let ctl = d.platform.etcdctl();
-    let member = f
-        .subject
-        .as_ref()
-        .map(|s| s.name.clone())
-        .unwrap_or_default();
-    Runbook {
-        title: format!("etcd alarm on member {member}: free space, then disarm"),
-        steps: vec![
-            step(
-                "Read the current revision (header.revision; parse it as u64)",
-                Some(format!("{ctl} endpoint status -w json")),
-            ),
-            step(
-                "Compact the history up to it",
-                Some(format!("{ctl} compact <revision>")),
-            ),
-            step(
-                "Defragment every member, one at a time",
-                Some(format!("{ctl} defrag --cluster")),
-            ),
-            step("Disarm the alarm", Some(format!("{ctl} alarm disarm"))),
-            step("Check no alarm is left", Some(format!("{ctl} alarm list"))),
-        ],
-        detected: d,
+pub(crate) fn step(text: impl Into<String>, command: Option<String>) -> Step {
+    Step {
+        text: text.into(),
+        command,
     }
 }

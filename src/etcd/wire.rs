@@ -97,13 +97,27 @@ pub struct MemberList {
 pub struct Alarm {
     #[serde(rename = "memberID", default, deserialize_with = "de_u64")]
     pub member_id: u64,
-    /// `NOSPACE`, `CORRUPT` (the gateway spells the enum by name; absent means NONE).
-    #[serde(default = "none_alarm")]
+    /// `NOSPACE`, `CORRUPT` (the gateway spells the enum by name, `etcdctl -w json` by number:
+    /// `"alarm":1`; absent means NONE).
+    #[serde(default = "none_alarm", deserialize_with = "de_alarm")]
     pub alarm: String,
 }
 
 fn none_alarm() -> String {
     "NONE".into()
+}
+
+fn de_alarm<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(0) => "NONE".into(),
+            Some(1) => "NOSPACE".into(),
+            Some(2) => "CORRUPT".into(),
+            _ => format!("alarm {n}"),
+        },
+        _ => none_alarm(),
+    })
 }
 
 /// `POST /v3/maintenance/alarm` with `{"action":"GET"}`.
@@ -196,6 +210,12 @@ mod tests {
         assert_eq!(a.alarms[1].alarm, "NONE");
         let empty: AlarmList = serde_json::from_str("{}").unwrap();
         assert!(empty.alarms.is_empty());
+        // etcdctl 3.4.23 `alarm list -w json`, measured: the enum as a number, no header
+        let ctl: AlarmList =
+            serde_json::from_str(r#"{"alarms":[{"memberID":17227010664766480024,"alarm":1}]}"#)
+                .unwrap();
+        assert_eq!(ctl.alarms[0].alarm, "NOSPACE");
+        assert_eq!(ctl.alarms[0].member_id, 17227010664766480024);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! etcd pane state: where the access came from, the latest probe round, raft-term history for churn,
-//! the etcd static pods and their aggregated logs, and the API server's `/readyz` etcd check.
+//! etcd pane state: where the access came from, the latest round of each etcd input (the direct
+//! probe and `etcdctl` in the etcd pods, merged into one round the rules and the pane read), raft-term
+//! history for churn, the etcd static pods and their aggregated logs (the third input: the rules read
+//! their facts), and the API server's `/readyz` etcd check.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -14,6 +16,12 @@ use crate::etcd::probe::Round;
 pub enum EtcdMsg {
     /// One probe round over every endpoint.
     Round(Round),
+    /// One round of `etcdctl … -w json` inside the etcd pods (endpoints are the members' client URLs).
+    ExecRound(Round),
+    /// The exec input starts (what it runs and why), or is refused / falls back (why not).
+    Exec(Result<String, Failure>),
+    /// One pass over every etcd pod's log is done.
+    LogsRound,
     /// The etcd static pods (`kube-system/etcd-<node>`), watched.
     Pods(Delta<EtcdPodRow>),
     /// New log lines of one etcd pod (`namespace/name`).
@@ -41,6 +49,20 @@ pub struct EtcdPodRow {
     /// `--data-dir` from the command line.
     pub data_dir: Option<String>,
     pub image: Option<String>,
+    /// kubeadm's `kubeadm.kubernetes.io/etcd.advertise-client-urls` annotation.
+    pub advertise_client_url: Option<String>,
+    /// The container's command line (the exec input reads the certificate paths from it).
+    pub args: Vec<String>,
+}
+
+impl EtcdPodRow {
+    /// The member's client URL as the pod says it: kubeadm's advertise annotation, else the default
+    /// port on the pod's host IP (RKE2 and k3s listen there).
+    pub fn client_url(&self) -> Option<String> {
+        self.advertise_client_url
+            .clone()
+            .or_else(|| self.host_ip.as_ref().map(|ip| format!("https://{ip}:2379")))
+    }
 }
 
 impl Keyed for EtcdPodRow {
@@ -90,7 +112,15 @@ pub struct EtcdModel {
     pub access: Option<AccessInfo>,
     /// The probe source.
     pub state: SourceState,
+    /// The probe and exec rounds merged (one entry per endpoint; see [`merge`]): what rules and pane read.
     pub round: Option<Round>,
+    pub probe_round: Option<Round>,
+    pub exec_round: Option<Round>,
+    /// `etcdctl` in the etcd pods (opt-in): its state, and what the pane says about it.
+    pub exec_state: SourceState,
+    pub exec_note: Option<String>,
+    /// The etcd pods' logs: `Ok` after the first pass over every pod.
+    pub logs_state: SourceState,
     pub history: VecDeque<TermSample>,
     /// The etcd pods source (Kubernetes API).
     pub pods_state: SourceState,
@@ -111,6 +141,13 @@ impl EtcdModel {
             access: None,
             state: SourceState::NotConfigured { why: why.into() },
             round: None,
+            probe_round: None,
+            exec_round: None,
+            exec_state: SourceState::NotConfigured {
+                why: "etcdctl in the etcd pods is off (--etcd-via exec turns it on)".into(),
+            },
+            exec_note: None,
+            logs_state: pods_state.clone(),
             history: VecDeque::new(),
             pods_state,
             pods: Store::default(),
@@ -155,8 +192,35 @@ impl EtcdModel {
     pub fn apply(&mut self, msg: EtcdMsg, now: DateTime<Utc>) -> bool {
         match msg {
             EtcdMsg::Round(round) => {
-                self.apply_round(round, now);
+                self.history_from(&round);
+                self.state = round_state(&self.state, &round, now);
+                self.probe_round = Some(round);
+                self.round = merge(self.probe_round.as_ref(), self.exec_round.as_ref());
                 true
+            }
+            EtcdMsg::ExecRound(round) => {
+                self.history_from(&round);
+                self.exec_state = round_state(&self.exec_state, &round, now);
+                self.exec_round = Some(round);
+                self.round = merge(self.probe_round.as_ref(), self.exec_round.as_ref());
+                true
+            }
+            EtcdMsg::Exec(Ok(note)) => {
+                self.exec_note = Some(note);
+                if !self.exec_state.is_ok() {
+                    self.exec_state = SourceState::Loading { since: now };
+                }
+                true
+            }
+            EtcdMsg::Exec(Err(failure)) => {
+                self.exec_note = Some(failure.message.clone());
+                self.exec_state = self.exec_state.fail(failure, now);
+                true
+            }
+            EtcdMsg::LogsRound => {
+                let changed = !self.logs_state.is_ok();
+                self.logs_state = SourceState::Ok { at: now };
+                changed
             }
             EtcdMsg::Pods(delta) => {
                 let changed = self.pods.apply(delta);
@@ -192,40 +256,39 @@ impl EtcdModel {
         }
     }
 
-    fn apply_round(&mut self, round: Round, now: DateTime<Utc>) {
+    fn history_from(&mut self, round: &Round) {
         for p in &round.endpoints {
             if let Ok(s) = &p.status {
-                self.history.push_back(TermSample {
+                let sample = TermSample {
                     at: round.started,
                     cluster_id: s.header.cluster_id,
                     member_id: s.header.member_id,
                     term: s.raft_term,
                     leader: s.leader,
-                });
+                };
+                if self.history.back() != Some(&sample) {
+                    self.history.push_back(sample);
+                }
             }
         }
         while self.history.len() > HISTORY {
             self.history.pop_front();
         }
-        let answered = round.endpoints.iter().any(|p| p.status.is_ok());
-        self.state = if answered {
-            SourceState::Ok { at: now }
-        } else {
-            let msg = round
-                .endpoints
-                .iter()
-                .find_map(|p| p.status.as_ref().err())
-                .map(|e| e.message.clone())
-                .unwrap_or_else(|| "no endpoint to probe".into());
-            self.state.fail(
-                Failure {
-                    kind: FailureKind::Unreachable,
-                    message: format!("no etcd endpoint answered: {msg}"),
-                },
-                now,
-            )
-        };
-        self.round = Some(round);
+    }
+
+    /// The state the pane shows: the probe's, else exec's, else the logs' (a jump host without etcd
+    /// access still sees what the logs say).
+    pub fn pane_state(&self) -> &SourceState {
+        if !matches!(self.state, SourceState::NotConfigured { .. }) {
+            return &self.state;
+        }
+        if !matches!(self.exec_state, SourceState::NotConfigured { .. }) {
+            return &self.exec_state;
+        }
+        if self.logs_state.is_ok() && !self.logs.is_empty() {
+            return &self.logs_state;
+        }
+        &self.state
     }
 
     /// Rows of the members table.
@@ -280,4 +343,58 @@ impl EtcdModel {
             None => (2 * 1024 * 1024 * 1024, "etcd's default quota (2 GiB)"),
         }
     }
+}
+
+/// A source's state after a round: ok when any endpoint answered, else failed with the first reason.
+fn round_state(was: &SourceState, round: &Round, now: DateTime<Utc>) -> SourceState {
+    if round.endpoints.iter().any(|p| p.status.is_ok()) {
+        return SourceState::Ok { at: now };
+    }
+    let msg = round
+        .endpoints
+        .iter()
+        .find_map(|p| p.status.as_ref().err())
+        .map(|e| e.message.clone())
+        .unwrap_or_else(|| "no endpoint to probe".into());
+    was.fail(
+        Failure {
+            kind: FailureKind::Unreachable,
+            message: format!("no etcd endpoint answered: {msg}"),
+        },
+        now,
+    )
+}
+
+/// One round from the probe's and exec's: one entry per endpoint URL (probe order first). Where both
+/// have an answer for a URL and they agree on the member, the entry says so (`via` both); an answer
+/// beats a failure; the probe's answer is kept when both answered differently (it is direct).
+pub fn merge(probe: Option<&Round>, exec: Option<&Round>) -> Option<Round> {
+    use crate::etcd::wire::same_url;
+    let (probe, exec) = match (probe, exec) {
+        (None, None) => return None,
+        (Some(p), None) => return Some(p.clone()),
+        (None, Some(e)) => return Some(e.clone()),
+        (Some(p), Some(e)) => (p, e),
+    };
+    let mut out = probe.clone();
+    for x in &exec.endpoints {
+        match out
+            .endpoints
+            .iter_mut()
+            .find(|p| same_url(&p.endpoint, &x.endpoint))
+        {
+            Some(p) => {
+                if p.status.is_err() && x.status.is_ok() {
+                    let learned = p.learned;
+                    *p = x.clone();
+                    p.learned = learned;
+                } else if p.status.is_ok() && p.member_id() == x.member_id() {
+                    p.via.exec = true;
+                }
+            }
+            None => out.endpoints.push(x.clone()),
+        }
+    }
+    out.started = out.started.max(exec.started);
+    Some(out)
 }

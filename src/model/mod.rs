@@ -273,7 +273,7 @@ impl Model {
     pub fn pane_state(&self, pane: PaneId) -> &SourceState {
         match pane {
             PaneId::Overview => &self.api.state,
-            PaneId::Etcd => &self.etcd.state,
+            PaneId::Etcd => self.etcd.pane_state(),
             PaneId::Leaders => &self.leaders.state,
             PaneId::Events => &self.events.state,
             PaneId::Top => &self.top.state,
@@ -323,6 +323,8 @@ impl Model {
             (SourceId::Namespaces, &self.namespaces.state),
             (SourceId::Etcd, &self.etcd.state),
             (SourceId::EtcdPods, &self.etcd.pods_state),
+            (SourceId::EtcdLogs, &self.etcd.logs_state),
+            (SourceId::EtcdExec, &self.etcd.exec_state),
             (SourceId::Nodes, &self.nodes.state),
             (SourceId::Leases, &self.leaders.state),
             (SourceId::Events, &self.events.state),
@@ -342,6 +344,8 @@ impl Model {
             SourceId::Api => Some(&mut self.api.state),
             SourceId::Etcd => Some(&mut self.etcd.state),
             SourceId::EtcdPods => Some(&mut self.etcd.pods_state),
+            SourceId::EtcdLogs => Some(&mut self.etcd.logs_state),
+            SourceId::EtcdExec => Some(&mut self.etcd.exec_state),
             SourceId::Nodes => Some(&mut self.nodes.state),
             SourceId::Leases => Some(&mut self.leaders.state),
             SourceId::Events => Some(&mut self.events.state),

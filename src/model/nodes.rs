@@ -31,6 +31,9 @@ pub struct NodeRow {
     pub instance_type: Option<String>,
     /// `spec.unschedulable` (cordoned).
     pub unschedulable: bool,
+    /// RKE2/k3s: whether the server's `rke2.io/node-args` / `k3s.io/node-args` name a `--server` to
+    /// join (`Some(false)`: a bootstrap server), `None` when not annotated.
+    pub joins_server: Option<bool>,
 }
 
 impl NodeRow {

@@ -14,6 +14,10 @@ pub enum SourceId {
     Etcd,
     /// etcd static pods, their logs and `/readyz` (through the Kubernetes API).
     EtcdPods,
+    /// Rounds over the etcd pods' logs (the first one is what `report` waits for).
+    EtcdLogs,
+    /// `etcdctl … -w json` inside the etcd pods through pods/exec (opt-in).
+    EtcdExec,
     Nodes,
     Leases,
     Events,
@@ -34,6 +38,8 @@ impl SourceId {
             SourceId::Namespaces => "namespaces",
             SourceId::Etcd => "etcd",
             SourceId::EtcdPods => "etcd_pods",
+            SourceId::EtcdLogs => "etcd_logs",
+            SourceId::EtcdExec => "etcd_exec",
             SourceId::Nodes => "nodes",
             SourceId::Leases => "leases",
             SourceId::Events => "events",

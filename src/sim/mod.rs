@@ -17,6 +17,7 @@ pub mod controllers;
 pub mod delete;
 pub mod etcd;
 pub mod events;
+pub mod exec;
 pub mod generator;
 pub mod handlers;
 pub mod lifecycle;

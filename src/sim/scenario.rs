@@ -179,7 +179,13 @@ pub fn load(spec: &str) -> Result<Loaded, SimError> {
     let mut objects = base_objects();
     objects.extend(acc.objects);
     let mut objects = dedupe(objects);
+    let first_new = objects.len();
     super::etcd::prepare_pods(&acc.etcd, &mut objects);
+    // the pods it created carry short times (`-41d`) like any scenario object
+    let now = chrono::Utc::now();
+    for o in objects.iter_mut().skip(first_new) {
+        resolve_times(o, "", now);
+    }
     Ok(Loaded {
         name,
         users: acc.users,
@@ -409,6 +415,13 @@ pub fn resolve_times(v: &mut Value, key: &str, now: chrono::DateTime<chrono::Utc
             };
             if let Some(secs) = offset {
                 *s = format_time(now + chrono::Duration::seconds(secs), key);
+            } else if s.starts_with('{')
+                && s.contains("\"$now")
+                && let Ok(mut inner) = serde_json::from_str::<Value>(s)
+            {
+                // a JSON document in a string (ConfigMap data such as RKE2's snapshot records)
+                resolve_times(&mut inner, key, now);
+                *s = inner.to_string();
             }
         }
         _ => {}

@@ -297,10 +297,14 @@ async fn serve_conn(
                 Ok(Ok(t)) => t,
                 _ => return,
             };
-            let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+            let _ = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
+                .await;
         }
         None => {
-            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+            let _ = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                .await;
         }
     }
 }
@@ -332,6 +336,36 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
     let user = auth
         .strip_prefix("Bearer ")
         .and_then(|t| sim.authenticate(t.trim()));
+    if let Some((ns, pod)) = super::exec::target(&req) {
+        let attrs = super::auth::Attributes {
+            verb: "create",
+            group: "",
+            resource: "pods/exec".into(),
+            namespace: Some(&ns),
+            name: Some(&pod),
+        };
+        let user_name = user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+        let resp = match &user {
+            None => ApiError::unauthorized().response(),
+            Some(u) if !super::auth::allowed(u, &attrs) => {
+                super::auth::forbidden(&u.name, &attrs).response()
+            }
+            Some(_) => super::exec::upgrade(&sim, req, &ns, &pod),
+        };
+        lock(&sim.reqlog).push(json!({
+            "ts": super::api::now_rfc3339(),
+            "ts_ms": chrono::Utc::now().timestamp_millis(),
+            "method": method.as_str(),
+            "path": path,
+            "query": raw_query,
+            "status": resp.status().as_u16(),
+            "bytes": 0,
+            "stream": true,
+            "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
+            "user": user_name,
+        }));
+        return Ok(resp);
+    }
     let parsed = Req {
         method: method.clone(),
         path: path.clone(),

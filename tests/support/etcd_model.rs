@@ -112,6 +112,7 @@ pub fn ok(i: usize, a: Ans, members: MemberList) -> EndpointProbe {
         health: Ok(a.health_ms),
         peer: None,
         learned: false,
+        via: Default::default(),
     }
 }
 
@@ -132,6 +133,7 @@ pub fn down(i: usize, kind: ErrorKind, message: &str) -> EndpointProbe {
         health: Err(err(kind, message)),
         peer: None,
         learned: false,
+        via: Default::default(),
     }
 }
 
@@ -254,6 +256,7 @@ pub fn with_pods_and_logs(mut m: Model) -> Model {
             quota_bytes: None,
             data_dir: Some("/var/lib/rancher/rke2/server/db/etcd".into()),
             image: None,
+            ..Default::default()
         };
         update(&mut m, msg(EtcdMsg::Pods(Delta::InitApply(row))), t);
     }

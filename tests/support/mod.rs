@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod etcd;
 pub mod etcd_model;
+pub mod jump;
 pub mod kubectl;
 pub mod model;
 pub mod mutations;

@@ -49,7 +49,7 @@ pub async fn pods(ctx: SourceCtx) {
 }
 
 /// A flag's value from a container command line (`--quota-backend-bytes=8589934592` or two words).
-fn flag(args: &[String], name: &str) -> Option<String> {
+pub fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter().enumerate().find_map(|(i, a)| {
         if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
             return Some(v.to_string());
@@ -86,6 +86,13 @@ pub fn pod_row(p: Pod) -> EtcdPodRow {
         quota_bytes: flag(&args, "--quota-backend-bytes").and_then(|v| v.parse().ok()),
         data_dir: flag(&args, "--data-dir"),
         image: container.and_then(|c| c.image.clone()),
+        advertise_client_url: meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("kubeadm.kubernetes.io/etcd.advertise-client-urls"))
+            .and_then(|v| v.split(',').next())
+            .map(str::to_string),
+        args,
     }
 }
 
@@ -143,15 +150,36 @@ pub async fn logs(ctx: SourceCtx) {
                 api.list(&ListParams::default().labels(ETCD_SELECTOR)),
             )
             .await;
-            if let Ok(Ok(list)) = listed {
-                names = list
-                    .items
-                    .into_iter()
-                    .filter_map(|p| p.metadata.name)
-                    .collect();
-                listed_at = Some(tokio::time::Instant::now());
-            } else {
-                fetch = false;
+            match listed {
+                Ok(Ok(list)) => {
+                    names = list
+                        .items
+                        .into_iter()
+                        .filter_map(|p| p.metadata.name)
+                        .collect();
+                    listed_at = Some(tokio::time::Instant::now());
+                }
+                failed => {
+                    fetch = false;
+                    let failure = match failed {
+                        Ok(Err(e)) => super::needs_access(
+                            classify(&e),
+                            "needs list pods in namespace kube-system",
+                        ),
+                        _ => crate::model::Failure {
+                            kind: crate::model::FailureKind::Unreachable,
+                            message: "listing the etcd pods timed out".into(),
+                        },
+                    };
+                    if ctx
+                        .tx
+                        .send(Msg::SourceFailed(SourceId::EtcdLogs, failure))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
             }
         }
         // `gone`: a pod was deleted; `down`: the API did not answer. Either way the names are
@@ -206,6 +234,16 @@ pub async fn logs(ctx: SourceCtx) {
         }
         if gone || down {
             listed_at = None;
+        }
+        if fetch
+            && !down
+            && ctx
+                .tx
+                .send(Msg::Etcd(Box::new(EtcdMsg::LogsRound)))
+                .await
+                .is_err()
+        {
+            return;
         }
         tokio::time::sleep(LOG_EVERY).await;
     }

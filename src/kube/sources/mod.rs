@@ -5,6 +5,7 @@ mod api;
 pub mod ca_bundles;
 pub mod crash_logs;
 pub mod etcd;
+pub mod etcd_exec;
 pub mod etcd_snapshots;
 pub mod events;
 pub mod leaders;

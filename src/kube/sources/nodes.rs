@@ -27,6 +27,7 @@ pub async fn run(ctx: SourceCtx) {
 
 pub fn row(n: Node) -> NodeRow {
     let labels = n.metadata.labels.unwrap_or_default();
+    let annotations = n.metadata.annotations.unwrap_or_default();
     let status = n.status.unwrap_or_default();
     let mut ready = None;
     let mut ready_since = None;
@@ -67,6 +68,10 @@ pub fn row(n: Node) -> NodeRow {
             .find(|a| a.type_ == "InternalIP")
             .map(|a| a.address),
         instance_type: labels.get("node.kubernetes.io/instance-type").cloned(),
+        joins_server: annotations
+            .get("rke2.io/node-args")
+            .or_else(|| annotations.get("k3s.io/node-args"))
+            .map(|a| a.contains("\"--server\"")),
     }
 }
 

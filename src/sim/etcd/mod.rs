@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`serve`] | the listeners and the HTTP answers of every state |
 //! | [`logs`] | the zap-JSON / capnslog lines each state writes into the `etcd-<node>` pod logs |
+//! | [`etcdctl`] | `etcdctl … -w json` inside the `etcd-<node>` pods (through pods/exec, [`super::exec`]) |
 //!
 //! Member states: `healthy`; `island` (re-bootstrapped as its own one-member cluster on the same
 //! ports: own cluster and member ID, its own leader, its list names only itself, while the majority
@@ -18,6 +19,7 @@
 //! Control: `POST /_sim/etcd` `{"member":"<node>","state":"island|rejoin|stopped|healthy","nospace":true}`
 //! (either field optional) takes effect at once; `GET /_sim/etcd` describes the members.
 
+pub mod etcdctl;
 pub mod logs;
 pub mod serve;
 

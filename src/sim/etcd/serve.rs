@@ -155,21 +155,22 @@ fn dec(v: u64) -> String {
 }
 
 /// What one member answers as: its cluster, its ID, the members it knows.
-struct Identity {
-    cluster_id: u64,
-    member_id: u64,
-    revision: u64,
-    raft_term: u64,
-    raft_index: u64,
-    leader: Option<u64>,
-    members: Vec<(u64, String, String, String)>,
+pub(crate) struct Identity {
+    pub cluster_id: u64,
+    pub member_id: u64,
+    pub revision: u64,
+    pub raft_term: u64,
+    pub raft_index: u64,
+    pub leader: Option<u64>,
+    /// (ID, name, peer URL, client URL)
+    pub members: Vec<(u64, String, String, String)>,
 }
 
 fn member_name(m: &Member, id: u64) -> String {
     format!("{}-{:08x}", m.node, id >> 32)
 }
 
-fn identity(cl: &Cluster, idx: usize) -> Identity {
+pub(crate) fn identity(cl: &Cluster, idx: usize) -> Identity {
     let m = &cl.members[idx];
     let entry = |x: &Member, id: u64| (id, member_name(x, id), x.peer_url(), x.client_url());
     match m.state {
@@ -282,6 +283,34 @@ fn peer_answer(etcd: &EtcdSim, idx: usize, method: &Method, path: &str) -> Respo
     resp
 }
 
+/// What a member's client port answers with (also what `etcdctl` in its pod prints).
+pub(crate) struct Answer {
+    pub id: Identity,
+    /// It has a leader (an island leads itself).
+    pub quorum: bool,
+    pub alarms: Vec<u64>,
+    pub db: u64,
+    pub in_use: u64,
+}
+
+pub(crate) fn answer_of(cl: &Cluster, idx: usize) -> Answer {
+    let m = &cl.members[idx];
+    let own = matches!(m.state, MemberState::Island | MemberState::Rejoin);
+    let alarms: Vec<u64> = if own { Vec::new() } else { cl.alarms.clone() };
+    let (db, in_use) = if m.state == MemberState::Island {
+        (20_480, 16_384)
+    } else {
+        (m.db_size, m.db_size / 10 * 7 / 4096 * 4096)
+    };
+    Answer {
+        id: identity(cl, idx),
+        quorum: own || cl.has_quorum(),
+        alarms,
+        db,
+        in_use,
+    }
+}
+
 async fn client_answer(
     etcd: &EtcdSim,
     idx: usize,
@@ -289,24 +318,13 @@ async fn client_answer(
     path: &str,
     body: &[u8],
 ) -> Response<Body> {
-    let (id, quorum, alarms, db, in_use) = {
-        let cl = etcd.cluster();
-        let m = &cl.members[idx];
-        let own = matches!(m.state, MemberState::Island | MemberState::Rejoin);
-        let alarms: Vec<u64> = if own { Vec::new() } else { cl.alarms.clone() };
-        let (db, in_use) = if m.state == MemberState::Island {
-            (20_480, 16_384)
-        } else {
-            (m.db_size, m.db_size / 10 * 7 / 4096 * 4096)
-        };
-        (
-            identity(&cl, idx),
-            own || cl.has_quorum(),
-            alarms,
-            db,
-            in_use,
-        )
-    };
+    let Answer {
+        id,
+        quorum,
+        alarms,
+        db,
+        in_use,
+    } = answer_of(&etcd.cluster(), idx);
     match (method, path) {
         (&Method::POST, "/v3/maintenance/status") => {
             let mut v = json!({"header": header(&id, true), "version": VERSION, "dbSize": dec(db)});

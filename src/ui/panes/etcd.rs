@@ -10,12 +10,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 
+use super::etcd_logs::{log_groups, log_summary};
 use super::{pane_block, scroll_offset, state_body};
 use crate::diagnose::etcd::View;
 use crate::etcd::client::{ErrorKind, EtcdError};
 use crate::etcd::probe::EndpointProbe;
+use crate::etcd::runbook;
 use crate::etcd::wire::hex;
-use crate::etcd::{logs, runbook};
 use crate::model::store::age;
 use crate::model::{Model, PaneId, SourceState};
 use crate::ui::{Theme, truncate};
@@ -43,8 +44,9 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     .areas(inner);
     let detected = runbook::detect(model);
     let head = format!(
-        "access {} · {} ({}) · round {} ms, {} ago",
+        "access {}{} · {} ({}) · round {} ms, {} ago",
         etcd.access.as_ref().map_or("-", |a| a.origin.as_str()),
+        exec_in_use(model),
         detected.platform.name(),
         detected.why,
         round.took_ms,
@@ -58,7 +60,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         access,
     );
     members(frame, table, model, theme, wide);
-    let rb = runbook::build(model);
+    let rb = runbook::build(model, now);
     if wide {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -110,7 +112,8 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     }
 }
 
-/// Without a probe round: what is needed, and what the Kubernetes API already says.
+/// Without a round: what is needed, what the Kubernetes API already says, and what the etcd pods'
+/// logs say (findings and signature groups: a jump host without etcd access still sees them).
 fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let etcd = &model.etcd;
     let mut lines: Vec<Line> = Vec::new();
@@ -133,6 +136,12 @@ fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             return;
         }
     }
+    if let Some(note) = &etcd.exec_note {
+        lines.push(Line::from(Span::styled(
+            format!("exec: {note} ({})", etcd.exec_state.label(now)),
+            theme.muted(),
+        )));
+    }
     let hosts: Vec<String> = etcd
         .pods
         .iter()
@@ -140,7 +149,7 @@ fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         .collect();
     if !hosts.is_empty() {
         lines.push(Line::from(format!(
-            "etcd pods seen through the API: try --etcd-endpoints {} with the etcd client certificates",
+            "etcd pods seen through the API: try --etcd-endpoints {} with the etcd client certificates, or --etcd-via exec",
             hosts.join(",")
         )));
     }
@@ -155,7 +164,30 @@ fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             theme.muted(),
         )));
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+    if etcd.logs.is_empty() {
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let head_h = (lines.len() as u16 * 2).min(area.height / 3);
+    let [head, rest] =
+        Layout::vertical([Constraint::Length(head_h), Constraint::Min(3)]).areas(area);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), head);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+            .spacing(2)
+            .areas(rest);
+    findings(frame, left, model, theme);
+    log_groups(frame, right, model, theme, now);
+}
+
+/// `; exec: …` when etcdctl inside the etcd pods feeds the pane.
+fn exec_in_use(model: &Model) -> String {
+    match &model.etcd.exec_note {
+        Some(n) if !matches!(model.etcd.exec_state, SourceState::NotConfigured { .. }) => {
+            format!("; {n}")
+        }
+        _ => String::new(),
+    }
 }
 
 fn short_error(e: &EtcdError) -> String {
@@ -217,6 +249,7 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
                 Style::default()
             };
             let health = match &p.health {
+                Ok(_) if !p.via.probe => "ok (exec)".to_string(),
                 Ok(ms) => format!("ok {ms}ms"),
                 Err(e) => short_error(e),
             };
@@ -490,92 +523,27 @@ fn api_view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// One line for small screens: the busiest log signature.
-fn log_summary(model: &Model, now: DateTime<Utc>) -> Option<String> {
-    let sigs = logs::signatures();
-    let (pod, g) = model
-        .etcd
-        .logs
-        .iter()
-        .flat_map(|(pod, gs)| gs.groups.iter().map(move |g| (pod, g)))
-        .max_by(|a, b| {
-            a.1.rate(now)
-                .total_cmp(&b.1.rate(now))
-                .then(a.1.count.cmp(&b.1.count))
-        })?;
-    let title = sigs
-        .iter()
-        .find(|s| s.id == g.id)
-        .map_or(g.id.as_str(), |s| s.title.as_str());
-    Some(format!(
-        "logs: {title} {}× {:.1}/s in {pod} (wider screen: all groups and meanings)",
-        g.count,
-        g.rate(now)
-    ))
-}
-
-/// A command as shown: the certificate environment in front of etcdctl is elided (the copy keeps it).
+/// A command as shown: the certificate flags and the crictl lookup in front of etcdctl are elided
+/// (the copy keeps them).
 fn shown(cmd: &str) -> String {
-    match cmd.find(" etcdctl ") {
-        Some(i) if cmd.starts_with("ETCDCTL_") => {
-            format!("[ETCDCTL_* certs] etcdctl {}", &cmd[i + 9..])
-        }
-        _ => cmd.to_string(),
+    let mut c = cmd.to_string();
+    if let (Some(i), Some(j)) = (
+        c.find("--endpoints=https://127.0.0.1:2379 --cacert="),
+        c.find(" --key="),
+    ) {
+        let end = c[j + 7..].find(' ').map_or(c.len(), |k| j + 7 + k);
+        c.replace_range(i..end, "[certs]");
     }
-}
-
-fn log_groups(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
-    let sigs = logs::signatures();
-    let mut lines: Vec<Line> = Vec::new();
-    for (pod, groups) in &model.etcd.logs {
-        lines.push(Line::from(Span::styled(
-            format!(
-                "{pod}: {} lines, {} unmatched",
-                groups.lines, groups.unmatched
-            ),
-            theme.muted(),
-        )));
-        for g in &groups.groups {
-            let title = sigs
-                .iter()
-                .find(|s| s.id == g.id)
-                .map_or(g.id.as_str(), |s| s.title.as_str());
-            lines.push(Line::from(format!(
-                "  {:>6}× {:>5.1}/s last {} ago  {title}",
-                g.count,
-                g.rate(now),
-                g.last.map(|t| age(now, t)).unwrap_or_else(|| "-".into())
-            )));
-            if let Some(s) = sigs.iter().find(|s| s.id == g.id) {
-                lines.push(Line::from(Span::styled(
-                    format!("          {} (seed: {})", s.meaning, s.seed),
-                    theme.muted(),
-                )));
-            }
-        }
+    if let (Some(i), Some(j)) = (c.find("CRI_CONFIG_FILE="), c.find(" --quiet) ")) {
+        c.replace_range(i..j + 10, "[crictl exec etcd] ");
     }
-    for (pod, f) in &model.etcd.log_errors {
-        lines.push(Line::from(Span::styled(
-            format!("{pod}: logs: {}", f.message),
-            theme.warning(),
-        )));
+    if let Some(rest) = c.strip_prefix("kubectl -n kube-system exec ")
+        && let Some((pod, tail)) = rest.split_once(" -- ")
+    {
+        c = format!("[exec {pod}] {tail}");
     }
-    if lines.is_empty() {
-        let why = match &model.etcd.pods_state {
-            SourceState::NotConfigured { .. } => {
-                "etcd pod logs need the Kubernetes API (no kubeconfig)"
-            }
-            _ => "no etcd pod logs (RKE1 runs etcd outside pods: `docker logs etcd` on the node)",
-        };
-        lines.push(Line::from(Span::styled(why, theme.muted())));
+    if let Some(i) = c.find(" etcdctl ").filter(|_| c.starts_with("ETCDCTL_")) {
+        c = format!("[ETCDCTL_* certs] etcdctl {}", &c[i + 9..]);
     }
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Span::styled(" log signatures ", theme.header()));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    c
 }

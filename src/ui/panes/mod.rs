@@ -1,6 +1,7 @@
 //! One renderer per pane, plus the shared title/state handling every pane uses.
 
 mod etcd;
+mod etcd_logs;
 mod events;
 mod leaders;
 mod namespaces;
