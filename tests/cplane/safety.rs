@@ -177,7 +177,10 @@ async fn the_tier_sends_nothing_off_loopback() {
             .lines()
             .find_map(|l| l.split("Using ").nth(1)?.split(" as root dir").next())
             .unwrap_or_else(|| panic!("{node}: no root dir in its log"));
-        assert!(Path::new(root).starts_with(s.dir.path()), "{node}: root dir {root}");
+        assert!(
+            Path::new(root).starts_with(s.dir.path()),
+            "{node}: root dir {root}"
+        );
     }
     forwarder_host_side(fwd);
     webhook_dial_is_refused(&c).await;
