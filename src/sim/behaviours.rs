@@ -48,6 +48,7 @@ pub fn run(st: &mut State, name: &str, args: &Value) -> Result<Value, ApiError> 
 }
 
 fn renew_leases(st: &mut State, args: &Value) -> Value {
+    super::components::elect(st);
     let want_ns = args.get("namespace").and_then(Value::as_str);
     let want_name = args.get("lease").and_then(Value::as_str);
     let Some(def) = st.reg.find("coordination.k8s.io", "v1", "leases").cloned() else {

@@ -3,8 +3,9 @@
 //!
 //! - **kube-controller-manager** stopped: its Lease `kube-system/kube-controller-manager` is no longer
 //!   renewed, and every controller it runs stops: Deployments and ReplicaSets, the namespace
-//!   lifecycle, node lifecycle. Started again after its Lease expired, it takes the Lease with a new
-//!   holder identity (`leaseTransitions` + 1).
+//!   lifecycle, node lifecycle. Started again, it is a candidate under a new identity that takes the
+//!   Lease once it has watched it go unrenewed for its duration (15 s; at once when nobody holds it),
+//!   `leaseTransitions` + 1.
 //! - **kube-scheduler** stopped: its Lease is no longer renewed and new pods stay Pending, unscheduled
 //!   (no `nodeName`, no `PodScheduled` condition); started again, it takes the Lease the same way and
 //!   schedules them.
@@ -17,7 +18,8 @@
 //!
 //! `POST /_sim/component {"name": NAME, "running": false, "ago": "20s"}` stops one as if it had
 //! stopped `ago` earlier (its last renewal moved back by that much), so a test need not wait out a
-//! lease; `"running": true` starts it. Only processes stopped this way are affected: scenario nodes
+//! lease; `"running": true` starts it, as if `ago` earlier too (a candidate started 20 s ago takes an
+//! unrenewed 15 s Lease at once). Only processes stopped this way are affected: scenario nodes
 //! whose leases nobody renews never turn NotReady by themselves.
 
 use serde_json::{Value, json};
@@ -41,10 +43,12 @@ pub fn running(st: &State, name: &str) -> bool {
     !st.stopped.contains(name)
 }
 
-/// Whether the Lease `ns/name` belongs to a stopped process (so nobody renews it).
+/// Whether nobody renews the Lease `ns/name`: its process is stopped, or started again and still
+/// waiting to take the Lease over.
 pub fn lease_orphaned(st: &State, ns: &str, name: &str) -> bool {
     match ns {
-        "kube-system" | "kube-node-lease" => st.stopped.contains(name),
+        "kube-system" => st.stopped.contains(name) || st.candidates.contains_key(name),
+        "kube-node-lease" => st.stopped.contains(name),
         _ => false,
     }
 }
@@ -75,13 +79,22 @@ pub fn set(st: &mut State, name: &str, run: bool, ago_secs: i64) -> Result<Value
         if name == SCHEDULER {
             schedule_waiting(st);
         }
-        let took_over = start_lease(st, ns, name, now);
         if ns == "kube-node-lease" {
+            renew(st, ns, name, now);
             node_posts_ready(st, name, now);
+            return Ok(json!({"name": name, "running": true}));
         }
-        Ok(json!({"name": name, "running": true, "newHolder": took_over}))
+        // a new process: a candidate under a new identity, which takes the Lease once it has seen
+        // it unrenewed for its duration (or at once when nobody holds it)
+        st.candidates.insert(
+            name.to_string(),
+            now - chrono::Duration::seconds(ago_secs.max(0)),
+        );
+        let took_over = elect(st).contains(&name.to_string());
+        Ok(json!({"name": name, "running": true, "leader": took_over}))
     } else {
         st.stopped.insert(name.to_string());
+        st.candidates.remove(name);
         if ago_secs > 0
             && let Some(mut l) = st.store.get(LEASES, ns, name).map(|l| (**l).clone())
         {
@@ -92,43 +105,52 @@ pub fn set(st: &mut State, name: &str, run: bool, ago_secs: i64) -> Result<Value
     }
 }
 
-fn renewed_within(l: &Value, now: chrono::DateTime<chrono::Utc>) -> bool {
-    let dur = l
-        .pointer("/spec/leaseDurationSeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(15);
-    l.pointer("/spec/renewTime")
-        .and_then(Value::as_str)
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .is_some_and(|t| now.signed_duration_since(t).num_seconds() <= dur)
+fn renew(st: &mut State, ns: &str, name: &str, now: chrono::DateTime<chrono::Utc>) {
+    if let Some(mut l) = st.store.get(LEASES, ns, name).map(|l| (**l).clone()) {
+        l["spec"]["renewTime"] = json!(micro(now));
+        st.store.put(LEASES, ns, name, l);
+    }
 }
 
-/// A started process renews its Lease; an election Lease that expired meanwhile is taken over by
-/// the new process under a new identity. Answers whether the holder changed.
-fn start_lease(st: &mut State, ns: &str, name: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
-    let Some(mut l) = st.store.get(LEASES, ns, name).map(|l| (**l).clone()) else {
-        return false;
-    };
-    let holder = l
-        .pointer("/spec/holderIdentity")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let take_over = ns == "kube-system" && (holder.is_empty() || !renewed_within(&l, now));
-    if take_over {
+/// Leader election of the processes started again: a candidate takes its Lease (a new holder
+/// identity, `leaseTransitions` + 1) when nobody holds it or when it has watched it go unrenewed
+/// for `leaseDurationSeconds` since it started, as client-go's leader election does. Answers the
+/// processes that became leader.
+pub fn elect(st: &mut State) -> Vec<String> {
+    let now = chrono::Utc::now();
+    let mut elected = Vec::new();
+    for (name, since) in st.candidates.clone() {
+        let Some(mut l) = st
+            .store
+            .get(LEASES, "kube-system", &name)
+            .map(|l| (**l).clone())
+        else {
+            st.candidates.remove(&name);
+            continue;
+        };
+        let holder = l["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let dur = l["spec"]["leaseDurationSeconds"].as_i64().unwrap_or(15);
+        if !holder.is_empty() && now.signed_duration_since(since).num_seconds() < dur {
+            continue;
+        }
         let host = holder.split('_').next().filter(|h| !h.is_empty());
-        let id = format!("{}_{}", host.unwrap_or(name), super::write::new_uid());
-        let transitions = l
-            .pointer("/spec/leaseTransitions")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        l["spec"]["holderIdentity"] = json!(id);
+        let transitions = l["spec"]["leaseTransitions"].as_i64().unwrap_or(0);
+        l["spec"]["holderIdentity"] = json!(format!(
+            "{}_{}",
+            host.unwrap_or(&name),
+            super::write::new_uid()
+        ));
         l["spec"]["acquireTime"] = json!(micro(now));
+        l["spec"]["renewTime"] = json!(micro(now));
         l["spec"]["leaseTransitions"] = json!(transitions + 1);
+        st.store.put(LEASES, "kube-system", &name, l);
+        st.candidates.remove(&name);
+        elected.push(name);
     }
-    l["spec"]["renewTime"] = json!(micro(now));
-    st.store.put(LEASES, ns, name, l);
-    take_over
+    elected
 }
 
 const NODE_CONDITIONS: &[(&str, &str, &str, &str)] = &[

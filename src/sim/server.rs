@@ -48,6 +48,8 @@ pub struct State {
     pub controllers_rv: u64,
     /// Control-plane processes stopped through the control channel (see `components`).
     pub stopped: std::collections::BTreeSet<String>,
+    /// Processes started again, waiting to take their election Lease, and since when.
+    pub candidates: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>,
 }
 
 /// The request log: a bounded ring in memory and optionally a JSON-lines file.
@@ -109,6 +111,7 @@ impl Sim {
             logs: PodLogs::default(),
             controllers_rv: 0,
             stopped: Default::default(),
+            candidates: Default::default(),
         };
         super::load::load_all(&mut state, loaded.objects);
         state.logs.load(loaded.logs);

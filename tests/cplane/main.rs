@@ -128,3 +128,39 @@ async fn sim_component_control_rejects_what_it_does_not_know() {
         );
     }
 }
+
+/// A process started again is a candidate: it takes its Lease only after watching it go unrenewed
+/// for the lease duration (15 s), as client-go's leader election does, and nobody renews the old
+/// holder's Lease meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_leader_takes_over_after_the_lease_duration() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let t = Tier::sim(&Names::a()).await;
+    let leases: kube::Api<Lease> = kube::Api::namespaced(t.client.clone(), "kube-system");
+    let holder = |l: Lease| l.spec.unwrap().holder_identity.unwrap_or_default();
+    let old = holder(leases.get("kube-scheduler").await.unwrap());
+    let component = |running: bool, ago: &str| serde_json::json!({"name": "kube-scheduler", "running": running, "ago": ago});
+    support::control(&t.client, "component", component(false, "60s")).await;
+    let started = support::control(&t.client, "component", component(true, "13s")).await;
+    assert_eq!(started["leader"], false, "{started}");
+    let before = leases.get("kube-scheduler").await.unwrap();
+    let trigger = serde_json::json!({"name": "renew-leases", "namespace": "kube-system"});
+    support::control(&t.client, "trigger", trigger.clone()).await;
+    let after = leases.get("kube-scheduler").await.unwrap();
+    assert_eq!(holder(after.clone()), old, "still the old holder's");
+    assert_eq!(
+        after.spec.unwrap().renew_time,
+        before.spec.unwrap().renew_time,
+        "nobody renews the old holder's Lease"
+    );
+    // the candidate's 15 s end within about 2 s; renewals come every 2 s (here: on demand)
+    let new = support::eventually("the candidate takes the Lease", || async {
+        support::control(&t.client, "trigger", trigger.clone()).await;
+        let h = holder(leases.get("kube-scheduler").await.ok()?);
+        (h != old).then_some(h)
+    })
+    .await;
+    assert!(new.starts_with("tier-host_"), "{new}");
+    let l = leases.get("kube-scheduler").await.unwrap().spec.unwrap();
+    assert_eq!(l.lease_transitions, Some(1));
+}
