@@ -6,6 +6,8 @@
 //! anti-affinity per node (`topologyKey: kubernetes.io/hostname`) keeps a pod off nodes running a
 //! pod it selects (in its namespace).
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Value, json};
 
 use super::api::now_rfc3339;
@@ -75,18 +77,21 @@ fn anti_affinity(pod: &Value) -> Vec<LabelSelector> {
         .unwrap_or_default()
 }
 
-fn repelled(st: &State, node: &str, pod: &Value, terms: &[LabelSelector]) -> bool {
-    let ns = meta_str(pod, "namespace");
-    !terms.is_empty()
-        && st
-            .store
-            .list("/pods", Some(ns))
-            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
-            .filter(|p| {
-                p.pointer("/metadata/deletionTimestamp")
-                    .is_none_or(Value::is_null)
-            })
-            .any(|p| terms.iter().any(|t| t.matches(&labels(p))))
+/// The nodes running a pod (in `pod`'s namespace) that one of `terms` selects.
+fn repelling_nodes(st: &State, pod: &Value, terms: &[LabelSelector]) -> HashSet<String> {
+    if terms.is_empty() {
+        return HashSet::new();
+    }
+    st.store
+        .list("/pods", Some(meta_str(pod, "namespace")))
+        .filter(|p| {
+            p.pointer("/metadata/deletionTimestamp")
+                .is_none_or(Value::is_null)
+        })
+        .filter(|p| terms.iter().any(|t| t.matches(&labels(p))))
+        .filter_map(|p| p.pointer("/spec/nodeName").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect()
 }
 
 fn owner_uid(o: &Value) -> Option<&str> {
@@ -98,17 +103,21 @@ fn owner_uid(o: &Value) -> Option<&str> {
         .as_str()
 }
 
-/// The node for `pod` and its InternalIP.
+/// The node for `pod` and its InternalIP. One pass over the pods counts each node's (so placing
+/// a pod costs O(pods + nodes), also in the generated large scenarios).
 fn pick_node(st: &State, pod: &Value) -> Option<(String, String)> {
     let owner = owner_uid(pod);
-    let repel = anti_affinity(pod);
-    let on = |node: &str, same_owner: bool| {
-        st.store
-            .list("/pods", None)
-            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
-            .filter(|p| !same_owner || (owner.is_some() && owner_uid(p) == owner))
-            .count()
-    };
+    let repelled = repelling_nodes(st, pod, &anti_affinity(pod));
+    let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+    for p in st.store.list("/pods", None) {
+        if let Some(node) = p.pointer("/spec/nodeName").and_then(Value::as_str) {
+            let c = counts.entry(node).or_default();
+            c.1 += 1;
+            if owner.is_some() && owner_uid(p) == owner {
+                c.0 += 1;
+            }
+        }
+    }
     let name = meta_str(pod, "name");
     let n = st
         .store
@@ -116,14 +125,11 @@ fn pick_node(st: &State, pod: &Value) -> Option<(String, String)> {
         .filter(|n| ready(n))
         .filter(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true))
         .filter(|n| fits(n, pod))
-        .filter(|n| !repelled(st, meta_str(n, "name"), pod, &repel))
+        .filter(|n| !repelled.contains(meta_str(n, "name")))
         .min_by_key(|n| {
             let node = meta_str(n, "name");
-            (
-                on(node, true),
-                on(node, false),
-                fnv(&format!("{name}/{node}")),
-            )
+            let (same, all) = counts.get(node).copied().unwrap_or_default();
+            (same, all, fnv(&format!("{name}/{node}")))
         })?;
     let ip = n
         .pointer("/status/addresses")
