@@ -2,14 +2,19 @@
 # bench-peers.sh — ktriage, kdash and kubetui side by side on the real kube-apiserver (issue 13).
 #   scripts/bench-peers.sh [NODES=200] [NAMESPACES=20] [PODS=5000] [SECONDS=60]
 #
-# 1. peers: `cargo install --locked --root $CACHE/peers kdash kubetui` (minutes each on 2 cores; run it
-#    once, at `nice -n 19`, before measuring anything). CACHE defaults to ~/.cache/ktriage-bench.
+# 1. peers, pinned: `cargo install --locked --version $KDASH_VERSION --root $CACHE/peers kdash` and the
+#    same for kubetui $KUBETUI_VERSION (minutes each on 2 cores; done once, at `nice -n 19`, before
+#    anything is measured; a different version already there is replaced). CACHE defaults to
+#    ~/.cache/ktriage-bench, outside the repository.
 # 2. a real kube-apiserver (scripts/real-apiserver.sh) with an audit policy of one `level: Metadata`
 #    rule, as ../shared/PEERS.md did, filled with NODES nodes, NAMESPACES namespaces, PODS pods
 #    (Pending: no kubelet) through `kubectl create` of a generated list.
 # 3. each client in tmux (120×40, admin kubeconfig), one after the other, for SECONDS after a 20 s
-#    warm-up; the audit log's lines in the window are counted by verb and user agent, and the
-#    client's RSS (peak of per-second samples) and CPU (/proc/PID/stat) are recorded.
+#    warm-up; the audit log's ResponseComplete lines in the window are counted by verb, the API
+#    server's and the control plane's own requests left out by user name (`system:apiserver`,
+#    `system:kube-*`): every client here authenticates as the admin, so nothing tells them apart but
+#    the window, and they run one after the other. The client's RSS (peak of per-second samples) and
+#    CPU (/proc/PID/stat) are recorded.
 # Prints one markdown table: requests, LISTs and pod LISTs per minute (audit log), MiB received per
 # minute (TCP bytes_received on the client's sockets, from `ss -tinp`), peak RSS, CPU over the window.
 # Binds and connects only to 127.0.0.1.
@@ -18,9 +23,16 @@ NODES=${1:-200} NSS=${2:-20} PODS=${3:-5000} DUR=${4:-60}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${CACHE:-$HOME/.cache/ktriage-bench}
 KT=${KTRIAGE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ktriage}
+# the versions BENCHMARKS.md names
+KDASH_VERSION=${KDASH_VERSION:-2.1.1}
+KUBETUI_VERSION=${KUBETUI_VERSION:-1.14.0}
 mkdir -p "$CACHE/peers"
-for p in kdash kubetui; do
-  [[ -x $CACHE/peers/bin/$p ]] || nice -n 19 cargo install --locked --root "$CACHE/peers" "$p"
+for pv in "kdash $KDASH_VERSION" "kubetui $KUBETUI_VERSION"; do
+  read -r p v <<< "$pv"
+  # cargo install records what it installed: reinstall only when the pinned version is not there
+  if ! grep -qs "\"$p $v " "$CACHE/peers/.crates.toml" || [[ ! -x $CACHE/peers/bin/$p ]]; then
+    nice -n 19 cargo install --locked --force --version "$v" --root "$CACHE/peers" "$p"
+  fi
 done
 dir=$(mktemp -d); trap '"$ROOT/scripts/real-apiserver.sh" stop "$dir/kas" >/dev/null 2>&1 || true; tmux -L peers kill-server 2>/dev/null || true' EXIT
 cat > "$dir/audit.yaml" <<'Y'

@@ -77,6 +77,9 @@ pub enum Action {
     Container,
     /// Views: follow (stay at the bottom as lines arrive).
     Follow,
+    /// etcd: ask once whether to run etcdctl in the etcd pods through pods/exec for this context
+    /// (a write for the read-only gate, though the commands only read).
+    EtcdExec,
     Confirm,
     Cancel,
     /// Explicitly unbound (a user override with `action = "none"`).
@@ -133,6 +136,7 @@ impl Action {
         ("previous", Action::Previous),
         ("container", Action::Container),
         ("follow", Action::Follow),
+        ("etcd_exec", Action::EtcdExec),
         ("confirm", Action::Confirm),
         ("cancel", Action::Cancel),
         ("none", Action::None),
@@ -148,6 +152,13 @@ impl Action {
             .find(|(_, a)| *a == self)
             .map(|(n, _)| *n)
             .unwrap_or("none")
+    }
+
+    /// True for actions the read-only gate refuses (and the keymap hides in read-only mode): every
+    /// mutating action, and running a command in a pod (pods/exec is a write even when the command
+    /// only reads).
+    pub fn is_write(self) -> bool {
+        self.is_mutating() || self == Action::EtcdExec
     }
 
     /// True for actions that would change the cluster.

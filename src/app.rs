@@ -214,6 +214,7 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
                         .with_tuning(session.config.tuning);
                     model.ui.size = size;
                     update(&mut model, Msg::Resize(size.0, size.1), Utc::now());
+                    session.configure_model(&mut model, Utc::now());
                     sources = session.start_sources(&tx);
                     tracing::info!(context = %ctx, read_only = session.cluster.read_only, "switched context");
                     crate::update::notice_info(
@@ -227,6 +228,12 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
                     &format!("context {ctx}: {e}"),
                     Utc::now(),
                 ),
+            }
+        }
+        if take_exec(&mut effects) {
+            match session.allow_exec() {
+                Ok(()) => sources.extend(session.start_exec(&tx)),
+                Err(e) => crate::update::notice_info(&mut model, &e, Utc::now()),
             }
         }
         if run_effects(effects, &session, &tx, &mut view_task) {
@@ -258,6 +265,13 @@ fn take_switch(effects: &mut Vec<Effect>) -> Option<String> {
     }
 }
 
+/// Take the etcd exec yes out of the effects (the loop starts the source: it owns the session).
+fn take_exec(effects: &mut Vec<Effect>) -> bool {
+    let before = effects.len();
+    effects.retain(|e| *e != Effect::EtcdExec);
+    effects.len() != before
+}
+
 /// Execute effects; returns true when the app should stop.
 fn run_effects(
     effects: Vec<Effect>,
@@ -269,7 +283,7 @@ fn run_effects(
     for e in effects {
         match e {
             Effect::Quit => quit = true,
-            Effect::SwitchContext(_) => {} // taken by the loop before
+            Effect::SwitchContext(_) | Effect::EtcdExec => {} // taken by the loop before
             Effect::ListContexts => {
                 let tx = tx.clone();
                 let global = session.global.clone();

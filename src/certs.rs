@@ -3,8 +3,14 @@
 //! uses (the files `etcd::access` resolved). RKE certificates expiring after a year is a classic
 //! outage; the `cert-expiring` rule reads what this module finds.
 //!
-//! Only `notAfter` is needed, so a small DER reader walks to `tbsCertificate.validity` instead of
+//! The same handshake gives the chain the API server presents; [`chain`] says which CA bundles trust
+//! it (the kubeconfig's CA here, every namespace's `kube-root-ca.crt` in the model): the kube-ca
+//! evidence that needs no Secret.
+//!
+//! Only `notAfter` and names are needed, so a small DER reader walks `tbsCertificate` instead of
 //! pulling in a full X.509 parser.
+
+pub mod chain;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,9 +37,11 @@ pub struct CertsModel {
     pub rows: Vec<CertRow>,
     /// Probes that could not read a certificate (shown as evidence, never a finding by themselves).
     pub errors: Vec<String>,
+    /// The chain the API server presented (when its URL is https and the handshake completed).
+    pub served: Option<chain::ServedChain>,
 }
 
-fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let tag = *b.first()?;
     let first = *b.get(1)?;
     let (len, hdr) = if first < 0x80 {
@@ -71,8 +79,15 @@ fn parse_time(tag: u8, v: &[u8]) -> Option<DateTime<Utc>> {
     Some(t.and_utc())
 }
 
-/// `notAfter` of a DER certificate.
-pub fn not_after_der(der: &[u8]) -> Option<DateTime<Utc>> {
+/// The parts of a DER certificate's `tbsCertificate` ktriage reads: issuer, validity and subject, each
+/// the contents of its DER element.
+pub(crate) struct Tbs<'a> {
+    pub issuer: &'a [u8],
+    pub validity: &'a [u8],
+    pub subject: &'a [u8],
+}
+
+pub(crate) fn tbs(der: &[u8]) -> Option<Tbs<'_>> {
     let (0x30, cert, _) = tlv(der)? else {
         return None;
     };
@@ -86,10 +101,21 @@ pub fn not_after_der(der: &[u8]) -> Option<DateTime<Utc>> {
     }
     let (_, _, rest) = tlv(rest)?; // serialNumber
     let (_, _, rest) = tlv(rest)?; // signature algorithm
-    let (_, _, rest) = tlv(rest)?; // issuer
-    let (0x30, validity, _) = tlv(rest)? else {
+    let (_, issuer, rest) = tlv(rest)?;
+    let (0x30, validity, rest) = tlv(rest)? else {
         return None;
     };
+    let (_, subject, _) = tlv(rest)?;
+    Some(Tbs {
+        issuer,
+        validity,
+        subject,
+    })
+}
+
+/// `notAfter` of a DER certificate.
+pub fn not_after_der(der: &[u8]) -> Option<DateTime<Utc>> {
+    let validity = tbs(der)?.validity;
     let (_, _, after) = tlv(validity)?; // notBefore
     let (tag, v, _) = tlv(after)?;
     parse_time(tag, v)
@@ -200,8 +226,9 @@ pub fn https_authority(url: &str) -> Option<(String, u16)> {
     }
 }
 
-/// Connect to the `https://` server, complete the TLS handshake, read the leaf certificate's notAfter.
-pub async fn probe_serving(url: &str, timeout: Duration) -> Result<CertRow, String> {
+/// Connect to the `https://` server, complete the TLS handshake, and keep the certificates it
+/// presented (leaf first); nothing is sent over the connection.
+async fn handshake(url: &str, timeout: Duration) -> Result<(String, Vec<Vec<u8>>), String> {
     let (host, port) = https_authority(url).ok_or_else(|| format!("{url}: not an https URL"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -221,41 +248,96 @@ pub async fn probe_serving(url: &str, timeout: Duration) -> Result<CertRow, Stri
             .await
             .map_err(|e| format!("{host}:{port}: TLS handshake: {e}"))?;
         let (_, conn) = tls.get_ref();
-        let leaf = conn
+        let chain: Vec<Vec<u8>> = conn
             .peer_certificates()
-            .and_then(|c| c.first())
-            .ok_or_else(|| format!("{host}:{port}: no certificate presented"))?;
-        not_after_der(leaf.as_ref()).ok_or_else(|| format!("{host}:{port}: unreadable certificate"))
+            .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect())
+            .unwrap_or_default();
+        if chain.is_empty() {
+            return Err(format!("{host}:{port}: no certificate presented"));
+        }
+        Ok(chain)
     };
-    let not_after = tokio::time::timeout(timeout, work).await.map_err(|_| {
+    let chain = tokio::time::timeout(timeout, work).await.map_err(|_| {
         format!(
             "{host}:{port}: no TLS answer within {} s",
             timeout.as_secs()
         )
     })??;
-    let proxied = url.contains("/k8s/clusters/");
+    Ok((format!("{host}:{port}"), chain))
+}
+
+fn serving_row(url: &str, endpoint: &str, leaf: &[u8]) -> Result<CertRow, String> {
+    let not_after =
+        not_after_der(leaf).ok_or_else(|| format!("{endpoint}: unreadable certificate"))?;
     Ok(CertRow {
-        what: if proxied {
+        what: if proxied(url) {
             "Rancher proxy serving certificate".into()
         } else {
             "API server serving certificate".into()
         },
-        source: format!("{host}:{port}"),
+        source: endpoint.to_string(),
         not_after,
     })
 }
 
-/// Read every certificate ktriage depends on: the API server's (when its URL is https) and the etcd
-/// client certificate files.
+fn proxied(url: &str) -> bool {
+    url.contains("/k8s/clusters/")
+}
+
+/// Connect to the `https://` server, complete the TLS handshake, read the leaf certificate's notAfter.
+pub async fn probe_serving(url: &str, timeout: Duration) -> Result<CertRow, String> {
+    let (endpoint, chain) = handshake(url, timeout).await?;
+    serving_row(url, &endpoint, &chain[0])
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The chain the server presented, with whether the kubeconfig's CA (`kubeconfig_ca`, DER; empty
+/// when the kubeconfig names none) trusts it.
+fn served_chain(
+    url: &str,
+    endpoint: String,
+    chain: &[Vec<u8>],
+    ca: &[Vec<u8>],
+) -> chain::ServedChain {
+    let leaf = chain[0].clone();
+    let intermediates = chain[1..].to_vec();
+    let kubeconfig_ca =
+        (!ca.is_empty()).then(|| chain::trusts(ca, &leaf, &intermediates, now_secs()));
+    chain::ServedChain {
+        endpoint,
+        issuer: chain::issuer_of(&leaf),
+        leaf,
+        intermediates,
+        proxied: proxied(url),
+        kubeconfig_ca,
+    }
+}
+
+/// Read every certificate ktriage depends on: the API server's (when its URL is https; with the
+/// chain it presents, checked against the kubeconfig's CA `kubeconfig_ca`) and the etcd client
+/// certificate files.
 pub async fn probe_all(
     server: Option<&str>,
+    kubeconfig_ca: &[Vec<u8>],
     etcd_cert: Option<&Path>,
     timeout: Duration,
 ) -> CertsModel {
     let mut m = CertsModel::default();
     if let Some(url) = server.filter(|u| u.starts_with("https://")) {
-        match probe_serving(url, timeout).await {
-            Ok(r) => m.rows.push(r),
+        match handshake(url, timeout).await {
+            Ok((endpoint, chain)) => {
+                match serving_row(url, &endpoint, &chain[0]) {
+                    Ok(r) => m.rows.push(r),
+                    Err(e) => m.errors.push(e),
+                }
+                m.served = Some(served_chain(url, endpoint, &chain, kubeconfig_ca));
+            }
             Err(e) => m.errors.push(e),
         }
     }
@@ -268,16 +350,30 @@ pub async fn probe_all(
     m
 }
 
+/// What the certificate probe reads: the API server's URL and the kubeconfig's CA (DER), the etcd
+/// client certificate file.
+#[derive(Debug, Clone, Default)]
+pub struct CertTargets {
+    pub server: Option<String>,
+    pub kubeconfig_ca: Vec<Vec<u8>>,
+    pub etcd_cert: Option<std::path::PathBuf>,
+}
+
 /// The probe as a source: every `every`, send what it found.
 pub async fn run(
-    server: Option<String>,
-    etcd_cert: Option<std::path::PathBuf>,
+    targets: CertTargets,
     timeout: Duration,
     every: Duration,
     tx: tokio::sync::mpsc::Sender<crate::msg::Msg>,
 ) {
     loop {
-        let m = probe_all(server.as_deref(), etcd_cert.as_deref(), timeout).await;
+        let m = probe_all(
+            targets.server.as_deref(),
+            &targets.kubeconfig_ca,
+            targets.etcd_cert.as_deref(),
+            timeout,
+        )
+        .await;
         if tx.send(crate::msg::Msg::Certs(m)).await.is_err() {
             return;
         }

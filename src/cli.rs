@@ -1,14 +1,30 @@
-//! Command line: the TUI by default, `report` for a one-shot run without a terminal.
+//! Command line: the TUI by default, `report` for a one-shot run without a terminal, `sim` for the
+//! simulated cluster; `completions`, `man` and `config` describe ktriage itself. Completions and the
+//! manual page are generated from these definitions.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `0.1.0 (commit 1a2b3c4d5e6f, Kubernetes API v1.33)`: the package version, the git commit the binary
+/// was built from, and the Kubernetes API version of the k8s-openapi types it was built against.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KTRIAGE_GIT_COMMIT"),
+    ", Kubernetes API v",
+    env!("KTRIAGE_K8S_API"),
+    ")"
+);
+
+/// The name kubectl's plugin mechanism finds on PATH (`kubectl triage …`).
+pub const KUBECTL_PLUGIN: &str = "kubectl-triage";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ktriage",
-    version,
+    version = VERSION,
     about = "A terminal console for live Kubernetes incident triage",
     long_about = "A terminal console for live Kubernetes incident triage: etcd, leader election, events and \
 evictions, pod top, stuck namespaces and admission webhooks on one screen, with confirmed, journaled fixes.\n\n\
@@ -119,6 +135,33 @@ pub enum Command {
     /// Serve a simulated cluster (the demo cluster) on loopback until interrupted, for kubectl, ktriage
     /// or tests; prints one line with the address and kubeconfig when ready
     Sim(SimArgs),
+    /// Print a shell completion script to standard output (e.g. `ktriage completions bash >
+    /// /etc/bash_completion.d/ktriage`)
+    Completions {
+        /// bash, zsh or fish (also elvish, powershell)
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, or write one page per command into a folder
+    Man {
+        /// Write ktriage.1 and a page per subcommand (ktriage-report.1, …) into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// The config file: where ktriage reads it, and the embedded defaults
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the config file ktriage reads (--config, KTRIAGE_CONFIG, else
+    /// $XDG_CONFIG_HOME/ktriage/config.toml) and check it: errors name the file, line and key; unknown
+    /// keys are warnings with a suggestion (exit 2 on an error)
+    Path,
+    /// Print the embedded defaults with their comments (a starting point: `ktriage config default >
+    /// "$(ktriage config path)"`)
+    Default,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -212,6 +255,103 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     Ok(Duration::from_secs_f64(secs))
 }
+
+impl Cli {
+    /// Parses the process arguments. Invoked as `kubectl-triage` (kubectl runs a plugin with the
+    /// arguments after its name, so `kubectl triage --context x report` arrives as `--context x report`),
+    /// help and errors name the command `kubectl triage`.
+    pub fn parse_args() -> Cli {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        if args.first().is_some_and(|a| invoked_as_plugin(a)) {
+            cmd = cmd.bin_name("kubectl triage");
+        }
+        let matches = cmd.get_matches_from(args);
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// Whether argv[0] names the kubectl plugin (`kubectl-triage`, a symlink or copy).
+pub fn invoked_as_plugin(argv0: &std::ffi::OsStr) -> bool {
+    std::path::Path::new(argv0)
+        .file_name()
+        .is_some_and(|n| n == KUBECTL_PLUGIN)
+}
+
+/// The completion script of `shell` for `ktriage`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "ktriage", &mut out);
+    out
+}
+
+/// The manual pages as (file name, roff): `ktriage.1` with ENVIRONMENT, FILES and SEE ALSO, then a
+/// page per subcommand (`ktriage-report.1`, `ktriage-config-path.1`, …), all from the clap definition.
+pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            // after build(), a subcommand's display name is `ktriage-report`, its bin name
+            // `ktriage report`
+            let man = clap_mangen::Man::new(sub.clone().version(VERSION));
+            let mut page = Vec::new();
+            man.render(&mut page)?;
+            out.push((man.get_filename(), page));
+            walk(sub, out)?;
+        }
+        Ok(())
+    }
+    let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut main = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut main)?;
+    main.extend_from_slice(MAN_EXTRA.as_bytes());
+    let mut out = vec![("ktriage.1".to_string(), main)];
+    walk(&cmd, &mut out)?;
+    Ok(out)
+}
+
+/// Sections of `ktriage.1` that clap does not describe.
+const MAN_EXTRA: &str = r#".nh
+.SH ENVIRONMENT
+.TP
+\fBKUBECONFIG\fR
+Kubeconfig files, colon\-separated, merged as kubectl merges them (first wins; missing files skipped).
+.TP
+\fBKTRIAGE_CONFIG\fR
+The config file (as \fB\-\-config\fR).
+.TP
+\fBKTRIAGE_LOG\fR
+Log level of the log file (e.g. \fBdebug\fR, \fBktriage=trace\fR).
+.TP
+\fBETCDCTL_ENDPOINTS\fR, \fBETCDCTL_CACERT\fR, \fBETCDCTL_CERT\fR, \fBETCDCTL_KEY\fR
+etcd endpoints and certificates, as etcdctl reads them.
+.TP
+\fBXDG_CONFIG_HOME\fR, \fBXDG_STATE_HOME\fR
+Where the config file, the log and the journal live (default \fI~/.config\fR, \fI~/.local/state\fR).
+.TP
+\fBNO_COLOR\fR
+Set: no colour.
+.SH FILES
+.TP
+\fI$XDG_CONFIG_HOME/ktriage/config.toml\fR
+The config file (\fBktriage config path\fR prints and checks it; \fBktriage config default\fR prints the defaults with their comments).
+.TP
+\fI$XDG_STATE_HOME/ktriage/journal.jsonl\fR
+The journal of actions: intent before the first request, outcome after.
+.TP
+\fI$XDG_STATE_HOME/ktriage/ktriage.log\fR
+The log; nothing is logged to the terminal.
+.TP
+\fI/usr/share/ktriage/ktriage\-auditor.yaml\fR
+The read\-only ClusterRole for auditors (Debian package).
+.SH "KUBECTL PLUGIN"
+Installed as \fBkubectl\-triage\fR on PATH (the Debian package links it), ktriage runs as \fBkubectl triage\fR.
+kubectl passes the arguments after the plugin name unchanged, so \fBkubectl triage \-\-context prod \-n shop report\fR
+works; kubectl refuses flags placed before the plugin name.
+.SH "SEE ALSO"
+\fBkubectl\fR(1), \fBetcdctl\fR(1)
+"#;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,9 @@
 //! Configuration: the embedded defaults (`assets/default-config.toml`) merged with the user's file.
 //!
-//! A malformed user file is an error naming the file, line and key; an unknown key is a warning.
+//! A malformed user file is an error naming the file, line and key; an unknown key is a warning with
+//! a suggestion taken from the keys the defaults know (`config/keys.rs`).
+
+mod keys;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,7 +72,6 @@ pub struct ThemeColors {
 
 /// Per-context settings (`[contexts.NAME]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ContextConfig {
     pub read_only: Option<bool>,
     pub production: Option<bool>,
@@ -185,7 +187,7 @@ impl Config {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| invalid(e.span(), e.message().to_string()))?;
         let file: FileConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e: toml::de::Error| invalid(e.span(), e.message().to_string()))?;
+            .map_err(|e: toml::de::Error| invalid(e.span(), keyed_message(text, &e)))?;
         for key in unknown {
             // serde_ignored writes `?` for an Option layer: `general.?.read_onyl`
             let key = key.replace(".?", "");
@@ -200,8 +202,9 @@ impl Config {
                 .map(|i| format!(", line {}", i + 1))
                 .unwrap_or_default();
             self.warnings.push(format!(
-                "config file {}{line}: unknown key `{key}` ignored",
-                path.display()
+                "config file {}{line}: unknown key `{key}` ignored{}",
+                path.display(),
+                keys::did_you_mean(&key)
             ));
         }
         if let Some(g) = file.general {
@@ -285,9 +288,10 @@ impl Config {
                     "selected_bg" => &mut self.theme.selected_bg,
                     _ => {
                         self.warnings.push(format!(
-                            "config file {}, line {}: unknown key `theme.{name}` ignored",
+                            "config file {}, line {}: unknown key `theme.{name}` ignored{}",
                             path.display(),
-                            line_of(text, value.span().start)
+                            line_of(text, value.span().start),
+                            keys::did_you_mean(&format!("theme.{name}"))
                         ));
                         continue;
                     }
@@ -345,6 +349,49 @@ impl Config {
                 .get(context)
                 .and_then(|c| c.read_only)
                 .unwrap_or(false)
+    }
+}
+
+/// A deserialization error's message with the dotted key it points at (`intervals.api_probe_secs:
+/// invalid type …`) and, for a section that refuses unknown keys, a suggestion.
+fn keyed_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().to_string();
+    let hint = keys::did_you_mean_in(&message);
+    match e.span().and_then(|s| keys::key_at(text, s.start)) {
+        Some(key) => format!("`{key}`: {message}{hint}"),
+        None => format!("{message}{hint}"),
+    }
+}
+
+/// `ktriage config path`: prints the file ktriage reads (`--config`/`KTRIAGE_CONFIG`, else the XDG
+/// path) on standard output and checks it; what it found goes to standard error. 0, or 2 when the
+/// file is broken or no path can be named.
+pub fn check_path(explicit: Option<&Path>) -> i32 {
+    let Some(path) = explicit.map(Path::to_path_buf).or_else(user_config_path) else {
+        eprintln!("ktriage: no config path: set XDG_CONFIG_HOME or HOME, or pass --config FILE");
+        return 2;
+    };
+    println!("{}", path.display());
+    if explicit.is_none() && !path.exists() {
+        eprintln!(
+            "not present: the embedded defaults apply (`ktriage config default` prints them)"
+        );
+        return 0;
+    }
+    match Config::load(Some(&path)) {
+        Ok(cfg) => {
+            for w in &cfg.warnings {
+                eprintln!("warning: {w}");
+            }
+            if cfg.warnings.is_empty() {
+                eprintln!("ok");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
     }
 }
 
@@ -428,137 +475,4 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn apply(text: &str) -> Result<Config, ConfigError> {
-        let mut cfg = Config::defaults()?;
-        cfg.apply_text(Path::new("user.toml"), text)?;
-        Ok(cfg)
-    }
-
-    #[test]
-    fn defaults_parse_and_bind_every_pane() {
-        let cfg = Config::defaults().unwrap();
-        assert!(cfg.warnings.is_empty());
-        for p in crate::model::PaneId::ALL {
-            assert!(
-                cfg.keymap
-                    .bindings
-                    .iter()
-                    .any(|b| b.action == Action::Pane(*p)),
-                "no key for pane {p:?}"
-            );
-        }
-        assert_eq!(cfg.intervals.backoff_cap_secs, 30);
-    }
-
-    #[test]
-    fn user_file_overrides_and_unbinds() {
-        let cfg = apply(
-            "[theme]\ncritical = \"#ff0000\"\n[[keys]]\nkey = \"q\"\naction = \"none\"\n\n[[keys]]\nkey = \"x\"\naction = \"quit\"\n",
-        )
-        .unwrap();
-        assert_eq!(cfg.theme.critical, Color::Rgb(255, 0, 0));
-        let q = Key::parse("q").unwrap();
-        let x = Key::parse("x").unwrap();
-        assert_eq!(
-            cfg.keymap.lookup(q, crate::model::PaneId::Overview, false),
-            None
-        );
-        assert_eq!(
-            cfg.keymap.lookup(x, crate::model::PaneId::Overview, false),
-            Some(Action::Quit)
-        );
-    }
-
-    #[test]
-    fn unknown_action_names_file_line_and_key() {
-        let err = apply("\n\n[[keys]]\nkey = \"x\"\naction = \"explode\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("user.toml, line 5"), "{err}");
-        assert!(
-            err.contains("keys[0].action: unknown action \"explode\""),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn syntax_error_names_the_line() {
-        let err = apply("[general]\nread_only = yes\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("config file user.toml, line 2:"), "{err}");
-    }
-
-    #[test]
-    fn wrong_type_names_the_line() {
-        let err = apply("[intervals]\napi_probe_secs = \"soon\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 2"), "{err}");
-    }
-
-    #[test]
-    fn unknown_keys_are_warnings() {
-        let cfg = apply("[general]\nread_onyl = true\n[theme]\nsparkle = \"red\"\n").unwrap();
-        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
-        assert!(
-            cfg.warnings[0].contains("line 2: unknown key `general.read_onyl`"),
-            "{:?}",
-            cfg.warnings
-        );
-        assert!(
-            cfg.warnings[1].contains("theme.sparkle"),
-            "{:?}",
-            cfg.warnings
-        );
-        assert!(!cfg.read_only);
-    }
-
-    #[test]
-    fn zero_interval_rejected() {
-        let err = apply("[intervals]\nbackoff_cap_secs = 0\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("line 2") && err.contains("at least 1"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn context_settings() {
-        let cfg = apply(
-            "[contexts.audit]\nread_only = true\n[contexts.dev-prod-like]\nproduction = false\n",
-        )
-        .unwrap();
-        assert!(cfg.context_read_only("audit"));
-        assert!(!cfg.context_read_only("other"));
-        assert!(cfg.is_production("eu-prod-1"));
-        assert!(!cfg.is_production("dev-prod-like"));
-        assert!(!cfg.is_production("staging"));
-    }
-
-    #[test]
-    fn context_etcd_section() {
-        let cfg = apply(
-            "[contexts.prod.etcd]\nendpoints = [\"https://10.0.0.1:2379\"]\ncacert = \"/ca.crt\"\n[intervals]\netcd_timeout_secs = 3\n",
-        )
-        .unwrap();
-        let e = cfg.contexts["prod"].etcd.as_ref().unwrap();
-        assert_eq!(e.endpoints.as_ref().unwrap()[0], "https://10.0.0.1:2379");
-        assert_eq!(cfg.intervals.etcd_timeout_secs, 3);
-        assert_eq!(cfg.intervals.etcd_poll_secs, 5);
-    }
-
-    #[test]
-    fn glob() {
-        assert!(glob_match("*prod*", "prod"));
-        assert!(glob_match("a*c", "abbbc"));
-        assert!(!glob_match("a*c", "abbbd"));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("exact", "exactly"));
-    }
-}
+mod tests;

@@ -91,6 +91,7 @@ async fn check(session_base: &SessionBase, global: &GlobalArgs, context: String)
         }
     };
     let read_only = session_base.read_only || session_base.config.context_read_only(&context);
+    let ca = crate::session::kubeconfig_ca(&setup.config);
     let client = match build_client(setup.config, read_only) {
         Ok(c) => c,
         Err(why) => {
@@ -121,7 +122,9 @@ async fn check(session_base: &SessionBase, global: &GlobalArgs, context: String)
         demo: None,
         etcd: None,
         etcd_exec: crate::etcd::access::ExecMode::Off,
+        exec_asked: Default::default(),
         global: None,
+        kubeconfig_ca: ca,
     };
     let model: Model = crate::report::observe(&session, session_base.observe).await;
     let state = if model.api.state.is_ok() {

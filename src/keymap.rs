@@ -195,11 +195,11 @@ impl Keymap {
         find(Scope::Pane(pane)).or_else(|| find(Scope::Global))
     }
 
-    /// Bindings shown in help and README: unbound entries dropped, mutating ones dropped when read-only.
+    /// Bindings shown in help and README: unbound entries dropped, writes dropped when read-only.
     pub fn visible(&self, read_only: bool) -> impl Iterator<Item = &Binding> {
         self.bindings
             .iter()
-            .filter(move |b| b.action != Action::None && !(read_only && b.action.is_mutating()))
+            .filter(move |b| b.action != Action::None && !(read_only && b.action.is_write()))
     }
 }
 
@@ -242,6 +242,8 @@ impl Keymap {
             let keys: Vec<String> = r.keys.iter().map(|k| format!("`{k}`")).collect();
             let mutating = if r.action.is_mutating() {
                 "yes (hidden in read-only)"
+            } else if r.action.is_write() {
+                "no, but pods/exec is a write (hidden in read-only)"
             } else {
                 ""
             };

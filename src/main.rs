@@ -1,7 +1,6 @@
 //! ktriage entry point: install error reporting, parse the command line, run, exit.
 
-use clap::Parser;
-use ktriage::cli::{Cli, Command};
+use ktriage::cli::{Cli, Command, ConfigCommand};
 use ktriage::session::Session;
 
 fn main() {
@@ -9,7 +8,10 @@ fn main() {
     tune_malloc();
     // color-eyre's panic report is printed after ktriage's hook has restored the terminal.
     let _ = color_eyre::install();
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
+    if let Some(code) = describe(&cli) {
+        std::process::exit(code);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -38,11 +40,24 @@ async fn run(cli: Cli) -> i32 {
         }
     };
     match cli.command {
-        Some(Command::Report(args)) if args.all_contexts => {
-            ktriage::fleet::run(session, &cli.global, &args).await
+        Some(Command::Report(args)) => {
+            // the report's standard output is the report: config warnings go to standard error
+            for w in &session.config.warnings {
+                eprintln!("ktriage: {w}");
+            }
+            if args.all_contexts {
+                ktriage::fleet::run(session, &cli.global, &args).await
+            } else {
+                ktriage::report::run(session, &args).await
+            }
         }
-        Some(Command::Report(args)) => ktriage::report::run(session, &args).await,
-        Some(Command::Sim(_)) => 2, // handled above
+        // handled before the session
+        Some(
+            Command::Sim(_)
+            | Command::Completions { .. }
+            | Command::Man { .. }
+            | Command::Config(_),
+        ) => 2,
         None => {
             for w in &session.config.warnings {
                 tracing::warn!("{w}");
@@ -57,6 +72,50 @@ async fn run(cli: Cli) -> i32 {
             }
         }
     }
+}
+
+/// `completions`, `man`, `config`: ktriage describes itself (no runtime, no cluster). `None` for the
+/// other commands.
+fn describe(cli: &Cli) -> Option<i32> {
+    use std::io::Write as _;
+    let out = |bytes: &[u8]| match std::io::stdout().lock().write_all(bytes) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("ktriage: cannot write to standard output: {e}");
+            2
+        }
+    };
+    Some(match &cli.command {
+        Some(Command::Completions { shell }) => out(&ktriage::cli::completions(*shell)),
+        Some(Command::Man { dir }) => match (ktriage::cli::man_pages(), dir) {
+            (Err(e), _) => {
+                eprintln!("ktriage: cannot render the manual: {e}");
+                2
+            }
+            (Ok(pages), None) => pages.first().map_or(2, |(_, page)| out(page)),
+            (Ok(pages), Some(dir)) => write_pages(dir, &pages),
+        },
+        Some(Command::Config(ConfigCommand::Default)) => {
+            out(ktriage::config::DEFAULT_CONFIG.as_bytes())
+        }
+        Some(Command::Config(ConfigCommand::Path)) => {
+            ktriage::config::check_path(cli.global.config.as_deref())
+        }
+        _ => return None,
+    })
+}
+
+fn write_pages(dir: &std::path::Path, pages: &[(String, Vec<u8>)]) -> i32 {
+    for (name, page) in pages {
+        let path = dir.join(name);
+        if let Err(e) = std::fs::write(&path, page) {
+            eprintln!("ktriage: cannot write {}: {e}", path.display());
+            return 2;
+        }
+        println!("{}", path.display());
+    }
+    0
 }
 
 /// `ktriage sim`: serve until interrupted.

@@ -37,14 +37,15 @@ pub enum Msg {
     EventsApi(&'static str),
     Pods(Delta<PodRow>),
     ReplicaSets(Delta<RsRow>),
-    /// The certificates probe (API server serving certificate, etcd client certificate).
+    /// The certificates probe (API server serving certificate and the chain it presents, etcd client
+    /// certificate).
     Certs(crate::certs::CertsModel),
     /// The kubeconfig's contexts for the switcher, or why they cannot be read.
     Contexts(Result<Vec<String>, String>),
     /// The TUI's incident snapshot was written (its path) or not (why).
     SnapshotWritten(Result<String, String>),
-    /// Service-account token Secrets' `ca.crt` compared with `kube-root-ca.crt` (names only).
-    CaBundles(crate::kube::sources::ca_bundles::CaBundles),
+    /// `kube-root-ca.crt` of each namespace (watched).
+    RootCa(crate::model::Delta<crate::model::root_ca::RootCaRow>),
     /// Signature lines of crash-looping system containers' previous logs, by `namespace/pod/container`.
     CrashLogs(std::collections::BTreeMap<String, Vec<String>>),
     /// One metrics.k8s.io poll (pods and nodes).

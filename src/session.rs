@@ -58,6 +58,24 @@ pub struct Session {
     pub global: Option<GlobalArgs>,
     /// `etcdctl` inside the etcd pods through pods/exec (opt-in per context; never in read-only mode).
     pub etcd_exec: crate::etcd::access::ExecMode,
+    /// Contexts whose exec question the operator answered yes in the etcd pane (held for the session,
+    /// across context switches).
+    pub exec_asked: std::collections::BTreeSet<String>,
+    /// The CA certificates (DER) the kubeconfig trusts for the API server; empty when it names none.
+    pub kubeconfig_ca: Vec<Vec<u8>>,
+}
+
+/// The CA certificates (DER) a client configuration trusts for the API server.
+pub fn kubeconfig_ca(config: &kube::Config) -> Vec<Vec<u8>> {
+    if let Some(certs) = &config.root_cert {
+        return certs.clone();
+    }
+    config
+        .root_cert_file
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|pem| crate::certs::pem_certs(&pem))
+        .unwrap_or_default()
 }
 
 impl Session {
@@ -135,6 +153,7 @@ impl Session {
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
                 etcd_exec,
+                exec_asked: Default::default(),
                 etcd,
                 cluster: ClusterInfo {
                     namespace: args.namespace.clone(),
@@ -150,6 +169,7 @@ impl Session {
                 debug_panic: args.debug_panic,
                 demo,
                 global: Some(args.clone()),
+                kubeconfig_ca: Vec::new(),
             }),
             KubeSetup::Ready(target) => {
                 let read_only = args.read_only || config.context_read_only(&target.context);
@@ -162,6 +182,7 @@ impl Session {
                     production: config.is_production(&target.context),
                 };
                 tracing::info!(context = %target.context, server = %target.server, read_only, "cluster resolved");
+                let ca = kubeconfig_ca(&target.config);
                 let exec_client =
                     build_executor_client(target.config.clone(), read_only).map_err(|reason| {
                         StartError::Client {
@@ -189,6 +210,7 @@ impl Session {
                 Ok(Session {
                     etcd,
                     etcd_exec,
+                    exec_asked: Default::default(),
                     config,
                     cluster,
                     client: Some(client),
@@ -199,6 +221,7 @@ impl Session {
                     debug_panic: args.debug_panic,
                     demo,
                     global: Some(args.clone()),
+                    kubeconfig_ca: ca,
                 })
             }
         }
@@ -227,6 +250,7 @@ impl Session {
             return Err("no kubeconfig".into());
         };
         let read_only = global.read_only || self.config.context_read_only(&target.context);
+        let ca = kubeconfig_ca(&target.config);
         let client = build_client(target.config, read_only)?;
         let identity = Identity {
             context: target.context.clone(),
@@ -257,9 +281,53 @@ impl Session {
             debug_panic: false,
             demo: None,
             etcd: None,
-            etcd_exec: crate::etcd::access::ExecMode::Off,
+            etcd_exec: match self.exec_asked.contains(&target.context) && !read_only {
+                true => {
+                    crate::etcd::access::ExecMode::On(crate::etcd::access::ASKED_IN_PANE.into())
+                }
+                false => crate::etcd::access::ExecMode::Off,
+            },
+            exec_asked: self.exec_asked.clone(),
             global: Some(global.clone()),
+            kubeconfig_ca: ca,
         })
+    }
+
+    /// The operator said yes to the etcd pane's exec question: exec on for this context, held for
+    /// the session. Refused in read-only mode (the key is hidden and refused there already; the
+    /// client's gate would refuse the request too).
+    pub fn allow_exec(&mut self) -> Result<(), String> {
+        use crate::etcd::access::{ASKED_IN_PANE, ExecMode, READ_ONLY_EXEC};
+        if self.cluster.read_only {
+            return Err(READ_ONLY_EXEC.into());
+        }
+        let context = self
+            .cluster
+            .context
+            .clone()
+            .ok_or("no Kubernetes context: etcdctl in the etcd pods runs through the API")?;
+        if matches!(self.etcd_exec, ExecMode::On(_)) {
+            return Err(format!(
+                "etcdctl in the etcd pods is already on for context {context}"
+            ));
+        }
+        self.exec_asked.insert(context);
+        self.etcd_exec = ExecMode::On(ASKED_IN_PANE.into());
+        Ok(())
+    }
+
+    /// The exec source, when exec is on and the session may write.
+    pub fn start_exec(&self, tx: &Sender<Msg>) -> Option<tokio::task::JoinHandle<()>> {
+        match (
+            &self.etcd_exec,
+            self.source_ctx(tx.clone()),
+            self.cluster.read_only,
+        ) {
+            (crate::etcd::access::ExecMode::On(_), Some(ctx), false) => {
+                Some(tokio::spawn(crate::kube::sources::etcd_exec::run(ctx)))
+            }
+            _ => None,
+        }
     }
 
     /// Nothing to read from at all: no Kubernetes and no etcd.
@@ -305,13 +373,7 @@ impl Session {
             .source_ctx(tx.clone())
             .map(|ctx| crate::kube::sources::start_all(&ctx))
             .unwrap_or_default();
-        if let (crate::etcd::access::ExecMode::On(_), Some(ctx), false) = (
-            &self.etcd_exec,
-            self.source_ctx(tx.clone()),
-            self.cluster.read_only,
-        ) {
-            handles.push(tokio::spawn(crate::kube::sources::etcd_exec::run(ctx)));
-        }
+        handles.extend(self.start_exec(tx));
         // on a control-plane node: etcd's own log files, with or without Kubernetes
         let root = crate::etcd::access::discovery_root();
         if !crate::etcd::local_logs::find(&root).is_empty() {
@@ -319,9 +381,13 @@ impl Session {
         }
         let etcd_cert = self.etcd.as_ref().and_then(|a| a.client.cert.clone());
         if self.cluster.server.is_some() || etcd_cert.is_some() {
-            handles.push(tokio::spawn(crate::certs::run(
-                self.cluster.server.clone(),
+            let targets = crate::certs::CertTargets {
+                server: self.cluster.server.clone(),
+                kubeconfig_ca: self.kubeconfig_ca.clone(),
                 etcd_cert,
+            };
+            handles.push(tokio::spawn(crate::certs::run(
+                targets,
                 Duration::from_secs(self.config.intervals.request_timeout_secs),
                 CERTS_EVERY,
                 tx.clone(),
@@ -354,9 +420,10 @@ impl Session {
     }
 }
 
-/// How often the certificates are read again (they change rarely; the days left are recomputed on
-/// every evaluation).
-const CERTS_EVERY: Duration = Duration::from_secs(3600);
+/// How often the certificates are read again: one TLS handshake with the API server (no request is
+/// sent over it) and the etcd client certificate file. Often enough that a CA rotated during the
+/// session shows within minutes; the days left are recomputed on every evaluation.
+pub const CERTS_EVERY: Duration = Duration::from_secs(300);
 
 /// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
 /// request outside the allow-list before anything is sent.

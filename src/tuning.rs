@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct LeadersTuning {
     /// `leader-flapping`: this many holder changes …
     pub flapping_changes: usize,
@@ -22,7 +22,7 @@ impl Default for LeadersTuning {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct EventsTuning {
     /// How many events the pane keeps (a ring: the oldest by last seen go first).
     pub ring_size: usize,
@@ -46,7 +46,7 @@ impl Default for EventsTuning {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct TopTuning {
     /// metrics.k8s.io poll interval (seconds).
     pub metrics_secs: u64,

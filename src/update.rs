@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
 pub mod contexts;
+pub mod exec_ask;
 pub mod inspect;
 pub mod panes;
 
@@ -31,6 +32,8 @@ pub enum Effect {
     Copy(String),
     /// Start (or stop) the one view stream: pod logs or the pod object.
     View(crate::kube::sources::view::ViewRequest),
+    /// Run etcdctl in the etcd pods for this context from now on (the operator said yes).
+    EtcdExec,
 }
 
 /// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`.
@@ -120,12 +123,14 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             ),
         },
         Msg::Certs(c) => {
+            model.certs_state = SourceState::Ok { at: now };
+            model.root_ca.verify(c.served.as_ref(), now);
             model.certs = Some(c);
             data_changed = true;
         }
-        Msg::CaBundles(b) => {
-            data_changed = model.top.ca_bundles.as_ref() != Some(&b);
-            model.top.ca_bundles = Some(b);
+        Msg::RootCa(delta) => {
+            let served = model.certs.as_ref().and_then(|c| c.served.as_ref());
+            data_changed = model.root_ca.apply(delta, served, now);
         }
         Msg::CrashLogs(logs) => {
             data_changed = model.top.crash_logs != logs;
@@ -169,6 +174,11 @@ fn on_key(
     if ev.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
         model.ui.quit = true;
         effects.push(Effect::Quit);
+        return;
+    }
+    if model.etcd.exec_ask.is_some() {
+        let action = model.keymap.lookup(key, model.ui.active, true);
+        exec_ask::on_key(model, action, now, effects);
         return;
     }
     if let Some(dialog) = model.dialog.as_mut() {
@@ -242,7 +252,7 @@ pub fn apply_action(
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
 ) {
-    if action.is_mutating() && model.cluster.read_only {
+    if action.is_write() && model.cluster.read_only {
         notice(
             model,
             &format!("read-only mode: `{action}` is disabled; nothing was sent"),
@@ -307,6 +317,7 @@ pub fn apply_action(
         | Action::Previous
         | Action::Container
         | Action::Follow => inspect::view_action(model, action, now, effects),
+        Action::EtcdExec => exec_ask::ask(model, now),
         Action::Confirm | Action::Cancel | Action::More | Action::Less | Action::None => {}
     }
 }
@@ -353,6 +364,7 @@ pub fn propose(model: &mut Model, mutation: Mutation, now: DateTime<Utc>) {
     model.dialog = Some(Dialog {
         mutation,
         typed: String::new(),
+        reason: None,
         current: None,
     });
 }
@@ -362,8 +374,25 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
         return;
     };
     let mut dialog = dialog;
-    if !model.cluster.production && dialog.mutation.wants_reason() {
-        dialog.mutation = dialog.mutation.clone().with_reason(&dialog.typed);
+    if dialog.mutation.wants_reason() {
+        // a production context asks for the reason first, then for the object's name
+        if model.cluster.production && dialog.reason.is_none() {
+            let name = dialog.mutation.object().name;
+            dialog.reason = Some(std::mem::take(&mut dialog.typed));
+            model.dialog = Some(dialog);
+            notice(
+                model,
+                &format!("reason kept; production context: now type `{name}` to confirm"),
+                NoticeLevel::Info,
+                now,
+            );
+            return;
+        }
+        let reason = dialog
+            .reason
+            .clone()
+            .unwrap_or_else(|| dialog.typed.clone());
+        dialog.mutation = dialog.mutation.clone().with_reason(&reason);
     }
     if model.cluster.production && dialog.typed != dialog.mutation.object().name {
         let name = dialog.mutation.object().name;

@@ -108,7 +108,7 @@ fn model_with(days: &[i64]) -> ktriage::model::Model {
         &mut m,
         Msg::Certs(CertsModel {
             rows,
-            errors: vec![],
+            ..CertsModel::default()
         }),
         t0(),
     );

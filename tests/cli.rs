@@ -395,3 +395,22 @@ fn sim_serves_until_killed_and_report_reads_its_kubeconfig() {
     assert_eq!(doc["sources"]["namespaces"]["state"], "ok");
     assert!(status.success(), "sim exits cleanly on SIGTERM: {status:?}");
 }
+
+/// CI (CONTRACTS §6): any value of `CI` but empty, `0` or `false` makes a missing tool a failure.
+#[test]
+fn ci_is_any_value_but_empty_zero_or_false() {
+    use support::ci_value;
+    for v in ["true", "1", "yes", "TRUE", "woodpecker", "on"] {
+        assert!(ci_value(Some(v)), "{v}");
+    }
+    for v in [
+        None,
+        Some(""),
+        Some("0"),
+        Some("false"),
+        Some("FALSE"),
+        Some(" false "),
+    ] {
+        assert!(!ci_value(v), "{v:?}");
+    }
+}

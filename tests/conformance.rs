@@ -47,7 +47,7 @@ async fn sim_target() -> Target {
     }
 }
 
-/// The real server, or `None` (visible skip) when it is not built — a failure under `CI=true`.
+/// The real server, or `None` (visible skip) when it is not built — a failure under CI (`support::under_ci`).
 async fn real_target() -> Option<Target> {
     // configmaps bypass the watch cache so that an etcd compaction is visible as 410 (the 1.20
     // watch cache keeps serving its own history); every other resource is cached as usual

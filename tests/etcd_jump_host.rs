@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use support::jump::{SimProc, findings, report_json};
+use support::jump::{SimProc, findings};
 
 /// The island as the simulator describes it: (the ID the majority still lists, the ID it answers as,
 /// its node).
@@ -44,15 +44,7 @@ fn no_exec_and_no_secrets(sim: &SimProc) {
 fn split_brain_from_logs_alone(scenario: &str) -> Value {
     let sim = SimProc::start(scenario);
     let (stale, answers, node) = island_truth(&sim);
-    let out = sim.ktriage(&[
-        "--read-only",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--read-only"]);
     assert_eq!(code, Some(1), "{doc:#}");
     assert_eq!(doc["sources"]["etcd"]["state"], "not_configured", "{doc:#}");
     assert_eq!(doc["sources"]["etcd_logs"]["state"], "ok", "{doc:#}");
@@ -100,18 +92,27 @@ fn renamed_three_members_island_first() {
     );
 }
 
+/// `report` waits for the first pass over the etcd pods' logs (bounded by the sync timeout), even
+/// when every other source answered long before: with each etcd pod's log answered 1.5 s late, the
+/// split brain is still in the report.
+#[test]
+fn report_waits_for_the_first_log_round() {
+    let sim = SimProc::start("etcd-split-brain");
+    sim.request(
+        "POST",
+        "/_sim/fault",
+        r#"{"latency_ms":1500,"path_prefix":"/api/v1/namespaces/kube-system/pods/etcd-"}"#,
+    );
+    let (code, doc) = sim.report(&["--read-only"]);
+    assert_eq!(doc["sources"]["etcd_logs"]["state"], "ok", "{doc:#}");
+    assert_eq!(findings(&doc, "etcd-split-brain").len(), 1, "{doc:#}");
+    assert_eq!(code, Some(1));
+}
+
 #[test]
 fn a_healthy_cluster_has_no_etcd_finding_from_the_logs() {
     let sim = SimProc::start("healthy");
-    let out = sim.ktriage(&[
-        "--read-only",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (_, doc) = report_json(&out);
+    let (_, doc) = sim.report(&["--read-only"]);
     let etcd: Vec<&Value> = doc["findings"]
         .as_array()
         .unwrap()
@@ -133,15 +134,7 @@ fn quorum_lost_from_the_logs_names_the_down_members() {
         .filter(|m| m["state"] == "stopped")
         .map(|m| m["member_id"].as_str().unwrap().to_string())
         .collect();
-    let out = sim.ktriage(&[
-        "--read-only",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--read-only"]);
     assert_eq!(code, Some(1), "{doc:#}");
     let down: Vec<String> = findings(&doc, "etcd-member-down")
         .iter()
@@ -161,16 +154,7 @@ fn exec_fills_the_pane_and_names_the_island() {
     let sim = SimProc::start("etcd-split-brain");
     let (stale, answers, _) = island_truth(&sim);
     let truth = sim.members();
-    let out = sim.ktriage(&[
-        "--etcd-via",
-        "exec",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--etcd-via", "exec"]);
     assert_eq!(code, Some(1), "{doc:#}");
     assert_eq!(doc["sources"]["etcd"]["state"], "not_configured");
     assert_eq!(doc["sources"]["etcd_exec"]["state"], "ok", "{doc:#}");
@@ -249,19 +233,11 @@ fn read_only_refuses_exec_before_any_request() {
 fn read_only_with_exec_in_the_kubeconfig_falls_back_to_the_logs() {
     let sim = SimProc::start("etcd-split-brain");
     let text = std::fs::read_to_string(&sim.kubeconfig).unwrap();
-    let mut kc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut kc: serde_json::Value = ktriage::yaml::from_str(&text).unwrap();
     kc["contexts"][0]["context"]["extensions"] =
-        serde_yaml::from_str("[{name: ktriage/etcd, extension: {via: exec}}]").unwrap();
-    std::fs::write(&sim.kubeconfig, serde_yaml::to_string(&kc).unwrap()).unwrap();
-    let out = sim.ktriage(&[
-        "--read-only",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+        ktriage::yaml::from_str("[{name: ktriage/etcd, extension: {via: exec}}]").unwrap();
+    std::fs::write(&sim.kubeconfig, ktriage::yaml::to_string(&kc).unwrap()).unwrap();
+    let (code, doc) = sim.report(&["--read-only"]);
     assert_eq!(code, Some(1), "{doc:#}");
     assert_eq!(doc["sources"]["etcd_exec"]["state"], "forbidden", "{doc:#}");
     assert!(
@@ -288,16 +264,7 @@ fn exec_forbidden_is_asked_first_and_falls_back() {
     let text = std::fs::read_to_string(&sim.kubeconfig).unwrap();
     let text = text.replace(&sim.token, "auditor-token");
     std::fs::write(&sim.kubeconfig, text).unwrap();
-    let out = sim.ktriage(&[
-        "--etcd-via",
-        "exec",
-        "report",
-        "--format",
-        "json",
-        "--observe",
-        "0",
-    ]);
-    let (code, doc) = report_json(&out);
+    let (code, doc) = sim.report(&["--etcd-via", "exec"]);
     assert_eq!(code, Some(1), "{doc:#}");
     assert_eq!(doc["sources"]["etcd_exec"]["state"], "forbidden", "{doc:#}");
     assert!(
@@ -416,4 +383,80 @@ async fn kubectl_exec_runs_the_guides_rke2_loop_against_the_simulator() {
         "{bad:?}"
     );
     assert!(bad.stderr.contains("exit code 1"), "{bad:?}");
+}
+
+/// The Rancher guide's RKE2 health loop, verbatim ("Recovering an RKE cluster from an etcd split
+/// brain"), run by a shell with the real kubectl against the simulator: for every etcd pod, its name
+/// and etcdctl's `--write-out=table` (laid out as etcdctl 3.4 prints it; `tests/etcd_real_exec.rs`
+/// pins that layout to a real etcdctl). As the guide warns, every member says healthy, the island
+/// too. Then the `--cluster` table through `kubectl exec` and the guide's `crictl` form's flags.
+#[tokio::test]
+async fn the_guides_loop_prints_etcdctl_tables_through_kubectl_exec() {
+    let Some(bin) = support::kubectl::kubectl_or_skip("the guide's loop") else {
+        return;
+    };
+    let h = support::sim("etcd-split-brain").await;
+    let k = support::kubectl::Kubectl::new(bin, &h, "admin");
+    let certs = "ETCDCTL_ENDPOINTS='https://127.0.0.1:2379' ETCDCTL_CACERT='/var/lib/rancher/rke2/server/tls/etcd/server-ca.crt' ETCDCTL_CERT='/var/lib/rancher/rke2/server/tls/etcd/server-client.crt' ETCDCTL_KEY='/var/lib/rancher/rke2/server/tls/etcd/server-client.key' ETCDCTL_API=3";
+    let guide = format!(
+        "for etcdpod in $(kubectl -n kube-system get pod -l component=etcd --no-headers -o custom-columns=NAME:.metadata.name); do echo $etcdpod; kubectl -n kube-system exec $etcdpod -- sh -c \"{certs} etcdctl --write-out=table endpoint health\"; echo \"\"; done;"
+    );
+    let out = k.shell(&guide).await;
+    assert!(out.ok, "{out:?}");
+    let table = "+------------------------+--------+-------+-------+\n\
+                 |        ENDPOINT        | HEALTH | TOOK  | ERROR |\n\
+                 +------------------------+--------+-------+-------+\n\
+                 | https://127.0.0.1:2379 |   true | 1.2ms |       |\n\
+                 +------------------------+--------+-------+-------+\n";
+    let expected: String = ["etcd-prod-cp-1", "etcd-prod-cp-2", "etcd-prod-cp-3"]
+        .iter()
+        .map(|p| format!("{p}\n{table}\n"))
+        .collect();
+    assert_eq!(out.stdout, expected);
+    // the crictl form's `endpoint health --cluster --write-out=table`, and `endpoint status`
+    // through kubectl exec into a majority member: one row per member the majority lists
+    let cluster = k
+        .shell(&format!(
+            "kubectl -n kube-system exec etcd-prod-cp-1 -- sh -c \"{certs} etcdctl endpoint status --cluster --write-out=table\""
+        ))
+        .await;
+    let lines: Vec<&str> = cluster.stdout.lines().collect();
+    let header: Vec<&str> = lines[1]
+        .split('|')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "ENDPOINT",
+            "ID",
+            "VERSION",
+            "DB SIZE",
+            "IS LEADER",
+            "IS LEARNER",
+            "RAFT TERM",
+            "RAFT INDEX",
+            "RAFT APPLIED INDEX",
+            "ERRORS"
+        ],
+        "{}",
+        cluster.stdout
+    );
+    let rows: Vec<&&str> = lines.iter().filter(|l| l.starts_with("| http")).collect();
+    assert_eq!(rows.len(), 3, "{}", cluster.stdout);
+    // alarm list has no table in etcdctl 3.4: the same refusal, exit code 4
+    let alarms = k
+        .shell(&format!(
+            "kubectl -n kube-system exec etcd-prod-cp-1 -- sh -c \"{certs} etcdctl alarm list -w table\""
+        ))
+        .await;
+    assert!(!alarms.ok);
+    assert!(
+        alarms
+            .stderr
+            .contains("Error: table not supported as output format"),
+        "{alarms:?}"
+    );
+    assert!(alarms.stderr.contains("exit code 4"), "{alarms:?}");
 }

@@ -1,88 +1,23 @@
 //! The etcd pane against real etcd 3.4 members started by each test on free loopback ports:
 //! healthy, a stopped member, split brain (island and rejoin, three and five members), NOSPACE, TLS
 //! with client certificates, u64 IDs above i64::MAX, and the `report` binary with no kubeconfig.
-//! Each test skips visibly without etcd, and fails under `CI=true`.
+//! Each test skips visibly without etcd, and fails under CI (`support::under_ci`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use ktriage::config::Config;
 use ktriage::diagnose::{Finding, Severity};
 use ktriage::etcd::client::{ErrorKind, EtcdClient, Request};
 use ktriage::etcd::logs::LogGroups;
-use ktriage::etcd::probe::{Round, probe_round};
 use ktriage::etcd::tls::{TlsFiles, TlsProblem, client_config};
 use ktriage::etcd::wire::{Status, hex};
-use ktriage::model::etcd::{AccessInfo, EtcdMsg};
-use ktriage::model::{ClusterInfo, Model};
-use ktriage::msg::Msg;
-use ktriage::update::update;
-use support::etcd::{Cluster, Opts};
-
-const TIMEOUT: Duration = Duration::from_secs(2);
-
-fn client(c: &Cluster) -> EtcdClient {
-    let tls = c.pki.as_ref().map(|p| {
-        client_config(&TlsFiles {
-            cacert: Some(p.ca.clone()),
-            cert: Some(p.client_crt.clone()),
-            key: Some(p.client_key.clone()),
-        })
-        .unwrap()
-    });
-    EtcdClient::new(tls, None, TIMEOUT)
-}
-
-/// One probe round through the model and the rules, as the TUI and the report do it.
-async fn observe(c: &Cluster) -> (Round, Model) {
-    let cl = client(c);
-    let started = Utc::now();
-    let t = Instant::now();
-    let endpoints = probe_round(&cl, &c.endpoints(), &mut BTreeMap::new()).await;
-    let round = Round {
-        started,
-        took_ms: t.elapsed().as_millis() as u64,
-        endpoints,
-    };
-    let mut m = Model::new(
-        ClusterInfo::default(),
-        Config::defaults().unwrap().keymap,
-        started,
-    );
-    m.etcd.configure(
-        AccessInfo {
-            endpoints: c.endpoints(),
-            origin: "test".into(),
-            tls: c.opts.tls,
-        },
-        started,
-    );
-    update(
-        &mut m,
-        Msg::Etcd(Box::new(EtcdMsg::Round(round.clone()))),
-        Utc::now(),
-    );
-    (round, m)
-}
+use support::etcd::{Cluster, Opts, TIMEOUT, observe, until};
 
 fn ids(findings: &[Finding]) -> Vec<&str> {
     findings.iter().map(|f| f.id.as_str()).collect()
-}
-
-/// Probe until `done` accepts the findings or the deadline passes (no sleeping for behaviour).
-async fn until(c: &Cluster, within: Duration, done: impl Fn(&Model) -> bool) -> (Round, Model) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (r, m) = observe(c).await;
-        if done(&m) || Instant::now() > deadline {
-            return (r, m);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod support;
 
 use chrono::Duration;
 use ktriage::etcd::client::ErrorKind;
+use ktriage::etcd::recovery;
 use ktriage::etcd::runbook::{self, Platform, Runbook};
 use ktriage::model::etcd::{EtcdMsg, EtcdPodRow, SnapshotRow};
 use ktriage::model::{Delta, Model};
@@ -28,26 +29,11 @@ fn set_nodes(m: &mut Model, version: &str, f: impl Fn(&mut ktriage::model::nodes
 }
 
 fn pods(m: &mut Model, args: Vec<String>, annotated: bool) {
-    update(m, Msg::Etcd(Box::new(EtcdMsg::Pods(Delta::Init))), t0());
-    for i in 1..=3 {
-        let row = EtcdPodRow {
-            namespace: "kube-system".into(),
-            name: format!("etcd-cp-{i}"),
-            node: Some(format!("cp-{i}")),
-            host_ip: Some(format!("10.0.0.1{i}")),
-            phase: "Running".into(),
-            ready: true,
-            args: args.clone(),
-            advertise_client_url: annotated.then(|| url(i)),
-            ..Default::default()
-        };
-        update(
-            m,
-            Msg::Etcd(Box::new(EtcdMsg::Pods(Delta::InitApply(row)))),
-            t0(),
-        );
-    }
-    update(m, Msg::Etcd(Box::new(EtcdMsg::Pods(Delta::InitDone))), t0());
+    let rows = (1..=3).map(|i| EtcdPodRow {
+        advertise_client_url: annotated.then(|| url(i)),
+        ..etcd_pod(i, args.clone())
+    });
+    set_pods(m, rows, t0());
 }
 
 fn rke2_pods(m: &mut Model) {
@@ -194,23 +180,79 @@ fn rke2_split_brain_from_a_jump_host_with_both_sides_and_the_bootstrap_caveat() 
     );
 }
 
-#[test]
-fn k3s_split_brain_runs_etcdctl_on_the_server_with_k3s_certificates() {
-    let mut m = etcd_model(three(island()));
+const K3S_CTL: &str = "etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/var/lib/rancher/k3s/server/tls/etcd/server-ca.crt --cert=/var/lib/rancher/k3s/server/tls/etcd/client.crt --key=/var/lib/rancher/k3s/server/tls/etcd/client.key";
+
+fn k3s(mut m: Model) -> Model {
     m.api.version = Some("v1.30.2+k3s1".into());
     set_nodes(&mut m, "v1.30.2+k3s1", |_| {});
     update(&mut m, Msg::Tick, t0());
     assert_eq!(runbook::detect(&m).platform, Platform::K3s);
-    let cmds = commands(&runbook::build(&m, t0()).unwrap());
-    assert_eq!(
-        cmds[0],
-        "etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/var/lib/rancher/k3s/server/tls/etcd/server-ca.crt --cert=/var/lib/rancher/k3s/server/tls/etcd/server-client.crt --key=/var/lib/rancher/k3s/server/tls/etcd/server-client.key member remove f0c66c6ed1ce18cc"
+    m
+}
+
+/// k3s ships no etcdctl and has no etcd pod: the runbook first installs the etcdctl of the
+/// member's own version (`tests/etcd_real_exec.rs` runs that step), then runs it with k3s's
+/// certificates as k3s's documentation names them.
+#[test]
+fn k3s_split_brain_installs_etcdctl_then_runs_it_with_k3s_certificates() {
+    let m = k3s(etcd_model(three(island())));
+    let rb = runbook::build(&m, t0()).unwrap();
+    let cmds = commands(&rb);
+    assert_eq!(cmds[0], runbook::k3s_etcdctl_install());
+    assert!(
+        cmds[0].contains("https://127.0.0.1:2379/version")
+            && cmds[0].contains("/var/lib/rancher/k3s/server/tls/etcd/client.key"),
+        "{}",
+        cmds[0]
     );
-    assert_eq!(cmds[1], "systemctl stop k3s");
-    assert!(cmds[2].starts_with(
+    let install = rb
+        .steps
+        .iter()
+        .find(|s| s.command.as_ref() == Some(&cmds[0]))
+        .unwrap();
+    assert!(
+        install.text.contains("k3s ships no etcdctl")
+            && install.text.contains("ktriage sees etcd 3.5.9"),
+        "{}",
+        install.text
+    );
+    assert_eq!(cmds[1], format!("{K3S_CTL} member remove f0c66c6ed1ce18cc"));
+    assert_eq!(cmds[2], "systemctl stop k3s");
+    assert!(cmds[3].starts_with(
         "mv /var/lib/rancher/k3s/server/db/etcd /var/lib/rancher/k3s/server/db/etcd-old-"
     ));
     assert!(cmds.iter().all(|c| !c.contains("rke2")), "{cmds:#?}");
+    assert_eq!(
+        cmds.iter()
+            .filter(|c| c.contains("releases/download"))
+            .count(),
+        1,
+        "installed once: {cmds:#?}"
+    );
+}
+
+/// Every k3s runbook that runs etcdctl installs it first: NOSPACE, a stale member, a down member
+/// whose node is gone. Quorum lost runs none (`k3s server --cluster-reset`).
+#[test]
+fn k3s_installs_etcdctl_before_every_etcdctl_step() {
+    let nospace = k3s(etcd_model(three(with_alarm(
+        ok(3, Ans::new(M3_STALE, MAJORITY, M1), majority_list(M1)),
+        M3_STALE,
+        "NOSPACE",
+    ))));
+    let mut gone = etcd_model(three(down(3, ErrorKind::Refused, "refused")));
+    update(&mut gone, Msg::Nodes(Delta::Delete("cp-3".into())), t0());
+    let gone = k3s(gone);
+    for m in [nospace, gone] {
+        let cmds = commands(&runbook::build(&m, t0()).unwrap());
+        let install = pos(&cmds, "releases/download");
+        let first = cmds.iter().position(|c| c.starts_with("etcdctl ")).unwrap();
+        assert_eq!(install + 1, first, "{cmds:#?}");
+        assert!(cmds[first].starts_with(K3S_CTL), "{cmds:#?}");
+    }
+    let lost = k3s(quorum_lost());
+    let cmds = commands(&runbook::build(&lost, t0()).unwrap());
+    assert!(!cmds.iter().any(|c| c.contains("etcdctl")), "{cmds:#?}");
 }
 
 fn rke1(mut m: Model) -> Model {
@@ -222,6 +264,10 @@ fn rke1(mut m: Model) -> Model {
     m
 }
 
+const TOOLS: &str = "https://github.com/rancherlabs/support-tools/raw/a85b05182794db17d50f41a79222ea85946e6c8c/etcd-tools";
+
+/// The guide's RKE1 order: `rke up`, then etcd-tools (its real scripts, pinned to their last
+/// version, with their real arguments), then a snapshot restore.
 #[test]
 fn rke1_follows_the_guides_order() {
     let m = rke1(quorum_lost());
@@ -232,37 +278,50 @@ fn rke1_follows_the_guides_order() {
         cmds,
         vec![
             "rke up --config cluster.yml".to_string(),
+            "docker update --restart=no etcd && docker stop etcd".into(),
+            format!(
+                "curl -LO {TOOLS}/restore-etcd-single.sh && bash ./restore-etcd-single.sh FORCE_NEW_CLUSTER"
+            ),
+            format!("curl -LO {TOOLS}/etcd-join.sh && bash ./etcd-join.sh MANUAL_MODE"),
+            "docker restart kubelet kube-apiserver".into(),
             "rke etcd snapshot-restore --config cluster.yml --name <snapshot>".into()
         ]
     );
-    let tools = rb
+    let single = rb
         .steps
         .iter()
-        .position(|s| s.text.contains("etcd-tools"))
+        .find(|s| s.command.as_deref() == Some(cmds[2].as_str()))
         .unwrap();
-    let up = rb
+    assert!(
+        single.text.starts_with("On cp-1 (newest data)") && single.text.contains("nothing lost"),
+        "{}",
+        single.text
+    );
+    let stop = rb
         .steps
         .iter()
-        .position(|s| s.command.as_deref() == Some("rke up --config cluster.yml"))
+        .find(|s| s.command.as_deref() == Some(cmds[1].as_str()))
         .unwrap();
-    let restore = rb
-        .steps
-        .iter()
-        .position(|s| s.text.starts_with("Only if no member"))
-        .unwrap();
-    assert!(up < tools && tools < restore, "{rb:#?}");
+    assert!(stop.text.contains("except cp-1"), "{}", stop.text);
+    assert!(
+        rb.steps
+            .last()
+            .unwrap()
+            .text
+            .starts_with("Only if no member")
+    );
     let m = rke1(etcd_model(three(island())));
     let cmds = commands(&runbook::build(&m, t0()).unwrap());
-    assert_eq!(cmds[0], "rke up --config cluster.yml");
     assert_eq!(
-        cmds[1],
-        "docker exec etcd etcdctl member remove f0c66c6ed1ce18cc"
+        cmds[..5],
+        [
+            "rke up --config cluster.yml".to_string(),
+            "docker exec etcd etcdctl member remove f0c66c6ed1ce18cc".into(),
+            format!("curl -LO {TOOLS}/etcd-join.sh && bash ./etcd-join.sh MANUAL_MODE"),
+            "docker restart kubelet kube-apiserver".into(),
+            "rke etcd snapshot-restore --config cluster.yml --name <snapshot>".into(),
+        ]
     );
-    assert_eq!(
-        cmds[2],
-        "docker stop etcd && mv /var/lib/etcd /var/lib/etcd-old-$(date +%Y%m%d%H%M)"
-    );
-    assert!(cmds[3].starts_with("rke etcd snapshot-restore"));
 }
 
 const KUBEADM_MANIFEST: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - etcd\n    - --advertise-client-urls=https://10.0.0.11:2379\n    - --cert-file=/etc/kubernetes/pki/etcd/server.crt\n    image: registry.k8s.io/etcd:3.5.15-0\n    name: etcd\n";
@@ -378,6 +437,14 @@ fn a_down_member_whose_node_is_gone_is_removed_not_started() {
         commands(&rb)[0].ends_with("member remove f0c66c6ed1ce18cc"),
         "{rb:#?}"
     );
+    // the member-down runbook on its own (the stale member's comes first above) removes it too
+    let own = recovery::member_down(&m, gone[0], runbook::detect(&m));
+    let cmds = commands(&own);
+    assert!(
+        cmds[0].ends_with("member remove f0c66c6ed1ce18cc"),
+        "{own:#?}"
+    );
+    assert!(!cmds.iter().any(|c| c.contains("restart")), "{own:#?}");
     // with its node still there it is started again
     let m = etcd_model(three(down(3, ErrorKind::Refused, "refused")));
     let d = m
@@ -387,6 +454,15 @@ fn a_down_member_whose_node_is_gone_is_removed_not_started() {
         .unwrap();
     assert!(d.fix.text.contains("start it again"), "{}", d.fix.text);
     assert!(d.fix.text.contains("node cp-3"), "{}", d.fix.text);
+    let cmds = commands(&runbook::build(&m, t0()).unwrap());
+    assert!(
+        cmds[0].ends_with("systemctl restart rke2-server"),
+        "{cmds:#?}"
+    );
+    assert!(
+        !cmds.iter().any(|c| c.contains("member remove")),
+        "{cmds:#?}"
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// A simulator's kubeconfig entries renamed to `name` (cluster, user and context).
 fn entries_of(yaml: &str, name: &str) -> (Value, Value, Value) {
-    let v: Value = serde_yaml::from_str(yaml).unwrap();
+    let v: Value = ktriage::yaml::from_str(yaml).unwrap();
     let mut cluster = v["clusters"][0].clone();
     cluster["name"] = name.into();
     let mut user = v["users"][0].clone();
@@ -76,7 +76,7 @@ async fn fleet_report_marks_refusing_and_black_holed_clusters_unreachable_in_tim
     let kc_path = support::write(
         home.path(),
         "kubeconfig",
-        &serde_yaml::to_string(&kc).unwrap(),
+        &ktriage::yaml::to_string(&kc).unwrap(),
     );
 
     let timeout_s = 6;

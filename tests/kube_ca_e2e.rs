@@ -1,6 +1,7 @@
 //! `kube-ca-mismatch` end to end through the binary on the simulator: `kube-ca-rotated` as shipped
-//! and with its user-chosen names changed (pods, workloads, containers), and no false positive on
-//! `healthy`.
+//! and with its user-chosen names changed (pods, workloads, containers), from the crash-looping
+//! pods' last words and from the kube-root-ca.crt bundles alone (no Secret is read), and no false
+//! positive on `healthy` (which has kube-root-ca.crt in every namespace too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod support;
@@ -83,12 +84,8 @@ fn kube_ca_rotated_with_names_changed() {
         env!("CARGO_MANIFEST_DIR"),
         "/assets/scenarios/kube-ca-rotated.yaml"
     ))
-    .unwrap()
-    .replace("rke2-coredns-rke2-coredns", "resolver")
-    .replace("rke2-canal", "mesh-net")
-    .replace("calico-node", "netd")
-    .replace("\"coredns\"", "\"dnsd\"")
-    .replace("name: kube-ca-rotated", "name: renamed");
+    .unwrap();
+    let text = renamed(&text).replace("name: kube-ca-rotated", "name: renamed");
     let p = dir.path().join("renamed.yaml");
     std::fs::write(&p, text).unwrap();
     let (code, json) = report(dir.path(), p.to_str().unwrap(), "json");
@@ -108,6 +105,83 @@ fn kube_ca_rotated_with_names_changed() {
             .any(|x| x.contains("coredns") || x.contains("canal")),
         "{w:?}"
     );
+}
+
+/// The scenario with its user-chosen names changed.
+fn renamed(text: &str) -> String {
+    text.replace("rke2-coredns-rke2-coredns", "resolver")
+        .replace("rke2-canal", "mesh-net")
+        .replace("calico-node", "netd")
+        .replace("\"coredns\"", "\"dnsd\"")
+}
+
+/// Neither a termination message nor a previous log says anything: the CA evidence alone (the API
+/// server's certificate against every namespace's kube-root-ca.crt) finds the rotation, as shipped
+/// and renamed.
+#[test]
+fn kube_ca_rotated_found_from_kube_root_ca_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/scenarios/kube-ca-rotated.yaml"
+    ))
+    .unwrap();
+    let cut = text.find("\nlogs:").unwrap();
+    let silent: String = text[..cut]
+        .lines()
+        .map(|l| {
+            // the crashed containers' last words: gone
+            match l.find("\"lastState\"") {
+                Some(_) => {
+                    let start = l.find("\"lastState\"").unwrap();
+                    let end = l[start..].find("}}").unwrap() + start + 2;
+                    format!("{}\"lastState\": {{}}{}", &l[..start], &l[end..])
+                }
+                None => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        silent
+            .lines()
+            .filter(|l| l.contains("\"kind\": \"Pod\""))
+            .all(|l| !l.contains("x509") && !l.contains("Unauthorized"))
+    );
+    for (name, text) in [
+        ("silent", silent.clone()),
+        ("silent-renamed", renamed(&silent)),
+    ] {
+        let text = text.replace("name: kube-ca-rotated", &format!("name: {name}"));
+        let p = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&p, text).unwrap();
+        let (code, json) = report(dir.path(), p.to_str().unwrap(), "json");
+        assert_eq!(code, Some(1), "{name}: {json}");
+        let f = kube_ca(&json).unwrap_or_else(|| panic!("{name}: no kube-ca-mismatch: {json}"));
+        assert!(workloads(&f).is_empty(), "{f:#}");
+        assert_eq!(
+            f["details"]["untrusting_namespaces"],
+            serde_json::json!(["cattle-system", "kube-system"]),
+            "{f:#}"
+        );
+        assert_eq!(f["details"]["api_server_ca"], "CN=ktriage-sim-ca");
+        let ev: Vec<&str> = f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert!(
+            ev.iter().any(|e| e
+                .contains("(cattle-system, kube-system) holds CN=kube-ca, which did not issue it")),
+            "{ev:#?}"
+        );
+        assert!(
+            f["title"]
+                == "kube-ca rotated? wrong kube-root-ca.crt in 2 namespace(s): cattle-system, kube-system",
+            "{f:#}"
+        );
+    }
 }
 
 #[test]

@@ -339,46 +339,130 @@ fn rancher_agent_down_without_kube_ca_is_a_root() {
     assert!(!ok.findings.iter().any(|f| f.id == "rancher-agent-down"));
 }
 
-fn token_secret(ns: &str, name: &str, ca: &str) -> k8s_openapi::api::core::v1::Secret {
-    use base64::Engine;
-    serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-        "metadata": {"name": name, "namespace": ns},
-        "data": {
-            "ca.crt": base64::engine::general_purpose::STANDARD.encode(ca),
-            "token": base64::engine::general_purpose::STANDARD.encode("planted-token-value-991")
-        }
-    }))
-    .unwrap()
+/// A CA (PEM) and a serving certificate it signed (DER).
+fn ca_and_leaf(cn: &str) -> (String, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, cn);
+    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+    let mut l = CertificateParams::new(vec!["kubernetes.default.svc".to_string()]).unwrap();
+    l.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = l.signed_by(&KeyPair::generate().unwrap(), &ca).unwrap();
+    (ca.pem(), leaf.der().to_vec())
 }
 
+fn served(leaf: &[u8], proxied: bool) -> Msg {
+    use ktriage::certs::chain::{ServedChain, Trust, issuer_of};
+    Msg::Certs(ktriage::certs::CertsModel {
+        served: Some(ServedChain {
+            endpoint: "10.0.0.11:6443".into(),
+            leaf: leaf.to_vec(),
+            intermediates: vec![],
+            issuer: issuer_of(leaf),
+            proxied,
+            kubeconfig_ca: Some(Trust::Trusted),
+        }),
+        ..Default::default()
+    })
+}
+
+/// `kube-root-ca.crt` of each namespace, through the source's own row function.
+fn root_cas(m: &mut Model, bundles: &[(&str, &str)]) {
+    use ktriage::kube::sources::root_ca::Bundles;
+    let b = Bundles::default();
+    update(m, Msg::RootCa(Delta::Init), t0());
+    for (ns, pem) in bundles {
+        let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": "kube-root-ca.crt", "namespace": ns},
+            "data": {"ca.crt": pem}
+        }))
+        .unwrap();
+        update(m, Msg::RootCa(Delta::InitApply(b.row(&cm))), t0());
+    }
+    update(m, Msg::RootCa(Delta::InitDone), t0());
+}
+
+/// Without a single Secret: the certificate the API server presents, and namespaces whose
+/// kube-root-ca.crt does not trust it while others' does, are `kube-ca-mismatch` on their own.
 #[test]
-fn token_secrets_with_an_old_ca_are_kube_ca_evidence_without_their_content() {
-    use ktriage::kube::sources::ca_bundles::compare;
-    let root = "-----BEGIN CERTIFICATE-----\nNEW\n-----END CERTIFICATE-----\n";
-    let old = "-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----\n";
-    let secrets = vec![
-        token_secret("kube-system", "a-token", old),
-        // the same bundle with other line endings is not a mismatch
-        token_secret("kube-system", "b-token", &root.replace('\n', "\r\n")),
-    ];
-    let b = compare(root, &secrets);
-    assert_eq!(b.compared, 2);
-    assert_eq!(b.differing, vec!["kube-system/a-token".to_string()]);
-    // no crash-looping pod: the Secrets alone make the finding
+fn kube_root_ca_that_does_not_trust_the_api_server_is_kube_ca_evidence() {
+    let (new_ca, leaf) = ca_and_leaf("kube-ca-2026");
+    let (old_ca, _) = ca_and_leaf("kube-ca-2016");
     let mut m = with_pods(vec![]);
+    update(&mut m, served(&leaf, false), t0());
+    root_cas(
+        &mut m,
+        &[
+            ("apps", &new_ca),
+            ("default", &new_ca),
+            ("kube-system", &old_ca),
+        ],
+    );
+    let f = ca(&m).expect("kube-ca-mismatch from kube-root-ca.crt");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(
+        f.title,
+        "kube-ca rotated? wrong kube-root-ca.crt in 1 namespace(s): kube-system"
+    );
+    assert_eq!(f.details["untrusting_namespaces"], json!(["kube-system"]));
+    assert_eq!(f.details["api_server_ca"], json!("CN=kube-ca-2026"));
+    let ev = f.evidence.join("\n");
+    assert!(
+        ev.contains("issued by CN=kube-ca-2026; the kubeconfig's CA trusts it"),
+        "{ev}"
+    );
+    assert!(
+        ev.contains("(kube-system) holds CN=kube-ca-2016, which did not issue it"),
+        "{ev}"
+    );
+    assert!(
+        ev.contains("(apps, default) holds CN=kube-ca-2026, which issued it"),
+        "{ev}"
+    );
+    // the old CA added beside the new one (a rotation in progress) trusts it: nothing
+    let mut ok = with_pods(vec![]);
+    update(&mut ok, served(&leaf, false), t0());
+    let both = format!("{old_ca}{new_ca}");
+    root_cas(&mut ok, &[("apps", &new_ca), ("kube-system", &both)]);
+    assert!(ca(&ok).is_none(), "{:?}", ca(&ok));
+    // no namespace trusts it (a TLS-terminating proxy looks the same): not a finding by itself
+    let mut proxy = with_pods(vec![]);
+    update(&mut proxy, served(&leaf, false), t0());
+    root_cas(&mut proxy, &[("apps", &old_ca), ("kube-system", &old_ca)]);
+    assert!(ca(&proxy).is_none());
+    // behind Rancher's proxy the chain is Rancher's: never compared
+    let mut rancher = with_pods(vec![]);
+    update(&mut rancher, served(&leaf, true), t0());
+    root_cas(&mut rancher, &[("apps", &new_ca), ("kube-system", &old_ca)]);
+    assert!(ca(&rancher).is_none());
+    // the API server presents another certificate: the verdicts follow it
+    let (_, leaf_old) = ca_and_leaf("kube-ca-2016-reissued");
+    update(&mut m, served(&leaf_old, false), t0());
+    assert!(ca(&m).is_none(), "{:?}", ca(&m));
+}
+
+/// Without the served chain (plain HTTP), bundles that differ between namespaces are evidence
+/// beside crash-looping system pods, not a finding by themselves.
+#[test]
+fn differing_kube_root_ca_is_evidence_beside_crash_loops() {
+    let (new_ca, _) = ca_and_leaf("kube-ca-2026");
+    let (old_ca, _) = ca_and_leaf("kube-ca-2016");
+    let mut m = with_pods(vec![]);
+    root_cas(&mut m, &[("apps", &new_ca), ("kube-system", &old_ca)]);
     assert!(ca(&m).is_none());
-    update(&mut m, Msg::CaBundles(b), t0());
-    let f = ca(&m).expect("kube-ca-mismatch from token Secrets");
+    let mut m = with_pods(vec![pod(
+        "kube-system",
+        "dns-1",
+        ("ReplicaSet", "dns-7f"),
+        Some(X509),
+    )]);
+    root_cas(&mut m, &[("apps", &new_ca), ("kube-system", &old_ca)]);
+    let f = ca(&m).expect("kube-ca-mismatch");
     assert!(
         f.evidence
             .iter()
-            .any(|e| e.contains("1 of 2") && e.contains("kube-system/a-token"))
+            .any(|e| e.starts_with("kube-root-ca.crt differs between namespaces")),
+        "{f:#?}"
     );
-    let all = serde_json::to_string(f).unwrap();
-    assert!(!all.contains("OLD") && !all.contains("planted-token-value-991"));
-    // all equal: nothing
-    let mut ok = with_pods(vec![]);
-    update(&mut ok, Msg::CaBundles(compare(root, &secrets[1..])), t0());
-    assert!(ca(&ok).is_none());
 }

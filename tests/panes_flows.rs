@@ -119,7 +119,7 @@ fn read_only_reaches_neither_scale_nor_undo() {
     }
     // and the help hides them
     let rows = m.keymap.rows(true);
-    assert!(rows.iter().all(|r| !r.action.is_mutating()));
+    assert!(rows.iter().all(|r| !r.action.is_write()));
 }
 
 #[test]

@@ -445,3 +445,65 @@ fn context_switch_in_the_running_console_keeps_read_only() {
     let _ = Command::new("kill").arg(sim.id().to_string()).status();
     let _ = sim.wait();
 }
+
+/// The console (not only the report) never requests Secrets, read-only or not: every pane, and the
+/// logs, YAML and describe views of a pod, on the `incident` demo cluster (every namespace with
+/// `kube-root-ca.crt` and a default ServiceAccount); the simulator's request log has no path
+/// containing `/secrets`, and shows the views' own requests.
+#[test]
+fn the_console_never_requests_secrets_in_any_mode() {
+    let Some(t) = Tmux::new() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log = t.dir.path().join("requests.jsonl");
+    let kc = t.dir.path().join("kc");
+    let h = rt.block_on(ktriage::sim::start(ktriage::sim::SimOptions {
+        scenario: "incident".into(),
+        request_log: Some(log.clone()),
+        ..Default::default()
+    }));
+    let h = h.unwrap();
+    h.write_kubeconfig(&kc).unwrap();
+    for read_only in [true, false] {
+        let before = support::no_secrets::request_log(&log).len();
+        let flag = if read_only { " --read-only" } else { "" };
+        t.start(
+            "tmux-256color",
+            &format!("exec {}{flag}", t.ktriage_cmd(&kc)),
+        );
+        t.wait_for("API ok");
+        let keys = |k: &str| {
+            t.run(&["send-keys", "-t", "t", k]);
+        };
+        keys("5");
+        t.wait_for("sort: memory");
+        for (k, shows) in [("l", "· logs"), ("Y", "· yaml"), ("d", "· describe")] {
+            keys(k);
+            t.wait_for(shows);
+            keys("Escape");
+        }
+        for pane in ["2", "3", "4", "6", "7", "1"] {
+            keys(pane);
+        }
+        t.wait_for("FINDING");
+        let pid = t.ktriage_pid();
+        keys("q");
+        gone_within(pid, Duration::from_secs(2));
+        let seen = support::no_secrets::request_log(&log);
+        let during = &seen[before..];
+        let bad = support::no_secrets::secret_requests(during);
+        assert!(bad.is_empty(), "read_only={read_only}: {bad:?}");
+        assert!(
+            during.iter().any(|s| s.path.ends_with("/log")),
+            "the logs view's request is missing"
+        );
+        assert!(
+            during
+                .iter()
+                .any(|s| s.path.starts_with("/api/v1/namespaces/")
+                    && s.path.contains("/pods/")
+                    && !s.path.ends_with("/log")),
+            "the YAML view's GET of the pod is missing"
+        );
+    }
+    rt.block_on(h.shutdown());
+}

@@ -51,16 +51,25 @@ async fn ktriage_client(h: &ktriage::sim::SimHandle) -> kube::Client {
     ktriage::session::build_client(h.kube_config("admin").await.unwrap(), true).unwrap()
 }
 
+/// A hung watch (the server sends nothing and never closes it, not even at `timeoutSeconds`) is
+/// noticed by ktriage itself: dropped and re-watched from its resourceVersion within the stated
+/// bound, `timeoutSeconds` + kube-runtime's 5 s margin (60 s in production; 2 + 5 = 7 s here, the
+/// same code path), and what it missed arrives once the server answers again, without a re-list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_watch_is_restarted_and_delivers_what_it_missed() {
+    use ktriage::kube::sources::{
+        HUNG_WATCH_BOUND_SECS, WATCH_IDLE_MARGIN_SECS, WATCH_TIMEOUT_SECS,
+    };
+    const TIMEOUT: u32 = 2;
+    const { assert!(HUNG_WATCH_BOUND_SECS == 60 && WATCH_TIMEOUT_SECS > TIMEOUT) };
+    let bound = Duration::from_secs(u64::from(TIMEOUT + WATCH_IDLE_MARGIN_SECS));
     let h = sim("healthy").await;
     let admin = support::client(&h).await;
     let api: Api<Namespace> = Api::all(ktriage_client(&h).await);
     let (tx, mut rx) = mpsc::channel(256);
-    // the production timeout is WATCH_TIMEOUT_SECS (55 s); 2 s shows the same mechanism quickly
     let task = tokio::spawn(run_watch(
         api,
-        watcher::Config::default().timeout(2),
+        watcher::Config::default().timeout(TIMEOUT),
         SourceId::Namespaces,
         tx,
         row,
@@ -74,26 +83,48 @@ async fn a_hung_watch_is_restarted_and_delivers_what_it_missed() {
             other => panic!("no initial sync: {other:?}"),
         }
     }
-    control(&admin, "fault", json!({"hang_watches": true})).await;
     raw(&admin, "DELETE", "/_sim/requests", "", vec![]).await;
+    control(&admin, "fault", json!({"hang_watches": true})).await;
+    let hung_at = std::time::Instant::now();
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "during-hang"}});
     control(&admin, "apply", ns).await;
-    // while hung nothing arrives, and the silent watch is replaced (twice: the first replacement
-    // may replay history while still hung)
-    eventually("two watch restarts while hung", || {
-        let admin = admin.clone();
-        async move {
-            let n = requests(&admin, "/api/v1/namespaces")
-                .await
-                .iter()
-                .filter(|e| is_watch(e))
-                .count();
-            (n >= 2).then_some(())
+    // the watch open when the hang began: the server never ends it; ktriage drops it at the bound
+    let ended = loop {
+        let (_, _, text) = raw(&admin, "GET", "/_sim/requests", "", vec![]).await;
+        let end = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["path"] == "/api/v1/namespaces" && is_watch(e) && e["stream_end"] == true);
+        if let Some(e) = end {
+            break e;
         }
-    })
-    .await;
+        assert!(
+            hung_at.elapsed() < bound + Duration::from_secs(3),
+            "the hung watch was not dropped within {bound:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let noticed = hung_at.elapsed();
+    let lasted = Duration::from_secs_f64(ended["duration_ms"].as_f64().unwrap() / 1000.0);
+    eprintln!(
+        "hung watch: lasted {lasted:?} (server timeout {TIMEOUT} s), dropped {noticed:?} after the hang began; bound {bound:?}"
+    );
+    // silent past the server's own timeout: it was the client that gave up, at the bound
+    assert!(
+        lasted >= bound - Duration::from_millis(500),
+        "the server closed the hung watch after {lasted:?}: not hung"
+    );
+    assert!(noticed <= bound + Duration::from_secs(2), "{noticed:?}");
+    // ... and re-watched at once
+    let rewatch = requests(&admin, "/api/v1/namespaces")
+        .await
+        .iter()
+        .filter(|e| is_watch(e))
+        .count();
+    assert!(rewatch >= 1, "no re-watch after dropping the hung one");
     control(&admin, "fault", json!({"hang_watches": false})).await;
-    let got = tokio::time::timeout(Duration::from_secs(10), async {
+    // the watch opened during the hang is hung too; the next one (within the bound) delivers
+    let got = tokio::time::timeout(bound + Duration::from_secs(3), async {
         while let Some(m) = rx.recv().await {
             if let Msg::Namespaces(Delta::Apply(r)) = m
                 && r.name == "during-hang"

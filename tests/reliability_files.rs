@@ -1,6 +1,11 @@
 //! Nothing lost (issue 12): a real child process appending to the journal is killed with SIGKILL at
 //! random points; every line is whole or absent, every append the child reported as done is there,
 //! the journal stays readable and appendable, and it is private (0600).
+//!
+//! The child is this same binary started with `KTRIAGE_JOURNAL_CHILD` set, so the file has its own
+//! `main` (`harness = false` in Cargo.toml): the child is a helper, not a test that passes by doing
+//! nothing. `main` understands what cargo test and nextest pass: name filters, `--exact`, `--list`
+//! (`--format terse`), `--ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -11,14 +16,46 @@ use serde_json::json;
 
 const CHILD_ENV: &str = "KTRIAGE_JOURNAL_CHILD";
 
-/// The child: appends forever and reports each append after it returned (i.e. after the fsync).
-/// In a normal test run (no env var) it returns at once.
-#[test]
-fn journal_child() {
-    let Some(path) = std::env::var_os(CHILD_ENV) else {
+const TEST: &str = "kill_9_leaves_every_line_whole_or_absent_and_loses_no_reported_append";
+
+fn main() {
+    if let Some(path) = std::env::var_os(CHILD_ENV) {
+        journal_child(path.into());
         return;
-    };
-    let j = Journal::new(path.into());
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let filters: Vec<&String> = args
+        .iter()
+        .filter(|a| !a.starts_with('-') && !matches!(a.as_str(), "terse" | "pretty" | "json"))
+        .collect();
+    let selected = !flag("--ignored")
+        && (filters.is_empty()
+            || filters.iter().any(|f| {
+                if flag("--exact") {
+                    f.as_str() == TEST
+                } else {
+                    TEST.contains(f.as_str())
+                }
+            }));
+    if flag("--list") {
+        if selected {
+            println!("{TEST}: test");
+        }
+        return;
+    }
+    if !selected {
+        println!("\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 1 filtered out\n");
+        return;
+    }
+    println!("\nrunning 1 test");
+    kill_9_leaves_every_line_whole_or_absent_and_loses_no_reported_append();
+    println!("test {TEST} ... ok\n\ntest result: ok. 1 passed; 0 failed\n");
+}
+
+/// The child: appends forever and reports each append after it returned (i.e. after the fsync).
+fn journal_child(path: std::path::PathBuf) {
+    let j = Journal::new(path);
     let round = std::env::var("KTRIAGE_JOURNAL_ROUND").unwrap_or_default();
     let pad = "x".repeat(16 * 1024);
     let mut out = std::io::stdout().lock();
@@ -31,19 +68,12 @@ fn journal_child() {
     }
 }
 
-#[test]
 fn kill_9_leaves_every_line_whole_or_absent_and_loses_no_reported_append() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/journal.jsonl");
     let mut reported = Vec::new();
     for round in 0..6 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "journal_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
             .env(CHILD_ENV, &path)
             .env("KTRIAGE_JOURNAL_ROUND", round.to_string())
             .stdout(Stdio::piped())

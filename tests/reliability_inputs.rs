@@ -70,7 +70,7 @@ fn every_bad_input_is_one_clear_line_and_exit_2() {
                 "--config".into(),
                 w("c2.toml", b"[intervals]\napi_probe_secs = \"soon\"\n"),
             ],
-            "config file c2.toml, line 2: invalid type: string \"soon\", expected u64",
+            "config file c2.toml, line 2: `intervals.api_probe_secs`: invalid type: string \"soon\", expected u64",
         ),
     ];
     for (args, want) in cases {
@@ -105,10 +105,13 @@ fn invalid_scenario_files_are_named_with_their_line() {
     .unwrap();
     std::fs::write(h.join("type.yaml"), "name: x\nobjects: 5\n").unwrap();
     for (file, want) in [
-        ("flow.yaml", "invalid scenario flow.yaml line 4:"),
+        (
+            "flow.yaml",
+            "invalid scenario flow.yaml line 3: objects: unclosed bracket '{' at line 3, column 5",
+        ),
         (
             "type.yaml",
-            "invalid scenario type.yaml line 2: objects: invalid type: integer `5`, expected a sequence",
+            "invalid scenario type.yaml line 2: objects: expected sequence start at line 2, column 10",
         ),
         (
             "missing.yaml",

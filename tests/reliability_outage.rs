@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use harness::{Harness, screen};
+use harness::{Harness, Sent, screen};
+use ktriage::kube::sources::resume::{WATCH_BACKOFF_CAP, WATCH_BACKOFF_START};
 use ktriage::model::SourceState;
 use ktriage::msg::Msg;
 use ktriage::update::update;
@@ -45,31 +46,324 @@ fn outage_secs() -> f64 {
         .unwrap_or(6.0)
 }
 
-/// Attempts one source may make in `t` seconds: watches and the API probe back off exponentially
-/// from 0.8 s (plus the one in flight); pollers keep an interval of at least 5 s.
-fn attempts_bound(t: f64) -> u64 {
-    let backoff = 2.0 + (t / 0.8 + 1.0).log2().ceil();
-    let poller = (t / 5.0).ceil() + 1.0;
-    backoff.max(poller) as u64
+/// How a source behaves while the API server does not answer, as designed.
+#[derive(Debug, Clone, Copy)]
+enum Design {
+    /// `n` watch streams (kube-runtime watcher with [`WatchBackoff`]): the stream the outage closed
+    /// is re-watched at once, then once after each delay of 0.8 s doubling to 30 s, each delay at
+    /// least 80 % of its nominal value (jitter only shortens).
+    Watch(u64),
+    /// The API probe: retried after 1 s, then after each delay of `next_backoff` (doubling to the
+    /// 30 s cap, at least 95 % of the doubled value).
+    Probe,
+    /// A poller: one round every `Duration` (after the round), one request per round while the API
+    /// does not answer (a round stops at its first unanswered request).
+    Poll(Duration),
+}
+
+impl Design {
+    /// The most requests this source can send in `t` seconds of outage (the round or attempt in
+    /// flight when the outage began included).
+    fn bound(self, t: f64) -> u64 {
+        match self {
+            Design::Watch(n) => {
+                let (mut k, mut at) = (1, 0.0);
+                let mut nominal = WATCH_BACKOFF_START.as_secs_f64();
+                loop {
+                    at += nominal * 0.8;
+                    if at > t {
+                        return n * k;
+                    }
+                    k += 1;
+                    nominal = (nominal * 2.0).min(WATCH_BACKOFF_CAP.as_secs_f64());
+                }
+            }
+            Design::Probe => {
+                let cap = 30.0;
+                let (mut k, mut at, mut wait) = (1, 0.0, 1.0);
+                loop {
+                    at += wait;
+                    if at > t {
+                        return k;
+                    }
+                    k += 1;
+                    wait = (wait * 2.0f64).min(cap) * 0.95;
+                }
+            }
+            Design::Poll(every) => (t / every.as_secs_f64()).floor() as u64 + 1,
+        }
+    }
+}
+
+/// Every request a source may send, by what it asks for. A request no source claims fails the test:
+/// a new source must be designed into the bound.
+struct Source {
+    name: &'static str,
+    design: Design,
+    claims: fn(&Sent, &[String]) -> bool,
+}
+
+fn has(q: &str, part: &str) -> bool {
+    q.split('&').any(|p| p == part)
+}
+
+fn watch(s: &Sent) -> bool {
+    has(&s.query, "watch=true")
+}
+
+/// The 21 tasks `start_all` starts, with how each behaves in an outage (`crash_logs` is one task
+/// with two watch streams and a log poller; the content scan is one task with a watch and a poller).
+fn sources() -> Vec<Source> {
+    use ktriage::kube::sources::{crash_logs, etcd, etcd_snapshots, namespaces};
+    const TERMINATING: &str = "fieldSelector=status.phase%3DTerminating";
+    const ETCD: &str = "labelSelector=component%3Detcd";
+    vec![
+        Source {
+            name: "api probe (/version)",
+            design: Design::Probe,
+            claims: |s, _| s.path == "/version",
+        },
+        Source {
+            name: "namespaces",
+            design: Design::Watch(1),
+            claims: |s, _| s.path == "/api/v1/namespaces" && !has(&s.query, TERMINATING),
+        },
+        Source {
+            name: "nodes",
+            design: Design::Watch(1),
+            claims: |s, _| s.path == "/api/v1/nodes",
+        },
+        Source {
+            name: "etcd pods",
+            design: Design::Watch(1),
+            claims: |s, _| {
+                s.path == "/api/v1/namespaces/kube-system/pods"
+                    && has(&s.query, ETCD)
+                    && (watch(s) || s.query.contains("limit="))
+            },
+        },
+        Source {
+            name: "etcd logs (names LIST, log tails)",
+            design: Design::Poll(etcd::LOG_EVERY),
+            claims: |s, _| {
+                (s.path == "/api/v1/namespaces/kube-system/pods"
+                    && has(&s.query, ETCD)
+                    && !watch(s)
+                    && !s.query.contains("limit="))
+                    || (s.path.ends_with("/log") && has(&s.query, "container=etcd"))
+            },
+        },
+        Source {
+            name: "etcd /readyz",
+            design: Design::Poll(etcd::READYZ_EVERY),
+            claims: |s, _| s.path == "/readyz",
+        },
+        Source {
+            name: "etcd snapshot records",
+            design: Design::Poll(etcd_snapshots::EVERY),
+            claims: |s, _| s.path.ends_with("-etcd-snapshots"),
+        },
+        Source {
+            name: "leases",
+            design: Design::Watch(1),
+            claims: |s, _| s.path == "/apis/coordination.k8s.io/v1/leases",
+        },
+        Source {
+            name: "events",
+            design: Design::Watch(1),
+            claims: |s, _| {
+                s.path == "/apis/events.k8s.io/v1/events"
+                    || (s.path == "/api/v1/events"
+                        && !has(&s.query, "fieldSelector=type%3DWarning"))
+            },
+        },
+        Source {
+            name: "top pods",
+            design: Design::Watch(1),
+            claims: |s, _| s.path == "/api/v1/pods",
+        },
+        Source {
+            name: "top replicasets",
+            design: Design::Watch(1),
+            claims: |s, _| s.path == "/apis/apps/v1/replicasets",
+        },
+        Source {
+            name: "crash logs: system pods",
+            design: Design::Watch(2),
+            claims: |s, _| {
+                (s.path == "/api/v1/namespaces/kube-system/pods" && !has(&s.query, ETCD))
+                    || s.path == "/api/v1/namespaces/cattle-system/pods"
+            },
+        },
+        Source {
+            name: "crash logs: previous logs",
+            design: Design::Poll(crash_logs::EVERY),
+            claims: |s, _| s.path.ends_with("/log") && has(&s.query, "previous=true"),
+        },
+        Source {
+            name: "kube-root-ca.crt",
+            design: Design::Watch(1),
+            claims: |s, _| s.path == "/api/v1/configmaps" && s.query.contains("kube-root-ca.crt"),
+        },
+        Source {
+            name: "metrics.k8s.io",
+            design: Design::Poll(Duration::from_secs(10)),
+            claims: |s, _| s.path.starts_with("/apis/metrics.k8s.io/"),
+        },
+        Source {
+            name: "apiservices",
+            design: Design::Watch(1),
+            claims: |s, _| s.path == "/apis/apiregistration.k8s.io/v1/apiservices",
+        },
+        Source {
+            name: "namespace content: Terminating",
+            design: Design::Watch(1),
+            claims: |s, _| s.path == "/api/v1/namespaces" && has(&s.query, TERMINATING),
+        },
+        Source {
+            name: "namespace content: scan",
+            design: Design::Poll(namespaces::CONTENT_EVERY),
+            claims: |s, terminating| {
+                let discovery = s.path == "/api"
+                    || s.path == "/api/v1"
+                    || s.path == "/apis"
+                    || (s.path.starts_with("/apis/") && s.path.split('/').count() <= 4);
+                discovery
+                    || terminating
+                        .iter()
+                        .any(|ns| s.path.contains(&format!("/namespaces/{ns}/")))
+            },
+        },
+        Source {
+            name: "validating webhooks",
+            design: Design::Watch(1),
+            claims: |s, _| s.path.ends_with("/validatingwebhookconfigurations"),
+        },
+        Source {
+            name: "mutating webhooks",
+            design: Design::Watch(1),
+            claims: |s, _| s.path.ends_with("/mutatingwebhookconfigurations"),
+        },
+        Source {
+            name: "services",
+            design: Design::Watch(1),
+            claims: |s, _| s.path == "/api/v1/services",
+        },
+        Source {
+            name: "webhook backends",
+            design: Design::Watch(1),
+            claims: |s, _| {
+                s.path == "/apis/discovery.k8s.io/v1/endpointslices"
+                    || s.path == "/api/v1/endpoints"
+            },
+        },
+        Source {
+            name: "webhook events",
+            design: Design::Watch(1),
+            claims: |s, _| {
+                s.path == "/api/v1/events" && has(&s.query, "fieldSelector=type%3DWarning")
+            },
+        },
+    ]
+}
+
+/// Requests per source in `sent`, checked against each source's designed bound for `t` seconds;
+/// returns (total measured, total bound) and the table printed for the record.
+fn check_bounds(sent: &[Sent], terminating: &[String], t: f64) -> (u64, u64, String) {
+    let table = sources();
+    let mut counts = vec![0u64; table.len()];
+    for s in sent {
+        let owners: Vec<usize> = (0..table.len())
+            .filter(|i| (table[*i].claims)(s, terminating))
+            .collect();
+        assert_eq!(
+            owners.len(),
+            1,
+            "request {} {}?{} claimed by {:?}: every request needs exactly one source",
+            s.method,
+            s.path,
+            s.query,
+            owners.iter().map(|i| table[*i].name).collect::<Vec<_>>()
+        );
+        counts[owners[0]] += 1;
+    }
+    let mut text = String::new();
+    let (mut total, mut bound) = (0, 0);
+    let mut over = Vec::new();
+    for (src, n) in table.iter().zip(&counts) {
+        let b = src.design.bound(t);
+        text.push_str(&format!(
+            "  {:36} {:>3} of at most {:>3}  ({:?})\n",
+            src.name, n, b, src.design
+        ));
+        if *n > b {
+            over.push(format!("{} sent {n} > {b}", src.name));
+        }
+        total += n;
+        bound += b;
+    }
+    assert!(
+        over.is_empty(),
+        "over the designed bound in a {t} s outage: {over:?}\n{text}"
+    );
+    (total, bound, text)
+}
+
+#[test]
+fn the_designed_bounds_count_what_the_design_says() {
+    // 60 s: each watch stream tries at 0, 0.64, 1.92, 4.48, 9.6, 19.84, 40.32 s (the earliest its
+    // jittered delays allow), the probe at 0, 1, 2.9, 6.51, 13.37, 26.4, 51.16 s
+    assert_eq!(Design::Watch(1).bound(60.0), 7);
+    assert_eq!(Design::Watch(2).bound(6.0), 8);
+    assert_eq!(Design::Probe.bound(60.0), 7);
+    assert_eq!(Design::Probe.bound(6.0), 3);
+    assert_eq!(Design::Poll(Duration::from_secs(5)).bound(60.0), 13);
+    assert_eq!(Design::Poll(Duration::from_secs(60)).bound(60.0), 2);
+    // the 21 tasks, 17 watch streams among them
+    let streams: u64 = sources()
+        .iter()
+        .map(|s| match s.design {
+            Design::Watch(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(streams, 17);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
-    let h = sim("healthy").await;
+    // every story at once: crash-looping system pods, Terminating namespaces, etcd pods, metrics —
+    // every poller has something to do
+    let h = sim("incident").await;
     let admin = support::client(&h).await;
-    let mut app = Harness::start(&h, "admin").await;
+    let (mut app, sent) = Harness::start_recorded(&h, "admin").await;
+    assert_eq!(
+        app.sources(),
+        21,
+        "start_all's tasks; the table in sources() must follow"
+    );
     app.until("first sync", Duration::from_secs(20), |m| {
         m.api.state.is_ok() && m.namespaces.state.is_ok() && m.nodes.state.is_ok()
     })
     .await;
+    // let the pollers run their first rounds, so the outage finds them mid-schedule
+    app.pump(Duration::from_secs(2)).await;
     let namespaces = app.model.namespaces.store.len();
     let nodes = app.model.nodes.store.len();
-    assert!(namespaces > 0 && nodes > 0);
+    let terminating: Vec<String> = app
+        .model
+        .namespaces
+        .store
+        .iter()
+        .filter(|n| n.phase == "Terminating")
+        .map(|n| n.name.clone())
+        .collect();
+    assert!(namespaces > 0 && nodes > 0 && !terminating.is_empty());
     raw(&admin, "DELETE", "/_sim/requests", "", vec![]).await;
 
     let secs = outage_secs();
-    control(&admin, "fault", json!({"outage_seconds": secs})).await;
     let began = Instant::now();
+    control(&admin, "fault", json!({"outage_seconds": secs})).await;
     app.until(
         "every Kubernetes source stale and the API unreachable",
         Duration::from_secs(20),
@@ -107,7 +401,6 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
 
     // no exit: sources keep running through the outage; then they resume
     let outage = Duration::from_secs_f64(secs);
-    // the fault's own duration (the control channel is refused during the outage too)
     while began.elapsed() < outage {
         app.pump(Duration::from_millis(100)).await;
         assert!(
@@ -116,12 +409,19 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
         );
     }
     let ended = Instant::now();
-    let refused = {
-        let (_, _, t) = raw(&admin, "GET", "/_sim/faults", "", vec![]).await;
-        serde_json::from_str::<Value>(&t).unwrap()["outage_refused"]
-            .as_u64()
-            .unwrap()
-    };
+    // what the sources sent during the outage, against what their design allows
+    let during: Vec<Sent> = sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.at >= began && s.at <= began + outage)
+        .cloned()
+        .collect();
+    let (total, bound, table) = check_bounds(&during, &terminating, secs);
+    eprintln!(
+        "outage {secs} s: {total} requests from {} tasks (bound {bound}):\n{table}",
+        app.sources()
+    );
     app.until(
         "every watch and the probe back within the backoff cap",
         Duration::from_secs(35),
@@ -129,14 +429,11 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
     )
     .await;
     let resumed = ended.elapsed();
-    eprintln!(
-        "outage {secs} s: {refused} refused connections/requests from {} sources; resumed {resumed:?} after it ended",
-        app.sources()
-    );
+    eprintln!("resumed {resumed:?} after the outage ended");
     assert!(resumed <= Duration::from_secs(30), "{resumed:?}");
-    let bound = app.sources() as u64 * attempts_bound(secs);
-    assert!(refused <= bound, "{refused} attempts > bound {bound}");
     assert_eq!(app.model.namespaces.store.len(), namespaces);
+    // the scan of Terminating namespaces kept its last content through the outage
+    assert!(app.model.namespaces.content.len() >= terminating.len());
     // resumed from the kept resourceVersion: the watches re-watched, nobody re-listed
     let log = request_log(&admin).await;
     for path in ["/api/v1/namespaces", "/api/v1/nodes"] {
@@ -144,13 +441,6 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
             .iter()
             .filter(|e| e["path"] == path && e["method"] == "GET")
             .filter(|e| !e["query"].as_str().unwrap_or("").contains("watch=true"))
-            // the Namespaces pane's content poll of Terminating namespaces is not a watch's re-list
-            .filter(|e| {
-                !e["query"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("fieldSelector=status.phase")
-            })
             .collect();
         assert!(
             lists.is_empty(),

@@ -2,7 +2,7 @@
 //! "needs list <resource> in <scope>" while the API probe works; after binding
 //! `assets/rbac/ktriage-auditor.yaml` every source answers and a Secret read is still refused.
 //! Needs the real server (`scripts/real-apiserver.sh build`), etcd and kubectl; skips visibly
-//! without them, fails under `CI=true`.
+//! without them, fails under CI (`support::under_ci`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -38,9 +38,9 @@ fn real_server() -> Option<RealServer> {
     let tools =
         support::require_tool("etcd").is_some() && support::require_tool("kubectl").is_some();
     if !built || !tools {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
+        if support::under_ci() {
             panic!(
-                "the real kube-apiserver is required under CI=true: run scripts/real-apiserver.sh build"
+                "the real kube-apiserver is required under CI: run scripts/real-apiserver.sh build"
             );
         }
         eprintln!("SKIP: real kube-apiserver not built (scripts/real-apiserver.sh build)");
@@ -168,4 +168,18 @@ fn the_auditor_role_is_exactly_enough_on_the_real_server() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
     let out = kubectl(&jane, &["auth", "can-i", "list", "leases", "-A"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes");
+    // ConfigMaps by name only: kube-root-ca.crt (which the report above read in every namespace)
+    for (what, ns, want) in [
+        ("configmaps", "-A", "no"),
+        ("configmaps/kube-root-ca.crt", "-nshop", "yes"),
+        ("configmaps/other", "-nkube-system", "no"),
+    ] {
+        let out = kubectl(&jane, &["auth", "can-i", "get", what, ns]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            want,
+            "{what} {ns}"
+        );
+    }
+    assert_eq!(sources["kube-root-ca"]["state"], "ok", "{doc}");
 }

@@ -283,3 +283,149 @@ fn confirm_dialog_takes_a_reason_for_the_failure_policy_toggle() {
         other => panic!("{other:?}"),
     }
 }
+
+/// In a production context the toggle asks for the reason first (kept at the first enter), then
+/// for the configuration's name; the reason is what the patch records.
+#[test]
+fn production_keeps_the_toggle_reason_and_asks_for_the_name() {
+    let mut m = support::model::gatekeeper(false);
+    m.cluster.production = true;
+    let key = |c: char| {
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ))
+    };
+    let enter = || {
+        Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Enter,
+        ))
+    };
+    update(&mut m, key('f'), t0());
+    let name = match &m.dialog.as_ref().unwrap().mutation {
+        Mutation::SetFailurePolicy { configuration, .. } => configuration.clone(),
+        other => panic!("{other:?}"),
+    };
+    for c in "INC-7 gatekeeper down".chars() {
+        update(&mut m, key(c), t0());
+    }
+    let s = screen(&m, 160, 48);
+    assert!(s.contains("type a reason, enter: next"), "{s}");
+    assert!(
+        update(&mut m, enter(), t0()).is_empty(),
+        "the first enter keeps the reason"
+    );
+    let s = screen(&m, 160, 48);
+    assert!(s.contains("why:     INC-7 gatekeeper down"), "{s}");
+    assert!(
+        s.contains(&format!("PRODUCTION context: type `{name}`")),
+        "{s}"
+    );
+    assert!(
+        s.contains("INC-7 gatekeeper down"),
+        "the patch shows the reason: {s}"
+    );
+    // a wrong name does not run it
+    for c in "nope".chars() {
+        update(&mut m, key(c), t0());
+    }
+    assert!(update(&mut m, enter(), t0()).is_empty());
+    m.dialog.as_mut().unwrap().typed.clear();
+    for c in name.chars() {
+        update(&mut m, key(c), t0());
+    }
+    match &update(&mut m, enter(), t0())[..] {
+        [ktriage::update::Effect::Execute(Mutation::SetFailurePolicy { reason, .. })] => {
+            assert_eq!(reason, "INC-7 gatekeeper down");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The headline (a title up to its first `": "`) of every finding on every built-in scenario is
+/// whole at 80 columns: each short word is on the row, in order, and a long word (a name, a URL) is
+/// either whole or shortened in its middle (`https://ranc…/c-m-a`). Findings come from the binary's
+/// report on the scenario, cause links included (a symptom's row is indented).
+#[test]
+fn every_headline_is_whole_at_80_columns() {
+    use ktriage::diagnose::{Finding, Severity};
+    use ktriage::model::PaneId;
+    let home = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for scenario in ktriage::sim::list_scenarios() {
+        let out = support::ktriage(
+            home.path(),
+            &[
+                "report",
+                "--demo",
+                scenario,
+                "--format",
+                "json",
+                "--observe",
+                "0",
+            ],
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut m = model(false);
+        m.findings = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let sev = match f["severity"].as_str().unwrap() {
+                    "critical" => Severity::Critical,
+                    "warning" => Severity::Warning,
+                    _ => Severity::Info,
+                };
+                let pane = PaneId::from_name(f["pane"].as_str().unwrap()).unwrap();
+                let mut x = Finding::new(
+                    f["id"].as_str().unwrap(),
+                    sev,
+                    pane,
+                    None,
+                    f["title"].as_str().unwrap().to_string(),
+                );
+                x.key = f["key"].as_str().unwrap().to_string();
+                x.cause = f["cause"].as_str().map(str::to_string);
+                x
+            })
+            .collect();
+        let rows = m.overview_rows();
+        let text = screen(&m, 80, rows.len() as u16 + 40);
+        let lines: Vec<&str> = text.lines().collect();
+        let first = lines
+            .iter()
+            .position(|l| l.contains("SEVERITY  FINDING"))
+            .unwrap()
+            + 1;
+        for (n, (i, _)) in rows.iter().enumerate() {
+            let title = &m.findings[*i].title;
+            let row = lines[first + n];
+            let head = title.split_once(": ").map_or(title.as_str(), |(h, _)| h);
+            let mut at = 0;
+            for word in head.split(' ') {
+                let found = if word.chars().count() <= 8 {
+                    row[at..].find(word).map(|p| at + p + word.len())
+                } else {
+                    row[at..].split(' ').find_map(|tok| {
+                        let bare = tok.trim_end_matches('…').trim_end_matches(':');
+                        let whole = bare == word;
+                        let elided = tok.split_once('…').is_some_and(|(a, b)| {
+                            !a.is_empty()
+                                && !b.is_empty()
+                                && word.starts_with(a)
+                                && word.ends_with(b)
+                        });
+                        (whole || elided).then(|| at + row[at..].find(tok).unwrap() + tok.len())
+                    })
+                };
+                at = found.unwrap_or_else(|| {
+                    panic!(
+                        "{scenario}: {word:?} of the headline {head:?} is not on its row:\n{row}"
+                    )
+                });
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked} findings checked");
+}

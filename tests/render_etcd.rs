@@ -68,3 +68,36 @@ fn etcd_member_down() {
 fn etcd_not_configured() {
     both("etcd_not_configured", model(false));
 }
+
+/// The exec key's question on a jump host (no etcd access): what would run, in which pods, that
+/// exec is a write; then, after the yes, the pane says exec is in use.
+#[test]
+fn etcd_exec_question_and_exec_in_use() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ktriage::msg::Msg;
+    use ktriage::update::update;
+    let mut m = jump_host(false);
+    let key = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    let before = screen(&m, 160, 48);
+    assert!(before.contains("(or press e)"), "{before}");
+    update(&mut m, key('e'), t0());
+    let s = screen(&m, 80, 24);
+    for needle in [
+        "etcd-cp-1 (cp-1)",
+        "etcd-cp-3 (cp-3)",
+        "endpoint status --cluster",
+        "pods/exec is a write for the read-only gate",
+        "y / enter: use exec",
+    ] {
+        assert!(s.contains(needle), "{needle} not in\n{s}");
+    }
+    both("etcd_exec_question", m.clone());
+    update(&mut m, key('y'), t0());
+    let s = screen(&m, 160, 48);
+    assert!(
+        s.contains("exec: etcdctl in the etcd pods (asked in the etcd pane"),
+        "{s}"
+    );
+    assert!(!s.contains("(or press e)"), "{s}");
+    insta::assert_snapshot!("etcd_exec_in_use_160x48", s);
+}

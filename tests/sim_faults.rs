@@ -102,10 +102,11 @@ async fn sim_fault_watch_drop_hang_and_forced_gone() {
         Some(WatchEvent::Error(e)) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
         other => panic!("expected 410, got {other:?}"),
     }
-    // hung: the stream stays open but delivers nothing; after reset new watches work again
+    // hung: the stream stays open but delivers nothing, not even its end at timeoutSeconds; after
+    // reset new watches work again
     control(&c, "fault", json!({"hang_watches": true})).await;
     let mut hung = cms
-        .watch(&WatchParams::default(), &rv)
+        .watch(&WatchParams::default().timeout(1), &rv)
         .await
         .unwrap()
         .boxed();
@@ -115,12 +116,11 @@ async fn sim_fault_watch_drop_hang_and_forced_gone() {
         .await
         .unwrap();
     control(&c, "bookmark", json!({})).await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(500), hung.try_next())
-            .await
-            .is_err(),
-        "hung stream delivered"
-    );
+    // past its timeoutSeconds (1 s): neither an event nor the end of the stream
+    match tokio::time::timeout(Duration::from_millis(2500), hung.try_next()).await {
+        Err(_elapsed) => {}
+        Ok(got) => panic!("a hung stream must stay open and silent, got {got:?}"),
+    }
     control(&c, "reset-faults", json!({})).await;
     let mut ok = cms
         .watch(&WatchParams::default(), &rv)
@@ -150,6 +150,13 @@ async fn sim_fault_outage_then_recovery() {
         !matches!(e, kube::Error::Api(_)),
         "an outage is not an HTTP answer: {e:?}"
     );
+    // the port refuses, as when nothing listens (not accepted and dropped)
+    let refused = std::net::TcpStream::connect(h.addr()).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{refused:?}"
+    );
     // a fresh connection is refused too
     let fresh = support::client(&h).await;
     assert!(
@@ -163,6 +170,8 @@ async fn sim_fault_outage_then_recovery() {
         async move { ns.list(&ListParams::default()).await.ok() }
     })
     .await;
+    // listening again on the same port
+    std::net::TcpStream::connect(h.addr()).unwrap();
     h.shutdown().await;
 }
 

@@ -1,6 +1,6 @@
 //! kubectl as an independent client against the simulator (a fixed kubectl, its own HOME and
 //! `--cache-dir` per test). Without kubectl these tests print `SKIP: kubectl not found` and pass,
-//! unless `CI=true`, where they fail.
+//! unless under CI (`support::under_ci`), where they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;

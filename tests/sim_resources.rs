@@ -241,3 +241,90 @@ async fn sim_template_change_rolls_out_a_new_replicaset() {
     );
     h.shutdown().await;
 }
+
+/// As on a real cluster (kube-controller-manager's root CA publisher and service-account
+/// controller): every Active namespace has `kube-root-ca.crt` holding the CA that signed the API
+/// server's certificate, and a `default` ServiceAccount, on every built-in scenario and for
+/// namespaces created later; a Terminating namespace gets nothing new; a scenario's own
+/// `kube-root-ca.crt` (a rotated kube-ca) is left as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_every_namespace_has_kube_root_ca_and_a_default_service_account() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
+    for scenario in ktriage::sim::list_scenarios() {
+        let h = sim(scenario).await;
+        let c = client(&h).await;
+        let nss = Api::<Namespace>::all(c.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        let mut active = 0;
+        for ns in &nss.items {
+            let name = ns.metadata.name.as_deref().unwrap();
+            let cm = Api::<ConfigMap>::namespaced(c.clone(), name)
+                .get_opt("kube-root-ca.crt")
+                .await
+                .unwrap();
+            let sa = Api::<ServiceAccount>::namespaced(c.clone(), name)
+                .get_opt("default")
+                .await
+                .unwrap();
+            if ns.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            active += 1;
+            let cm = cm.unwrap_or_else(|| panic!("{scenario}: no kube-root-ca.crt in {name}"));
+            assert!(
+                sa.is_some(),
+                "{scenario}: no default ServiceAccount in {name}"
+            );
+            let pem = cm.data.unwrap()["ca.crt"].clone();
+            let rotated =
+                scenario_rotates(scenario) && matches!(name, "kube-system" | "cattle-system");
+            if rotated {
+                assert_ne!(pem, h.ca_pem(), "{scenario}/{name}");
+            } else {
+                assert_eq!(pem, h.ca_pem(), "{scenario}/{name}");
+            }
+        }
+        assert!(active >= 4, "{scenario}: {active} active namespaces");
+        h.shutdown().await;
+    }
+    // created later: published at once; Terminating: nothing new
+    let h = sim("stuck-namespaces").await;
+    let c = client(&h).await;
+    let nss: Api<Namespace> = Api::all(c.clone());
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "made-later"}})).unwrap();
+    nss.create(&PostParams::default(), &ns).await.unwrap();
+    let cm = Api::<ConfigMap>::namespaced(c.clone(), "made-later")
+        .get("kube-root-ca.crt")
+        .await
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["ca.crt"], h.ca_pem());
+    Api::<ServiceAccount>::namespaced(c.clone(), "made-later")
+        .get("default")
+        .await
+        .unwrap();
+    let terminating: Vec<String> = nss
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|n| n.metadata.deletion_timestamp.is_some())
+        .map(|n| n.metadata.name.unwrap())
+        .collect();
+    assert!(!terminating.is_empty());
+    for name in terminating {
+        let cm = Api::<ConfigMap>::namespaced(c.clone(), &name)
+            .get_opt("kube-root-ca.crt")
+            .await
+            .unwrap();
+        assert!(cm.is_none(), "Terminating {name} got kube-root-ca.crt");
+    }
+    h.shutdown().await;
+}
+
+fn scenario_rotates(name: &str) -> bool {
+    matches!(name, "kube-ca-rotated" | "incident")
+}

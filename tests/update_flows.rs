@@ -127,7 +127,7 @@ fn read_only_refuses_mutations_in_update() {
     assert!(m.dialog.is_none(), "no dialog can open in read-only mode");
     // even a forced dialog cannot produce a write in read-only mode via the keymap: there is no
     // mutating binding visible
-    assert!(m.keymap.visible(true).all(|b| !b.action.is_mutating()));
+    assert!(m.keymap.visible(true).all(|b| !b.action.is_write()));
     assert!(m.keymap.visible(false).any(|b| b.action.is_mutating()));
 }
 

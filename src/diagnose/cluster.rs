@@ -3,10 +3,11 @@
 //!
 //! `kube-ca-mismatch` reads what system pods say when they die: a crash-looping container in
 //! `kube-system` or a `cattle-*` namespace whose last termination message or previous log lines say
-//! `Unauthorized` or `x509: certificate signed by unknown authority`. That is the seed's "rotating
-//! kube-ca" story: service-account credentials issued under the old CA no longer work. Pod names are
-//! never matched; the kubeconfig's CA is never compared (behind Rancher's proxy it is not the
-//! cluster's CA at all).
+//! `Unauthorized` or `x509: certificate signed by unknown authority`. That is the "Can rotating
+//! kube-ca break my cluster?" story: credentials issued under the old CA no longer work. The CA side
+//! ([`super::root_ca`]) needs no Secret either: the certificate the API server presents, the
+//! kubeconfig's CA, and every namespace's `kube-root-ca.crt` (never compared behind Rancher's proxy,
+//! whose certificate is not the cluster's). Pod names are never matched.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -136,7 +137,9 @@ fn certs(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
     }
 }
 
-fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
+/// Crash-looping system containers whose last words carry a CA/credential signature: the
+/// workloads (with their labels) and one evidence line per container.
+fn crash_evidence(model: &Model) -> (Vec<(Workload, String)>, Vec<String>) {
     let top = &model.top;
     let mut affected: Vec<(Workload, String)> = Vec::new();
     let mut evidence = Vec::new();
@@ -171,17 +174,25 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
             }
         }
     }
-    let stale_tokens = top.ca_bundles.as_ref().filter(|b| !b.differing.is_empty());
-    if affected.is_empty() && stale_tokens.is_none() {
+    (affected, evidence)
+}
+
+fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
+    let (affected, evidence) = crash_evidence(model);
+    let ca = super::root_ca::evidence(model);
+    if affected.is_empty() && !ca.mismatch {
         return;
     }
     let names: Vec<&str> = affected.iter().map(|(_, l)| l.as_str()).collect();
     let title = if affected.is_empty() {
-        "service-account token Secrets carry a CA that differs from kube-root-ca.crt (kube-ca rotated?)"
-            .to_string()
+        format!(
+            "kube-ca rotated? wrong kube-root-ca.crt in {} namespace(s): {}",
+            ca.untrusted.len(),
+            ca.untrusted.join(", ")
+        )
     } else {
         format!(
-            "{} system workload(s) crash-loop rejecting their credentials (kube-ca rotated?): {}",
+            "kube-ca rotated? {} system workload(s) crash-loop: {}",
             affected.len(),
             names.join(", ")
         )
@@ -194,18 +205,24 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
         title,
     );
     f.evidence = evidence;
-    if let Some(b) = stale_tokens {
-        f.evidence.push(format!(
-            "{} of {} service-account token Secret(s) in kube-system/cattle-system carry a ca.crt that differs from the kube-root-ca.crt ConfigMap: {}",
-            b.differing.len(),
-            b.compared,
-            b.differing.join(", ")
-        ));
-    }
+    f.evidence.extend(ca.lines.iter().cloned());
     let d = detect(model);
     f.evidence
         .push(format!("distribution: {} ({})", d.platform.name(), d.why));
-    let first = match d.platform {
+    f.fix.text = kube_ca_fix(d.platform, !ca.untrusted.is_empty(), &names);
+    f.details = json!({
+        "workloads": affected.iter().map(|(w, _)| json!({
+            "kind": w.kind, "namespace": w.namespace, "name": w.name
+        })).collect::<Vec<_>>(),
+        "distribution": d.platform.name(),
+        "untrusting_namespaces": ca.untrusted,
+        "api_server_ca": ca.served_issuer,
+    });
+    out.push(f);
+}
+
+fn kube_ca_fix(platform: Platform, republish: bool, workloads: &[&str]) -> String {
+    let first = match platform {
         Platform::Rke1 => {
             "RKE1: run `rke up` with the cluster.yml and the matching cluster.rkestate so every \
              component gets certificates and tokens from the current CA."
@@ -218,18 +235,22 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
             "Make sure every control-plane component runs with the current CA."
         }
     };
-    f.fix.text = format!(
-        "{first} Then re-issue the service-account tokens (delete the old token Secrets so the \
-         controller recreates them) and restart the affected pods: {}.",
-        names.join(", ")
-    );
-    f.details = json!({
-        "workloads": affected.iter().map(|(w, _)| json!({
-            "kind": w.kind, "namespace": w.namespace, "name": w.name
-        })).collect::<Vec<_>>(),
-        "distribution": d.platform.name(),
-    });
-    out.push(f);
+    let republish = if republish {
+        " Every namespace's kube-root-ca.crt must hold the current CA: the controller-manager \
+         republishes it when it runs with that CA (restart it on every server node after the \
+         rotation)."
+    } else {
+        ""
+    };
+    let restart = if workloads.is_empty() {
+        "restart the pods of the namespaces named above".to_string()
+    } else {
+        format!("restart the affected pods: {}", workloads.join(", "))
+    };
+    format!(
+        "{first}{republish} Then re-issue the service-account tokens (delete the old token Secrets so \
+         the controller recreates them) and {restart}."
+    )
 }
 
 fn agent_of(w: WorkloadRef<'_>) -> Option<&'static str> {

@@ -15,6 +15,7 @@ mod leaders;
 pub mod links;
 pub mod namespaces;
 mod pod_health;
+mod root_ca;
 mod top;
 pub mod webhooks;
 

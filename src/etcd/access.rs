@@ -397,6 +397,9 @@ pub enum ExecMode {
 pub const READ_ONLY_EXEC: &str = "read-only mode: etcdctl inside the etcd pods needs pods/exec, which \
 is a write; refused before any request was sent (the etcd pods' logs still feed the etcd rules)";
 
+/// Where exec came from when the operator said yes to the etcd pane's question.
+pub const ASKED_IN_PANE: &str = "asked in the etcd pane; held for this context until ktriage exits";
+
 /// Exec from, in order: `--etcd-via`, `via` in `[contexts.NAME.etcd]`, `via` in the kubeconfig
 /// extension. `Err` for `--etcd-via exec` with `--read-only` (a refusal the operator asked for by
 /// flag ends the run); from config or kubeconfig it is `Refused` and shown in the pane.

@@ -38,6 +38,45 @@ fn majority_etcdctl(model: &Model, p: Platform, avoid: Option<&str>) -> (String,
     }
 }
 
+/// k3s: before the first etcdctl step, the step that installs etcdctl on the server (k3s ships
+/// none and runs etcd inside its own process: no pod to exec into).
+fn with_etcdctl_install(p: Platform, model: &Model, mut steps: Vec<Step>) -> Vec<Step> {
+    if p != Platform::K3s {
+        return steps;
+    }
+    let Some(i) = steps.iter().position(|s| {
+        s.command
+            .as_deref()
+            .is_some_and(|c| c.starts_with("etcdctl "))
+    }) else {
+        return steps;
+    };
+    let seen = probes(model)
+        .iter()
+        .find_map(|x| x.status.as_ref().ok().map(|s| s.version.clone()))
+        .map(|v| format!(" (ktriage sees etcd {v})"))
+        .unwrap_or_default();
+    steps.insert(
+        i,
+        step(
+            format!(
+                "k3s ships no etcdctl and runs etcd inside the k3s process (no pod to exec into; `k3s etcd-snapshot` handles snapshots only): on that server, install the etcdctl of the version its member runs{seen}, as k3s's documentation does"
+            ),
+            Some(super::runbook::k3s_etcdctl_install()),
+        ),
+    );
+    steps
+}
+
+/// Rancher's etcd-tools for RKE1 (`restore-etcd-single.sh`, `etcd-join.sh`): removed from the
+/// support-tools repository in September 2023 as no longer maintained, so pinned to their last
+/// version. They run the `rancher/etcd-tools` image and restart `kubelet` and `kube-apiserver`.
+pub const ETCD_TOOLS: &str = "https://github.com/rancherlabs/support-tools/raw/a85b05182794db17d50f41a79222ea85946e6c8c/etcd-tools";
+
+fn etcd_tool(script: &str, args: &str) -> String {
+    format!("curl -LO {ETCD_TOOLS}/{script} && bash ./{script} {args}")
+}
+
 fn node_ip(model: &Model, node: &str) -> String {
     model
         .nodes
@@ -163,15 +202,19 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
         steps.push(step("Keep the majority: let RKE reconcile etcd (Rancher-managed: edit and save the cluster)", Some("rke up --config cluster.yml".into())));
         steps.push(step(
             format!(
-                "If rke up fails (etcd-tools does this): {where_}, remove the stale entry {stale}"
+                "If rke up fails, rebuild by hand with Rancher's etcd-tools (pinned: removed from support-tools in 2023). {where_}, remove the stale entry {stale}"
             ),
             Some(format!("{ctl} member remove {stale}")),
         ));
         steps.push(step(
-            format!("On {island}, stop etcd and move its data aside, then run rke up again"),
-            Some(format!("docker stop etcd && {}", moved(p))),
+            format!("On {island}: rejoin the majority (etcd-join.sh moves its etcd data aside and adds it back as a new member; MANUAL_MODE asks you to run one command on a majority node and paste its output)"),
+            Some(etcd_tool("etcd-join.sh", "MANUAL_MODE")),
         ));
-        steps.push(step("Only if etcd cannot be rebuilt: restore a snapshot (loses every write since it was taken; rke etcd snapshot-restore)", Some("rke etcd snapshot-restore --config cluster.yml --name <snapshot>".into())));
+        steps.push(step(
+            format!("On {island}: restart the components that talk to etcd"),
+            Some("docker restart kubelet kube-apiserver".into()),
+        ));
+        steps.push(step("Only if etcd cannot be rebuilt: restore a snapshot (loses every write since it was taken; names in /opt/rke/etcd-snapshots on an etcd node, or the S3 bucket)", Some("rke etcd snapshot-restore --config cluster.yml --name <snapshot>".into())));
     } else {
         steps.push(step(format!("Keep the majority: {where_}, remove the stale entry {stale} the majority keeps for {island}"), Some(format!("{ctl} member remove {stale}"))));
         match p {
@@ -234,7 +277,7 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
             p.name()
         ),
         detected: d,
-        steps,
+        steps: with_etcdctl_install(p, model, steps),
     }
 }
 
@@ -336,7 +379,10 @@ pub fn quorum_lost(model: &Model, d: Detected, now: DateTime<Utc>) -> Runbook {
         }
         Platform::Rke1 => {
             steps.push(step("Let RKE rebuild etcd from the members that still have their data (Rancher-managed: edit and save the cluster)", Some("rke up --config cluster.yml".into())));
-            steps.push(step(format!("If rke up fails: rebuild etcd by hand from {first} with etcd-tools (Rancher support tools; a new one-member cluster from its data, nothing lost)"), None));
+            steps.push(step(format!("If rke up fails, rebuild by hand from {first} with Rancher's etcd-tools (pinned: removed from support-tools in 2023). First, on every etcd node except {first}: stop etcd and keep it stopped"), Some("docker update --restart=no etcd && docker stop etcd".into())));
+            steps.push(step(format!("On {first} (newest data): make it a one-member cluster from its own data (FORCE_NEW_CLUSTER: no snapshot, nothing lost; the script copies the data directory aside first)"), Some(etcd_tool("restore-etcd-single.sh", "FORCE_NEW_CLUSTER"))));
+            steps.push(step(format!("On every other etcd node, one at a time: rejoin {first}'s cluster (MANUAL_MODE asks you to run one command on {first} and paste its output)"), Some(etcd_tool("etcd-join.sh", "MANUAL_MODE"))));
+            steps.push(step("On every control-plane node the scripts did not restart: restart the components that talk to etcd", Some("docker restart kubelet kube-apiserver".into())));
             steps.push(step("Only if no member's data survives: restore a snapshot (loses every write since it was taken; RKE keeps them in /opt/rke/etcd-snapshots or S3)", Some("rke etcd snapshot-restore --config cluster.yml --name <snapshot>".into())));
         }
         Platform::Kubeadm => {
@@ -381,22 +427,28 @@ pub fn nospace(model: &Model, f: &Finding, d: Detected) -> Runbook {
         .unwrap_or_default();
     Runbook {
         title: format!("etcd alarm on member {member}: free space, then disarm"),
-        steps: vec![
-            step(
-                format!("{where_}: read the current revision (header.revision; parse it as u64)"),
-                Some(format!("{ctl} endpoint status -w json")),
-            ),
-            step(
-                "Compact the history up to it",
-                Some(format!("{ctl} compact <revision>")),
-            ),
-            step(
-                "Defragment every member, one at a time",
-                Some(format!("{ctl} defrag --cluster")),
-            ),
-            step("Disarm the alarm", Some(format!("{ctl} alarm disarm"))),
-            step("Check no alarm is left", Some(format!("{ctl} alarm list"))),
-        ],
+        steps: with_etcdctl_install(
+            d.platform,
+            model,
+            vec![
+                step(
+                    format!(
+                        "{where_}: read the current revision (header.revision; parse it as u64)"
+                    ),
+                    Some(format!("{ctl} endpoint status -w json")),
+                ),
+                step(
+                    "Compact the history up to it",
+                    Some(format!("{ctl} compact <revision>")),
+                ),
+                step(
+                    "Defragment every member, one at a time",
+                    Some(format!("{ctl} defrag --cluster")),
+                ),
+                step("Disarm the alarm", Some(format!("{ctl} alarm disarm"))),
+                step("Check no alarm is left", Some(format!("{ctl} alarm list"))),
+            ],
+        ),
         detected: d,
     }
 }
@@ -410,16 +462,20 @@ pub fn remove_member(model: &Model, f: &Finding, d: Detected) -> Runbook {
     let (where_, ctl) = majority_etcdctl(model, d.platform, None);
     Runbook {
         title: format!("etcd member {id} is stale: remove it"),
-        steps: vec![
-            step(
-                format!("{where_}: remove member {id}"),
-                Some(format!("{ctl} member remove {id}")),
-            ),
-            step(
-                "Check the member list",
-                Some(format!("{ctl} member list -w table")),
-            ),
-        ],
+        steps: with_etcdctl_install(
+            d.platform,
+            model,
+            vec![
+                step(
+                    format!("{where_}: remove member {id}"),
+                    Some(format!("{ctl} member remove {id}")),
+                ),
+                step(
+                    "Check the member list",
+                    Some(format!("{ctl} member list -w table")),
+                ),
+            ],
+        ),
         detected: d,
     }
 }
@@ -464,7 +520,7 @@ pub fn member_down(model: &Model, f: &Finding, d: Detected) -> Runbook {
     };
     Runbook {
         title: format!("etcd member {id} down"),
-        steps,
+        steps: with_etcdctl_install(p, model, steps),
         detected: d,
     }
 }

@@ -3,9 +3,11 @@
 //! detected from the API (node labels, the kubelet version suffix, the etcd static pods' command
 //! line), with the member IDs, nodes and paths filled in. Every command runs as printed where the
 //! step says (`etcdctl` through `kubectl exec` into a majority member's etcd pod while the API serves,
-//! through `crictl exec` / `docker exec` on a node otherwise: RKE2, k3s and RKE1 hosts ship no
-//! etcdctl). Lossless paths come before snapshot restores. ktriage shows and copies these commands
-//! (OSC 52); it never runs them. The steps themselves are in [`super::recovery`].
+//! through `crictl exec` / `docker exec` on a node otherwise: RKE2 and RKE1 hosts ship no etcdctl;
+//! on k3s, which has neither etcdctl nor an etcd pod, the runbook first installs the etcdctl of the
+//! member's own version, as k3s's documentation does). Lossless paths come before snapshot
+//! restores. ktriage shows and copies these commands (OSC 52); it never runs them. The steps
+//! themselves are in [`super::recovery`].
 
 use crate::model::Model;
 
@@ -51,17 +53,23 @@ impl Platform {
         if self == Platform::K3s { "k3s" } else { "rke2" }
     }
 
-    /// etcdctl's flags for the member's own client port with this distribution's certificates.
+    /// etcdctl's flags for the member's own client port with this distribution's certificates
+    /// (RKE2's as the Rancher guide's loop names them; k3s's as k3s's own documentation does).
     pub fn etcdctl_flags(self) -> String {
         let (ca, cert, key) = match self {
-            Platform::Rke2 | Platform::K3s => {
-                let t = format!("/var/lib/rancher/{}/server/tls/etcd", self.dist());
+            Platform::Rke2 => {
+                let t = "/var/lib/rancher/rke2/server/tls/etcd";
                 (
                     format!("{t}/server-ca.crt"),
                     format!("{t}/server-client.crt"),
                     format!("{t}/server-client.key"),
                 )
             }
+            Platform::K3s => (
+                format!("{K3S_TLS}/server-ca.crt"),
+                format!("{K3S_TLS}/client.crt"),
+                format!("{K3S_TLS}/client.key"),
+            ),
             Platform::Kubeadm => (
                 "/etc/kubernetes/pki/etcd/ca.crt".into(),
                 "/etc/kubernetes/pki/etcd/server.crt".into(),
@@ -82,7 +90,7 @@ impl Platform {
                     "{crictl} exec $({crictl} ps --label io.kubernetes.container.name=etcd --quiet) etcdctl {flags}"
                 )
             }
-            // k3s runs etcd inside its own process: etcdctl must be installed on the server
+            // k3s runs etcd inside its own process and ships no etcdctl: see `k3s_etcdctl_install`
             Platform::K3s => format!("etcdctl {flags}"),
             Platform::Kubeadm => format!(
                 "crictl exec $(crictl ps --label io.kubernetes.container.name=etcd --quiet) etcdctl {flags}"
@@ -102,6 +110,23 @@ impl Platform {
             )
         })
     }
+}
+
+/// k3s's etcd certificates.
+const K3S_TLS: &str = "/var/lib/rancher/k3s/server/tls/etcd";
+
+/// Where etcd's release archives are published (k3s's documentation installs etcdctl from there).
+pub const ETCD_RELEASES: &str = "https://github.com/etcd-io/etcd/releases/download";
+
+/// On a k3s server: install the etcdctl of the version the local member runs (its `/version`,
+/// read with k3s's certificates) for this machine's architecture into /usr/local/bin. k3s has no
+/// etcdctl and no etcd pod to exec into (etcd runs inside the k3s process), and its own commands
+/// handle snapshots only (`k3s etcd-snapshot save|ls|delete|prune`), so k3s's documentation
+/// ("Advanced Options", "Using etcdctl") installs etcd's release build.
+pub fn k3s_etcdctl_install() -> String {
+    format!(
+        "V=$(curl -s --cacert {K3S_TLS}/server-ca.crt --cert {K3S_TLS}/client.crt --key {K3S_TLS}/client.key https://127.0.0.1:2379/version | sed 's/.*\"etcdserver\":\"\\([^\"]*\\)\".*/\\1/') && A=$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/') && curl -sL {ETCD_RELEASES}/v$V/etcd-v$V-linux-$A.tar.gz | tar -xz -C /usr/local/bin --strip-components=1 etcd-v$V-linux-$A/etcdctl && etcdctl version"
+    )
 }
 
 /// The distribution and why ktriage thinks so.

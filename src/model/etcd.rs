@@ -93,6 +93,26 @@ pub struct TermSample {
     pub leader: u64,
 }
 
+/// The question the etcd pane's exec key asks, open until answered: what would run, where, and
+/// every how often (built from the etcd pods' command lines; see `update::exec_ask`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecAsk {
+    pub context: String,
+    /// The running etcd pods it would run in: (pod, node).
+    pub pods: Vec<(String, Option<String>)>,
+    /// Running etcd pods whose command line names no certificates (left out).
+    pub skipped: Vec<String>,
+    /// What runs, short: `endpoint status --cluster`, `member list`, `alarm list`.
+    pub runs: Vec<String>,
+    /// The commands as the first pod would run them.
+    pub commands: Vec<String>,
+    /// The client certificate the first pod's command line names.
+    pub cert: String,
+    /// The first command as `kubectl exec` (what `c` copies).
+    pub kubectl: String,
+    pub every_secs: u64,
+}
+
 /// How the etcd probe was configured (shown in the pane and the report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessInfo {
@@ -119,6 +139,8 @@ pub struct EtcdModel {
     /// `etcdctl` in the etcd pods (opt-in): its state, and what the pane says about it.
     pub exec_state: SourceState,
     pub exec_note: Option<String>,
+    /// The exec key's question, while it is open.
+    pub exec_ask: Option<ExecAsk>,
     /// The etcd pods' logs: `Ok` after the first pass over every pod.
     pub logs_state: SourceState,
     pub history: VecDeque<TermSample>,
@@ -147,6 +169,7 @@ impl EtcdModel {
                 why: "etcdctl in the etcd pods is off (--etcd-via exec turns it on)".into(),
             },
             exec_note: None,
+            exec_ask: None,
             logs_state: pods_state.clone(),
             history: VecDeque::new(),
             pods_state,

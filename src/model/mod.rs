@@ -14,6 +14,7 @@ pub mod leaders;
 pub mod namespaces;
 pub mod nodes;
 pub mod quantity;
+pub mod root_ca;
 pub mod top;
 pub mod view;
 pub mod webhooks;
@@ -129,6 +130,9 @@ pub struct Dialog {
     pub mutation: Mutation,
     /// What the user typed (production contexts require the object's name).
     pub typed: String,
+    /// In a production context, the reason a mutation asks for, kept after the first `enter` (then
+    /// `typed` takes the object's name).
+    pub reason: Option<String>,
     /// What the object looks like now, as far as ktriage knows (`6 pods running`).
     pub current: Option<String>,
 }
@@ -209,6 +213,10 @@ pub struct Model {
     pub last_action: Option<LastAction>,
     /// Certificates ktriage depends on (`None` until the first probe answered).
     pub certs: Option<crate::certs::CertsModel>,
+    /// The certificate probe's state (loading until its first answer).
+    pub certs_state: SourceState,
+    /// Every namespace's `kube-root-ca.crt`, and whether it trusts the API server's certificate.
+    pub root_ca: root_ca::RootCaModel,
 }
 
 /// An applied action and what the object looked like before it (the journal's `before`).
@@ -265,6 +273,8 @@ impl Model {
             tuning: crate::tuning::Tuning::default(),
             last_action: None,
             certs: None,
+            certs_state: kube_state.clone(),
+            root_ca: root_ca::RootCaModel::new(kube_state.clone()),
             cluster,
         }
     }
@@ -335,6 +345,8 @@ impl Model {
             (SourceId::Webhooks, &self.webhooks.state),
             (SourceId::WebhookBackends, &self.webhooks.backends_state),
             (SourceId::WebhookEvents, &self.webhooks.events_state),
+            (SourceId::RootCa, &self.root_ca.state),
+            (SourceId::Certs, &self.certs_state),
         ]
     }
 
@@ -351,6 +363,8 @@ impl Model {
             SourceId::Events => Some(&mut self.events.state),
             SourceId::Pods => Some(&mut self.top.state),
             SourceId::Metrics => Some(&mut self.top.metrics_state),
+            SourceId::RootCa => Some(&mut self.root_ca.state),
+            SourceId::Certs => Some(&mut self.certs_state),
             _ => self
                 .namespaces
                 .state_mut(id)

@@ -29,9 +29,18 @@ pub enum SourceId {
     Webhooks,
     WebhookBackends,
     WebhookEvents,
+    /// Every namespace's `kube-root-ca.crt` ConfigMap (watched).
+    RootCa,
+    /// The certificate probe: a TLS handshake with the API server, the etcd client certificate.
+    Certs,
 }
 
 impl SourceId {
+    /// A source the operator turns on (etcd exec): while it is off it is neither ok nor a problem.
+    pub fn is_opt_in(self) -> bool {
+        self == SourceId::EtcdExec
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             SourceId::Api => "api",
@@ -50,6 +59,8 @@ impl SourceId {
             SourceId::Webhooks => "webhooks",
             SourceId::WebhookBackends => "webhook-backends",
             SourceId::WebhookEvents => "webhook-events",
+            SourceId::RootCa => "kube-root-ca",
+            SourceId::Certs => "certificates",
         }
     }
 }

@@ -98,8 +98,6 @@ pub struct TopModel {
     /// Previous-container log tails of crash-looping system pods, by `namespace/pod/container`
     /// (bounded: read for the `kube-ca-mismatch` rule).
     pub crash_logs: BTreeMap<String, Vec<String>>,
-    /// Token Secrets' `ca.crt` against `kube-root-ca.crt`, where Secrets may be read.
-    pub ca_bundles: Option<crate::kube::sources::ca_bundles::CaBundles>,
     /// The `/` filter over the rows (name, status, node, owner).
     pub filter: super::filter::TableFilter,
     /// The rows in display order, rebuilt only when an input changed (see `rows::RowsKey`).
@@ -118,7 +116,6 @@ impl TopModel {
             sort: TopSort::default(),
             grouped: false,
             crash_logs: BTreeMap::new(),
-            ca_bundles: None,
             filter: Default::default(),
             cache: rows::RowsCache::default(),
         }

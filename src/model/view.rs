@@ -182,7 +182,7 @@ impl PodView {
         {
             m.remove("managedFields");
         }
-        serde_yaml::to_string(&o)
+        crate::yaml::to_string(&o)
             .unwrap_or_else(|e| format!("# cannot render: {e}"))
             .lines()
             .map(str::to_string)

@@ -1,12 +1,12 @@
 //! Bearer-token users and their rules; real-shaped 403 Forbidden answers.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, qualified};
 
 /// One allow rule (`*` is a wildcard in every list; an empty `namespaces` list means every namespace
 /// and the cluster scope).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Rule {
     #[serde(default)]
@@ -20,7 +20,7 @@ pub struct Rule {
 }
 
 /// A configured user.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct User {
     pub name: String,
     #[serde(default)]

@@ -11,7 +11,7 @@
 
 mod stories;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::api::ApiError;
@@ -20,7 +20,7 @@ use super::store::meta_str;
 use super::write::Op;
 
 /// One behaviour entry of a scenario.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Behaviour {
     pub name: String,
     /// How often to run it (`5s`, `1m`); absent: only when triggered.

@@ -5,12 +5,12 @@
 //! | `POST /_sim/fault` `{"latency_ms":200}` | add latency to every API request |
 //! | `POST /_sim/fault` `{"error_rate":1.0,"error_status":503,"retry_after_seconds":2,"path_prefix":"/api/v1/pods"}` | answer that share of requests with 500/503/429 (+ `Retry-After`) |
 //! | `POST /_sim/fault` `{"drop_watches":true}` | close every open watch stream now |
-//! | `POST /_sim/fault` `{"hang_watches":true}` | open and new watch streams stop sending anything |
+//! | `POST /_sim/fault` `{"hang_watches":true}` | open and new watch streams send nothing more and never close (only the client ends them) |
 //! | `POST /_sim/fault` `{"gone_watches":N}` | the next N watch requests get `410 Gone` (`Expired`) |
-//! | `POST /_sim/fault` `{"outage_seconds":5}` | refuse every connection and request for 5 s |
+//! | `POST /_sim/fault` `{"outage_seconds":5}` | close the listener for 5 s (connecting is refused, as when nothing listens; requests on open connections fail), then listen on the same port again |
 //! | `POST /_sim/fault` `{"bookmark_interval_ms":100}` | how often watches send BOOKMARK events |
 //! | `POST /_sim/reset-faults` | clear all faults |
-//! | `GET /_sim/faults` | the active faults, and `outage_refused`: connections and requests refused by outages |
+//! | `GET /_sim/faults` | the active faults, and `outage_refused`: requests on open connections refused by outages (refused connections never reach the simulator) |
 //! | `POST /_sim/apply` (object, `List`, or YAML documents) | store objects directly, bypassing admission |
 //! | `POST /_sim/delete` `{"apiVersion","kind","namespace","name"}` | remove an object directly (finalizers ignored) |
 //! | `POST /_sim/compact` | forget watch history: older resourceVersions get 410 |
@@ -64,7 +64,8 @@ pub struct Faults {
     pub gone_watches: u32,
     pub outage_until: Option<Instant>,
     pub bookmark_interval: Duration,
-    /// Connections and requests refused because of an outage (they never reach the request log).
+    /// Requests on already open connections refused because of an outage (they never reach the
+    /// request log); connections refused by the closed port are not seen at all.
     pub outage_refused: u64,
 }
 
@@ -197,14 +198,7 @@ fn parse_body(req: &Req) -> Result<Vec<Value>, ApiError> {
     if let Ok(v) = serde_json::from_str::<Value>(text) {
         return Ok(vec![v]);
     }
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let v = Value::deserialize(doc).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
+    crate::yaml::documents(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Answers one control request.
@@ -252,6 +246,9 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
             };
             if spec.drop_watches == Some(true) || spec.outage_seconds.is_some() {
                 let _ = sim.signals.send(Signal::DropWatches);
+            }
+            if spec.outage_seconds.is_some() {
+                sim.outage.notify_one();
             }
             Ok(json_response(200, &desc))
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 
@@ -15,7 +15,7 @@ use super::handlers::Target;
 use super::server::{Req, Signal, Sim};
 
 /// Log lines of one container, as declared in a scenario's `logs:` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LogSpec {
     pub namespace: String,
     pub pod: String,

@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod patch;
 pub mod pdb;
 pub mod proto;
+pub mod publish;
 pub mod registry;
 pub mod scenario;
 pub mod scheduler;
@@ -147,15 +148,21 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
         return Err(SimError::NotLoopback(opts.listen));
     }
     let loaded = scenario::load(&opts.scenario)?;
-    let tls = if opts.plain_http {
+    // a CA even over plain HTTP: every namespace's kube-root-ca.crt holds it, as on a real cluster
+    let material = tls::generate().map_err(|e| SimError::Tls(e.to_string()))?;
+    let acceptor = if opts.plain_http {
         None
     } else {
-        Some(tls::generate().map_err(|e| SimError::Tls(e.to_string()))?)
+        Some(
+            material
+                .acceptor()
+                .map_err(|e| SimError::Tls(e.to_string()))?,
+        )
     };
-    let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone()).unwrap_or_default();
-    let acceptor = match &tls {
-        Some(t) => Some(t.acceptor().map_err(|e| SimError::Tls(e.to_string()))?),
-        None => None,
+    let ca_pem = if opts.plain_http {
+        String::new()
+    } else {
+        material.ca_pem.clone()
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -168,7 +175,11 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
         source,
     })?;
     let etcd_spec = loaded.etcd.clone();
-    let sim = Arc::new(Sim::new(loaded, opts.request_log.as_deref())?);
+    let sim = Arc::new(Sim::new(
+        loaded,
+        opts.request_log.as_deref(),
+        &material.ca_pem,
+    )?);
     if let Some(e) = etcd::start(&etcd_spec, &sim).await? {
         let _ = sim.etcd.set(e);
     }

@@ -71,7 +71,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::SimError;
@@ -127,7 +127,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ScenarioFile {
     #[serde(default)]
@@ -164,8 +164,18 @@ pub struct Loaded {
 /// The description line of a built-in scenario.
 pub fn description(name: &str) -> Option<String> {
     let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name)?;
-    let f: ScenarioFile = serde_yaml::from_str(text).ok()?;
+    let f: ScenarioFile = crate::yaml::from_str(text).ok()?;
     f.description
+}
+
+/// One scenario file as the YAML parser reads it (typed, before includes and relative times), as
+/// JSON: what `tests/scenario_yaml.rs` compares with the parse recorded in `tests/fixtures/`.
+pub fn parse_file(text: &str) -> Result<Value, crate::yaml::Error> {
+    let f: ScenarioFile = crate::yaml::from_str(text)?;
+    serde_json::to_value(f).map_err(|e| crate::yaml::Error {
+        line: None,
+        message: e.to_string(),
+    })
 }
 
 /// Loads a built-in scenario, a file, or the `scale:` generator.
@@ -245,10 +255,10 @@ fn load_into(
         return Ok(label);
     }
     let file: ScenarioFile =
-        serde_yaml::from_str(&text).map_err(|e| SimError::InvalidScenario {
+        crate::yaml::from_str(&text).map_err(|e| SimError::InvalidScenario {
             path: label.clone(),
-            line: e.location().map(|l| l.line()),
-            message: e.to_string(),
+            line: e.line,
+            message: e.message,
         })?;
     for inc in &file.include {
         load_into(inc, dir.as_deref(), acc, seen)?;

@@ -50,6 +50,10 @@ pub struct State {
     pub stopped: std::collections::BTreeSet<String>,
     /// Processes started again, waiting to take their election Lease, and since when.
     pub candidates: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>,
+    /// The CA (PEM) that signed the server's certificate: every namespace's `kube-root-ca.crt`.
+    pub root_ca_pem: String,
+    /// The resourceVersion the namespace publisher has seen up to (0: look at everything).
+    pub publish_rv: u64,
 }
 
 /// The request log: a bounded ring in memory and optionally a JSON-lines file.
@@ -84,6 +88,8 @@ pub struct Sim {
     pub behaviours: Vec<super::behaviours::Behaviour>,
     /// The simulated etcd members, when the scenario has any (set once, right after start).
     pub etcd: std::sync::OnceLock<Arc<super::etcd::EtcdSim>>,
+    /// Raised when an outage starts: the listener closes (the port refuses) until it ends.
+    pub outage: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,7 +97,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sim {
-    pub fn new(loaded: Loaded, request_log: Option<&Path>) -> Result<Self, SimError> {
+    /// `root_ca_pem`: the CA that signed the server's certificate, published into every namespace.
+    pub fn new(
+        loaded: Loaded,
+        request_log: Option<&Path>,
+        root_ca_pem: &str,
+    ) -> Result<Self, SimError> {
         let file = match request_log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -112,6 +123,8 @@ impl Sim {
             controllers_rv: 0,
             stopped: Default::default(),
             candidates: Default::default(),
+            root_ca_pem: root_ca_pem.to_string(),
+            publish_rv: 0,
         };
         super::load::load_all(&mut state, loaded.objects);
         state.logs.load(loaded.logs);
@@ -139,6 +152,7 @@ impl Sim {
             behaviours: loaded.behaviours,
             started: Instant::now(),
             etcd: std::sync::OnceLock::new(),
+            outage: tokio::sync::Notify::new(),
         })
     }
 
@@ -233,7 +247,31 @@ pub fn parse_query(q: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// Accepts connections until shutdown.
+/// The next connection, or never while the port is closed.
+async fn accept(
+    listener: Option<&tokio::net::TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Listen on `addr` again (the address an outage closed).
+fn reopen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Accepts connections until shutdown. During an outage the listener is closed, so connecting is
+/// refused as it is when nothing listens (requests on connections already open fail too); when the
+/// outage ends it listens on the same address again.
 pub async fn serve(
     sim: Arc<Sim>,
     listener: tokio::net::TcpListener,
@@ -259,6 +297,12 @@ pub async fn serve(
     }
     let every = Duration::from_secs(10);
     let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
+    let mut listener = Some(listener);
+    // while the port is closed: when to listen again
+    let mut reopen_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -267,7 +311,29 @@ pub async fn serve(
                 super::controllers::resync_all(&mut st);
                 super::lifecycle::reconcile(&mut st);
             }
-            r = listener.accept() => {
+            _ = sim.outage.notified() => {
+                let until = sim.faults().outage_until;
+                if let Some(until) = until.filter(|t| *t > Instant::now()) {
+                    listener = None;
+                    reopen_at = Some(tokio::time::Instant::from_std(until));
+                }
+            }
+            _ = tokio::time::sleep_until(reopen_at.unwrap_or_else(tokio::time::Instant::now)), if reopen_at.is_some() => {
+                let until = sim.faults().outage_until;
+                if let Some(later) = until.filter(|t| *t > Instant::now()) {
+                    // the outage was extended
+                    reopen_at = Some(tokio::time::Instant::from_std(later));
+                    continue;
+                }
+                match reopen(addr) {
+                    Ok(l) => {
+                        listener = Some(l);
+                        reopen_at = None;
+                    }
+                    Err(_) => reopen_at = Some(tokio::time::Instant::now() + Duration::from_millis(50)),
+                }
+            }
+            r = accept(listener.as_ref()) => {
                 let Ok((stream, _)) = r else { continue };
                 if sim.faults().refuse_in_outage() {
                     drop(stream);
@@ -355,18 +421,9 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
             }
             Some(_) => super::exec::upgrade(&sim, req, &ns, &pod),
         };
-        lock(&sim.reqlog).push(json!({
-            "ts": super::api::now_rfc3339(),
-            "ts_ms": chrono::Utc::now().timestamp_millis(),
-            "method": method.as_str(),
-            "path": path,
-            "query": raw_query,
-            "status": resp.status().as_u16(),
-            "bytes": 0,
-            "stream": true,
-            "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
-            "user": user_name,
-        }));
+        // an upgraded stream: its bytes are not counted
+        let entry = log_entry(&method, &path, &raw_query, &resp, None, start, &user_name);
+        lock(&sim.reqlog).push(entry);
         return Ok(resp);
     }
     let parsed = Req {
@@ -423,18 +480,7 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
         }
     };
     let bytes = resp.body().size_hint().exact();
-    let entry = json!({
-        "ts": super::api::now_rfc3339(),
-        "ts_ms": chrono::Utc::now().timestamp_millis(),
-        "method": method.as_str(),
-        "path": path,
-        "query": raw_query,
-        "status": resp.status().as_u16(),
-        "bytes": bytes.unwrap_or(0),
-        "stream": bytes.is_none(),
-        "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
-        "user": user_name,
-    });
+    let entry = log_entry(&method, &path, &raw_query, &resp, bytes, start, &user_name);
     if bytes.is_some() {
         lock(&sim.reqlog).push(entry);
         return Ok(resp);
@@ -450,6 +496,30 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
         start,
     };
     Ok(Response::from_parts(parts, counted.boxed_unsync()))
+}
+
+/// One request-log line; `bytes` is `None` for a stream (counted when it ends, if at all).
+fn log_entry(
+    method: &http::Method,
+    path: &str,
+    query: &str,
+    resp: &Response<Body>,
+    bytes: Option<u64>,
+    start: Instant,
+    user: &str,
+) -> Value {
+    json!({
+        "ts": super::api::now_rfc3339(),
+        "ts_ms": chrono::Utc::now().timestamp_millis(),
+        "method": method.as_str(),
+        "path": path,
+        "query": query,
+        "status": resp.status().as_u16(),
+        "bytes": bytes.unwrap_or(0),
+        "stream": bytes.is_none(),
+        "duration_ms": start.elapsed().as_secs_f64() * 1000.0,
+        "user": user,
+    })
 }
 
 /// A streaming body that logs its byte count and duration when it ends (or the client goes).

@@ -1,6 +1,8 @@
 //! WATCH: newline-delimited JSON events from the change history and the live broadcast, with
 //! bookmarks, `sendInitialEvents`, `timeoutSeconds`, 410 Gone for compacted resourceVersions, and
-//! the watch faults (dropped, hung, forced 410).
+//! the watch faults (dropped, hung, forced 410). A hung watch is what a stuck connection looks like
+//! to a client: headers sent, then nothing at all (no event, no bookmark) and no end, not even at
+//! `timeoutSeconds`; only the client can end it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,6 +160,10 @@ pub fn start(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, Ap
     let sim = sim.clone();
     let t = t.clone();
     tokio::spawn(async move {
+        if sim.faults().hang_watches {
+            tx.closed().await;
+            return;
+        }
         for b in first {
             if tx.send(b).await.is_err() {
                 return;
@@ -196,7 +202,11 @@ async fn pump(
     tokio::pin!(deadline);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     loop {
-        let hang = sim.faults().hang_watches;
+        if sim.faults().hang_watches {
+            // hung for good: silent and open until the client gives up
+            tx.closed().await;
+            return;
+        }
         let out = tokio::select! {
             _ = tx.closed() => return,
             _ = &mut deadline => return,
@@ -206,7 +216,7 @@ async fn pump(
                         continue;
                     }
                     last_rv = c.rv;
-                    if hang || c.res != key {
+                    if c.res != key {
                         continue;
                     }
                     let Some(kind) = visible(&c, &filter, &in_scope) else {
@@ -222,16 +232,21 @@ async fn pump(
             },
             s = signals.recv() => match s {
                 Ok(Signal::DropWatches) | Err(broadcast::error::RecvError::Closed) => return,
-                Ok(Signal::Bookmark) if bookmarks && !hang => bookmark(&t, last_rv, false),
+                Ok(Signal::Bookmark) if bookmarks => bookmark(&t, last_rv, false),
                 _ => continue,
             },
             _ = ticker.tick() => {
-                if !bookmarks || hang {
+                if !bookmarks {
                     continue;
                 }
                 bookmark(&t, last_rv, false)
             }
         };
+        if sim.faults().hang_watches {
+            // hung while this event was on its way: it is never sent
+            tx.closed().await;
+            return;
+        }
         if tx.send(out).await.is_err() {
             return;
         }

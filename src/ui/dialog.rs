@@ -1,4 +1,5 @@
-//! The confirm dialog: what will change, where, the exact patch and the kubectl equivalent.
+//! The confirm dialog: what will change, where, the exact patch and the kubectl equivalent; and the
+//! etcd pane's exec question (what would run, in which pods, and that exec is a write).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -6,25 +7,36 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use super::{Theme, centered};
+use crate::model::etcd::ExecAsk;
 use crate::model::{Dialog, Model};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme: &Theme) {
-    // a reason typed so far is part of the patch shown
-    let shown = if dialog.mutation.wants_reason() && !model.cluster.production {
-        dialog.mutation.clone().with_reason(&dialog.typed)
-    } else {
-        dialog.mutation.clone()
+    let production = model.cluster.production;
+    // asking for the reason: without a production context until enter; in one, until the first enter
+    let asking_reason = dialog.mutation.wants_reason() && dialog.reason.is_none();
+    // a reason typed so far (or kept) is part of the patch shown
+    let shown = match &dialog.reason {
+        Some(r) => dialog.mutation.clone().with_reason(r),
+        None if asking_reason => dialog.mutation.clone().with_reason(&dialog.typed),
+        None => dialog.mutation.clone(),
     };
     let m = &shown;
     let obj = m.object();
     let ctx = model.cluster.context.as_deref().unwrap_or("?");
     let mut lines = vec![Line::from(Span::styled(m.describe(), theme.title()))];
-    if m.wants_reason() && !model.cluster.production {
+    if asking_reason {
+        let next = if production {
+            "enter: next"
+        } else {
+            "enter: run"
+        };
         lines.push(Line::from(Span::styled(
-            "why (recorded in ktriage.io/last-action): type a reason, enter: run, esc: cancel",
+            format!("why (recorded in ktriage.io/last-action): type a reason, {next}, esc: cancel"),
             theme.accent(),
         )));
         lines.push(Line::from(format!("> {}", dialog.typed)));
+    } else if let Some(r) = &dialog.reason {
+        lines.push(Line::from(format!("why:     {r}")));
     }
     lines.extend([
         Line::from(""),
@@ -53,9 +65,9 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             theme.muted(),
         )),
     ]);
-    if m.wants_reason() && !model.cluster.production {
+    if asking_reason {
         // the reason prompt is at the top
-    } else if model.cluster.production {
+    } else if production {
         lines.push(Line::from(Span::styled(
             format!("PRODUCTION context: type `{}` and press enter", obj.name),
             theme.warning(),
@@ -67,7 +79,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             theme.accent(),
         )));
     }
-    // height after wrapping at the dialog's inner width
+    boxed(frame, area, lines, " Confirm action ", theme);
+}
+
+/// The lines in a centred double-bordered box, as tall as they wrap at its inner width.
+fn boxed(frame: &mut Frame, area: Rect, lines: Vec<Line>, title: &str, theme: &Theme) {
     let inner_w = usize::from(area.width.min(76).saturating_sub(2)).max(1);
     let rows: usize = lines
         .iter()
@@ -80,8 +96,59 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
             Block::bordered()
                 .border_type(BorderType::Double)
                 .border_style(theme.warning())
-                .title(" Confirm action "),
+                .title(title.to_string()),
         ),
         rect,
     );
+}
+
+/// The etcd pane's question: run etcdctl in the etcd pods through pods/exec for this context?
+pub fn exec_ask(frame: &mut Frame, area: Rect, ask: &ExecAsk, theme: &Theme) {
+    let pods: Vec<String> = ask
+        .pods
+        .iter()
+        .map(|(p, n)| match n {
+            Some(n) => format!("{p} ({n})"),
+            None => p.clone(),
+        })
+        .collect();
+    let mut lines = vec![
+        Line::from(Span::styled(
+            format!("Run etcdctl in the etcd pods of context {}?", ask.context),
+            theme.title(),
+        )),
+        Line::from(""),
+        Line::from(format!("runs:  etcdctl {} -w json", ask.runs.join(", "))),
+        Line::from(format!(
+            "       (they only read etcd) every {} s in each pod below",
+            ask.every_secs
+        )),
+        Line::from(format!("pods:  kube-system/{}", pods.join(", "))),
+    ];
+    if !ask.skipped.is_empty() {
+        lines.push(Line::from(format!(
+            "left out (no certificates on the command line): {}",
+            ask.skipped.join(", ")
+        )));
+    }
+    lines.extend([
+        Line::from(format!(
+            "certs: each pod's own, from its command line ({})",
+            ask.cert
+        )),
+        Line::from(""),
+        Line::from(Span::styled(
+            "pods/exec is a write for the read-only gate: never in read-only mode. An access review (create pods/exec in kube-system) comes first; if it says no, nothing runs.",
+            theme.warning(),
+        )),
+        Line::from(Span::styled(
+            "Held for this context until ktriage exits.",
+            theme.muted(),
+        )),
+        Line::from(Span::styled(
+            "y / enter: use exec   n / esc: cancel   c: copy the full kubectl exec",
+            theme.accent(),
+        )),
+    ]);
+    boxed(frame, area, lines, " etcd through pods/exec ", theme);
 }

@@ -45,22 +45,104 @@ pub fn remember_action(model: &mut Model, outcome: &Outcome) {
     }
 }
 
-/// The mutation that reverts `last`: scale back to the previous replicas. The other actions are
-/// reverted through their pane's restore (`r`), which reads the saved YAML or policy.
-pub fn undo_of(last: &LastAction) -> Option<Mutation> {
+/// The mutation that reverts `last`, read from the journal's `before`; why not, when it cannot be
+/// undone.
+///
+/// | action | undo |
+/// |---|---|
+/// | scale | scale back to the replicas before |
+/// | webhook failurePolicy toggle | the webhook's failurePolicy before (by name at its index) |
+/// | cordon / uncordon | the node's `spec.unschedulable` before |
+/// | drain | uncordon, when the node was schedulable before (evicted pods stay where they went) |
+/// | back up and delete (APIService, webhook configuration) | re-create it from the saved YAML |
+/// | restore | delete it again (its YAML is saved first, as for every delete) |
+/// | remove a finalizer, finalize, rollout restart, delete pods | none: not reversible |
+pub fn undo_of(last: &LastAction) -> Result<Mutation, String> {
+    let before = &last.before;
+    let unusable = || format!("action {} has no usable `before`", last.id);
     match &last.mutation {
         Mutation::Scale {
             namespace, name, ..
         } => {
-            let replicas = last.before.get("replicas")?.as_i64()?;
-            Some(Mutation::Scale {
+            let replicas = before.get("replicas").and_then(|v| v.as_i64());
+            Ok(Mutation::Scale {
                 namespace: namespace.clone(),
                 name: name.clone(),
-                replicas: i32::try_from(replicas).ok()?,
+                replicas: replicas
+                    .and_then(|r| i32::try_from(r).ok())
+                    .ok_or_else(unusable)?,
             })
         }
-        _ => None,
+        Mutation::SetFailurePolicy {
+            kind,
+            configuration,
+            webhook,
+            index,
+            ..
+        } => {
+            let hook = before
+                .pointer(&format!("/webhooks/{index}"))
+                .filter(|h| h.get("name").and_then(|n| n.as_str()) == Some(webhook.as_str()))
+                .ok_or_else(unusable)?;
+            // admissionregistration/v1 defaults an absent failurePolicy to Fail
+            let policy = hook
+                .get("failurePolicy")
+                .and_then(|p| p.as_str())
+                .unwrap_or("Fail");
+            Ok(Mutation::SetFailurePolicy {
+                kind: *kind,
+                configuration: configuration.clone(),
+                webhook: webhook.clone(),
+                index: *index,
+                policy: policy.to_string(),
+                reason: format!("undo of action {}", last.id),
+            })
+        }
+        Mutation::Cordon { node, .. } => Ok(Mutation::Cordon {
+            node: node.clone(),
+            unschedulable: unschedulable(before.get("spec")),
+        }),
+        Mutation::Drain { node } => {
+            if unschedulable(before.pointer("/node/spec")) {
+                Err(format!(
+                    "node {node} was already cordoned before the drain; evicted pods are not put back"
+                ))
+            } else {
+                Ok(Mutation::Cordon {
+                    node: node.clone(),
+                    unschedulable: false,
+                })
+            }
+        }
+        Mutation::Delete { target } if before.is_object() => Ok(Mutation::Restore {
+            target: target.clone(),
+            manifest: before.clone(),
+        }),
+        Mutation::Delete { .. } => Err(unusable()),
+        Mutation::Restore { target, .. } => Ok(Mutation::Delete {
+            target: target.clone(),
+        }),
+        Mutation::RemoveFinalizer { .. } => Err(
+            "a removed finalizer cannot be put back: Kubernetes refuses new finalizers on an object being deleted"
+                .into(),
+        ),
+        Mutation::Finalize { namespace } => {
+            Err(format!("namespace {namespace} was finalized: it is gone"))
+        }
+        Mutation::RolloutRestart { .. } => {
+            Err("a rollout restart cannot be undone: the pods were replaced".into())
+        }
+        Mutation::DeletePod { .. } | Mutation::DeletePods { .. } => {
+            Err("deleted pods cannot be put back (a controller re-creates its own)".into())
+        }
     }
+}
+
+/// `spec.unschedulable` of a node's spec (absent: schedulable).
+fn unschedulable(spec: Option<&serde_json::Value>) -> bool {
+    spec.and_then(|s| s.get("unschedulable"))
+        .and_then(|u| u.as_bool())
+        .unwrap_or(false)
 }
 
 pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
@@ -139,32 +221,25 @@ fn undo(model: &mut Model, now: DateTime<Utc>) {
             now,
         );
     };
-    let Mutation::Scale {
-        replicas: after, ..
-    } = last.mutation
-    else {
-        return notice(
-            model,
-            &format!(
-                "undo: `{}` is reverted with restore (r) in its pane, from the saved copy",
-                last.mutation.describe()
-            ),
-            NoticeLevel::Info,
-            now,
-        );
+    let m = match undo_of(&last) {
+        Ok(m) => m,
+        Err(why) => {
+            return notice(
+                model,
+                &format!("undo: `{}`: {why}", last.mutation.describe()),
+                NoticeLevel::Warning,
+                now,
+            );
+        }
     };
-    let Some(m) = undo_of(&last) else {
-        return notice(
-            model,
-            &format!("undo: action {} has no usable `before`", last.id),
-            NoticeLevel::Warning,
-            now,
-        );
+    let was = match &last.mutation {
+        Mutation::Scale { replicas, .. } => format!("{replicas} replicas"),
+        other => other.describe(),
     };
     super::propose(model, m, now);
     if let Some(d) = model.dialog.as_mut() {
         d.current = Some(format!(
-            "{after} replicas (set by action {}); undo restores the journal's before",
+            "{was} (action {}); undo puts back the journal's before",
             last.id
         ));
     }

@@ -3,8 +3,6 @@
 //! pane, toggle the failure policy, say why, run) applies it; the ReplicaSet controller then creates the pods it could
 //! not, the finding goes, and the journal holds the action.
 
-use std::time::Duration;
-
 use crate::support::tmux::Tmux;
 use crate::tier::{Names, Tier};
 
@@ -14,29 +12,33 @@ async fn console_fixes_the_blocking_webhook_with_keys() {
     let Some(t) = Tier::real(&names).await else {
         return;
     };
-    let Some(tmux) = Tmux::new() else { return };
     crate::stories::blocked_deployment(&t).await;
+    let home = tempfile::tempdir().unwrap();
     let kc = t.kubeconfig().display().to_string();
-    let journal = tmux.dir.path().join("journal.jsonl");
+    let journal = home.path().join("journal.jsonl");
     let j = journal.display().to_string();
-    tmux.ktriage(&["--kubeconfig", &kc, "--journal", &j], 160, 45);
-    tmux.wait_for("API ok v1.20.2", Duration::from_secs(30));
+    let Some(tmux) = Tmux::ktriage(
+        "cplane-console",
+        home.path(),
+        &["--kubeconfig", &kc, "--journal", &j],
+    ) else {
+        return;
+    };
+    tmux.wait_for("API ok v1.20.2");
     let title = format!("webhook {} ({}) fails closed", names.hook, names.hook_cfg);
-    tmux.wait_for(&title, Duration::from_secs(30));
+    tmux.wait_for(&title);
     tmux.keys(&["7"]);
-    tmux.wait_for(&names.hook_cfg, Duration::from_secs(10));
+    tmux.wait_for(&names.hook_cfg);
     tmux.keys(&["f"]);
-    tmux.wait_for("type a reason", Duration::from_secs(10));
+    tmux.wait_for("type a reason");
     tmux.literal("policy webhook down");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("applied and verified", Duration::from_secs(30));
+    tmux.wait_for("applied and verified");
     crate::stories::wait_running(&t, &names.app_ns, &names.guarded, 2).await;
     tmux.keys(&["1"]);
-    tmux.wait_until(
-        "the blocking finding gone from the Overview",
-        Duration::from_secs(60),
-        |s| !s.contains(&title) && s.contains("fails open"),
-    );
+    tmux.wait("the blocking finding gone from the Overview", |s| {
+        !s.contains(&title) && s.contains("fails open")
+    });
     let text = std::fs::read_to_string(&journal).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()

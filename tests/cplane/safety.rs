@@ -309,7 +309,6 @@ async fn read_only_console_sends_no_write_and_asks_for_no_secret() {
     else {
         return;
     };
-    let Some(t) = Tmux::new() else { return };
     let names = crate::tier::Names::a();
     let tier = crate::tier::Tier::from_server(s, &names).await;
     crate::stories::every_action_offered(&tier).await;
@@ -338,20 +337,20 @@ async fn read_only_console_sends_no_write_and_asks_for_no_secret() {
         "kube-root-ca.crt missing: {active:?} vs {published:?}"
     );
     let kc = s.ktriage_kubeconfig().display().to_string();
-    let journal = t.dir.path().join("journal.jsonl").display().to_string();
-    t.ktriage(
+    let tui_home = tempfile::tempdir().unwrap();
+    let journal = tui_home.path().join("journal.jsonl").display().to_string();
+    let Some(t) = Tmux::ktriage(
+        "cplane-read-only",
+        tui_home.path(),
         &["--kubeconfig", &kc, "--read-only", "--journal", &journal],
-        160,
-        45,
-    );
-    t.wait_for("API ok v1.20.2", Duration::from_secs(30));
-    t.wait_for("fails closed", Duration::from_secs(30));
+    ) else {
+        return;
+    };
+    t.wait_for("API ok v1.20.2");
+    t.wait_for("fails closed");
     key_storm(&t);
     t.keys(&["?"]);
-    t.wait_for(
-        "read-only: actions that change the cluster are hidden",
-        Duration::from_secs(15),
-    );
+    t.wait_for("read-only: actions that change the cluster are hidden");
     t.keys(&["Escape"]);
     let home = tempfile::tempdir().unwrap();
     let out = crate::support::ktriage(

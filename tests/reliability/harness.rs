@@ -29,6 +29,17 @@ impl Drop for Harness {
     }
 }
 
+/// One request as the client sent it (before any answer).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub at: std::time::Instant,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+}
+
+pub type Record = std::sync::Arc<std::sync::Mutex<Vec<Sent>>>;
+
 impl Harness {
     pub async fn start(h: &ktriage::sim::SimHandle, user: &str) -> Harness {
         let cfg = h.kube_config(user).await.unwrap();
@@ -37,6 +48,35 @@ impl Harness {
 
     pub fn start_with(cfg: kube::Config, server: &str, user: &str) -> Harness {
         let client = ktriage::session::build_client(cfg, true).unwrap();
+        Harness::start_client(client, server, user)
+    }
+
+    /// Like [`Harness::start`], with every request the sources send recorded as it leaves the
+    /// client (the same gate as `build_client`; refused connections are counted too, which a
+    /// server cannot see).
+    pub async fn start_recorded(h: &ktriage::sim::SimHandle, user: &str) -> (Harness, Record) {
+        let cfg = h.kube_config(user).await.unwrap();
+        let record = Record::default();
+        let r = record.clone();
+        let client = kube::client::ClientBuilder::try_from(cfg)
+            .unwrap()
+            .with_layer(&ktriage::kube::gate::GateLayer { read_only: true })
+            .with_layer(&tower::util::MapRequestLayer::new(
+                move |req: http::Request<kube::client::Body>| {
+                    r.lock().unwrap().push(Sent {
+                        at: std::time::Instant::now(),
+                        method: req.method().to_string(),
+                        path: req.uri().path().to_string(),
+                        query: req.uri().query().unwrap_or("").to_string(),
+                    });
+                    req
+                },
+            ))
+            .build();
+        (Harness::start_client(client, &h.base_url(), user), record)
+    }
+
+    fn start_client(client: kube::Client, server: &str, user: &str) -> Harness {
         let (tx, rx) = mpsc::channel(1024);
         let ctx = SourceCtx {
             client,

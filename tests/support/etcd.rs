@@ -11,6 +11,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use ktriage::config::Config;
+use ktriage::etcd::client::EtcdClient;
+use ktriage::etcd::probe::{Round, probe_round};
+use ktriage::etcd::tls::{TlsFiles, client_config};
+use ktriage::model::etcd::{AccessInfo, EtcdMsg};
+use ktriage::model::{ClusterInfo, Model};
+use ktriage::msg::Msg;
+use ktriage::update::update;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     SanType,
@@ -160,7 +171,7 @@ pub fn free_port() -> u16 {
 
 impl Cluster {
     /// Start `opts.members` members and wait until all are healthy. `None` (skip) when etcd is not
-    /// installed outside CI; under `CI=true` a missing etcd fails the test.
+    /// installed outside CI; under CI (`under_ci`) a missing etcd fails the test.
     pub fn start(opts: Opts) -> Option<Cluster> {
         super::require_tool("etcd")?;
         super::require_tool("etcdctl")?;
@@ -452,6 +463,65 @@ impl Cluster {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+}
+
+/// The direct probe's per-request timeout in these tests.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn client(c: &Cluster) -> EtcdClient {
+    let tls = c.pki.as_ref().map(|p| {
+        client_config(&TlsFiles {
+            cacert: Some(p.ca.clone()),
+            cert: Some(p.client_crt.clone()),
+            key: Some(p.client_key.clone()),
+        })
+        .unwrap()
+    });
+    EtcdClient::new(tls, None, TIMEOUT)
+}
+
+/// One probe round through the model and the rules, as the TUI and the report do it.
+pub async fn observe(c: &Cluster) -> (Round, Model) {
+    let cl = client(c);
+    let started = Utc::now();
+    let t = Instant::now();
+    let endpoints = probe_round(&cl, &c.endpoints(), &mut BTreeMap::new()).await;
+    let round = Round {
+        started,
+        took_ms: t.elapsed().as_millis() as u64,
+        endpoints,
+    };
+    let mut m = Model::new(
+        ClusterInfo::default(),
+        Config::defaults().unwrap().keymap,
+        started,
+    );
+    m.etcd.configure(
+        AccessInfo {
+            endpoints: c.endpoints(),
+            origin: "test".into(),
+            tls: c.opts.tls,
+        },
+        started,
+    );
+    update(
+        &mut m,
+        Msg::Etcd(Box::new(EtcdMsg::Round(round.clone()))),
+        Utc::now(),
+    );
+    (round, m)
+}
+
+/// Probe until `done` accepts the findings or the deadline passes (no sleeping for behaviour).
+pub async fn until(c: &Cluster, within: Duration, done: impl Fn(&Model) -> bool) -> (Round, Model) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (r, m) = observe(c).await;
+        if done(&m) || Instant::now() > deadline {
+            return (r, m);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -243,24 +243,11 @@ pub fn etcd_model(endpoints: Vec<EndpointProbe>) -> Model {
 pub fn with_pods_and_logs(mut m: Model) -> Model {
     let t = t0() - Duration::seconds(1);
     let msg = |e: EtcdMsg| Msg::Etcd(Box::new(e));
-    update(&mut m, msg(EtcdMsg::Pods(Delta::Init)), t);
-    for i in 1..=3 {
-        let row = EtcdPodRow {
-            namespace: "kube-system".into(),
-            name: format!("etcd-cp-{i}"),
-            node: Some(format!("cp-{i}")),
-            host_ip: Some(format!("10.0.0.1{i}")),
-            phase: "Running".into(),
-            ready: true,
-            restarts: 0,
-            quota_bytes: None,
-            data_dir: Some("/var/lib/rancher/rke2/server/db/etcd".into()),
-            image: None,
-            ..Default::default()
-        };
-        update(&mut m, msg(EtcdMsg::Pods(Delta::InitApply(row))), t);
-    }
-    update(&mut m, msg(EtcdMsg::Pods(Delta::InitDone)), t);
+    let rows = (1..=3).map(|i| EtcdPodRow {
+        data_dir: Some("/var/lib/rancher/rke2/server/db/etcd".into()),
+        ..etcd_pod(i, Vec::new())
+    });
+    set_pods(&mut m, rows, t);
     let mut lines = Vec::new();
     for k in 0..300 {
         let at = t0() - Duration::milliseconds(30_000 - k * 100);
@@ -320,4 +307,57 @@ pub fn with_pods_and_logs(mut m: Model) -> Model {
     );
     update(&mut m, Msg::Tick, t0());
     m
+}
+
+/// A jump host's model on the etcd pane: the API serves, no etcd access, exec off, three running
+/// RKE2 etcd pods whose command lines name RKE2's layout and a fourth that names no certificates.
+pub fn jump_host(read_only: bool) -> Model {
+    let mut m = super::model::model(read_only);
+    let t = t0() - Duration::seconds(2);
+    update(
+        &mut m,
+        Msg::ApiUp {
+            version: "v1.28.9+rke2r1".into(),
+        },
+        t,
+    );
+    let rows = (1..=4).map(|i| {
+        let flag = if i < 4 {
+            "--config-file=/var/lib/rancher/rke2/server/db/etcd/config"
+        } else {
+            "--data-dir=/var/lib/etcd"
+        };
+        etcd_pod(i, vec!["etcd".to_string(), flag.to_string()])
+    });
+    set_pods(&mut m, rows, t);
+    m.ui.active = ktriage::model::PaneId::Etcd;
+    m
+}
+
+/// The running, ready etcd pod of node `cp-i` with this command line.
+pub fn etcd_pod(i: usize, args: Vec<String>) -> EtcdPodRow {
+    EtcdPodRow {
+        namespace: "kube-system".into(),
+        name: format!("etcd-cp-{i}"),
+        node: Some(format!("cp-{i}")),
+        host_ip: Some(format!("10.0.0.1{i}")),
+        phase: "Running".into(),
+        ready: true,
+        args,
+        ..Default::default()
+    }
+}
+
+/// The etcd pods source's first list: exactly `rows`.
+pub fn set_pods(
+    m: &mut Model,
+    rows: impl IntoIterator<Item = EtcdPodRow>,
+    t: chrono::DateTime<chrono::Utc>,
+) {
+    let msg = |e: EtcdMsg| Msg::Etcd(Box::new(e));
+    update(m, msg(EtcdMsg::Pods(Delta::Init)), t);
+    for row in rows {
+        update(m, msg(EtcdMsg::Pods(Delta::InitApply(row))), t);
+    }
+    update(m, msg(EtcdMsg::Pods(Delta::InitDone)), t);
 }

@@ -47,8 +47,8 @@ impl SimProc {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut ready_line)
             .unwrap();
-        let mut kc: serde_yaml::Value =
-            serde_yaml::from_str(&std::fs::read_to_string(&full).unwrap()).unwrap();
+        let mut kc: serde_json::Value =
+            ktriage::yaml::from_str(&std::fs::read_to_string(&full).unwrap()).unwrap();
         let server = kc["clusters"][0]["cluster"]["server"]
             .as_str()
             .unwrap()
@@ -57,13 +57,13 @@ impl SimProc {
             .as_str()
             .unwrap()
             .to_string();
-        for c in kc["contexts"].as_sequence_mut().unwrap() {
-            if let Some(m) = c["context"].as_mapping_mut() {
+        for c in kc["contexts"].as_array_mut().unwrap() {
+            if let Some(m) = c["context"].as_object_mut() {
                 m.remove("extensions");
             }
         }
         let kubeconfig = dir.path().join("rancher.kubeconfig");
-        std::fs::write(&kubeconfig, serde_yaml::to_string(&kc).unwrap()).unwrap();
+        std::fs::write(&kubeconfig, ktriage::yaml::to_string(&kc).unwrap()).unwrap();
         assert!(
             !std::fs::read_to_string(&kubeconfig)
                 .unwrap()
@@ -120,6 +120,15 @@ impl SimProc {
         let home = self.dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         ktriage_in(&home, &self.kubeconfig, args)
+    }
+}
+
+impl SimProc {
+    /// `ktriage GLOBAL report --format json --observe 0`: exit code and document.
+    pub fn report(&self, global: &[&str]) -> (Option<i32>, Value) {
+        let mut args = global.to_vec();
+        args.extend(["report", "--format", "json", "--observe", "0"]);
+        report_json(&self.ktriage(&args))
     }
 }
 

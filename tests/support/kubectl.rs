@@ -34,12 +34,13 @@ pub fn find() -> Option<PathBuf> {
     }
 }
 
-/// The kubectl to use, or `None` after printing a visible SKIP (a failure when `CI=true`).
+/// The kubectl to use, or `None` after printing a visible SKIP (a failure under CI, see
+/// [`super::under_ci`]).
 pub fn kubectl_or_skip(test: &str) -> Option<PathBuf> {
     match find() {
         Some(p) => Some(p),
-        None if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("kubectl not found and CI=true (set KTRIAGE_KUBECTL or install kubectl)")
+        None if super::under_ci() => {
+            panic!("kubectl not found under CI (set KTRIAGE_KUBECTL or install kubectl)")
         }
         None => {
             eprintln!("SKIP: kubectl not found ({test})");
@@ -91,29 +92,38 @@ impl Kubectl {
 
     /// Runs kubectl to completion (on a blocking thread), optionally feeding stdin.
     pub async fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
-        let mut cmd = self.command(args);
-        let input = stdin.map(str::to_string);
-        tokio::task::spawn_blocking(move || {
-            cmd.stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-            let mut child = cmd.spawn().expect("kubectl spawns");
-            if let Some(i) = input {
-                child.stdin.take().unwrap().write_all(i.as_bytes()).unwrap();
-            }
-            let out = child.wait_with_output().unwrap();
-            Out {
-                ok: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        })
-        .await
-        .unwrap()
+        complete(self.command(args), stdin).await
+    }
+
+    /// Runs a shell script in which `kubectl` is this kubectl (a wrapper first on PATH), as an
+    /// operator pastes a command from a guide.
+    pub async fn shell(&self, script: &str) -> Out {
+        let bin_dir = self.dir.path().join("bin");
+        std::fs::create_dir_all(&bin_dir).unwrap();
+        let wrapper = bin_dir.join("kubectl");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec '{}' --cache-dir '{}' \"$@\"\n",
+                self.bin.display(),
+                self.dir.path().join("cache").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new("sh");
+        cmd.env("HOME", self.dir.path())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("PATH", path)
+            .arg("-c")
+            .arg(script);
+        complete(cmd, None).await
     }
 
     /// Runs and asserts success; returns stdout.
@@ -142,6 +152,32 @@ impl Kubectl {
         });
         (child, rx)
     }
+}
+
+/// Runs `cmd` to completion on a blocking thread, optionally feeding stdin.
+async fn complete(mut cmd: Command, stdin: Option<&str>) -> Out {
+    let input = stdin.map(str::to_string);
+    tokio::task::spawn_blocking(move || {
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl spawns");
+        if let Some(i) = input {
+            child.stdin.take().unwrap().write_all(i.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        Out {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
 }
 
 /// Waits (blocking thread) for a line containing `needle`, up to `secs`.

@@ -10,6 +10,8 @@ pub mod jump;
 pub mod kubectl;
 pub mod model;
 pub mod mutations;
+pub mod no_secrets;
+pub mod package;
 pub mod panes;
 pub mod real;
 pub mod tmux;
@@ -167,8 +169,19 @@ pub fn status_json(code: u16, reason: &str, message: &str) -> Value {
            "message": message, "reason": reason, "code": code})
 }
 
+/// Whether this run is CI: `CI` set to anything but empty, `0` or `false` (CI services set `true`,
+/// `1`, `yes` or their own name). Under CI a missing tool fails the test that needs it.
+pub fn under_ci() -> bool {
+    ci_value(std::env::var("CI").ok().as_deref())
+}
+
+/// [`under_ci`] for a given value of `CI`.
+pub fn ci_value(v: Option<&str>) -> bool {
+    v.is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
+}
+
 /// Whether a test that needs an external tool should run: `Some(path)` if found; `None` (skip, with
-/// a visible message) when missing outside CI. Under `CI=true` a missing tool fails the test.
+/// a visible message) when missing outside CI. Under CI ([`under_ci`]) a missing tool fails the test.
 pub fn require_tool(name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -177,10 +190,8 @@ pub fn require_tool(name: &str) -> Option<PathBuf> {
     });
     match found {
         Some(p) => Some(p),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!(
-                "{name} is required under CI=true but was not found on PATH (.ci/run installs it)"
-            )
+        None if under_ci() => {
+            panic!("{name} is required under CI but was not found on PATH (.ci/run installs it)")
         }
         None => {
             eprintln!("SKIP: {name} not found on PATH; install it to run this test");

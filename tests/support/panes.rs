@@ -32,7 +32,7 @@ pub fn lease_yaml(ns: &str, name: &str, holder: &str, renew_ago: i64, dur: i64) 
         micro(3600),
         micro(renew_ago)
     );
-    serde_yaml::from_str(&y).unwrap()
+    ktriage::yaml::from_str(&y).unwrap()
 }
 
 pub fn node(name: &str, ready: bool, memory_pressure: bool) -> Node {

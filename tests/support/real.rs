@@ -1,5 +1,5 @@
 //! The real kube-apiserver (v1.20.2) and etcd started by `scripts/real-apiserver.sh` for a test,
-//! stopped by PID on drop. Missing binary or etcd: a visible skip, a failure under `CI=true`.
+//! stopped by PID on drop. Missing binary or etcd: a visible skip, a failure under CI (`support::under_ci`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -70,10 +70,6 @@ impl Options {
     }
 }
 
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
 fn built(control_plane: bool) -> bool {
     let mut c = Command::new(script());
     c.arg("path");
@@ -102,7 +98,7 @@ impl RealServer {
             } else {
                 "the real kube-apiserver"
             };
-            if under_ci() {
+            if super::under_ci() {
                 panic!(
                     "{what} is required under CI: run scripts/real-apiserver.sh build (and install etcd-server)"
                 );

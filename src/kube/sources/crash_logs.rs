@@ -1,7 +1,8 @@
 //! Previous-container log tails of crash-looping system pods (`kube-system`, `cattle-system`), for
 //! the `kube-ca-mismatch` rule: a bounded tail (`previous=true`, [`TAIL`] lines) per failing container,
 //! read every `EVERY` and as soon as a container starts crash-looping; the pods are watched, not listed. Only lines carrying a credential/CA signature are kept, so nothing else a
-//! log may contain travels further.
+//! log may contain travels further. While the API server does not answer, a round stops at its first
+//! unanswered request and the last tails stay.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use crate::msg::Msg;
 pub const NAMESPACES: &[&str] = &["kube-system", "cattle-system"];
 /// Lines read from each crashed container.
 pub const TAIL: i64 = 50;
-const EVERY: Duration = Duration::from_secs(15);
+pub const EVERY: Duration = Duration::from_secs(15);
 /// At most this many containers' logs per round (a crash-looping DaemonSet on 500 nodes is one story).
 const MAX_PER_ROUND: usize = 20;
 
@@ -117,7 +118,7 @@ pub async fn run(ctx: SourceCtx) {
                 ..watcher::Config::default()
             };
             watcher(api, config)
-                .default_backoff()
+                .backoff(super::resume::WatchBackoff::default())
                 .map(move |e| (*ns, e))
                 .boxed()
         });
@@ -141,14 +142,18 @@ pub async fn run(ctx: SourceCtx) {
             },
             _ = tick.tick() => {}
         }
-        let found = fetch(&ctx, &state).await;
-        if ctx.tx.send(Msg::CrashLogs(found)).await.is_err() {
+        // while the API server does not answer, the last tails stay
+        if let Some(found) = fetch(&ctx, &state).await
+            && ctx.tx.send(Msg::CrashLogs(found)).await.is_err()
+        {
             return;
         }
     }
 }
 
-async fn fetch(ctx: &SourceCtx, state: &Crashing) -> BTreeMap<String, Vec<String>> {
+/// The tails of the crash-looping containers; `None` when the API server did not answer (the round
+/// stops at the first such request).
+async fn fetch(ctx: &SourceCtx, state: &Crashing) -> Option<BTreeMap<String, Vec<String>>> {
     let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for key in state.keys().into_iter().take(MAX_PER_ROUND) {
         let mut parts = key.splitn(3, '/');
@@ -163,14 +168,21 @@ async fn fetch(ctx: &SourceCtx, state: &Crashing) -> BTreeMap<String, Vec<String
             tail_lines: Some(TAIL),
             ..LogParams::default()
         };
-        if let Ok(Ok(text)) = tokio::time::timeout(ctx.request_timeout, api.logs(pod, &lp)).await {
-            let lines = signature_lines(&text);
-            if !lines.is_empty() {
-                found.insert(key, lines);
+        match tokio::time::timeout(ctx.request_timeout, api.logs(pod, &lp)).await {
+            Ok(Ok(text)) => {
+                let lines = signature_lines(&text);
+                if !lines.is_empty() {
+                    found.insert(key, lines);
+                }
             }
+            Ok(Err(e)) if super::classify(&e).kind == crate::model::FailureKind::Unreachable => {
+                return None;
+            }
+            Err(_) => return None,
+            Ok(Err(_)) => {}
         }
     }
-    found
+    Some(found)
 }
 
 #[cfg(test)]

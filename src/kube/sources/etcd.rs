@@ -19,8 +19,8 @@ use crate::msg::Msg;
 /// The label RKE2, k3s (embedded etcd pods are RKE2's) and kubeadm put on etcd static pods.
 pub const ETCD_SELECTOR: &str = "component=etcd";
 const NAMESPACE: &str = "kube-system";
-const LOG_EVERY: Duration = Duration::from_secs(5);
-const READYZ_EVERY: Duration = Duration::from_secs(10);
+pub const LOG_EVERY: Duration = Duration::from_secs(5);
+pub const READYZ_EVERY: Duration = Duration::from_secs(10);
 /// Lines per fetch: a split brain writes up to ~120 lines/s; the aggregator keeps counts, not lines.
 const TAIL: i64 = 2000;
 

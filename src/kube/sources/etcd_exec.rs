@@ -26,13 +26,41 @@ use super::{SourceCtx, classify};
 use crate::etcd::client::{ErrorKind, EtcdError};
 use crate::etcd::probe::{EndpointProbe, Round, Via};
 use crate::etcd::wire::{AlarmList, MemberList, Status, same_url};
-use crate::model::etcd::EtcdMsg;
+use crate::model::etcd::{EtcdMsg, EtcdPodRow};
 use crate::model::{Failure, FailureKind};
 use crate::msg::Msg;
 
 const NAMESPACE: &str = "kube-system";
 /// Between rounds: an exec is a process in every etcd container, so less often than the probe.
 pub const EVERY: Duration = Duration::from_secs(15);
+
+/// What each round runs in every pod (with `-w json` and the pod's certificates, [`Etcdctl::argv`]).
+pub const COMMANDS: [&[&str]; 3] = [
+    &["endpoint", "status", "--cluster"],
+    &["member", "list"],
+    &["alarm", "list"],
+];
+
+/// Where a round runs: the running etcd pods whose command line names their certificates, and the
+/// running ones that do not (left out).
+#[derive(Debug, Default)]
+pub struct Targets {
+    /// (pod, node, how etcdctl reaches its member there).
+    pub pods: Vec<(String, Option<String>, Etcdctl)>,
+    pub skipped: Vec<String>,
+}
+
+/// The targets among the etcd pods (the exec key's question shows the same list).
+pub fn targets<'a>(rows: impl IntoIterator<Item = &'a EtcdPodRow>) -> Targets {
+    let mut t = Targets::default();
+    for row in rows.into_iter().filter(|r| r.phase == "Running") {
+        match etcdctl_for(&row.args) {
+            Some(ctl) => t.pods.push((row.name.clone(), row.node.clone(), ctl)),
+            None => t.skipped.push(row.name.clone()),
+        }
+    }
+    t
+}
 
 /// How etcdctl reaches its own member inside the pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,11 +128,11 @@ pub fn etcdctl_for(args: &[String]) -> Option<Etcdctl> {
 
 /// What one exec printed.
 #[derive(Debug, Default)]
-struct Printed {
-    stdout: String,
-    stderr: String,
+pub struct Printed {
+    pub stdout: String,
+    pub stderr: String,
     /// The kubelet's final Status message when the command failed (or the exec error).
-    failure: Option<String>,
+    pub failure: Option<String>,
 }
 
 async fn exec(api: &Api<Pod>, pod: &str, argv: Vec<String>, timeout: Duration) -> Printed {
@@ -165,12 +193,12 @@ fn error(kind: ErrorKind, message: String) -> EtcdError {
     EtcdError { kind, message }
 }
 
-/// One pod's three answers.
-struct PodAnswer {
-    pod: String,
-    status: Printed,
-    members: Printed,
-    alarms: Printed,
+/// One pod's answers to [`COMMANDS`].
+pub struct PodAnswer {
+    pub pod: String,
+    pub status: Printed,
+    pub members: Printed,
+    pub alarms: Printed,
 }
 
 /// `Failed to get the status of endpoint URL (reason)` lines.
@@ -198,8 +226,9 @@ fn why(p: &Printed) -> String {
     }
 }
 
-/// Fold every pod's answers into one round (endpoint = member client URL).
-fn round(answers: Vec<PodAnswer>, started: chrono::DateTime<Utc>, took: Duration) -> Round {
+/// Fold every pod's answers into one round (endpoint = member client URL): what the exec source
+/// feeds the model (`tests/etcd_real_exec.rs` feeds it a real etcdctl's output).
+pub fn round(answers: Vec<PodAnswer>, started: chrono::DateTime<Utc>, took: Duration) -> Round {
     let mut eps: Vec<EndpointProbe> = Vec::new();
     let blank = |url: &str, e: EtcdError| EndpointProbe {
         endpoint: url.to_string(),
@@ -336,13 +365,11 @@ pub async fn run(ctx: SourceCtx) {
             }
             Err(_) => Vec::new(),
         };
-        let targets: Vec<(String, Etcdctl)> = pods
+        let rows: Vec<EtcdPodRow> = pods.into_iter().map(super::etcd::pod_row).collect();
+        let targets: Vec<(String, Etcdctl)> = targets(&rows)
+            .pods
             .into_iter()
-            .filter_map(|p| {
-                let row = super::etcd::pod_row(p);
-                let ctl = etcdctl_for(&row.args)?;
-                (row.phase == "Running").then_some((row.name, ctl))
-            })
+            .map(|(pod, _, ctl)| (pod, ctl))
             .collect();
         if targets.is_empty() {
             let f = Failure {
@@ -364,15 +391,11 @@ pub async fn run(ctx: SourceCtx) {
             let answers = join_all(targets.iter().map(|(pod, ctl)| {
                 let api = api.clone();
                 async move {
+                    let [status, members, alarms] = COMMANDS;
                     let (status, members, alarms) = tokio::join!(
-                        exec(
-                            &api,
-                            pod,
-                            ctl.argv(&["endpoint", "status", "--cluster"]),
-                            timeout
-                        ),
-                        exec(&api, pod, ctl.argv(&["member", "list"]), timeout),
-                        exec(&api, pod, ctl.argv(&["alarm", "list"]), timeout),
+                        exec(&api, pod, ctl.argv(status), timeout),
+                        exec(&api, pod, ctl.argv(members), timeout),
+                        exec(&api, pod, ctl.argv(alarms), timeout),
                     );
                     PodAnswer {
                         pod: pod.clone(),

@@ -12,7 +12,7 @@ use super::{SourceCtx, classify};
 use crate::model::etcd::{EtcdMsg, SnapshotRow};
 use crate::msg::Msg;
 
-const EVERY: Duration = Duration::from_secs(60);
+pub const EVERY: Duration = Duration::from_secs(60);
 const NAMES: [&str; 2] = ["rke2-etcd-snapshots", "k3s-etcd-snapshots"];
 
 /// The records of one snapshot ConfigMap, newest first.

@@ -2,7 +2,6 @@
 //! (kube-runtime `watcher` with backoff), poll only what cannot be watched.
 
 mod api;
-pub mod ca_bundles;
 pub mod crash_logs;
 pub mod etcd;
 pub mod etcd_exec;
@@ -12,6 +11,7 @@ pub mod leaders;
 pub mod namespaces;
 pub mod nodes;
 pub mod resume;
+pub mod root_ca;
 pub mod top;
 pub mod view;
 pub mod webhooks;
@@ -61,7 +61,7 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
         tokio::spawn(top::pods(ctx.clone())),
         tokio::spawn(top::replicasets(ctx.clone())),
         tokio::spawn(crash_logs::run(ctx.clone())),
-        tokio::spawn(ca_bundles::run(ctx.clone())),
+        tokio::spawn(root_ca::run(ctx.clone())),
         tokio::spawn(top::metrics(ctx.clone(), ctx.metrics_every)),
         tokio::spawn(namespaces::run_apiservices(ctx.clone())),
         tokio::spawn(namespaces::run_content(ctx.clone())),
@@ -78,6 +78,13 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
 /// from its last resourceVersion, so a hung watch (connection open, nothing arriving) is restarted
 /// within 60 s; a healthy quiet watch is ended by the server first and resumes without a re-list.
 pub const WATCH_TIMEOUT_SECS: u32 = 55;
+
+/// kube-runtime's margin over a watch's `timeoutSeconds` before it calls a silent stream dead.
+pub const WATCH_IDLE_MARGIN_SECS: u32 = 5;
+
+/// A hung watch (connection open, nothing arriving, never closed) is dropped and re-watched from its
+/// resourceVersion this long after the last thing it delivered: 60 s.
+pub const HUNG_WATCH_BOUND_SECS: u32 = WATCH_TIMEOUT_SECS + WATCH_IDLE_MARGIN_SECS;
 
 /// Drive a `watcher` for `K`, reducing objects to rows with `row` and wrapping deltas with `wrap`.
 /// Errors are reported as `SourceFailed` and the watcher retries with its backoff; a `410 Gone` makes

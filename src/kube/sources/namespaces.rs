@@ -1,6 +1,7 @@
 //! Namespaces: a full-object watch (`spec.finalizers` and `status` are not in metadata), an
 //! APIService watch, and a content scan of Terminating namespaces (discovery cached once per run; a
-//! broken API group is recorded and skipped, never the end of the scan).
+//! broken API group is recorded and skipped, never the end of the scan). While the API server does
+//! not answer, a scan round stops at its first unanswered request and the last content stays.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,11 +16,11 @@ use super::{SourceCtx, classify, run_watch};
 use crate::model::namespaces::{
     ApiServiceRow, Condition, HeldObject, NsContent, NsMsg, NsRow, RemainingKind,
 };
-use crate::model::{Delta, SourceId};
+use crate::model::{Delta, Failure, FailureKind, SourceId};
 use crate::msg::Msg;
 
 /// How often Terminating namespaces are scanned for what remains in them.
-const CONTENT_EVERY: Duration = Duration::from_secs(10);
+pub const CONTENT_EVERY: Duration = Duration::from_secs(10);
 /// Upper bound of one group's discovery request.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -111,10 +112,15 @@ pub fn apiservice_row(a: APIService) -> ApiServiceRow {
     }
 }
 
-/// Namespaced, listable resource kinds, discovered once. Groups whose discovery fails are recorded.
+/// Namespaced, listable resource kinds, discovered once, except Secrets (ktriage never reads them:
+/// a Secret left in a Terminating namespace is not listed as content). Groups whose discovery fails
+/// are recorded; an API server that does not answer at all is an error (nothing more is asked).
 /// Each discovery request is bounded by `timeout` (the client retries a 503 with backoff: an
 /// unavailable aggregated API would otherwise hold the scan for many seconds).
-pub async fn discover(client: &Client, timeout: Duration) -> (Vec<ApiResource>, Vec<String>) {
+pub async fn discover(
+    client: &Client,
+    timeout: Duration,
+) -> Result<(Vec<ApiResource>, Vec<String>), Failure> {
     let mut out = Vec::new();
     let mut broken = Vec::new();
     let mut push =
@@ -127,6 +133,9 @@ pub async fn discover(client: &Client, timeout: Duration) -> (Vec<ApiResource>, 
                 }
                 // events are noise here, and two views of the same objects would be counted twice
                 if r.name == "events" && !group.is_empty() {
+                    continue;
+                }
+                if r.name == "secrets" {
                     continue;
                 }
                 out.push(ApiResource {
@@ -144,7 +153,13 @@ pub async fn discover(client: &Client, timeout: Duration) -> (Vec<ApiResource>, 
         };
     match client.list_core_api_resources("v1").await {
         Ok(l) => push("", "v1", l),
-        Err(e) => broken.push(format!("core/v1: {}", classify(&e).message)),
+        Err(e) => {
+            let f = classify(&e);
+            if f.kind == FailureKind::Unreachable {
+                return Err(f);
+            }
+            broken.push(format!("core/v1: {}", f.message));
+        }
     }
     // groups served by an unavailable APIService are known broken: skip them without waiting
     let mut unavailable = BTreeMap::new();
@@ -191,16 +206,17 @@ pub async fn discover(client: &Client, timeout: Duration) -> (Vec<ApiResource>, 
         }
         Err(e) => broken.push(format!("/apis: {}", classify(&e).message)),
     }
-    (out, broken)
+    Ok((out, broken))
 }
 
-/// List what remains in one namespace; a failing list is recorded as broken and skipped.
+/// List what remains in one namespace; a failing list is recorded as broken and skipped, except when
+/// the API server does not answer: then the scan stops there (an error, nothing more is asked).
 pub async fn scan(
     client: &Client,
     ns: &str,
     kinds: &[ApiResource],
     broken: &[String],
-) -> NsContent {
+) -> Result<NsContent, Failure> {
     let mut content = NsContent {
         namespace: ns.to_string(),
         broken: broken.to_vec(),
@@ -235,15 +251,18 @@ pub async fn scan(
                     held,
                 });
             }
-            Err(e) => content.broken.push(format!(
-                "{}/{}: {}",
-                ar.api_version,
-                ar.plural,
-                classify(&e).message
-            )),
+            Err(e) => {
+                let f = classify(&e);
+                if f.kind == FailureKind::Unreachable {
+                    return Err(f);
+                }
+                content
+                    .broken
+                    .push(format!("{}/{}: {}", ar.api_version, ar.plural, f.message));
+            }
         }
     }
-    content
+    Ok(content)
 }
 
 /// Scan each Terminating namespace every `CONTENT_EVERY`, and at once when the set of Terminating
@@ -260,7 +279,9 @@ pub async fn run_content(ctx: SourceCtx) {
         ..watcher::Config::default().fields("status.phase=Terminating")
     };
     let nss: Api<Namespace> = Api::all(client.clone());
-    let mut events = watcher(nss, config).default_backoff().boxed();
+    let mut events = watcher(nss, config)
+        .backoff(super::resume::WatchBackoff::default())
+        .boxed();
     // Terminating namespaces (those with a deletionTimestamp), and a re-list in progress
     let mut terminating: std::collections::BTreeSet<String> = Default::default();
     let mut pending: Option<std::collections::BTreeSet<String>> = None;
@@ -314,24 +335,51 @@ pub async fn run_content(ctx: SourceCtx) {
             }
             _ = tick.tick(), if synced => {}
         }
-        // discovery is cached; it is retried only while some group is broken
-        if discovered.as_ref().is_none_or(|(_, b)| !b.is_empty()) {
-            let t = ctx.request_timeout.min(DISCOVERY_TIMEOUT);
-            discovered = Some(discover(&client, t).await);
-        }
-        let (kinds, broken) = discovered.clone().unwrap_or_default();
-        let mut found = BTreeMap::new();
-        for name in &terminating {
-            let c = scan(&client, name, &kinds, &broken).await;
-            found.insert(name.clone(), c);
-        }
-        let mut msgs = vec![Delta::Init];
-        msgs.extend(found.into_values().map(Delta::InitApply));
-        msgs.push(Delta::InitDone);
-        for d in msgs {
-            if ctx.tx.send(Msg::NsPane(NsMsg::Content(d))).await.is_err() {
-                return;
+        match content_round(&ctx, &mut discovered, &terminating).await {
+            Ok(found) => {
+                let mut msgs = vec![Delta::Init];
+                msgs.extend(found.into_values().map(Delta::InitApply));
+                msgs.push(Delta::InitDone);
+                for d in msgs {
+                    if ctx.tx.send(Msg::NsPane(NsMsg::Content(d))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            // the API server does not answer: the last content stays, marked stale
+            Err(f) => {
+                if ctx
+                    .tx
+                    .send(Msg::SourceFailed(SourceId::NsContent, f))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
             }
         }
     }
+}
+
+/// One scan of every Terminating namespace (discovery cached; retried only while some group is
+/// broken). Stops at the first request the API server does not answer.
+async fn content_round(
+    ctx: &SourceCtx,
+    discovered: &mut Option<(Vec<ApiResource>, Vec<String>)>,
+    terminating: &std::collections::BTreeSet<String>,
+) -> Result<BTreeMap<String, NsContent>, Failure> {
+    if terminating.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    if discovered.as_ref().is_none_or(|(_, b)| !b.is_empty()) {
+        let t = ctx.request_timeout.min(DISCOVERY_TIMEOUT);
+        *discovered = Some(discover(&ctx.client, t).await?);
+    }
+    let (kinds, broken) = discovered.clone().unwrap_or_default();
+    let mut found = BTreeMap::new();
+    for name in terminating {
+        let c = scan(&ctx.client, name, &kinds, &broken).await?;
+        found.insert(name.clone(), c);
+    }
+    Ok(found)
 }

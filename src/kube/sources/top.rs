@@ -315,10 +315,16 @@ async fn poll(ctx: &SourceCtx) -> Result<MetricsSnapshot, Failure> {
     let nodes_path = format!("{base}/nodes");
     let pods_text = get_list(ctx, &pods_path).await?;
     let nodes_text = get_list(ctx, &nodes_path).await?;
-    Ok(snapshot(
-        parse(&pods_path, &pods_text)?,
-        parse(&nodes_path, &nodes_text)?,
-    ))
+    metrics_snapshot((&pods_path, &pods_text), (&nodes_path, &nodes_text))
+}
+
+/// Usage from the metrics.k8s.io answers `(path, text)` for pods and for nodes; an answer that is
+/// not a metrics list is an error naming its path.
+pub fn metrics_snapshot(
+    pods: (&str, &str),
+    nodes: (&str, &str),
+) -> Result<MetricsSnapshot, Failure> {
+    Ok(snapshot(parse(pods.0, pods.1)?, parse(nodes.0, nodes.1)?))
 }
 
 fn snapshot(pods: Vec<MetricsItem<'_>>, nodes: Vec<MetricsItem<'_>>) -> MetricsSnapshot {

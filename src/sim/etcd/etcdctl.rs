@@ -1,16 +1,19 @@
 //! `etcdctl` inside a simulated etcd pod, answered from the members' state: `endpoint status
 //! [--cluster]`, `endpoint health [--cluster]`, `member list` and `alarm list`, with `-w json` (u64
 //! IDs as JSON numbers, in the field order etcdctl 3.4/3.5 prints; `../shared/REAL-SERVERS.md` §1 and
-//! a real etcdctl 3.4.23) or `-w simple`. Flags or the `ETCDCTL_*` environment, directly or through
-//! `sh -c "ETCDCTL_…=… etcdctl …"` as the Rancher guide's RKE2 loop runs it.
+//! a real etcdctl 3.4.23), `-w table` (as etcdctl 3.4 lays it out, [`super::printer`]; `alarm list`
+//! has no table, as in etcdctl) or `-w simple`. Flags or the `ETCDCTL_*` environment, directly or
+//! through `sh -c "ETCDCTL_…=… etcdctl …"` as the Rancher guide's RKE2 loop runs it.
 //!
 //! The pod's client port is `https://127.0.0.1:2379` with client-certificate auth: the certificate
 //! files must be the pod's own (RKE2's `server/tls/etcd/server-ca.crt`, `server-client.crt`,
 //! `server-client.key`), else etcdctl fails as it does there. Failures answer at once where real
 //! etcdctl would wait for its command timeout.
 
+use super::printer::{self, Health};
 use super::serve::{Answer, answer_of};
 use super::{Cluster, MemberState, VERSION};
+use crate::etcd::wire::{MemberList, Status};
 use crate::sim::exec::Run;
 
 const TLS_DIR: &str = "/var/lib/rancher/rke2/server/tls/etcd";
@@ -172,12 +175,12 @@ pub fn run(cl: &Cluster, node: &str, argv: &[String]) -> Run {
         Ok(o) => o,
         Err(e) => return fail(format!("Error: {e}\n")),
     };
-    if !matches!(o.output.as_str(), "json" | "simple") {
+    let Some(out) = Output::parse(&o.output) else {
         return fail(format!(
-            "Error: the simulated etcdctl prints -w json and -w simple, not {}\n",
+            "Error: the simulated etcdctl prints -w json, -w table and -w simple, not {}\n",
             o.output
         ));
-    }
+    };
     for f in [&o.cacert, &o.cert, &o.key].into_iter().flatten() {
         let known = ["server-ca.crt", "server-client.crt", "server-client.key"]
             .iter()
@@ -207,12 +210,11 @@ pub fn run(cl: &Cluster, node: &str, argv: &[String]) -> Run {
         return fail("Error: context deadline exceeded\n");
     }
     let cmd: Vec<&str> = o.command.iter().map(String::as_str).collect();
-    let json = o.output == "json";
     match cmd.as_slice() {
-        ["endpoint", "status"] => status(cl, idx, o.cluster, json),
-        ["endpoint", "health"] => health(cl, idx, o.cluster, json),
-        ["member", "list"] => member_list(cl, idx, json),
-        ["alarm", "list"] => alarm_list(cl, idx, json),
+        ["endpoint", "status"] => status(cl, idx, o.cluster, out),
+        ["endpoint", "health"] => health(cl, idx, o.cluster, out),
+        ["member", "list"] => member_list(cl, idx, out),
+        ["alarm", "list"] => alarm_list(cl, idx, out),
         _ => fail(format!(
             "Error: the simulated etcdctl answers endpoint status, endpoint health, member list and alarm list, not {:?}\n",
             o.command.join(" ")
@@ -279,36 +281,36 @@ fn answering(cl: &Cluster, at: Option<usize>) -> Option<usize> {
     })
 }
 
-fn status(cl: &Cluster, idx: usize, cluster: bool, json: bool) -> Run {
-    let mut items = Vec::new();
+fn status(cl: &Cluster, idx: usize, cluster: bool, out: Output) -> Run {
+    let mut items: Vec<(String, String)> = Vec::new();
     let mut stderr = String::new();
     for (url, at) in targets(cl, idx, cluster) {
         match answering(cl, at) {
-            Some(i) => {
-                let a = answer_of(cl, i);
-                items.push(if json {
-                    status_json(&url, &a)
-                } else {
-                    format!(
-                        "{url}, {:x}, {VERSION}, {} kB, {}, false, {}, {}, {}, \n",
-                        a.id.member_id,
-                        a.db / 1000,
-                        a.id.leader == Some(a.id.member_id),
-                        a.id.raft_term,
-                        a.id.raft_index,
-                        a.id.raft_index
-                    )
-                });
-            }
+            Some(i) => items.push((url.clone(), status_json(&url, &answer_of(cl, i)))),
             None => stderr.push_str(&format!(
                 "Failed to get the status of endpoint {url} (context deadline exceeded)\n"
             )),
         }
     }
-    let stdout = if json {
-        format!("[{}]\n", items.join(","))
-    } else {
-        items.concat()
+    let stdout = match out {
+        Output::Json => {
+            let docs: Vec<&str> = items.iter().map(|(_, j)| j.as_str()).collect();
+            format!("[{}]\n", docs.join(","))
+        }
+        Output::Table | Output::Simple => {
+            let parsed: Vec<(String, Status)> = items
+                .iter()
+                .filter_map(|(url, j)| {
+                    let v: serde_json::Value = serde_json::from_str(j).ok()?;
+                    Some((
+                        url.clone(),
+                        serde_json::from_value(v["Status"].clone()).ok()?,
+                    ))
+                })
+                .collect();
+            let rows = printer::status_rows(&parsed);
+            out.rows(&printer::STATUS_HEADERS, &rows)
+        }
     };
     Run {
         code: i32::from(!stderr.is_empty()),
@@ -317,25 +319,55 @@ fn status(cl: &Cluster, idx: usize, cluster: bool, json: bool) -> Run {
     }
 }
 
-fn health(cl: &Cluster, idx: usize, cluster: bool, json: bool) -> Run {
-    let mut items = Vec::new();
-    let mut bad = false;
-    for (url, at) in targets(cl, idx, cluster) {
-        let ok = answering(cl, at).is_some_and(|i| answer_of(cl, i).quorum);
-        bad |= !ok;
-        items.push(match (json, ok) {
-            (true, true) => format!("{{\"endpoint\":{},\"health\":true,\"took\":\"1.2ms\"}}", serde_json::json!(url)),
-            (true, false) => format!("{{\"endpoint\":{},\"health\":false,\"took\":\"5s\",\"error\":\"failed to commit proposal: context deadline exceeded\"}}", serde_json::json!(url)),
-            (false, true) => format!("{url} is healthy: successfully committed proposal: took = 1.2ms\n"),
-            (false, false) => format!("{url} is unhealthy: failed to commit proposal: context deadline exceeded\n"),
-        });
-    }
+fn health(cl: &Cluster, idx: usize, cluster: bool, out: Output) -> Run {
+    let items: Vec<Health> = targets(cl, idx, cluster)
+        .into_iter()
+        .map(|(url, at)| {
+            let ok = answering(cl, at).is_some_and(|i| answer_of(cl, i).quorum);
+            Health {
+                endpoint: url,
+                health: ok,
+                took: if ok { "1.2ms" } else { "5.000862s" }.into(),
+                error: if ok {
+                    String::new()
+                } else {
+                    "context deadline exceeded".into()
+                },
+            }
+        })
+        .collect();
+    let bad = items.iter().any(|h| !h.health);
+    let stdout = match out {
+        Output::Json => {
+            let docs: Vec<String> = items
+                .iter()
+                .map(|h| {
+                    let mut v = serde_json::json!({"endpoint": h.endpoint, "health": h.health, "took": h.took});
+                    if !h.health {
+                        v["error"] = h.error.clone().into();
+                    }
+                    v.to_string()
+                })
+                .collect();
+            format!("[{}]\n", docs.join(","))
+        }
+        Output::Simple => items
+            .iter()
+            .map(|h| match h.health {
+                true => format!(
+                    "{} is healthy: successfully committed proposal: took = {}\n",
+                    h.endpoint, h.took
+                ),
+                false => format!(
+                    "{} is unhealthy: failed to commit proposal: {}\n",
+                    h.endpoint, h.error
+                ),
+            })
+            .collect(),
+        Output::Table => out.rows(&printer::HEALTH_HEADERS, &printer::health_rows(&items)),
+    };
     Run {
-        stdout: if json {
-            format!("[{}]\n", items.join(","))
-        } else {
-            items.concat()
-        },
+        stdout,
         stderr: if bad {
             "Error: unhealthy cluster\n".into()
         } else {
@@ -345,35 +377,36 @@ fn health(cl: &Cluster, idx: usize, cluster: bool, json: bool) -> Run {
     }
 }
 
-fn member_list(cl: &Cluster, idx: usize, json: bool) -> Run {
+fn member_list(cl: &Cluster, idx: usize, out: Output) -> Run {
     let a = answer_of(cl, idx);
-    let stdout = if json {
-        let members: Vec<String> =
-            a.id.members
-                .iter()
-                .map(|(id, name, peer, client)| {
-                    format!(
-                        "{{\"ID\":{id},\"name\":{},\"peerURLs\":[{}],\"clientURLs\":[{}]}}",
-                        serde_json::json!(name),
-                        serde_json::json!(peer),
-                        serde_json::json!(client)
-                    )
-                })
-                .collect();
-        format!(
-            "{{\"header\":{{\"cluster_id\":{},\"member_id\":{},\"raft_term\":{}}},\"members\":[{}]}}\n",
-            a.id.cluster_id,
-            a.id.member_id,
-            a.id.raft_term,
-            members.join(",")
-        )
-    } else {
+    let members: Vec<String> =
         a.id.members
             .iter()
             .map(|(id, name, peer, client)| {
-                format!("{id:x}, started, {name}, {peer}, {client}, false\n")
+                format!(
+                    "{{\"ID\":{id},\"name\":{},\"peerURLs\":[{}],\"clientURLs\":[{}]}}",
+                    serde_json::json!(name),
+                    serde_json::json!(peer),
+                    serde_json::json!(client)
+                )
             })
-            .collect()
+            .collect();
+    let json = format!(
+        "{{\"header\":{{\"cluster_id\":{},\"member_id\":{},\"raft_term\":{}}},\"members\":[{}]}}\n",
+        a.id.cluster_id,
+        a.id.member_id,
+        a.id.raft_term,
+        members.join(",")
+    );
+    let stdout = match out {
+        Output::Json => json,
+        Output::Table | Output::Simple => {
+            let list: MemberList = serde_json::from_str(&json).unwrap_or_default();
+            out.rows(
+                &printer::MEMBER_HEADERS,
+                &printer::member_rows(&list.members),
+            )
+        }
     };
     Run {
         stdout,
@@ -381,16 +414,23 @@ fn member_list(cl: &Cluster, idx: usize, json: bool) -> Run {
     }
 }
 
-fn alarm_list(cl: &Cluster, idx: usize, json: bool) -> Run {
+fn alarm_list(cl: &Cluster, idx: usize, out: Output) -> Run {
+    if out == Output::Table {
+        return Run {
+            stderr: "Error: table not supported as output format\n".into(),
+            code: 4,
+            ..Run::default()
+        };
+    }
     let a = answer_of(cl, idx);
     if !a.quorum {
         return fail(
             "{\"level\":\"warn\",\"msg\":\"retrying of unary invoker failed\"}\nError: etcdserver: request timed out\n",
         );
     }
-    let stdout = match (json, a.alarms.is_empty()) {
-        (true, true) => "{}\n".to_string(),
-        (true, false) => format!(
+    let stdout = match (out, a.alarms.is_empty()) {
+        (Output::Json, true) => "{}\n".to_string(),
+        (Output::Json, false) => format!(
             "{{\"alarms\":[{}]}}\n",
             a.alarms
                 .iter()
@@ -398,7 +438,7 @@ fn alarm_list(cl: &Cluster, idx: usize, json: bool) -> Run {
                 .collect::<Vec<_>>()
                 .join(",")
         ),
-        (false, _) => a
+        _ => a
             .alarms
             .iter()
             .map(|m| format!("memberID:{m} alarm:NOSPACE \n"))
@@ -407,6 +447,33 @@ fn alarm_list(cl: &Cluster, idx: usize, json: bool) -> Run {
     Run {
         stdout,
         ..Run::default()
+    }
+}
+
+/// `-w json`, `-w table` or `-w simple`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Json,
+    Table,
+    Simple,
+}
+
+impl Output {
+    fn parse(s: &str) -> Option<Output> {
+        match s {
+            "json" => Some(Output::Json),
+            "table" => Some(Output::Table),
+            "simple" => Some(Output::Simple),
+            _ => None,
+        }
+    }
+
+    /// Rows as a table or as simple lines.
+    fn rows(self, headers: &[&str], rows: &[Vec<String>]) -> String {
+        match self {
+            Output::Table => printer::render(headers, rows),
+            _ => printer::simple(rows),
+        }
     }
 }
 

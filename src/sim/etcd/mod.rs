@@ -7,6 +7,7 @@
 //! | [`serve`] | the listeners and the HTTP answers of every state |
 //! | [`logs`] | the zap-JSON / capnslog lines each state writes into the `etcd-<node>` pod logs |
 //! | [`etcdctl`] | `etcdctl … -w json` inside the `etcd-<node>` pods (through pods/exec, [`super::exec`]) |
+//! | [`printer`] | etcdctl 3.4's `-w table` and `-w simple` layouts |
 //!
 //! Member states: `healthy`; `island` (re-bootstrapped as its own one-member cluster on the same
 //! ports: own cluster and member ID, its own leader, its list names only itself, while the majority
@@ -21,6 +22,7 @@
 
 pub mod etcdctl;
 pub mod logs;
+pub mod printer;
 pub mod serve;
 
 use std::net::SocketAddr;
@@ -34,7 +36,7 @@ use super::SimError;
 use super::server::Sim;
 
 /// The scenario's `etcd:` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EtcdSpec {
     /// `--quota-backend-bytes` of every member (default 2 GiB, etcd's default).
@@ -47,7 +49,7 @@ pub struct EtcdSpec {
 }
 
 /// One member as a scenario declares it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberSpec {
     /// The node: the member is named after it and its logs are the `kube-system/etcd-<node>` pod's.
@@ -535,9 +537,9 @@ mod tests {
     #[test]
     fn sim_etcd_spec_merges_by_node_and_pods_get_the_command_line() {
         let mut a: EtcdSpec =
-            serde_yaml::from_str("members: [{node: a}, {node: b}, {node: c}]").unwrap();
+            crate::yaml::from_str("members: [{node: a}, {node: b}, {node: c}]").unwrap();
         let b: EtcdSpec =
-            serde_yaml::from_str("quota: 1024\nmembers: [{node: b, state: island}, {node: d}]")
+            crate::yaml::from_str("quota: 1024\nmembers: [{node: b, state: island}, {node: d}]")
                 .unwrap();
         a.merge(b);
         let states: Vec<(&str, MemberState)> = a
@@ -554,7 +556,7 @@ mod tests {
                 ("d", MemberState::Healthy)
             ]
         );
-        assert!(serde_yaml::from_str::<EtcdSpec>("members: [{node: a, state: gone}]").is_err());
+        assert!(crate::yaml::from_str::<EtcdSpec>("members: [{node: a, state: gone}]").is_err());
         let mut objects = Vec::new();
         a.members[3].state = MemberState::Stopped;
         prepare_pods(&a, &mut objects);

@@ -12,6 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 
 use super::etcd_logs::{log_groups, log_summary};
 use super::{pane_block, scroll_offset, state_body};
+use crate::action::Action;
 use crate::diagnose::etcd::View;
 use crate::etcd::client::{ErrorKind, EtcdError};
 use crate::etcd::probe::EndpointProbe;
@@ -26,7 +27,13 @@ const WIDE: u16 = 140;
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let etcd = &model.etcd;
     let title = etcd.filter.title("etcd");
-    let block = pane_block(&title, &etcd.state, Some(etcd.row_count()), theme, now);
+    let block = pane_block(
+        &title,
+        etcd.pane_state(),
+        Some(etcd.row_count()),
+        theme,
+        now,
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(round) = &etcd.round else {
@@ -43,10 +50,15 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     ])
     .areas(inner);
     let detected = runbook::detect(model);
+    // the direct probe's origin, and exec when it is in use; exec alone from a jump host
+    let origin = match &etcd.access {
+        Some(a) => format!("{}{}", a.origin, exec_in_use(model)),
+        None => exec_in_use(model)
+            .strip_prefix("; ")
+            .map_or_else(|| "-".to_string(), str::to_string),
+    };
     let head = format!(
-        "access {}{} · {} ({}) · round {} ms, {} ago",
-        etcd.access.as_ref().map_or("-", |a| a.origin.as_str()),
-        exec_in_use(model),
+        "access {origin} · {} ({}) · round {} ms, {} ago",
         detected.platform.name(),
         detected.why,
         round.took_ms,
@@ -148,8 +160,18 @@ fn no_round(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         .filter_map(|p| p.host_ip.as_ref().map(|ip| format!("https://{ip}:2379")))
         .collect();
     if !hosts.is_empty() {
+        // the exec key, where it may be used (hidden in read-only mode; pointless once exec is on)
+        let key = model
+            .keymap
+            .key_for(Action::EtcdExec, PaneId::Etcd)
+            .filter(|_| {
+                !model.cluster.read_only
+                    && matches!(etcd.exec_state, SourceState::NotConfigured { .. })
+            })
+            .map(|k| format!(" (or press {k})"))
+            .unwrap_or_default();
         lines.push(Line::from(format!(
-            "etcd pods seen through the API: try --etcd-endpoints {} with the etcd client certificates, or --etcd-via exec",
+            "etcd pods seen through the API: try --etcd-endpoints {} with the etcd client certificates, or --etcd-via exec{key}",
             hosts.join(",")
         )));
     }

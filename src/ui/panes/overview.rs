@@ -12,8 +12,8 @@ use super::{pane_block, scroll_offset};
 use crate::action::Action;
 use crate::diagnose::Finding;
 use crate::model::store::age;
-use crate::model::{Model, PaneId};
-use crate::ui::{Theme, truncate};
+use crate::model::{Model, PaneId, SourceState};
+use crate::ui::{Theme, fit_headline, truncate};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let state = &model.api.state;
@@ -23,16 +23,25 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     frame.render_widget(block, area);
     let all = model.sources();
     // every source when they fit in a third of the pane; otherwise a one-line tally and only the
-    // sources that are not ok, so the findings keep the room
+    // sources that are not ok, so the findings keep the room. An opt-in source that is off (etcd
+    // exec) is neither: the tally leaves it out.
     let budget = usize::from(inner.height / 3).max(2);
     let (sources, tally): (Vec<_>, Option<String>) = if all.len() < budget {
         (all, None)
     } else {
-        let ok = all.iter().filter(|(_, s)| s.is_ok()).count();
-        let not_ok: Vec<_> = all.iter().filter(|(_, s)| !s.is_ok()).cloned().collect();
+        let counted: Vec<_> = all
+            .into_iter()
+            .filter(|(id, s)| !(id.is_opt_in() && matches!(s, SourceState::NotConfigured { .. })))
+            .collect();
+        let ok = counted.iter().filter(|(_, s)| s.is_ok()).count();
+        let not_ok: Vec<_> = counted
+            .iter()
+            .filter(|(_, s)| !s.is_ok())
+            .cloned()
+            .collect();
         let shown = not_ok.len().min(budget.saturating_sub(2));
         let more = not_ok.len() - shown;
-        let mut t = format!("sources: {ok} of {} ok", all.len());
+        let mut t = format!("sources: {ok} of {} ok", counted.len());
         if !not_ok.is_empty() {
             t.push_str(&format!("; {} not ok", not_ok.len()));
             if more > 0 {
@@ -157,34 +166,6 @@ fn draw_findings(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let off = scroll_offset(sel, height, order.len());
     // the why column only where it has room
     let wide = area.width >= 120;
-    let rows = order
-        .iter()
-        .enumerate()
-        .skip(off)
-        .take(height)
-        .map(|(row, (i, depth))| {
-            let f = &model.findings[*i];
-            let style = if row == sel {
-                theme.selected()
-            } else {
-                Default::default()
-            };
-            let title = if *depth == 0 {
-                f.title.clone()
-            } else {
-                format!("{}└ {}", "  ".repeat(depth - 1), f.title)
-            };
-            let mut cells = vec![
-                Span::styled(f.severity.name(), theme.severity(f.severity)),
-                Span::raw(title),
-            ];
-            if wide {
-                let why = f.evidence.first().cloned().unwrap_or_default();
-                cells.push(Span::styled(why, theme.muted()));
-            }
-            cells.push(Span::raw(keys_for(model, f)));
-            Row::new(cells).style(style)
-        });
     let (widths, header) = if wide {
         (
             vec![
@@ -205,6 +186,43 @@ fn draw_findings(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             vec!["SEVERITY", "FINDING (causes first)", "KEYS"],
         )
     };
+    // the finding column's width as the table lays it out (one column of spacing, from the left)
+    let title_width = Layout::horizontal(widths.clone())
+        .flex(ratatui::layout::Flex::Start)
+        .spacing(1)
+        .split(Rect::new(0, 0, area.width, 1))[1]
+        .width;
+    let rows = order
+        .iter()
+        .enumerate()
+        .skip(off)
+        .take(height)
+        .map(|(row, (i, depth))| {
+            let f = &model.findings[*i];
+            let style = if row == sel {
+                theme.selected()
+            } else {
+                Default::default()
+            };
+            let indent = if *depth == 0 {
+                String::new()
+            } else {
+                format!("{}└ ", "  ".repeat(depth - 1))
+            };
+            // the headline stays whole; only the detail after its colon gives way
+            let room = usize::from(title_width).saturating_sub(indent.chars().count());
+            let title = format!("{indent}{}", fit_headline(&f.title, room));
+            let mut cells = vec![
+                Span::styled(f.severity.name(), theme.severity(f.severity)),
+                Span::raw(title),
+            ];
+            if wide {
+                let why = f.evidence.first().cloned().unwrap_or_default();
+                cells.push(Span::styled(why, theme.muted()));
+            }
+            cells.push(Span::raw(keys_for(model, f)));
+            Row::new(cells).style(style)
+        });
     let table = Table::new(rows, widths).header(Row::new(header).style(theme.header()));
     frame.render_widget(table, area);
 }
