@@ -4,6 +4,7 @@
 //! not, the finding goes, and the journal holds the action.
 
 use crate::support::tmux::Tmux;
+use crate::tier::on_screen;
 use crate::tier::{Names, Tier};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -24,21 +25,23 @@ async fn console_fixes_the_blocking_webhook_with_keys() {
     ) else {
         return;
     };
-    tmux.wait_for("API ok v1.20.2");
+    on_screen(&tmux, "API ok v1.20.2");
     let title = format!("webhook {} ({}) fails closed", names.hook, names.hook_cfg);
-    tmux.wait_for(&title);
+    on_screen(&tmux, &title);
     tmux.keys(&["7"]);
-    tmux.wait_for(&names.hook_cfg);
+    on_screen(&tmux, &names.hook_cfg);
     tmux.keys(&["f"]);
-    tmux.wait_for("type a reason");
+    on_screen(&tmux, "type a reason");
     tmux.literal("policy webhook down");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("applied and verified");
+    on_screen(&tmux, "applied and verified");
     crate::stories::wait_running(&t, &names.app_ns, &names.guarded, 2).await;
     tmux.keys(&["1"]);
-    tmux.wait("the blocking finding gone from the Overview", |s| {
-        !s.contains(&title) && s.contains("fails open")
-    });
+    tmux.wait_up_to(
+        "the blocking finding gone",
+        std::time::Duration::from_secs(90),
+        |s| !s.contains(&title) && s.contains("fails open"),
+    );
     let text = std::fs::read_to_string(&journal).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()

@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::support::audit;
 use crate::support::real::{Options, RealServer};
 use crate::support::tmux::Tmux;
+use crate::tier::on_screen;
 
 fn net_ns(pid: u32) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/net"))
@@ -346,11 +347,11 @@ async fn read_only_console_sends_no_write_and_asks_for_no_secret() {
     ) else {
         return;
     };
-    t.wait_for("API ok v1.20.2");
-    t.wait_for("fails closed");
+    on_screen(&t, "API ok v1.20.2");
+    on_screen(&t, "fails closed");
     key_storm(&t);
     t.keys(&["?"]);
-    t.wait_for("read-only: actions that change the cluster are hidden");
+    on_screen(&t, "read-only: actions that change the cluster are hidden");
     t.keys(&["Escape"]);
     let home = tempfile::tempdir().unwrap();
     let out = crate::support::ktriage(

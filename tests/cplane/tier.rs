@@ -376,6 +376,11 @@ impl Tier {
     }
 }
 
+/// Waits for `want` on a console's screen, as long as the real control plane may take.
+pub fn on_screen(t: &crate::support::tmux::Tmux, want: &str) -> String {
+    t.wait_up_to(want, REAL_WAIT, |s| s.contains(want))
+}
+
 /// A hollow node as kubemark v1.20.2 registers it (see `scripts/real-apiserver.sh`): loopback
 /// address, fake runtime, 1 CPU and 3840Mi; control-plane nodes labelled and tainted NoSchedule.
 fn node(name: &str, cp: bool) -> Vec<Value> {
