@@ -86,7 +86,11 @@ fn removed(c: &Cluster, stale: &str, out: &std::process::Output) {
     // etcdctl prints `Member %16x removed from cluster %16x`: an ID with a leading zero nibble is
     // padded with a space, so compare words, not a fixed string.
     let words: Vec<&str> = text.split_whitespace().collect();
-    assert_eq!(words.get(..3), Some(&["Member", stale, "removed"][..]), "{text}");
+    assert_eq!(
+        words.get(..3),
+        Some(&["Member", stale, "removed"][..]),
+        "{text}"
+    );
     let left: Vec<String> = c.member_ids(0).into_iter().map(|(id, _)| id).collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(!left.contains(&stale.to_string()), "{left:?}");
