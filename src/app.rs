@@ -245,6 +245,9 @@ pub async fn run(mut session: Session) -> std::io::Result<Exit> {
     }
     view_task.stop();
     crate::term::restore();
+    // The terminal is restored above. ratatui's Drop would show the cursor again and print to
+    // standard error when that fails, which panics when the terminal is gone (an SSH hang-up).
+    std::mem::forget(terminal);
     tracing::info!(?exit, "ktriage stopped");
     Ok(exit)
 }
