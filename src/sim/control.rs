@@ -321,6 +321,26 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
             super::lifecycle::reconcile(&mut st);
             Ok(json_response(200, &out))
         }
+        (&Method::POST, "component") => {
+            let v: Value = serde_json::from_slice(&req.body)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+            let Some(run) = v.get("running").and_then(Value::as_bool) else {
+                return Err(ApiError::bad_request(
+                    "\"running\": true or false is required",
+                ));
+            };
+            let ago = v
+                .get("ago")
+                .and_then(Value::as_str)
+                .and_then(super::scenario::parse_offset)
+                .unwrap_or(0);
+            let mut st = sim.state();
+            let out =
+                super::components::set(&mut st, name, run, ago).map_err(ApiError::bad_request)?;
+            super::lifecycle::reconcile(&mut st);
+            Ok(json_response(200, &out))
+        }
         (&Method::POST, "resync") => {
             let mut st = sim.state();
             super::controllers::resync_all(&mut st);
