@@ -455,12 +455,16 @@ impl Console {
         });
     }
 
-    fn stop(&mut self) {
+    /// Stop the sources and the view task and give the terminal back.
+    fn stop(mut self) {
         for s in self.sources.drain(..) {
             s.abort();
         }
         self.view_task.stop();
         crate::term::restore();
+        // The terminal is restored above. ratatui's Drop would show the cursor again and print to
+        // standard error when that fails, which panics when the terminal is gone (an SSH hang-up).
+        std::mem::forget(self.terminal);
     }
 }
 

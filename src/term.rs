@@ -48,7 +48,9 @@ fn install_panic_hook() {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
-        tracing::error!("panic: {info}");
+        // the log file keeps the backtrace: after a hang-up standard error may be gone
+        let trace = std::backtrace::Backtrace::force_capture();
+        tracing::error!("panic: {info}\n{trace}");
         prev(info);
     }));
 }

@@ -258,6 +258,10 @@ fn hang_up_of_the_terminal_ends_the_process() {
     let pid = t.ktriage_pid();
     t.run(&["kill-session", "-t", "t"]);
     gone_within(pid, Duration::from_secs(2));
+    // nothing may write to the vanished terminal on the way out (a write there panics)
+    let log = std::fs::read_to_string(t.dir.path().join("k.log")).unwrap();
+    assert!(log.contains("ktriage stopped"), "{log}");
+    assert!(!log.contains("panic"), "{log}");
 }
 
 #[test]

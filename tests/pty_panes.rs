@@ -95,18 +95,24 @@ impl Tmux {
         self.wait(want, |s| s.contains(want))
     }
 
-    /// Move the selection down until the detail header names `row`.
+    /// Move the selection down until the detail header names `header`. Each step waits for the
+    /// detail header itself to change (one `j`, one row), so a redraw for another reason (a clock
+    /// tick, a row update) cannot make a step count twice and overshoot the row.
     fn select(&self, header: &str) {
+        fn detail(s: &str) -> String {
+            s.lines()
+                .find(|l| l.contains("│── "))
+                .unwrap_or_default()
+                .to_string()
+        }
         self.keys(&["home"]);
         for _ in 0..60 {
-            if self.screen().contains(header) {
+            let before = detail(&self.screen());
+            if before.contains(header) {
                 return;
             }
-            let before = self.screen();
             self.keys(&["j"]);
-            self.wait("the selection to move", |s| {
-                s != before || s.contains(header)
-            });
+            self.wait("the selection to move", |s| detail(s) != before);
         }
         panic!("never selected {header}:\n{}", self.screen());
     }

@@ -6,7 +6,8 @@
 //! Built in (`eviction-burst` and `flip-leader`: see `behaviours/stories.rs`):
 //! - `renew-leases`: every Lease's holder renews it (`spec.renewTime` = now) through admission, so
 //!   a failing webhook keeps the lease stale, as it keeps kube-scheduler's in the Gatekeeper story.
-//!   Optional `namespace` and `lease` (a name) restrict it to some leases.
+//!   Optional `namespace` and `lease` (a name) restrict it to some leases. The Lease of a process
+//!   stopped through `POST /_sim/component` is left alone (see `components`).
 
 mod stories;
 
@@ -47,6 +48,7 @@ pub fn run(st: &mut State, name: &str, args: &Value) -> Result<Value, ApiError> 
 }
 
 fn renew_leases(st: &mut State, args: &Value) -> Value {
+    super::components::elect(st);
     let want_ns = args.get("namespace").and_then(Value::as_str);
     let want_name = args.get("lease").and_then(Value::as_str);
     let Some(def) = st.reg.find("coordination.k8s.io", "v1", "leases").cloned() else {
@@ -56,6 +58,9 @@ fn renew_leases(st: &mut State, args: &Value) -> Value {
         .store
         .list(&def.key(), want_ns)
         .filter(|l| want_name.is_none_or(|n| meta_str(l, "name") == n))
+        .filter(|l| {
+            !super::components::lease_orphaned(st, meta_str(l, "namespace"), meta_str(l, "name"))
+        })
         .filter(|l| {
             l.pointer("/spec/holderIdentity")
                 .and_then(Value::as_str)

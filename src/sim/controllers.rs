@@ -4,7 +4,8 @@
 //! - a ReplicaSet creates or deletes its pods to match `spec.replicas`; pod creation goes through
 //!   admission, and a rejection becomes a `FailedCreate` Warning event on the ReplicaSet and a
 //!   `ReplicaFailure` condition on the Deployment (the Gatekeeper story);
-//! - new pods are scheduled at once onto a Ready, schedulable worker and are Running;
+//! - new pods are scheduled at once (`scheduler`) and are Running, or stay Pending while
+//!   kube-scheduler is stopped (`components`);
 //! - deleting a Deployment deletes its ReplicaSets, deleting a ReplicaSet deletes its pods.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +54,9 @@ fn int(v: &Value, ptr: &str) -> i64 {
 /// Runs the controllers for everything that changed since the last run (or everything, after a
 /// resync).
 pub fn run(st: &mut State) {
+    if !super::components::running(st, super::components::CONTROLLER_MANAGER) {
+        return; // picked up where it left off when it starts again (a resync)
+    }
     let since = st.controllers_rv;
     st.controllers_rv = st.store.rv();
     let mut deploys: BTreeSet<Key> = BTreeSet::new();
@@ -232,44 +236,6 @@ fn sync_deployment(st: &mut State, ns: &str, name: &str) -> Vec<String> {
     names
 }
 
-fn pick_node(st: &State, pod_name: &str) -> Option<(String, String)> {
-    let nodes: Vec<&std::sync::Arc<Value>> = st
-        .store
-        .list("/nodes", None)
-        .filter(|n| {
-            let ready = n
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .is_some_and(|c| {
-                    c.iter().any(|c| {
-                        c.get("type").and_then(Value::as_str) == Some("Ready")
-                            && c.get("status").and_then(Value::as_str) == Some("True")
-                    })
-                });
-            let cordoned = n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true);
-            let cp = n
-                .pointer("/metadata/labels/node-role.kubernetes.io~1control-plane")
-                .is_some();
-            ready && !cordoned && !cp
-        })
-        .collect();
-    if nodes.is_empty() {
-        return None;
-    }
-    let n = nodes[(fnv(pod_name) % nodes.len() as u64) as usize];
-    let ip = n
-        .pointer("/status/addresses")
-        .and_then(Value::as_array)
-        .and_then(|a| {
-            a.iter()
-                .find(|x| x.get("type").and_then(Value::as_str) == Some("InternalIP"))
-        })
-        .and_then(|x| x.get("address").and_then(Value::as_str))
-        .unwrap_or("")
-        .to_string();
-    Some((meta_str(n, "name").to_string(), ip))
-}
-
 fn new_pod(st: &State, rs: &Value, ns: &str) -> Value {
     const CH: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let suffix: String = (0..5)
@@ -278,35 +244,22 @@ fn new_pod(st: &State, rs: &Value, ns: &str) -> Value {
     let rs_name = meta_str(rs, "name");
     let name = format!("{rs_name}-{suffix}");
     let tpl = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    let mut spec = tpl.get("spec").cloned().unwrap_or(json!({}));
+    let spec = tpl.get("spec").cloned().unwrap_or(json!({}));
     let now = now_rfc3339();
-    let containers: Vec<Value> = spec
-        .get("containers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut status = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-        "message": "0/0 nodes are available: no schedulable worker node."}]});
-    if let Some((node, host_ip)) = pick_node(st, &name) {
-        spec["nodeName"] = json!(node);
-        let statuses: Vec<Value> = containers
-            .iter()
-            .map(|c| json!({"name": c.get("name").cloned().unwrap_or(json!("")), "image": c.get("image").cloned().unwrap_or(json!("")),
-                "ready": true, "started": true, "restartCount": 0, "state": {"running": {"startedAt": now}}}))
-            .collect();
-        let h = fnv(&name);
-        status = json!({"phase": "Running", "hostIP": host_ip, "podIP": format!("10.42.{}.{}", 3 + h % 3, 100 + (h >> 8) % 150), "startTime": now, "qosClass": "BestEffort",
-            "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
-            "containerStatuses": statuses});
-    }
-    json!({
+    let pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": ns, "uid": new_uid(), "creationTimestamp": now,
             "labels": tpl.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": meta_str(rs, "uid"), "controller": true, "blockOwnerDeletion": true}]},
         "spec": spec,
-        "status": status,
-    })
+        // created, not yet seen by the scheduler
+        "status": {"phase": "Pending", "qosClass": "BestEffort"},
+    });
+    if super::components::running(st, super::components::SCHEDULER) {
+        super::scheduler::place(st, pod)
+    } else {
+        pod
+    }
 }
 
 fn failed_create(st: &mut State, rs: &Value, ns: &str, message: &str) {
@@ -415,6 +368,15 @@ fn sync_replicaset(st: &mut State, ns: &str, name: &str) -> Option<(String, Opti
     let mut new_rs = rs.clone();
     new_rs["status"] = json!({"replicas": pods.len(), "fullyLabeledReplicas": pods.len(), "readyReplicas": ready, "availableReplicas": ready,
         "observedGeneration": int(&rs, "/metadata/generation")});
+    if let Some(msg) = &failure {
+        // the ReplicaSet controller's own condition, besides the Deployment's
+        let since = rs
+            .pointer("/status/conditions/0/lastTransitionTime")
+            .cloned()
+            .unwrap_or_else(|| json!(now_rfc3339()));
+        new_rs["status"]["conditions"] = json!([{"type": "ReplicaFailure", "status": "True",
+            "reason": "FailedCreate", "message": msg, "lastTransitionTime": since}]);
+    }
     if new_rs != rs {
         st.store.put(RS, ns, name, new_rs);
     }

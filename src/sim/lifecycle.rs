@@ -1,7 +1,8 @@
 //! Controllers the stories depend on, run synchronously after every write: APIService
 //! availability, the namespace lifecycle (content deletion, the `kubernetes` finalizer, conditions),
-//! each Active namespace's `kube-root-ca.crt` and `default` ServiceAccount ([`super::publish`]), and
-//! the metrics.k8s.io API served while its APIService is available.
+//! each Active namespace's `kube-root-ca.crt` and `default` ServiceAccount ([`super::publish`]), the
+//! disruption controller (`pdb`), node lifecycle and scheduling (`components`), and the
+//! metrics.k8s.io API served while its APIService is available.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,8 +23,13 @@ pub fn reconcile(st: &mut State) {
         let before = st.store.rv();
         super::controllers::run(st);
         apiservices(st);
-        namespaces(st);
-        super::publish::publish(st);
+        // kube-controller-manager's controllers, while it runs
+        if super::components::running(st, super::components::CONTROLLER_MANAGER) {
+            namespaces(st);
+            super::pdb::controller(st);
+            super::publish::publish(st);
+        }
+        super::components::node_lifecycle(st);
         if st.store.rv() == before {
             break;
         }

@@ -46,6 +46,10 @@ pub struct State {
     pub logs: PodLogs,
     /// The resourceVersion the controllers have processed up to (0: look at everything).
     pub controllers_rv: u64,
+    /// Control-plane processes stopped through the control channel (see `components`).
+    pub stopped: std::collections::BTreeSet<String>,
+    /// Processes started again, waiting to take their election Lease, and since when.
+    pub candidates: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>,
     /// The CA (PEM) that signed the server's certificate: every namespace's `kube-root-ca.crt`.
     pub root_ca_pem: String,
     /// The resourceVersion the namespace publisher has seen up to (0: look at everything).
@@ -117,6 +121,8 @@ impl Sim {
             reg: Registry::new(),
             logs: PodLogs::default(),
             controllers_rv: 0,
+            stopped: Default::default(),
+            candidates: Default::default(),
             root_ca_pem: root_ca_pem.to_string(),
             publish_rv: 0,
         };

@@ -168,12 +168,12 @@ pub(super) fn evict(
     body: &Value,
 ) -> Result<Response<Body>, ApiError> {
     let pod = current(st, ctx, name)?;
-    super::pdb::check(st, &ctx.ns, &pod)?;
     let dry_run = ctx.dry_run
         || body
             .pointer("/deleteOptions/dryRun")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|x| x == "All"));
+    super::pdb::check_and_take(st, &ctx.ns, &pod, dry_run)?;
     if !dry_run {
         st.store.remove(&ctx.def.key(), &ctx.ns, name);
     }

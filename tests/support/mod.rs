@@ -3,6 +3,7 @@
 //! tests, fixture models, kubeconfigs, and external-tool lookup (`require_tool`, `kubectl`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod audit;
 pub mod etcd;
 pub mod etcd_model;
 pub mod jump;

@@ -74,13 +74,23 @@ impl Tmux {
         self.run(&args);
     }
 
+    /// Characters, literally (`;` and the like are not tmux syntax here).
+    pub fn literal(&self, text: &str) {
+        self.run(&["send-keys", "-t", "t", "-l", text]);
+    }
+
     pub fn screen(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", "t"])
     }
 
     /// Poll the screen until `pred` holds.
     pub fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_up_to(what, Duration::from_secs(30), pred)
+    }
+
+    /// [`Tmux::wait`] with its own limit (a real control plane under load answers slower).
+    pub fn wait_up_to(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let s = self.screen();
             if pred(&s) {
