@@ -111,6 +111,15 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
             s.push_str(&format!("\n**Fix:** {}\n", f.fix.text));
         }
     }
+    if let Some(rb) = crate::etcd::runbook::build(model, now) {
+        s.push_str(&format!("\n## Runbook: {}\n\n", rb.title));
+        for (i, step) in rb.steps.iter().enumerate() {
+            s.push_str(&format!("{}. {}\n", i + 1, step.text));
+            if let Some(c) = &step.command {
+                s.push_str(&format!("\n   ```sh\n   {c}\n   ```\n\n"));
+            }
+        }
+    }
 
     s.push_str("\n## Sources\n\n| source | state | detail |\n|---|---|---|\n");
     for (id, st) in model.sources() {
