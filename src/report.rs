@@ -254,6 +254,15 @@ pub fn text(model: &Model, now: DateTime<Utc>) -> String {
             s.push_str(&format!("  fix: {}\n", f.fix.text));
         }
     }
+    if let Some(rb) = crate::diagnose::runbook::build(model, now) {
+        s.push_str(&format!("\nRunbook: {}\n", rb.title));
+        for (i, step) in rb.steps.iter().enumerate() {
+            s.push_str(&format!("  {}. {}\n", i + 1, step.text));
+            if let Some(c) = &step.command {
+                s.push_str(&format!("     $ {c}\n"));
+            }
+        }
+    }
     s
 }
 

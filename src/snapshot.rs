@@ -94,6 +94,7 @@ pub fn body(model: &Model, now: DateTime<Utc>) -> String {
         crate::ui::panes::overview::summary_line(model)
     );
     findings_section(model, &mut s);
+    runbook_section(model, now, &mut s);
     sources_section(model, now, &mut s);
     nodes_section(model, &mut s);
     pods_section(model, &mut s);
@@ -138,6 +139,19 @@ fn findings_section(model: &Model, s: &mut String) {
         }
         if !f.fix.text.is_empty() {
             s.push_str(&format!("\n**Fix:** {}\n", f.fix.text));
+        }
+    }
+}
+
+/// The etcd recovery runbook, when one applies: its steps in order, each command as a code block.
+fn runbook_section(model: &Model, now: DateTime<Utc>, s: &mut String) {
+    if let Some(rb) = crate::diagnose::runbook::build(model, now) {
+        s.push_str(&format!("\n## Runbook: {}\n\n", rb.title));
+        for (i, step) in rb.steps.iter().enumerate() {
+            s.push_str(&format!("{}. {}\n", i + 1, step.text));
+            if let Some(c) = &step.command {
+                s.push_str(&format!("\n   ```sh\n   {c}\n   ```\n\n"));
+            }
         }
     }
 }

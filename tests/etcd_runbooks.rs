@@ -166,6 +166,12 @@ fn rke2_split_brain_from_a_jump_host_with_both_sides_and_the_bootstrap_caveat() 
         "{choose}"
     );
     assert!(cmds.contains(&"systemctl stop rke2-server && rke2 server --cluster-reset && systemctl start rke2-server".to_string()), "{cmds:#?}");
+    // keeping the island, every other server joins it: its server: line points at the island
+    assert_eq!(
+        cmds[cmds.len() - 2],
+        "mv /var/lib/rancher/rke2/server/db/etcd /var/lib/rancher/rke2/server/db/etcd-old-$(date +%Y%m%d%H%M) && sed -i '/^server:/d' /etc/rancher/rke2/config.yaml && echo 'server: https://10.0.0.13:9345' >> /etc/rancher/rke2/config.yaml && systemctl start rke2-server",
+        "{cmds:#?}"
+    );
     assert!(
         !cmds.iter().any(|c| c.contains("restore-path")),
         "no restore for a split brain: {cmds:#?}"
@@ -222,6 +228,13 @@ fn k3s_split_brain_installs_etcdctl_then_runs_it_with_k3s_certificates() {
         "mv /var/lib/rancher/k3s/server/db/etcd /var/lib/rancher/k3s/server/db/etcd-old-"
     ));
     assert!(cmds.iter().all(|c| !c.contains("rke2")), "{cmds:#?}");
+    // k3s servers join on the API port (6443); 9345 is RKE2's supervisor
+    assert!(
+        cmds.iter()
+            .any(|c| c.contains("echo 'server: https://10.0.0.13:6443'")),
+        "{cmds:#?}"
+    );
+    assert!(cmds.iter().all(|c| !c.contains(":9345")), "{cmds:#?}");
     assert_eq!(
         cmds.iter()
             .filter(|c| c.contains("releases/download"))

@@ -212,3 +212,44 @@ fn sim_kubeconfig_leads_report_to_the_simulated_etcd() {
     );
     assert!(status.success(), "sim exits cleanly on SIGTERM: {status:?}");
 }
+
+/// The text and markdown reports print the runbook too (the JSON carries it in `panes.etcd`): from
+/// a jump host, the report is where an operator copies the commands from, in the same order.
+#[test]
+fn text_and_markdown_reports_print_the_runbook_commands_in_order() {
+    let home = tempfile::tempdir().unwrap();
+    let (_, doc) = report_demo("etcd-split-brain");
+    let want: Vec<String> = doc["panes"]["etcd"]["runbook"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["command"].as_str().map(String::from))
+        .collect();
+    assert!(
+        want.iter().any(|c| c.contains("member remove")),
+        "{want:#?}"
+    );
+    for (format, prefix) in [("text", "     $ "), ("markdown", "   ")] {
+        let out = ktriage(
+            home.path(),
+            &[
+                "report",
+                "--format",
+                format,
+                "--observe",
+                "0",
+                "--demo",
+                "etcd-split-brain",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Runbook: etcd split brain"), "{text}");
+        let got: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .filter(|l| want.iter().any(|w| w == l))
+            .collect();
+        assert_eq!(got, want, "{format}:\n{text}");
+    }
+}

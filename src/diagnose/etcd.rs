@@ -243,13 +243,16 @@ pub fn member_down_fix(node: Option<&str>, member: Option<&str>) -> String {
 /// The lossless order for a lost quorum (the runbook has the commands for the distribution).
 pub const QUORUM_FIX: &str = "Bring members back until a majority answers: start the stopped etcd members and read their logs. If a majority is gone for good, reset the cluster from the member with the newest data, which keeps everything it holds (RKE2/k3s: `--cluster-reset` without a restore path; RKE1: `rke up`, then etcd-tools). Restore a snapshot only when no member's data survives: it loses every write since the snapshot (see \"Rebuilding from an etcd backup\" in the Rancher troubleshooting guide).";
 
-pub const SPLIT_BRAIN_FIX: &str = "Remove the island from the majority and rejoin it clean (see \
-\"Recovering an RKE cluster from an etcd split brain\" in the Rancher troubleshooting guide): 1. on a majority member, `etcdctl member remove <stale member ID>`; \
-2. stop etcd on the island node (RKE2: `systemctl stop rke2-server`; RKE1: the etcd container); \
-3. move its data directory aside (RKE2: /var/lib/rancher/rke2/server/db/etcd; RKE1: /var/lib/etcd); \
-4. rejoin it (RKE2: `systemctl start rke2-server`; RKE1: `rke up --config cluster.yml`, or change the \
-cluster settings in Rancher). If that fails, rebuild etcd with etcd-tools, and if that fails, restore \
-from an etcd snapshot.";
+pub const SPLIT_BRAIN_FIX: &str = "Choose the side to keep (see \"Recovering an RKE cluster from an \
+etcd split brain\" in the Rancher troubleshooting guide): the majority, unless the island holds the \
+data you need (a restore that failed half-way can leave the newer data there). To keep the majority: \
+1. from a majority member, `etcdctl member remove <stale member ID>` (RKE2, k3s: inside its etcd \
+pod with the distribution's certificates, as the runbook prints it); \
+2. stop etcd on the island's node; 3. move its data directory aside; 4. start it again so it rejoins. \
+To keep the island, reset etcd on it to one member that keeps its data, then rejoin the others clean. \
+The runbook (etcd pane, and `ktriage report`) has each command as it runs on this distribution, and \
+each side's revision, raft index and DB size. If that fails, rebuild etcd with etcd-tools, and if \
+that fails, restore from an etcd snapshot.";
 
 fn split_brain(view: &View, out: &mut Vec<Finding>) {
     let Some(maj) = view.majority else {

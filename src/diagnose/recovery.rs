@@ -123,9 +123,9 @@ fn bootstrap_caveat(model: &Model, p: Platform, node: &str, join: &str) -> Optio
             "{why}: with its etcd data moved aside it would create a new cluster again. On {node}, point it at {join} before starting it (keep its token: line)"
         ),
         Some(format!(
-            "grep -q '^server:' /etc/rancher/{0}/config.yaml || echo 'server: https://{1}:9345' >> /etc/rancher/{0}/config.yaml",
+            "grep -q '^server:' /etc/rancher/{0}/config.yaml || echo 'server: {1}' >> /etc/rancher/{0}/config.yaml",
             p.dist(),
-            node_ip(model, join)
+            p.join_url(&node_ip(model, join))
         )),
     ))
 }
@@ -322,7 +322,16 @@ fn keep_island(model: &Model, p: Platform, side: &Sides) -> Vec<Step> {
         Some(format!("systemctl stop {}", p.service())),
     ));
     steps.push(step(format!("then on {island}: reset etcd to a one-member cluster that keeps all its data (no restore path)"), Some(format!("systemctl stop {1} && {0} server --cluster-reset && systemctl start {1}", p.dist(), p.service()))));
-    steps.push(step(format!("then on every other server: move its etcd data aside, point it at {island} and start it"), Some(format!("{} && systemctl start {}", moved(p), p.service()))));
+    steps.push(step(
+        format!("then on every other server: move its etcd data aside, point it at {island} (its server: line replaced, its token: line kept) and start it"),
+        Some(format!(
+            "{moved} && sed -i '/^server:/d' /etc/rancher/{dist}/config.yaml && echo 'server: {url}' >> /etc/rancher/{dist}/config.yaml && systemctl start {svc}",
+            moved = moved(p),
+            dist = p.dist(),
+            url = p.join_url(&island_node.as_deref().map(|n| node_ip(model, n)).unwrap_or_else(|| format!("<{island}'s address>"))),
+            svc = p.service()
+        )),
+    ));
     steps
 }
 

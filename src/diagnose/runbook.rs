@@ -48,6 +48,13 @@ impl Platform {
         }
     }
 
+    /// The `server:` URL another server joins through: RKE2's supervisor port 9345; k3s serves
+    /// joins on its API port 6443.
+    pub fn join_url(self, ip: &str) -> String {
+        let port = if self == Platform::K3s { 6443 } else { 9345 };
+        format!("https://{ip}:{port}")
+    }
+
     /// `rke2` / `k3s`: the binary and the directory name.
     pub fn dist(self) -> &'static str {
         if self == Platform::K3s { "k3s" } else { "rke2" }
