@@ -177,8 +177,8 @@ pub fn grouped(findings: &[Finding]) -> Vec<(usize, usize)> {
 }
 
 /// The worst severity of the findings about each object: what a view colours a row with (views
-/// never copy the rules' thresholds). Built once per evaluation (`derived::Derived`), read by every
-/// frame: a lookup is three hash probes.
+/// never copy the rules' thresholds). Built before the first frame after an evaluation
+/// (`derived::Derived`), read by every frame: a lookup is three hash probes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Severities(HashMap<String, ByNamespace>);
 
