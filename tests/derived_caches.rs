@@ -317,3 +317,79 @@ fn rules_memo_follows_pods_owners_metrics_and_nodes() {
     send(&mut m, Msg::Tick);
     assert_eq!(m.findings, before);
 }
+
+/// `pod-crashloop` names a pod and container for `kubectl logs` (no `POD` placeholder); a static
+/// pod (owned by its Node) is its own finding with the manifest advice, not "delete the pod"; a
+/// pod without an owner is not "re-created" by anything.
+#[test]
+fn crashloop_fix_names_the_pod_and_handles_static_and_bare_pods() {
+    let crashing = |mut p: PodRow| {
+        p.containers[0].waiting_reason = Some("CrashLoopBackOff".into());
+        p
+    };
+    let mut m = synced(vec![
+        crashing(pod(
+            "kube-system",
+            "etcd-cp-2",
+            Some(("Node", "cp-2")),
+            "cp-2",
+            None,
+        )),
+        crashing(pod(
+            "kube-system",
+            "kube-apiserver-cp-2",
+            Some(("Node", "cp-2")),
+            "cp-2",
+            None,
+        )),
+        crashing(pod("a", "lonely", None, "n1", None)),
+        crashing(rs_pod("a", "web-1", "web-7d", "n1", None)),
+    ]);
+    send(&mut m, Msg::Tick);
+    let crash: Vec<_> = m
+        .findings
+        .iter()
+        .filter(|f| f.id == "pod-crashloop")
+        .collect();
+    let keys: Vec<&str> = crash.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "pod-crashloop/Pod/a/lonely",
+            "pod-crashloop/Pod/kube-system/etcd-cp-2",
+            "pod-crashloop/Pod/kube-system/kube-apiserver-cp-2",
+            "pod-crashloop/ReplicaSet/a/web-7d",
+        ]
+    );
+    let fix = |key: &str| &crash.iter().find(|f| f.key == key).unwrap().fix.text;
+    let etcd = crash
+        .iter()
+        .find(|f| f.key == "pod-crashloop/Pod/kube-system/etcd-cp-2")
+        .unwrap();
+    assert_eq!(
+        etcd.title,
+        "static pod kube-system/etcd-cp-2 on node cp-2 crash-looping"
+    );
+    assert!(
+        etcd.fix
+            .text
+            .contains("`kubectl -n kube-system logs etcd-cp-2 -c app --previous`"),
+        "{}",
+        etcd.fix.text
+    );
+    assert!(etcd.fix.text.contains("manifest"), "{}", etcd.fix.text);
+    assert!(!etcd.fix.text.contains("then delete the pod"));
+    assert_eq!(etcd.fix.action, None);
+    let lonely = fix("pod-crashloop/Pod/a/lonely");
+    assert!(
+        lonely.contains("Nothing re-creates a pod without an owner"),
+        "{lonely}"
+    );
+    let web = fix("pod-crashloop/ReplicaSet/a/web-7d");
+    assert!(
+        web.contains("`kubectl -n a logs web-1 -c app --previous`")
+            && web.contains("delete the pod so it is re-created"),
+        "{web}"
+    );
+    assert!(crash.iter().all(|f| !f.fix.text.contains(" POD ")));
+}

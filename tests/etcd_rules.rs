@@ -275,6 +275,13 @@ fn leader_churn_across_polls() {
     let c = by_id(&m.findings, "etcd-leader-churn");
     assert_eq!(c.len(), 1, "{:#?}", m.findings);
     assert!(c[0].evidence[0].contains("from 2"), "{:?}", c[0].evidence);
+    // the leaders by the names the member list gives them (the node's name), ID beside
+    assert_eq!(
+        c[0].evidence[1],
+        format!("leaders seen: cp-2 ({M2:x}), cp-1 ({M1:x})"),
+        "{:?}",
+        c[0].evidence
+    );
 }
 
 #[test]

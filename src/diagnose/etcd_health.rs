@@ -207,14 +207,23 @@ fn churn(model: &Model, view: &View, now: DateTime<Utc>, out: &mut Vec<Finding>)
         hi.at.format("%H:%M:%S"),
         hex(maj)
     ));
-    f.evidence.push(format!(
-        "leaders seen: {}",
-        leaders
-            .iter()
-            .map(|l| hex(*l))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    if !leaders.is_empty() {
+        // a leader by its member name (RKE2: the node's name and a suffix) where the list knows it
+        let name = |id: u64| {
+            view.list
+                .and_then(|l| l.members.iter().find(|m| m.id == id))
+                .filter(|m| !m.name.is_empty())
+                .map_or_else(|| hex(id), |m| format!("{} ({})", m.name, hex(id)))
+        };
+        f.evidence.push(format!(
+            "leaders seen: {}",
+            leaders
+                .iter()
+                .map(|l| name(*l))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     f.fix.text = CHURN_FIX.into();
     f.details = json!({"from_term": lo.term, "to_term": hi.term, "elections": elections});
     out.push(f);
