@@ -1,16 +1,19 @@
 //! Criterion benches of the pure core at 1k, 10k and 50k pods: `update::apply` + `settle` (one
-//! watch delta on a synced model, then the rules), `diagnose::evaluate`, and `ui::draw` of the Top
+//! watch delta on a synced model, then the rules), `diagnose::evaluate`, and `ui::render` of the Top
 //! pane (the largest table) and the Overview to a 200×60 `TestBackend`, plus an Event and a metrics
-//! poll settling, and a Top frame right after a pod changed (the cached row order rebuilt). Models are built from fixture
-//! rows (no network). Run: `cargo bench --bench core` (add `-- --quick` for a short run).
+//! poll settling, and a Top frame right after a pod changed (the kept row order rebuilt). Models are built from fixture
+//! rows (no network). Each bench drives the model the way the app loop does: with one `Derived`
+//! kept beside the model (the rules' memo, the Top order), refreshed before each frame.
+//! Run: `cargo bench --bench core` (add `-- --quick` for a short run).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ktriage::config::Config;
+use ktriage::derived::Derived;
 use ktriage::model::events::EventRow;
 use ktriage::model::namespaces::NsRow;
 use ktriage::model::nodes::NodeRow;
@@ -204,14 +207,14 @@ fn bench_update(c: &mut Criterion) {
     for &n in SIZES {
         let base = model(n);
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
-            let mut m = base.clone();
+            let (mut m, mut d) = (base.clone(), Derived::default());
             let mut i = 0usize;
             b.iter(|| {
                 i += 1;
                 // One pod changes (a restart), then the batch settles: what one watch event costs.
                 let p = pod((i * 7919) % n, i.is_multiple_of(2));
-                update::apply(&mut m, Msg::Pods(Delta::Apply(p)), now());
-                update::settle(&mut m, now());
+                update::apply_in(&mut m, &mut d, Msg::Pods(Delta::Apply(p)), now());
+                update::settle_in(&mut m, &mut d, now());
                 black_box(m.findings.len())
             })
         });
@@ -226,14 +229,15 @@ fn bench_update_event(c: &mut Criterion) {
     for &n in SIZES {
         let base = model(n);
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            let mut m = base.clone();
-            update::settle(&mut m, now());
+            let (mut m, mut d) = (base.clone(), Derived::default());
+            m.findings_stale = true;
+            update::settle_in(&mut m, &mut d, now());
             let mut i = 0usize;
             b.iter(|| {
                 i += 1;
                 let e = event(1_000_000 + i);
-                update::apply(&mut m, Msg::Events(Delta::Apply(e)), now());
-                update::settle(&mut m, now());
+                update::apply_in(&mut m, &mut d, Msg::Events(Delta::Apply(e)), now());
+                update::settle_in(&mut m, &mut d, now());
                 black_box(m.findings.len())
             })
         });
@@ -248,7 +252,7 @@ fn bench_metrics_poll(c: &mut Criterion) {
         let base = model(n);
         let polls = [metrics(n, 1), metrics(n, 2)];
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            let mut m = base.clone();
+            let (mut m, mut d) = (base.clone(), Derived::default());
             let mut i = 0usize;
             b.iter_batched(
                 || {
@@ -256,8 +260,8 @@ fn bench_metrics_poll(c: &mut Criterion) {
                     polls[i % 2].clone()
                 },
                 |snap| {
-                    update::apply(&mut m, Msg::Metrics(snap), now());
-                    update::settle(&mut m, now());
+                    update::apply_in(&mut m, &mut d, Msg::Metrics(snap), now());
+                    update::settle_in(&mut m, &mut d, now());
                     black_box(m.findings.len())
                 },
                 criterion::BatchSize::LargeInput,
@@ -283,11 +287,9 @@ fn bench_draw(c: &mut Criterion) {
     for pane in [PaneId::Top, PaneId::Overview, PaneId::Events] {
         let mut g = c.benchmark_group(format!("ui_draw_{}_200x60", pane.name()));
         for &n in SIZES {
-            let (m, mut term) = on_screen(n, pane);
+            let (m, mut d, mut term) = on_screen(n, pane);
             g.bench_with_input(BenchmarkId::from_parameter(n), &m, |b, m| {
-                b.iter(|| {
-                    term.draw(|f| ui::draw(f, m, &theme, now())).unwrap();
-                })
+                b.iter(|| frame(&mut term, m, &mut d, &theme))
             });
         }
         g.finish();
@@ -300,14 +302,14 @@ fn bench_draw_after_change(c: &mut Criterion) {
     let theme = Theme::new(Config::defaults().unwrap().theme, true);
     let mut g = c.benchmark_group("ui_draw_top_after_pod_change_200x60");
     for &n in SIZES {
-        let (mut m, mut term) = on_screen(n, PaneId::Top);
+        let (mut m, mut d, mut term) = on_screen(n, PaneId::Top);
         let mut i = 0usize;
         g.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
                 i += 1;
                 let p = pod((i * 7919) % n, i.is_multiple_of(2));
-                update::apply(&mut m, Msg::Pods(Delta::Apply(p)), now());
-                term.draw(|f| ui::draw(f, &m, &theme, now())).unwrap();
+                update::apply_in(&mut m, &mut d, Msg::Pods(Delta::Apply(p)), now());
+                frame(&mut term, &m, &mut d, &theme);
             })
         });
     }
@@ -322,7 +324,7 @@ fn bench_draw_resort(c: &mut Criterion) {
     let theme = Theme::new(Config::defaults().unwrap().theme, true);
     let mut g = c.benchmark_group("ui_draw_top_order_rebuilt_200x60");
     for &n in SIZES {
-        let (mut m, mut term) = on_screen(n, PaneId::Top);
+        let (mut m, mut d, mut term) = on_screen(n, PaneId::Top);
         g.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
                 m.top.sort = if m.top.sort == TopSort::Memory {
@@ -330,7 +332,7 @@ fn bench_draw_resort(c: &mut Criterion) {
                 } else {
                     TopSort::Memory
                 };
-                term.draw(|f| ui::draw(f, &m, &theme, now())).unwrap();
+                frame(&mut term, &m, &mut d, &theme);
             })
         });
     }
@@ -350,25 +352,32 @@ fn key_to_frame(c: &mut Criterion, group: &str, key: char) {
     let theme = Theme::new(Config::defaults().unwrap().theme, true);
     let mut g = c.benchmark_group(group);
     for &n in SIZES {
-        let (mut m, mut term) = on_screen(n, PaneId::Top);
+        let (mut m, mut d, mut term) = on_screen(n, PaneId::Top);
         g.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
                 let ev = KeyEvent::new(KeyCode::Char(key), KeyModifiers::NONE);
-                update::update(&mut m, Msg::Key(ev), now());
-                term.draw(|f| ui::draw(f, &m, &theme, now())).unwrap();
+                update::update_in(&mut m, &mut d, Msg::Key(ev), now());
+                frame(&mut term, &m, &mut d, &theme);
             })
         });
     }
     g.finish();
 }
 
-/// A model of `n` pods showing `pane` on a 200×60 test terminal.
-fn on_screen(n: usize, pane: PaneId) -> (Model, Terminal<TestBackend>) {
+/// A model of `n` pods showing `pane` on a 200×60 test terminal, with its derived data.
+fn on_screen(n: usize, pane: PaneId) -> (Model, Derived, Terminal<TestBackend>) {
     let mut m = model(n);
     m.ui.active = pane;
     m.ui.size = (200, 60);
     m.ui.page = 54;
-    (m, Terminal::new(TestBackend::new(200, 60)).unwrap())
+    let d = Derived::of(&m, now());
+    (m, d, Terminal::new(TestBackend::new(200, 60)).unwrap())
+}
+
+/// One frame as the app loop draws it: the derived data brought up to date, then drawn.
+fn frame(term: &mut Terminal<TestBackend>, m: &Model, d: &mut Derived, theme: &Theme) {
+    d.before_frame(m, Instant::now);
+    term.draw(|f| ui::render(f, m, d, theme, now())).unwrap();
 }
 
 criterion_group! {

@@ -1,20 +1,24 @@
-//! The TUI: the one event loop. It owns the `Model`, drains messages, calls `update`, executes the
-//! returned effects and draws at most every 33 ms, and only when something changed.
+//! The TUI: the one event loop. It owns the `Model` and, beside it, the data derived from it
+//! ([`Derived`]); it drains messages, calls `update`, executes the returned effects and draws at
+//! most every 33 ms, and only when something changed.
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
+use crate::derived::Derived;
+use crate::kube::sources::view::ViewTask;
 use crate::model::Model;
 use crate::msg::Msg;
 use crate::session::Session;
 use crate::ui::{self, Theme};
-use crate::update::{Effect, apply, settle, update};
+use crate::update::{Effect, apply_in, settle_in, update_in};
 
 /// Frames are coalesced to at most one per this interval.
 pub const FRAME: Duration = Duration::from_millis(33);
@@ -31,6 +35,9 @@ const RULES_MAX_GAP: Duration = Duration::from_secs(1);
 /// every this many one-second ticks; the ages on screen are redrawn every tick.
 const RULES_CLOCK_TICKS: u64 = 5;
 
+/// At most this many queued messages are applied before the rules run and a frame is drawn.
+const DRAIN_MAX: usize = 4096;
+
 /// When the rules may run again (see [`RULES_PACE`]).
 struct Pace {
     next: Instant,
@@ -39,17 +46,17 @@ struct Pace {
 
 impl Pace {
     /// Settle now if the pace allows, else remember to.
-    fn settle_or_defer(&mut self, model: &mut Model) {
+    fn settle_or_defer(&mut self, model: &mut Model, derived: &mut Derived) {
         if Instant::now() >= self.next {
-            self.settle(model);
+            self.settle(model, derived);
         } else {
             self.pending = true;
         }
     }
 
-    fn settle(&mut self, model: &mut Model) {
+    fn settle(&mut self, model: &mut Model, derived: &mut Derived) {
         let t = Instant::now();
-        settle(model, Utc::now());
+        settle_in(model, derived, Utc::now());
         let cost = t.elapsed();
         self.next = Instant::now() + (cost * RULES_PACE).min(RULES_MAX_GAP);
         self.pending = false;
@@ -64,192 +71,401 @@ pub enum Exit {
     TerminalGone,
 }
 
+/// The signals that end the console.
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+    quit: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+}
+
+/// Whether a frame is owed, and when the last one was drawn.
+struct Frames {
+    dirty: bool,
+    first: bool,
+    last: Instant,
+}
+
+impl Frames {
+    fn due(&self) -> bool {
+        self.dirty && Instant::now() >= self.last + FRAME
+    }
+}
+
+/// Everything the loop owns.
+struct Console {
+    session: Session,
+    model: Model,
+    derived: Derived,
+    theme: Theme,
+    tx: mpsc::Sender<Msg>,
+    rx: mpsc::Receiver<Msg>,
+    sources: Vec<JoinHandle<()>>,
+    view_task: ViewTask,
+    terminal: crate::term::Term,
+    frames: Frames,
+    pace: Pace,
+    ticks: u64,
+    all_synced: bool,
+}
+
 /// Run the console until the user quits, a signal arrives or the terminal goes away.
-pub async fn run(mut session: Session) -> std::io::Result<Exit> {
+pub async fn run(session: Session) -> std::io::Result<Exit> {
     // A closed or redirected stdin means nobody can type: do not take over a terminal at all.
     if !stdin_is_terminal() {
         return Err(std::io::Error::other(
             "standard input is closed or not a terminal; the console needs one (`ktriage report` runs without)",
         ));
     }
-    let now = Utc::now();
-    let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now)
-        .with_tuning(session.config.tuning);
-    model.warnings = session.config.warnings.clone();
-    if let Some(w) = unfinished_warning(&session.journal) {
-        model.warnings.push(w);
-    }
-    if let Ok((entries, _)) = session.journal.read() {
-        crate::model::backups::from_journal(&mut model, &entries);
-    }
-    if let Some(why) = &session.not_configured {
-        tracing::info!(%why, "no Kubernetes source");
-    }
-    let theme = Theme::from_env(session.config.theme);
-    session.configure_model(&mut model, now);
-    let (mut tx, mut rx) = mpsc::channel::<Msg>(1024);
-    let mut sources = session.start_sources(&tx);
-    let mut view_task = crate::kube::sources::view::ViewTask::default();
-
-    let mut sighup = signal(SignalKind::hangup())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigquit = signal(SignalKind::quit())?;
-
-    let mut terminal = crate::term::enter()?;
-    let size = terminal.size()?;
-    update(&mut model, Msg::Resize(size.width, size.height), Utc::now());
-    let mut events = EventStream::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut dirty = true;
-    let mut first_frame = true;
-    let mut all_synced = false;
-    let mut ticks: u64 = 0;
-    let mut last_draw = Instant::now() - FRAME;
-    let mut pace = Pace {
-        next: Instant::now(),
-        pending: false,
-    };
-
-    let exit = loop {
-        if dirty && Instant::now() >= last_draw + FRAME {
-            let now = Utc::now();
-            if let Err(e) = terminal.draw(|f| ui::draw(f, &model, &theme, now)) {
-                tracing::warn!(error = %e, "draw failed: terminal gone");
-                break Exit::TerminalGone;
-            }
-            dirty = false;
-            if first_frame {
-                first_frame = false;
-                if let Some(t0) = crate::PROCESS_START.get() {
-                    tracing::info!(
-                        ms = t0.elapsed().as_secs_f64() * 1000.0,
-                        "first frame drawn"
-                    );
-                }
-            }
-            last_draw = Instant::now();
-            if session.debug_panic {
-                // A deliberate crash so tests can check the panic hook restores the terminal.
-                #[allow(clippy::panic)]
-                {
-                    panic!("deliberate panic after the first frame (--debug-panic)");
-                }
-            }
-        }
-        let mut effects = Vec::new();
-        tokio::select! {
-            biased;
-            _ = sighup.recv() => break Exit::Signal("SIGHUP"),
-            _ = sigterm.recv() => break Exit::Signal("SIGTERM"),
-            _ = sigint.recv() => break Exit::Signal("SIGINT"),
-            _ = sigquit.recv() => break Exit::Signal("SIGQUIT"),
-            ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) => effects = update(&mut model, Msg::Key(k), Utc::now()),
-                Some(Ok(Event::Resize(w, h))) => {
-                    effects = update(&mut model, Msg::Resize(w, h), Utc::now());
-                    // a resize must repaint everything at once
-                    let _ = terminal.autoresize();
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => {
-                    tracing::info!(error = %e, "terminal input failed");
-                    break Exit::TerminalGone;
-                }
-                None => break Exit::TerminalGone,
-            },
-            Some(msg) = rx.recv() => {
-                let now = Utc::now();
-                effects = apply(&mut model, msg, now);
-                // drain what else is queued, evaluate the rules once, then draw once
-                let mut drained = 0;
-                while drained < 4096 {
-                    match rx.try_recv() {
-                        Ok(m) => effects.extend(apply(&mut model, m, now)),
-                        Err(_) => break,
-                    }
-                    drained += 1;
-                }
-                pace.settle_or_defer(&mut model);
-                if !all_synced && !model.sources().iter().any(|(_, s)| s.is_loading()) {
-                    all_synced = true;
-                    if let Some(t0) = crate::PROCESS_START.get() {
-                        // for the end-to-end bench: time to sync every pane
-                        tracing::info!(ms = t0.elapsed().as_secs_f64() * 1000.0, "all sources synced");
-                    }
-                }
-            }
-            _ = tick.tick() => {
-                if !stdin_is_terminal() {
-                    tracing::info!("standard input is no longer a terminal");
-                    break Exit::TerminalGone;
-                }
-                ticks += 1;
-                if ticks.is_multiple_of(RULES_CLOCK_TICKS) {
-                    effects = apply(&mut model, Msg::Tick, Utc::now());
-                    pace.settle_or_defer(&mut model);
-                }
-                if ticks.is_multiple_of(60) {
-                    // for the soak script: a task leak shows here
-                    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
-                    tracing::info!(tasks, "alive tasks");
-                }
-            }
-            _ = sleep_until(last_draw + FRAME), if dirty => {}
-            _ = sleep_until(pace.next), if pace.pending => pace.settle(&mut model),
-        }
-        dirty = true;
-        if let Some(ctx) = take_switch(&mut effects) {
-            match session.switch_to(&ctx).await {
-                Ok(next) => {
-                    for s in sources.drain(..) {
-                        s.abort();
-                    }
-                    // a new channel: nothing the old cluster's sources still send reaches the new model
-                    (tx, rx) = mpsc::channel::<Msg>(1024);
-                    session = next;
-                    let (size, keymap) = (model.ui.size, model.keymap.clone());
-                    model = Model::new(session.cluster.clone(), keymap, Utc::now())
-                        .with_tuning(session.config.tuning);
-                    model.ui.size = size;
-                    update(&mut model, Msg::Resize(size.0, size.1), Utc::now());
-                    session.configure_model(&mut model, Utc::now());
-                    sources = session.start_sources(&tx);
-                    tracing::info!(context = %ctx, read_only = session.cluster.read_only, "switched context");
-                    crate::update::notice_info(
-                        &mut model,
-                        &format!("switched to context {ctx}"),
-                        Utc::now(),
-                    );
-                }
-                Err(e) => crate::update::notice_info(
-                    &mut model,
-                    &format!("context {ctx}: {e}"),
-                    Utc::now(),
-                ),
-            }
-        }
-        if take_exec(&mut effects) {
-            match session.allow_exec() {
-                Ok(()) => sources.extend(session.start_exec(&tx)),
-                Err(e) => crate::update::notice_info(&mut model, &e, Utc::now()),
-            }
-        }
-        if run_effects(effects, &session, &tx, &mut view_task) {
-            break Exit::Quit;
-        }
-    };
-    for s in sources {
-        s.abort();
-    }
-    view_task.stop();
-    crate::term::restore();
-    // The terminal is restored above. ratatui's Drop would show the cursor again and print to
-    // standard error when that fails, which panics when the terminal is gone (an SSH hang-up).
-    std::mem::forget(terminal);
+    let mut signals = Signals::new()?;
+    let mut console = Console::start(session)?;
+    let exit = console.run(&mut signals).await;
+    console.stop();
     tracing::info!(?exit, "ktriage stopped");
     Ok(exit)
+}
+
+impl Console {
+    /// The first model (config warnings, unfinished actions, backups from the journal), the
+    /// sources, and the terminal.
+    fn start(session: Session) -> std::io::Result<Console> {
+        let now = Utc::now();
+        let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now)
+            .with_tuning(session.config.tuning);
+        model.warnings = session.config.warnings.clone();
+        if let Some(w) = unfinished_warning(&session.journal) {
+            model.warnings.push(w);
+        }
+        if let Ok((entries, _)) = session.journal.read() {
+            crate::model::backups::from_journal(&mut model, &entries);
+        }
+        if let Some(why) = &session.not_configured {
+            tracing::info!(%why, "no Kubernetes source");
+        }
+        let theme = Theme::from_env(session.config.theme);
+        session.configure_model(&mut model, now);
+        let (tx, rx) = mpsc::channel::<Msg>(1024);
+        let sources = session.start_sources(&tx);
+        let terminal = crate::term::enter()?;
+        let mut console = Console {
+            session,
+            model,
+            derived: Derived::default(),
+            theme,
+            tx,
+            rx,
+            sources,
+            view_task: ViewTask::default(),
+            terminal,
+            frames: Frames {
+                dirty: true,
+                first: true,
+                last: Instant::now() - FRAME,
+            },
+            pace: Pace {
+                next: Instant::now(),
+                pending: false,
+            },
+            ticks: 0,
+            all_synced: false,
+        };
+        let size = console.terminal.size()?;
+        console.update(Msg::Resize(size.width, size.height));
+        Ok(console)
+    }
+
+    /// The loop: draw when a frame is owed, wait for the next input, apply it, run its effects.
+    async fn run(&mut self, signals: &mut Signals) -> Exit {
+        let mut events = EventStream::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if self.frames.due()
+                && let Err(exit) = self.draw()
+            {
+                return exit;
+            }
+            let mut effects = Vec::new();
+            tokio::select! {
+                biased;
+                _ = signals.hup.recv() => return Exit::Signal("SIGHUP"),
+                _ = signals.term.recv() => return Exit::Signal("SIGTERM"),
+                _ = signals.int.recv() => return Exit::Signal("SIGINT"),
+                _ = signals.quit.recv() => return Exit::Signal("SIGQUIT"),
+                ev = events.next() => match self.on_terminal(ev) {
+                    Ok(Some(e)) => effects = e,
+                    Ok(None) => continue,
+                    Err(exit) => return exit,
+                },
+                Some(msg) = self.rx.recv() => effects = self.on_messages(msg),
+                _ = tick.tick() => match self.on_tick() {
+                    Ok(e) => effects = e,
+                    Err(exit) => return exit,
+                },
+                _ = sleep_until(self.frames.last + FRAME), if self.frames.dirty => {}
+                _ = sleep_until(self.pace.next), if self.pace.pending => {
+                    self.pace.settle(&mut self.model, &mut self.derived);
+                }
+            }
+            self.frames.dirty = true;
+            if let Some(ctx) = take_switch(&mut effects) {
+                self.switch_context(&ctx).await;
+            }
+            if take_exec(&mut effects) {
+                self.start_exec();
+            }
+            if self.run_effects(effects) {
+                return Exit::Quit;
+            }
+        }
+    }
+
+    fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        update_in(&mut self.model, &mut self.derived, msg, Utc::now())
+    }
+
+    /// Draw one frame from the model and its derived data (the Top order brought up to date
+    /// first, with the loop's clock).
+    fn draw(&mut self) -> Result<(), Exit> {
+        let now = Utc::now();
+        self.derived
+            .before_frame(&self.model, std::time::Instant::now);
+        let (model, derived, theme) = (&self.model, &self.derived, &self.theme);
+        if let Err(e) = self
+            .terminal
+            .draw(|f| ui::render(f, model, derived, theme, now))
+        {
+            tracing::warn!(error = %e, "draw failed: terminal gone");
+            return Err(Exit::TerminalGone);
+        }
+        self.frames.dirty = false;
+        if self.frames.first {
+            self.frames.first = false;
+            if let Some(t0) = crate::logging::PROCESS_START.get() {
+                tracing::info!(
+                    ms = t0.elapsed().as_secs_f64() * 1000.0,
+                    "first frame drawn"
+                );
+            }
+        }
+        self.frames.last = Instant::now();
+        if self.session.debug_panic {
+            // A deliberate crash so tests can check the panic hook restores the terminal.
+            #[allow(clippy::panic)]
+            {
+                panic!("deliberate panic after the first frame (--debug-panic)");
+            }
+        }
+        Ok(())
+    }
+
+    /// A key or a resize: its effects. `Ok(None)`: nothing to do; `Err`: the terminal is gone.
+    fn on_terminal(
+        &mut self,
+        ev: Option<std::io::Result<Event>>,
+    ) -> Result<Option<Vec<Effect>>, Exit> {
+        match ev {
+            Some(Ok(Event::Key(k))) => Ok(Some(self.update(Msg::Key(k)))),
+            Some(Ok(Event::Resize(w, h))) => {
+                let effects = self.update(Msg::Resize(w, h));
+                // a resize must repaint everything at once
+                let _ = self.terminal.autoresize();
+                Ok(Some(effects))
+            }
+            Some(Ok(_)) => Ok(None),
+            Some(Err(e)) => {
+                tracing::info!(error = %e, "terminal input failed");
+                Err(Exit::TerminalGone)
+            }
+            None => Err(Exit::TerminalGone),
+        }
+    }
+
+    /// A message, and what else is queued: applied, then the rules once (paced), then one frame.
+    fn on_messages(&mut self, first: Msg) -> Vec<Effect> {
+        let now = Utc::now();
+        let mut effects = apply_in(&mut self.model, &mut self.derived, first, now);
+        let mut drained = 0;
+        while drained < DRAIN_MAX {
+            match self.rx.try_recv() {
+                Ok(m) => effects.extend(apply_in(&mut self.model, &mut self.derived, m, now)),
+                Err(_) => break,
+            }
+            drained += 1;
+        }
+        self.pace
+            .settle_or_defer(&mut self.model, &mut self.derived);
+        if !self.all_synced && !self.model.sources().iter().any(|(_, s)| s.is_loading()) {
+            self.all_synced = true;
+            if let Some(t0) = crate::logging::PROCESS_START.get() {
+                // for the end-to-end bench: time to sync every pane
+                tracing::info!(
+                    ms = t0.elapsed().as_secs_f64() * 1000.0,
+                    "all sources synced"
+                );
+            }
+        }
+        effects
+    }
+
+    /// The one-second tick: the terminal still there, the time-based rules every few ticks, the
+    /// task count for the soak script every minute.
+    fn on_tick(&mut self) -> Result<Vec<Effect>, Exit> {
+        if !stdin_is_terminal() {
+            tracing::info!("standard input is no longer a terminal");
+            return Err(Exit::TerminalGone);
+        }
+        self.ticks += 1;
+        let mut effects = Vec::new();
+        if self.ticks.is_multiple_of(RULES_CLOCK_TICKS) {
+            effects = apply_in(&mut self.model, &mut self.derived, Msg::Tick, Utc::now());
+            self.pace
+                .settle_or_defer(&mut self.model, &mut self.derived);
+        }
+        if self.ticks.is_multiple_of(60) {
+            // for the soak script: a task leak shows here
+            let tasks = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            tracing::info!(tasks, "alive tasks");
+        }
+        Ok(effects)
+    }
+
+    /// Switch to another context: new sources on a new channel (nothing the old cluster's sources
+    /// still send reaches the new model), a fresh model and derived data.
+    async fn switch_context(&mut self, ctx: &str) {
+        match self.session.switch_to(ctx).await {
+            Ok(next) => {
+                for s in self.sources.drain(..) {
+                    s.abort();
+                }
+                (self.tx, self.rx) = mpsc::channel::<Msg>(1024);
+                self.session = next;
+                let (size, keymap) = (self.model.ui.size, self.model.keymap.clone());
+                self.model = Model::new(self.session.cluster.clone(), keymap, Utc::now())
+                    .with_tuning(self.session.config.tuning);
+                self.derived = Derived::default();
+                self.model.ui.size = size;
+                self.update(Msg::Resize(size.0, size.1));
+                self.session.configure_model(&mut self.model, Utc::now());
+                self.sources = self.session.start_sources(&self.tx);
+                tracing::info!(context = %ctx, read_only = self.session.cluster.read_only, "switched context");
+                crate::update::notice_info(
+                    &mut self.model,
+                    &format!("switched to context {ctx}"),
+                    Utc::now(),
+                );
+            }
+            Err(e) => crate::update::notice_info(
+                &mut self.model,
+                &format!("context {ctx}: {e}"),
+                Utc::now(),
+            ),
+        }
+    }
+
+    /// The operator said yes to the etcd pane's exec question: exec on for this context, its source
+    /// started (or why not, in the status bar).
+    fn start_exec(&mut self) {
+        match self.session.allow_exec() {
+            Ok(()) => self.sources.extend(self.session.start_exec(&self.tx)),
+            Err(e) => crate::update::notice_info(&mut self.model, &e, Utc::now()),
+        }
+    }
+
+    /// Execute effects; returns true when the app should stop.
+    fn run_effects(&mut self, effects: Vec<Effect>) -> bool {
+        let mut quit = false;
+        for e in effects {
+            match e {
+                Effect::Quit => quit = true,
+                Effect::SwitchContext(_) | Effect::EtcdExec => {} // taken by the loop before
+                Effect::ListContexts => self.list_contexts(),
+                Effect::Snapshot(at) => self.write_snapshot(at),
+                Effect::Copy(text) => copy(&text),
+                Effect::View(req) => {
+                    self.view_task
+                        .start(req, self.session.client.clone(), self.tx.clone())
+                }
+                Effect::Execute(m) => {
+                    let Some(executor) = self.session.executor.clone() else {
+                        continue;
+                    };
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let outcome = executor.execute(&m).await;
+                        tracing::info!(id = %outcome.id, result = ?outcome.result, "action finished");
+                        let _ = tx.send(Msg::ActionDone(Box::new(outcome))).await;
+                    });
+                }
+            }
+        }
+        quit
+    }
+
+    /// The kubeconfig's contexts for the switcher, read off the loop.
+    fn list_contexts(&self) {
+        let tx = self.tx.clone();
+        let global = self.session.global.clone();
+        let demo = self.session.demo.is_some();
+        tokio::task::spawn_blocking(move || {
+            let result = match global {
+                _ if demo => Err("the demo cluster has one context".to_string()),
+                Some(g) => crate::fleet::contexts(&g),
+                None => Err("no kubeconfig".to_string()),
+            };
+            let _ = tx.blocking_send(Msg::Contexts(result));
+        });
+    }
+
+    /// The incident snapshot: its model part is written now, from the loop's own model (nothing is
+    /// cloned); the journal is read and the file written off the loop.
+    fn write_snapshot(&self, at: DateTime<Utc>) {
+        let body = crate::snapshot::body(&self.model, at);
+        let started_at = self.model.started_at;
+        let context = self.model.cluster.context.clone();
+        let journal = self.session.journal.clone();
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let entries = journal.read().map(|(e, _)| e).unwrap_or_default();
+            let entries = crate::snapshot::run_entries(&entries, started_at);
+            let doc = crate::snapshot::with_journal(body, &entries);
+            let dir = journal
+                .path()
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default();
+            let path = crate::snapshot::path_for(&dir, context.as_deref(), at);
+            let result = crate::snapshot::write_private(&path, &doc)
+                .map(|()| path.display().to_string())
+                .map_err(|e| format!("{}: {e}", path.display()));
+            let _ = tx.blocking_send(Msg::SnapshotWritten(result));
+        });
+    }
+
+    /// Stop the sources and the view task and give the terminal back.
+    fn stop(mut self) {
+        for s in self.sources.drain(..) {
+            s.abort();
+        }
+        self.view_task.stop();
+        crate::term::restore();
+        // The terminal is restored above. ratatui's Drop would show the cursor again and print to
+        // standard error when that fails, which panics when the terminal is gone (an SSH hang-up).
+        std::mem::forget(self.terminal);
+    }
 }
 
 fn stdin_is_terminal() -> bool {
@@ -275,75 +491,14 @@ fn take_exec(effects: &mut Vec<Effect>) -> bool {
     effects.len() != before
 }
 
-/// Execute effects; returns true when the app should stop.
-fn run_effects(
-    effects: Vec<Effect>,
-    session: &Session,
-    tx: &mpsc::Sender<Msg>,
-    view_task: &mut crate::kube::sources::view::ViewTask,
-) -> bool {
-    let mut quit = false;
-    for e in effects {
-        match e {
-            Effect::Quit => quit = true,
-            Effect::SwitchContext(_) | Effect::EtcdExec => {} // taken by the loop before
-            Effect::ListContexts => {
-                let tx = tx.clone();
-                let global = session.global.clone();
-                let demo = session.demo.is_some();
-                tokio::task::spawn_blocking(move || {
-                    let result = match global {
-                        _ if demo => Err("the demo cluster has one context".to_string()),
-                        Some(g) => crate::fleet::contexts(&g),
-                        None => Err("no kubeconfig".to_string()),
-                    };
-                    let _ = tx.blocking_send(Msg::Contexts(result));
-                });
-            }
-            Effect::Snapshot(model) => {
-                let journal = session.journal.clone();
-                let tx = tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let now = Utc::now();
-                    let entries = journal.read().map(|(e, _)| e).unwrap_or_default();
-                    let entries = crate::snapshot::run_entries(&entries, model.started_at);
-                    let doc = crate::snapshot::document(&model, now, &entries, false);
-                    let dir = journal
-                        .path()
-                        .parent()
-                        .map(std::path::Path::to_path_buf)
-                        .unwrap_or_default();
-                    let path =
-                        crate::snapshot::path_for(&dir, model.cluster.context.as_deref(), now);
-                    let result = crate::snapshot::write_private(&path, &doc)
-                        .map(|()| path.display().to_string())
-                        .map_err(|e| format!("{}: {e}", path.display()));
-                    let _ = tx.blocking_send(Msg::SnapshotWritten(result));
-                });
-            }
-            Effect::Copy(text) => {
-                use std::io::Write;
-                let seq = osc52(&text);
-                let mut out = std::io::stdout().lock();
-                if let Err(e) = out.write_all(seq.as_bytes()).and_then(|_| out.flush()) {
-                    tracing::warn!(error = %e, "clipboard escape not written");
-                }
-            }
-            Effect::View(req) => view_task.start(req, session.client.clone(), tx.clone()),
-            Effect::Execute(m) => {
-                let Some(executor) = session.executor.clone() else {
-                    continue;
-                };
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let outcome = executor.execute(&m).await;
-                    tracing::info!(id = %outcome.id, result = ?outcome.result, "action finished");
-                    let _ = tx.send(Msg::ActionDone(Box::new(outcome))).await;
-                });
-            }
-        }
+/// Put text on the terminal's clipboard.
+fn copy(text: &str) {
+    use std::io::Write;
+    let seq = osc52(text);
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(seq.as_bytes()).and_then(|_| out.flush()) {
+        tracing::warn!(error = %e, "clipboard escape not written");
     }
-    quit
 }
 
 /// The OSC 52 escape that asks the terminal to put `text` on the clipboard.

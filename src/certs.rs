@@ -358,25 +358,3 @@ pub struct CertTargets {
     pub kubeconfig_ca: Vec<Vec<u8>>,
     pub etcd_cert: Option<std::path::PathBuf>,
 }
-
-/// The probe as a source: every `every`, send what it found.
-pub async fn run(
-    targets: CertTargets,
-    timeout: Duration,
-    every: Duration,
-    tx: tokio::sync::mpsc::Sender<crate::msg::Msg>,
-) {
-    loop {
-        let m = probe_all(
-            targets.server.as_deref(),
-            &targets.kubeconfig_ca,
-            targets.etcd_cert.as_deref(),
-            timeout,
-        )
-        .await;
-        if tx.send(crate::msg::Msg::Certs(m)).await.is_err() {
-            return;
-        }
-        tokio::time::sleep(every).await;
-    }
-}

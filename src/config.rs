@@ -12,8 +12,8 @@ use ratatui::style::Color;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::action::Action;
-use crate::keymap::{Binding, Key, Keymap, Scope};
+use crate::shared::action::Action;
+use crate::shared::keymap::{Binding, Key, Keymap, Scope};
 
 pub const DEFAULT_CONFIG: &str = include_str!("../assets/default-config.toml");
 
@@ -177,35 +177,14 @@ impl Config {
 
     /// Merge one file's text into `self`.
     pub fn apply_text(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
-        let invalid =
-            |span: Option<std::ops::Range<usize>>, message: String| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                line: span.map(|s| line_of(text, s.start)).unwrap_or(1),
-                message,
-            };
+        let src = Source { path, text };
         let mut unknown = Vec::new();
         let de = toml::Deserializer::parse(text)
-            .map_err(|e| invalid(e.span(), e.message().to_string()))?;
+            .map_err(|e| src.invalid(e.span(), e.message().to_string()))?;
         let file: FileConfig = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|e: toml::de::Error| invalid(e.span(), keyed_message(text, &e)))?;
+            .map_err(|e: toml::de::Error| src.invalid(e.span(), keyed_message(text, &e)))?;
         for key in unknown {
-            // serde_ignored writes `?` for an Option layer: `general.?.read_onyl`
-            let key = key.replace(".?", "");
-            let leaf = key.rsplit('.').next().unwrap_or(&key);
-            let line = text
-                .lines()
-                .position(|l| {
-                    let l = l.trim_start();
-                    l.strip_prefix(leaf)
-                        .is_some_and(|r| r.trim_start().starts_with('='))
-                })
-                .map(|i| format!(", line {}", i + 1))
-                .unwrap_or_default();
-            self.warnings.push(format!(
-                "config file {}{line}: unknown key `{key}` ignored{}",
-                path.display(),
-                keys::did_you_mean(&key)
-            ));
+            self.warnings.push(src.unknown_key(&key));
         }
         if let Some(g) = file.general {
             if let Some(v) = g.read_only {
@@ -225,86 +204,100 @@ impl Config {
             self.tuning.top = v;
         }
         if let Some(i) = file.intervals {
-            let set =
-                |slot: &mut u64, v: Option<Spanned<u64>>, name: &str| -> Result<(), ConfigError> {
-                    if let Some(v) = v {
-                        if *v.get_ref() == 0 {
-                            return Err(invalid(
-                                Some(v.span()),
-                                format!("intervals.{name} must be at least 1"),
-                            ));
-                        }
-                        *slot = v.into_inner();
-                    }
-                    Ok(())
-                };
-            set(
-                &mut self.intervals.api_probe_secs,
-                i.api_probe_secs,
-                "api_probe_secs",
-            )?;
-            set(
-                &mut self.intervals.backoff_cap_secs,
-                i.backoff_cap_secs,
-                "backoff_cap_secs",
-            )?;
-            set(
-                &mut self.intervals.sync_timeout_secs,
-                i.sync_timeout_secs,
-                "sync_timeout_secs",
-            )?;
-            set(
-                &mut self.intervals.stale_after_secs,
-                i.stale_after_secs,
-                "stale_after_secs",
-            )?;
-            set(
-                &mut self.intervals.request_timeout_secs,
-                i.request_timeout_secs,
-                "request_timeout_secs",
-            )?;
-            set(
-                &mut self.intervals.etcd_poll_secs,
-                i.etcd_poll_secs,
-                "etcd_poll_secs",
-            )?;
-            set(
-                &mut self.intervals.etcd_timeout_secs,
-                i.etcd_timeout_secs,
-                "etcd_timeout_secs",
-            )?;
+            self.apply_intervals(&src, i)?;
         }
         if let Some(theme) = file.theme {
-            for (name, value) in theme {
-                let color = parse_color(value.get_ref())
-                    .map_err(|m| invalid(Some(value.span()), format!("theme.{name}: {m}")))?;
-                let slot = match name.as_str() {
-                    "critical" => &mut self.theme.critical,
-                    "warning" => &mut self.theme.warning,
-                    "info" => &mut self.theme.info,
-                    "ok" => &mut self.theme.ok,
-                    "accent" => &mut self.theme.accent,
-                    "muted" => &mut self.theme.muted,
-                    "selected_bg" => &mut self.theme.selected_bg,
-                    _ => {
-                        self.warnings.push(format!(
-                            "config file {}, line {}: unknown key `theme.{name}` ignored{}",
-                            path.display(),
-                            line_of(text, value.span().start),
-                            keys::did_you_mean(&format!("theme.{name}"))
-                        ));
-                        continue;
-                    }
-                };
-                *slot = color;
-            }
+            self.apply_theme(&src, theme)?;
         }
-        for (i, k) in file.keys.into_iter().enumerate() {
+        self.apply_keys(&src, file.keys)?;
+        for (name, ctx) in file.contexts {
+            self.contexts.insert(name, ctx);
+        }
+        Ok(())
+    }
+
+    fn apply_intervals(&mut self, src: &Source, i: FileIntervals) -> Result<(), ConfigError> {
+        let set =
+            |slot: &mut u64, v: Option<Spanned<u64>>, name: &str| -> Result<(), ConfigError> {
+                if let Some(v) = v {
+                    if *v.get_ref() == 0 {
+                        return Err(src.invalid(
+                            Some(v.span()),
+                            format!("intervals.{name} must be at least 1"),
+                        ));
+                    }
+                    *slot = v.into_inner();
+                }
+                Ok(())
+            };
+        let t = &mut self.intervals;
+        set(&mut t.api_probe_secs, i.api_probe_secs, "api_probe_secs")?;
+        set(
+            &mut t.backoff_cap_secs,
+            i.backoff_cap_secs,
+            "backoff_cap_secs",
+        )?;
+        set(
+            &mut t.sync_timeout_secs,
+            i.sync_timeout_secs,
+            "sync_timeout_secs",
+        )?;
+        set(
+            &mut t.stale_after_secs,
+            i.stale_after_secs,
+            "stale_after_secs",
+        )?;
+        set(
+            &mut t.request_timeout_secs,
+            i.request_timeout_secs,
+            "request_timeout_secs",
+        )?;
+        set(&mut t.etcd_poll_secs, i.etcd_poll_secs, "etcd_poll_secs")?;
+        set(
+            &mut t.etcd_timeout_secs,
+            i.etcd_timeout_secs,
+            "etcd_timeout_secs",
+        )
+    }
+
+    fn apply_theme(
+        &mut self,
+        src: &Source,
+        theme: BTreeMap<String, Spanned<String>>,
+    ) -> Result<(), ConfigError> {
+        for (name, value) in theme {
+            let color = parse_color(value.get_ref())
+                .map_err(|m| src.invalid(Some(value.span()), format!("theme.{name}: {m}")))?;
+            let slot = match name.as_str() {
+                "critical" => &mut self.theme.critical,
+                "warning" => &mut self.theme.warning,
+                "info" => &mut self.theme.info,
+                "ok" => &mut self.theme.ok,
+                "accent" => &mut self.theme.accent,
+                "muted" => &mut self.theme.muted,
+                "selected_bg" => &mut self.theme.selected_bg,
+                _ => {
+                    self.warnings.push(format!(
+                        "config file {}, line {}: unknown key `theme.{name}` ignored{}",
+                        src.path.display(),
+                        line_of(src.text, value.span().start),
+                        keys::did_you_mean(&format!("theme.{name}"))
+                    ));
+                    continue;
+                }
+            };
+            *slot = color;
+        }
+        Ok(())
+    }
+
+    fn apply_keys(&mut self, src: &Source, keys: Vec<FileKey>) -> Result<(), ConfigError> {
+        for (i, k) in keys.into_iter().enumerate() {
             let key = Key::parse(k.key.get_ref())
-                .map_err(|m| invalid(Some(k.key.span()), format!("keys[{i}].key: {m}")))?;
+                .map_err(|m| src.invalid(Some(k.key.span()), format!("keys[{i}].key: {m}")))?;
             let action = Action::from_name(k.action.get_ref()).ok_or_else(|| {
-                let known: Vec<&str> = Action::ALL.iter().map(|(n, _)| *n).collect();
-                invalid(
+                let known: Vec<&str> = Action::all().map(|(n, _)| n).collect();
+                src.invalid(
                     Some(k.action.span()),
                     format!(
                         "keys[{i}].action: unknown action {:?} (known: {})",
@@ -315,7 +308,7 @@ impl Config {
             })?;
             let scope = match &k.scope {
                 Some(s) => Scope::parse(s.get_ref())
-                    .map_err(|m| invalid(Some(s.span()), format!("keys[{i}].scope: {m}")))?,
+                    .map_err(|m| src.invalid(Some(s.span()), format!("keys[{i}].scope: {m}")))?,
                 None => Scope::Global,
             };
             self.keymap.bind(Binding {
@@ -324,9 +317,6 @@ impl Config {
                 desc: k.desc.unwrap_or_else(|| action.name().replace('_', " ")),
                 scope,
             });
-        }
-        for (name, ctx) in file.contexts {
-            self.contexts.insert(name, ctx);
         }
         Ok(())
     }
@@ -411,6 +401,44 @@ fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
         _ => std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(|h| PathBuf::from(h).join(fallback)),
+    }
+}
+
+/// The config file being read: where errors point.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn invalid(&self, span: Option<std::ops::Range<usize>>, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line: span.map(|s| line_of(self.text, s.start)).unwrap_or(1),
+            message,
+        }
+    }
+
+    /// The warning for a key ktriage does not know, with its line where it can be found.
+    fn unknown_key(&self, key: &str) -> String {
+        // serde_ignored writes `?` for an Option layer: `general.?.read_onyl`
+        let key = key.replace(".?", "");
+        let leaf = key.rsplit('.').next().unwrap_or(&key);
+        let line = self
+            .text
+            .lines()
+            .position(|l| {
+                let l = l.trim_start();
+                l.strip_prefix(leaf)
+                    .is_some_and(|r| r.trim_start().starts_with('='))
+            })
+            .map(|i| format!(", line {}", i + 1))
+            .unwrap_or_default();
+        format!(
+            "config file {}{line}: unknown key `{key}` ignored{}",
+            self.path.display(),
+            keys::did_you_mean(&key)
+        )
     }
 }
 

@@ -241,7 +241,7 @@ pub fn render(entries: &[ClusterEntry], format: Format) -> String {
                     s.push_str(&format!("    {t}\n"));
                 }
             }
-            crate::snapshot::scrub(&s)
+            crate::text::scrub(&s)
         }
         Format::Markdown => {
             let mut s = format!(
@@ -257,7 +257,7 @@ pub fn render(entries: &[ClusterEntry], format: Format) -> String {
                     top_titles(e).join("<br>").replace('|', "\\|")
                 ));
             }
-            crate::snapshot::scrub(&s)
+            crate::text::scrub(&s)
         }
     }
 }

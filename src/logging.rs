@@ -39,3 +39,6 @@ pub fn init(explicit: Option<&Path>) -> Result<Option<PathBuf>, String> {
         .is_ok();
     Ok(installed.then_some(path))
 }
+
+/// When the process started (set first thing in `main`), for the first-frame measurement in the log.
+pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();

@@ -2,7 +2,6 @@
 
 use crossterm::event::KeyEvent;
 
-use crate::kube::executor::Outcome;
 use crate::model::etcd::EtcdMsg;
 use crate::model::events::EventRow;
 use crate::model::leaders::LeaseRow;
@@ -11,6 +10,7 @@ use crate::model::nodes::NodeRow;
 use crate::model::top::{MetricsSnapshot, PodRow, RsRow};
 use crate::model::webhooks::WebhooksMsg;
 use crate::model::{Delta, Failure, SourceId};
+use crate::mutation::Outcome;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {

@@ -3,10 +3,17 @@
 
 use serde_json::{Value, json};
 
-use crate::model::webhooks::WebhookKind;
+use crate::shared::kinds::WebhookKind;
 
+pub mod outcome;
 pub mod pods;
+pub use outcome::{Outcome, OutcomeResult};
 pub use pods::PodRef;
+
+/// The field manager of every write.
+pub const FIELD_MANAGER: &str = "ktriage";
+/// The annotation naming ktriage's last action on an object.
+pub const LAST_ACTION_ANNOTATION: &str = "ktriage.io/last-action";
 
 /// A write ktriage can make. Adding one: a variant here, its request in `kube::executor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,9 +128,9 @@ pub fn failure_policy_ops(
     has_annotations: bool,
 ) -> Value {
     let annotation = if has_annotations {
-        json!({"op": "add", "path": format!("/metadata/annotations/{}", pointer_escape(crate::kube::executor::LAST_ACTION_ANNOTATION)), "value": note})
+        json!({"op": "add", "path": format!("/metadata/annotations/{}", pointer_escape(LAST_ACTION_ANNOTATION)), "value": note})
     } else {
-        json!({"op": "add", "path": "/metadata/annotations", "value": {crate::kube::executor::LAST_ACTION_ANNOTATION: note}})
+        json!({"op": "add", "path": "/metadata/annotations", "value": {LAST_ACTION_ANNOTATION: note}})
     };
     json!([
         {"op": "test", "path": format!("/webhooks/{index}/name"), "value": webhook},

@@ -56,7 +56,7 @@ async fn run_configured(session: Session, args: &ReportArgs) -> i32 {
         }
     };
     let text = if args.redact && args.format == Format::Text {
-        crate::snapshot::redact_hosts(&model, &crate::snapshot::scrub(&text))
+        crate::snapshot::redact_hosts(&model, &crate::text::scrub(&text))
     } else {
         text
     };
@@ -189,39 +189,10 @@ pub fn document(model: &Model, now: DateTime<Utc>) -> Value {
     }
     let mut panes = Map::new();
     for p in PaneId::ALL {
-        let st = model.pane_state(*p);
-        let mut v = source_json(st, now);
-        let rows = match p {
-            PaneId::Overview => Some(Value::from(model.findings.len())),
-            PaneId::Namespaces if model.namespaces.store.synced => {
-                Some(crate::diagnose::namespaces::report_rows(model, now))
-            }
-            PaneId::Webhooks if model.webhooks.validating.synced => {
-                Some(crate::diagnose::webhooks::report_rows(model))
-            }
-            PaneId::Etcd if model.etcd.round.is_some() => Some(model.etcd.rows_json()),
-            PaneId::Leaders | PaneId::Events | PaneId::Top => {
-                crate::report_panes::rows(model, *p, now)
-            }
-            _ => None,
-        };
-        if let (Some(rows), Value::Object(m)) = (rows, &mut v) {
-            m.insert("rows".into(), rows);
-        }
-        if let (PaneId::Etcd, Some(rb), Value::Object(m)) =
-            (p, crate::etcd::runbook::build(model, now), &mut v)
-        {
-            m.insert(
-                "runbook".into(),
-                json!({"title": rb.title, "distribution": rb.detected.platform.name(),
-                       "steps": rb.steps.iter().map(|s| json!({"text": s.text, "command": s.command})).collect::<Vec<_>>()}),
-            );
-        }
-        if let (PaneId::Etcd, Some(a), Value::Object(m)) = (p, &model.etcd.access, &mut v) {
-            m.insert(
-                "access".into(),
-                json!({"endpoints": a.endpoints, "origin": a.origin}),
-            );
+        let pane = crate::ui::panes::pane(*p);
+        let mut v = source_json(pane.state(model), now);
+        if let Value::Object(m) = &mut v {
+            pane.report(model, now, m);
         }
         panes.insert(p.name().into(), v);
     }
@@ -283,7 +254,7 @@ pub fn text(model: &Model, now: DateTime<Utc>) -> String {
             s.push_str(&format!("  fix: {}\n", f.fix.text));
         }
     }
-    if let Some(rb) = crate::etcd::runbook::build(model, now) {
+    if let Some(rb) = crate::diagnose::runbook::build(model, now) {
         s.push_str(&format!("\nRunbook: {}\n", rb.title));
         for (i, step) in rb.steps.iter().enumerate() {
             s.push_str(&format!("  {}. {}\n", i + 1, step.text));

@@ -3,11 +3,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use kube::Client;
 use kube::client::ClientBuilder;
-use tokio::sync::mpsc::Sender;
+
+mod etcd_access;
+mod sources;
+
+pub use sources::CERTS_EVERY;
 
 use crate::cli::GlobalArgs;
 use crate::config::{Config, ConfigError};
@@ -15,10 +18,8 @@ use crate::journal::Journal;
 use crate::kube::context::KubeError;
 use crate::kube::executor::{Executor, Identity};
 use crate::kube::gate::GateLayer;
-use crate::kube::sources::SourceCtx;
 use crate::kube::{KubeSetup, resolve};
 use crate::model::ClusterInfo;
-use crate::msg::Msg;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -80,151 +81,86 @@ pub fn kubeconfig_ca(config: &kube::Config) -> Vec<Vec<u8>> {
 
 impl Session {
     pub async fn prepare(args: &GlobalArgs) -> Result<Session, StartError> {
-        let config = Config::load(args.config.as_deref())?;
+        let mut config = Config::load(args.config.as_deref())?;
         let log_path = crate::logging::init(args.log_file.as_deref()).map_err(StartError::Log)?;
         let journal = match &args.journal {
             Some(p) => Journal::new(p.clone()),
             None => Journal::new(Journal::default_path().ok_or(StartError::NoJournal)?),
         };
-        let (setup, demo) = match &args.demo {
-            Some(scenario) => {
-                let handle = crate::sim::start(crate::sim::SimOptions {
-                    scenario: scenario.clone(),
-                    ..crate::sim::SimOptions::default()
-                })
-                .await?;
-                let kc = kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml("admin"))
-                    .map_err(|e| StartError::Client {
-                        context: "demo".into(),
-                        reason: crate::kube::context::error_chain(&e),
-                    })?;
-                let setup = crate::kube::context::from_kubeconfig(
-                    kc,
-                    Vec::new(),
-                    None,
-                    args.namespace.as_deref(),
-                )
-                .await?;
-                (setup, Some(handle))
-            }
-            None => (
-                resolve(
-                    args.kubeconfig.as_deref(),
-                    args.context.as_deref(),
-                    args.namespace.as_deref(),
-                )
-                .await?,
-                None,
-            ),
+        let (setup, demo) = kube_setup(args).await?;
+        let (etcd, etcd_exec) = etcd_for(args, &mut config, &setup)?;
+        let session = Session {
+            etcd,
+            etcd_exec,
+            exec_asked: Default::default(),
+            cluster: ClusterInfo::default(),
+            config,
+            client: None,
+            not_configured: None,
+            executor: None,
+            journal,
+            log_path,
+            debug_panic: args.debug_panic,
+            demo,
+            global: Some(args.clone()),
+            kubeconfig_ca: Vec::new(),
         };
-        let (context, extension, kc_dir) = match &setup {
-            KubeSetup::Ready(t) => (
-                Some(t.context.clone()),
-                t.etcd_extension.clone(),
-                t.sources
-                    .first()
-                    .and_then(|p| p.parent())
-                    .map(|p| p.to_path_buf()),
-            ),
-            KubeSetup::NotConfigured { .. } => (None, None, None),
-        };
-        let mut config = config;
-        let etcd = crate::etcd::access::from_inputs(
-            args,
-            &mut config,
-            context.as_deref(),
-            extension.as_ref(),
-            kc_dir.as_deref(),
-        );
-        let read_only = args.read_only
-            || context
-                .as_deref()
-                .map_or(config.read_only, |c| config.context_read_only(c));
-        let etcd_exec = crate::etcd::access::exec_mode(
-            args.etcd_via,
-            context
-                .as_deref()
-                .and_then(|c| config.contexts.get(c))
-                .and_then(|c| c.etcd.as_ref()),
-            extension.as_ref(),
-            read_only,
-        )
-        .map_err(StartError::Refused)?;
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
-                etcd_exec,
-                exec_asked: Default::default(),
-                etcd,
                 cluster: ClusterInfo {
                     namespace: args.namespace.clone(),
-                    read_only: args.read_only || config.read_only,
+                    read_only: args.read_only || session.config.read_only,
                     ..ClusterInfo::default()
                 },
-                config,
-                client: None,
                 not_configured: Some(why),
-                executor: None,
-                journal,
-                log_path,
-                debug_panic: args.debug_panic,
-                demo,
-                global: Some(args.clone()),
-                kubeconfig_ca: Vec::new(),
+                ..session
             }),
-            KubeSetup::Ready(target) => {
-                let read_only = args.read_only || config.context_read_only(&target.context);
-                let cluster = ClusterInfo {
-                    context: Some(target.context.clone()),
-                    server: Some(target.server.clone()),
-                    namespace: target.namespace.clone(),
-                    user: target.user.clone(),
-                    read_only,
-                    production: config.is_production(&target.context),
-                };
-                tracing::info!(context = %target.context, server = %target.server, read_only, "cluster resolved");
-                let ca = kubeconfig_ca(&target.config);
-                let exec_client =
-                    build_executor_client(target.config.clone(), read_only).map_err(|reason| {
-                        StartError::Client {
-                            context: target.context.clone(),
-                            reason,
-                        }
-                    })?;
-                let client = build_client(target.config, read_only).map_err(|reason| {
-                    StartError::Client {
-                        context: target.context.clone(),
-                        reason,
-                    }
-                })?;
-                let identity = Identity {
-                    context: target.context.clone(),
-                    cluster: target.server.clone(),
-                    kube_user: target.user.clone(),
-                };
-                let executor = Arc::new(Executor::new(
-                    exec_client,
-                    read_only,
-                    journal.clone(),
-                    identity,
-                ));
-                Ok(Session {
-                    etcd,
-                    etcd_exec,
-                    exec_asked: Default::default(),
-                    config,
-                    cluster,
-                    client: Some(client),
-                    not_configured: None,
-                    executor: Some(executor),
-                    journal,
-                    log_path,
-                    debug_panic: args.debug_panic,
-                    demo,
-                    global: Some(args.clone()),
-                    kubeconfig_ca: ca,
-                })
-            }
+            KubeSetup::Ready(target) => session.connected(args, *target),
         }
+    }
+
+    /// The session on a resolved cluster: its identity, the gated client and the executor.
+    fn connected(
+        self,
+        args: &GlobalArgs,
+        target: crate::kube::Target,
+    ) -> Result<Session, StartError> {
+        let config = &self.config;
+        let read_only = args.read_only || config.context_read_only(&target.context);
+        let cluster = ClusterInfo {
+            context: Some(target.context.clone()),
+            server: Some(target.server.clone()),
+            namespace: target.namespace.clone(),
+            user: target.user.clone(),
+            read_only,
+            production: config.is_production(&target.context),
+        };
+        tracing::info!(context = %target.context, server = %target.server, read_only, "cluster resolved");
+        let client_error = |reason| StartError::Client {
+            context: target.context.clone(),
+            reason,
+        };
+        let exec_client =
+            build_executor_client(target.config.clone(), read_only).map_err(client_error)?;
+        let client = build_client(target.config.clone(), read_only).map_err(client_error)?;
+        let identity = Identity {
+            context: target.context.clone(),
+            cluster: target.server.clone(),
+            kube_user: target.user.clone(),
+        };
+        let executor = Arc::new(Executor::new(
+            exec_client,
+            read_only,
+            self.journal.clone(),
+            identity,
+        ));
+        Ok(Session {
+            cluster,
+            client: Some(client),
+            executor: Some(executor),
+            kubeconfig_ca: kubeconfig_ca(&target.config),
+            ..self
+        })
     }
 
     /// The same session on another context of the kubeconfig: its own client built by
@@ -316,20 +252,6 @@ impl Session {
         Ok(())
     }
 
-    /// The exec source, when exec is on and the session may write.
-    pub fn start_exec(&self, tx: &Sender<Msg>) -> Option<tokio::task::JoinHandle<()>> {
-        match (
-            &self.etcd_exec,
-            self.source_ctx(tx.clone()),
-            self.cluster.read_only,
-        ) {
-            (crate::etcd::access::ExecMode::On(_), Some(ctx), false) => {
-                Some(tokio::spawn(crate::kube::sources::etcd_exec::run(ctx)))
-            }
-            _ => None,
-        }
-    }
-
     /// Nothing to read from at all: no Kubernetes and no etcd.
     pub fn nothing_configured(&self) -> bool {
         self.client.is_none() && self.etcd.is_none()
@@ -366,67 +288,86 @@ impl Session {
             }
         }
     }
-
-    /// Start every configured source: the Kubernetes ones and the etcd probe.
-    pub fn start_sources(&self, tx: &Sender<Msg>) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut handles = self
-            .source_ctx(tx.clone())
-            .map(|ctx| crate::kube::sources::start_all(&ctx))
-            .unwrap_or_default();
-        handles.extend(self.start_exec(tx));
-        // on a control-plane node: etcd's own log files, with or without Kubernetes
-        let root = crate::etcd::access::discovery_root();
-        if !crate::etcd::local_logs::find(&root).is_empty() {
-            handles.push(tokio::spawn(crate::etcd::local_logs::run(root, tx.clone())));
-        }
-        let etcd_cert = self.etcd.as_ref().and_then(|a| a.client.cert.clone());
-        if self.cluster.server.is_some() || etcd_cert.is_some() {
-            let targets = crate::certs::CertTargets {
-                server: self.cluster.server.clone(),
-                kubeconfig_ca: self.kubeconfig_ca.clone(),
-                etcd_cert,
-            };
-            handles.push(tokio::spawn(crate::certs::run(
-                targets,
-                Duration::from_secs(self.config.intervals.request_timeout_secs),
-                CERTS_EVERY,
-                tx.clone(),
-            )));
-        }
-        if let Some(a) = &self.etcd {
-            let i = &self.config.intervals;
-            handles.extend(crate::etcd::start(
-                a,
-                Duration::from_secs(i.etcd_timeout_secs),
-                Duration::from_secs(i.etcd_poll_secs),
-                tx.clone(),
-            ));
-        }
-        handles
-    }
-
-    /// The context sources start from.
-    pub fn source_ctx(&self, tx: Sender<Msg>) -> Option<SourceCtx> {
-        let i = &self.config.intervals;
-        self.client.as_ref().map(|client| SourceCtx {
-            client: client.clone(),
-            tx,
-            namespace: self.cluster.namespace.clone(),
-            api_probe: Duration::from_secs(i.api_probe_secs),
-            backoff_cap: Duration::from_secs(i.backoff_cap_secs),
-            request_timeout: Duration::from_secs(i.request_timeout_secs),
-            metrics_every: Duration::from_secs(self.config.tuning.top.metrics_secs.max(1)),
-        })
-    }
 }
 
-/// How often the certificates are read again: one TLS handshake with the API server (no request is
-/// sent over it) and the etcd client certificate file. Often enough that a CA rotated during the
-/// session shows within minutes; the days left are recomputed on every evaluation.
-pub const CERTS_EVERY: Duration = Duration::from_secs(300);
+/// The cluster to read: the in-process simulator for `--demo`, else the kubeconfig's context.
+async fn kube_setup(
+    args: &GlobalArgs,
+) -> Result<(KubeSetup, Option<crate::sim::SimHandle>), StartError> {
+    let Some(scenario) = &args.demo else {
+        let setup = resolve(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            args.namespace.as_deref(),
+        )
+        .await?;
+        return Ok((setup, None));
+    };
+    let handle = crate::sim::start(crate::sim::SimOptions {
+        scenario: scenario.clone(),
+        ..crate::sim::SimOptions::default()
+    })
+    .await?;
+    let kc =
+        kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml("admin")).map_err(|e| {
+            StartError::Client {
+                context: "demo".into(),
+                reason: crate::text::error_chain(&e),
+            }
+        })?;
+    let setup =
+        crate::kube::context::from_kubeconfig(kc, Vec::new(), None, args.namespace.as_deref())
+            .await?;
+    Ok((setup, Some(handle)))
+}
 
-/// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
-/// request outside the allow-list before anything is sent.
+/// etcd access for the context (`session::etcd_access`), and whether etcd is read through exec.
+fn etcd_for(
+    args: &GlobalArgs,
+    config: &mut Config,
+    setup: &KubeSetup,
+) -> Result<
+    (
+        Option<crate::etcd::access::EtcdAccess>,
+        crate::etcd::access::ExecMode,
+    ),
+    StartError,
+> {
+    let (context, extension, kc_dir) = match setup {
+        KubeSetup::Ready(t) => (
+            Some(t.context.clone()),
+            t.etcd_extension.clone(),
+            t.sources
+                .first()
+                .and_then(|p| p.parent())
+                .map(|p| p.to_path_buf()),
+        ),
+        KubeSetup::NotConfigured { .. } => (None, None, None),
+    };
+    let etcd = etcd_access::from_inputs(
+        args,
+        config,
+        context.as_deref(),
+        extension.as_ref(),
+        kc_dir.as_deref(),
+    );
+    let read_only = args.read_only
+        || context
+            .as_deref()
+            .map_or(config.read_only, |c| config.context_read_only(c));
+    let etcd_exec = etcd_access::exec_mode(
+        args.etcd_via,
+        context
+            .as_deref()
+            .and_then(|c| config.contexts.get(c))
+            .and_then(|c| c.etcd.as_ref()),
+        extension.as_ref(),
+        read_only,
+    )
+    .map_err(StartError::Refused)?;
+    Ok((etcd, etcd_exec))
+}
+
 /// The executor's client: no automatic retries, so a 429 (a PodDisruptionBudget refusing an
 /// eviction, or priority-and-fairness throttling) is an answer the operator sees within seconds
 /// instead of kube's server-aware retry loop (up to 15 attempts, minutes of backoff).
@@ -435,9 +376,11 @@ pub fn build_executor_client(mut config: kube::Config, read_only: bool) -> Resul
     build_client(config, read_only)
 }
 
+/// The kube client with the read-only gate as the outermost layer: in read-only mode it refuses every
+/// request outside the allow-list before anything is sent.
 pub fn build_client(config: kube::Config, read_only: bool) -> Result<Client, String> {
     let builder = ClientBuilder::try_from(config).map_err(|e| {
-        let chain = crate::kube::context::error_chain(&e);
+        let chain = crate::text::error_chain(&e);
         chain
             .strip_prefix("Failed to infer provided configuration: ")
             .map(str::to_string)

@@ -16,8 +16,8 @@ use serde_json::Value;
 use crate::diagnose::Severity;
 use crate::diagnose::links::grouped;
 use crate::model::Model;
+pub use crate::text::scrub;
 
-const REDACTED: &str = "[redacted]";
 /// At most this many failing pods in the pods table.
 const PODS_MAX: usize = 20;
 
@@ -79,6 +79,13 @@ fn journal_row(e: &Value) -> String {
 
 /// The markdown document (already scrubbed; redacted when asked).
 pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bool) -> String {
+    let s = with_journal(body(model, now), journal);
+    if redact { redact_hosts(model, &s) } else { s }
+}
+
+/// The document's part that comes from the model: the header, the findings, the sources, the
+/// nodes and the failing pods (not scrubbed yet: [`with_journal`] finishes it).
+pub fn body(model: &Model, now: DateTime<Utc>) -> String {
     let ctx = model.cluster.context.as_deref().unwrap_or("-");
     let server = model.cluster.server.as_deref().unwrap_or("-");
     let mut s = format!(
@@ -86,7 +93,30 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
         now.to_rfc3339_opts(SecondsFormat::Secs, true),
         crate::ui::panes::overview::summary_line(model)
     );
+    findings_section(model, &mut s);
+    runbook_section(model, now, &mut s);
+    sources_section(model, now, &mut s);
+    nodes_section(model, &mut s);
+    pods_section(model, &mut s);
+    s
+}
 
+/// The whole document: `body`, then this run's journal entries, scrubbed of credentials.
+pub fn with_journal(body: String, journal: &[Value]) -> String {
+    let mut s = body;
+    s.push_str(&format!("\n## Actions this run ({})\n", journal.len()));
+    if journal.is_empty() {
+        s.push_str("\nNone.\n");
+    } else {
+        s.push_str("\n| time | id | phase | what |\n|---|---|---|---|\n");
+        for e in journal {
+            s.push_str(&journal_row(e));
+        }
+    }
+    scrub(&s)
+}
+
+fn findings_section(model: &Model, s: &mut String) {
     s.push_str(&format!("\n## Findings ({})\n", counts(model)));
     if model.findings.is_empty() {
         s.push_str("\nNone.\n");
@@ -111,7 +141,11 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
             s.push_str(&format!("\n**Fix:** {}\n", f.fix.text));
         }
     }
-    if let Some(rb) = crate::etcd::runbook::build(model, now) {
+}
+
+/// The etcd recovery runbook, when one applies: its steps in order, each command as a code block.
+fn runbook_section(model: &Model, now: DateTime<Utc>, s: &mut String) {
+    if let Some(rb) = crate::diagnose::runbook::build(model, now) {
         s.push_str(&format!("\n## Runbook: {}\n\n", rb.title));
         for (i, step) in rb.steps.iter().enumerate() {
             s.push_str(&format!("{}. {}\n", i + 1, step.text));
@@ -120,7 +154,9 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
             }
         }
     }
+}
 
+fn sources_section(model: &Model, now: DateTime<Utc>, s: &mut String) {
     s.push_str("\n## Sources\n\n| source | state | detail |\n|---|---|---|\n");
     for (id, st) in model.sources() {
         s.push_str(&format!(
@@ -130,7 +166,9 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
             cell(st.error_text().unwrap_or(""))
         ));
     }
+}
 
+fn nodes_section(model: &Model, s: &mut String) {
     let nodes: Vec<_> = model.nodes.store.iter().collect();
     let bad: Vec<_> = nodes
         .iter()
@@ -141,24 +179,27 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
         bad.len(),
         nodes.len()
     ));
-    if !bad.is_empty() {
-        s.push_str("\n| node | ready | roles | pressure | kubelet |\n|---|---|---|---|---|\n");
-        for n in bad {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                n.name,
-                match n.ready {
-                    Some(true) => "Ready",
-                    Some(false) => "NotReady",
-                    None => "unknown",
-                },
-                n.roles.join(","),
-                n.pressure.join(","),
-                n.kubelet_version
-            ));
-        }
+    if bad.is_empty() {
+        return;
     }
+    s.push_str("\n| node | ready | roles | pressure | kubelet |\n|---|---|---|---|---|\n");
+    for n in bad {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            n.name,
+            match n.ready {
+                Some(true) => "Ready",
+                Some(false) => "NotReady",
+                None => "unknown",
+            },
+            n.roles.join(","),
+            n.pressure.join(","),
+            n.kubelet_version
+        ));
+    }
+}
 
+fn pods_section(model: &Model, s: &mut String) {
     let failing: Vec<_> = model
         .top
         .pods
@@ -166,117 +207,33 @@ pub fn document(model: &Model, now: DateTime<Utc>, journal: &[Value], redact: bo
         .filter(|p| !p.evicted() && p.phase != "Succeeded" && (p.crash_looping() || !p.ready()))
         .collect();
     s.push_str(&format!("\n## Failing pods ({})\n", failing.len()));
-    if !failing.is_empty() {
-        s.push_str("\n| pod | node | phase | waiting | restarts |\n|---|---|---|---|---|\n");
-        for p in failing.iter().take(PODS_MAX) {
-            let waiting: Vec<&str> = p
-                .containers
-                .iter()
-                .filter_map(|c| c.waiting_reason.as_deref())
-                .filter(|r| !r.is_empty())
-                .collect();
-            s.push_str(&format!(
-                "| {}/{} | {} | {} | {} | {} |\n",
-                p.namespace,
-                p.name,
-                p.node,
-                p.phase,
-                waiting.join(","),
-                p.restarts()
-            ));
-        }
-        if failing.len() > PODS_MAX {
-            s.push_str(&format!(
-                "\n({} more not shown)\n",
-                failing.len() - PODS_MAX
-            ));
-        }
+    if failing.is_empty() {
+        return;
     }
-
-    s.push_str(&format!("\n## Actions this run ({})\n", journal.len()));
-    if journal.is_empty() {
-        s.push_str("\nNone.\n");
-    } else {
-        s.push_str("\n| time | id | phase | what |\n|---|---|---|---|\n");
-        for e in journal {
-            s.push_str(&journal_row(e));
-        }
+    s.push_str("\n| pod | node | phase | waiting | restarts |\n|---|---|---|---|---|\n");
+    for p in failing.iter().take(PODS_MAX) {
+        let waiting: Vec<&str> = p
+            .containers
+            .iter()
+            .filter_map(|c| c.waiting_reason.as_deref())
+            .filter(|r| !r.is_empty())
+            .collect();
+        s.push_str(&format!(
+            "| {}/{} | {} | {} | {} | {} |\n",
+            p.namespace,
+            p.name,
+            p.node,
+            p.phase,
+            waiting.join(","),
+            p.restarts()
+        ));
     }
-
-    let s = scrub(&s);
-    if redact { redact_hosts(model, &s) } else { s }
-}
-
-/// Replace whatever looks like a credential.
-pub fn scrub(text: &str) -> String {
-    text.lines().map(scrub_line).collect::<Vec<_>>().join("\n")
-        + if text.ends_with('\n') { "\n" } else { "" }
-}
-
-/// A long opaque string: mixed-case base64-like (Kubernetes names are lowercase, so they pass), or a
-/// long run of hex.
-fn is_opaque(w: &str) -> bool {
-    let core = w.trim_matches(|c: char| "\"'`,;()[]{}<>".contains(c));
-    let b64 = core
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c));
-    let mixed = core.chars().any(|c| c.is_ascii_uppercase())
-        && core.chars().any(|c| c.is_ascii_lowercase())
-        && core.chars().any(|c| c.is_ascii_digit());
-    let hex = core.len() >= 40 && core.chars().all(|c| c.is_ascii_hexdigit());
-    (core.len() >= 32 && b64 && mixed) || hex
-}
-
-fn secret_key(k: &str) -> bool {
-    let k = k
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_ascii_lowercase();
-    [
-        "token", "password", "passwd", "secret", "apikey", "api_key", "api-key",
-    ]
-    .iter()
-    .any(|s| k.ends_with(s))
-}
-
-fn scrub_line(line: &str) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut hide_next = false;
-    for w in line.split(' ') {
-        if hide_next && !w.is_empty() {
-            out.push(REDACTED.into());
-            hide_next = false;
-            continue;
-        }
-        let lower = w.to_ascii_lowercase();
-        if lower == "bearer" || lower == "basic" {
-            out.push(w.into());
-            hide_next = true;
-            continue;
-        }
-        // key=value / key:value with a secret-sounding key
-        if let Some(pos) = w.find(['=', ':'])
-            && secret_key(&w[..pos])
-        {
-            let value = &w[pos + 1..];
-            if value.is_empty() {
-                out.push(w.into());
-                hide_next = true;
-            } else {
-                out.push(format!("{}{REDACTED}", &w[..=pos]));
-            }
-            continue;
-        }
-        if w.trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-            .starts_with("eyJ")
-            && w.len() > 20
-            || is_opaque(w)
-        {
-            out.push(REDACTED.into());
-            continue;
-        }
-        out.push(w.into());
+    if failing.len() > PODS_MAX {
+        s.push_str(&format!(
+            "\n({} more not shown)\n",
+            failing.len() - PODS_MAX
+        ));
     }
-    out.join(" ")
 }
 
 /// Replace node names (longest first) with `node-N` and IPv4 addresses with `x.x.x.x`.

@@ -8,13 +8,15 @@ pub mod exec_ask;
 pub mod inspect;
 pub mod panes;
 
-use crate::action::Action;
+use crate::derived::Derived;
 use crate::diagnose;
-use crate::keymap::Key;
-use crate::kube::executor::OutcomeResult;
-use crate::model::{Dialog, Model, Notice, NoticeLevel, SourceState};
+use crate::model::{Dialog, Model, Notice, NoticeLevel, PaneId, SourceState};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
+use crate::mutation::OutcomeResult;
+use crate::shared::action::Action;
+use crate::shared::keymap::Key;
+use crate::ui::panes::pane;
 
 /// Side effects requested by `update`, executed by the app loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,44 +26,81 @@ pub enum Effect {
     ListContexts,
     /// Switch to this context: a new gated client, new sources, a fresh model.
     SwitchContext(String),
-    /// Write the incident snapshot of this model (the app loop adds the journal and writes the file).
-    Snapshot(Box<Model>),
+    /// Write the incident snapshot of the model as it is now, asked at this time (the app loop reads
+    /// its own model, adds the journal and writes the file; nothing is cloned).
+    Snapshot(DateTime<Utc>),
     /// Run a confirmed mutation through the one executor.
     Execute(Mutation),
     /// Put text on the terminal's clipboard (OSC 52), written by the app loop.
     Copy(String),
     /// Start (or stop) the one view stream: pod logs or the pod object.
-    View(crate::kube::sources::view::ViewRequest),
+    View(crate::model::view::ViewRequest),
     /// Run etcdctl in the etcd pods for this context from now on (the operator said yes).
     EtcdExec,
 }
 
-/// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`.
+/// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`, with
+/// everything derived afresh (the loop keeps its [`Derived`] and calls [`update_in`]).
 pub fn update(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
+    let mut derived = fresh(model, &msg, now);
+    update_in(model, &mut derived, msg, now)
+}
+
+/// What a message needs derived afresh: a key acts on the rows and runbook the screen shows.
+fn fresh(model: &Model, msg: &Msg, now: DateTime<Utc>) -> Derived {
+    match msg {
+        Msg::Key(_) => Derived::of(model, now),
+        _ => Derived::default(),
+    }
+}
+
+/// [`update`] with the loop's derived data: the rules' memo, the Top order, the runbook.
+pub fn update_in(
+    model: &mut Model,
+    derived: &mut Derived,
+    msg: Msg,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
     let key = matches!(msg, Msg::Key(_));
-    let effects = apply(model, msg, now);
-    settle(model, now);
+    let effects = apply_in(model, derived, msg, now);
+    settle_in(model, derived, now);
     if key {
-        clamp_selection(model);
+        derived.after_key(model);
+        clamp_selection(model, derived);
     }
     effects
 }
 
-/// Re-evaluate the rules if data changed since the last time. The app loop calls this once per
-/// drained batch of messages (not per message: rules cost O(cluster) and a busy watch sends
-/// thousands of messages a second).
+/// Re-evaluate the rules if data changed since the last time, afresh (see [`settle_in`]).
 pub fn settle(model: &mut Model, now: DateTime<Utc>) {
+    settle_in(model, &mut Derived::default(), now);
+}
+
+/// Re-evaluate the rules if data changed since the last time, reusing `derived`'s memo; then the
+/// runbook of the new findings. The app loop calls this once per drained batch of messages (not
+/// per message: rules cost O(cluster) and a busy watch sends thousands of messages a second).
+pub fn settle_in(model: &mut Model, derived: &mut Derived, now: DateTime<Utc>) {
     if model.findings_stale {
-        let mut memo = std::mem::take(&mut model.rules_memo);
-        model.findings = diagnose::evaluate_with(model, now, &mut memo);
-        model.rules_memo = memo;
+        model.findings = diagnose::evaluate_with(model, now, &mut derived.rules);
         model.findings_stale = false;
-        clamp_selection(model);
+        derived.findings_changed(model, now);
+        clamp_selection(model, derived);
     }
 }
 
-/// Apply one message without re-evaluating the rules (see [`settle`]).
+/// Apply one message without re-evaluating the rules (see [`settle`]), afresh.
 pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
+    let mut derived = fresh(model, &msg, now);
+    apply_in(model, &mut derived, msg, now)
+}
+
+/// Apply one message without re-evaluating the rules (see [`settle_in`]).
+pub fn apply_in(
+    model: &mut Model,
+    derived: &mut Derived,
+    msg: Msg,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
     let mut effects = Vec::new();
     let mut data_changed = false;
     match msg {
@@ -69,7 +108,7 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             if ev.kind == KeyEventKind::Release {
                 return effects;
             }
-            on_key(model, ev, now, &mut effects);
+            on_key(model, derived, ev, now, &mut effects);
         }
         Msg::Resize(w, h) => {
             model.ui.size = (w, h);
@@ -108,20 +147,7 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
             Ok(names) => contexts::opened(model, names),
             Err(e) => notice(model, &format!("contexts: {e}"), NoticeLevel::Error, now),
         },
-        Msg::SnapshotWritten(result) => match result {
-            Ok(path) => notice(
-                model,
-                &format!("snapshot written: {path}"),
-                NoticeLevel::Info,
-                now,
-            ),
-            Err(e) => notice(
-                model,
-                &format!("snapshot not written: {e}"),
-                NoticeLevel::Error,
-                now,
-            ),
-        },
+        Msg::SnapshotWritten(result) => snapshot_written(model, result, now),
         Msg::Certs(c) => {
             model.certs_state = SourceState::Ok { at: now };
             model.root_ca.verify(c.served.as_ref(), now);
@@ -139,23 +165,7 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
         Msg::ViewLines { .. } | Msg::ViewObject { .. } | Msg::ViewEnded { .. } => {
             inspect::on_view_msg(model, msg);
         }
-        Msg::ActionDone(outcome) => {
-            panes::remember_action(model, &outcome);
-            crate::model::backups::record(model, &outcome);
-            let level = match outcome.result {
-                OutcomeResult::Applied => NoticeLevel::Info,
-                OutcomeResult::Unverified => NoticeLevel::Warning,
-                OutcomeResult::Rejected | OutcomeResult::Failed | OutcomeResult::Refused => {
-                    NoticeLevel::Error
-                }
-            };
-            model.notice = Some(Notice {
-                text: outcome.summary(),
-                level,
-                at: now,
-            });
-            inspect::report_view(model, &outcome);
-        }
+        Msg::ActionDone(outcome) => action_done(model, &outcome, now),
     }
     if data_changed {
         model.findings_stale = true;
@@ -163,8 +173,46 @@ pub fn apply(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
     effects
 }
 
+fn snapshot_written(model: &mut Model, result: Result<String, String>, now: DateTime<Utc>) {
+    match result {
+        Ok(path) => notice(
+            model,
+            &format!("snapshot written: {path}"),
+            NoticeLevel::Info,
+            now,
+        ),
+        Err(e) => notice(
+            model,
+            &format!("snapshot not written: {e}"),
+            NoticeLevel::Error,
+            now,
+        ),
+    }
+}
+
+/// An action finished: kept for Undo and the pane's restore, said in the status bar (and in the
+/// view that asked for it).
+fn action_done(model: &mut Model, outcome: &crate::mutation::Outcome, now: DateTime<Utc>) {
+    panes::remember_action(model, outcome);
+    crate::model::backups::record(model, outcome);
+    let level = match outcome.result {
+        OutcomeResult::Applied => NoticeLevel::Info,
+        OutcomeResult::Unverified => NoticeLevel::Warning,
+        OutcomeResult::Rejected | OutcomeResult::Failed | OutcomeResult::Refused => {
+            NoticeLevel::Error
+        }
+    };
+    model.notice = Some(Notice {
+        text: outcome.summary(),
+        level,
+        at: now,
+    });
+    inspect::report_view(model, outcome);
+}
+
 fn on_key(
     model: &mut Model,
+    derived: &Derived,
     ev: crossterm::event::KeyEvent,
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
@@ -212,8 +260,7 @@ fn on_key(
     }
     if contexts::on_key(model, &ev, effects)
         || inspect::view_edit_key(model, &ev)
-        || panes::on_edit_key(model, &ev)
-        || inspect::on_edit_key(model, &ev)
+        || edit_filter(model, &ev)
     {
         return;
     }
@@ -230,11 +277,11 @@ fn on_key(
             Action::PageUp => *scroll = scroll.saturating_sub(page),
             Action::First => *scroll = 0,
             Action::Help | Action::Close | Action::Quit => {
-                apply_action(model, action, now, effects)
+                apply_action_in(model, derived, action, now, effects)
             }
             _ => {
                 model.ui.help = false;
-                apply_action(model, action, now, effects);
+                apply_action_in(model, derived, action, now, effects);
             }
         }
         return;
@@ -242,12 +289,25 @@ fn on_key(
     if inspect::view_key(model, action, effects) {
         return;
     }
-    apply_action(model, action, now, effects);
+    apply_action_in(model, derived, action, now, effects);
 }
 
-/// Apply one user intent (also used by tests and, later, by mouse or command input).
+/// Apply one user intent (also used by tests and, later, by mouse or command input), with
+/// everything derived afresh.
 pub fn apply_action(
     model: &mut Model,
+    action: Action,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) {
+    let derived = Derived::of(model, now);
+    apply_action_in(model, &derived, action, now, effects);
+}
+
+/// Apply one user intent against the rows and runbook of `derived` (what the screen shows).
+pub fn apply_action_in(
+    model: &mut Model,
+    derived: &Derived,
     action: Action,
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
@@ -262,7 +322,7 @@ pub fn apply_action(
         return;
     }
     let active = model.ui.active;
-    let rows = model.row_count(active);
+    let rows = pane(active).row_count(model, derived);
     let sel = &mut model.ui.selected[active.index()];
     match action {
         Action::Quit => {
@@ -286,45 +346,86 @@ pub fn apply_action(
         Action::PageUp => *sel = sel.saturating_sub(model.ui.page.max(1)),
         Action::First => *sel = 0,
         Action::Last => *sel = rows.saturating_sub(1),
-        Action::Scale
-        | Action::Undo
-        | Action::Jump
-        | Action::ToggleWarnings
-        | Action::Filter
-        | Action::Sort
-        | Action::Group => panes::pane_action(model, action, now),
+        Action::Undo => panes::undo(model, now),
+        Action::Jump => panes::jump(model, now),
+        Action::Filter => {
+            pane(active).open_filter(model);
+        }
+        Action::ToggleWarnings | Action::Sort | Action::Group => {
+            pane(active).view_action(model, action);
+        }
         // outside a dialog: the etcd pane's runbook (the dialog handles its own copy)
-        Action::Copy => copy_runbook(model, now, effects),
-        Action::Snapshot => effects.push(Effect::Snapshot(Box::new(model.clone()))),
+        Action::Copy => copy_runbook(model, derived, now, effects),
+        Action::Snapshot => effects.push(Effect::Snapshot(now)),
         Action::Contexts => effects.push(Effect::ListContexts),
-        Action::Fix
-        | Action::Finalize
-        | Action::ToggleFailurePolicy
-        | Action::BackupDelete
-        | Action::Restore => match crate::model::pane_actions::mutation_for(model, action) {
-            Ok(m) => propose(model, m, now),
-            Err(why) => notice(model, &why, NoticeLevel::Info, now),
-        },
-        Action::RolloutRestart
-        | Action::DeletePod
-        | Action::CleanEvicted
-        | Action::CleanEvictedAll
-        | Action::Cordon
-        | Action::Drain => inspect::propose_action(model, action, now),
+        // every other write: the pane proposes it for its selected row
+        a if a.is_mutating() => propose_for_row(model, derived, a, now),
         Action::Logs
         | Action::Yaml
         | Action::Describe
         | Action::Previous
         | Action::Container
-        | Action::Follow => inspect::view_action(model, action, now, effects),
+        | Action::Follow => inspect::view_action(model, derived, action, now, effects),
         Action::EtcdExec => exec_ask::ask(model, now),
-        Action::Confirm | Action::Cancel | Action::More | Action::Less | Action::None => {}
+        // the dialog's keys (Confirm, Cancel, More, Less; handled with the dialog) and None
+        _ => {}
     }
 }
 
+/// A pane key that writes: the active pane proposes the mutation for its selected row (the confirm
+/// dialog opens) or says why there is none.
+fn propose_for_row(model: &mut Model, derived: &Derived, action: Action, now: DateTime<Utc>) {
+    let active = model.ui.active;
+    match pane(active).propose(model, derived, action, now) {
+        Some(Ok(p)) => {
+            propose(model, p.mutation, now);
+            if let Some(d) = model.dialog.as_mut() {
+                d.current = p.current;
+            }
+        }
+        Some(Err(why)) => notice(model, &why, NoticeLevel::Info, now),
+        None => notice(model, &not_here(action, active), NoticeLevel::Info, now),
+    }
+}
+
+/// Why a writing key does nothing in this pane, and where it does something.
+fn not_here(action: Action, pane: PaneId) -> String {
+    match action {
+        Action::Scale => {
+            "scale: select a workload in the Top pane (5), or jump there from an eviction storm (t)"
+                .into()
+        }
+        Action::Fix
+        | Action::Finalize
+        | Action::ToggleFailurePolicy
+        | Action::BackupDelete
+        | Action::Restore => format!("`{action}` does nothing in the {pane} pane"),
+        _ => format!(
+            "{}: select a pod or workload in the Top pane (5)",
+            action.name()
+        ),
+    }
+}
+
+/// A key while the active pane's filter is edited: typed into it (the selection goes back to the
+/// first row).
+fn edit_filter(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
+    let active = model.ui.active;
+    if !pane(active).edit_filter(model, ev) {
+        return false;
+    }
+    model.ui.selected[active.index()] = 0;
+    true
+}
+
 /// The etcd runbook's commands to the clipboard: shown and copied, never run.
-fn copy_runbook(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
-    match crate::etcd::runbook::build(model, now) {
+fn copy_runbook(
+    model: &mut Model,
+    derived: &Derived,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) {
+    match &derived.runbook {
         Some(rb) if !rb.commands().is_empty() => {
             let n = rb.commands().lines().count();
             effects.push(Effect::Copy(rb.commands()));
@@ -430,9 +531,9 @@ pub(crate) fn notice(model: &mut Model, text: &str, level: NoticeLevel, now: Dat
 /// Keep the active pane's selection on a row. Only the active pane: counting another pane's rows
 /// (10,000 Events grouped) on every batch is work nobody sees; a pane is clamped when it becomes
 /// active, since switching is a key and `update` clamps after every key.
-fn clamp_selection(model: &mut Model) {
+fn clamp_selection(model: &mut Model, derived: &Derived) {
     let p = model.ui.active;
-    let rows = model.row_count(p);
+    let rows = pane(p).row_count(model, derived);
     let sel = &mut model.ui.selected[p.index()];
     *sel = (*sel).min(rows.saturating_sub(1));
 }

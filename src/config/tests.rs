@@ -11,7 +11,7 @@ fn apply(text: &str) -> Result<Config, ConfigError> {
 fn defaults_parse_and_bind_every_pane() {
     let cfg = Config::defaults().unwrap();
     assert!(cfg.warnings.is_empty());
-    for p in crate::model::PaneId::ALL {
+    for p in crate::shared::pane::PaneId::ALL {
         assert!(
             cfg.keymap
                 .bindings
@@ -33,11 +33,13 @@ fn user_file_overrides_and_unbinds() {
     let q = Key::parse("q").unwrap();
     let x = Key::parse("x").unwrap();
     assert_eq!(
-        cfg.keymap.lookup(q, crate::model::PaneId::Overview, false),
+        cfg.keymap
+            .lookup(q, crate::shared::pane::PaneId::Overview, false),
         None
     );
     assert_eq!(
-        cfg.keymap.lookup(x, crate::model::PaneId::Overview, false),
+        cfg.keymap
+            .lookup(x, crate::shared::pane::PaneId::Overview, false),
         Some(Action::Quit)
     );
 }

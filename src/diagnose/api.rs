@@ -29,14 +29,13 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
     f.evidence.push(format!("{server}: {}", failure.message));
     f.evidence.push(format!(
         "failing for {} (since {})",
-        crate::model::store::age(now, *since),
+        crate::text::age(now, *since),
         since.format("%H:%M:%S UTC")
     ));
     match last_ok {
-        Some(t) => f.evidence.push(format!(
-            "last answered {} ago",
-            crate::model::store::age(now, *t)
-        )),
+        Some(t) => f
+            .evidence
+            .push(format!("last answered {} ago", crate::text::age(now, *t))),
         None => f
             .evidence
             .push("has not answered since ktriage started".into()),

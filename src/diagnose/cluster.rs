@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
-use crate::etcd::runbook::{Platform, detect};
+use crate::diagnose::runbook::{Platform, detect};
 use crate::model::top::{PodRow, Workload, WorkloadRef};
 use crate::model::{Model, PaneId};
 
@@ -40,7 +40,7 @@ pub fn ca_line(text: &str) -> Option<String> {
     let line = text
         .lines()
         .find(|l| CA_SIGNATURES.iter().any(|s| l.contains(s)))?;
-    let line = crate::snapshot::scrub(line.trim());
+    let line = crate::text::scrub(line.trim());
     Some(around_signature(&line, 160))
 }
 
@@ -309,8 +309,8 @@ fn rancher_agents(model: &Model, out: &mut Vec<Finding>) {
                 if !c.last_message.is_empty() {
                     why.push(format!(
                         "last words: {}",
-                        crate::ui::truncate(
-                            &crate::snapshot::scrub(c.last_message.lines().last().unwrap_or("")),
+                        crate::text::truncate(
+                            &crate::text::scrub(c.last_message.lines().last().unwrap_or("")),
                             120
                         )
                     ));
@@ -329,7 +329,7 @@ fn rancher_agents(model: &Model, out: &mut Vec<Finding>) {
                     "event {} ×{}: {}",
                     e.reason,
                     e.count,
-                    crate::ui::truncate(&e.message, 120)
+                    crate::text::truncate(&e.message, 120)
                 ));
             }
         }

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
@@ -149,7 +148,8 @@ pub fn access_problem(e: &crate::etcd::client::EtcdError) -> bool {
     matches!(e.kind, ErrorKind::Tls(_) | ErrorKind::Config)
 }
 
-pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let (model, now) = (cx.model, cx.now);
     if let Some(round) = &model.etcd.round {
         let start = out.len();
         let view = View::new(&round.endpoints);
@@ -258,6 +258,17 @@ fn split_brain(view: &View, out: &mut Vec<Finding>) {
     let Some(maj) = view.majority else {
         return;
     };
+    let mut reported = BTreeSet::new();
+    for p in view.islands() {
+        reported.insert(p.endpoint.clone());
+        out.push(island(view, p, maj));
+    }
+    disagreements(view, maj, &mut reported, out);
+}
+
+/// An endpoint that answers as a member of another cluster (or as a member the majority does not
+/// list): the island, with the evidence in the answers themselves.
+fn island(view: &View, p: &EndpointProbe, maj: u64) -> Finding {
     let majority_n = view
         .probes
         .iter()
@@ -265,105 +276,113 @@ fn split_brain(view: &View, out: &mut Vec<Finding>) {
         .filter_map(EndpointProbe::member_id)
         .collect::<BTreeSet<_>>()
         .len();
+    let island_id = p.member_id();
+    let island_cluster = p.cluster_id().unwrap_or(0);
+    let listed = view.listed_for(p);
+    let stale = listed.map(|m| m.id);
+    let mut f = Finding::new(
+        "etcd-split-brain",
+        Severity::Critical,
+        PaneId::Etcd,
+        Some(subject(island_id, &p.endpoint)),
+        format!(
+            "etcd split brain: {} answers as member {} of cluster {}, not the majority's {}",
+            p.endpoint,
+            island_id.map(hex).unwrap_or_else(|| "?".into()),
+            hex(island_cluster),
+            hex(maj)
+        ),
+    );
+    if island_cluster != maj {
+        f.evidence.push(format!(
+            "{} answers with cluster ID {}, the other {} with {}",
+            p.endpoint,
+            hex(island_cluster),
+            majority_n,
+            hex(maj)
+        ));
+    }
+    if p.status.is_err()
+        && let Some(peer) = &p.peer
+    {
+        f.evidence.push(format!(
+            "its client port does not answer ({}); its peer port {} answers with X-Etcd-Cluster-Id {}",
+            p.status.as_ref().err().map(|e| e.message.as_str()).unwrap_or(""),
+            peer.url,
+            hex(island_cluster)
+        ));
+    }
+    match (stale, view.list_via) {
+        (Some(s), Some(via)) => f.evidence.push(format!(
+            "the majority's member list (via {via}) holds {} for {}, but that URL answers as {}",
+            hex(s),
+            p.endpoint,
+            island_id
+                .map(hex)
+                .unwrap_or_else(|| "an unknown member".into())
+        )),
+        (None, Some(via)) => f.evidence.push(format!(
+            "the majority's member list (via {via}) holds no member for {}",
+            p.endpoint
+        )),
+        _ => {}
+    }
+    f.evidence.extend(island_answers(view, p, maj));
+    f.fix.text = SPLIT_BRAIN_FIX.replace(
+        "<stale member ID>",
+        &stale.map(hex).unwrap_or_else(|| "<stale member ID>".into()),
+    );
+    f.details = json!({
+        "stale_member_id": stale.map(hex),
+        "stale_member_name": listed.map(|m| m.name.clone()),
+        "island_peer_url": listed.and_then(|m| m.peer_urls.first().cloned()),
+        "island_member_id": island_id.map(hex),
+        "island_cluster_id": hex(island_cluster),
+        "majority_cluster_id": hex(maj),
+        "endpoint": p.endpoint,
+    });
+    f
+}
+
+/// What the island itself says: a second leader, its own member list, a healthy quorum read.
+fn island_answers(view: &View, p: &EndpointProbe, maj: u64) -> Vec<String> {
     let leader = view
         .probes
         .iter()
         .filter(|p| p.cluster_id() == Some(maj))
         .find_map(|p| p.status.as_ref().ok().filter(|s| s.leader != 0))
         .map(|s| s.leader);
-    let mut reported = BTreeSet::new();
-    for p in view.islands() {
-        let island_id = p.member_id();
-        let island_cluster = p.cluster_id().unwrap_or(0);
-        let listed = view.listed_for(p);
-        let stale = listed.map(|m| m.id);
-        reported.insert(p.endpoint.clone());
-        let mut f = Finding::new(
-            "etcd-split-brain",
-            Severity::Critical,
-            PaneId::Etcd,
-            Some(subject(island_id, &p.endpoint)),
-            format!(
-                "etcd split brain: {} answers as member {} of cluster {}, not the majority's {}",
+    let mut evidence = Vec::new();
+    if let Ok(s) = &p.status {
+        if s.is_leader() {
+            evidence.push(format!(
+                "{} claims to lead (raft term {}, index {}) while {} leads the majority: two leaders",
                 p.endpoint,
-                island_id.map(hex).unwrap_or_else(|| "?".into()),
-                hex(island_cluster),
-                hex(maj)
-            ),
-        );
-        if island_cluster != maj {
-            f.evidence.push(format!(
-                "{} answers with cluster ID {}, the other {} with {}",
-                p.endpoint,
-                hex(island_cluster),
-                majority_n,
-                hex(maj)
+                s.raft_term,
+                s.raft_index,
+                leader.map(hex).unwrap_or_else(|| "another member".into())
             ));
         }
-        if p.status.is_err()
-            && let Some(peer) = &p.peer
-        {
-            f.evidence.push(format!(
-                "its client port does not answer ({}); its peer port {} answers with X-Etcd-Cluster-Id {}",
-                p.status.as_ref().err().map(|e| e.message.as_str()).unwrap_or(""),
-                peer.url,
-                hex(island_cluster)
-            ));
-        }
-        match (stale, view.list_via) {
-            (Some(s), Some(via)) => f.evidence.push(format!(
-                "the majority's member list (via {via}) holds {} for {}, but that URL answers as {}",
-                hex(s),
+        if let (Ok(own), Some(list)) = (&p.members, view.list) {
+            evidence.push(format!(
+                "member list via {}: [{}]; via the majority: [{}]",
                 p.endpoint,
-                island_id.map(hex).unwrap_or_else(|| "an unknown member".into())
-            )),
-            (None, Some(via)) => f.evidence.push(format!(
-                "the majority's member list (via {via}) holds no member for {}",
-                p.endpoint
-            )),
-            _ => {}
-        }
-        if let Ok(s) = &p.status {
-            if s.is_leader() {
-                f.evidence.push(format!(
-                    "{} claims to lead (raft term {}, index {}) while {} leads the majority: two leaders",
-                    p.endpoint,
-                    s.raft_term,
-                    s.raft_index,
-                    leader.map(hex).unwrap_or_else(|| "another member".into())
-                ));
-            }
-            if let (Ok(own), Some(list)) = (&p.members, view.list) {
-                f.evidence.push(format!(
-                    "member list via {}: [{}]; via the majority: [{}]",
-                    p.endpoint,
-                    ids(own),
-                    ids(list)
-                ));
-            }
-        }
-        if p.health.is_ok() {
-            f.evidence.push(format!(
-                "its quorum read succeeds: `etcdctl endpoint health` calls {} healthy",
-                p.endpoint
+                ids(own),
+                ids(list)
             ));
         }
-        f.fix.text = SPLIT_BRAIN_FIX.replace(
-            "<stale member ID>",
-            &stale.map(hex).unwrap_or_else(|| "<stale member ID>".into()),
-        );
-        f.details = json!({
-            "stale_member_id": stale.map(hex),
-            "stale_member_name": listed.map(|m| m.name.clone()),
-            "island_peer_url": listed.and_then(|m| m.peer_urls.first().cloned()),
-            "island_member_id": island_id.map(hex),
-            "island_cluster_id": hex(island_cluster),
-            "majority_cluster_id": hex(maj),
-            "endpoint": p.endpoint,
-        });
-        out.push(f);
     }
-    // member lists that disagree inside the majority, and two leaders in one term
+    if p.health.is_ok() {
+        evidence.push(format!(
+            "its quorum read succeeds: `etcdctl endpoint health` calls {} healthy",
+            p.endpoint
+        ));
+    }
+    evidence
+}
+
+/// Inside the majority: member lists that disagree, and two leaders in one term.
+fn disagreements(view: &View, maj: u64, reported: &mut BTreeSet<String>, out: &mut Vec<Finding>) {
     let Some(list) = view.list else { return };
     let want: BTreeSet<u64> = list.members.iter().map(|m| m.id).collect();
     let mut leaders: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();

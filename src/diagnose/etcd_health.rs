@@ -196,7 +196,7 @@ fn churn(model: &Model, view: &View, now: DateTime<Utc>, out: &mut Vec<Finding>)
         None,
         format!(
             "etcd leader churn: {elections} elections in {}",
-            crate::model::store::age(hi.at, lo.at)
+            crate::text::age(hi.at, lo.at)
         ),
     );
     f.evidence.push(format!(

@@ -17,8 +17,8 @@ use super::etcd::{SPLIT_BRAIN_FIX, add_source, member_down_fix, subject_of};
 use super::{Finding, Severity};
 use crate::etcd::log_facts::{Fact, FactKind, Facts};
 use crate::etcd::wire::hex;
-use crate::model::store::age;
 use crate::model::{Model, PaneId};
+use crate::text::age;
 
 /// Lines older than this no longer count (the problem may be fixed).
 pub const RECENT_MIN: i64 = 5;
@@ -155,13 +155,14 @@ fn split_brain(logs: &[PodLog], since: DateTime<Utc>, out: &mut Vec<Finding>) {
     }
 }
 
-fn island_finding(
+/// What the logs say about one island: the majority's members sending to it (and the stale IDs
+/// they send to), the island's own pods answering for another cluster.
+fn island_evidence(
     logs: &[PodLog],
     since: DateTime<Utc>,
     maj: u64,
     island: u64,
-    out: &mut Vec<Finding>,
-) {
+) -> (Vec<String>, BTreeSet<u64>) {
     let mut evidence = Vec::new();
     let mut stale: BTreeSet<u64> = BTreeSet::new();
     for l in logs {
@@ -190,11 +191,7 @@ fn island_finding(
             ));
         }
     }
-    let island_pods: Vec<&PodLog> = logs
-        .iter()
-        .filter(|l| l.own_cluster == Some(island))
-        .collect();
-    for l in &island_pods {
+    for l in logs.iter().filter(|l| l.own_cluster == Some(island)) {
         let got: Vec<&Fact> = l
             .facts
             .recent(FactKind::MismatchReceived, since)
@@ -216,6 +213,21 @@ fn island_finding(
             ));
         }
     }
+    (evidence, stale)
+}
+
+fn island_finding(
+    logs: &[PodLog],
+    since: DateTime<Utc>,
+    maj: u64,
+    island: u64,
+    out: &mut Vec<Finding>,
+) {
+    let (evidence, stale) = island_evidence(logs, since, maj, island);
+    let island_pods: Vec<&PodLog> = logs
+        .iter()
+        .filter(|l| l.own_cluster == Some(island))
+        .collect();
     let island_member = island_pods.iter().find_map(|l| l.own_member);
     let stale_id = stale.iter().next().copied();
     let island_node = island_pods.iter().find_map(|l| l.node.clone());
@@ -284,53 +296,16 @@ type PeerKey = (Option<u64>, Option<String>);
 /// Peers the members cannot reach on their peer port, by member ID (or address).
 fn peers_down(model: &Model, logs: &[PodLog], now: DateTime<Utc>, out: &mut Vec<Finding>) {
     let since = now - Duration::seconds(DOWN_SECS);
-    let mut down: BTreeMap<PeerKey, Vec<(&str, &Fact)>> = BTreeMap::new();
-    for l in logs {
-        for f in l.facts.recent(FactKind::PeerUnreachable, since) {
-            let addr = if f.key.remote.is_some() {
-                None
-            } else {
-                f.key.addr.clone()
-            };
-            down.entry((f.key.remote, addr))
-                .or_default()
-                .push((l.pod, f));
-        }
-    }
-    // a member whose own pod still logs mismatches is an island, not down
-    let answering: BTreeSet<u64> = logs.iter().filter_map(|l| l.own_member).collect();
-    down.retain(|(id, _), _| id.is_none_or(|i| !answering.contains(&i)));
+    let down = unreachable_peers(logs, since);
     if down.is_empty() {
         return;
     }
     let size = logs.len().max(model.etcd.pods.iter().count());
     let need = size / 2 + 1;
     let healthy = size.saturating_sub(down.len());
-    let electing = logs
-        .iter()
-        .any(|l| l.facts.recent(FactKind::Election, since).next().is_some());
     for ((id, addr), seen) in &down {
-        let mut evidence: Vec<String> = seen
-            .iter()
-            .map(|(pod, f)| {
-                format!(
-                    "logs of {pod}: {}: cannot reach {} on its peer port{} ({})",
-                    lines(f),
-                    id.map(|i| format!("member {}", hex(i)))
-                        .unwrap_or_else(|| "a peer".into()),
-                    f.key
-                        .addr
-                        .as_deref()
-                        .map(|a| format!(" {a}"))
-                        .unwrap_or_default(),
-                    if f.key.detail.as_deref() == Some("timeout") {
-                        "i/o timeout"
-                    } else {
-                        "connection refused"
-                    }
-                )
-            })
-            .collect();
+        let mut evidence: Vec<String> =
+            seen.iter().map(|(pod, f)| peer_line(pod, *id, f)).collect();
         let key_id = id.map(hex).or_else(|| addr.clone());
         if let Some(f) = out.iter_mut().find(|f| {
             f.id == "etcd-member-down"
@@ -366,6 +341,63 @@ fn peers_down(model: &Model, logs: &[PodLog], now: DateTime<Utc>, out: &mut Vec<
         add_source(&mut f, "logs");
         out.push(f);
     }
+    let electing = logs
+        .iter()
+        .any(|l| l.facts.recent(FactKind::Election, since).next().is_some());
+    quorum_from_logs(down.len(), (healthy, size, need), electing, out);
+}
+
+/// The peers some member's log says it cannot reach, with who says so; a member whose own pod still
+/// logs is an island, not down.
+fn unreachable_peers<'a>(
+    logs: &'a [PodLog],
+    since: DateTime<Utc>,
+) -> BTreeMap<PeerKey, Vec<(&'a str, &'a Fact)>> {
+    let mut down: BTreeMap<PeerKey, Vec<(&str, &Fact)>> = BTreeMap::new();
+    for l in logs {
+        for f in l.facts.recent(FactKind::PeerUnreachable, since) {
+            let addr = if f.key.remote.is_some() {
+                None
+            } else {
+                f.key.addr.clone()
+            };
+            down.entry((f.key.remote, addr))
+                .or_default()
+                .push((l.pod, f));
+        }
+    }
+    let answering: BTreeSet<u64> = logs.iter().filter_map(|l| l.own_member).collect();
+    down.retain(|(id, _), _| id.is_none_or(|i| !answering.contains(&i)));
+    down
+}
+
+fn peer_line(pod: &str, id: Option<u64>, f: &Fact) -> String {
+    format!(
+        "logs of {pod}: {}: cannot reach {} on its peer port{} ({})",
+        lines(f),
+        id.map(|i| format!("member {}", hex(i)))
+            .unwrap_or_else(|| "a peer".into()),
+        f.key
+            .addr
+            .as_deref()
+            .map(|a| format!(" {a}"))
+            .unwrap_or_default(),
+        if f.key.detail.as_deref() == Some("timeout") {
+            "i/o timeout"
+        } else {
+            "connection refused"
+        }
+    )
+}
+
+/// `etcd-quorum-lost` from the logs: too few members reachable while the survivors keep electing;
+/// else the logs back a quorum loss the probe already found.
+fn quorum_from_logs(
+    down: usize,
+    (healthy, size, need): (usize, usize, usize),
+    electing: bool,
+    out: &mut Vec<Finding>,
+) {
     if healthy < need && electing && !out.iter().any(|f| f.id == "etcd-quorum-lost") {
         let mut f = Finding::new(
             "etcd-quorum-lost",
@@ -377,8 +409,7 @@ fn peers_down(model: &Model, logs: &[PodLog], now: DateTime<Utc>, out: &mut Vec<
             ),
         );
         f.evidence.push(format!(
-            "{} peer(s) refuse or time out on their peer port and the survivors keep starting elections",
-            down.len()
+            "{down} peer(s) refuse or time out on their peer port and the survivors keep starting elections"
         ));
         f.fix.text = super::etcd::QUORUM_FIX.into();
         f.details = json!({"healthy": healthy, "size": size, "needed": need});

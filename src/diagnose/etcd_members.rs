@@ -116,40 +116,8 @@ pub fn rules(model: &Model, view: &View, out: &mut Vec<Finding>) {
                 ],
                 "unstarted",
             ))
-        } else if let Some(twins) = by_name
-            .get(m.name.as_str())
-            .filter(|v| v.len() > 1)
-            .or_else(|| {
-                m.peer_urls
-                    .iter()
-                    .find_map(|u| by_peer.get(&u.trim_end_matches('/').to_ascii_lowercase()))
-                    .filter(|v| v.len() > 1)
-            })
-        {
-            // of two entries for one member, the one that does not answer is the stale one
-            let answering = view.healthy();
-            let keep = twins
-                .iter()
-                .find(|t| answering.contains(&t.id))
-                .map(|t| t.id);
-            (keep != Some(m.id)).then(|| {
-                let ids: Vec<String> = twins.iter().map(|t| hex(t.id)).collect();
-                stale(
-                    m,
-                    "duplicates another member's name or peer URL".into(),
-                    vec![
-                        line,
-                        format!(
-                            "members {} share the name {} or a peer URL{}",
-                            ids.join(", "),
-                            m.name,
-                            keep.map(|k| format!("; {} answers, {} does not", hex(k), hex(m.id)))
-                                .unwrap_or_default()
-                        ),
-                    ],
-                    "duplicate",
-                )
-            })
+        } else if let Some(twins) = twins(&by_name, &by_peer, m) {
+            duplicate(view, m, twins, line)
         } else if member_node(model, m).as_deref() == Some("") {
             Some(stale(
                 m,
@@ -187,4 +155,48 @@ pub fn rules(model: &Model, view: &View, out: &mut Vec<Finding>) {
             f.cause = Some(format!("{key}{part}"));
         }
     }
+}
+
+/// The other entries with this member's name or one of its peer URLs.
+fn twins<'a, 'm>(
+    by_name: &'a BTreeMap<&str, Vec<&'m Member>>,
+    by_peer: &'a BTreeMap<String, Vec<&'m Member>>,
+    m: &Member,
+) -> Option<&'a Vec<&'m Member>> {
+    by_name
+        .get(m.name.as_str())
+        .filter(|v| v.len() > 1)
+        .or_else(|| {
+            m.peer_urls
+                .iter()
+                .find_map(|u| by_peer.get(&u.trim_end_matches('/').to_ascii_lowercase()))
+                .filter(|v| v.len() > 1)
+        })
+}
+
+/// Of two entries for one member, the one that does not answer is the stale one.
+fn duplicate(view: &View, m: &Member, twins: &[&Member], line: String) -> Option<Finding> {
+    let answering = view.healthy();
+    let keep = twins
+        .iter()
+        .find(|t| answering.contains(&t.id))
+        .map(|t| t.id);
+    (keep != Some(m.id)).then(|| {
+        let ids: Vec<String> = twins.iter().map(|t| hex(t.id)).collect();
+        stale(
+            m,
+            "duplicates another member's name or peer URL".into(),
+            vec![
+                line,
+                format!(
+                    "members {} share the name {} or a peer URL{}",
+                    ids.join(", "),
+                    m.name,
+                    keep.map(|k| format!("; {} answers, {} does not", hex(k), hex(m.id)))
+                        .unwrap_or_default()
+                ),
+            ],
+            "duplicate",
+        )
+    })
 }

@@ -11,10 +11,11 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
+use crate::model::nodes::NodeRow;
 use crate::model::quantity::fmt_bytes;
-use crate::model::store::age;
 use crate::model::top::Workload;
 use crate::model::{Model, PaneId};
+use crate::text::age;
 
 /// With metrics, a suspect's pods use at least this share of their nodes' allocatable memory.
 pub const MIN_SHARE_PCT: u64 = 10;
@@ -101,152 +102,164 @@ pub fn evicted_per_namespace(model: &Model) -> BTreeMap<String, usize> {
     per_ns
 }
 
-pub fn rules(
-    model: &Model,
-    now: DateTime<Utc>,
-    evicted: &BTreeMap<String, usize>,
-    out: &mut Vec<Finding>,
-) {
-    let t = model.tuning.events;
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let (model, now, evicted) = (cx.model, cx.now, cx.evicted());
     // nodes under pressure now
-    let pressured: Vec<_> = model
+    let pressured: Vec<&NodeRow> = model
         .nodes
         .store
         .iter()
         .filter(|n| !n.pressure.is_empty())
         .collect();
-    // the storm
+    let storm_key = storm(model, now, &pressured).map(|f| {
+        let key = f.key.clone();
+        out.push(f);
+        key
+    });
+    node_pressure(&pressured, now, &storm_key, out);
+    node_flapping(model, now, out);
+    evicted_leftover(evicted, &storm_key, out);
+}
+
+/// `eviction-storm`: enough evictions in the window, still going (or memory pressure now); the
+/// culprit is the workload without memory limits on the affected nodes, never a victim.
+fn storm(model: &Model, now: DateTime<Utc>, pressured: &[&NodeRow]) -> Option<Finding> {
+    let t = model.tuning.events;
     let recent: Vec<_> = model
         .events
         .recent_evictions(now, t.storm_window_secs)
         .collect();
     let evictions: u64 = recent.iter().map(|e| u64::from(e.count.max(1))).sum();
-    let mut storm_key = None;
     let last_eviction = recent.iter().filter_map(|e| e.last).max();
-    let memory_pressure = pressured
-        .iter()
-        .any(|n| n.pressure.iter().any(|p| p == "MemoryPressure"));
-    let quiet =
-        !memory_pressure && last_eviction.is_none_or(|t| (now - t).num_seconds() > QUIET_SECS);
-    if evictions >= t.storm_evictions.max(1) && !quiet {
-        let mut nodes: BTreeSet<String> = recent
-            .iter()
-            .map(|e| e.node.clone())
-            .filter(|n| !n.is_empty())
-            .collect();
-        nodes.extend(
-            pressured
-                .iter()
-                .filter(|n| n.pressure.iter().any(|p| p == "MemoryPressure"))
-                .map(|n| n.name.clone()),
-        );
-        let ranked = suspects(model, &nodes);
-        let culprit = ranked.first();
-        let subject = culprit.map(|s| Subject {
-            kind: s.workload.kind.clone(),
-            namespace: Some(s.workload.namespace.clone()),
-            name: s.workload.name.clone(),
-            part: None,
-        });
-        let title = match culprit {
-            Some(s) => format!(
-                "Eviction storm: {evictions} evictions in {}; likely cause {} {}/{} (no memory limit)",
-                age(now, now - chrono::Duration::seconds(t.storm_window_secs)),
-                s.workload.kind,
-                s.workload.namespace,
-                s.workload.name
-            ),
-            None => format!(
-                "Eviction storm: {evictions} evictions in {}",
-                age(now, now - chrono::Duration::seconds(t.storm_window_secs))
-            ),
-        };
-        let mut f = Finding::new(
-            "eviction-storm",
-            Severity::Critical,
-            PaneId::Events,
-            subject,
-            title,
-        );
-        let names: Vec<&str> = nodes.iter().map(String::as_str).collect();
-        f.evidence.push(format!(
-            "{evictions} eviction events on node(s) {}",
-            if names.is_empty() {
-                "-".to_string()
-            } else {
-                names.join(", ")
-            }
-        ));
-        for n in &pressured {
-            if nodes.contains(&n.name) {
-                f.evidence
-                    .push(format!("node {}: {}", n.name, n.pressure.join(", ")));
-            }
-        }
-        for s in ranked.iter().take(3) {
-            let weight = match s.usage_b {
-                Some(u) => format!("using {}", fmt_bytes(u)),
-                None => format!("requesting {}", fmt_bytes(s.requests_b)),
-            };
-            f.evidence.push(format!(
-                "{} {}/{}: {} pod(s) without a memory limit on {}, {weight}",
-                s.workload.kind,
-                s.workload.namespace,
-                s.workload.name,
-                s.pods,
-                s.nodes.iter().cloned().collect::<Vec<_>>().join(", ")
-            ));
-        }
-        let victims: Vec<String> = recent
-            .iter()
-            .filter(|e| e.kind == "Pod")
-            .map(|e| format!("{}/{}", e.namespace, e.object))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !victims.is_empty() {
-            f.evidence.push(format!(
-                "evicted (victims, not the cause): {}{}",
-                victims
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if victims.len() > 5 {
-                    format!(" and {} more", victims.len() - 5)
-                } else {
-                    String::new()
-                }
-            ));
-        }
-        f.fix.text = match culprit {
-            Some(s) => format!(
-                "Stop the runaway workload: `kubectl -n {} scale {}/{} --replicas=0` (press t to jump to it in Top, then s), \
-                 then give it memory requests and limits before scaling back up. Add limits and requests to all workloads.",
-                s.workload.namespace,
-                s.workload.kind.to_lowercase(),
-                s.workload.name
-            ),
-            None => "Find the pods using the most memory on the pressured nodes (Top pane) and give every workload memory requests and limits.".into(),
-        };
-        if culprit.is_some_and(|s| s.workload.kind == "Deployment") {
-            f.fix.action = Some("scale".into());
-        }
-        f.details = json!({
-            "evictions": evictions,
-            "window_s": t.storm_window_secs,
-            "nodes": names,
-            "victims": victims,
-            "suspects": ranked.iter().take(5).map(|s| json!({
-                "kind": s.workload.kind, "namespace": s.workload.namespace, "name": s.workload.name,
-                "pods": s.pods, "usage_bytes": s.usage_b, "requests_bytes": s.requests_b,
-            })).collect::<Vec<_>>(),
-        });
-        storm_key = Some(f.key.clone());
-        out.push(f);
+    let memory = |n: &&&NodeRow| n.pressure.iter().any(|p| p == "MemoryPressure");
+    let quiet = !pressured.iter().any(|n| memory(&n))
+        && last_eviction.is_none_or(|t| (now - t).num_seconds() > QUIET_SECS);
+    if evictions < t.storm_evictions.max(1) || quiet {
+        return None;
     }
-    for n in &pressured {
+    let mut nodes: BTreeSet<String> = recent
+        .iter()
+        .map(|e| e.node.clone())
+        .filter(|n| !n.is_empty())
+        .collect();
+    nodes.extend(pressured.iter().filter(memory).map(|n| n.name.clone()));
+    let ranked = suspects(model, &nodes);
+    let culprit = ranked.first();
+    let window = age(now, now - chrono::Duration::seconds(t.storm_window_secs));
+    let subject = culprit.map(|s| Subject {
+        kind: s.workload.kind.clone(),
+        namespace: Some(s.workload.namespace.clone()),
+        name: s.workload.name.clone(),
+        part: None,
+    });
+    let title = match culprit {
+        Some(s) => format!(
+            "Eviction storm: {evictions} evictions in {window}; likely cause {} {}/{} (no memory limit)",
+            s.workload.kind, s.workload.namespace, s.workload.name
+        ),
+        None => format!("Eviction storm: {evictions} evictions in {window}"),
+    };
+    let mut f = Finding::new(
+        "eviction-storm",
+        Severity::Critical,
+        PaneId::Events,
+        subject,
+        title,
+    );
+    let names: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    f.evidence.push(format!(
+        "{evictions} eviction events on node(s) {}",
+        if names.is_empty() {
+            "-".to_string()
+        } else {
+            names.join(", ")
+        }
+    ));
+    for n in pressured.iter().filter(|n| nodes.contains(&n.name)) {
+        f.evidence
+            .push(format!("node {}: {}", n.name, n.pressure.join(", ")));
+    }
+    f.evidence.extend(ranked.iter().take(3).map(suspect_line));
+    let victims: Vec<String> = recent
+        .iter()
+        .filter(|e| e.kind == "Pod")
+        .map(|e| format!("{}/{}", e.namespace, e.object))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !victims.is_empty() {
+        f.evidence.push(victims_line(&victims));
+    }
+    storm_fix(&mut f, culprit);
+    f.details = json!({
+        "evictions": evictions,
+        "window_s": t.storm_window_secs,
+        "nodes": names,
+        "victims": victims,
+        "suspects": ranked.iter().take(5).map(|s| json!({
+            "kind": s.workload.kind, "namespace": s.workload.namespace, "name": s.workload.name,
+            "pods": s.pods, "usage_bytes": s.usage_b, "requests_bytes": s.requests_b,
+        })).collect::<Vec<_>>(),
+    });
+    Some(f)
+}
+
+fn suspect_line(s: &Suspect) -> String {
+    let weight = match s.usage_b {
+        Some(u) => format!("using {}", fmt_bytes(u)),
+        None => format!("requesting {}", fmt_bytes(s.requests_b)),
+    };
+    format!(
+        "{} {}/{}: {} pod(s) without a memory limit on {}, {weight}",
+        s.workload.kind,
+        s.workload.namespace,
+        s.workload.name,
+        s.pods,
+        s.nodes.iter().cloned().collect::<Vec<_>>().join(", ")
+    )
+}
+
+fn victims_line(victims: &[String]) -> String {
+    format!(
+        "evicted (victims, not the cause): {}{}",
+        victims
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        if victims.len() > 5 {
+            format!(" and {} more", victims.len() - 5)
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn storm_fix(f: &mut Finding, culprit: Option<&Suspect>) {
+    f.fix.text = match culprit {
+        Some(s) => format!(
+            "Stop the runaway workload: `kubectl -n {} scale {}/{} --replicas=0` (press t to jump to it in Top, then s), \
+             then give it memory requests and limits before scaling back up. Add limits and requests to all workloads.",
+            s.workload.namespace,
+            s.workload.kind.to_lowercase(),
+            s.workload.name
+        ),
+        None => "Find the pods using the most memory on the pressured nodes (Top pane) and give every workload memory requests and limits.".into(),
+    };
+    if culprit.is_some_and(|s| s.workload.kind == "Deployment") {
+        f.fix.action = Some("scale".into());
+    }
+}
+
+/// `node-pressure`, explained by the storm when there is one.
+fn node_pressure(
+    pressured: &[&NodeRow],
+    now: DateTime<Utc>,
+    storm_key: &Option<String>,
+    out: &mut Vec<Finding>,
+) {
+    for n in pressured {
         let mut f = Finding::new(
             "node-pressure",
             Severity::Warning,
@@ -268,48 +281,62 @@ pub fn rules(
         f.details = json!({"conditions": n.pressure});
         out.push(f);
     }
+}
+
+/// `node-flapping`: Ready/NotReady flips within the hour.
+fn node_flapping(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    let t = model.tuning.events;
     for (node, flips) in &model.nodes.flips {
-        if flips.len() >= t.node_flaps.max(1) {
-            let mut f = Finding::new(
-                "node-flapping",
-                Severity::Warning,
-                PaneId::Events,
-                Some(node_subject(node)),
-                format!(
-                    "Node {node} flapped Ready/NotReady {} times in the last hour",
-                    flips.len()
-                ),
-            );
-            if let Some(last) = flips.last() {
-                f.evidence
-                    .push(format!("last flip {} ago", age(now, *last)));
-            }
-            f.fix.text = format!(
-                "Check the kubelet and the network of {node} (`journalctl -u rke2-agent` / `docker logs kubelet`)."
-            );
-            f.details = json!({"flips": flips.len()});
-            out.push(f);
+        if flips.len() < t.node_flaps.max(1) {
+            continue;
         }
-    }
-    let total: usize = evicted.values().sum();
-    if total > 0 {
-        let per_ns = evicted;
         let mut f = Finding::new(
-            "evicted-pods-leftover",
-            Severity::Info,
+            "node-flapping",
+            Severity::Warning,
             PaneId::Events,
-            None,
-            format!("{total} evicted pod(s) left behind"),
+            Some(node_subject(node)),
+            format!(
+                "Node {node} flapped Ready/NotReady {} times in the last hour",
+                flips.len()
+            ),
         );
-        for (ns, n) in per_ns {
+        if let Some(last) = flips.last() {
             f.evidence
-                .push(format!("{ns}: {n} pod(s) in phase Failed, reason Evicted"));
+                .push(format!("last flip {} ago", age(now, *last)));
         }
-        f.fix.text = "They hold no resources but clutter listings: `kubectl get pods -A --field-selector=status.phase=Failed` \
-                      and delete the Evicted ones (`kubectl delete pod -n <ns> <pod>`)."
-            .into();
-        f.cause = storm_key.clone();
-        f.details = json!({"count": total, "per_namespace": per_ns});
+        f.fix.text = format!(
+            "Check the kubelet and the network of {node} (`journalctl -u rke2-agent` / `docker logs kubelet`)."
+        );
+        f.details = json!({"flips": flips.len()});
         out.push(f);
     }
+}
+
+/// `evicted-pods-leftover`: the Evicted pods no one deleted, per namespace.
+fn evicted_leftover(
+    per_ns: &BTreeMap<String, usize>,
+    storm_key: &Option<String>,
+    out: &mut Vec<Finding>,
+) {
+    let total: usize = per_ns.values().sum();
+    if total == 0 {
+        return;
+    }
+    let mut f = Finding::new(
+        "evicted-pods-leftover",
+        Severity::Info,
+        PaneId::Events,
+        None,
+        format!("{total} evicted pod(s) left behind"),
+    );
+    for (ns, n) in per_ns {
+        f.evidence
+            .push(format!("{ns}: {n} pod(s) in phase Failed, reason Evicted"));
+    }
+    f.fix.text = "They hold no resources but clutter listings: `kubectl get pods -A --field-selector=status.phase=Failed` \
+                  and delete the Evicted ones (`kubectl delete pod -n <ns> <pod>`)."
+        .into();
+    f.cause = storm_key.clone();
+    f.details = json!({"count": total, "per_namespace": per_ns});
+    out.push(f);
 }

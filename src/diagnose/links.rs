@@ -14,11 +14,12 @@
 //! A link is only set where a pane left `cause` empty, and always points up a fixed order
 //! (etcd → API → leaders; webhooks → leaders; kube-ca → Rancher agents), so there are no cycles.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Finding, Severity};
+use super::Finding;
 use crate::model::Model;
 use crate::model::webhooks::{RuleRow, WebhookRow};
+pub use crate::shared::finding::grouped;
 
 const LEADER_IDS: &[&str] = &["leader-stale", "leader-missing", "leader-flapping"];
 
@@ -114,63 +115,4 @@ pub fn link(model: &Model, out: &mut [Finding]) {
             f.cause = ca_key.clone();
         }
     }
-}
-
-/// The Overview's order: root causes (no cause, or a cause that is not present) ranked worst first
-/// (a root's rank is the worst severity in its group, then how much it explains), each followed by
-/// the findings it explains, depth-first. Returns (index into `findings`, depth).
-pub fn grouped(findings: &[Finding]) -> Vec<(usize, usize)> {
-    let index: HashMap<&str, usize> = findings
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.key.as_str(), i))
-        .collect();
-    let parent = |i: usize| -> Option<usize> {
-        let c = findings[i].cause.as_deref()?;
-        index.get(c).copied().filter(|p| *p != i)
-    };
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); findings.len()];
-    let mut roots = Vec::new();
-    for i in 0..findings.len() {
-        // a cause chain that loops back has no root: treat its first member as one
-        let mut seen = BTreeSet::from([i]);
-        let mut cur = i;
-        let mut cyclic = false;
-        while let Some(p) = parent(cur) {
-            if !seen.insert(p) {
-                cyclic = true;
-                break;
-            }
-            cur = p;
-        }
-        match parent(i) {
-            Some(p) if !cyclic => children[p].push(i),
-            _ => roots.push(i),
-        }
-    }
-    fn subtree(i: usize, children: &[Vec<usize>], f: &[Finding]) -> (Severity, usize) {
-        children[i].iter().fold((f[i].severity, 0), |(s, n), c| {
-            let (cs, cn) = subtree(*c, children, f);
-            (s.min(cs), n + cn + 1)
-        })
-    }
-    let mut ranked: Vec<(Severity, std::cmp::Reverse<usize>, usize)> = roots
-        .iter()
-        .map(|r| {
-            let (s, n) = subtree(*r, &children, findings);
-            (s, std::cmp::Reverse(n), *r)
-        })
-        .collect();
-    ranked.sort();
-    let mut order = Vec::with_capacity(findings.len());
-    fn walk(i: usize, depth: usize, children: &[Vec<usize>], order: &mut Vec<(usize, usize)>) {
-        order.push((i, depth));
-        for c in &children[i] {
-            walk(*c, depth + 1, children, order);
-        }
-    }
-    for (_, _, r) in ranked {
-        walk(r, 0, &children, &mut order);
-    }
-    order
 }

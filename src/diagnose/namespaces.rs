@@ -11,250 +11,130 @@ use serde_json::json;
 
 use super::{Finding, Severity, Subject};
 use crate::model::namespaces::{ApiServiceRow, NsRow};
-use crate::model::store::age;
 use crate::model::{Model, PaneId};
+use crate::text::age;
 
-/// One reason a namespace cannot go away, in fix order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blocker {
-    /// `apiservice:<name>`, `content:<kind>` or `finalizer:<name>`.
-    pub id: String,
-    /// Who should have removed it.
-    pub owner: String,
-    pub evidence: String,
-}
-
-/// Who is expected to remove a finalizer.
-pub fn finalizer_owner(f: &str) -> String {
-    match f {
-        "kubernetes" => "the namespace controller (kube-controller-manager)".into(),
-        "controller.cattle.io/namespace-auth" => {
-            "Rancher's namespace-auth controller (rancher / cattle-cluster-agent)".into()
-        }
-        other => match other.split_once('/') {
-            Some((domain, _)) => format!("the controller of {domain}"),
-            None if other.contains('.') => format!("the controller of {other}"),
-            None => format!("the controller that added {other}"),
-        },
-    }
-}
-
-/// Blockers of one Terminating namespace, in the order they should be fixed.
-pub fn blockers(model: &Model, ns: &NsRow) -> Vec<Blocker> {
-    let nsm = &model.namespaces;
-    let mut out = Vec::new();
-    let kube_fin = ns.spec_finalizers.iter().any(|f| f == "kubernetes");
-    let unavailable: Vec<&ApiServiceRow> = nsm.unavailable().collect();
-    if kube_fin {
-        for a in &unavailable {
-            out.push(Blocker {
-                id: format!("apiservice:{}", a.name),
-                owner: a
-                    .service
-                    .as_ref()
-                    .map(|s| format!("the service {s} behind it"))
-                    .unwrap_or_else(|| "its aggregated API server".into()),
-                evidence: format!(
-                    "spec.finalizers holds `kubernetes` and APIService {} is unavailable ({}): the namespace controller's discovery fails, so it never finishes",
-                    a.name, a.reason
-                ),
-            });
-        }
-    }
-    // content that carries finalizers: from the scan, else from the controller's conditions
-    let scanned = nsm.content.get(&ns.name);
-    let mut content_found = false;
-    if let Some(c) = scanned {
-        for k in c.kinds.iter().filter(|k| !k.held.is_empty()) {
-            content_found = true;
-            let mut fins: Vec<&str> = k
-                .held
-                .iter()
-                .flat_map(|h| h.finalizers.iter().map(String::as_str))
-                .collect();
-            fins.sort_unstable();
-            fins.dedup();
-            out.push(Blocker {
-                id: format!("content:{}", k.kind),
-                owner: fins.first().map(|f| finalizer_owner(f)).unwrap_or_default(),
-                evidence: format!(
-                    "{} {} ({}) remain with finalizers {}",
-                    k.held.len(),
-                    k.kind,
-                    k.api_version,
-                    fins.join(", ")
-                ),
-            });
-        }
-    }
-    if !content_found
-        && let Some(c) = ns
-            .condition_true("NamespaceContentRemaining")
-            .or_else(|| ns.condition_true("NamespaceFinalizersRemaining"))
-    {
-        let kinds: Vec<String> = ns
-            .condition_true("NamespaceContentRemaining")
-            .map(|c| {
-                c.message
-                    .split(": ")
-                    .nth(1)
-                    .unwrap_or("")
-                    .split(", ")
-                    .filter_map(|p| p.split(" has ").next())
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for k in if kinds.is_empty() {
-            vec!["unknown".to_string()]
-        } else {
-            kinds
-        } {
-            out.push(Blocker {
-                id: format!("content:{k}"),
-                owner: "the controller that owns the remaining resources' finalizers".into(),
-                evidence: format!("condition {}: {}", c.type_, c.message),
-            });
-        }
-    }
-    for f in &ns.meta_finalizers {
-        out.push(Blocker {
-            id: format!("finalizer:{f}"),
-            owner: finalizer_owner(f),
-            evidence: format!("metadata.finalizers holds {f}"),
-        });
-    }
-    if out.is_empty() && kube_fin {
-        out.push(Blocker {
-            id: "finalizer:kubernetes".into(),
-            owner: finalizer_owner("kubernetes"),
-            evidence: "spec.finalizers holds `kubernetes` with no other blocker found: the namespace controller is not finishing (is kube-controller-manager running?)".into(),
-        });
-    }
-    out
-}
-
-/// The blocker that is this namespace's own (its finalizer, then its content), else the APIService.
-pub fn primary(blockers: &[Blocker]) -> Option<&Blocker> {
-    blockers
-        .iter()
-        .find(|b| b.id.starts_with("finalizer:") && b.id != "finalizer:kubernetes")
-        .or_else(|| blockers.iter().find(|b| b.id.starts_with("content:")))
-        .or_else(|| blockers.first())
-}
+pub use crate::model::namespaces::blockers::{Blocker, blockers, finalizer_owner, primary};
 
 pub fn apiservice_key(name: &str) -> String {
     format!("apiservice-unavailable/APIService//{name}")
 }
 
-pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let (model, now) = (cx.model, cx.now);
     let nsm = &model.namespaces;
     let terminating: Vec<&NsRow> = nsm.terminating().collect();
     for a in nsm.unavailable() {
-        let blocks: Vec<&str> = terminating
-            .iter()
-            .filter(|n| n.spec_finalizers.iter().any(|f| f == "kubernetes"))
-            .map(|n| n.name.as_str())
-            .collect();
-        let mut f = Finding::new(
-            "apiservice-unavailable",
-            Severity::Critical,
-            PaneId::Namespaces,
-            Some(Subject {
-                kind: "APIService".into(),
-                namespace: None,
-                name: a.name.clone(),
-                part: None,
-            }),
-            format!("APIService {} is unavailable ({})", a.name, a.reason),
-        );
-        f.evidence.push(format!(
-            "condition Available=False {}: {}",
-            a.reason, a.message
-        ));
-        if let Some(s) = &a.service {
-            f.evidence.push(format!("backed by service {s}"));
-        }
-        f.evidence.push(if blocks.is_empty() {
-            "every namespace deletion will hang until it is fixed (discovery of its group fails)"
-                .into()
-        } else {
-            format!(
-                "blocks the deletion of {} Terminating namespace(s): {}",
-                blocks.len(),
-                blocks.join(", ")
-            )
-        });
-        f.fix.text = format!(
-            "Restore the service behind it, or delete the APIService if its API is gone for good \
-             (`kubectl delete apiservice {}`; ktriage saves its YAML in the journal first and can restore it).",
-            a.name
-        );
-        f.fix.action = Some("fix".into());
-        f.details = json!({
-            "apiservice": a.name, "group": a.group, "version": a.version, "service": a.service,
-            "reason": a.reason, "message": a.message, "blocks": blocks,
-        });
-        out.push(f);
+        out.push(apiservice_unavailable(a, &terminating));
     }
     for n in terminating {
-        let bl = blockers(model, n);
-        let Some(p) = primary(&bl) else {
-            continue;
-        };
-        let mut f = Finding::new(
-            "namespace-stuck",
-            Severity::Warning,
-            PaneId::Namespaces,
-            Some(Subject {
-                kind: "Namespace".into(),
-                namespace: None,
-                name: n.name.clone(),
-                part: None,
-            }),
-            format!("namespace {} is stuck Terminating: {}", n.name, p.id),
-        );
-        if let Some(t) = n.deleting_since {
-            f.evidence.push(format!(
-                "Terminating for {} (deletionTimestamp {})",
-                age(now, t),
-                t.to_rfc3339()
-            ));
-        }
-        f.evidence.extend(bl.iter().map(|b| b.evidence.clone()));
-        for c in n.conditions.iter().filter(|c| c.status == "True") {
-            f.evidence
-                .push(format!("condition {}: {}", c.type_, c.message));
-        }
-        let steps: Vec<String> = bl
-            .iter()
-            .map(|b| match b.id.split_once(':') {
-                Some(("apiservice", name)) => format!("delete or repair APIService {name}"),
-                Some(("content", kind)) => format!("remove the finalizers of the remaining {kind} objects (after their controller had its chance)"),
-                Some(("finalizer", "kubernetes")) => "finalize the namespace through /finalize (last resort)".to_string(),
-                Some(("finalizer", fin)) => format!("remove finalizer {fin}"),
-                _ => b.id.clone(),
-            })
-            .collect();
-        f.fix.text = format!(
-            "In this order: {}. Press f in the Namespaces pane for the next step; each is confirmed, dry-run, journaled and verified.",
-            steps.join("; then ")
-        );
-        f.fix.action = Some("fix".into());
-        if let Some(name) = p.id.strip_prefix("apiservice:") {
-            f.cause = Some(apiservice_key(name));
-        }
-        f.details = json!({
-            "blocker": p.id,
-            "owner": p.owner,
-            "blockers": bl.iter().map(|b| json!({"blocker": b.id, "owner": b.owner})).collect::<Vec<_>>(),
-            "spec_finalizers": n.spec_finalizers,
-            "finalizers": n.meta_finalizers,
-            "inferred": n.conditions.is_empty(),
-        });
-        out.push(f);
+        out.extend(stuck(model, n, now));
     }
+}
+
+/// `apiservice-unavailable`, with the Terminating namespaces it holds.
+fn apiservice_unavailable(a: &ApiServiceRow, terminating: &[&NsRow]) -> Finding {
+    let blocks: Vec<&str> = terminating
+        .iter()
+        .filter(|n| n.spec_finalizers.iter().any(|f| f == "kubernetes"))
+        .map(|n| n.name.as_str())
+        .collect();
+    let mut f = Finding::new(
+        "apiservice-unavailable",
+        Severity::Critical,
+        PaneId::Namespaces,
+        Some(Subject {
+            kind: "APIService".into(),
+            namespace: None,
+            name: a.name.clone(),
+            part: None,
+        }),
+        format!("APIService {} is unavailable ({})", a.name, a.reason),
+    );
+    f.evidence.push(format!(
+        "condition Available=False {}: {}",
+        a.reason, a.message
+    ));
+    if let Some(s) = &a.service {
+        f.evidence.push(format!("backed by service {s}"));
+    }
+    f.evidence.push(if blocks.is_empty() {
+        "every namespace deletion will hang until it is fixed (discovery of its group fails)".into()
+    } else {
+        format!(
+            "blocks the deletion of {} Terminating namespace(s): {}",
+            blocks.len(),
+            blocks.join(", ")
+        )
+    });
+    f.fix.text = format!(
+        "Restore the service behind it, or delete the APIService if its API is gone for good \
+         (`kubectl delete apiservice {}`; ktriage saves its YAML in the journal first and can restore it).",
+        a.name
+    );
+    f.fix.action = Some("fix".into());
+    f.details = json!({
+        "apiservice": a.name, "group": a.group, "version": a.version, "service": a.service,
+        "reason": a.reason, "message": a.message, "blocks": blocks,
+    });
+    f
+}
+
+/// `namespace-stuck`: a Terminating namespace with its blockers in fix order.
+fn stuck(model: &Model, n: &NsRow, now: DateTime<Utc>) -> Option<Finding> {
+    let bl = blockers(model, n);
+    let p = primary(&bl)?;
+    let mut f = Finding::new(
+        "namespace-stuck",
+        Severity::Warning,
+        PaneId::Namespaces,
+        Some(Subject {
+            kind: "Namespace".into(),
+            namespace: None,
+            name: n.name.clone(),
+            part: None,
+        }),
+        format!("namespace {} is stuck Terminating: {}", n.name, p.id),
+    );
+    if let Some(t) = n.deleting_since {
+        f.evidence.push(format!(
+            "Terminating for {} (deletionTimestamp {})",
+            age(now, t),
+            t.to_rfc3339()
+        ));
+    }
+    f.evidence.extend(bl.iter().map(|b| b.evidence.clone()));
+    for c in n.conditions.iter().filter(|c| c.status == "True") {
+        f.evidence
+            .push(format!("condition {}: {}", c.type_, c.message));
+    }
+    let steps: Vec<String> = bl
+        .iter()
+        .map(|b| match b.id.split_once(':') {
+            Some(("apiservice", name)) => format!("delete or repair APIService {name}"),
+            Some(("content", kind)) => format!("remove the finalizers of the remaining {kind} objects (after their controller had its chance)"),
+            Some(("finalizer", "kubernetes")) => "finalize the namespace through /finalize (last resort)".to_string(),
+            Some(("finalizer", fin)) => format!("remove finalizer {fin}"),
+            _ => b.id.clone(),
+        })
+        .collect();
+    f.fix.text = format!(
+        "In this order: {}. Press f in the Namespaces pane for the next step; each is confirmed, dry-run, journaled and verified.",
+        steps.join("; then ")
+    );
+    f.fix.action = Some("fix".into());
+    if let Some(name) = p.id.strip_prefix("apiservice:") {
+        f.cause = Some(apiservice_key(name));
+    }
+    f.details = json!({
+        "blocker": p.id,
+        "owner": p.owner,
+        "blockers": bl.iter().map(|b| json!({"blocker": b.id, "owner": b.owner})).collect::<Vec<_>>(),
+        "spec_finalizers": n.spec_finalizers,
+        "finalizers": n.meta_finalizers,
+        "inferred": n.conditions.is_empty(),
+    });
+    Some(f)
 }
 
 /// The report's `panes.namespaces.rows`: every namespace, Terminating ones with their blockers.

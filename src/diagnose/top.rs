@@ -19,9 +19,21 @@ fn platform(ns: &str) -> bool {
     ns == "kube-system" || ns.starts_with("cattle-") || ns == "kube-node-lease"
 }
 
-pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
+/// The Top pane's findings: those of the per-pod pass (memoised with pod health's).
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    out.extend(cx.pod_findings().iter().cloned());
+}
+
+/// Top's per-pod rules.
+pub fn pod_rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    no_limits(model, out);
+    near_limit(model, out);
+    overcommitted(model, out);
+}
+
+/// `pod-no-limits`, one per workload, the worst consumers first.
+fn no_limits(model: &Model, out: &mut Vec<Finding>) {
     let top = &model.top;
-    let t = model.tuning.top;
     // pod-no-limits, one per workload: (pods, memory used, the first pod, described below). Hashed,
     // and only the reported workloads are described: at 50,000 pods without limits this ran per pod.
     let mut by: HashMap<WorkloadRef<'_>, (usize, u64, &PodRow), foldhash::fast::RandomState> =
@@ -89,7 +101,12 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         f.details = json!({"pods": pods, "memory_bytes": mem, "rank": rank + 1});
         out.push(f);
     }
-    // pod-near-limit
+}
+
+/// `pod-near-limit`: memory at the configured share of the limit, or OOMKilled.
+fn near_limit(model: &Model, out: &mut Vec<Finding>) {
+    let top = &model.top;
+    let t = model.tuning.top;
     for p in top.pods.iter().filter(|p| p.running()) {
         let oom_any = p.containers.iter().any(|c| c.oom_killed && c.restarts > 0);
         if p.lim_mem().is_none() && !oom_any {
@@ -139,7 +156,12 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
         f.details = json!({"pct_of_limit": pct, "oom_killed": oom});
         out.push(f);
     }
-    // node-overcommitted
+}
+
+/// `node-overcommitted`: the pods' memory limits (or requests) beyond the node's allocatable.
+fn overcommitted(model: &Model, out: &mut Vec<Finding>) {
+    let top = &model.top;
+    let t = model.tuning.top;
     let mut per_node: HashMap<&str, (u64, u64), foldhash::fast::RandomState> = HashMap::default();
     for p in top
         .pods

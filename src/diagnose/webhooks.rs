@@ -2,7 +2,6 @@
 //! (warning), `webhook-fail-open` (info). Matching reads the webhook's rules, namespaceSelector and
 //! objectSelector against live namespaces and the backend Service's pod labels, never names.
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Finding, Severity, Subject};
@@ -79,19 +78,41 @@ fn base_evidence(model: &Model, w: &WebhookRow, reach: Reach) -> Vec<String> {
             w.name,
             events[0].namespace,
             events[0].reason,
-            crate::ui::truncate(&events[0].message, 160)
+            crate::text::truncate(&events[0].message, 160)
         ));
     }
     ev
 }
 
-pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let model = cx.model;
     let wm = &model.webhooks;
     for (c, index, w) in wm.rows() {
-        let reach = wm.reach(w);
-        let fail = w.failure_policy != "Ignore";
-        let pods = w.matches("CREATE", "pods");
-        let ops: Vec<&str> = ["CREATE", "UPDATE", "DELETE", "CONNECT"]
+        let one = One::new(model, c, index, w);
+        blocking(model, &one, out);
+        self_blocking_rule(model, &one, out);
+        slow(model, &one, out);
+        fail_open(model, &one, out);
+    }
+}
+
+/// One webhook as the rules read it.
+struct One<'a> {
+    c: &'a WebhookConfigRow,
+    index: usize,
+    w: &'a WebhookRow,
+    reach: Reach,
+    /// `failurePolicy: Fail`.
+    fail: bool,
+    /// It intercepts pod creation.
+    pods: bool,
+    /// The operations its rules intercept.
+    ops: Vec<&'static str>,
+}
+
+impl<'a> One<'a> {
+    fn new(model: &Model, c: &'a WebhookConfigRow, index: usize, w: &'a WebhookRow) -> One<'a> {
+        let ops = ["CREATE", "UPDATE", "DELETE", "CONNECT"]
             .into_iter()
             .filter(|op| {
                 w.rules
@@ -99,109 +120,149 @@ pub fn rules(model: &Model, _now: DateTime<Utc>, out: &mut Vec<Finding>) {
                     .any(|r| r.operations.iter().any(|o| o == op || o == "*"))
             })
             .collect();
-        let details = |blocked: &[String]| {
-            json!({
-                "configuration": c.name, "kind": c.kind.config_kind(), "webhook": w.name, "index": index,
-                "failure_policy": w.failure_policy, "timeout_seconds": w.timeout_seconds,
-                "backend": w.backend.describe(), "reachability": reach.label(),
-                "operations": ops, "blocked_namespaces": blocked,
-            })
-        };
-        if fail && reach.down() && pods {
-            let blocked = blocked_namespaces(model, w);
-            let mut f = Finding::new(
-                "webhook-blocking",
-                Severity::Critical,
-                PaneId::Webhooks,
-                Some(subject(c, w)),
-                format!(
-                    "webhook {} ({}) fails closed with no backend: blocks pod creation in {} namespace(s)",
-                    w.name,
-                    c.name,
-                    blocked.len()
-                ),
-            );
-            f.evidence = base_evidence(model, w, reach);
-            f.evidence.push(format!(
-                "matches {} of pods; blocked namespaces: {}",
-                ops.join("/"),
-                blocked.join(", ")
-            ));
-            f.fix.text = format!(
-                "Switch failurePolicy to Ignore for {} (`kubectl patch {} {} --type=json` on /webhooks/{index}/failurePolicy; ktriage backs the configuration up and records why), \
-                 or back it up and delete the configuration; bring the backend {} back; then restore Fail.",
+        One {
+            c,
+            index,
+            w,
+            reach: model.webhooks.reach(w),
+            fail: w.failure_policy != "Ignore",
+            pods: w.matches("CREATE", "pods"),
+            ops,
+        }
+    }
+
+    fn details(&self, blocked: &[String]) -> serde_json::Value {
+        let (c, w) = (self.c, self.w);
+        json!({
+            "configuration": c.name, "kind": c.kind.config_kind(), "webhook": w.name, "index": self.index,
+            "failure_policy": w.failure_policy, "timeout_seconds": w.timeout_seconds,
+            "backend": w.backend.describe(), "reachability": self.reach.label(),
+            "operations": self.ops, "blocked_namespaces": blocked,
+        })
+    }
+}
+
+/// `webhook-blocking`: fails closed with no backend and intercepts pod creation.
+fn blocking(model: &Model, one: &One, out: &mut Vec<Finding>) {
+    let One {
+        c,
+        index,
+        w,
+        reach,
+        fail,
+        pods,
+        ref ops,
+    } = *one;
+    if fail && reach.down() && pods {
+        let blocked = blocked_namespaces(model, w);
+        let mut f = Finding::new(
+            "webhook-blocking",
+            Severity::Critical,
+            PaneId::Webhooks,
+            Some(subject(c, w)),
+            format!(
+                "webhook {} ({}) fails closed with no backend: blocks pod creation in {} namespace(s)",
                 w.name,
-                c.kind.plural(),
                 c.name,
+                blocked.len()
+            ),
+        );
+        f.evidence = base_evidence(model, w, reach);
+        f.evidence.push(format!(
+            "matches {} of pods; blocked namespaces: {}",
+            ops.join("/"),
+            blocked.join(", ")
+        ));
+        f.fix.text = format!(
+            "Switch failurePolicy to Ignore for {} (`kubectl patch {} {} --type=json` on /webhooks/{index}/failurePolicy; ktriage backs the configuration up and records why), \
+             or back it up and delete the configuration; bring the backend {} back; then restore Fail.",
+            w.name,
+            c.kind.plural(),
+            c.name,
+            w.backend.describe()
+        );
+        f.fix.action = Some("toggle_failure_policy".into());
+        f.details = one.details(&blocked);
+        out.push(f);
+    }
+}
+
+/// `webhook-self-blocking`: fails closed and intercepts its own backend's pods.
+fn self_blocking_rule(model: &Model, one: &One, out: &mut Vec<Finding>) {
+    let (c, w, reach, fail) = (one.c, one.w, one.reach, one.fail);
+    if fail && reach.down() && self_blocking(model, w) {
+        let mut f = Finding::new(
+            "webhook-self-blocking",
+            Severity::Critical,
+            PaneId::Webhooks,
+            Some(subject(c, w)),
+            format!(
+                "webhook {} blocks its own backend's pods: {} cannot come back while it fails closed",
+                w.name,
                 w.backend.describe()
-            );
-            f.fix.action = Some("toggle_failure_policy".into());
-            f.details = details(&blocked);
-            out.push(f);
+            ),
+        );
+        f.evidence = base_evidence(model, w, reach);
+        f.evidence.push(
+            "its namespaceSelector and objectSelector match the backend Service's namespace and pod labels"
+                .into(),
+        );
+        f.fix.text = "Set failurePolicy to Ignore (or exclude the backend's namespace with a namespaceSelector), let the backend start, then restore Fail.".into();
+        f.fix.action = Some("toggle_failure_policy".into());
+        f.details = one.details(&blocked_namespaces(model, w));
+        out.push(f);
+    }
+}
+
+/// `webhook-slow`: calls time out, or a long timeout in front of a down backend.
+fn slow(model: &Model, one: &One, out: &mut Vec<Finding>) {
+    let (c, w, reach) = (one.c, one.w, one.reach);
+    let wm = &model.webhooks;
+    let timeouts: Vec<_> = wm.events_for(&w.name).filter(|e| e.timed_out).collect();
+    if !timeouts.is_empty() || (w.timeout_seconds >= SLOW_TIMEOUT_SECS && reach.down()) {
+        let mut f = Finding::new(
+            "webhook-slow",
+            Severity::Warning,
+            PaneId::Webhooks,
+            Some(subject(c, w)),
+            format!(
+                "webhook {} times out (timeoutSeconds {}, the API server's limit is 30)",
+                w.name, w.timeout_seconds
+            ),
+        );
+        f.evidence = base_evidence(model, w, reach);
+        f.evidence.push(format!(
+            "{} warning event(s) report a timeout",
+            timeouts.len()
+        ));
+        f.fix.text = "Lower timeoutSeconds (every matching request waits that long) and fix the backend's latency.".into();
+        f.details = one.details(&[]);
+        out.push(f);
+    }
+}
+
+/// `webhook-fail-open`: the policy is not enforced while the backend is down.
+fn fail_open(model: &Model, one: &One, out: &mut Vec<Finding>) {
+    let (c, w, reach, fail) = (one.c, one.w, one.reach, one.fail);
+    if !fail && reach.down() {
+        let mut f = Finding::new(
+            "webhook-fail-open",
+            Severity::Info,
+            PaneId::Webhooks,
+            Some(subject(c, w)),
+            format!(
+                "webhook {} fails open: its policy is not enforced while the backend is down",
+                w.name
+            ),
+        );
+        f.evidence = base_evidence(model, w, reach);
+        if let Some(a) = &c.last_action {
+            f.evidence.push(format!("ktriage.io/last-action: {a}"));
         }
-        if fail && reach.down() && self_blocking(model, w) {
-            let mut f = Finding::new(
-                "webhook-self-blocking",
-                Severity::Critical,
-                PaneId::Webhooks,
-                Some(subject(c, w)),
-                format!(
-                    "webhook {} blocks its own backend's pods: {} cannot come back while it fails closed",
-                    w.name,
-                    w.backend.describe()
-                ),
-            );
-            f.evidence = base_evidence(model, w, reach);
-            f.evidence.push(
-                "its namespaceSelector and objectSelector match the backend Service's namespace and pod labels"
-                    .into(),
-            );
-            f.fix.text = "Set failurePolicy to Ignore (or exclude the backend's namespace with a namespaceSelector), let the backend start, then restore Fail.".into();
-            f.fix.action = Some("toggle_failure_policy".into());
-            f.details = details(&blocked_namespaces(model, w));
-            out.push(f);
-        }
-        let timeouts: Vec<_> = wm.events_for(&w.name).filter(|e| e.timed_out).collect();
-        if !timeouts.is_empty() || (w.timeout_seconds >= SLOW_TIMEOUT_SECS && reach.down()) {
-            let mut f = Finding::new(
-                "webhook-slow",
-                Severity::Warning,
-                PaneId::Webhooks,
-                Some(subject(c, w)),
-                format!(
-                    "webhook {} times out (timeoutSeconds {}, the API server's limit is 30)",
-                    w.name, w.timeout_seconds
-                ),
-            );
-            f.evidence = base_evidence(model, w, reach);
-            f.evidence.push(format!(
-                "{} warning event(s) report a timeout",
-                timeouts.len()
-            ));
-            f.fix.text = "Lower timeoutSeconds (every matching request waits that long) and fix the backend's latency.".into();
-            f.details = details(&[]);
-            out.push(f);
-        }
-        if !fail && reach.down() {
-            let mut f = Finding::new(
-                "webhook-fail-open",
-                Severity::Info,
-                PaneId::Webhooks,
-                Some(subject(c, w)),
-                format!(
-                    "webhook {} fails open: its policy is not enforced while the backend is down",
-                    w.name
-                ),
-            );
-            f.evidence = base_evidence(model, w, reach);
-            if let Some(a) = &c.last_action {
-                f.evidence.push(format!("ktriage.io/last-action: {a}"));
-            }
-            f.fix.text = "Requests pass unchecked while the backend is down: bring it back, then restore failurePolicy Fail if it was set to Ignore for the incident.".into();
-            f.fix.action = Some("restore".into());
-            f.details = details(&[]);
-            out.push(f);
-        }
+        f.fix.text = "Requests pass unchecked while the backend is down: bring it back, then restore failurePolicy Fail if it was set to Ignore for the incident.".into();
+        f.fix.action = Some("restore".into());
+        f.details = one.details(&[]);
+        out.push(f);
     }
 }
 

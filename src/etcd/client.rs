@@ -201,7 +201,7 @@ fn server_error(base: &str, status: u16, body: &str) -> EtcdError {
         .or_else(|| v.get("error"))
         .and_then(|m| m.as_str())
         .map(str::to_string)
-        .unwrap_or_else(|| crate::ui::truncate(body.trim(), 200));
+        .unwrap_or_else(|| crate::text::truncate(body.trim(), 200));
     EtcdError::new(ErrorKind::Server, format!("HTTP {status}: {msg}"))
 }
 
@@ -322,10 +322,7 @@ fn tls_error(e: &(dyn std::error::Error + 'static), with_cert: bool) -> EtcdErro
             let p = classify(&r, with_cert);
             EtcdError::new(ErrorKind::Tls(p), format!("{} ({r})", p.headline()))
         }
-        None => EtcdError::new(
-            ErrorKind::Refused,
-            crate::kube::context::error_chain(e).to_string(),
-        ),
+        None => EtcdError::new(ErrorKind::Refused, crate::text::error_chain(e).to_string()),
     }
 }
 
@@ -335,7 +332,7 @@ fn transport_error(e: &hyper::Error, with_cert: bool) -> EtcdError {
     if find_rustls(e).is_some() {
         return tls_error(e, with_cert);
     }
-    let chain = crate::kube::context::error_chain(e);
+    let chain = crate::text::error_chain(e);
     if chain.contains("connection reset") || chain.contains("closed before") {
         EtcdError::new(ErrorKind::Refused, chain)
     } else {

@@ -164,7 +164,7 @@ impl Group {
         self.last = Some(self.last.map_or(at, |l| l.max(at)));
         if self.last == Some(at) {
             // the newest line is the sample
-            self.sample = crate::ui::truncate(raw, SAMPLE);
+            self.sample = crate::text::truncate(raw, SAMPLE);
         }
         let s = at.timestamp();
         let i = s.rem_euclid(WINDOW as i64) as usize;

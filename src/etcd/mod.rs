@@ -11,8 +11,11 @@
 //! | [`local_logs`] | etcd's log files on a control-plane node (RKE2/k3s pod logs, RKE1's Docker log), tailed |
 //! | [`logs`] | log signatures (data in `assets/`), zap/capnslog parser, bounded aggregator |
 //! | [`log_facts`] | what etcd log lines say about members and peers (the log rules' input) |
-//! | [`runbook`] | the distribution (RKE2, k3s, RKE1, kubeadm), how etcdctl runs there, which runbook applies |
-//! | [`recovery`] | each runbook's steps, with the findings' IDs, nodes and paths filled in |
+//!
+//! The runbooks (the distribution, how etcdctl runs there, which runbook applies, and each
+//! runbook's steps) sit beside the rules, in `diagnose::runbook` and `diagnose::recovery`;
+//! [`runbook`] and [`recovery`] are re-exported here. This module itself is the etcd sources: the probe loop
+//! ([`start`]) and etcd's local log files ([`local_logs`]).
 
 pub mod access;
 pub mod client;
@@ -20,17 +23,19 @@ pub mod local_logs;
 pub mod log_facts;
 pub mod logs;
 pub mod probe;
-pub mod recovery;
-pub mod runbook;
 pub mod tls;
 pub mod wire;
 
-use std::time::Duration;
+pub use crate::diagnose::{recovery, runbook};
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 
-use crate::model::etcd::AccessInfo;
+use crate::model::etcd::{AccessInfo, EtcdMsg};
 use crate::model::{Failure, FailureKind, SourceId};
 use crate::msg::Msg;
 
@@ -57,7 +62,7 @@ pub fn start(
         Ok(client::EtcdClient::new(client_tls, peer_tls, timeout))
     };
     match setup() {
-        Ok(client) => Some(tokio::spawn(probe::run(
+        Ok(client) => Some(tokio::spawn(run(
             client,
             access.endpoints.clone(),
             tx,
@@ -80,5 +85,33 @@ pub fn info(access: &access::EtcdAccess) -> AccessInfo {
         endpoints: access.endpoints.clone(),
         origin: access.origin.clone(),
         tls: access.endpoints.iter().any(|e| e.starts_with("https://")),
+    }
+}
+
+/// The etcd source: a round every `every`, sent as `Msg::Etcd`.
+async fn run(
+    client: client::EtcdClient,
+    configured: Vec<String>,
+    tx: Sender<Msg>,
+    every: Duration,
+) {
+    let mut hints = probe::Hints::new();
+    loop {
+        let started = Utc::now();
+        let t = Instant::now();
+        let endpoints = probe::probe_round(&client, &configured, &mut hints).await;
+        let round = probe::Round {
+            started,
+            took_ms: t.elapsed().as_millis() as u64,
+            endpoints,
+        };
+        if tx
+            .send(Msg::Etcd(Box::new(EtcdMsg::Round(round))))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(every).await;
     }
 }

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::future::{Fuse, FusedFuture, FutureExt, join_all};
-use tokio::sync::mpsc::Sender;
 
 use super::client::{ErrorKind, EtcdClient, EtcdError, Request};
 use super::wire::{AlarmList, MemberList, PeerMember, RangeResponse, Status, parse_hex, same_url};
-use crate::msg::Msg;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerView {
@@ -319,29 +317,4 @@ pub async fn probe_round(
         }
     }
     probes
-}
-
-/// The etcd source: a round every `every`, sent as `Msg::Etcd`.
-pub async fn run(client: EtcdClient, configured: Vec<String>, tx: Sender<Msg>, every: Duration) {
-    let mut hints = Hints::new();
-    loop {
-        let started = Utc::now();
-        let t = Instant::now();
-        let endpoints = probe_round(&client, &configured, &mut hints).await;
-        let round = Round {
-            started,
-            took_ms: t.elapsed().as_millis() as u64,
-            endpoints,
-        };
-        if tx
-            .send(Msg::Etcd(Box::new(crate::model::etcd::EtcdMsg::Round(
-                round,
-            ))))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        tokio::time::sleep(every).await;
-    }
 }

@@ -160,6 +160,56 @@ pub fn same_url(a: &str, b: &str) -> bool {
         .eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
+/// The simulator's etcdctl prints the parsed answers as a real etcdctl does (its tables are
+/// compared with a real one's).
+impl crate::sim::etcd::printer::StatusView for Status {
+    fn member_id(&self) -> u64 {
+        self.header.member_id
+    }
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+    fn db_size(&self) -> u64 {
+        self.db_size
+    }
+    fn leader(&self) -> u64 {
+        self.leader
+    }
+    fn is_learner(&self) -> bool {
+        self.is_learner
+    }
+    fn raft_term(&self) -> u64 {
+        self.raft_term
+    }
+    fn raft_index(&self) -> u64 {
+        self.raft_index
+    }
+    fn raft_applied_index(&self) -> u64 {
+        self.raft_applied_index
+    }
+    fn errors(&self) -> Vec<String> {
+        self.errors.clone()
+    }
+}
+
+impl crate::sim::etcd::printer::MemberView for Member {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn peer_urls(&self) -> Vec<String> {
+        self.peer_urls.clone()
+    }
+    fn client_urls(&self) -> Vec<String> {
+        self.client_urls.clone()
+    }
+    fn is_learner(&self) -> bool {
+        self.is_learner
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::text::error_chain;
+
 /// Why ktriage cannot start against a cluster (exit code 2, printed before the terminal is touched).
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
@@ -229,18 +231,4 @@ fn in_cluster(namespace: Option<&str>) -> Result<KubeSetup, KubeError> {
         sources: Vec::new(),
         etcd_extension: None,
     })))
-}
-
-/// An error and its sources on one line, without repeats ("a: b: c").
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
 }

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::{Delta, Model};
-use crate::kube::executor::{Outcome, OutcomeResult};
 use crate::mutation::Mutation;
+use crate::mutation::{Outcome, OutcomeResult};
 
 /// Remember backups from a finished action.
 pub fn record(model: &mut Model, out: &Outcome) {

@@ -3,6 +3,8 @@
 //! history for churn, the etcd static pods and their aggregated logs (the third input: the rules read
 //! their facts), and the API server's `/readyz` etcd check.
 
+pub mod exec;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};

@@ -4,7 +4,6 @@
 
 pub mod backups;
 pub mod pane_actions;
-mod source;
 pub mod store;
 
 pub mod etcd;
@@ -19,87 +18,15 @@ pub mod top;
 pub mod view;
 pub mod webhooks;
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 
-use crate::diagnose::Finding;
-use crate::keymap::Keymap;
 use crate::mutation::Mutation;
+use crate::shared::finding::{Finding, grouped};
+use crate::shared::keymap::Keymap;
 
-pub use source::{Failure, FailureKind, SourceId, SourceState};
+pub use crate::shared::pane::PaneId;
+pub use crate::shared::source::{Failure, FailureKind, SourceId, SourceState};
 pub use store::{Delta, Keyed, Store};
-
-/// The seven panes, in tab order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PaneId {
-    #[default]
-    Overview,
-    Etcd,
-    Leaders,
-    Events,
-    Top,
-    Namespaces,
-    Webhooks,
-}
-
-impl PaneId {
-    pub const ALL: &'static [PaneId] = &[
-        PaneId::Overview,
-        PaneId::Etcd,
-        PaneId::Leaders,
-        PaneId::Events,
-        PaneId::Top,
-        PaneId::Namespaces,
-        PaneId::Webhooks,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PaneId::Overview => "overview",
-            PaneId::Etcd => "etcd",
-            PaneId::Leaders => "leaders",
-            PaneId::Events => "events",
-            PaneId::Top => "top",
-            PaneId::Namespaces => "namespaces",
-            PaneId::Webhooks => "webhooks",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            PaneId::Overview => "Overview",
-            PaneId::Etcd => "etcd",
-            PaneId::Leaders => "Leaders",
-            PaneId::Events => "Events",
-            PaneId::Top => "Top",
-            PaneId::Namespaces => "Namespaces",
-            PaneId::Webhooks => "Webhooks",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<PaneId> {
-        PaneId::ALL.iter().copied().find(|p| p.name() == name)
-    }
-
-    pub fn index(self) -> usize {
-        PaneId::ALL.iter().position(|p| *p == self).unwrap_or(0)
-    }
-
-    pub fn next(self) -> PaneId {
-        PaneId::ALL[(self.index() + 1) % PaneId::ALL.len()]
-    }
-
-    pub fn prev(self) -> PaneId {
-        PaneId::ALL[(self.index() + PaneId::ALL.len() - 1) % PaneId::ALL.len()]
-    }
-}
-
-impl fmt::Display for PaneId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Who and where we are: shown in the status bar, written into the journal and the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,7 +87,7 @@ pub struct UiState {
     pub help_scroll: usize,
     pub quit: bool,
     /// Selected row per pane.
-    pub selected: [usize; 7],
+    pub selected: [usize; PaneId::ALL.len()],
     /// Rows the body can show (set from the last resize) for paging.
     pub page: usize,
     pub size: (u16, u16),
@@ -192,8 +119,6 @@ pub struct Model {
     pub findings: Vec<Finding>,
     /// Data changed since `findings` were evaluated (`update::settle` re-evaluates).
     pub findings_stale: bool,
-    /// Rule results reused while their inputs are unchanged (`diagnose::evaluate_with`).
-    pub rules_memo: crate::diagnose::Memo,
     /// The Overview's `/` filter over the findings (severity, title, pane, id, subject, evidence).
     pub overview_filter: filter::TableFilter,
     pub ui: UiState,
@@ -260,7 +185,6 @@ impl Model {
             webhooks: webhooks::WebhooksModel::new(kube_state.clone()),
             findings: Vec::new(),
             findings_stale: false,
-            rules_memo: Default::default(),
             overview_filter: Default::default(),
             ui: UiState::default(),
             dialog: None,
@@ -279,36 +203,10 @@ impl Model {
         }
     }
 
-    /// The state a pane shows in its title and body.
-    pub fn pane_state(&self, pane: PaneId) -> &SourceState {
-        match pane {
-            PaneId::Overview => &self.api.state,
-            PaneId::Etcd => self.etcd.pane_state(),
-            PaneId::Leaders => &self.leaders.state,
-            PaneId::Events => &self.events.state,
-            PaneId::Top => &self.top.state,
-            PaneId::Namespaces => &self.namespaces.state,
-            PaneId::Webhooks => &self.webhooks.state,
-        }
-    }
-
-    /// Number of selectable rows in a pane.
-    pub fn row_count(&self, pane: PaneId) -> usize {
-        match pane {
-            PaneId::Overview => self.overview_rows().len(),
-            PaneId::Namespaces => self.namespaces.shown().len(),
-            PaneId::Etcd => self.etcd.row_count(),
-            PaneId::Leaders => self.leaders.shown().len(),
-            PaneId::Events => self.events.group_count(),
-            PaneId::Top => self.top.row_count(),
-            PaneId::Webhooks => self.webhooks.shown().len(),
-        }
-    }
-
     /// The Overview's rows: findings grouped under their causes, as (finding index, depth), kept by
     /// the `/` filter (a cause stays when one of its symptoms matches, so the tree still reads).
     pub fn overview_rows(&self) -> Vec<(usize, usize)> {
-        let all = crate::diagnose::links::grouped(&self.findings);
+        let all = grouped(&self.findings);
         if !self.overview_filter.is_active() {
             return all;
         }

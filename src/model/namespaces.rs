@@ -1,6 +1,8 @@
 //! Namespaces pane state: namespaces (full objects reduced to rows), APIServices (an unavailable one
 //! blocks every namespace deletion) and what remains inside Terminating namespaces.
 
+pub mod blockers;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

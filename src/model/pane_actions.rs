@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
+use super::namespaces::blockers::blockers;
 use super::{Model, PaneId};
-use crate::action::Action;
-use crate::diagnose::namespaces::blockers;
 use crate::mutation::{Mutation, Target};
+use crate::shared::action::Action;
 
 /// The mutation a pane action proposes for the current selection.
 pub fn mutation_for(model: &Model, action: Action) -> Result<Mutation, String> {

@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
 /// Rows a store keeps: small structs with only the fields a pane shows.
 pub trait Keyed {
     /// `namespace/name`, or `name` for cluster-scoped objects.
@@ -157,17 +155,6 @@ pub fn with_key<R>(namespace: &str, name: &str, f: impl FnOnce(&str) -> R) -> R 
     })
 }
 
-/// Human age like kubectl: `45s`, `12m`, `3h`, `2d`.
-pub fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
-    let s = (now - then).num_seconds().max(0);
-    match s {
-        0..=119 => format!("{s}s"),
-        120..=7199 => format!("{}m", s / 60),
-        7200..=172_799 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,18 +235,5 @@ mod tests {
             nested,
             ("default/web".to_string(), Some(R("cattle-x/y", 1)))
         );
-    }
-
-    #[test]
-    fn ages_like_kubectl() {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let ago = |s| now - chrono::Duration::seconds(s);
-        assert_eq!(age(now, ago(5)), "5s");
-        assert_eq!(age(now, ago(600)), "10m");
-        assert_eq!(age(now, ago(3 * 3600)), "3h");
-        assert_eq!(age(now, ago(3 * 86400)), "3d");
-        assert_eq!(age(now, now + chrono::Duration::seconds(5)), "0s");
     }
 }

@@ -1,7 +1,8 @@
 //! Top pane state: a slim pods watch (owner, node, phase, container resources, restarts), ReplicaSet
 //! owners (to reach the Deployment), and the latest `metrics.k8s.io` poll. The pod rows are in
-//! `top/pod.rs`; the pane's rows (sorting, grouping, the cached order) in `top/rows.rs`.
+//! `top/pod.rs`; the pane's rows (sorting, grouping, the order the loop keeps) in `top/rows.rs`.
 
+pub mod actions;
 mod pod;
 mod rows;
 
@@ -10,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 pub use pod::{ContainerRow, PodRow};
-pub use rows::{TopRow, TopSort};
+pub use rows::{TopOrder, TopRow, TopSort};
 
 use super::store::with_key;
 use super::{Delta, Keyed, SourceState, Store};
@@ -100,8 +101,6 @@ pub struct TopModel {
     pub crash_logs: BTreeMap<String, Vec<String>>,
     /// The `/` filter over the rows (name, status, node, owner).
     pub filter: super::filter::TableFilter,
-    /// The rows in display order, rebuilt only when an input changed (see `rows::RowsKey`).
-    cache: rows::RowsCache,
 }
 
 impl TopModel {
@@ -117,7 +116,6 @@ impl TopModel {
             grouped: false,
             crash_logs: BTreeMap::new(),
             filter: Default::default(),
-            cache: rows::RowsCache::default(),
         }
     }
 

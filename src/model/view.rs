@@ -182,12 +182,32 @@ impl PodView {
         {
             m.remove("managedFields");
         }
-        crate::yaml::to_string(&o)
+        crate::sim::yaml::to_string(&o)
             .unwrap_or_else(|e| format!("# cannot render: {e}"))
             .lines()
             .map(str::to_string)
             .collect()
     }
+}
+
+/// What the one view stream should do: stream a pod's logs, read the pod object, or stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewRequest {
+    Logs {
+        id: u64,
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+        previous: bool,
+        follow: bool,
+        tail: i64,
+    },
+    Object {
+        id: u64,
+        namespace: String,
+        pod: String,
+    },
+    Stop,
 }
 
 #[cfg(test)]

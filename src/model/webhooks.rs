@@ -8,35 +8,7 @@ use serde_json::Value;
 
 use super::{Delta, Keyed, SourceId, SourceState, Store};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum WebhookKind {
-    #[default]
-    Validating,
-    Mutating,
-}
-
-impl WebhookKind {
-    pub fn config_kind(self) -> &'static str {
-        match self {
-            WebhookKind::Validating => "ValidatingWebhookConfiguration",
-            WebhookKind::Mutating => "MutatingWebhookConfiguration",
-        }
-    }
-
-    pub fn plural(self) -> &'static str {
-        match self {
-            WebhookKind::Validating => "validatingwebhookconfigurations",
-            WebhookKind::Mutating => "mutatingwebhookconfigurations",
-        }
-    }
-
-    pub fn short(self) -> &'static str {
-        match self {
-            WebhookKind::Validating => "validating",
-            WebhookKind::Mutating => "mutating",
-        }
-    }
-}
+pub use crate::shared::kinds::WebhookKind;
 
 /// A `metav1.LabelSelector`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -198,7 +198,7 @@ fn parse_body(req: &Req) -> Result<Vec<Value>, ApiError> {
     if let Ok(v) = serde_json::from_str::<Value>(text) {
         return Ok(vec![v]);
     }
-    crate::yaml::documents(text).map_err(|e| ApiError::bad_request(e.to_string()))
+    super::yaml::documents(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Answers one control request.
@@ -232,26 +232,7 @@ async fn etcd(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
 fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
     let what = req.path.trim_start_matches("/_sim/").trim_end_matches('/');
     match (&req.method, what) {
-        (&Method::POST, "fault") => {
-            let spec: FaultSpec = if req.body.is_empty() {
-                FaultSpec::default()
-            } else {
-                serde_json::from_slice(&req.body)
-                    .map_err(|e| ApiError::bad_request(format!("invalid fault: {e}")))?
-            };
-            let desc = {
-                let mut f = sim.faults();
-                f.apply(&spec);
-                f.describe()
-            };
-            if spec.drop_watches == Some(true) || spec.outage_seconds.is_some() {
-                let _ = sim.signals.send(Signal::DropWatches);
-            }
-            if spec.outage_seconds.is_some() {
-                sim.outage.notify_one();
-            }
-            Ok(json_response(200, &desc))
-        }
+        (&Method::POST, "fault") => fault(sim, req),
         (&Method::POST, "reset-faults") => {
             let desc = {
                 let mut f = sim.faults();
@@ -261,45 +242,8 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
             Ok(json_response(200, &desc))
         }
         (&Method::GET, "faults") => Ok(json_response(200, &sim.faults().describe())),
-        (&Method::POST, "apply") => {
-            let docs = parse_body(req)?;
-            let mut objs = Vec::new();
-            for d in docs {
-                match d.get("items").and_then(Value::as_array) {
-                    Some(items) => objs.extend(items.iter().cloned()),
-                    None => objs.push(d),
-                }
-            }
-            let mut st = sim.state();
-            let mut stored = Vec::new();
-            for o in objs {
-                stored.push(super::load::apply_direct(&mut st, o)?);
-            }
-            super::lifecycle::reconcile(&mut st);
-            Ok(json_response(
-                200,
-                &json!({"kind": "List", "apiVersion": "v1", "items": stored}),
-            ))
-        }
-        (&Method::POST, "delete") => {
-            let v: Value = serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            let mut st = sim.state();
-            let def = st
-                .reg
-                .by_kind(&s("apiVersion"), &s("kind"))
-                .cloned()
-                .ok_or_else(|| ApiError::bad_request("unknown apiVersion/kind"))?;
-            let ns = if def.namespaced {
-                s("namespace")
-            } else {
-                String::new()
-            };
-            let gone = st.store.remove(&def.key(), &ns, &s("name"));
-            super::lifecycle::reconcile(&mut st);
-            Ok(json_response(200, &json!({"deleted": gone.is_some()})))
-        }
+        (&Method::POST, "apply") => apply(sim, req),
+        (&Method::POST, "delete") => delete(sim, req),
         (&Method::POST, "compact") => {
             let rv = {
                 let mut st = sim.state();
@@ -308,39 +252,8 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
             };
             Ok(json_response(200, &json!({"compactedTo": rv})))
         }
-        (&Method::POST, "trigger") => {
-            let v: Value = serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let name = v
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let mut st = sim.state();
-            let out = super::behaviours::run(&mut st, &name, &v)?;
-            super::lifecycle::reconcile(&mut st);
-            Ok(json_response(200, &out))
-        }
-        (&Method::POST, "component") => {
-            let v: Value = serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let name = v.get("name").and_then(Value::as_str).unwrap_or("");
-            let Some(run) = v.get("running").and_then(Value::as_bool) else {
-                return Err(ApiError::bad_request(
-                    "\"running\": true or false is required",
-                ));
-            };
-            let ago = v
-                .get("ago")
-                .and_then(Value::as_str)
-                .and_then(super::scenario::parse_offset)
-                .unwrap_or(0);
-            let mut st = sim.state();
-            let out =
-                super::components::set(&mut st, name, run, ago).map_err(ApiError::bad_request)?;
-            super::lifecycle::reconcile(&mut st);
-            Ok(json_response(200, &out))
-        }
+        (&Method::POST, "trigger") => trigger(sim, req),
+        (&Method::POST, "component") => component(sim, req),
         (&Method::POST, "resync") => {
             let mut st = sim.state();
             super::controllers::resync_all(&mut st);
@@ -354,33 +267,7 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
             let n = sim.signals.send(Signal::Bookmark).unwrap_or(0);
             Ok(json_response(200, &json!({"receivers": n})))
         }
-        (&Method::POST, "log") => {
-            let v: Value = serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            let (ns, pod, line) = (s("namespace"), s("pod"), s("line"));
-            let mut container = s("container");
-            {
-                let mut st = sim.state();
-                if container.is_empty() {
-                    container = st
-                        .store
-                        .get("/pods", &ns, &pod)
-                        .and_then(|p| p.pointer("/spec/containers/0/name"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                }
-                st.logs.append(&ns, &pod, &container, &line);
-            }
-            let _ = sim.signals.send(Signal::Log {
-                ns,
-                pod,
-                container,
-                line,
-            });
-            Ok(json_response(200, &json!({"ok": true})))
-        }
+        (&Method::POST, "log") => append_log(sim, req),
         (&Method::GET, "requests") => {
             let mut out = String::new();
             for v in sim.requests() {
@@ -393,20 +280,153 @@ fn inner(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
             sim.reqlog.lock().map(|mut l| l.ring.clear()).ok();
             Ok(json_response(200, &json!({"ok": true})))
         }
-        (&Method::GET, "info") => {
-            let st = sim.state();
-            let mut counts = serde_json::Map::new();
-            for d in &st.reg.defs {
-                let n = st.store.count(&d.key());
-                if n > 0 {
-                    counts.insert(d.key(), json!(n));
-                }
-            }
-            Ok(json_response(
-                200,
-                &json!({"scenario": sim.scenario, "resourceVersion": st.store.rv().to_string(), "counts": counts}),
-            ))
-        }
+        (&Method::GET, "info") => Ok(info(sim)),
         _ => Err(ApiError::no_route()),
     }
+}
+
+/// `POST /_sim/fault`: set faults (errors, latency, dropped watches, an outage); what is set now.
+fn fault(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let spec: FaultSpec = if req.body.is_empty() {
+        FaultSpec::default()
+    } else {
+        serde_json::from_slice(&req.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid fault: {e}")))?
+    };
+    let desc = {
+        let mut f = sim.faults();
+        f.apply(&spec);
+        f.describe()
+    };
+    if spec.drop_watches == Some(true) || spec.outage_seconds.is_some() {
+        let _ = sim.signals.send(Signal::DropWatches);
+    }
+    if spec.outage_seconds.is_some() {
+        sim.outage.notify_one();
+    }
+    Ok(json_response(200, &desc))
+}
+
+/// `POST /_sim/trigger`: run a named behaviour, then let the controllers reconcile.
+fn trigger(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let v: Value =
+        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let name = v
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut st = sim.state();
+    let out = super::behaviours::run(&mut st, &name, &v)?;
+    super::lifecycle::reconcile(&mut st);
+    Ok(json_response(200, &out))
+}
+
+/// `POST /_sim/component`: stop or start a control-plane process (`ago`: since when).
+fn component(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let v: Value =
+        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+    let Some(run) = v.get("running").and_then(Value::as_bool) else {
+        return Err(ApiError::bad_request(
+            "\"running\": true or false is required",
+        ));
+    };
+    let ago = v
+        .get("ago")
+        .and_then(Value::as_str)
+        .and_then(super::scenario::parse_offset)
+        .unwrap_or(0);
+    let mut st = sim.state();
+    let out = super::components::set(&mut st, name, run, ago).map_err(ApiError::bad_request)?;
+    super::lifecycle::reconcile(&mut st);
+    Ok(json_response(200, &out))
+}
+
+/// `GET /_sim/info`: the scenario, the resourceVersion and the object count by resource.
+fn info(sim: &Sim) -> Response<Body> {
+    let st = sim.state();
+    let mut counts = serde_json::Map::new();
+    for d in &st.reg.defs {
+        let n = st.store.count(&d.key());
+        if n > 0 {
+            counts.insert(d.key(), json!(n));
+        }
+    }
+    json_response(
+        200,
+        &json!({"scenario": sim.scenario, "resourceVersion": st.store.rv().to_string(), "counts": counts}),
+    )
+}
+
+/// `POST /_sim/apply`: store objects directly, bypassing admission.
+fn apply(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let docs = parse_body(req)?;
+    let mut objs = Vec::new();
+    for d in docs {
+        match d.get("items").and_then(Value::as_array) {
+            Some(items) => objs.extend(items.iter().cloned()),
+            None => objs.push(d),
+        }
+    }
+    let mut st = sim.state();
+    let mut stored = Vec::new();
+    for o in objs {
+        stored.push(super::load::apply_direct(&mut st, o)?);
+    }
+    super::lifecycle::reconcile(&mut st);
+    Ok(json_response(
+        200,
+        &json!({"kind": "List", "apiVersion": "v1", "items": stored}),
+    ))
+}
+
+/// `POST /_sim/delete`: remove an object directly (finalizers ignored).
+fn delete(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let v: Value =
+        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut st = sim.state();
+    let def = st
+        .reg
+        .by_kind(&s("apiVersion"), &s("kind"))
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("unknown apiVersion/kind"))?;
+    let ns = if def.namespaced {
+        s("namespace")
+    } else {
+        String::new()
+    };
+    let gone = st.store.remove(&def.key(), &ns, &s("name"));
+    super::lifecycle::reconcile(&mut st);
+    Ok(json_response(200, &json!({"deleted": gone.is_some()})))
+}
+
+/// `POST /_sim/log`: a line in a container's log (and to its followers).
+fn append_log(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
+    let v: Value =
+        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (ns, pod, line) = (s("namespace"), s("pod"), s("line"));
+    let mut container = s("container");
+    {
+        let mut st = sim.state();
+        if container.is_empty() {
+            container = st
+                .store
+                .get("/pods", &ns, &pod)
+                .and_then(|p| p.pointer("/spec/containers/0/name"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+        }
+        st.logs.append(&ns, &pod, &container, &line);
+    }
+    let _ = sim.signals.send(Signal::Log {
+        ns,
+        pod,
+        container,
+        line,
+    });
+    Ok(json_response(200, &json!({"ok": true})))
 }

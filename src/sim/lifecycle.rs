@@ -178,110 +178,12 @@ fn namespaces(st: &mut State) {
                     .collect()
             })
             .unwrap_or_default();
-        let mut remaining: BTreeMap<String, usize> = BTreeMap::new();
-        let mut fin_remaining: BTreeMap<String, usize> = BTreeMap::new();
-        if spec_fin.iter().any(|f| f == "kubernetes") {
-            for (key, plural) in &namespaced {
-                let objs: Vec<Arc<Value>> = st.store.list(key, Some(&ns)).cloned().collect();
-                let group = key.split('/').next().unwrap_or("").to_string();
-                for o in objs {
-                    let name = meta_str(&o, "name").to_string();
-                    let fins = finalizers(&o);
-                    if fins.is_empty() {
-                        st.store.remove(key, &ns, &name);
-                        continue;
-                    }
-                    let res_name = if group.is_empty() {
-                        plural.clone()
-                    } else {
-                        format!("{plural}.{group}")
-                    };
-                    *remaining.entry(res_name).or_default() += 1;
-                    for f in fins {
-                        let fgroup = f.split('/').next().unwrap_or("").to_string();
-                        *fin_remaining.entry(fgroup).or_default() += 1;
-                    }
-                    if o.pointer("/metadata/deletionTimestamp")
-                        .is_none_or(Value::is_null)
-                    {
-                        let mut v = (*o).clone();
-                        v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-                        v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-                        st.store.put(key, &ns, &name, v);
-                    }
-                }
-            }
-        }
-        let mut conds = vec![];
-        if failing.is_empty() {
-            conds.push(cond(
-                "NamespaceDeletionDiscoveryFailure",
-                "False",
-                "ResourcesDiscovered",
-                "All resources successfully discovered".into(),
-            ));
+        let (remaining, fin_remaining) = if spec_fin.iter().any(|f| f == "kubernetes") {
+            delete_content(st, &ns, &namespaced)
         } else {
-            let list: Vec<String> = failing
-                .iter()
-                .map(|g| format!("{g}: stale GroupVersion discovery: {g}"))
-                .collect();
-            conds.push(cond(
-                "NamespaceDeletionDiscoveryFailure",
-                "True",
-                "DiscoveryFailed",
-                format!("Discovery failed for some groups, {} failing: unable to retrieve the complete list of server APIs: {}", failing.len(), list.join(", ")),
-            ));
-        }
-        conds.push(cond(
-            "NamespaceDeletionGroupVersionParsingFailure",
-            "False",
-            "ParsedGroupVersions",
-            "All legacy kube types successfully parsed".into(),
-        ));
-        conds.push(cond(
-            "NamespaceDeletionContentFailure",
-            "False",
-            "ContentDeleted",
-            "All content successfully deleted, may be waiting on finalization".into(),
-        ));
-        if remaining.is_empty() {
-            conds.push(cond(
-                "NamespaceContentRemaining",
-                "False",
-                "ContentRemoved",
-                "All content successfully removed".into(),
-            ));
-            conds.push(cond(
-                "NamespaceFinalizersRemaining",
-                "False",
-                "ContentHasNoFinalizers",
-                "All content-preserving finalizers finished".into(),
-            ));
-        } else {
-            let parts: Vec<String> = remaining
-                .iter()
-                .map(|(r, n)| format!("{r} has {n} resource instances"))
-                .collect();
-            conds.push(cond(
-                "NamespaceContentRemaining",
-                "True",
-                "SomeResourcesRemain",
-                format!("Some resources are remaining: {}", parts.join(", ")),
-            ));
-            let parts: Vec<String> = fin_remaining
-                .iter()
-                .map(|(f, n)| format!("{f} in {n} resource instances"))
-                .collect();
-            conds.push(cond(
-                "NamespaceFinalizersRemaining",
-                "True",
-                "SomeFinalizersRemain",
-                format!(
-                    "Some content in the namespace has finalizers remaining: {}",
-                    parts.join(", ")
-                ),
-            ));
-        }
+            Default::default()
+        };
+        let conds = deletion_conditions(&failing, &remaining, &fin_remaining);
         let Some(cur) = st.store.get("/namespaces", "", &ns).cloned() else {
             continue;
         };
@@ -324,6 +226,127 @@ fn namespaces(st: &mut State) {
             st.store.put("/namespaces", "", &ns, v);
         }
     }
+}
+
+/// Delete a Terminating namespace's content: objects without finalizers go, the others are marked
+/// deleted and counted (by resource, and by finalizer group) for the namespace's conditions.
+fn delete_content(
+    st: &mut State,
+    ns: &str,
+    namespaced: &[(String, String)],
+) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let mut remaining: BTreeMap<String, usize> = BTreeMap::new();
+    let mut fin_remaining: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, plural) in namespaced {
+        let objs: Vec<Arc<Value>> = st.store.list(key, Some(ns)).cloned().collect();
+        let group = key.split('/').next().unwrap_or("").to_string();
+        for o in objs {
+            let name = meta_str(&o, "name").to_string();
+            let fins = finalizers(&o);
+            if fins.is_empty() {
+                st.store.remove(key, ns, &name);
+                continue;
+            }
+            let res_name = if group.is_empty() {
+                plural.clone()
+            } else {
+                format!("{plural}.{group}")
+            };
+            *remaining.entry(res_name).or_default() += 1;
+            for f in fins {
+                let fgroup = f.split('/').next().unwrap_or("").to_string();
+                *fin_remaining.entry(fgroup).or_default() += 1;
+            }
+            if o.pointer("/metadata/deletionTimestamp")
+                .is_none_or(Value::is_null)
+            {
+                let mut v = (*o).clone();
+                v["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                v["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                st.store.put(key, ns, &name, v);
+            }
+        }
+    }
+    (remaining, fin_remaining)
+}
+
+/// The namespace controller's deletion conditions for what remains.
+fn deletion_conditions(
+    failing: &[String],
+    remaining: &BTreeMap<String, usize>,
+    fin_remaining: &BTreeMap<String, usize>,
+) -> Vec<Value> {
+    let mut conds = vec![];
+    if failing.is_empty() {
+        conds.push(cond(
+            "NamespaceDeletionDiscoveryFailure",
+            "False",
+            "ResourcesDiscovered",
+            "All resources successfully discovered".into(),
+        ));
+    } else {
+        let list: Vec<String> = failing
+            .iter()
+            .map(|g| format!("{g}: stale GroupVersion discovery: {g}"))
+            .collect();
+        conds.push(cond(
+            "NamespaceDeletionDiscoveryFailure",
+            "True",
+            "DiscoveryFailed",
+            format!("Discovery failed for some groups, {} failing: unable to retrieve the complete list of server APIs: {}", failing.len(), list.join(", ")),
+        ));
+    }
+    conds.push(cond(
+        "NamespaceDeletionGroupVersionParsingFailure",
+        "False",
+        "ParsedGroupVersions",
+        "All legacy kube types successfully parsed".into(),
+    ));
+    conds.push(cond(
+        "NamespaceDeletionContentFailure",
+        "False",
+        "ContentDeleted",
+        "All content successfully deleted, may be waiting on finalization".into(),
+    ));
+    if remaining.is_empty() {
+        conds.push(cond(
+            "NamespaceContentRemaining",
+            "False",
+            "ContentRemoved",
+            "All content successfully removed".into(),
+        ));
+        conds.push(cond(
+            "NamespaceFinalizersRemaining",
+            "False",
+            "ContentHasNoFinalizers",
+            "All content-preserving finalizers finished".into(),
+        ));
+    } else {
+        let parts: Vec<String> = remaining
+            .iter()
+            .map(|(r, n)| format!("{r} has {n} resource instances"))
+            .collect();
+        conds.push(cond(
+            "NamespaceContentRemaining",
+            "True",
+            "SomeResourcesRemain",
+            format!("Some resources are remaining: {}", parts.join(", ")),
+        ));
+        let parts: Vec<String> = fin_remaining
+            .iter()
+            .map(|(f, n)| format!("{f} in {n} resource instances"))
+            .collect();
+        conds.push(cond(
+            "NamespaceFinalizersRemaining",
+            "True",
+            "SomeFinalizersRemain",
+            format!(
+                "Some content in the namespace has finalizers remaining: {}",
+                parts.join(", ")
+            ),
+        ));
+    }
+    conds
 }
 
 /// Deterministic usage figures, overridable with the `sim.ktriage.io/cpu` / `sim.ktriage.io/memory`

@@ -39,6 +39,7 @@ pub mod table;
 pub mod tls;
 pub mod watch;
 pub mod write;
+pub mod yaml;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

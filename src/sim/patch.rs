@@ -57,7 +57,7 @@ pub fn apply_typed(ctype: &str, body: &[u8], doc: &mut Value) -> Result<Value, A
 pub fn apply_any(req: &Req, doc: &mut Value) -> Result<(), ApiError> {
     let ctype = req.content_type.split(';').next().unwrap_or("").trim();
     if ctype == "application/apply-patch+yaml" {
-        let p: Value = crate::yaml::from_slice(&req.body)
+        let p: Value = super::yaml::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
         strategic(doc, &p);
         return Ok(());

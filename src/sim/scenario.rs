@@ -164,15 +164,15 @@ pub struct Loaded {
 /// The description line of a built-in scenario.
 pub fn description(name: &str) -> Option<String> {
     let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name)?;
-    let f: ScenarioFile = crate::yaml::from_str(text).ok()?;
+    let f: ScenarioFile = super::yaml::from_str(text).ok()?;
     f.description
 }
 
 /// One scenario file as the YAML parser reads it (typed, before includes and relative times), as
 /// JSON: what `tests/scenario_yaml.rs` compares with the parse recorded in `tests/fixtures/`.
-pub fn parse_file(text: &str) -> Result<Value, crate::yaml::Error> {
-    let f: ScenarioFile = crate::yaml::from_str(text)?;
-    serde_json::to_value(f).map_err(|e| crate::yaml::Error {
+pub fn parse_file(text: &str) -> Result<Value, super::yaml::Error> {
+    let f: ScenarioFile = super::yaml::from_str(text)?;
+    serde_json::to_value(f).map_err(|e| super::yaml::Error {
         line: None,
         message: e.to_string(),
     })
@@ -221,41 +221,12 @@ fn load_into(
     acc: &mut Acc,
     seen: &mut HashSet<String>,
 ) -> Result<String, SimError> {
-    let (label, text, dir): (String, String, Option<PathBuf>) =
-        match BUILTIN.iter().find(|(n, _)| *n == spec) {
-            Some((n, t)) => (format!("built-in scenario {n}"), (*t).to_string(), None),
-            None => {
-                let p = match base {
-                    Some(b) if Path::new(spec).is_relative() => b.join(spec),
-                    _ => PathBuf::from(spec),
-                };
-                if !p.exists()
-                    && !spec.contains('/')
-                    && !spec.ends_with(".yaml")
-                    && !spec.ends_with(".yml")
-                {
-                    return Err(SimError::UnknownScenario {
-                        name: spec.to_string(),
-                        known: super::list_scenarios().join(", "),
-                    });
-                }
-                let text =
-                    std::fs::read_to_string(&p).map_err(|source| SimError::ReadScenario {
-                        path: p.display().to_string(),
-                        source,
-                    })?;
-                (
-                    p.display().to_string(),
-                    text,
-                    p.parent().map(Path::to_path_buf),
-                )
-            }
-        };
+    let (label, text, dir) = scenario_text(spec, base)?;
     if !seen.insert(label.clone()) {
         return Ok(label);
     }
     let file: ScenarioFile =
-        crate::yaml::from_str(&text).map_err(|e| SimError::InvalidScenario {
+        super::yaml::from_str(&text).map_err(|e| SimError::InvalidScenario {
             path: label.clone(),
             line: e.line,
             message: e.message,
@@ -291,27 +262,7 @@ fn load_into(
         acc.etcd.merge(e);
     }
     for b in file.behaviours {
-        if !bh::KNOWN.contains(&b.name.as_str()) {
-            return Err(SimError::InvalidScenario {
-                path: label,
-                line: None,
-                message: format!(
-                    "unknown behaviour {:?}; known: {}",
-                    b.name,
-                    bh::KNOWN.join(", ")
-                ),
-            });
-        }
-        if b.every.is_some() && bh::period(&b).is_none() {
-            return Err(SimError::InvalidScenario {
-                path: label,
-                line: None,
-                message: format!(
-                    "behaviour {}: invalid every {:?} (use e.g. 5s, 1m)",
-                    b.name, b.every
-                ),
-            });
-        }
+        check_behaviour(&b, &label)?;
         acc.behaviours
             .retain(|x| x.name != b.name || x.args != b.args);
         acc.behaviours.push(b);
@@ -322,6 +273,67 @@ fn load_into(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| spec.to_string())
     }))
+}
+
+/// A scenario's label, text and directory (for its includes): a built-in one by name, else a file.
+fn scenario_text(
+    spec: &str,
+    base: Option<&Path>,
+) -> Result<(String, String, Option<PathBuf>), SimError> {
+    Ok(match BUILTIN.iter().find(|(n, _)| *n == spec) {
+        Some((n, t)) => (format!("built-in scenario {n}"), (*t).to_string(), None),
+        None => {
+            let p = match base {
+                Some(b) if Path::new(spec).is_relative() => b.join(spec),
+                _ => PathBuf::from(spec),
+            };
+            if !p.exists()
+                && !spec.contains('/')
+                && !spec.ends_with(".yaml")
+                && !spec.ends_with(".yml")
+            {
+                return Err(SimError::UnknownScenario {
+                    name: spec.to_string(),
+                    known: super::list_scenarios().join(", "),
+                });
+            }
+            let text = std::fs::read_to_string(&p).map_err(|source| SimError::ReadScenario {
+                path: p.display().to_string(),
+                source,
+            })?;
+            (
+                p.display().to_string(),
+                text,
+                p.parent().map(Path::to_path_buf),
+            )
+        }
+    })
+}
+
+/// A behaviour must be known, and its `every` a duration.
+fn check_behaviour(b: &Behaviour, label: &str) -> Result<(), SimError> {
+    if !bh::KNOWN.contains(&b.name.as_str()) {
+        return Err(SimError::InvalidScenario {
+            path: label.to_string(),
+            line: None,
+            message: format!(
+                "unknown behaviour {:?}; known: {}",
+                b.name,
+                bh::KNOWN.join(", ")
+            ),
+        });
+    }
+    if b.every.is_some() && bh::period(b).is_none() {
+        return Err(SimError::InvalidScenario {
+            path: label.to_string(),
+            line: None,
+            message: format!(
+                "behaviour {}: invalid every {:?} (use e.g. 5s, 1m)",
+                b.name, b.every
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn key(o: &Value) -> (String, String, String, String) {

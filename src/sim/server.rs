@@ -442,42 +442,9 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
     let parsed = Req { body, ..parsed };
     let user_name = user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
     let resp = if path.starts_with("/_sim/") {
-        match &user {
-            Some(u) if u.admin => super::control::handle(&sim, &parsed).await,
-            Some(_) => ApiError::forbidden(
-                format!("User \"{user_name}\" cannot use the simulator control channel"),
-                "",
-                "",
-                "",
-            )
-            .response(),
-            None => ApiError::unauthorized().response(),
-        }
+        control(&sim, user.as_ref(), &parsed).await
     } else {
-        let (latency, injected) = sim.faults().on_request(&path);
-        if latency > 0 {
-            tokio::time::sleep(Duration::from_millis(latency)).await;
-            if sim.faults().in_outage() {
-                return Err(std::io::Error::other("simulated outage"));
-            }
-        }
-        if let Some(e) = injected {
-            e.response()
-        } else {
-            match &user {
-                Some(u) => super::handlers::dispatch(&sim, u, parsed).await,
-                None if is_public(&path) => {
-                    let anon = User {
-                        name: "system:anonymous".into(),
-                        token: None,
-                        rules: vec![],
-                        admin: false,
-                    };
-                    super::handlers::dispatch(&sim, &anon, parsed).await
-                }
-                None => ApiError::unauthorized().response(),
-            }
-        }
+        api(&sim, user.as_ref(), parsed).await?
     };
     let bytes = resp.body().size_hint().exact();
     let entry = log_entry(&method, &path, &raw_query, &resp, bytes, start, &user_name);
@@ -496,6 +463,56 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Body>,
         start,
     };
     Ok(Response::from_parts(parts, counted.boxed_unsync()))
+}
+
+/// The control channel: the admin user only.
+async fn control(sim: &Arc<Sim>, user: Option<&User>, req: &Req) -> Response<Body> {
+    match user {
+        Some(u) if u.admin => super::control::handle(sim, req).await,
+        Some(u) => ApiError::forbidden(
+            format!(
+                "User \"{}\" cannot use the simulator control channel",
+                u.name
+            ),
+            "",
+            "",
+            "",
+        )
+        .response(),
+        None => ApiError::unauthorized().response(),
+    }
+}
+
+/// The Kubernetes API, after the faults (latency, injected errors, an outage that began while the
+/// request waited); anonymous users reach the public paths only.
+async fn api(
+    sim: &Arc<Sim>,
+    user: Option<&User>,
+    req: Req,
+) -> Result<Response<Body>, std::io::Error> {
+    let (latency, injected) = sim.faults().on_request(&req.path);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+        if sim.faults().in_outage() {
+            return Err(std::io::Error::other("simulated outage"));
+        }
+    }
+    if let Some(e) = injected {
+        return Ok(e.response());
+    }
+    Ok(match user {
+        Some(u) => super::handlers::dispatch(sim, u, req).await,
+        None if is_public(&req.path) => {
+            let anon = User {
+                name: "system:anonymous".into(),
+                token: None,
+                rules: vec![],
+                admin: false,
+            };
+            super::handlers::dispatch(sim, &anon, req).await
+        }
+        None => ApiError::unauthorized().response(),
+    })
 }
 
 /// One request-log line; `bytes` is `None` for a stream (counted when it ends, if at all).

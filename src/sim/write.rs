@@ -57,7 +57,7 @@ fn parse_json(req: &Req) -> Result<Value, ApiError> {
         return super::proto::decode(&req.body);
     }
     serde_json::from_slice(&req.body).or_else(|_| {
-        crate::yaml::from_slice::<Value>(&req.body).map_err(|e| {
+        super::yaml::from_slice::<Value>(&req.body).map_err(|e| {
             ApiError::bad_request(format!(
                 "the object provided is unrecognized or malformed: {e}"
             ))
@@ -538,7 +538,7 @@ fn patch_obj(
 ) -> Result<Response<Body>, ApiError> {
     let ctype = req.content_type.split(';').next().unwrap_or("").trim();
     if ctype == "application/apply-patch+yaml" {
-        let applied: Value = crate::yaml::from_slice(&req.body)
+        let applied: Value = super::yaml::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
         check_shape(&applied, &ctx.def.kind)?;
         if req.q("fieldManager").is_none_or(str::is_empty) {

@@ -2,11 +2,13 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Line;
-use ratatui::widgets::{Block, BorderType, Clear, Row, Table};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear};
 
+use super::table::{Column, Table};
 use super::{Theme, centered};
 use crate::model::Model;
+use crate::shared::keymap::HelpRow;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let all = model.keymap.rows(model.cluster.read_only);
@@ -31,23 +33,26 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     } else {
         " esc or ? to close ".to_string()
     };
-    let table = Table::new(
-        all.into_iter()
-            .skip(scroll)
-            .take(visible)
-            .map(|r| Row::new(vec![r.keys.join(", "), r.desc, r.scope.to_string()])),
-        [
-            Constraint::Length(14),
-            Constraint::Min(30),
-            Constraint::Length(10),
-        ],
-    )
-    .header(Row::new(vec!["KEY", "ACTION", "WHERE"]).style(theme.header()))
-    .block(
-        Block::bordered()
-            .border_type(BorderType::Rounded)
-            .title(Line::from(title).style(theme.title()))
-            .title_bottom(Line::from(bottom).style(theme.muted())),
-    );
-    frame.render_widget(table, rect);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .title(Line::from(title).style(theme.title()))
+        .title_bottom(Line::from(bottom).style(theme.muted()));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let rows: Vec<HelpRow> = all.into_iter().skip(scroll).take(visible).collect();
+    keys_table().draw_at(frame, inner, scroll, rows, None, theme);
+}
+
+fn keys_table() -> Table<'static, HelpRow> {
+    Table::new(vec![
+        Column::new("KEY", Constraint::Length(14), |r: &HelpRow| {
+            Span::raw(r.keys.join(", "))
+        }),
+        Column::new("ACTION", Constraint::Min(30), |r: &HelpRow| {
+            Span::raw(r.desc.clone())
+        }),
+        Column::new("WHERE", Constraint::Length(10), |r: &HelpRow| {
+            Span::raw(r.scope.to_string())
+        }),
+    ])
 }

@@ -6,9 +6,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Theme, truncate};
-use crate::model::store::age;
+use super::Theme;
 use crate::model::{Model, NoticeLevel};
+use crate::text::age;
+use crate::text::truncate;
 
 pub fn draw_bar(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
     let badge = if model.cluster.read_only {

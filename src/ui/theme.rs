@@ -39,6 +39,11 @@ impl Theme {
         }
     }
 
+    /// A row or cell about an object: the colour of its worst finding, else ok.
+    pub fn finding(&self, worst: Option<Severity>) -> Style {
+        worst.map_or_else(|| self.ok(), |s| self.severity(s))
+    }
+
     pub fn state(&self, s: &SourceState) -> Style {
         match s {
             SourceState::Ok { .. } => self.fg(self.colors.ok),

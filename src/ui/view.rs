@@ -100,6 +100,40 @@ pub fn describe_lines(model: &Model, v: &PodView) -> Vec<String> {
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, v: &PodView, theme: &Theme) {
     frame.render_widget(Clear, area);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .title(Span::styled(title(v), theme.title()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [text, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
+    let lines: Vec<String> = match v.kind {
+        ViewKind::Logs | ViewKind::Report => v.lines.iter().cloned().collect(),
+        ViewKind::Yaml => v.yaml(),
+        ViewKind::Describe => describe_lines(model, v),
+    };
+    frame.render_widget(Paragraph::new(body(v, &lines, text.height, theme)), text);
+    let keys = match v.kind {
+        ViewKind::Logs => "p previous · C container · F follow · / search · y copy · esc close",
+        ViewKind::Yaml => "p managedFields · / search · y copy · esc close",
+        ViewKind::Describe | ViewKind::Report => "/ search · y copy · esc close",
+    };
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(Span::styled(
+                format!("$ {}", v.kubectl(model.cluster.context.as_deref())),
+                theme.accent(),
+            )),
+            Line::from(Span::styled(
+                format!("{} · {keys}", status(v, &lines)),
+                theme.muted(),
+            )),
+        ]),
+        foot,
+    );
+}
+
+/// ` ns/pod · logs -c app --previous · /search `.
+fn title(v: &PodView) -> String {
     let mode = match v.kind {
         ViewKind::Logs => format!(
             "logs{}{}{}",
@@ -120,30 +154,24 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, v: &PodView, theme: &T
         ViewKind::Report => "what happened".into(),
     };
     let search = v.search.title("");
-    let title = if v.kind == ViewKind::Report {
+    if v.kind == ViewKind::Report {
         format!(" {} · {mode}{} ", v.pod, search)
     } else {
         format!(" {}/{} · {mode}{} ", v.namespace, v.pod, search)
-    };
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .title(Span::styled(title, theme.title()));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let [text, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
-    let lines: Vec<String> = match v.kind {
-        ViewKind::Logs | ViewKind::Report => v.lines.iter().cloned().collect(),
-        ViewKind::Yaml => v.yaml(),
-        ViewKind::Describe => describe_lines(model, v),
-    };
-    let height = usize::from(text.height);
+    }
+}
+
+/// The lines on screen (the end while following logs), search hits highlighted; or why there are
+/// none.
+fn body<'a>(v: &PodView, lines: &[String], height: u16, theme: &Theme) -> Vec<Line<'a>> {
+    let height = usize::from(height);
     let max_start = lines.len().saturating_sub(height);
     let start = if v.kind == ViewKind::Logs && v.follow {
         max_start
     } else {
         v.scroll.min(max_start)
     };
-    let shown: Vec<Line> = lines
+    let mut body: Vec<Line> = lines
         .iter()
         .skip(start)
         .take(height)
@@ -155,7 +183,6 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, v: &PodView, theme: &T
             }
         })
         .collect();
-    let mut body = shown;
     if lines.is_empty() {
         body.push(Line::from(Span::styled(
             match (&v.error, v.ended) {
@@ -166,7 +193,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, v: &PodView, theme: &T
             theme.muted(),
         )));
     }
-    frame.render_widget(Paragraph::new(body), text);
+    body
+}
+
+/// How many lines, kept of how many, matching the search.
+fn status(v: &PodView, lines: &[String]) -> String {
     let matches = if v.search.is_active() {
         format!(
             " · {} matching",
@@ -175,7 +206,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, v: &PodView, theme: &T
     } else {
         String::new()
     };
-    let status = match v.kind {
+    match v.kind {
         ViewKind::Logs => format!(
             "{} line(s) kept of at most {}{}{}{}",
             v.lines.len(),
@@ -192,20 +223,5 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, v: &PodView, theme: &T
                 .unwrap_or_default(),
         ),
         _ => format!("{} line(s){matches}", lines.len()),
-    };
-    let keys = match v.kind {
-        ViewKind::Logs => "p previous · C container · F follow · / search · y copy · esc close",
-        ViewKind::Yaml => "p managedFields · / search · y copy · esc close",
-        ViewKind::Describe | ViewKind::Report => "/ search · y copy · esc close",
-    };
-    frame.render_widget(
-        Paragraph::new(vec![
-            Line::from(Span::styled(
-                format!("$ {}", v.kubectl(model.cluster.context.as_deref())),
-                theme.accent(),
-            )),
-            Line::from(Span::styled(format!("{status} · {keys}"), theme.muted())),
-        ]),
-        foot,
-    );
+    }
 }

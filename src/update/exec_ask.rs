@@ -7,11 +7,11 @@
 use chrono::{DateTime, Utc};
 
 use super::{Effect, notice};
-use crate::action::Action;
 use crate::etcd::access::ASKED_IN_PANE;
-use crate::kube::sources::etcd_exec::{COMMANDS, EVERY, targets};
 use crate::model::etcd::ExecAsk;
+use crate::model::etcd::exec::{COMMANDS, EVERY, targets};
 use crate::model::{Model, NoticeLevel, SourceState};
+use crate::shared::action::Action;
 
 /// The exec key: open the question, or say why there is nothing to ask.
 pub fn ask(model: &mut Model, now: DateTime<Utc>) {

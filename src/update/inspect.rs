@@ -3,188 +3,17 @@
 //! cordon/uncordon or a drain of the selected pod's node. Every one goes through the confirm dialog
 //! and the one executor.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{Effect, notice};
-use crate::action::Action;
-use crate::kube::sources::view::ViewRequest;
-use crate::model::top::{PodRow, TopRow};
+use crate::derived::Derived;
+use crate::model::top::actions::selected_pod;
+use crate::model::view::ViewRequest;
 use crate::model::view::{PodView, ViewKind};
-use crate::model::{Model, NoticeLevel, PaneId};
+use crate::model::{Model, NoticeLevel};
 use crate::msg::Msg;
-use crate::mutation::pods::workload_plural;
-use crate::mutation::{Mutation, PodRef};
-
-/// How many pod names the clean-up dialog lists before `… and N more`.
-const LIST_MAX: usize = 8;
-
-fn selected_row(model: &Model) -> Option<TopRow> {
-    let sel = model.ui.selected[PaneId::Top.index()];
-    model.top.row(sel)
-}
-
-fn selected_pod(model: &Model) -> Option<PodRow> {
-    let row = selected_row(model)?;
-    model
-        .top
-        .pods
-        .get(&format!("{}/{}", row.namespace, row.name))
-        .cloned()
-        .filter(|_| !model.top.grouped)
-}
-
-/// The mutation for a Top-pane action, or why there is none.
-pub fn mutation_for(model: &Model, action: Action, now: DateTime<Utc>) -> Result<Mutation, String> {
-    if model.ui.active != PaneId::Top {
-        return Err(format!(
-            "{}: select a pod or workload in the Top pane (5)",
-            action.name()
-        ));
-    }
-    match action {
-        Action::RolloutRestart => {
-            let w = selected_row(model)
-                .and_then(|r| r.workload)
-                .ok_or("rollout restart: nothing selected")?;
-            if workload_plural(&w.kind).is_none() {
-                return Err(format!(
-                    "rollout restart: {} {}/{} is not a Deployment, DaemonSet or StatefulSet (delete the pod instead)",
-                    w.kind, w.namespace, w.name
-                ));
-            }
-            Ok(Mutation::RolloutRestart {
-                kind: w.kind,
-                namespace: w.namespace,
-                name: w.name,
-                at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
-            })
-        }
-        Action::DeletePod => {
-            let p = selected_pod(model)
-                .ok_or("delete pod: select one pod (ungroup the Top pane with g)")?;
-            let w = model.top.workload(&p);
-            Ok(Mutation::DeletePod {
-                owner: (w.kind != "Pod").then(|| format!("{} {}", w.kind, w.name)),
-                namespace: p.namespace,
-                name: p.name,
-                uid: (!p.uid.is_empty()).then_some(p.uid),
-            })
-        }
-        Action::CleanEvicted | Action::CleanEvictedAll => {
-            let ns = if action == Action::CleanEvicted {
-                Some(
-                    selected_row(model)
-                        .map(|r| r.namespace)
-                        .ok_or("clean evicted pods: select a row of the namespace to clean")?,
-                )
-            } else {
-                None
-            };
-            let pods: Vec<PodRef> = model
-                .top
-                .pods
-                .iter()
-                .filter(|p| p.phase == "Failed")
-                .filter(|p| ns.as_deref().is_none_or(|n| p.namespace == n))
-                .map(|p| PodRef {
-                    namespace: p.namespace.clone(),
-                    name: p.name.clone(),
-                    uid: (!p.uid.is_empty()).then(|| p.uid.clone()),
-                    reason: if p.reason.is_empty() {
-                        "Failed".into()
-                    } else {
-                        p.reason.clone()
-                    },
-                })
-                .collect();
-            if pods.is_empty() {
-                return Err(format!(
-                    "no Evicted/Failed pods {}",
-                    ns.map(|n| format!("in namespace {n}"))
-                        .unwrap_or_else(|| "in the cluster".into())
-                ));
-            }
-            Ok(Mutation::DeletePods {
-                namespace: ns,
-                pods,
-            })
-        }
-        Action::Cordon | Action::Drain => {
-            let p = selected_pod(model).ok_or("select a pod on the node (ungroup with g)")?;
-            if p.node.is_empty() {
-                return Err(format!("pod {}/{} is not on a node", p.namespace, p.name));
-            }
-            if action == Action::Drain {
-                return Ok(Mutation::Drain { node: p.node });
-            }
-            let cordoned = model.nodes.get(&p.node).is_some_and(|n| n.unschedulable);
-            Ok(Mutation::Cordon {
-                node: p.node,
-                unschedulable: !cordoned,
-            })
-        }
-        other => Err(format!("{} is not a Top action", other.name())),
-    }
-}
-
-/// Propose the action; the clean-up dialog shows the count and the list.
-pub fn propose_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
-    match mutation_for(model, action, now) {
-        Ok(m) => {
-            let current = match &m {
-                Mutation::DeletePods { pods, .. } => {
-                    let mut names: Vec<String> = pods
-                        .iter()
-                        .take(LIST_MAX)
-                        .map(|p| format!("{} ({})", p.path(), p.reason))
-                        .collect();
-                    if pods.len() > LIST_MAX {
-                        names.push(format!("… and {} more", pods.len() - LIST_MAX));
-                    }
-                    Some(format!("{} pod(s): {}", pods.len(), names.join(", ")))
-                }
-                Mutation::Drain { node } => {
-                    let on: Vec<&PodRow> = model
-                        .top
-                        .pods
-                        .iter()
-                        .filter(|p| &p.node == node && p.phase != "Failed")
-                        .collect();
-                    Some(format!(
-                        "{} pod(s) on {node} now; DaemonSet, mirror and unmanaged pods stay",
-                        on.len()
-                    ))
-                }
-                _ => None,
-            };
-            super::propose(model, m, now);
-            if let Some(d) = model.dialog.as_mut() {
-                d.current = current;
-            }
-        }
-        Err(why) => notice(model, &why, NoticeLevel::Info, now),
-    }
-}
-
-/// While a table's filter line (Top, Leaders, Namespaces, Webhooks) is being edited, keys type into it: Enter keeps it,
-/// Esc clears it.
-pub fn on_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
-    let active = model.ui.active;
-    let filter = match active {
-        PaneId::Overview => &mut model.overview_filter,
-        PaneId::Etcd => &mut model.etcd.filter,
-        PaneId::Top => &mut model.top.filter,
-        PaneId::Leaders => &mut model.leaders.filter,
-        PaneId::Namespaces => &mut model.namespaces.filter,
-        PaneId::Webhooks => &mut model.webhooks.filter,
-        PaneId::Events => return false,
-    };
-    if !filter.edit(ev) {
-        return false;
-    }
-    model.ui.selected[active.index()] = 0;
-    true
-}
+use crate::mutation::Mutation;
+use crate::shared::action::Action;
 
 /// How many lines the logs view asks for (`--tail`).
 const TAIL: i64 = 500;
@@ -204,6 +33,7 @@ fn logs_request(v: &crate::model::view::PodView) -> Effect {
 /// Open a view on the selected pod, or change the open one (previous, container, follow).
 pub fn view_action(
     model: &mut Model,
+    derived: &Derived,
     action: Action,
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
@@ -215,7 +45,7 @@ pub fn view_action(
         _ => None,
     };
     if let Some(kind) = kind {
-        let Some(p) = selected_pod(model) else {
+        let Some(p) = selected_pod(model, &derived.top) else {
             return notice(
                 model,
                 "select one pod in the Top pane (ungroup with g) to view its logs, YAML or description",
@@ -335,8 +165,8 @@ pub fn view_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool
 /// After a drain or bulk delete that reached the server: a view listing exactly what moved, what a
 /// PodDisruptionBudget held and what was skipped or deleted (the same lines as the journal's
 /// `side_effects`).
-pub fn report_view(model: &mut Model, outcome: &crate::kube::executor::Outcome) {
-    use crate::kube::executor::OutcomeResult;
+pub fn report_view(model: &mut Model, outcome: &crate::mutation::Outcome) {
+    use crate::mutation::OutcomeResult;
     if !matches!(
         outcome.mutation,
         Mutation::Drain { .. } | Mutation::DeletePods { .. }

@@ -4,11 +4,11 @@
 use chrono::{DateTime, Utc};
 
 use super::{Effect, notice};
-use crate::action::Action;
-use crate::kube::executor::{Outcome, OutcomeResult};
 use crate::model::{LastAction, Model, NoticeLevel, PaneId};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
+use crate::mutation::{Outcome, OutcomeResult};
+use crate::shared::action::Action;
 
 /// Apply a source message of these panes; returns true when data changed.
 pub fn on_source(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> bool {
@@ -145,74 +145,9 @@ fn unschedulable(spec: Option<&serde_json::Value>) -> bool {
         .unwrap_or(false)
 }
 
-pub fn pane_action(model: &mut Model, action: Action, now: DateTime<Utc>) {
-    let sel = model.ui.selected[model.ui.active.index()];
-    match (action, model.ui.active) {
-        (Action::ToggleWarnings, PaneId::Events) => {
-            model.events.warnings_only = !model.events.warnings_only;
-        }
-        (Action::Sort, PaneId::Events) => model.events.sort = model.events.sort.next(),
-        (Action::Filter, PaneId::Events) => model.events.editing = true,
-        (Action::Filter, PaneId::Overview) => model.overview_filter.editing = true,
-        (Action::Filter, PaneId::Etcd) => model.etcd.filter.editing = true,
-        (Action::Filter, PaneId::Top) => model.top.filter.editing = true,
-        (Action::Filter, PaneId::Leaders) => model.leaders.filter.editing = true,
-        (Action::Filter, PaneId::Namespaces) => model.namespaces.filter.editing = true,
-        (Action::Filter, PaneId::Webhooks) => model.webhooks.filter.editing = true,
-        (Action::Sort, PaneId::Top) => model.top.sort = model.top.sort.next(),
-        (Action::Group, PaneId::Top) => {
-            model.top.grouped = !model.top.grouped;
-            model.ui.selected[PaneId::Top.index()] = 0;
-        }
-        (Action::Jump, _) => jump(model, now),
-        (Action::Scale, PaneId::Top) => scale_selected(model, sel, now),
-        (Action::Scale, _) => notice(
-            model,
-            "scale: select a workload in the Top pane (5), or jump there from an eviction storm (t)",
-            NoticeLevel::Info,
-            now,
-        ),
-        (Action::Undo, _) => undo(model, now),
-        _ => {}
-    }
-}
-
-fn scale_selected(model: &mut Model, sel: usize, now: DateTime<Utc>) {
-    let Some(row) = model.top.row(sel) else {
-        return notice(model, "scale: no workload selected", NoticeLevel::Info, now);
-    };
-    let Some(w) = row.workload.clone() else {
-        return;
-    };
-    if w.kind != "Deployment" {
-        return notice(
-            model,
-            &format!(
-                "scale: {} {}/{} is not a Deployment; ktriage scales Deployments",
-                w.kind, w.namespace, w.name
-            ),
-            NoticeLevel::Info,
-            now,
-        );
-    }
-    let running = model
-        .top
-        .pods
-        .iter()
-        .filter(|p| p.running() && model.top.workload_ref(p) == w.as_ref())
-        .count();
-    let m = Mutation::Scale {
-        namespace: w.namespace,
-        name: w.name,
-        replicas: 0,
-    };
-    super::propose(model, m, now);
-    if let Some(d) = model.dialog.as_mut() {
-        d.current = Some(format!("{running} pod(s) running"));
-    }
-}
-
-fn undo(model: &mut Model, now: DateTime<Utc>) {
+/// Propose the write that reverts this session's last action ([`undo_of`]: from the journal's
+/// `before`), or say why it cannot be undone.
+pub fn undo(model: &mut Model, now: DateTime<Utc>) {
     let Some(last) = model.last_action.clone() else {
         return notice(
             model,
@@ -247,7 +182,7 @@ fn undo(model: &mut Model, now: DateTime<Utc>) {
 
 /// From an eviction storm (the selected finding in Overview, or the first storm from Events) to its
 /// workload in Top, grouped by owner with that workload selected.
-fn jump(model: &mut Model, now: DateTime<Utc>) {
+pub fn jump(model: &mut Model, now: DateTime<Utc>) {
     let pick = match model.ui.active {
         PaneId::Overview => model
             .overview_rows()
@@ -333,28 +268,4 @@ pub fn dialog_action(
         }
         _ => {}
     }
-}
-
-/// While the Events filter line is being edited, keys type into it: Enter keeps it, Esc clears it.
-pub fn on_edit_key(model: &mut Model, ev: &crossterm::event::KeyEvent) -> bool {
-    use crossterm::event::{KeyCode, KeyModifiers};
-    if !model.events.editing || model.ui.active != PaneId::Events {
-        return false;
-    }
-    match ev.code {
-        KeyCode::Char(c) if !ev.modifiers.contains(KeyModifiers::CONTROL) => {
-            model.events.filter.push(c)
-        }
-        KeyCode::Backspace => {
-            model.events.filter.pop();
-        }
-        KeyCode::Enter => model.events.editing = false,
-        KeyCode::Esc => {
-            model.events.filter.clear();
-            model.events.editing = false;
-        }
-        _ => return false,
-    }
-    model.ui.selected[PaneId::Events.index()] = 0;
-    true
 }

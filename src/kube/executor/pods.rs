@@ -172,7 +172,7 @@ async fn evict(
 fn api_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
-        other => crate::kube::context::error_chain(other),
+        other => crate::text::error_chain(other),
     }
 }
 

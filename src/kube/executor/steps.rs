@@ -275,20 +275,14 @@ pub(super) async fn annotate(client: &Client, m: &Mutation, note: &str) -> Strin
     match result {
         Ok(()) => format!("annotated {LAST_ACTION_ANNOTATION}"),
         Err(e) if is_not_found(&e) => "no annotation: the object is gone".into(),
-        Err(e) => format!(
-            "annotation failed: {}",
-            crate::kube::context::error_chain(&e)
-        ),
+        Err(e) => format!("annotation failed: {}", crate::text::error_chain(&e)),
     }
 }
 
 pub(super) fn reread_failed(e: &kube::Error) -> Verified {
     Verified {
         after: None,
-        problem: Some(format!(
-            "re-read failed: {}",
-            crate::kube::context::error_chain(e)
-        )),
+        problem: Some(format!("re-read failed: {}", crate::text::error_chain(e))),
     }
 }
 

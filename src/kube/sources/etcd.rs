@@ -12,8 +12,8 @@ use kube::api::{ListParams, LogParams};
 use kube::runtime::watcher;
 
 use super::{SourceCtx, classify, run_watch};
-use crate::model::SourceId;
 use crate::model::etcd::{EtcdMsg, EtcdPodRow};
+use crate::model::{Failure, FailureKind, SourceId};
 use crate::msg::Msg;
 
 /// The label RKE2, k3s (embedded etcd pods are RKE2's) and kubeadm put on etcd static pods.
@@ -48,15 +48,7 @@ pub async fn pods(ctx: SourceCtx) {
     .await;
 }
 
-/// A flag's value from a container command line (`--quota-backend-bytes=8589934592` or two words).
-pub fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().enumerate().find_map(|(i, a)| {
-        if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-            return Some(v.to_string());
-        }
-        (a == name).then(|| args.get(i + 1).cloned()).flatten()
-    })
-}
+pub use crate::model::etcd::exec::flag;
 
 pub fn pod_row(p: Pod) -> EtcdPodRow {
     let meta = p.metadata;
@@ -145,38 +137,15 @@ pub async fn logs(ctx: SourceCtx) {
         // a failed LIST (the API down) skips this round's log fetches
         let mut fetch = true;
         if listed_at.is_none_or(|t| t.elapsed() >= every) {
-            let listed = tokio::time::timeout(
-                ctx.request_timeout,
-                api.list(&ListParams::default().labels(ETCD_SELECTOR)),
-            )
-            .await;
-            match listed {
-                Ok(Ok(list)) => {
-                    names = list
-                        .items
-                        .into_iter()
-                        .filter_map(|p| p.metadata.name)
-                        .collect();
+            match list_names(&api, &ctx).await {
+                Ok(listed) => {
+                    names = listed;
                     listed_at = Some(tokio::time::Instant::now());
                 }
-                failed => {
+                Err(failure) => {
                     fetch = false;
-                    let failure = match failed {
-                        Ok(Err(e)) => super::needs_access(
-                            classify(&e),
-                            "needs list pods in namespace kube-system",
-                        ),
-                        _ => crate::model::Failure {
-                            kind: crate::model::FailureKind::Unreachable,
-                            message: "listing the etcd pods timed out".into(),
-                        },
-                    };
-                    if ctx
-                        .tx
-                        .send(Msg::SourceFailed(SourceId::EtcdLogs, failure))
-                        .await
-                        .is_err()
-                    {
+                    let msg = Msg::SourceFailed(SourceId::EtcdLogs, failure);
+                    if ctx.tx.send(msg).await.is_err() {
                         return;
                     }
                 }
@@ -188,43 +157,14 @@ pub async fn logs(ctx: SourceCtx) {
         let (mut gone, mut down) = (false, false);
         if fetch {
             for name in &names {
-                let name = name.clone();
                 let key = format!("{NAMESPACE}/{name}");
-                let last = seen.get(&key).copied();
-                let lp = LogParams {
-                    container: Some("etcd".into()),
-                    timestamps: true,
-                    tail_lines: Some(TAIL),
-                    since_seconds: last.map(|t| (Utc::now() - t).num_seconds().max(1) + 1),
-                    ..LogParams::default()
-                };
-                let msg =
-                    match tokio::time::timeout(ctx.request_timeout, api.logs(&name, &lp)).await {
-                        Ok(Ok(text)) => {
-                            let (lines, newest) = newer(&text, last);
-                            if let Some(n) = newest {
-                                seen.insert(key.clone(), n);
-                            }
-                            EtcdMsg::Logs { pod: key, lines }
-                        }
-                        Ok(Err(e)) => {
-                            gone |= matches!(&e, kube::Error::Api(s) if s.code == 404);
-                            let failure = classify(&e);
-                            down |= failure.kind == crate::model::FailureKind::Unreachable;
-                            EtcdMsg::LogsFailed { pod: key, failure }
-                        }
-                        Err(_) => {
-                            down = true;
-                            EtcdMsg::LogsFailed {
-                                pod: key,
-                                failure: crate::model::Failure {
-                                    kind: crate::model::FailureKind::Unreachable,
-                                    message: "log fetch timed out".into(),
-                                },
-                            }
-                        }
-                    };
-                if ctx.tx.send(Msg::Etcd(Box::new(msg))).await.is_err() {
+                let fetched = fetch_logs(&api, &ctx, name, &key, seen.get(&key).copied()).await;
+                if let Some(n) = fetched.newest {
+                    seen.insert(key.clone(), n);
+                }
+                gone |= fetched.gone;
+                down |= fetched.down;
+                if ctx.tx.send(Msg::Etcd(Box::new(fetched.msg))).await.is_err() {
                     return;
                 }
                 if down {
@@ -246,6 +186,94 @@ pub async fn logs(ctx: SourceCtx) {
             return;
         }
         tokio::time::sleep(LOG_EVERY).await;
+    }
+}
+
+/// The etcd pods' names, or why they could not be listed.
+async fn list_names(api: &Api<Pod>, ctx: &SourceCtx) -> Result<Vec<String>, Failure> {
+    let listed = tokio::time::timeout(
+        ctx.request_timeout,
+        api.list(&ListParams::default().labels(ETCD_SELECTOR)),
+    )
+    .await;
+    match listed {
+        Ok(Ok(list)) => Ok(list
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect()),
+        Ok(Err(e)) => Err(super::needs_access(
+            classify(&e),
+            "needs list pods in namespace kube-system",
+        )),
+        Err(_) => Err(Failure {
+            kind: FailureKind::Unreachable,
+            message: "listing the etcd pods timed out".into(),
+        }),
+    }
+}
+
+/// One pod's log fetch: the message for the model, the newest line's time, and whether the pod is
+/// gone (404) or the API is down.
+struct Fetched {
+    msg: EtcdMsg,
+    newest: Option<DateTime<Utc>>,
+    gone: bool,
+    down: bool,
+}
+
+/// The lines of one etcd pod since the last one seen (the tail the first time).
+async fn fetch_logs(
+    api: &Api<Pod>,
+    ctx: &SourceCtx,
+    name: &str,
+    key: &str,
+    last: Option<DateTime<Utc>>,
+) -> Fetched {
+    let lp = LogParams {
+        container: Some("etcd".into()),
+        timestamps: true,
+        tail_lines: Some(TAIL),
+        since_seconds: last.map(|t| (Utc::now() - t).num_seconds().max(1) + 1),
+        ..LogParams::default()
+    };
+    let pod = key.to_string();
+    let failed = |failure, gone, down| Fetched {
+        msg: EtcdMsg::LogsFailed {
+            pod: pod.clone(),
+            failure,
+        },
+        newest: None,
+        gone,
+        down,
+    };
+    match tokio::time::timeout(ctx.request_timeout, api.logs(name, &lp)).await {
+        Ok(Ok(text)) => {
+            let (lines, newest) = newer(&text, last);
+            Fetched {
+                msg: EtcdMsg::Logs {
+                    pod: pod.clone(),
+                    lines,
+                },
+                newest,
+                gone: false,
+                down: false,
+            }
+        }
+        Ok(Err(e)) => {
+            let gone = matches!(&e, kube::Error::Api(s) if s.code == 404);
+            let failure = classify(&e);
+            let down = failure.kind == FailureKind::Unreachable;
+            failed(failure, gone, down)
+        }
+        Err(_) => failed(
+            Failure {
+                kind: FailureKind::Unreachable,
+                message: "log fetch timed out".into(),
+            },
+            false,
+            true,
+        ),
     }
 }
 

@@ -198,7 +198,7 @@ pub fn classify(e: &kube::Error) -> Failure {
         },
         other if crate::kube::gate::is_refusal(other) => Failure {
             kind: FailureKind::Error,
-            message: crate::kube::context::error_chain(other),
+            message: crate::text::error_chain(other),
         },
         other => Failure {
             kind: FailureKind::Unreachable,
@@ -223,7 +223,7 @@ fn status_failure(code: u16, reason: &str, message: &str) -> Failure {
 /// The most useful part of a transport error chain: the innermost causes, e.g.
 /// `tcp connect error: Connection refused (os error 111)`.
 fn transport_reason(e: &kube::Error) -> String {
-    let chain = crate::kube::context::error_chain(e);
+    let chain = crate::text::error_chain(e);
     let parts: Vec<&str> = chain.split(": ").collect();
     // drop the generic wrappers kube and hyper put in front
     let skip = parts

@@ -18,24 +18,7 @@ use crate::msg::Msg;
 const BATCH: usize = 500;
 const BATCH_WAIT: Duration = Duration::from_millis(50);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ViewRequest {
-    Logs {
-        id: u64,
-        namespace: String,
-        pod: String,
-        container: Option<String>,
-        previous: bool,
-        follow: bool,
-        tail: i64,
-    },
-    Object {
-        id: u64,
-        namespace: String,
-        pod: String,
-    },
-    Stop,
-}
+pub use crate::model::view::ViewRequest;
 
 /// The running view task, if any.
 #[derive(Default)]
@@ -61,7 +44,7 @@ impl ViewTask {
                     },
                     Err(e) => Msg::ViewEnded {
                         id,
-                        error: Some(crate::kube::context::error_chain(&e)),
+                        error: Some(crate::text::error_chain(&e)),
                     },
                 };
                 let _ = tx.send(msg).await;
@@ -85,7 +68,7 @@ impl ViewTask {
                 let api: Api<Pod> = Api::namespaced(client, &namespace);
                 let error = match api.log_stream(&pod, &lp).await {
                     Ok(reader) => pump(id, reader.lines(), &tx).await,
-                    Err(e) => Some(crate::kube::context::error_chain(&e)),
+                    Err(e) => Some(crate::text::error_chain(&e)),
                 };
                 let _ = tx.send(Msg::ViewEnded { id, error }).await;
             }),

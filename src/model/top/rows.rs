@@ -1,8 +1,11 @@
-//! The Top pane's rows: one per pod or per workload, sorted and filtered, with the order cached and
-//! only the rows on screen built.
+//! The Top pane's rows: one per pod or per workload, sorted and filtered. The order of all of them
+//! is a [`TopOrder`], a value the loop keeps beside the model and refreshes before it draws; a
+//! frame builds only the rows on screen. Without an order for the current view (tests, the
+//! report) the rows are ordered afresh.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::{PodRow, TopModel, Workload, WorkloadRef};
 
@@ -87,7 +90,7 @@ impl TopRow {
     }
 }
 
-/// What the ordered rows depend on: a frame whose key matches the cache's draws from it.
+/// What the ordered rows depend on: an order built for another key is out of date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RowsKey {
     pods: u64,
@@ -97,6 +100,14 @@ struct RowsKey {
     sort: TopSort,
     grouped: bool,
     filter: String,
+}
+
+impl RowsKey {
+    /// The same view (sort, grouping, filter, metrics or not): only the data moved.
+    fn same_view(&self, other: &RowsKey) -> bool {
+        (self.sort, self.grouped, &self.filter, self.metrics_ok)
+            == (other.sort, other.grouped, &other.filter, other.metrics_ok)
+    }
 }
 
 /// The rows in display order: pod keys (a row is built only when shown), or the grouped rows.
@@ -115,49 +126,80 @@ impl Ordered {
     }
 }
 
-/// Interior cache of the ordered rows: drawing takes `&Model`. A clone starts empty; two caches are
-/// always equal (derived data, not state).
-#[derive(Default)]
-pub(super) struct RowsCache(Mutex<Option<Built>>);
-
-/// One build of the order: for what, when, and what it cost.
-struct Built {
-    key: RowsKey,
-    rows: Arc<Ordered>,
-    at: std::time::Instant,
-    cost: std::time::Duration,
-}
-
 /// While only the data moved (not the sort, grouping or filter), an order that cost at least
 /// [`PACE_FROM`] to build is reused for `cost × ORDER_PACE` before it is rebuilt: under steady pod
 /// churn at 50,000 pods a rebuild (~12 ms) then takes at most 1/9 of a core instead of running every
 /// frame. The rows themselves are always read fresh; only a new pod's place waits (≤ ~100 ms, and
 /// the clock's redraw every second catches up when the churn stops). Small tables are never paced.
 const ORDER_PACE: u32 = 8;
-const PACE_FROM: std::time::Duration = std::time::Duration::from_millis(2);
+const PACE_FROM: Duration = Duration::from_millis(2);
 
-impl RowsKey {
-    fn same_view(&self, other: &RowsKey) -> bool {
-        (self.sort, self.grouped, &self.filter, self.metrics_ok)
-            == (other.sort, other.grouped, &other.filter, other.metrics_ok)
-    }
+/// The Top pane's rows in display order, derived from a [`TopModel`]: owned by the loop beside the
+/// model (not in it), refreshed before a frame ([`TopOrder::refresh`]) and after a key
+/// ([`TopOrder::follow_view`]), read by the frame and the keys ([`TopModel::view_in`]). Neither
+/// `Clone` nor `PartialEq`: it is no state.
+#[derive(Debug, Default)]
+pub struct TopOrder {
+    built: Option<Built>,
 }
 
-impl Clone for RowsCache {
-    fn clone(&self) -> Self {
-        RowsCache::default()
-    }
+/// One build of the order: for what, and (when the loop's clock measured it) when and at what cost.
+#[derive(Debug)]
+struct Built {
+    key: RowsKey,
+    rows: Ordered,
+    paced: Option<(Instant, Duration)>,
 }
 
-impl PartialEq for RowsCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl TopOrder {
+    /// Bring the order up to date with `top`, pacing rebuilds under data churn (see
+    /// `ORDER_PACE`). `clock` is the loop's: the order reads no clock of its own.
+    pub fn refresh(&mut self, top: &TopModel, clock: impl Fn() -> Instant) {
+        let key = top.rows_key();
+        let now = clock();
+        if let Some(b) = &self.built
+            && (b.key == key
+                || (b.key.same_view(&key)
+                    && b.paced.is_some_and(|(at, cost)| {
+                        cost >= PACE_FROM && now.saturating_duration_since(at) < cost * ORDER_PACE
+                    })))
+        {
+            return;
+        }
+        let rows = top.build_ordered();
+        let cost = clock().saturating_duration_since(now);
+        self.built = Some(Built {
+            key,
+            rows,
+            paced: Some((now, cost)),
+        });
     }
-}
 
-impl std::fmt::Debug for RowsCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RowsCache")
+    /// Order `top`'s rows now, without a clock (the next data change rebuilds unpaced).
+    pub fn build(&mut self, top: &TopModel) {
+        self.built = Some(Built {
+            key: top.rows_key(),
+            rows: top.build_ordered(),
+            paced: None,
+        });
+    }
+
+    /// After a key: when an order is kept and the view changed (sort, grouping, filter), rebuild it
+    /// at once, so the keys and the next frame agree on the rows.
+    pub fn follow_view(&mut self, top: &TopModel) {
+        if self
+            .built
+            .as_ref()
+            .is_some_and(|b| !b.key.same_view(&top.rows_key()))
+        {
+            self.build(top);
+        }
+    }
+
+    /// The order, when it was built for `top`'s current view (its data may be paced).
+    fn for_view(&self, top: &TopModel) -> Option<&Ordered> {
+        let b = self.built.as_ref()?;
+        b.key.same_view(&top.rows_key()).then_some(&b.rows)
     }
 }
 
@@ -204,33 +246,6 @@ impl TopModel {
                 String::new()
             },
         }
-    }
-
-    /// The rows in display order, from the cache when nothing they depend on changed.
-    fn ordered(&self) -> Arc<Ordered> {
-        let key = self.rows_key();
-        let mut cache = self
-            .cache
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(b) = cache.as_ref()
-            && (b.key == key
-                || (b.key.same_view(&key)
-                    && b.cost >= PACE_FROM
-                    && b.at.elapsed() < b.cost * ORDER_PACE))
-        {
-            return b.rows.clone();
-        }
-        let at = std::time::Instant::now();
-        let rows = Arc::new(self.build_ordered());
-        *cache = Some(Built {
-            key,
-            rows: rows.clone(),
-            at,
-            cost: at.elapsed(),
-        });
-        rows
     }
 
     fn build_ordered(&self) -> Ordered {
@@ -393,22 +408,32 @@ impl TopModel {
     }
 
     /// Every row after grouping, sorting and the filter (evicted pods are not consumers: they are
-    /// left out). Builds all of them: a frame asks for [`TopModel::rows_window`] instead.
+    /// left out), ordered afresh. A frame asks for [`TopModel::view_in`] instead.
     pub fn rows(&self) -> Vec<TopRow> {
         self.rows_window(0, usize::MAX)
     }
 
-    /// The rows `offset .. offset + n` in display order: what one frame shows. Only these rows are
-    /// built; the order is cached until the pods, owners, metrics, sort, grouping or filter change.
+    /// The rows `offset .. offset + n` in display order, ordered afresh.
     pub fn rows_window(&self, offset: usize, n: usize) -> Vec<TopRow> {
         self.view(offset, n).1
     }
 
-    /// What one frame shows: the number of rows, and the rows `offset .. offset + n` (one look at the
-    /// cached order for both).
+    /// The number of rows, and the rows `offset .. offset + n`, ordered afresh.
     pub fn view(&self, offset: usize, n: usize) -> (usize, Vec<TopRow>) {
-        let order = self.ordered();
-        let rows = match order.as_ref() {
+        self.window(&self.build_ordered(), offset, n)
+    }
+
+    /// What one frame shows: the number of rows, and the rows `offset .. offset + n`, from `order`
+    /// when it is for this view (only these rows are built), else ordered afresh.
+    pub fn view_in(&self, order: &TopOrder, offset: usize, n: usize) -> (usize, Vec<TopRow>) {
+        match order.for_view(self) {
+            Some(o) => self.window(o, offset, n),
+            None => self.view(offset, n),
+        }
+    }
+
+    fn window(&self, order: &Ordered, offset: usize, n: usize) -> (usize, Vec<TopRow>) {
+        let rows = match order {
             Ordered::Pods(keys) => keys
                 .iter()
                 .skip(offset)
@@ -421,17 +446,30 @@ impl TopModel {
         (order.len(), rows)
     }
 
-    /// The row at `index` in display order.
+    /// The row at `index` in display order, ordered afresh.
     pub fn row(&self, index: usize) -> Option<TopRow> {
         self.rows_window(index, 1).into_iter().next()
     }
 
+    /// The row at `index` of `order` (what the screen shows), or ordered afresh.
+    pub fn row_in(&self, order: &TopOrder, index: usize) -> Option<TopRow> {
+        self.view_in(order, index, 1).1.into_iter().next()
+    }
+
+    /// The number of rows.
     pub fn row_count(&self) -> usize {
         if !self.grouped && !self.filter.is_active() {
             // no need to order the rows to count them
             return self.pods.iter().filter(|p| !p.evicted()).count();
         }
-        self.ordered().len()
+        self.build_ordered().len()
+    }
+
+    /// The number of rows, from `order` when it is for this view.
+    pub fn count_in(&self, order: &TopOrder) -> usize {
+        order
+            .for_view(self)
+            .map_or_else(|| self.row_count(), Ordered::len)
     }
 }
 

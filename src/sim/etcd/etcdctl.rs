@@ -13,7 +13,6 @@
 use super::printer::{self, Health};
 use super::serve::{Answer, answer_of};
 use super::{Cluster, MemberState, VERSION};
-use crate::etcd::wire::{MemberList, Status};
 use crate::sim::exec::Run;
 
 const TLS_DIR: &str = "/var/lib/rancher/rke2/server/tls/etcd";
@@ -298,14 +297,11 @@ fn status(cl: &Cluster, idx: usize, cluster: bool, out: Output) -> Run {
             format!("[{}]\n", docs.join(","))
         }
         Output::Table | Output::Simple => {
-            let parsed: Vec<(String, Status)> = items
+            let parsed: Vec<(String, serde_json::Value)> = items
                 .iter()
                 .filter_map(|(url, j)| {
                     let v: serde_json::Value = serde_json::from_str(j).ok()?;
-                    Some((
-                        url.clone(),
-                        serde_json::from_value(v["Status"].clone()).ok()?,
-                    ))
+                    Some((url.clone(), v.get("Status")?.clone()))
                 })
                 .collect();
             let rows = printer::status_rows(&parsed);
@@ -401,11 +397,9 @@ fn member_list(cl: &Cluster, idx: usize, out: Output) -> Run {
     let stdout = match out {
         Output::Json => json,
         Output::Table | Output::Simple => {
-            let list: MemberList = serde_json::from_str(&json).unwrap_or_default();
-            out.rows(
-                &printer::MEMBER_HEADERS,
-                &printer::member_rows(&list.members),
-            )
+            let list: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+            let members = list["members"].as_array().cloned().unwrap_or_default();
+            out.rows(&printer::MEMBER_HEADERS, &printer::member_rows(&members))
         }
     };
     Run {

@@ -537,10 +537,11 @@ mod tests {
     #[test]
     fn sim_etcd_spec_merges_by_node_and_pods_get_the_command_line() {
         let mut a: EtcdSpec =
-            crate::yaml::from_str("members: [{node: a}, {node: b}, {node: c}]").unwrap();
-        let b: EtcdSpec =
-            crate::yaml::from_str("quota: 1024\nmembers: [{node: b, state: island}, {node: d}]")
-                .unwrap();
+            crate::sim::yaml::from_str("members: [{node: a}, {node: b}, {node: c}]").unwrap();
+        let b: EtcdSpec = crate::sim::yaml::from_str(
+            "quota: 1024\nmembers: [{node: b, state: island}, {node: d}]",
+        )
+        .unwrap();
         a.merge(b);
         let states: Vec<(&str, MemberState)> = a
             .members
@@ -556,7 +557,9 @@ mod tests {
                 ("d", MemberState::Healthy)
             ]
         );
-        assert!(crate::yaml::from_str::<EtcdSpec>("members: [{node: a, state: gone}]").is_err());
+        assert!(
+            crate::sim::yaml::from_str::<EtcdSpec>("members: [{node: a, state: gone}]").is_err()
+        );
         let mut objects = Vec::new();
         a.members[3].state = MemberState::Stopped;
         prepare_pods(&a, &mut objects);

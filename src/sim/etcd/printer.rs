@@ -5,7 +5,7 @@
 //! boundaries with minimal raggedness, each cell wrapped at its column's width when its row is
 //! added). `tests/etcd_real_exec.rs` compares these with a real etcdctl 3.4.23, byte for byte.
 
-use crate::etcd::wire::{Member, Status};
+use serde_json::Value;
 
 /// Cells wider than this are wrapped.
 const MAX_CELL: usize = 30;
@@ -136,22 +136,129 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// What an `endpoint status` row shows of one member's status: the simulator's own JSON, or the
+/// etcd client's parsed answer (`etcd::wire::Status`, which implements it there: the simulator uses
+/// nothing else of the crate).
+pub trait StatusView {
+    fn member_id(&self) -> u64;
+    fn version(&self) -> String;
+    fn db_size(&self) -> u64;
+    fn leader(&self) -> u64;
+    fn is_learner(&self) -> bool;
+    fn raft_term(&self) -> u64;
+    fn raft_index(&self) -> u64;
+    fn raft_applied_index(&self) -> u64;
+    fn errors(&self) -> Vec<String>;
+}
+
+/// What a `member list` row shows of one member.
+pub trait MemberView {
+    fn id(&self) -> u64;
+    fn name(&self) -> String;
+    fn peer_urls(&self) -> Vec<String>;
+    fn client_urls(&self) -> Vec<String>;
+    fn is_learner(&self) -> bool;
+}
+
+/// A u64 of etcd's JSON at `pointer`: a number, or a decimal string (the gateway's form); 0 when
+/// absent.
+fn u(v: &Value, pointer: &str) -> u64 {
+    match v.pointer(pointer) {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn text(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+fn strings(v: &Value, pointer: &str) -> Vec<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A status as etcdctl's `-w json` prints it (`Status` of an `endpoint status` item).
+impl StatusView for Value {
+    fn member_id(&self) -> u64 {
+        u(self, "/header/member_id")
+    }
+    fn version(&self) -> String {
+        text(self, "/version")
+    }
+    fn db_size(&self) -> u64 {
+        u(self, "/dbSize")
+    }
+    fn leader(&self) -> u64 {
+        u(self, "/leader")
+    }
+    fn is_learner(&self) -> bool {
+        self.pointer("/isLearner")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+    fn raft_term(&self) -> u64 {
+        u(self, "/raftTerm")
+    }
+    fn raft_index(&self) -> u64 {
+        u(self, "/raftIndex")
+    }
+    fn raft_applied_index(&self) -> u64 {
+        u(self, "/raftAppliedIndex")
+    }
+    fn errors(&self) -> Vec<String> {
+        strings(self, "/errors")
+    }
+}
+
+/// A member as etcdctl's `-w json` prints it (an item of `members`).
+impl MemberView for Value {
+    fn id(&self) -> u64 {
+        u(self, "/ID")
+    }
+    fn name(&self) -> String {
+        text(self, "/name")
+    }
+    fn peer_urls(&self) -> Vec<String> {
+        strings(self, "/peerURLs")
+    }
+    fn client_urls(&self) -> Vec<String> {
+        strings(self, "/clientURLs")
+    }
+    fn is_learner(&self) -> bool {
+        self.pointer("/isLearner")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
 /// `endpoint status` rows.
-pub fn status_rows(items: &[(String, Status)]) -> Vec<Vec<String>> {
+pub fn status_rows<S: StatusView>(items: &[(String, S)]) -> Vec<Vec<String>> {
     items
         .iter()
         .map(|(url, s)| {
             vec![
                 url.clone(),
-                format!("{:x}", s.header.member_id),
-                s.version.clone(),
-                bytes(s.db_size),
-                (s.leader == s.header.member_id).to_string(),
-                s.is_learner.to_string(),
-                s.raft_term.to_string(),
-                s.raft_index.to_string(),
-                s.raft_applied_index.to_string(),
-                s.errors.join(", "),
+                format!("{:x}", s.member_id()),
+                s.version(),
+                bytes(s.db_size()),
+                (s.leader() == s.member_id()).to_string(),
+                s.is_learner().to_string(),
+                s.raft_term().to_string(),
+                s.raft_index().to_string(),
+                s.raft_applied_index().to_string(),
+                s.errors().join(", "),
             ]
         })
         .collect()
@@ -171,22 +278,23 @@ pub const STATUS_HEADERS: [&str; 10] = [
 ];
 
 /// `member list` rows (a member without a name has not started).
-pub fn member_rows(members: &[Member]) -> Vec<Vec<String>> {
+pub fn member_rows<M: MemberView>(members: &[M]) -> Vec<Vec<String>> {
     members
         .iter()
         .map(|m| {
+            let name = m.name();
             vec![
-                format!("{:x}", m.id),
-                if m.name.is_empty() {
+                format!("{:x}", m.id()),
+                if name.is_empty() {
                     "unstarted"
                 } else {
                     "started"
                 }
                 .to_string(),
-                m.name.clone(),
-                m.peer_urls.join(","),
-                m.client_urls.join(","),
-                m.is_learner.to_string(),
+                name,
+                m.peer_urls().join(","),
+                m.client_urls().join(","),
+                m.is_learner().to_string(),
             ]
         })
         .collect()

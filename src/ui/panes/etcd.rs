@@ -8,34 +8,89 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use serde_json::{Map, Value, json};
 
-use super::etcd_logs::{log_groups, log_summary};
-use super::{pane_block, scroll_offset, state_body};
-use crate::action::Action;
+use super::{Cx, Pane, state_body};
+use crate::derived::Derived;
 use crate::diagnose::etcd::View;
+use crate::diagnose::runbook;
 use crate::etcd::client::{ErrorKind, EtcdError};
 use crate::etcd::probe::EndpointProbe;
-use crate::etcd::runbook;
 use crate::etcd::wire::hex;
-use crate::model::store::age;
 use crate::model::{Model, PaneId, SourceState};
-use crate::ui::{Theme, truncate};
+use crate::shared::action::Action;
+use crate::text::age;
+use crate::text::truncate;
+use crate::ui::Theme;
+use crate::ui::table::{Column, Table};
+
+mod log_groups;
+
+use log_groups::{log_groups, log_summary};
 
 const WIDE: u16 = 140;
 
-pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
+pub struct Etcd;
+pub const PANE: Etcd = Etcd;
+
+impl Pane for Etcd {
+    fn id(&self) -> PaneId {
+        PaneId::Etcd
+    }
+
+    fn state<'m>(&self, model: &'m Model) -> &'m SourceState {
+        model.etcd.pane_state()
+    }
+
+    fn row_count(&self, model: &Model, _: &Derived) -> usize {
+        model.etcd.row_count()
+    }
+
+    /// Without a probe round the body says what is needed and what the API shows.
+    fn is_empty(&self, _: &Model, _: &Derived) -> bool {
+        false
+    }
+
+    filter_at!(etcd.filter);
+
+    fn body(&self, frame: &mut Frame, area: Rect, cx: &Cx) {
+        draw(frame, area, cx.model, cx.derived, cx.theme, cx.now);
+    }
+
+    fn report(&self, model: &Model, now: DateTime<Utc>, out: &mut Map<String, Value>) {
+        if model.etcd.round.is_some() {
+            out.insert("rows".into(), model.etcd.rows_json());
+        }
+        if let Some(rb) = runbook::build(model, now) {
+            let steps: Vec<Value> = rb
+                .steps
+                .iter()
+                .map(|s| json!({"text": s.text, "command": s.command}))
+                .collect();
+            out.insert(
+                "runbook".into(),
+                json!({"title": rb.title, "distribution": rb.detected.platform.name(), "steps": steps}),
+            );
+        }
+        if let Some(a) = &model.etcd.access {
+            out.insert(
+                "access".into(),
+                json!({"endpoints": a.endpoints, "origin": a.origin}),
+            );
+        }
+    }
+}
+
+fn draw(
+    frame: &mut Frame,
+    inner: Rect,
+    model: &Model,
+    derived: &Derived,
+    theme: &Theme,
+    now: DateTime<Utc>,
+) {
     let etcd = &model.etcd;
-    let title = etcd.filter.title("etcd");
-    let block = pane_block(
-        &title,
-        etcd.pane_state(),
-        Some(etcd.row_count()),
-        theme,
-        now,
-    );
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
     let Some(round) = &etcd.round else {
         no_round(frame, inner, model, theme, now);
         return;
@@ -72,7 +127,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         access,
     );
     members(frame, table, model, theme, wide);
-    let rb = runbook::build(model, now);
+    let rb = derived.runbook.as_ref();
     if wide {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -82,7 +137,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         findings(frame, left, model, theme);
         api_view(frame, api, model, theme, now);
         let w = usize::from(right.width.max(1));
-        let rb_h = rb.as_ref().map_or(3, |r| {
+        let rb_h = rb.map_or(3, |r| {
             let wrapped: usize = r
                 .steps
                 .iter()
@@ -94,12 +149,10 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
         });
         let [top, bottom] =
             Layout::vertical([Constraint::Length(rb_h), Constraint::Min(3)]).areas(right);
-        runbook_panel(frame, top, rb.as_ref(), theme, true);
+        runbook_panel(frame, top, rb, theme, true);
         log_groups(frame, bottom, model, theme, now);
     } else {
-        let rb_h = rb
-            .as_ref()
-            .map_or(0, |r| (r.steps.len() as u16 + 2).min(rest.height / 2));
+        let rb_h = rb.map_or(0, |r| (r.steps.len() as u16 + 2).min(rest.height / 2));
         let [top, bottom] =
             Layout::vertical([Constraint::Min(3), Constraint::Length(rb_h)]).areas(rest);
         let summary = log_summary(model, now);
@@ -119,7 +172,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             );
         }
         if rb_h > 0 {
-            runbook_panel(frame, bottom, rb.as_ref(), theme, false);
+            runbook_panel(frame, bottom, rb, theme, false);
         }
     }
 }
@@ -239,155 +292,119 @@ fn members(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, wide: bo
     };
     let view = View::new(&round.endpoints);
     let islands: Vec<&str> = view.islands().iter().map(|p| p.endpoint.as_str()).collect();
-    let height = usize::from(area.height.saturating_sub(1));
-    let sel = model.ui.selected[PaneId::Etcd.index()];
-    let shown = model.etcd.shown();
-    let off = scroll_offset(sel, height, shown.len());
-    let name_of = |p: &EndpointProbe| {
-        let id = p.member_id().or_else(|| view.listed_for(p).map(|m| m.id))?;
-        view.list
-            .and_then(|l| l.members.iter().find(|m| m.id == id))
-            .or_else(|| {
-                p.members
-                    .as_ref()
-                    .ok()
-                    .and_then(|l| l.members.iter().find(|m| m.id == id))
-            })
-            .map(|m| m.name.clone())
+    let row_style = |p: &&EndpointProbe| {
+        if islands.contains(&p.endpoint.as_str()) {
+            theme.critical()
+        } else if p.health.is_err() {
+            theme.warning()
+        } else {
+            Style::default()
+        }
     };
-    let rows = shown
-        .into_iter()
-        .enumerate()
-        .skip(off)
-        .take(height)
-        .map(|(i, p)| {
-            let s = p.status.as_ref().ok();
-            let island = islands.contains(&p.endpoint.as_str());
-            let style = if island {
-                theme.critical()
-            } else if p.health.is_err() {
-                theme.warning()
-            } else {
-                Style::default()
-            };
-            let health = match &p.health {
+    let sel = model.ui.selected[PaneId::Etcd.index()];
+    let table = Table::new(member_columns(&view, wide)).row_style(row_style);
+    table.draw_slice(frame, area, &model.etcd.shown(), Some(sel), theme);
+}
+
+/// A member's name: from the majority's member list, else its own.
+fn member_name(view: &View, p: &EndpointProbe) -> Option<String> {
+    let id = p.member_id().or_else(|| view.listed_for(p).map(|m| m.id))?;
+    view.list
+        .and_then(|l| l.members.iter().find(|m| m.id == id))
+        .or_else(|| {
+            p.members
+                .as_ref()
+                .ok()
+                .and_then(|l| l.members.iter().find(|m| m.id == id))
+        })
+        .map(|m| m.name.clone())
+}
+
+type Probe<'a> = &'a EndpointProbe;
+
+/// The members table's columns: etcdctl's `endpoint status` at 140 columns and more, the IDs, term,
+/// size and health below.
+fn member_columns<'a>(view: &'a View<'a>, wide: bool) -> Vec<Column<'a, Probe<'a>>> {
+    let status = |p: Probe<'a>| p.status.as_ref().ok();
+    let raw = |s: String| Span::raw(s);
+    let endpoint = move |w: u16| {
+        Column::new("ENDPOINT", Constraint::Length(w), move |p: &Probe| {
+            raw(p.endpoint.trim_start_matches("https://").trim_start_matches("http://").to_string())
+        })
+    };
+    // a member that does not answer: the ID the majority lists for its URL
+    let member_id = Column::new("MEMBER ID", Constraint::Length(16), move |p: &Probe| {
+        raw(p.member_id()
+            .or_else(|| view.listed_for(p).map(|m| m.id))
+            .map(hex)
+            .unwrap_or_else(|| "-".into()))
+    });
+    let cluster_id = Column::new("CLUSTER ID", Constraint::Length(16), move |p: &Probe| {
+        raw(p.cluster_id().map(hex).unwrap_or_else(|| "-".into()))
+    });
+    let leader = Column::new("L", Constraint::Length(1), move |p: &Probe| {
+        raw(if status(p).is_some_and(|s| s.is_leader()) { "*" } else { "" }.into())
+    });
+    let term = move |w: u16| {
+        Column::new("TERM", Constraint::Length(w), move |p: &Probe| {
+            raw(status(p).map(|s| s.raft_term.to_string()).unwrap_or_default())
+        })
+    };
+    let health = move |w: Constraint| {
+        Column::new("HEALTH", w, move |p: &Probe| {
+            raw(match &p.health {
                 Ok(_) if !p.via.probe => "ok (exec)".to_string(),
                 Ok(ms) => format!("ok {ms}ms"),
                 Err(e) => short_error(e),
-            };
-            let endpoint = p
-                .endpoint
-                .trim_start_matches("https://")
-                .trim_start_matches("http://");
-            // a member that does not answer: the ID the majority lists for its URL
-            let id = p
-                .member_id()
-                .or_else(|| view.listed_for(p).map(|m| m.id))
-                .map(hex)
-                .unwrap_or_else(|| "-".into());
-            let cluster = p.cluster_id().map(hex).unwrap_or_else(|| "-".into());
-            let leader = if s.is_some_and(|s| s.is_leader()) {
-                "*"
-            } else {
-                ""
-            };
-            let term = s.map(|s| s.raft_term.to_string()).unwrap_or_default();
-            let db = s.map(|s| bytes(s.db_size)).unwrap_or_default();
-            let cells: Vec<String> = if wide {
-                let error = p
-                    .status
-                    .as_ref()
-                    .err()
-                    .or(p.health.as_ref().err())
-                    .map(|e| e.message.clone())
-                    .or_else(|| s.map(|s| s.errors.join(" ")))
-                    .unwrap_or_default();
-                vec![
-                    endpoint.to_string(),
-                    id,
-                    name_of(p).unwrap_or_default(),
-                    cluster,
-                    leader.into(),
-                    term,
-                    s.map(|s| format!("{}/{}", s.raft_index, s.raft_applied_index))
-                        .unwrap_or_default(),
-                    s.map(|s| format!("{} / {}", db, bytes(s.db_size_in_use)))
-                        .unwrap_or_default(),
-                    s.map(|s| s.version.clone()).unwrap_or_default(),
-                    health,
-                    error,
-                ]
-            } else {
-                vec![
-                    endpoint.to_string(),
-                    id,
-                    cluster,
-                    leader.into(),
-                    term,
-                    db,
-                    health,
-                ]
-            };
-            let row = Row::new(cells).style(style);
-            if i == sel {
-                row.style(theme.selected())
-            } else {
-                row
-            }
-        });
-    let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
-        (
-            vec![
-                "ENDPOINT",
-                "MEMBER ID",
-                "NAME",
-                "CLUSTER ID",
-                "L",
-                "TERM",
-                "INDEX/APPL",
-                "DB / IN USE",
-                "VERSION",
-                "HEALTH",
-                "ERRORS",
-            ],
-            vec![
-                Constraint::Length(21),
-                Constraint::Length(16),
-                Constraint::Length(8),
-                Constraint::Length(16),
-                Constraint::Length(1),
-                Constraint::Length(5),
-                Constraint::Length(11),
-                Constraint::Length(15),
-                Constraint::Length(7),
-                Constraint::Length(9),
-                Constraint::Min(10),
-            ],
-        )
-    } else {
-        (
-            vec![
-                "ENDPOINT",
-                "MEMBER ID",
-                "CLUSTER ID",
-                "L",
-                "TERM",
-                "DB",
-                "HEALTH",
-            ],
-            vec![
-                Constraint::Length(15),
-                Constraint::Length(16),
-                Constraint::Length(16),
-                Constraint::Length(1),
-                Constraint::Length(4),
-                Constraint::Length(6),
-                Constraint::Min(7),
-            ],
-        )
+            })
+        })
     };
-    let table = Table::new(rows, widths).header(Row::new(header).style(theme.header()));
-    frame.render_widget(table, area);
+    if !wide {
+        return vec![
+            endpoint(15),
+            member_id,
+            cluster_id,
+            leader,
+            term(4),
+            Column::new("DB", Constraint::Length(6), move |p: &Probe| {
+                raw(status(p).map(|s| bytes(s.db_size)).unwrap_or_default())
+            }),
+            health(Constraint::Min(7)),
+        ];
+    }
+    vec![
+        endpoint(21),
+        member_id,
+        Column::new("NAME", Constraint::Length(8), move |p: &Probe| {
+            raw(member_name(view, p).unwrap_or_default())
+        }),
+        cluster_id,
+        leader,
+        term(5),
+        Column::new("INDEX/APPL", Constraint::Length(11), move |p: &Probe| {
+            raw(status(p)
+                .map(|s| format!("{}/{}", s.raft_index, s.raft_applied_index))
+                .unwrap_or_default())
+        }),
+        Column::new("DB / IN USE", Constraint::Length(15), move |p: &Probe| {
+            raw(status(p)
+                .map(|s| format!("{} / {}", bytes(s.db_size), bytes(s.db_size_in_use)))
+                .unwrap_or_default())
+        }),
+        Column::new("VERSION", Constraint::Length(7), move |p: &Probe| {
+            raw(status(p).map(|s| s.version.clone()).unwrap_or_default())
+        }),
+        health(Constraint::Length(9)),
+        Column::new("ERRORS", Constraint::Min(10), move |p: &Probe| {
+            raw(p.status
+                .as_ref()
+                .err()
+                .or(p.health.as_ref().err())
+                .map(|e| e.message.clone())
+                .or_else(|| status(p).map(|s| s.errors.join(" ")))
+                .unwrap_or_default())
+        }),
+    ]
 }
 
 fn findings(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {

@@ -5,66 +5,122 @@ use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
+use serde_json::{Map, Value};
 
-use super::{pane_block, scroll_offset, state_body};
-use crate::action::Action;
-use crate::diagnose::namespaces::{blockers, primary};
-use crate::keymap::Scope;
-use crate::model::store::age;
-use crate::model::{Model, PaneId};
-use crate::ui::{Theme, truncate};
+use super::{Cx, Pane, Proposal};
+use crate::derived::Derived;
+use crate::diagnose::namespaces::report_rows;
+use crate::model::namespaces::NsRow;
+use crate::model::namespaces::blockers::{blockers, primary};
+use crate::model::pane_actions::mutation_for;
+use crate::model::{Model, PaneId, SourceState};
+use crate::shared::action::Action;
+use crate::text::age;
+use crate::text::truncate;
+use crate::ui::Theme;
+use crate::ui::table::{Column, Table};
 
-pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
-    let ns = &model.namespaces;
-    let shown = ns.shown();
-    let title = ns.filter.title("Namespaces");
-    let block = pane_block(&title, &ns.state, Some(shown.len()), theme, now);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    if ns.store.is_empty() {
-        state_body(frame, inner, &ns.state, theme, now);
-        return;
+pub struct Namespaces;
+pub const PANE: Namespaces = Namespaces;
+
+impl Pane for Namespaces {
+    fn id(&self) -> PaneId {
+        PaneId::Namespaces
     }
-    let unavailable: Vec<_> = ns.unavailable().collect();
-    let detail_h = (inner.height / 2).clamp(4, 14);
-    let [top, table_area, detail] = Layout::vertical([
-        Constraint::Length(unavailable.len().min(3) as u16),
-        Constraint::Min(3),
-        Constraint::Length(detail_h),
-    ])
-    .areas(inner);
-    let lines: Vec<Line> = unavailable
-        .iter()
-        .take(3)
-        .map(|a| {
-            Line::from(vec![
-                Span::styled("APIService unavailable ", theme.critical()),
-                Span::raw(truncate(
-                    &format!("{} ({}): {}", a.name, a.reason, a.message),
-                    usize::from(inner.width).saturating_sub(23),
-                )),
-            ])
-        })
-        .collect();
-    frame.render_widget(Paragraph::new(lines), top);
 
-    let height = usize::from(table_area.height.saturating_sub(1));
-    let sel = model.ui.selected[PaneId::Namespaces.index()];
-    let off = scroll_offset(sel, height, shown.len());
-    // finalizers only where there is room; the blocker matters more
-    let wide = inner.width >= 120;
-    let rows = shown
-        .iter()
-        .enumerate()
-        .skip(off)
-        .take(height)
-        .map(|(i, n)| {
-            let phase_style = if n.terminating() {
+    fn state<'m>(&self, model: &'m Model) -> &'m SourceState {
+        &model.namespaces.state
+    }
+
+    fn row_count(&self, model: &Model, _: &Derived) -> usize {
+        model.namespaces.shown().len()
+    }
+
+    fn is_empty(&self, model: &Model, _: &Derived) -> bool {
+        model.namespaces.store.is_empty()
+    }
+
+    filter_at!(namespaces.filter);
+
+    fn propose(
+        &self,
+        model: &Model,
+        _: &Derived,
+        action: Action,
+        _: DateTime<Utc>,
+    ) -> Option<Result<Proposal, String>> {
+        pane_write(model, action)
+    }
+
+    fn body(&self, frame: &mut Frame, area: Rect, cx: &Cx) {
+        let (model, theme) = (cx.model, cx.theme);
+        let unavailable: Vec<_> = model.namespaces.unavailable().collect();
+        let detail_h = (area.height / 2).clamp(4, 14);
+        let [top, table_area, detail] = Layout::vertical([
+            Constraint::Length(unavailable.len().min(3) as u16),
+            Constraint::Min(3),
+            Constraint::Length(detail_h),
+        ])
+        .areas(area);
+        let lines: Vec<Line> = unavailable
+            .iter()
+            .take(3)
+            .map(|a| {
+                Line::from(vec![
+                    Span::styled("APIService unavailable ", theme.critical()),
+                    Span::raw(truncate(
+                        &format!("{} ({}): {}", a.name, a.reason, a.message),
+                        usize::from(area.width).saturating_sub(23),
+                    )),
+                ])
+            })
+            .collect();
+        frame.render_widget(Paragraph::new(lines), top);
+        let sel = model.ui.selected[PaneId::Namespaces.index()];
+        // finalizers only where there is room; the blocker matters more
+        let rows = model.namespaces.shown();
+        table(cx, area.width >= 120).draw_slice(frame, table_area, &rows, Some(sel), theme);
+        draw_detail(frame, detail, model, sel, theme, cx.now);
+    }
+
+    fn report(&self, model: &Model, now: DateTime<Utc>, out: &mut Map<String, Value>) {
+        if model.namespaces.store.synced {
+            out.insert("rows".into(), report_rows(model, now));
+        }
+    }
+}
+
+/// The Namespaces and Webhooks panes' writes (`model::pane_actions`): their keys, else not theirs.
+pub(super) fn pane_write(model: &Model, action: Action) -> Option<Result<Proposal, String>> {
+    match action {
+        Action::Fix
+        | Action::Finalize
+        | Action::ToggleFailurePolicy
+        | Action::BackupDelete
+        | Action::Restore => Some(mutation_for(model, action).map(Proposal::from)),
+        _ => None,
+    }
+}
+
+fn table<'a>(cx: &'a Cx, wide: bool) -> Table<'a, &'a NsRow> {
+    let (model, theme, now) = (cx.model, cx.theme, cx.now);
+    let mut columns = vec![
+        Column::new("NAME", Constraint::Min(24), |n: &&NsRow| {
+            Span::raw(n.name.clone())
+        }),
+        Column::new("PHASE", Constraint::Length(11), move |n: &&NsRow| {
+            let style = if n.terminating() {
                 theme.warning()
             } else {
                 theme.ok()
             };
+            Span::styled(n.phase.clone(), style)
+        }),
+        Column::new("AGE", Constraint::Length(5), move |n: &&NsRow| {
+            Span::raw(n.created.map(|t| age(now, t)).unwrap_or_default())
+        }),
+        Column::new("BLOCKER", Constraint::Min(30), move |n: &&NsRow| {
             let blocker = if n.terminating() {
                 primary(&blockers(model, n))
                     .map(|b| b.id.clone())
@@ -72,38 +128,17 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
             } else {
                 String::new()
             };
+            Span::styled(blocker, theme.warning())
+        }),
+    ];
+    if wide {
+        columns.push(Column::new("FINALIZERS", Constraint::Min(30), |n: &&NsRow| {
             let mut fins: Vec<String> = n.spec_finalizers.clone();
             fins.extend(n.meta_finalizers.iter().cloned());
-            let mut cells = vec![
-                Span::raw(n.name.clone()),
-                Span::styled(n.phase.clone(), phase_style),
-                Span::raw(n.created.map(|t| age(now, t)).unwrap_or_default()),
-                Span::styled(blocker, theme.warning()),
-            ];
-            if wide {
-                cells.push(Span::raw(fins.join(",")));
-            }
-            let row = Row::new(cells);
-            if i == sel {
-                row.style(theme.selected())
-            } else {
-                row
-            }
-        });
-    let mut widths = vec![
-        Constraint::Min(24),
-        Constraint::Length(11),
-        Constraint::Length(5),
-        Constraint::Min(30),
-    ];
-    let mut header = vec!["NAME", "PHASE", "AGE", "BLOCKER"];
-    if wide {
-        widths.push(Constraint::Min(30));
-        header.push("FINALIZERS");
+            Span::raw(fins.join(","))
+        }));
     }
-    let table = Table::new(rows, widths).header(Row::new(header).style(theme.header()));
-    frame.render_widget(table, table_area);
-    draw_detail(frame, detail, model, sel, theme, now);
+    Table::new(columns)
 }
 
 fn draw_detail(
@@ -174,7 +209,7 @@ fn draw_detail(
                 )));
             }
         }
-        let hint = hint(
+        let hint = super::hint(
             model,
             PaneId::Namespaces,
             &[
@@ -188,23 +223,4 @@ fn draw_detail(
         }
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
-}
-
-/// `f: next fix step   F: …` from the keymap (keys are data); empty in read-only mode.
-pub(super) fn hint(model: &Model, pane: PaneId, actions: &[(Action, &str)]) -> String {
-    if model.cluster.read_only {
-        return String::new();
-    }
-    actions
-        .iter()
-        .filter_map(|(a, what)| {
-            model
-                .keymap
-                .bindings
-                .iter()
-                .find(|b| b.action == *a && b.scope == Scope::Pane(pane))
-                .map(|b| format!("{}: {what}", b.key))
-        })
-        .collect::<Vec<_>>()
-        .join("   ")
 }

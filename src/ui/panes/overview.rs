@@ -5,115 +5,136 @@
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::text::Span;
+use ratatui::widgets::Paragraph;
+use serde_json::{Map, Value};
 
-use super::{pane_block, scroll_offset};
-use crate::action::Action;
+use super::{Cx, Pane};
+use crate::derived::Derived;
 use crate::diagnose::Finding;
-use crate::model::store::age;
-use crate::model::{Model, PaneId, SourceState};
-use crate::ui::{Theme, fit_headline, truncate};
+use crate::model::{Model, PaneId, SourceId, SourceState};
+use crate::shared::action::Action;
+use crate::text::{age, fit_headline, truncate};
+use crate::ui::table::{Column, Table, laid_out};
 
-pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
-    let state = &model.api.state;
-    let title = model.overview_filter.title("Overview");
-    let block = pane_block(&title, state, Some(model.findings.len()), theme, now);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let all = model.sources();
-    // every source when they fit in a third of the pane; otherwise a one-line tally and only the
-    // sources that are not ok, so the findings keep the room. An opt-in source that is off (etcd
-    // exec) is neither: the tally leaves it out.
-    let budget = usize::from(inner.height / 3).max(2);
-    let (sources, tally): (Vec<_>, Option<String>) = if all.len() < budget {
-        (all, None)
-    } else {
-        let counted: Vec<_> = all
-            .into_iter()
-            .filter(|(id, s)| !(id.is_opt_in() && matches!(s, SourceState::NotConfigured { .. })))
-            .collect();
-        let ok = counted.iter().filter(|(_, s)| s.is_ok()).count();
-        let not_ok: Vec<_> = counted
-            .iter()
-            .filter(|(_, s)| !s.is_ok())
-            .cloned()
-            .collect();
-        let shown = not_ok.len().min(budget.saturating_sub(2));
-        let more = not_ok.len() - shown;
-        let mut t = format!("sources: {ok} of {} ok", counted.len());
-        if !not_ok.is_empty() {
-            t.push_str(&format!("; {} not ok", not_ok.len()));
-            if more > 0 {
-                t.push_str(&format!(" ({more} more not shown)"));
-            }
-        }
-        (not_ok.into_iter().take(shown).collect(), Some(t))
-    };
-    let table_rows = if sources.is_empty() {
-        0
-    } else {
-        sources.len() as u16 + 1
-    };
-    let [summary, findings, tally_area, src] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(3),
-        Constraint::Length(u16::from(tally.is_some())),
-        Constraint::Length(table_rows),
-    ])
-    .areas(inner);
-    if let Some(t) = &tally {
-        frame.render_widget(
-            Paragraph::new(Line::from(Span::styled(
-                truncate(t, usize::from(tally_area.width)),
-                theme.muted(),
-            ))),
-            tally_area,
-        );
+pub struct Overview;
+pub const PANE: Overview = Overview;
+
+impl Pane for Overview {
+    fn id(&self) -> PaneId {
+        PaneId::Overview
     }
 
-    frame.render_widget(
-        Paragraph::new(Line::from(Span::styled(
-            truncate(&summary_line(model), usize::from(summary.width)),
-            theme.muted(),
-        ))),
-        summary,
-    );
+    fn state<'m>(&self, model: &'m Model) -> &'m SourceState {
+        &model.api.state
+    }
 
-    if model.findings.is_empty() {
-        let text = if state.is_ok() {
-            "No findings from the sources that answer."
+    fn row_count(&self, model: &Model, _: &Derived) -> usize {
+        model.overview_rows().len()
+    }
+
+    fn count(&self, model: &Model, _: &Derived) -> Option<usize> {
+        Some(model.findings.len())
+    }
+
+    fn is_empty(&self, _: &Model, _: &Derived) -> bool {
+        false
+    }
+
+    filter_at!(overview_filter);
+
+    fn body(&self, frame: &mut Frame, area: Rect, cx: &Cx) {
+        let (model, theme) = (cx.model, cx.theme);
+        let (sources, tally) = sources_shown(model, area);
+        let table_rows = if sources.is_empty() {
+            0
         } else {
-            "No findings yet: waiting for sources."
+            sources.len() as u16 + 1
         };
-        frame.render_widget(Paragraph::new(Span::styled(text, theme.ok())), findings);
-    } else {
-        draw_findings(frame, findings, model, theme);
+        let [summary, findings, tally_area, src] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(3),
+            Constraint::Length(u16::from(tally.is_some())),
+            Constraint::Length(table_rows),
+        ])
+        .areas(area);
+        if let Some(t) = &tally {
+            let text = truncate(t, usize::from(tally_area.width));
+            frame.render_widget(Paragraph::new(Span::styled(text, theme.muted())), tally_area);
+        }
+        let text = truncate(&summary_line(model), usize::from(summary.width));
+        frame.render_widget(Paragraph::new(Span::styled(text, theme.muted())), summary);
+        if model.findings.is_empty() {
+            let text = if model.api.state.is_ok() {
+                "No findings from the sources that answer."
+            } else {
+                "No findings yet: waiting for sources."
+            };
+            frame.render_widget(Paragraph::new(Span::styled(text, theme.ok())), findings);
+        } else {
+            draw_findings(frame, findings, cx);
+        }
+        sources_table(cx).draw_slice(frame, src, &sources, None, theme);
     }
 
-    let rows = sources.iter().map(|(id, st)| {
-        let last = st
-            .last_ok()
-            .map(|t| format!("{} ago", age(now, t)))
-            .unwrap_or_else(|| "never".into());
-        Row::new(vec![
-            Span::raw(id.name()),
-            Span::styled(st.label(now), theme.state(st)),
-            Span::raw(last),
-            Span::styled(st.error_text().unwrap_or("").to_string(), theme.muted()),
-        ])
-    });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(17),
-            Constraint::Length(24),
-            Constraint::Length(10),
-            Constraint::Min(10),
-        ],
-    )
-    .header(Row::new(vec!["SOURCE", "STATE", "LAST OK", "DETAIL"]).style(theme.header()));
-    frame.render_widget(table, src);
+    fn report(&self, model: &Model, _now: DateTime<Utc>, out: &mut Map<String, Value>) {
+        out.insert("rows".into(), Value::from(model.findings.len()));
+    }
+}
+
+/// Every source when they fit in a third of the pane; otherwise a one-line tally and only the
+/// sources that are not ok, so the findings keep the room. An opt-in source that is off (etcd
+/// exec) is neither: the tally leaves it out.
+fn sources_shown(model: &Model, area: Rect) -> (Vec<(SourceId, &SourceState)>, Option<String>) {
+    let all = model.sources();
+    let budget = usize::from(area.height / 3).max(2);
+    if all.len() < budget {
+        return (all, None);
+    }
+    let counted: Vec<_> = all
+        .into_iter()
+        .filter(|(id, s)| !(id.is_opt_in() && matches!(s, SourceState::NotConfigured { .. })))
+        .collect();
+    let ok = counted.iter().filter(|(_, s)| s.is_ok()).count();
+    let not_ok: Vec<_> = counted
+        .iter()
+        .filter(|(_, s)| !s.is_ok())
+        .cloned()
+        .collect();
+    let shown = not_ok.len().min(budget.saturating_sub(2));
+    let more = not_ok.len() - shown;
+    let mut t = format!("sources: {ok} of {} ok", counted.len());
+    if !not_ok.is_empty() {
+        t.push_str(&format!("; {} not ok", not_ok.len()));
+        if more > 0 {
+            t.push_str(&format!(" ({more} more not shown)"));
+        }
+    }
+    (not_ok.into_iter().take(shown).collect(), Some(t))
+}
+
+type SourceLine<'a> = (SourceId, &'a SourceState);
+
+fn sources_table<'a>(cx: &'a Cx) -> Table<'a, SourceLine<'a>> {
+    let (theme, now) = (cx.theme, cx.now);
+    Table::new(vec![
+        Column::new("SOURCE", Constraint::Length(17), |(id, _): &SourceLine| {
+            Span::raw(id.name())
+        }),
+        Column::new("STATE", Constraint::Length(24), move |(_, st): &SourceLine| {
+            Span::styled(st.label(now), theme.state(st))
+        }),
+        Column::new("LAST OK", Constraint::Length(10), move |(_, st): &SourceLine| {
+            Span::raw(
+                st.last_ok()
+                    .map(|t| format!("{} ago", age(now, t)))
+                    .unwrap_or_else(|| "never".into()),
+            )
+        }),
+        Column::new("DETAIL", Constraint::Min(10), move |(_, st): &SourceLine| {
+            Span::styled(st.error_text().unwrap_or("").to_string(), theme.muted())
+        }),
+    ])
 }
 
 /// `cluster URL · v1.28.9+rke2r1 · RKE2 · 5 nodes (1 not ready) · context X`.
@@ -122,9 +143,9 @@ pub fn summary_line(model: &Model) -> String {
         return "no Kubernetes cluster configured".to_string();
     };
     let version = model.api.version.as_deref().unwrap_or("version unknown");
-    let dist = crate::etcd::runbook::detect(model).platform;
+    let dist = crate::diagnose::runbook::detect(model).platform;
     let dist = match dist {
-        crate::etcd::runbook::Platform::Unknown => "other",
+        crate::diagnose::runbook::Platform::Unknown => "other",
         p => p.name(),
     };
     let nodes = model.nodes.store.len();
@@ -159,70 +180,71 @@ pub fn keys_for(model: &Model, f: &Finding) -> String {
     k
 }
 
-fn draw_findings(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
+/// A finding in the Overview's order: its index and its depth under its cause.
+type FindingLine = (usize, usize);
+
+/// The findings, root causes first with what they explain under them; the why column only where it
+/// has room.
+fn draw_findings(frame: &mut Frame, area: Rect, cx: &Cx) {
+    let model = cx.model;
     let order = model.overview_rows();
-    let height = usize::from(area.height.saturating_sub(1));
     let sel = model.ui.selected[PaneId::Overview.index()];
-    let off = scroll_offset(sel, height, order.len());
+    findings_table(cx, area.width).draw_slice(frame, area, &order, Some(sel), cx.theme);
+}
+
+fn findings_table<'a>(cx: &'a Cx, width: u16) -> Table<'a, FindingLine> {
+    let (model, theme) = (cx.model, cx.theme);
     // the why column only where it has room
-    let wide = area.width >= 120;
-    let (widths, header) = if wide {
-        (
-            vec![
-                Constraint::Length(9),
-                Constraint::Percentage(50),
-                Constraint::Min(20),
-                Constraint::Length(9),
-            ],
-            vec!["SEVERITY", "FINDING (root causes first)", "WHY", "KEYS"],
-        )
+    let wide = width >= 120;
+    let widths = if wide {
+        vec![
+            Constraint::Length(9),
+            Constraint::Percentage(50),
+            Constraint::Min(20),
+            Constraint::Length(9),
+        ]
     } else {
-        (
-            vec![
-                Constraint::Length(9),
-                Constraint::Min(20),
-                Constraint::Length(9),
-            ],
-            vec!["SEVERITY", "FINDING (causes first)", "KEYS"],
-        )
+        vec![
+            Constraint::Length(9),
+            Constraint::Min(20),
+            Constraint::Length(9),
+        ]
     };
-    // the finding column's width as the table lays it out (one column of spacing, from the left)
-    let title_width = Layout::horizontal(widths.clone())
-        .flex(ratatui::layout::Flex::Start)
-        .spacing(1)
-        .split(Rect::new(0, 0, area.width, 1))[1]
-        .width;
-    let rows = order
-        .iter()
-        .enumerate()
-        .skip(off)
-        .take(height)
-        .map(|(row, (i, depth))| {
-            let f = &model.findings[*i];
-            let style = if row == sel {
-                theme.selected()
-            } else {
-                Default::default()
-            };
-            let indent = if *depth == 0 {
-                String::new()
-            } else {
-                format!("{}└ ", "  ".repeat(depth - 1))
-            };
-            // the headline stays whole; only the detail after its colon gives way
-            let room = usize::from(title_width).saturating_sub(indent.chars().count());
-            let title = format!("{indent}{}", fit_headline(&f.title, room));
-            let mut cells = vec![
-                Span::styled(f.severity.name(), theme.severity(f.severity)),
-                Span::raw(title),
-            ];
-            if wide {
-                let why = f.evidence.first().cloned().unwrap_or_default();
-                cells.push(Span::styled(why, theme.muted()));
-            }
-            cells.push(Span::raw(keys_for(model, f)));
-            Row::new(cells).style(style)
-        });
-    let table = Table::new(rows, widths).header(Row::new(header).style(theme.header()));
-    frame.render_widget(table, area);
+    let title_width = usize::from(laid_out(&widths, width)[1]);
+    let severity = Column::new("SEVERITY", widths[0], move |(i, _): &FindingLine| {
+        let f = &model.findings[*i];
+        Span::styled(f.severity.name(), theme.severity(f.severity))
+    });
+    // the headline stays whole; only the detail after its colon gives way
+    let title = move |(i, depth): &FindingLine| {
+        let f = &model.findings[*i];
+        let indent = if *depth == 0 {
+            String::new()
+        } else {
+            format!("{}└ ", "  ".repeat(depth - 1))
+        };
+        let room = title_width.saturating_sub(indent.chars().count());
+        Span::raw(format!("{indent}{}", fit_headline(&f.title, room)))
+    };
+    let keys = Column::new("KEYS", widths[widths.len() - 1], move |(i, _): &FindingLine| {
+        Span::raw(keys_for(model, &model.findings[*i]))
+    });
+    let columns = if wide {
+        vec![
+            severity,
+            Column::new("FINDING (root causes first)", widths[1], title),
+            Column::new("WHY", widths[2], move |(i, _): &FindingLine| {
+                let why = model.findings[*i].evidence.first().cloned().unwrap_or_default();
+                Span::styled(why, theme.muted())
+            }),
+            keys,
+        ]
+    } else {
+        vec![
+            severity,
+            Column::new("FINDING (causes first)", widths[1], title),
+            keys,
+        ]
+    };
+    Table::new(columns)
 }

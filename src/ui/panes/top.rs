@@ -1,32 +1,115 @@
-//! Top: usage against requests and limits, per pod or grouped by owner.
+//! Top: usage against requests and limits, per pod or grouped by owner. Only the rows on screen are
+//! built (the order of all of them is kept by the loop). A row's memory takes the colour of the
+//! worst finding about its pod or workload.
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::widgets::Paragraph;
+use serde_json::{Map, Value, json};
 
-use super::{pane_block, scroll_offset, state_body};
+use super::{Cx, Pane, Proposal};
+use crate::derived::Derived;
 use crate::model::quantity::{fmt_bytes, fmt_cpu};
+use crate::model::top::{TopRow, actions};
 use crate::model::{Model, PaneId, SourceState};
-use crate::ui::Theme;
+use crate::shared::action::Action;
+use crate::shared::finding::Severity;
+use crate::shared::finding::Severities;
+use crate::text::age;
+use crate::ui::table::{Column, Table};
 
-pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
-    let top = &model.top;
-    // only the rows on screen are built: the order of all of them is cached in the model, and its
-    // length is the count (`row_count` would walk every pod to count without ordering them)
-    let total = top.view(0, 0).0;
-    let title = top.filter.title("Top");
-    let block = pane_block(&title, &top.state, Some(total), theme, now);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    if total == 0 {
-        state_body(frame, inner, &top.state, theme, now);
-        return;
+/// Below this width the table trades CPU, %REQ and OWNER for the health columns.
+const WIDE: u16 = 120;
+
+pub struct Top;
+pub const PANE: Top = Top;
+
+impl Pane for Top {
+    fn id(&self) -> PaneId {
+        PaneId::Top
     }
-    let [bar, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+
+    fn state<'m>(&self, model: &'m Model) -> &'m SourceState {
+        &model.top.state
+    }
+
+    /// From the kept order's length (`TopModel::row_count` would walk every pod to count them).
+    fn row_count(&self, model: &Model, derived: &Derived) -> usize {
+        model.top.count_in(&derived.top)
+    }
+
+    filter_at!(top.filter);
+
+    fn view_action(&self, model: &mut Model, action: Action) -> bool {
+        match action {
+            Action::Sort => model.top.sort = model.top.sort.next(),
+            Action::Group => {
+                model.top.grouped = !model.top.grouped;
+                model.ui.selected[PaneId::Top.index()] = 0;
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn propose(
+        &self,
+        model: &Model,
+        derived: &Derived,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Option<Result<Proposal, String>> {
+        let p = actions::proposal(model, &derived.top, action, now)?;
+        Some(p.map(|(mutation, current)| Proposal { mutation, current }))
+    }
+
+    fn body(&self, frame: &mut Frame, area: Rect, cx: &Cx) {
+        let [bar, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        frame.render_widget(Paragraph::new(Line::from(bar_spans(cx))), bar);
+        let (top, order) = (&cx.model.top, &cx.derived.top);
+        let total = top.count_in(order);
+        let sel = cx.model.ui.selected[PaneId::Top.index()];
+        let severities = &cx.derived.severities;
+        let window = |offset, n| top.view_in(order, offset, n).1;
+        table(cx, severities, body.width >= WIDE).draw(
+            frame,
+            body,
+            total,
+            window,
+            Some(sel),
+            cx.theme,
+        );
+    }
+
+    fn report(&self, model: &Model, _now: DateTime<Utc>, out: &mut Map<String, Value>) {
+        if !model.top.pods.synced {
+            return;
+        }
+        let rows = model.top.rows().into_iter().map(|r| {
+            json!({
+                "namespace": r.namespace,
+                "name": r.name,
+                "owner": r.workload.as_ref().map(|w| format!("{}/{}", w.kind, w.name)),
+                "node": r.node,
+                "cpu_m": r.cpu_m,
+                "memory_bytes": r.mem_b,
+                "memory_pct_of_request": r.pct_of(r.req_mem_b),
+                "memory_pct_of_limit": r.pct_of(r.lim_mem_b),
+                "restarts": r.restarts,
+                "no_limits": r.no_limits,
+            })
+        });
+        out.insert("rows".into(), Value::Array(rows.collect()));
+    }
+}
+
+/// `pods · sort: memory · metrics 12s old`.
+fn bar_spans<'a>(cx: &Cx<'a>) -> Vec<Span<'a>> {
+    let (top, theme) = (&cx.model.top, cx.theme);
     let metrics = match &top.metrics_state {
-        SourceState::Ok { at } => format!("metrics {} old", crate::model::store::age(now, *at)),
+        SourceState::Ok { at } => format!("metrics {} old", age(cx.now, *at)),
         SourceState::Loading { .. } => "metrics loading".into(),
         other => format!(
             "no metrics: {}",
@@ -38,133 +121,105 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: Da
     } else {
         theme.warning()
     };
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(
-                format!(
-                    "{} · sort: {} · ",
-                    if top.grouped { "by owner" } else { "pods" },
-                    top.sort.name()
-                ),
-                theme.muted(),
+    vec![
+        Span::styled(
+            format!(
+                "{} · sort: {} · ",
+                if top.grouped { "by owner" } else { "pods" },
+                top.sort.name()
             ),
-            Span::styled(metrics, metrics_style),
-        ])),
-        bar,
-    );
-    let height = usize::from(body.height.saturating_sub(1));
-    let sel = model.ui.selected[PaneId::Top.index()];
-    let off = scroll_offset(sel, height, total);
-    let dash = || "-".to_string();
-    // narrow terminals trade CPU, %REQ and OWNER for the health columns
-    let narrow = body.width < 120;
-    let keep = |i: usize| !(narrow && (i == 3 || i == 5 || i == 9));
-    let pick = |v: Vec<Span<'static>>| -> Vec<Span<'static>> {
-        v.into_iter()
-            .enumerate()
-            .filter(|(i, _)| keep(*i))
-            .map(|(_, c)| c)
-            .collect()
-    };
-    let shown = top.rows_window(off, height);
-    let rows = shown.iter().enumerate().map(|(i, r)| {
-        let i = i + off;
-        let lim_pct = r.pct_of(r.lim_mem_b);
-        let style = if lim_pct.is_some_and(|p| p >= 90) {
-            theme.critical()
-        } else if r.no_limits {
-            theme.warning()
-        } else {
-            theme.ok()
-        };
-        let owner = r
-            .workload
-            .as_ref()
-            .map(|w| {
-                if top.grouped {
-                    w.kind.clone()
-                } else {
-                    format!("{}/{}", w.kind, w.name)
-                }
-            })
-            .unwrap_or_default();
-        let name = if top.grouped {
-            format!("{}/{} ({})", r.namespace, r.name, r.pods)
-        } else {
-            format!("{}/{}", r.namespace, r.name)
-        };
-        let health = if r.unhealthy() {
-            theme.warning()
-        } else {
-            theme.ok()
-        };
-        let row = Row::new(pick(vec![
-            Span::raw(name),
-            Span::styled(r.status.clone(), health),
-            Span::styled(r.ready.clone(), health),
-            Span::raw(r.cpu_m.map(fmt_cpu).unwrap_or_else(dash)),
-            Span::styled(r.mem_b.map(fmt_bytes).unwrap_or_else(dash), style),
-            Span::raw(
-                r.pct_of(r.req_mem_b)
-                    .map(|p| format!("{p}%"))
-                    .unwrap_or_else(dash),
-            ),
-            Span::styled(
-                match (lim_pct, r.lim_mem_b) {
-                    (Some(p), _) => format!("{p}%"),
-                    (None, None) => "none".into(),
-                    (None, Some(_)) => dash(),
-                },
-                style,
-            ),
-            Span::raw(r.restarts.to_string()),
-            Span::raw(r.node.clone()),
-            Span::raw(owner),
-        ]));
-        if i == sel {
-            row.style(theme.selected())
-        } else {
-            row
-        }
+            theme.muted(),
+        ),
+        Span::styled(metrics, metrics_style),
+    ]
+}
+
+/// The worst finding about a row: its workload, and for a pod row the pod too.
+fn worst(severities: &Severities, grouped: bool, r: &TopRow) -> Option<Severity> {
+    let workload = r.workload.as_ref().and_then(|w| {
+        severities.of_object(&w.kind, Some(&w.namespace), &w.name, None)
     });
-    let widths: Vec<Constraint> = [
-        Constraint::Min(24),
-        Constraint::Length(16),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(5),
-        Constraint::Length(4),
-        Constraint::Length(14),
-        Constraint::Min(12),
-    ]
-    .into_iter()
-    .enumerate()
-    .filter(|(i, _)| keep(*i))
-    .map(|(_, c)| c)
-    .collect();
-    let headers: Vec<&str> = vec![
-        if top.grouped {
-            "WORKLOAD (PODS)"
+    let pod = (!grouped)
+        .then(|| severities.of_object("Pod", Some(&r.namespace), &r.name, None))
+        .flatten();
+    workload.into_iter().chain(pod).min()
+}
+
+fn table<'a>(cx: &'a Cx, severities: &'a Severities, wide: bool) -> Table<'a, TopRow> {
+    let (theme, grouped) = (cx.theme, cx.model.top.grouped);
+    let style = move |r: &TopRow| theme.finding(worst(severities, grouped, r));
+    let health = move |r: &TopRow| {
+        if r.unhealthy() {
+            theme.warning()
         } else {
-            "POD"
-        },
-        "STATUS",
-        "READY",
-        "CPU",
-        "MEM",
-        "%REQ",
-        "%LIM",
-        "RST",
-        "NODE",
-        "OWNER",
-    ]
-    .into_iter()
-    .enumerate()
-    .filter(|(i, _)| keep(*i))
-    .map(|(_, h)| h)
-    .collect();
-    let table = Table::new(rows, widths).header(Row::new(headers).style(theme.header()));
-    frame.render_widget(table, body);
+            theme.ok()
+        }
+    };
+    let dash = || "-".to_string();
+    let mut columns = vec![
+        Column::new(
+            if grouped { "WORKLOAD (PODS)" } else { "POD" },
+            Constraint::Min(24),
+            move |r: &TopRow| {
+                Span::raw(if grouped {
+                    format!("{}/{} ({})", r.namespace, r.name, r.pods)
+                } else {
+                    format!("{}/{}", r.namespace, r.name)
+                })
+            },
+        ),
+        Column::new("STATUS", Constraint::Length(16), move |r: &TopRow| {
+            Span::styled(r.status.clone(), health(r))
+        }),
+        Column::new("READY", Constraint::Length(5), move |r: &TopRow| {
+            Span::styled(r.ready.clone(), health(r))
+        }),
+    ];
+    if wide {
+        columns.push(Column::new("CPU", Constraint::Length(6), move |r: &TopRow| {
+            Span::raw(r.cpu_m.map(fmt_cpu).unwrap_or_else(dash))
+        }));
+    }
+    columns.push(Column::new("MEM", Constraint::Length(8), move |r: &TopRow| {
+        Span::styled(r.mem_b.map(fmt_bytes).unwrap_or_else(dash), style(r))
+    }));
+    if wide {
+        columns.push(Column::new("%REQ", Constraint::Length(6), move |r: &TopRow| {
+            let pct = r.pct_of(r.req_mem_b);
+            Span::raw(pct.map(|p| format!("{p}%")).unwrap_or_else(dash))
+        }));
+    }
+    columns.extend([
+        Column::new("%LIM", Constraint::Length(5), move |r: &TopRow| {
+            let text = match (r.pct_of(r.lim_mem_b), r.lim_mem_b) {
+                (Some(p), _) => format!("{p}%"),
+                (None, None) => "none".into(),
+                (None, Some(_)) => dash(),
+            };
+            Span::styled(text, style(r))
+        }),
+        Column::new("RST", Constraint::Length(4), |r: &TopRow| {
+            Span::raw(r.restarts.to_string())
+        }),
+        Column::new("NODE", Constraint::Length(14), |r: &TopRow| {
+            Span::raw(r.node.clone())
+        }),
+    ]);
+    if wide {
+        columns.push(Column::new("OWNER", Constraint::Min(12), move |r: &TopRow| {
+            Span::raw(
+                r.workload
+                    .as_ref()
+                    .map(|w| {
+                        if grouped {
+                            w.kind.clone()
+                        } else {
+                            format!("{}/{}", w.kind, w.name)
+                        }
+                    })
+                    .unwrap_or_default(),
+            )
+        }));
+    }
+    Table::new(columns)
 }

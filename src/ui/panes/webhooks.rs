@@ -5,105 +5,119 @@ use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
+use serde_json::{Map, Value};
 
-use super::{pane_block, scroll_offset, state_body};
-use crate::action::Action;
-use crate::diagnose::webhooks::{blocked_namespaces, self_blocking};
-use crate::model::{Model, PaneId};
-use crate::ui::{Theme, truncate};
+use super::{Cx, Pane, Proposal};
+use crate::derived::Derived;
+use crate::diagnose::webhooks::{blocked_namespaces, report_rows, self_blocking};
+use crate::model::webhooks::{WebhookConfigRow, WebhookRow};
+use crate::model::{Model, PaneId, SourceState};
+use crate::shared::action::Action;
+use crate::text::truncate;
+use crate::shared::finding::Severities;
+use crate::ui::Theme;
+use crate::ui::table::{Column, Table};
 
-pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
-    let wm = &model.webhooks;
-    let shown = wm.shown();
-    let total = shown.len();
-    let title = wm.filter.title("Webhooks");
-    let block = pane_block(&title, &wm.state, Some(total), theme, now);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    if wm.row_count() == 0 {
-        state_body(frame, inner, &wm.state, theme, now);
-        return;
+type WebhookLine<'a> = (&'a WebhookConfigRow, usize, &'a WebhookRow);
+
+pub struct Webhooks;
+pub const PANE: Webhooks = Webhooks;
+
+impl Pane for Webhooks {
+    fn id(&self) -> PaneId {
+        PaneId::Webhooks
     }
-    let detail_h = (inner.height / 2).clamp(4, 14);
-    let [table_area, detail] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(inner);
-    let height = usize::from(table_area.height.saturating_sub(1));
-    let sel = model.ui.selected[PaneId::Webhooks.index()];
-    let off = scroll_offset(sel, height, total);
-    let rows = shown
-        .iter()
-        .copied()
-        .enumerate()
-        .skip(off)
-        .take(height)
-        .map(|(i, (c, _, w))| {
+
+    fn state<'m>(&self, model: &'m Model) -> &'m SourceState {
+        &model.webhooks.state
+    }
+
+    fn row_count(&self, model: &Model, _: &Derived) -> usize {
+        model.webhooks.shown().len()
+    }
+
+    fn is_empty(&self, model: &Model, _: &Derived) -> bool {
+        model.webhooks.row_count() == 0
+    }
+
+    filter_at!(webhooks.filter);
+
+    fn propose(
+        &self,
+        model: &Model,
+        _: &Derived,
+        action: Action,
+        _: DateTime<Utc>,
+    ) -> Option<Result<Proposal, String>> {
+        super::namespaces::pane_write(model, action)
+    }
+
+    fn body(&self, frame: &mut Frame, area: Rect, cx: &Cx) {
+        let detail_h = (area.height / 2).clamp(4, 14);
+        let [table_area, detail] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(area);
+        let sel = cx.model.ui.selected[PaneId::Webhooks.index()];
+        let rows = cx.model.webhooks.shown();
+        let severities = &cx.derived.severities;
+        table(cx, severities).draw_slice(frame, table_area, &rows, Some(sel), cx.theme);
+        draw_detail(frame, detail, cx.model, sel, cx.theme);
+    }
+
+    fn report(&self, model: &Model, _now: DateTime<Utc>, out: &mut Map<String, Value>) {
+        if model.webhooks.validating.synced {
+            out.insert("rows".into(), report_rows(model));
+        }
+    }
+}
+
+/// The webhooks table; the policy takes the colour of the webhook's worst finding (blocking,
+/// failing open), the backend red while it has no ready endpoint.
+fn table<'a>(cx: &'a Cx, severities: &'a Severities) -> Table<'a, WebhookLine<'a>> {
+    let (model, theme) = (cx.model, cx.theme);
+    let wm = &model.webhooks;
+    Table::new(vec![
+        Column::new("WEBHOOK", Constraint::Min(18), |(_, _, w): &WebhookLine| {
+            Span::raw(w.name.clone())
+        }),
+        Column::new("KIND", Constraint::Length(10), |(c, _, _): &WebhookLine| {
+            Span::raw(c.kind.short())
+        }),
+        Column::new("POLICY", Constraint::Length(6), move |(c, _, w): &WebhookLine| {
+            let worst = severities.of_object(c.kind.config_kind(), None, &c.name, Some(&w.name));
+            Span::styled(w.failure_policy.clone(), theme.finding(worst))
+        }),
+        Column::new("TIME", Constraint::Length(4), |(_, _, w): &WebhookLine| {
+            Span::raw(format!("{}s", w.timeout_seconds))
+        }),
+        Column::new("BACKEND", Constraint::Length(10), move |(_, _, w): &WebhookLine| {
             let reach = wm.reach(w);
-            let fail = w.failure_policy != "Ignore";
-            let pods = w.matches("CREATE", "pods");
-            let policy_style = if fail && reach.down() {
+            let style = if reach.down() {
                 theme.critical()
-            } else if !fail && reach.down() {
-                theme.warning()
             } else {
-                theme.ok()
+                theme.muted()
             };
-            let blocked = if fail && reach.down() && pods {
+            Span::styled(reach.label(), style)
+        }),
+        Column::new("PODS", Constraint::Length(4), |(_, _, w): &WebhookLine| {
+            Span::raw(if w.matches("CREATE", "pods") {
+                "yes"
+            } else {
+                "no"
+            })
+        }),
+        Column::new("BLOCKS", Constraint::Length(7), move |(_, _, w): &WebhookLine| {
+            let blocks = w.failure_policy != "Ignore" && wm.reach(w).down() && w.matches("CREATE", "pods");
+            Span::raw(if blocks {
                 blocked_namespaces(model, w).len().to_string()
             } else {
                 "-".into()
-            };
-            let row = Row::new(vec![
-                Span::raw(w.name.clone()),
-                Span::raw(c.kind.short()),
-                Span::styled(w.failure_policy.clone(), policy_style),
-                Span::raw(format!("{}s", w.timeout_seconds)),
-                Span::styled(
-                    reach.label(),
-                    if reach.down() {
-                        theme.critical()
-                    } else {
-                        theme.muted()
-                    },
-                ),
-                Span::raw(if pods { "yes" } else { "no" }),
-                Span::raw(blocked),
-                Span::raw(c.name.clone()),
-            ]);
-            if i == sel {
-                row.style(theme.selected())
-            } else {
-                row
-            }
-        });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(18),
-            Constraint::Length(10),
-            Constraint::Length(6),
-            Constraint::Length(4),
-            Constraint::Length(10),
-            Constraint::Length(4),
-            Constraint::Length(7),
-            Constraint::Min(12),
-        ],
-    )
-    .header(
-        Row::new(vec![
-            "WEBHOOK",
-            "KIND",
-            "POLICY",
-            "TIME",
-            "BACKEND",
-            "PODS",
-            "BLOCKS",
-            "CONFIGURATION",
-        ])
-        .style(theme.header()),
-    );
-    frame.render_widget(table, table_area);
-    draw_detail(frame, detail, model, sel, theme);
+            })
+        }),
+        Column::new("CONFIGURATION", Constraint::Min(12), |(c, _, _): &WebhookLine| {
+            Span::raw(c.name.clone())
+        }),
+    ])
 }
 
 fn draw_detail(frame: &mut Frame, area: Rect, model: &Model, sel: usize, theme: &Theme) {
@@ -171,6 +185,20 @@ fn draw_detail(frame: &mut Frame, area: Rect, model: &Model, sel: usize, theme: 
             theme.critical(),
         )));
     }
+    lines.extend(detail_tail(model, c, w, width, theme));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+}
+
+/// The detail's last lines: the failed-call events, ktriage's last action, the keys.
+fn detail_tail<'a>(
+    model: &Model,
+    c: &WebhookConfigRow,
+    w: &WebhookRow,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let wm = &model.webhooks;
+    let mut lines = Vec::new();
     let events: Vec<_> = wm.events_for(&w.name).collect();
     if !events.is_empty() {
         let total: i32 = events.iter().map(|e| e.count).sum();
@@ -190,7 +218,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, model: &Model, sel: usize, theme: 
             theme.muted(),
         )));
     }
-    let hint = super::namespaces::hint(
+    let hint = super::hint(
         model,
         PaneId::Webhooks,
         &[
@@ -205,5 +233,5 @@ fn draw_detail(frame: &mut Frame, area: Rect, model: &Model, sel: usize, theme: 
     if !hint.is_empty() {
         lines.push(Line::from(Span::styled(hint, theme.accent())));
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+    lines
 }

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use crate::etcd::logs;
-use crate::model::store::age;
+use crate::text::age;
 use crate::model::{Model, SourceState};
 use crate::ui::Theme;
 

@@ -4,8 +4,8 @@ use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::action::Action;
-use crate::model::PaneId;
+use super::action::Action;
+use super::pane::PaneId;
 
 /// A key with its modifiers, as written in the config (`ctrl-c`, `G`, `backtab`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::probe::EndpointProbe;
+use super::Finding;
 use super::runbook::{Detected, Platform, Runbook, Step, step};
-use super::wire::{Status, hex, same_url};
-use crate::diagnose::Finding;
+use crate::etcd::probe::EndpointProbe;
+use crate::etcd::wire::{Status, hex, same_url};
 use crate::model::Model;
 
 fn detail(f: &Finding, k: &str) -> Option<String> {
@@ -182,7 +182,7 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
         .filter(|s| hex(s.header.cluster_id) == maj)
         .max_by_key(|s| s.is_leader());
     let (where_, ctl) = majority_etcdctl(model, p, island_node.as_deref());
-    let join = model
+    let join: String = model
         .etcd
         .pods
         .iter()
@@ -198,6 +198,57 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
         ),
         None,
     )];
+    let side = Sides {
+        stale,
+        island,
+        island_node,
+        where_,
+        ctl,
+        join,
+    };
+    steps.extend(keep_majority(model, f, p, &side));
+    if matches!(p, Platform::Rke2 | Platform::K3s) {
+        steps.extend(keep_island(model, p, &side));
+    }
+    steps.push(step(
+        "Check: every member answers with one cluster ID",
+        Some(format!("{} endpoint status --cluster -w table", side.ctl)),
+    ));
+    Runbook {
+        title: format!(
+            "etcd split brain: choose a side, then remove and rejoin the other ({})",
+            p.name()
+        ),
+        detected: d,
+        steps: with_etcdctl_install(p, model, steps),
+    }
+}
+
+/// The two sides of a split brain as the steps name them.
+struct Sides {
+    /// The majority's entry for the island (the ID to remove).
+    stale: String,
+    /// The island, by node where known.
+    island: String,
+    island_node: Option<String>,
+    /// Where etcdctl runs on the majority, and how.
+    where_: String,
+    ctl: String,
+    /// A majority server the island rejoins.
+    join: String,
+}
+
+/// Keep the majority: remove the island's entry, wipe the island and rejoin it.
+fn keep_majority(model: &Model, f: &Finding, p: Platform, side: &Sides) -> Vec<Step> {
+    let Sides {
+        stale,
+        island,
+        where_,
+        ctl,
+        join,
+        ..
+    } = side;
+    let mut steps = Vec::new();
     if p == Platform::Rke1 {
         steps.push(step("Keep the majority: let RKE reconcile etcd (Rancher-managed: edit and save the cluster)", Some("rke up --config cluster.yml".into())));
         steps.push(step(
@@ -224,7 +275,7 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
                     Some(format!("systemctl stop {}", p.service())),
                 ));
                 steps.push(step("Move its etcd data directory aside", Some(moved(p))));
-                steps.extend(bootstrap_caveat(model, p, &island, &join));
+                steps.extend(bootstrap_caveat(model, p, island, join));
                 steps.push(step(
                     format!("Start it: it joins {join}'s cluster as a new member"),
                     Some(format!("systemctl start {}", p.service())),
@@ -252,42 +303,36 @@ pub fn split_brain(model: &Model, f: &Finding, d: Detected) -> Runbook {
             }
         }
     }
-    if matches!(p, Platform::Rke2 | Platform::K3s) {
-        steps.push(step(
-            format!(
-                "Keep the island instead: stop the server on every other server ({})",
-                servers(model)
-                    .into_iter()
-                    .filter(|s| Some(s) != island_node.as_ref())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Some(format!("systemctl stop {}", p.service())),
-        ));
-        steps.push(step(format!("then on {island}: reset etcd to a one-member cluster that keeps all its data (no restore path)"), Some(format!("systemctl stop {1} && {0} server --cluster-reset && systemctl start {1}", p.dist(), p.service()))));
-        steps.push(step(
-            format!("then on every other server: move its etcd data aside, point it at {island} (its server: line replaced, its token: line kept) and start it"),
-            Some(format!(
-                "{moved} && sed -i '/^server:/d' /etc/rancher/{dist}/config.yaml && echo 'server: {url}' >> /etc/rancher/{dist}/config.yaml && systemctl start {svc}",
-                moved = moved(p),
-                dist = p.dist(),
-                url = p.join_url(&island_node.as_deref().map(|n| node_ip(model, n)).unwrap_or_else(|| format!("<{island}'s address>"))),
-                svc = p.service()
-            )),
-        ));
-    }
+    steps
+}
+
+/// Keep the island instead (RKE2/k3s): stop the others, reset etcd on the island, rejoin the rest.
+fn keep_island(model: &Model, p: Platform, side: &Sides) -> Vec<Step> {
+    let (island, island_node) = (&side.island, &side.island_node);
+    let mut steps = Vec::new();
     steps.push(step(
-        "Check: every member answers with one cluster ID",
-        Some(format!("{ctl} endpoint status --cluster -w table")),
-    ));
-    Runbook {
-        title: format!(
-            "etcd split brain: choose a side, then remove and rejoin the other ({})",
-            p.name()
+        format!(
+            "Keep the island instead: stop the server on every other server ({})",
+            servers(model)
+                .into_iter()
+                .filter(|s| Some(s) != island_node.as_ref())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        detected: d,
-        steps: with_etcdctl_install(p, model, steps),
-    }
+        Some(format!("systemctl stop {}", p.service())),
+    ));
+    steps.push(step(format!("then on {island}: reset etcd to a one-member cluster that keeps all its data (no restore path)"), Some(format!("systemctl stop {1} && {0} server --cluster-reset && systemctl start {1}", p.dist(), p.service()))));
+    steps.push(step(
+        format!("then on every other server: move its etcd data aside, point it at {island} (its server: line replaced, its token: line kept) and start it"),
+        Some(format!(
+            "{moved} && sed -i '/^server:/d' /etc/rancher/{dist}/config.yaml && echo 'server: {url}' >> /etc/rancher/{dist}/config.yaml && systemctl start {svc}",
+            moved = moved(p),
+            dist = p.dist(),
+            url = p.join_url(&island_node.as_deref().map(|n| node_ip(model, n)).unwrap_or_else(|| format!("<{island}'s address>"))),
+            svc = p.service()
+        )),
+    ));
+    steps
 }
 
 /// The member with the newest data among those that answer: highest raft index.
@@ -326,10 +371,10 @@ fn newest_snapshot(model: &Model, now: DateTime<Utc>) -> Option<(String, String)
     let loses = match s.created {
         Some(t) => format!(
             "taken {} ago ({}) on {}: restoring it loses every write of the last {}",
-            crate::model::store::age(now, t),
+            crate::text::age(now, t),
             t.format("%Y-%m-%d %H:%M UTC"),
             s.node.as_deref().unwrap_or("?"),
-            crate::model::store::age(now, t)
+            crate::text::age(now, t)
         ),
         None => {
             "its time is not recorded: restoring it loses every write since it was taken".into()

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::model::PaneId;
+use super::pane::PaneId;
 
 /// Something the user asked for. Mutating actions are hidden and refused in read-only mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,19 +87,16 @@ pub enum Action {
 }
 
 impl Action {
-    /// Every action with its config name, in help order.
-    pub const ALL: &'static [(&'static str, Action)] = &[
+    /// The actions before the `pane_<name>` ones, with their config names.
+    const BEFORE_PANES: &'static [(&'static str, Action)] = &[
         ("quit", Action::Quit),
         ("help", Action::Help),
         ("next_pane", Action::NextPane),
         ("prev_pane", Action::PrevPane),
-        ("pane_overview", Action::Pane(PaneId::Overview)),
-        ("pane_etcd", Action::Pane(PaneId::Etcd)),
-        ("pane_leaders", Action::Pane(PaneId::Leaders)),
-        ("pane_events", Action::Pane(PaneId::Events)),
-        ("pane_top", Action::Pane(PaneId::Top)),
-        ("pane_namespaces", Action::Pane(PaneId::Namespaces)),
-        ("pane_webhooks", Action::Pane(PaneId::Webhooks)),
+    ];
+
+    /// The actions after the `pane_<name>` ones, with their config names.
+    const AFTER_PANES: &'static [(&'static str, Action)] = &[
         ("up", Action::Up),
         ("down", Action::Down),
         ("page_up", Action::PageUp),
@@ -142,15 +139,27 @@ impl Action {
         ("none", Action::None),
     ];
 
+    /// Every action with its config name, in help order: the `pane_<name>` ones follow the pane
+    /// registry (`shared::pane`).
+    pub fn all() -> impl Iterator<Item = (&'static str, Action)> {
+        let panes = PaneId::ALL
+            .iter()
+            .map(|p| (p.action_name(), Action::Pane(*p)));
+        Self::BEFORE_PANES
+            .iter()
+            .copied()
+            .chain(panes)
+            .chain(Self::AFTER_PANES.iter().copied())
+    }
+
     pub fn from_name(name: &str) -> Option<Action> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+        Self::all().find(|(n, _)| *n == name).map(|(_, a)| a)
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
+        Self::all()
             .find(|(_, a)| *a == self)
-            .map(|(n, _)| *n)
+            .map(|(n, _)| n)
             .unwrap_or("none")
     }
 

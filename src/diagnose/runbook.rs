@@ -234,23 +234,24 @@ impl Runbook {
 }
 
 /// The runbook for the worst etcd situation, if any (`now` dates the snapshot a restore would use).
+/// The distribution is detected only when a runbook applies (it reads every node: the rules run
+/// this after every evaluation).
 pub fn build(model: &Model, now: chrono::DateTime<chrono::Utc>) -> Option<Runbook> {
-    let d = detect(model);
     let find = |id: &str| model.findings.iter().find(|f| f.id == id);
     if let Some(f) = find("etcd-split-brain") {
-        return Some(super::recovery::split_brain(model, f, d));
+        return Some(super::recovery::split_brain(model, f, detect(model)));
     }
     if find("etcd-quorum-lost").is_some() {
-        return Some(super::recovery::quorum_lost(model, d, now));
+        return Some(super::recovery::quorum_lost(model, detect(model), now));
     }
     if let Some(f) = find("etcd-alarm") {
-        return Some(super::recovery::nospace(model, f, d));
+        return Some(super::recovery::nospace(model, f, detect(model)));
     }
     if let Some(f) = find("etcd-member-stale") {
-        return Some(super::recovery::remove_member(model, f, d));
+        return Some(super::recovery::remove_member(model, f, detect(model)));
     }
     if let Some(f) = find("etcd-member-down") {
-        return Some(super::recovery::member_down(model, f, d));
+        return Some(super::recovery::member_down(model, f, detect(model)));
     }
     None
 }

@@ -122,7 +122,7 @@ impl SourceState {
                     FailureKind::Error => "error",
                 };
                 match last_ok {
-                    Some(t) => format!("{what}, stale {}", crate::model::store::age(now, *t)),
+                    Some(t) => format!("{what}, stale {}", crate::text::age(now, *t)),
                     None => what.to_string(),
                 }
             }

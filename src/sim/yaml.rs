@@ -1,5 +1,6 @@
 //! The one YAML stack: scenario files, YAML request bodies of the simulator and the YAML view all
-//! parse and print through here, so the parser and its settings are chosen in one place.
+//! parse and print through here, so the parser and its settings are chosen in one place. It lives in
+//! the simulator, which uses nothing else of the crate, so every layer may use it (`ktriage::yaml`).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,0 +1,121 @@
+//! The pane registry (`shared::pane::panes!` → `PaneId`, the `pane_<name>` actions and the
+//! `ui::panes` dispatch) and the one table component: every pane is reachable by its id, its name,
+//! its key and its action; a table row's colour comes from the findings about it, never from a
+//! threshold the view copied from the rules.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use ktriage::action::Action;
+use ktriage::config::Config;
+use ktriage::derived::Derived;
+use ktriage::kube::sources::leaders;
+use ktriage::model::{Delta, Model, PaneId};
+use ktriage::msg::Msg;
+use ktriage::ui::Theme;
+use ktriage::ui::panes::pane;
+use ktriage::update::update;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use support::model::{model, t0};
+use support::panes::lease_yaml;
+
+#[test]
+fn every_pane_is_registered_once_with_its_name_action_and_report() {
+    let m = model(false);
+    let mut names = std::collections::BTreeSet::new();
+    for (i, p) in PaneId::ALL.iter().enumerate() {
+        assert_eq!(
+            pane(*p).id(),
+            *p,
+            "the registry's {p} pane answers as another"
+        );
+        assert_eq!(p.index(), i);
+        assert!(names.insert(p.name()), "{p}: a name used twice");
+        assert_eq!(PaneId::from_name(p.name()), Some(*p));
+        assert_eq!(Action::from_name(p.action_name()), Some(Action::Pane(*p)));
+        assert_eq!(Action::Pane(*p).name(), format!("pane_{}", p.name()));
+    }
+    let doc = ktriage::report::document(&m, t0());
+    let reported: Vec<&String> = doc["panes"].as_object().unwrap().keys().collect();
+    assert_eq!(reported.len(), PaneId::ALL.len(), "{reported:?}");
+    // the default keymap reaches every pane by number
+    for (i, p) in PaneId::ALL.iter().enumerate() {
+        let key = ktriage::keymap::Key::parse(&(i + 1).to_string()).unwrap();
+        assert_eq!(
+            m.keymap.lookup(key, PaneId::Overview, false),
+            Some(Action::Pane(*p))
+        );
+    }
+}
+
+/// Three leases: fresh, past the renew deadline (2/3 of the duration), expired.
+fn leases() -> Model {
+    let mut m = model(false);
+    update(&mut m, Msg::Leases(Delta::Init), t0());
+    for (name, renewed) in [("fresh", 2), ("late", 12), ("gone", 40)] {
+        let lease = lease_yaml("kube-system", name, "cp1_abc", renewed, 15);
+        update(
+            &mut m,
+            Msg::Leases(Delta::InitApply(leaders::row(lease))),
+            t0(),
+        );
+    }
+    update(&mut m, Msg::Leases(Delta::InitDone), t0());
+    m.ui.active = PaneId::Leaders;
+    m
+}
+
+/// The foreground colour of the HOLDER cell of each lease row.
+fn holder_colours(m: &Model) -> Vec<(String, Color)> {
+    let theme = Theme::new(Config::defaults().unwrap().theme, true);
+    let mut t = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    let d = Derived::of(m, t0());
+    t.draw(|f| ktriage::ui::render(f, m, &d, &theme, t0()))
+        .unwrap();
+    let buf = t.backend().buffer();
+    let line = |y: u16| -> String { (0..160).map(|x| buf[(x, y)].symbol()).collect() };
+    let header = (0..48).find(|y| line(*y).contains("HOLDER")).unwrap();
+    let col = line(header).find("HOLDER").unwrap() as u16;
+    (header + 1..header + 4)
+        .map(|y| {
+            let name = line(y)
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches('│')
+                .to_string();
+            (name, buf[(col, y)].fg)
+        })
+        .collect()
+}
+
+#[test]
+fn a_rows_colour_comes_from_its_findings() {
+    let theme = Theme::new(Config::defaults().unwrap().theme, true);
+    let colour = |s: ratatui::style::Style| s.fg.unwrap();
+    let m = leases();
+    let ids: Vec<&str> = m.findings.iter().map(|f| f.id.as_str()).collect();
+    assert!(
+        ids.contains(&"leader-stale") && ids.contains(&"leader-missing"),
+        "{ids:?}"
+    );
+    let got = holder_colours(&m);
+    assert_eq!(
+        got,
+        [
+            ("kube-system/fresh".to_string(), colour(theme.ok())),
+            ("kube-system/gone".to_string(), colour(theme.critical())),
+            ("kube-system/late".to_string(), colour(theme.warning())),
+        ]
+    );
+    // the same leases without their findings: no colour of alarm, whatever their renew age
+    let mut quiet = m.clone();
+    quiet.findings.clear();
+    assert!(
+        holder_colours(&quiet)
+            .iter()
+            .all(|(_, c)| *c == colour(theme.ok()))
+    );
+}
