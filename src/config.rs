@@ -42,7 +42,7 @@ pub struct Config {
     pub theme: ThemeColors,
     pub keymap: Keymap,
     pub contexts: BTreeMap<String, ContextConfig>,
-    /// `[leaders]`, `[events]`, `[top]`: rule thresholds and pane sources.
+    /// `[leaders]`, `[events]`, `[top]`, `[nodes]`: rule thresholds and pane sources.
     pub tuning: crate::tuning::Tuning,
     /// Non-fatal findings about the user file (unknown keys), shown at start-up.
     pub warnings: Vec<String>,
@@ -93,6 +93,7 @@ struct FileConfig {
     leaders: Option<crate::tuning::LeadersTuning>,
     events: Option<crate::tuning::EventsTuning>,
     top: Option<crate::tuning::TopTuning>,
+    nodes: Option<crate::tuning::NodesTuning>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,6 +203,9 @@ impl Config {
         }
         if let Some(v) = file.top {
             self.tuning.top = v;
+        }
+        if let Some(v) = file.nodes {
+            self.tuning.nodes = v;
         }
         if let Some(i) = file.intervals {
             self.apply_intervals(&src, i)?;

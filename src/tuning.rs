@@ -1,5 +1,5 @@
-//! Thresholds of the Leaders, Events and Top rules and their sources (`[leaders]`, `[events]`,
-//! `[top]` in the config file). Every field has the default of `assets/default-config.toml`.
+//! Thresholds of the Leaders, Events, Top and Nodes rules and their sources (`[leaders]`,
+//! `[events]`, `[top]`, `[nodes]` in the config file). Every field has the default of `assets/default-config.toml`.
 
 use serde::Deserialize;
 
@@ -66,9 +66,26 @@ impl Default for TopTuning {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct NodesTuning {
+    /// `node-notready` is critical when more than this percentage of the workers is NotReady
+    /// (always for a control-plane or etcd node).
+    pub notready_workers_pct: u64,
+}
+
+impl Default for NodesTuning {
+    fn default() -> Self {
+        NodesTuning {
+            notready_workers_pct: 50,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tuning {
     pub leaders: LeadersTuning,
     pub events: EventsTuning,
     pub top: TopTuning,
+    pub nodes: NodesTuning,
 }

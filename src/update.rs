@@ -347,7 +347,7 @@ pub fn apply_action_in(
         Action::First => *sel = 0,
         Action::Last => *sel = rows.saturating_sub(1),
         Action::Undo => panes::undo(model, now),
-        Action::Jump => panes::jump(model, now),
+        Action::Jump => jump(model, now),
         Action::Filter => {
             pane(active).open_filter(model);
         }
@@ -369,6 +369,14 @@ pub fn apply_action_in(
         Action::EtcdExec => exec_ask::ask(model, now),
         // the dialog's keys (Confirm, Cancel, More, Less; handled with the dialog) and None
         _ => {}
+    }
+}
+
+/// `t`: the active pane's own jump (Nodes: the node's pods in Top), else the eviction storm's
+/// culprit in Top.
+fn jump(model: &mut Model, now: DateTime<Utc>) {
+    if !pane(model.ui.active).view_action(model, Action::Jump) {
+        panes::jump(model, now);
     }
 }
 

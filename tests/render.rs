@@ -429,3 +429,24 @@ fn every_headline_is_whole_at_80_columns() {
     }
     assert!(checked > 40, "{checked} findings checked");
 }
+
+#[test]
+fn nodes_pane() {
+    let mut m = story_on('8');
+    let mut snap = m.top.metrics().clone();
+    for (node, cpu_m, gib) in [
+        ("w1", 1200, 3),
+        ("prod-worker-2", 3900, 29),
+        ("cp1", 700, 6),
+    ] {
+        snap.nodes.insert(
+            node.to_string(),
+            ktriage::model::top::Usage {
+                cpu_m,
+                mem_b: gib << 30,
+            },
+        );
+    }
+    update(&mut m, Msg::Metrics(snap), t0());
+    both("nodes", &m);
+}

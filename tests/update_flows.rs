@@ -29,14 +29,14 @@ fn scale() -> Mutation {
 #[test]
 fn panes_are_reachable_by_number_tab_and_backtab() {
     let mut m = model(false);
-    for (c, p) in ('1'..='7').zip(PaneId::ALL) {
+    for (c, p) in ('1'..='8').zip(PaneId::ALL) {
         assert!(update(&mut m, key(c), t0()).is_empty());
         assert_eq!(m.ui.active, *p);
     }
     update(&mut m, code(KeyCode::Tab), t0());
     assert_eq!(m.ui.active, PaneId::Overview, "tab wraps around");
     update(&mut m, code(KeyCode::BackTab), t0());
-    assert_eq!(m.ui.active, PaneId::Webhooks);
+    assert_eq!(m.ui.active, PaneId::Nodes);
 }
 
 #[test]

@@ -557,12 +557,10 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
                 ""
             }
         ));
-        f.fix.text = member_down_fix(
-            super::etcd_members::member_node(model, m).as_deref(),
-            Some(&hex(m.id)),
-        );
-        f.details =
-            json!({"member_id": hex(m.id), "name": m.name, "healthy": remaining, "size": size});
+        let node = super::etcd_members::member_node(model, m);
+        f.fix.text = member_down_fix(node.as_deref(), Some(&hex(m.id)));
+        f.details = json!({"member_id": hex(m.id), "name": m.name, "healthy": remaining, "size": size,
+                           "node": node});
         out.push(f);
     }
 }

@@ -337,7 +337,7 @@ fn peers_down(model: &Model, logs: &[PodLog], now: DateTime<Utc>, out: &mut Vec<
         ));
         f.fix.text = member_down_fix(node_exists.as_deref(), key_id.as_deref());
         f.details = json!({"member_id": id.map(hex), "peer_address": seen.iter().find_map(|(_, f)| f.key.addr.clone()),
-                           "healthy": healthy, "size": size});
+                           "healthy": healthy, "size": size, "node": node_exists.filter(|n| !n.is_empty())});
         add_source(&mut f, "logs");
         out.push(f);
     }

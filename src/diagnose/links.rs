@@ -9,10 +9,14 @@
 //!   the lease's namespace explains that lease's `leader-stale` / `leader-missing` (the seed's
 //!   Gatekeeper story: the scheduler's renewals are rejected);
 //! - `kube-ca-mismatch` explains `rancher-agent-down` when the agent is one of the workloads that
-//!   crash-loop on their credentials.
+//!   crash-loop on their credentials;
+//! - a `node-notready` node explains the findings about what runs on it: a lease whose holder runs
+//!   there (after a blocking webhook, before the API), an etcd member on it (`details.node`), a pod
+//!   bound to it.
 //!
 //! A link is only set where a pane left `cause` empty, and always points up a fixed order
-//! (etcd → API → leaders; webhooks → leaders; kube-ca → Rancher agents), so there are no cycles.
+//! (etcd → API → leaders; webhooks → leaders; kube-ca → Rancher agents; nodes → leaders, etcd
+//! members, pods), so there are no cycles.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -87,8 +91,14 @@ pub fn link(model: &Model, out: &mut [Finding]) {
         })
         .collect();
     let ca_key = first_key(out, &["kube-ca-mismatch"]);
+    let down_nodes: BTreeMap<String, String> = out
+        .iter()
+        .filter(|f| f.id == "node-notready")
+        .filter_map(|f| Some((f.subject.as_ref()?.name.clone(), f.key.clone())))
+        .collect();
 
     for f in out.iter_mut().filter(|f| f.cause.is_none()) {
+        let on_down_node = node_of(model, f).and_then(|n| down_nodes.get(&n).cloned());
         if f.id == "api-unreachable" {
             f.cause = etcd_root.clone();
         } else if LEADER_IDS.contains(&f.id.as_str()) {
@@ -106,6 +116,7 @@ pub fn link(model: &Model, out: &mut [Finding]) {
                 .map(|(k, _)| k.clone());
             let by_webhook = (f.id != "leader-flapping").then_some(blocker).flatten();
             f.cause = by_webhook
+                .or(on_down_node)
                 .or_else(|| api.clone())
                 .or_else(|| etcd_root.clone());
         } else if f.id == "rancher-agent-down"
@@ -113,6 +124,32 @@ pub fn link(model: &Model, out: &mut [Finding]) {
             && ca_workloads.contains(&(s.namespace.clone().unwrap_or_default(), s.name.clone()))
         {
             f.cause = ca_key.clone();
+        } else if f.id != "node-notready" {
+            f.cause = on_down_node;
         }
+    }
+}
+
+/// The node a finding is about: a lease's holder's node, `details.node` (etcd members), a pod's
+/// node.
+fn node_of(model: &Model, f: &Finding) -> Option<String> {
+    if let Some(n) = f.details.get("node").and_then(|n| n.as_str()) {
+        return Some(n.to_string());
+    }
+    let s = f.subject.as_ref()?;
+    let key = format!("{}/{}", s.namespace.as_deref().unwrap_or_default(), s.name);
+    match s.kind.as_str() {
+        "Lease" => model
+            .leaders
+            .store
+            .get(&key)
+            .and_then(|l| l.holder_node().map(str::to_string)),
+        "Pod" => model
+            .top
+            .pods
+            .get(&key)
+            .map(|p| p.node.clone())
+            .filter(|n| !n.is_empty()),
+        _ => None,
     }
 }

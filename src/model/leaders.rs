@@ -121,11 +121,15 @@ impl LeadersModel {
             });
             v.retain(|c| (now - c.at).num_seconds() < 3600);
         }
+        // a kubelet's heartbeat renewing its node Lease: kept (the Nodes pane reads its age at
+        // the next evaluation) but nothing on screen changes with it
+        let heartbeat = matches!(&delta, Delta::Apply(row) if !row.is_election()
+            && self.store.get(&row.key()).is_some_and(|old| old.holder == row.holder));
         let changed = self.store.apply(delta);
         if self.store.synced {
             self.state = SourceState::Ok { at: now };
         }
-        changed
+        changed && !heartbeat
     }
 
     /// Holder changes of one lease within `window_s` seconds before `now`.

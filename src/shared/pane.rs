@@ -18,6 +18,7 @@ macro_rules! panes {
             Top top "Top",
             Namespaces namespaces "Namespaces",
             Webhooks webhooks "Webhooks",
+            Nodes nodes "Nodes",
         }
     };
 }

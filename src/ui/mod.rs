@@ -79,14 +79,20 @@ pub fn render(
 }
 
 fn draw_tabs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
-    let titles: Vec<Line> = PaneId::ALL
+    let titles: Vec<String> = PaneId::ALL
         .iter()
-        .map(|p| Line::from(format!("{} {}", p.index() + 1, p.title())))
+        .map(|p| format!("{} {}", p.index() + 1, p.title()))
         .collect();
-    let tabs = Tabs::new(titles)
+    // a space each side of every title and a divider between them; at 80 columns the eight panes
+    // fit only without the spaces
+    let spaced: usize = titles.iter().map(|t| t.chars().count() + 3).sum();
+    let mut tabs = Tabs::new(titles)
         .select(model.ui.active.index())
         .highlight_style(theme.selected())
         .divider("│");
+    if spaced > usize::from(area.width) {
+        tabs = tabs.padding("", "");
+    }
     frame.render_widget(tabs, area);
 }
 

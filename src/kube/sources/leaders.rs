@@ -1,6 +1,9 @@
-//! Leases: every `coordination.k8s.io/v1` Lease outside `kube-node-lease` (kube-system's
-//! kube-scheduler, kube-controller-manager, cloud-controller-manager, RKE2's, and Rancher's cattle
-//! leases wherever they live), cluster-wide whatever `-n` says: leaders are cluster state.
+//! Leases: every `coordination.k8s.io/v1` Lease (kube-system's kube-scheduler,
+//! kube-controller-manager, cloud-controller-manager, RKE2's, and Rancher's cattle leases wherever
+//! they live), cluster-wide whatever `-n` says: leaders are cluster state. The kubelets' heartbeats
+//! in `kube-node-lease` come with them (one watch, not two): the Nodes pane and `node-notready`
+//! read their renew age; the Leaders pane and its rules leave them out (`LeaseRow::is_election`),
+//! and a renewal of one changes nothing on screen (`LeadersModel::apply`).
 //! Older clusters (RKE1) record the leader in a `control-plane.alpha.kubernetes.io/leader`
 //! annotation instead: [`annotation_row`] reads it (the source lists kube-system Endpoints once at
 //! start for it).
@@ -44,9 +47,7 @@ pub async fn run(ctx: SourceCtx) {
     let api: Api<Lease> = Api::all(ctx.client.clone());
     run_watch(
         api,
-        watcher::Config::default()
-            .fields("metadata.namespace!=kube-node-lease")
-            .page_size(500),
+        watcher::Config::default().page_size(500),
         SourceId::Leases,
         ctx.tx.clone(),
         row,

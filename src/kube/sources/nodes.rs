@@ -31,6 +31,7 @@ pub fn row(n: Node) -> NodeRow {
     let status = n.status.unwrap_or_default();
     let mut ready = None;
     let mut ready_since = None;
+    let (mut ready_status, mut ready_reason, mut ready_message) = Default::default();
     let mut pressure = Vec::new();
     let mut pressure_since = Vec::new();
     for c in status.conditions.unwrap_or_default() {
@@ -41,14 +42,27 @@ pub fn row(n: Node) -> NodeRow {
         if c.type_ == "Ready" {
             ready = Some(c.status == "True");
             ready_since = since;
+            ready_reason = c.reason.unwrap_or_default();
+            ready_message = c.message.unwrap_or_default();
+            ready_status = c.status;
         } else if c.type_.ends_with("Pressure") && c.status == "True" {
             pressure_since.push((c.type_.clone(), since));
             pressure.push(c.type_);
         }
     }
     let alloc = status.allocatable.unwrap_or_default();
+    let spec = n.spec.unwrap_or_default();
     NodeRow {
-        unschedulable: n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true),
+        unschedulable: spec.unschedulable == Some(true),
+        taints: spec
+            .taints
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| format!("{}:{}", t.key, t.effect))
+            .collect(),
+        ready_status,
+        ready_reason,
+        ready_message,
         name: n.metadata.name.unwrap_or_default(),
         roles: NodeRow::roles_from_labels(&labels),
         kubelet_version: status
@@ -82,6 +96,7 @@ mod tests {
     #[test]
     fn rke2_server_fixture() {
         let n: Node = serde_json::from_value(serde_json::json!({
+            "spec": {"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]},
             "metadata": {"name": "cp-1", "labels": {
                 "node-role.kubernetes.io/etcd": "true",
                 "node-role.kubernetes.io/control-plane": "true",
@@ -93,7 +108,7 @@ mod tests {
                              "osImage": "", "systemUUID": ""},
                 "addresses": [{"type": "InternalIP", "address": "10.0.0.11"}, {"type": "Hostname", "address": "cp-1"}],
                 "conditions": [
-                    {"type": "Ready", "status": "True"},
+                    {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."},
                     {"type": "DiskPressure", "status": "True"},
                     {"type": "MemoryPressure", "status": "False"}]}
         }))
@@ -102,7 +117,12 @@ mod tests {
         assert_eq!(r.roles, vec!["control-plane", "etcd", "master"]);
         assert!(r.has_role("etcd"));
         assert_eq!(r.kubelet_version, "v1.28.9+rke2r1");
-        assert_eq!(r.ready, Some(true));
+        assert_eq!(r.ready, Some(false));
+        assert_eq!(r.ready_text(), "Unknown");
+        assert_eq!(r.ready_reason, "NodeStatusUnknown");
+        assert_eq!(r.ready_message, "Kubelet stopped posting node status.");
+        assert_eq!(r.taints, vec!["node.kubernetes.io/unreachable:NoExecute"]);
+        assert_eq!(r.roles_text(), "control-plane,etcd");
         assert_eq!(r.pressure, vec!["DiskPressure"]);
         assert_eq!(r.internal_ip.as_deref(), Some("10.0.0.11"));
         assert_eq!(r.instance_type.as_deref(), Some("rke2"));

@@ -81,7 +81,7 @@ fn scale(model: &Model, order: &TopOrder) -> Result<(Mutation, Option<String>), 
 }
 
 /// What the dialog says about the object now: the clean-up's count and list, the drain's pods.
-fn current(model: &Model, m: &Mutation) -> Option<String> {
+pub fn current(model: &Model, m: &Mutation) -> Option<String> {
     match m {
         Mutation::DeletePods { pods, .. } => {
             let mut names: Vec<String> = pods
