@@ -2,9 +2,9 @@
 //! controller marks them NotReady (after the 40 s grace period on the real control plane), seen by
 //! kubectl as an independent client; started again → Ready.
 //!
-//! The `node-notready` rule comes with issue 20 (after this one): its assertion goes where this
-//! file says `ISSUE 20`. Until then the story asserts the cluster's state through kubectl and
-//! compares ktriage's findings on the two tiers like every other story.
+//! With the nodes stopped, ktriage's report names each with `node-notready` (critical for the
+//! control-plane node, a warning for one worker of two), and the findings of both tiers are
+//! compared like every other story.
 
 use std::process::Command;
 
@@ -97,10 +97,29 @@ pub async fn nodes(t: &Tier) -> Checkpoints {
         t.label()
     );
     let doc = t.report().await;
-    // ISSUE 20 (`node-notready`): assert the finding here, for both tiers — a critical
-    // `node-notready` whose subject is the Node `cp` (a control-plane node) and one for `worker`
-    // (warning: one worker of two is under the configurable share). Until the rule exists the
-    // findings are only compared between the tiers (below, by the caller).
+    // `node-notready`: critical for the control-plane node, a warning for one worker of two
+    // (not above the default 50 % share), with the node lifecycle controller's reason
+    for (node, severity) in [(&cp, "critical"), (&worker, "warning")] {
+        let f = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == "node-notready" && f["subject"]["name"] == node.as_str())
+            .unwrap_or_else(|| panic!("{}: no node-notready for {node}: {doc:#}", t.label()));
+        assert_eq!(f["severity"], severity, "{}: {node}", t.label());
+        assert_eq!(f["details"]["reason"], "NodeStatusUnknown", "{}", t.label());
+        assert!(
+            f["evidence"].to_string().contains("kube-node-lease/"),
+            "{}: the heartbeat's age: {f:#}",
+            t.label()
+        );
+    }
+    assert!(
+        doc["findings"].as_array().unwrap().iter().all(|f| f["id"] != "node-notready"
+            || f["subject"]["name"] != other.as_str()),
+        "{}: {other} is Ready",
+        t.label()
+    );
     cps.push(("nodes stopped", keys(&doc)));
     t.start(&worker).await;
     t.start(&cp).await;
