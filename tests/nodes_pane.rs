@@ -334,3 +334,107 @@ fn report_rows() {
     assert_eq!(w2["pods"], 2);
     assert_eq!(w2["taints"], json!([]));
 }
+
+/// `ktriage report --demo SCENARIO --format json` (exit 1: a critical finding).
+fn report_demo(scenario: &str) -> serde_json::Value {
+    let home = tempfile::tempdir().unwrap();
+    let out = support::ktriage(
+        home.path(),
+        &[
+            "report",
+            "--demo",
+            scenario,
+            "--format",
+            "json",
+            "--observe",
+            "0",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a NotReady control-plane node is critical: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn finding<'a>(doc: &'a serde_json::Value, id: &str, name: &str) -> &'a serde_json::Value {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id && f["subject"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {id} for {name}: {:#}", doc["findings"]))
+}
+
+/// The nodes-notready story with its control-plane node `cp` and worker `worker`: the report names
+/// both, the control-plane node critical and its etcd member's loss explained by it.
+fn nodes_notready_story(doc: &serde_json::Value, cp: &str, worker: &str) {
+    let c = finding(doc, "node-notready", cp);
+    assert_eq!(c["severity"], "critical");
+    assert_eq!(c["details"]["reason"], "NodeStatusUnknown");
+    let age = c["details"]["lease_renew_age_s"].as_i64().unwrap();
+    assert!(age >= 360, "the heartbeat stopped 6 minutes ago: {age}");
+    let w = finding(doc, "node-notready", worker);
+    assert_eq!(w["severity"], "warning", "1 of 3 workers");
+    assert_eq!(w["details"]["reason"], "KubeletNotReady");
+    assert!(
+        w["evidence"]
+            .to_string()
+            .contains("ContainerRuntimeUnhealthy: PLEG is not healthy"),
+        "{w:#}"
+    );
+    let nodes = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "node-notready")
+        .count();
+    assert_eq!(nodes, 2, "only the two NotReady nodes");
+    let member = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "etcd-member-down")
+        .unwrap_or_else(|| panic!("etcd member on {cp} down: {:#}", doc["findings"]));
+    assert_eq!(member["details"]["node"], cp);
+    assert_eq!(
+        member["cause"], c["key"],
+        "the node explains its etcd member"
+    );
+    let rows = doc["panes"]["nodes"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+}
+
+#[test]
+fn nodes_notready_scenario() {
+    nodes_notready_story(&report_demo("nodes-notready"), "prod-cp-3", "prod-worker-3");
+}
+
+#[test]
+fn nodes_notready_renamed_gives_the_same_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/assets/scenarios/{name}.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let rename = |t: String| {
+        t.replace("prod-cp-3", "ctl-zeta")
+            .replace("prod-worker-3", "edge-7")
+    };
+    std::fs::write(
+        dir.path().join("base.yaml"),
+        rename(read("healthy")).replace("name: healthy", "name: base"),
+    )
+    .unwrap();
+    let story = rename(read("nodes-notready"))
+        .replace("include: [healthy]", "include: [base.yaml]")
+        .replace("name: nodes-notready", "name: renamed");
+    let path = dir.path().join("renamed.yaml");
+    std::fs::write(&path, story).unwrap();
+    nodes_notready_story(&report_demo(path.to_str().unwrap()), "ctl-zeta", "edge-7");
+}

@@ -449,4 +449,5 @@ fn nodes_pane() {
     }
     update(&mut m, Msg::Metrics(snap), t0());
     both("nodes", &m);
+    insta::assert_snapshot!("nodes_200x60", screen(&m, 200, 60));
 }

@@ -125,6 +125,7 @@ pub fn generate(spec: &str) -> Result<Loaded, SimError> {
         logs: vec![],
         behaviours: vec![],
         etcd: Default::default(),
+        stopped: vec![],
     })
 }
 

@@ -34,6 +34,8 @@
 //!     lines: ["GET / 200", "GET /health 200"]
 //! behaviours:                    # actions run every `every` (or via POST /_sim/trigger)
 //!   - {name: renew-leases, every: 5s, namespace: kube-system}
+//! stopped: [prod-worker-3]       # processes stopped at start: a node's kubelet (by node name),
+//!                                # kube-scheduler, kube-controller-manager (see components.rs)
 //! etcd:                          # simulated etcd members (none: no etcd), see src/sim/etcd/
 //!   quota: 2147483648            # --quota-backend-bytes of every member (default 2 GiB)
 //!   members:                     # one per control-plane node; same node in a later file replaces
@@ -125,6 +127,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "kube-ca-rotated",
         include_str!("../../assets/scenarios/kube-ca-rotated.yaml"),
     ),
+    (
+        "nodes-notready",
+        include_str!("../../assets/scenarios/nodes-notready.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize, Serialize, Default)]
@@ -147,6 +153,8 @@ struct ScenarioFile {
     behaviours: Vec<Behaviour>,
     #[serde(default)]
     etcd: Option<super::etcd::EtcdSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    stopped: Vec<String>,
 }
 
 /// A loaded scenario.
@@ -159,6 +167,9 @@ pub struct Loaded {
     pub behaviours: Vec<Behaviour>,
     /// The `etcd:` section merged over includes (no members: no simulated etcd).
     pub etcd: super::etcd::EtcdSpec,
+    /// Processes stopped at start (`stopped:`): a node's kubelet by the node's name,
+    /// `kube-scheduler`, `kube-controller-manager` (see `sim::components`).
+    pub stopped: Vec<String>,
 }
 
 /// The description line of a built-in scenario.
@@ -203,6 +214,7 @@ pub fn load(spec: &str) -> Result<Loaded, SimError> {
         logs: acc.logs,
         behaviours: acc.behaviours,
         etcd: acc.etcd,
+        stopped: acc.stopped,
     })
 }
 
@@ -213,6 +225,7 @@ struct Acc {
     logs: Vec<LogSpec>,
     behaviours: Vec<Behaviour>,
     etcd: super::etcd::EtcdSpec,
+    stopped: Vec<String>,
 }
 
 fn load_into(
@@ -258,6 +271,7 @@ fn load_into(
         acc.users.push(u);
     }
     acc.logs.extend(file.logs);
+    acc.stopped.extend(file.stopped);
     if let Some(e) = file.etcd {
         acc.etcd.merge(e);
     }

@@ -121,7 +121,7 @@ impl Sim {
             reg: Registry::new(),
             logs: PodLogs::default(),
             controllers_rv: 0,
-            stopped: Default::default(),
+            stopped: loaded.stopped.iter().cloned().collect(),
             candidates: Default::default(),
             root_ca_pem: root_ca_pem.to_string(),
             publish_rv: 0,

@@ -115,8 +115,11 @@ pub async fn nodes(t: &Tier) -> Checkpoints {
         );
     }
     assert!(
-        doc["findings"].as_array().unwrap().iter().all(|f| f["id"] != "node-notready"
-            || f["subject"]["name"] != other.as_str()),
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["id"] != "node-notready" || f["subject"]["name"] != other.as_str()),
         "{}: {other} is Ready",
         t.label()
     );
