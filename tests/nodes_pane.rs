@@ -337,36 +337,12 @@ fn report_rows() {
 
 /// `ktriage report --demo SCENARIO --format json` (exit 1: a critical finding).
 fn report_demo(scenario: &str) -> serde_json::Value {
-    let home = tempfile::tempdir().unwrap();
-    let out = support::ktriage(
-        home.path(),
-        &[
-            "report",
-            "--demo",
-            scenario,
-            "--format",
-            "json",
-            "--observe",
-            "0",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "a NotReady control-plane node is critical: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let (code, doc) = support::report_demo(scenario);
+    assert_eq!(code, Some(1), "a NotReady control-plane node is critical");
+    doc
 }
 
-fn finding<'a>(doc: &'a serde_json::Value, id: &str, name: &str) -> &'a serde_json::Value {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id && f["subject"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {id} for {name}: {:#}", doc["findings"]))
-}
+use support::finding_about as finding;
 
 /// The nodes-notready story with its control-plane node `cp` and worker `worker`: the report names
 /// both, the control-plane node critical and its etcd member's loss explained by it.

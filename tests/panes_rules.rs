@@ -136,6 +136,61 @@ fn leaders_missing_stale_and_notready() {
     );
 }
 
+/// A lease only an add-on needs (Fleet's agent) is a warning when its holder stops renewing; the
+/// control plane's own elections (RKE2's, k3s's, the scheduler's) stay critical; ages read as
+/// durations.
+#[test]
+fn leases_that_matter() {
+    let mut m = story("app", "hog", "w2");
+    update(&mut m, Msg::Leases(Delta::Init), t0());
+    for l in [
+        lease_yaml(
+            "cattle-fleet-system",
+            "fleet-agent-lock",
+            "fleet-agent-7d9f8b6c5-x2x9q",
+            47 * 60,
+            15,
+        ),
+        lease_yaml("kube-system", "rke2", "prod-cp-1", 50, 15),
+        lease_yaml("kube-system", "k3s-etcd", "prod-cp-1", 50, 15),
+        lease_yaml("kube-system", "kube-scheduler", "cp1_abc", 2830, 15),
+    ] {
+        update(&mut m, Msg::Leases(Delta::InitApply(leaders::row(l))), t0());
+    }
+    update(&mut m, Msg::Leases(Delta::InitDone), t0());
+    let missing = |name: &str| {
+        m.findings
+            .iter()
+            .find(|f| {
+                f.id == "leader-missing" && f.subject.as_ref().is_some_and(|s| s.name == name)
+            })
+            .unwrap_or_else(|| panic!("no leader-missing for {name}: {:?}", ids(&m.findings)))
+    };
+    let fleet = missing("fleet-agent-lock");
+    assert_eq!(
+        fleet.severity,
+        Severity::Warning,
+        "an add-on, not the cluster"
+    );
+    assert!(
+        fleet.evidence[0].contains("last renewed 47m ago"),
+        "{:?}",
+        fleet.evidence
+    );
+    assert!(
+        fleet.fix.text.contains("cattle-fleet-system"),
+        "{}",
+        fleet.fix.text
+    );
+    for name in ["rke2", "k3s-etcd", "kube-scheduler"] {
+        assert_eq!(missing(name).severity, Severity::Critical, "{name}");
+    }
+    assert!(
+        missing("kube-scheduler").evidence[0].contains("last renewed 47m ago"),
+        "2830 s reads as 47m"
+    );
+}
+
 #[test]
 fn holder_changes_in_the_window_are_flapping() {
     let mut m = story("app", "hog", "w2");

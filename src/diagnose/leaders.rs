@@ -1,4 +1,6 @@
 //! Leaders: `leader-missing`, `leader-stale`, `leader-flapping`, `leader-node-notready`.
+//! `leader-missing` is critical for the control plane's own elections (`LeaseRow::well_known`) and a
+//! warning for any other lease (an add-on's controller stalls, not the cluster).
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -15,6 +17,11 @@ fn subject(l: &LeaseRow) -> Subject {
         name: l.name.clone(),
         part: None,
     }
+}
+
+/// Seconds as a duration people read (`47m`, `95s`).
+fn secs(now: DateTime<Utc>, s: i64) -> String {
+    age(now, now - chrono::Duration::seconds(s))
 }
 
 fn lookup(l: &LeaseRow) -> String {
@@ -39,9 +46,15 @@ fn missing_or_stale(l: &LeaseRow, now: DateTime<Utc>, out: &mut Vec<Finding>) ->
     let renew_age = l.renew_age(now);
     let dur = l.duration_s.unwrap_or(15).max(1);
     if l.holder.is_empty() || renew_age.is_some_and(|a| a > dur) {
+        // the control plane's own elections stall the cluster; any other lease, one add-on
+        let severity = if l.well_known() {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
         let mut f = Finding::new(
             "leader-missing",
-            Severity::Critical,
+            severity,
             PaneId::Leaders,
             Some(subject(l)),
             format!("{}/{}: no active leader", l.namespace, l.name),
@@ -52,14 +65,23 @@ fn missing_or_stale(l: &LeaseRow, now: DateTime<Utc>, out: &mut Vec<Finding>) ->
             f.evidence.push(format!(
                 "holder {} last renewed {} ago, lease duration {dur}s",
                 l.holder,
-                renew_age.map(|a| format!("{a}s")).unwrap_or_default()
+                renew_age.map(|a| secs(now, a)).unwrap_or_default()
             ));
         }
         f.evidence.push(format!("check: {}", lookup(l)));
-        f.fix.text = "Find why no candidate renews: the component's pods on the control-plane nodes (RKE2: \
-                      `crictl ps --name <component>`, RKE1: `docker logs <component>`), their node's health, \
-                      and any admission webhook rejecting lease updates."
-            .into();
+        f.fix.text = if l.well_known() {
+            "Find why no candidate renews: the component's pods on the control-plane nodes (RKE2: \
+             `crictl ps --name <component>`, RKE1: `docker logs <component>`), their node's health, \
+             and any admission webhook rejecting lease updates."
+                .into()
+        } else {
+            format!(
+                "Only the controller that holds this lease stalls, not the cluster: find its pods in \
+                 namespace {} (`kubectl -n {} get pods`), their logs and their node's health, and any \
+                 admission webhook rejecting lease updates.",
+                l.namespace, l.namespace
+            )
+        };
         f.details = json!({"holder": l.holder, "renew_age_s": renew_age, "lease_duration_s": dur});
         let key = f.key.clone();
         out.push(f);
@@ -75,12 +97,16 @@ fn missing_or_stale(l: &LeaseRow, now: DateTime<Utc>, out: &mut Vec<Finding>) ->
                 PaneId::Leaders,
                 Some(subject(l)),
                 format!(
-                    "{}/{}: leader {} has not renewed for {a}s",
-                    l.namespace, l.name, l.holder
+                    "{}/{}: leader {} has not renewed for {}",
+                    l.namespace,
+                    l.name,
+                    l.holder,
+                    secs(now, a)
                 ),
             );
             f.evidence.push(format!(
-                "renewTime {a}s ago; leaseDurationSeconds {dur}: the leader steps down after the renew deadline"
+                "renewTime {} ago; leaseDurationSeconds {dur}: the leader steps down after the renew deadline",
+                secs(now, a)
             ));
             f.evidence.push(format!("check: {}", lookup(l)));
             f.fix.text = "Check the holder's node and the component's logs; a slow API server or etcd also delays renewals.".into();

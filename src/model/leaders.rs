@@ -49,13 +49,18 @@ impl LeaseRow {
         self.renew.map(|t| (now - t).num_seconds().max(0))
     }
 
-    /// One of the leases named by a Kubernetes or Rancher contract (the control plane's elections).
+    /// One of the control plane's own elections, named by a Kubernetes, RKE2/k3s or Rancher
+    /// contract: kube-system's kube-scheduler, kube-controller-manager and cloud-controller-manager,
+    /// RKE2's and k3s's own (`rke2`, `rke2-etcd`, `k3s`, `k3s-etcd`, …), and `cattle-controllers`.
+    /// Losing one stalls the cluster; losing another lease stalls one add-on.
     pub fn well_known(&self) -> bool {
+        let dist = |p: &str| self.name == p || self.name.starts_with(&format!("{p}-"));
         (self.namespace == "kube-system"
-            && matches!(
+            && (matches!(
                 self.name.as_str(),
                 "kube-scheduler" | "kube-controller-manager" | "cloud-controller-manager"
-            ))
+            ) || dist("rke2")
+                || dist("k3s")))
             || self.name == "cattle-controllers"
     }
 

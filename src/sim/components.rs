@@ -16,6 +16,9 @@
 //!   `node.kubernetes.io/unreachable` (NoSchedule, NoExecute), and marks its pods not Ready.
 //!   Started again, the kubelet renews its Lease, posts Ready and its pods Ready; the taints go.
 //!
+//! - **an add-on's controller** (`NAMESPACE/LEASE`, e.g. `cattle-fleet-system/fleet-agent-lock`)
+//!   stopped: that Lease is no longer renewed; nothing else changes.
+//!
 //! `POST /_sim/component {"name": NAME, "running": false, "ago": "20s"}` stops one as if it had
 //! stopped `ago` earlier (its last renewal moved back by that much), so a test need not wait out a
 //! lease; `"running": true` starts it, as if `ago` earlier too (a candidate started 20 s ago takes an
@@ -49,7 +52,8 @@ pub fn lease_orphaned(st: &State, ns: &str, name: &str) -> bool {
     match ns {
         "kube-system" => st.stopped.contains(name) || st.candidates.contains_key(name),
         "kube-node-lease" => st.stopped.contains(name),
-        _ => false,
+        // any other lease: its holder stopped (`stopped: [NAMESPACE/NAME]` in a scenario)
+        _ => st.stopped.contains(&format!("{ns}/{name}")),
     }
 }
 

@@ -318,3 +318,42 @@ pub fn ktriage(home: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// `ktriage report --demo SCENARIO --format json --observe 0` in a fresh HOME: the exit code and
+/// the report.
+pub fn report_demo(scenario: &str) -> (Option<i32>, serde_json::Value) {
+    let home = tempfile::tempdir().unwrap();
+    let out = ktriage(
+        home.path(),
+        &[
+            "report",
+            "--demo",
+            scenario,
+            "--format",
+            "json",
+            "--observe",
+            "0",
+        ],
+    );
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "report --demo {scenario}: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), doc)
+}
+
+/// The finding `id` about the object named `name` in a report.
+pub fn finding_about<'a>(
+    doc: &'a serde_json::Value,
+    id: &str,
+    name: &str,
+) -> &'a serde_json::Value {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id && f["subject"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {id} about {name}: {:#}", doc["findings"]))
+}

@@ -97,10 +97,7 @@ fn table<'a>(cx: &'a Cx, severities: &'a Severities) -> Table<'a, &'a LeaseRow> 
         }),
         Column::new("RENEW", Constraint::Length(9), move |r: &&LeaseRow| {
             let dur = r.duration_s.unwrap_or(15).max(1);
-            let renew = r
-                .renew_age(now)
-                .map(|a| format!("{a}s"))
-                .unwrap_or_else(|| "-".into());
+            let renew = r.renew.map(|t| age(now, t)).unwrap_or_else(|| "-".into());
             Span::styled(format!("{renew}/{dur}s"), style(r))
         }),
         Column::new("TRANSITIONS", Constraint::Length(12), move |r: &&LeaseRow| {
