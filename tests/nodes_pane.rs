@@ -113,7 +113,10 @@ fn control_plane_is_critical_workers_by_share() {
     let cp = notready(&m, "cp-1").expect("cp-1 NotReady");
     assert_eq!(cp.severity, Severity::Critical, "a control-plane node");
     assert_eq!(cp.pane, "nodes");
-    assert_eq!(cp.title, "Node cp-1 (control-plane,etcd) Unknown for 3m");
+    assert_eq!(
+        cp.title,
+        "Node cp-1 (control-plane,etcd) NotReady for 3m: its kubelet stopped reporting"
+    );
     let w2 = notready(&m, "w-2").expect("w-2 NotReady");
     assert_eq!(
         w2.severity,

@@ -153,7 +153,7 @@ pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
     if let Some(round) = &model.etcd.round {
         let start = out.len();
         let view = View::new(&round.endpoints);
-        split_brain(&view, out);
+        split_brain(model, &view, out);
         quorum(model, &view, out);
         super::etcd_members::rules(model, &view, out);
         super::etcd_health::rules(model, &view, now, out);
@@ -254,21 +254,21 @@ The runbook (etcd pane, and `ktriage report`) has each command as it runs on thi
 each side's revision, raft index and DB size. If that fails, rebuild etcd with etcd-tools, and if \
 that fails, restore from an etcd snapshot.";
 
-fn split_brain(view: &View, out: &mut Vec<Finding>) {
+fn split_brain(model: &Model, view: &View, out: &mut Vec<Finding>) {
     let Some(maj) = view.majority else {
         return;
     };
     let mut reported = BTreeSet::new();
     for p in view.islands() {
         reported.insert(p.endpoint.clone());
-        out.push(island(view, p, maj));
+        out.push(island(model, view, p, maj));
     }
     disagreements(view, maj, &mut reported, out);
 }
 
 /// An endpoint that answers as a member of another cluster (or as a member the majority does not
 /// list): the island, with the evidence in the answers themselves.
-fn island(view: &View, p: &EndpointProbe, maj: u64) -> Finding {
+fn island(model: &Model, view: &View, p: &EndpointProbe, maj: u64) -> Finding {
     let majority_n = view
         .probes
         .iter()
@@ -280,15 +280,29 @@ fn island(view: &View, p: &EndpointProbe, maj: u64) -> Finding {
     let island_cluster = p.cluster_id().unwrap_or(0);
     let listed = view.listed_for(p);
     let stale = listed.map(|m| m.id);
+    // the member by the node it runs on, as operators know it (the majority's entry for the URL,
+    // else the island's own entry for itself)
+    let own = p
+        .members
+        .as_ref()
+        .ok()
+        .and_then(|l| l.members.iter().find(|m| Some(m.id) == island_id));
+    let node = listed
+        .or(own)
+        .and_then(|m| super::etcd_members::member_node(model, m))
+        .filter(|n| !n.is_empty());
+    let id = island_id.map(hex).unwrap_or_else(|| "?".into());
+    let who = match &node {
+        Some(n) => format!("the member on {n} ({id})"),
+        None => format!("{} (member {id})", p.endpoint),
+    };
     let mut f = Finding::new(
         "etcd-split-brain",
         Severity::Critical,
         PaneId::Etcd,
         Some(subject(island_id, &p.endpoint)),
         format!(
-            "etcd split brain: {} answers as member {} of cluster {}, not the majority's {}",
-            p.endpoint,
-            island_id.map(hex).unwrap_or_else(|| "?".into()),
+            "etcd split brain: {who} answers for cluster {}, not the majority's {}",
             hex(island_cluster),
             hex(maj)
         ),
@@ -546,7 +560,10 @@ fn quorum(model: &Model, view: &View, out: &mut Vec<Finding>) {
             severity,
             PaneId::Etcd,
             Some(subject(Some(m.id), &url)),
-            format!("etcd member {} ({}) is down", hex(m.id), m.name),
+            match super::etcd_members::member_node(model, m).filter(|n| !n.is_empty()) {
+                Some(node) => format!("etcd member on {node} ({}) is down", hex(m.id)),
+                None => format!("etcd member {} ({}) is down", hex(m.id), m.name),
+            },
         );
         f.evidence.push(why);
         f.evidence.push(format!(

@@ -32,7 +32,8 @@ use crate::model::Model;
 pub use crate::shared::finding::{Finding, Fix, Severity, Subject, worst};
 use chrono::{DateTime, Utc};
 
-/// Run every rule. Result is sorted: critical first, then by id and key (stable for tests and diffs).
+/// Run every rule. Result is sorted: critical first, then by reach (see [`reach`]), then by id and
+/// key (stable for tests and diffs).
 pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<Finding> {
     evaluate_with(model, now, &mut Memo::default())
 }
@@ -113,6 +114,21 @@ pub fn evaluate_with(model: &Model, now: DateTime<Utc>, memo: &mut Memo) -> Vec<
     let mut out = Vec::new();
     pane_rules(&cx, &mut out);
     links::link(model, &mut out);
-    out.sort_by(|a, b| (a.severity, &a.id, &a.key).cmp(&(b.severity, &b.id, &b.key)));
+    out.sort_by(|a, b| {
+        (a.severity, reach(&a.id), &a.id, &a.key).cmp(&(b.severity, reach(&b.id), &b.id, &b.key))
+    });
     out
+}
+
+/// Within one severity, what reaches furthest comes first: etcd without quorum or split (every
+/// write of the cluster), the API server, then an etcd member or a node down; everything else
+/// after them, by id. The Overview and the report read worst first.
+fn reach(id: &str) -> u8 {
+    match id {
+        "etcd-quorum-lost" => 0,
+        "etcd-split-brain" => 1,
+        "api-unreachable" => 2,
+        "etcd-member-down" | "node-notready" => 3,
+        _ => 4,
+    }
 }

@@ -55,10 +55,14 @@ pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
                 part: None,
             }),
             format!(
-                "Node {} ({role}) {}{}",
+                "Node {} ({role}) NotReady{}{}",
                 n.name,
-                n.ready_text(),
-                since.unwrap_or_default()
+                since.unwrap_or_default(),
+                if n.ready_status == "Unknown" {
+                    ": its kubelet stopped reporting"
+                } else {
+                    ""
+                }
             ),
         );
         f.evidence = evidence(v, now);
