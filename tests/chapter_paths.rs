@@ -1,5 +1,7 @@
 //! The chapter's remaining failure paths as `report --demo` tells them, each on its built-in
-//! scenario: an add-on's lease gone quiet (a warning, with its age as a duration).
+//! scenario: an add-on's lease gone quiet (a warning, with its age as a duration); etcd snapshots
+//! that are late, failed and kept only on their node (a warning), and none usable while etcd has
+//! lost quorum (critical).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod support;
@@ -27,5 +29,70 @@ fn an_add_on_lease_gone_quiet_is_a_warning() {
     assert!(
         row["renew_age_s"].as_i64().unwrap() >= 47 * 60,
         "not renewed by the simulator"
+    );
+}
+
+#[test]
+fn stale_failed_and_local_only_snapshots() {
+    let (_, doc) = report_demo("etcd-split-brain");
+    let f = finding_about(&doc, "etcd-backup-stale", "rke2-etcd-snapshots");
+    assert_eq!(f["severity"], "warning", "a good snapshot exists: {f:#}");
+    assert_eq!(
+        f["title"],
+        "etcd snapshots: the newest good one is 38h old (one is due every 12h)"
+    );
+    let ev = f["evidence"].to_string();
+    for want in [
+        "newest good snapshot etcd-snapshot-prod-cp-1-2 on prod-cp-1, taken 38h ago",
+        "failed: etcd-snapshot-prod-cp-1-3 on prod-cp-1 (2h ago)",
+        "every good snapshot is a file on the node that took it",
+    ] {
+        assert!(ev.contains(want), "{want}: {ev}");
+    }
+    assert!(
+        f["fix"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("`rke2 etcd-snapshot save`")
+    );
+    // healthy: no snapshot records (not read as "none usable")
+    let (_, doc) = report_demo("healthy");
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["id"] != "etcd-backup-stale"),
+        "{:#}",
+        doc["findings"]
+    );
+}
+
+#[test]
+fn no_usable_snapshot_while_quorum_is_lost_is_critical() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-backup.yaml");
+    std::fs::write(
+        &path,
+        r#"name: no-backup
+include: [etcd-quorum-lost]
+objects:
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: rke2-etcd-snapshots, namespace: kube-system}
+    data:
+      etcd-snapshot-prod-cp-1-9: '{"name":"etcd-snapshot-prod-cp-1-9","nodeName":"prod-cp-1","location":"file:///var/lib/rancher/rke2/server/db/snapshots/etcd-snapshot-prod-cp-1-9","createdAt":"$now-1h","size":0,"status":"failed","message":"no space left on device"}'
+"#,
+    )
+    .unwrap();
+    let (code, doc) = report_demo(path.to_str().unwrap());
+    assert_eq!(code, Some(1));
+    let f = finding_about(&doc, "etcd-backup-stale", "rke2-etcd-snapshots");
+    assert_eq!(f["severity"], "critical", "{f:#}");
+    assert_eq!(f["title"], "etcd snapshots: none usable");
+    assert!(
+        f["evidence"]
+            .to_string()
+            .contains("etcd is unhealthy now and no good snapshot exists to restore")
     );
 }

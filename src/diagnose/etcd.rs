@@ -171,6 +171,7 @@ pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
         }
     }
     super::etcd_logs::rules(model, now, out);
+    super::etcd_backups::rules(model, now, out);
 }
 
 /// Every input that answered in the round.

@@ -6,6 +6,7 @@
 
 mod api;
 pub mod cluster;
+mod etcd_backups;
 pub mod etcd_health;
 mod etcd_logs;
 pub mod etcd_members;

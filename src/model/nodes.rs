@@ -41,6 +41,8 @@ pub struct NodeRow {
     /// RKE2/k3s: whether the server's `rke2.io/node-args` / `k3s.io/node-args` name a `--server` to
     /// join (`Some(false)`: a bootstrap server), `None` when not annotated.
     pub joins_server: Option<bool>,
+    /// RKE2/k3s: the server's `--etcd-snapshot-schedule-cron` from its node-args annotation.
+    pub snapshot_cron: Option<String>,
 }
 
 impl NodeRow {

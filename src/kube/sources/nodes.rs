@@ -25,6 +25,13 @@ pub async fn run(ctx: SourceCtx) {
     .await;
 }
 
+/// RKE2's / k3s's `node-args` annotation: the server's command line as a JSON array.
+fn node_args(annotations: &std::collections::BTreeMap<String, String>) -> Option<&String> {
+    annotations
+        .get("rke2.io/node-args")
+        .or_else(|| annotations.get("k3s.io/node-args"))
+}
+
 pub fn row(n: Node) -> NodeRow {
     let labels = n.metadata.labels.unwrap_or_default();
     let annotations = n.metadata.annotations.unwrap_or_default();
@@ -82,10 +89,14 @@ pub fn row(n: Node) -> NodeRow {
             .find(|a| a.type_ == "InternalIP")
             .map(|a| a.address),
         instance_type: labels.get("node.kubernetes.io/instance-type").cloned(),
-        joins_server: annotations
-            .get("rke2.io/node-args")
-            .or_else(|| annotations.get("k3s.io/node-args"))
-            .map(|a| a.contains("\"--server\"")),
+        joins_server: node_args(&annotations).map(|a| a.contains("\"--server\"")),
+        snapshot_cron: node_args(&annotations).and_then(|a| {
+            let args: Vec<String> = serde_json::from_str(a).ok()?;
+            let i = args
+                .iter()
+                .position(|x| x == "--etcd-snapshot-schedule-cron")?;
+            args.get(i + 1).cloned()
+        }),
     }
 }
 
@@ -97,7 +108,9 @@ mod tests {
     fn rke2_server_fixture() {
         let n: Node = serde_json::from_value(serde_json::json!({
             "spec": {"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]},
-            "metadata": {"name": "cp-1", "labels": {
+            "metadata": {"name": "cp-1",
+                "annotations": {"rke2.io/node-args": "[\"server\",\"--etcd-snapshot-schedule-cron\",\"0 */6 * * *\"]"},
+                "labels": {
                 "node-role.kubernetes.io/etcd": "true",
                 "node-role.kubernetes.io/control-plane": "true",
                 "node-role.kubernetes.io/master": "true",
@@ -123,6 +136,8 @@ mod tests {
         assert_eq!(r.ready_message, "Kubelet stopped posting node status.");
         assert_eq!(r.taints, vec!["node.kubernetes.io/unreachable:NoExecute"]);
         assert_eq!(r.roles_text(), "control-plane,etcd");
+        assert_eq!(r.snapshot_cron.as_deref(), Some("0 */6 * * *"));
+        assert_eq!(r.joins_server, Some(false));
         assert_eq!(r.pressure, vec!["DiskPressure"]);
         assert_eq!(r.internal_ip.as_deref(), Some("10.0.0.11"));
         assert_eq!(r.instance_type.as_deref(), Some("rke2"));
