@@ -327,6 +327,9 @@ impl Console {
             return Err(Exit::TerminalGone);
         }
         self.ticks += 1;
+        // the crash-looping containers whose previous logs the crash-log source reads: once a
+        // second at most, and computed only when the pods changed
+        self.session.crashing.offer(&self.model);
         let mut effects = Vec::new();
         if self.ticks.is_multiple_of(RULES_CLOCK_TICKS) {
             effects = apply_in(&mut self.model, &mut self.derived, Msg::Tick, Utc::now());

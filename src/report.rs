@@ -94,7 +94,10 @@ pub async fn observe(session: &Session, observe: Duration) -> Model {
     while !settled(&model) {
         tokio::select! {
             m = rx.recv() => match m {
-                Some(m) => { apply(&mut model, m, Utc::now()); }
+                Some(m) => {
+                    apply(&mut model, m, Utc::now());
+                    session.crashing.offer(&model);
+                }
                 None => break,
             },
             _ = tokio::time::sleep_until(sync_deadline) => {
@@ -108,7 +111,10 @@ pub async fn observe(session: &Session, observe: Duration) -> Model {
     loop {
         tokio::select! {
             m = rx.recv() => match m {
-                Some(m) => { apply(&mut model, m, Utc::now()); }
+                Some(m) => {
+                    apply(&mut model, m, Utc::now());
+                    session.crashing.offer(&model);
+                }
                 None => break,
             },
             _ = tokio::time::sleep_until(end) => break,

@@ -64,6 +64,9 @@ pub struct Session {
     pub exec_asked: std::collections::BTreeSet<String>,
     /// The CA certificates (DER) the kubeconfig trusts for the API server; empty when it names none.
     pub kubeconfig_ca: Vec<Vec<u8>>,
+    /// The crash-looping containers the loop offers to the crash-log source (`offer` after the
+    /// model changed).
+    pub crashing: crate::kube::sources::crash_logs::Wanted,
 }
 
 /// The CA certificates (DER) a client configuration trusts for the API server.
@@ -104,6 +107,7 @@ impl Session {
             demo,
             global: Some(args.clone()),
             kubeconfig_ca: Vec::new(),
+            crashing: Default::default(),
         };
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
@@ -159,6 +163,7 @@ impl Session {
             client: Some(client),
             executor: Some(executor),
             kubeconfig_ca: kubeconfig_ca(&target.config),
+            crashing: Default::default(),
             ..self
         })
     }
@@ -226,6 +231,7 @@ impl Session {
             exec_asked: self.exec_asked.clone(),
             global: Some(global.clone()),
             kubeconfig_ca: ca,
+            crashing: Default::default(),
         })
     }
 

@@ -96,3 +96,56 @@ objects:
             .contains("etcd is unhealthy now and no good snapshot exists to restore")
     );
 }
+
+/// kube-ca rotation bites wherever a pod talks to the API server: the ingress controller in its own
+/// namespace, found from its previous container's log (its termination message says nothing).
+#[test]
+fn kube_ca_rotation_breaks_the_ingress_controller_in_its_own_namespace() {
+    let home = tempfile::tempdir().unwrap();
+    let out = support::ktriage(
+        home.path(),
+        &[
+            "report",
+            "--demo",
+            "kube-ca-rotated",
+            "--format",
+            "json",
+            "--observe",
+            "3s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "kube-ca-mismatch")
+        .expect("kube-ca-mismatch");
+    assert!(
+        f["details"]["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["namespace"] == "ingress-nginx" && w["name"] == "ingress-nginx-controller"),
+        "{f:#}"
+    );
+    assert!(
+        f["evidence"].as_array().unwrap().iter().any(|e| {
+            let e = e.as_str().unwrap();
+            e.starts_with("ingress-nginx/ingress-nginx-controller-")
+                && e.contains("previous log")
+                && e.contains("x509: certificate signed by unknown authority")
+        }),
+        "{f:#}"
+    );
+    let fix = f["fix"]["text"].as_str().unwrap();
+    assert!(
+        fix.contains("Never start with `certificate rotate-ca`"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("ingress-nginx/ingress-nginx-controller"),
+        "{fix}"
+    );
+}

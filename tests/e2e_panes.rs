@@ -54,6 +54,7 @@ impl Rig {
             backoff_cap: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             metrics_every: Duration::from_secs(10),
+            crashing: ktriage::kube::sources::crash_logs::Wanted::default().subscribe(),
         };
         let sources = ktriage::kube::sources::start_all(&ctx);
         let dir = tempfile::tempdir().unwrap();

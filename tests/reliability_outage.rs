@@ -111,8 +111,9 @@ fn watch(s: &Sent) -> bool {
     has(&s.query, "watch=true")
 }
 
-/// The 21 tasks `start_all` starts, with how each behaves in an outage (`crash_logs` is one task
-/// with two watch streams and a log poller; the content scan is one task with a watch and a poller).
+/// The 21 tasks `start_all` starts, with how each behaves in an outage (`crash_logs` is a log
+/// poller fed the crash-looping containers by the loop, no watch of its own; the content scan is one
+/// task with a watch and a poller).
 fn sources() -> Vec<Source> {
     use ktriage::kube::sources::{crash_logs, etcd, etcd_snapshots, namespaces};
     const TERMINATING: &str = "fieldSelector=status.phase%3DTerminating";
@@ -186,14 +187,6 @@ fn sources() -> Vec<Source> {
             name: "top replicasets",
             design: Design::Watch(1),
             claims: |s, _| s.path == "/apis/apps/v1/replicasets",
-        },
-        Source {
-            name: "crash logs: system pods",
-            design: Design::Watch(2),
-            claims: |s, _| {
-                (s.path == "/api/v1/namespaces/kube-system/pods" && !has(&s.query, ETCD))
-                    || s.path == "/api/v1/namespaces/cattle-system/pods"
-            },
         },
         Source {
             name: "crash logs: previous logs",
@@ -319,7 +312,7 @@ fn the_designed_bounds_count_what_the_design_says() {
     assert_eq!(Design::Probe.bound(6.0), 3);
     assert_eq!(Design::Poll(Duration::from_secs(5)).bound(60.0), 13);
     assert_eq!(Design::Poll(Duration::from_secs(60)).bound(60.0), 2);
-    // the 21 tasks, 17 watch streams among them
+    // the 21 tasks, 15 watch streams among them
     let streams: u64 = sources()
         .iter()
         .map(|s| match s.design {
@@ -327,7 +320,7 @@ fn the_designed_bounds_count_what_the_design_says() {
             _ => 0,
         })
         .sum();
-    assert_eq!(streams, 17);
+    assert_eq!(streams, 15);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,6 +45,7 @@ impl Live {
             backoff_cap: Duration::from_secs(1),
             request_timeout: Duration::from_secs(5),
             metrics_every: Duration::from_millis(200),
+            crashing: ktriage::kube::sources::crash_logs::Wanted::default().subscribe(),
         };
         Live {
             model,

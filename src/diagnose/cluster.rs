@@ -68,7 +68,7 @@ fn around_signature(line: &str, max: usize) -> String {
 }
 
 /// A container is failing: waiting in CrashLoopBackOff, or restarted and not ready.
-fn failing(c: &crate::model::top::ContainerRow) -> bool {
+pub fn failing(c: &crate::model::top::ContainerRow) -> bool {
     c.waiting_reason.as_deref() == Some("CrashLoopBackOff") || (c.restarts > 0 && !c.ready)
 }
 
@@ -76,8 +76,9 @@ fn failing(c: &crate::model::top::ContainerRow) -> bool {
 pub const CERT_WARN_DAYS: i64 = 30;
 pub const CERT_CRITICAL_DAYS: i64 = 7;
 
-pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
-    kube_ca(model, out);
+pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
+    let (model, now) = (cx.model, cx.now);
+    kube_ca(model, cx.failing_pods(), out);
     rancher_agents(model, out);
     certs(model, now, out);
 }
@@ -137,18 +138,14 @@ fn certs(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
     }
 }
 
-/// Crash-looping system containers whose last words carry a CA/credential signature: the
-/// workloads (with their labels) and one evidence line per container.
-fn crash_evidence(model: &Model) -> (Vec<(Workload, String)>, Vec<String>) {
+/// Crash-looping containers, in every namespace, whose last words carry a CA/credential signature:
+/// the workloads (with their labels) and one evidence line per container. `failing` are the pods
+/// with a failing container (from the memoised per-pod pass), in store order.
+fn crash_evidence(model: &Model, pods: &[String]) -> (Vec<(Workload, String)>, Vec<String>) {
     let top = &model.top;
     let mut affected: Vec<(Workload, String)> = Vec::new();
     let mut evidence = Vec::new();
-    // `cattle-…` sorts before `kube-system`: the same order as a walk over every pod
-    let system = top
-        .pods
-        .with_prefix("cattle-")
-        .chain(top.pods.with_prefix("kube-system/"));
-    for p in system.filter(|p| system_namespace(&p.namespace)) {
+    for p in pods.iter().filter_map(|k| top.pods.get(k)) {
         for c in p.containers.iter().filter(|c| failing(c)) {
             let said = ca_line(&c.last_message)
                 .map(|l| format!("termination message: {l}"))
@@ -177,8 +174,8 @@ fn crash_evidence(model: &Model) -> (Vec<(Workload, String)>, Vec<String>) {
     (affected, evidence)
 }
 
-fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
-    let (affected, evidence) = crash_evidence(model);
+fn kube_ca(model: &Model, failing: &[String], out: &mut Vec<Finding>) {
+    let (affected, evidence) = crash_evidence(model, failing);
     let ca = super::root_ca::evidence(model);
     if affected.is_empty() && !ca.mismatch {
         return;
@@ -192,7 +189,7 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
         )
     } else {
         format!(
-            "kube-ca rotated? {} system workload(s) crash-loop: {}",
+            "kube-ca rotated? {} workload(s) crash-loop on credentials: {}",
             affected.len(),
             names.join(", ")
         )
@@ -209,7 +206,12 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
     let d = detect(model);
     f.evidence
         .push(format!("distribution: {} ({})", d.platform.name(), d.why));
-    f.fix.text = kube_ca_fix(d.platform, !ca.untrusted.is_empty(), &names);
+    f.fix.text = kube_ca_fix(
+        d.platform,
+        !ca.untrusted.is_empty(),
+        &names,
+        model.api.version.as_deref(),
+    );
     f.details = json!({
         "workloads": affected.iter().map(|(w, _)| json!({
             "kind": w.kind, "namespace": w.namespace, "name": w.name
@@ -221,15 +223,34 @@ fn kube_ca(model: &Model, out: &mut Vec<Finding>) {
     out.push(f);
 }
 
-fn kube_ca_fix(platform: Platform, republish: bool, workloads: &[&str]) -> String {
+/// The Kubernetes minor version from `gitVersion` (`v1.28.9+rke2r1` → 28).
+fn minor(version: Option<&str>) -> Option<u32> {
+    version?
+        .trim_start_matches('v')
+        .split('.')
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn kube_ca_fix(
+    platform: Platform,
+    republish: bool,
+    workloads: &[&str],
+    version: Option<&str>,
+) -> String {
     let first = match platform {
         Platform::Rke1 => {
-            "RKE1: run `rke up` with the cluster.yml and the matching cluster.rkestate so every \
-             component gets certificates and tokens from the current CA."
+            "RKE1: run `rke up` with the cluster.yml and the cluster.rkestate that holds the current \
+             CA (a missing or old one makes `rke up` generate new certificates: the chapter's own \
+             cause). The cluster keeps a copy as `full-cluster-state` in kube-system (a ConfigMap; newer RKE \
+             releases keep a Secret of that name): `kubectl -n kube-system get configmap \
+             full-cluster-state -o jsonpath='{.data.full-cluster-state}' > cluster.rkestate`."
         }
         Platform::Rke2 | Platform::K3s => {
-            "RKE2/k3s: make sure every server node carries the same rotated CA (`rke2 certificate \
-             rotate-ca` / `k3s certificate rotate-ca`) and restart the server service."
+            "RKE2/k3s: the servers load the CA from the datastore: restart the server service on each \
+             server (`systemctl restart rke2-server` / `k3s`) so every one serves it. Never start with \
+             `certificate rotate-ca`: it rotates the CA again and breaks every client once more."
         }
         Platform::Kubeadm | Platform::Unknown => {
             "Make sure every control-plane component runs with the current CA."
@@ -243,14 +264,21 @@ fn kube_ca_fix(platform: Platform, republish: bool, workloads: &[&str]) -> Strin
         ""
     };
     let restart = if workloads.is_empty() {
-        "restart the pods of the namespaces named above".to_string()
+        "Restart the pods of the namespaces named above".to_string()
     } else {
-        format!("restart the affected pods: {}", workloads.join(", "))
+        format!("Restart the affected pods ({})", workloads.join(", "))
     };
-    format!(
-        "{first}{republish} Then re-issue the service-account tokens (delete the old token Secrets so \
-         the controller recreates them) and {restart}."
-    )
+    let tokens = match minor(version) {
+        Some(m) if m < 24 => {
+            " after deleting their old service-account token Secrets so the token controller \
+             re-issues them under the current CA (Kubernetes before 1.24 mounts those Secrets)"
+        }
+        _ => {
+            ": their projected service-account tokens are issued afresh at start (deleting token \
+             Secrets only helped before Kubernetes 1.24)"
+        }
+    };
+    format!("{first}{republish} {restart}{tokens}.")
 }
 
 fn agent_of(w: WorkloadRef<'_>) -> Option<&'static str> {
@@ -341,5 +369,40 @@ fn rancher_agents(model: &Model, out: &mut Vec<Finding>) {
         );
         f.details = json!({"agent": agent, "not_ready": bad.len(), "pods": pods.len()});
         out.push(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kube_ca_fix_by_distribution_and_version() {
+        let rke1 = kube_ca_fix(
+            Platform::Rke1,
+            false,
+            &["DaemonSet ingress-nginx/nginx-ingress-controller"],
+            Some("v1.23.16"),
+        );
+        assert!(
+            rke1.contains("`rke up`") && rke1.contains("full-cluster-state"),
+            "{rke1}"
+        );
+        assert!(
+            rke1.contains("deleting their old service-account token Secrets"),
+            "before 1.24: {rke1}"
+        );
+        let rke2 = kube_ca_fix(Platform::Rke2, true, &[], Some("v1.28.9+rke2r1"));
+        assert!(
+            rke2.contains("Never start with `certificate rotate-ca`"),
+            "{rke2}"
+        );
+        assert!(
+            rke2.contains("projected service-account tokens"),
+            "1.24 and later: {rke2}"
+        );
+        assert!(!rke2.contains("deleting their old"), "{rke2}");
+        assert_eq!(minor(Some("v1.30.2+k3s1")), Some(30));
+        assert_eq!(minor(None), None);
     }
 }

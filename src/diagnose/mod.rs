@@ -72,6 +72,8 @@ pub struct Memo {
 struct PodResults {
     findings: Vec<Finding>,
     evicted: std::collections::BTreeMap<String, usize>,
+    /// Pods (`namespace/name`) with a failing container, in every namespace (read by `kube-ca-mismatch`).
+    failing: Vec<String>,
 }
 
 /// What a pane's rules read: the model, the clock, and the per-pod pass several panes share.
@@ -91,6 +93,11 @@ impl Rules<'_> {
     pub fn pod_findings(&self) -> &[Finding] {
         &self.pods.findings
     }
+
+    /// Pods with a failing container (crash-looping, or restarted and not ready), every namespace.
+    pub fn failing_pods(&self) -> &[String] {
+        &self.pods.failing
+    }
 }
 
 impl PodResults {
@@ -99,7 +106,18 @@ impl PodResults {
         top::pod_rules(model, now, &mut findings);
         pod_health::rules(model, now, &mut findings);
         let evicted = events::evicted_per_namespace(model);
-        PodResults { findings, evicted }
+        let failing = model
+            .top
+            .pods
+            .iter()
+            .filter(|p| p.containers.iter().any(cluster::failing))
+            .map(|p| format!("{}/{}", p.namespace, p.name))
+            .collect();
+        PodResults {
+            findings,
+            evicted,
+            failing,
+        }
     }
 }
 

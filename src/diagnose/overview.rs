@@ -5,5 +5,5 @@ use super::{Finding, Rules, api, cluster};
 
 pub fn rules(cx: &Rules, out: &mut Vec<Finding>) {
     api::rules(cx.model, cx.now, out);
-    cluster::rules(cx.model, cx.now, out);
+    cluster::rules(cx, out);
 }

@@ -73,6 +73,7 @@ impl Session {
             backoff_cap: Duration::from_secs(i.backoff_cap_secs),
             request_timeout: Duration::from_secs(i.request_timeout_secs),
             metrics_every: Duration::from_secs(self.config.tuning.top.metrics_secs.max(1)),
+            crashing: self.crashing.subscribe(),
         })
     }
 }

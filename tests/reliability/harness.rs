@@ -19,6 +19,8 @@ pub struct Harness {
     pub model: Model,
     rx: mpsc::Receiver<Msg>,
     pub handles: Vec<tokio::task::JoinHandle<()>>,
+    /// Offers the crash-looping containers to the crash-log source, as the app loop does.
+    wanted: ktriage::kube::sources::crash_logs::Wanted,
 }
 
 impl Drop for Harness {
@@ -78,6 +80,7 @@ impl Harness {
 
     fn start_client(client: kube::Client, server: &str, user: &str) -> Harness {
         let (tx, rx) = mpsc::channel(1024);
+        let wanted = ktriage::kube::sources::crash_logs::Wanted::default();
         let ctx = SourceCtx {
             client,
             tx,
@@ -86,6 +89,7 @@ impl Harness {
             backoff_cap: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
             metrics_every: Duration::from_secs(10),
+            crashing: wanted.subscribe(),
         };
         let cluster = ClusterInfo {
             context: Some("sim".into()),
@@ -100,6 +104,7 @@ impl Harness {
             model,
             rx,
             handles: start_all(&ctx),
+            wanted,
         }
     }
 
@@ -112,6 +117,7 @@ impl Harness {
         let deadline = tokio::time::Instant::now() + d;
         while let Ok(Some(m)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
             update(&mut self.model, m, Utc::now());
+            self.wanted.offer(&self.model);
         }
     }
 
@@ -123,6 +129,7 @@ impl Harness {
             match msg {
                 Ok(Some(m)) => {
                     update(&mut self.model, m, Utc::now());
+                    self.wanted.offer(&self.model);
                 }
                 Ok(None) => panic!("every source ended while waiting for {what}"),
                 Err(_) => panic!(

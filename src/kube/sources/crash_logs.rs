@@ -1,50 +1,71 @@
-//! Previous-container log tails of crash-looping system pods (`kube-system`, `cattle-system`), for
-//! the `kube-ca-mismatch` rule: a bounded tail (`previous=true`, [`TAIL`] lines) per failing container,
-//! read every `EVERY` and as soon as a container starts crash-looping; the pods are watched, not listed. Only lines carrying a credential/CA signature are kept, so nothing else a
-//! log may contain travels further. While the API server does not answer, a round stops at its first
+//! Previous-container log tails of crash-looping pods, in every namespace, for the
+//! `kube-ca-mismatch` rule: a bounded tail (`previous=true`, [`TAIL`] lines) per failing container,
+//! read every [`EVERY`] and as soon as the set of crash-looping containers changes. Which containers
+//! crash-loop is what the Top pane's pods watch already says: the loop that owns the model offers
+//! the set ([`Wanted::offer`], at most once per change of the pods) and this task reads it, so no
+//! second pods watch is needed. At most [`MAX_PER_ROUND`] containers a round (80 log requests a
+//! minute at most). Only lines carrying a credential/CA signature are kept, so nothing else a log
+//! may contain travels further. While the API server does not answer, a round stops at its first
 //! unanswered request and the last tails stay.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
-use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::watch;
 
 use super::SourceCtx;
 use crate::msg::Msg;
 
-/// The namespaces whose pods are the platform's own (Kubernetes' and Rancher's contracts).
-pub const NAMESPACES: &[&str] = &["kube-system", "cattle-system"];
 /// Lines read from each crashed container.
 pub const TAIL: i64 = 50;
 pub const EVERY: Duration = Duration::from_secs(15);
 /// At most this many containers' logs per round (a crash-looping DaemonSet on 500 nodes is one story).
-const MAX_PER_ROUND: usize = 20;
+pub const MAX_PER_ROUND: usize = 20;
 
-/// `namespace/pod/container` of every container waiting in CrashLoopBackOff.
-fn crashing(p: &Pod) -> Vec<String> {
-    let (Some(ns), Some(name)) = (&p.metadata.namespace, &p.metadata.name) else {
-        return Vec::new();
-    };
-    p.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .map(|cs| {
-            cs.iter()
-                .filter(|c| {
-                    c.state
-                        .as_ref()
-                        .and_then(|s| s.waiting.as_ref())
-                        .and_then(|w| w.reason.as_deref())
-                        == Some("CrashLoopBackOff")
-                })
-                .map(|c| format!("{ns}/{name}/{}", c.name))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The crash-looping containers (`namespace/pod/container`) the loop offers to this source.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    tx: Arc<watch::Sender<Vec<String>>>,
+    /// The pods' revision the set was last computed at (computed again only when it moved).
+    rev: Arc<AtomicU64>,
+}
+
+impl Default for Wanted {
+    fn default() -> Self {
+        Wanted {
+            tx: Arc::new(watch::Sender::new(Vec::new())),
+            rev: Arc::new(AtomicU64::new(u64::MAX)),
+        }
+    }
+}
+
+impl Wanted {
+    /// What the source reads.
+    pub fn subscribe(&self) -> watch::Receiver<Vec<String>> {
+        self.tx.subscribe()
+    }
+
+    /// Offer the model's crash-looping containers: computed only when the pods changed since the
+    /// last offer, and sent only when the set differs.
+    pub fn offer(&self, model: &crate::model::Model) {
+        let rev = model.top.pods.rev();
+        if self.rev.swap(rev, Ordering::Relaxed) == rev {
+            return;
+        }
+        let now = model.top.crash_looping();
+        self.tx.send_if_modified(|v| {
+            let changed = *v != now;
+            if changed {
+                *v = now;
+            }
+            changed
+        });
+    }
 }
 
 /// Keep only the lines that carry a CA/credential signature.
@@ -54,96 +75,23 @@ pub fn signature_lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Crash-looping containers (`namespace/pod/container`) by pod key, kept from a watch of each
-/// system namespace (a list per round was a LIST every 15 s in steady state; issue 13).
-#[derive(Debug, Default)]
-struct Crashing {
-    live: BTreeMap<String, Vec<String>>,
-    /// A (re-)list in progress, by namespace.
-    pending: BTreeMap<&'static str, BTreeMap<String, Vec<String>>>,
-}
-
-impl Crashing {
-    /// Apply one watch event; true when the set of crashing containers changed.
-    fn apply(&mut self, ns: &'static str, ev: watcher::Event<Pod>) -> bool {
-        let key = |p: &Pod| {
-            format!(
-                "{}/{}",
-                p.metadata.namespace.as_deref().unwrap_or(ns),
-                p.metadata.name.as_deref().unwrap_or_default()
-            )
-        };
-        let before = self.keys();
-        match ev {
-            watcher::Event::Init => {
-                self.pending.insert(ns, BTreeMap::new());
-            }
-            watcher::Event::InitApply(p) => {
-                let c = crashing(&p);
-                if let Some(m) = self.pending.get_mut(ns) {
-                    m.insert(key(&p), c);
-                } else {
-                    self.live.insert(key(&p), c);
-                }
-            }
-            watcher::Event::InitDone => {
-                let fresh = self.pending.remove(ns).unwrap_or_default();
-                let prefix = format!("{ns}/");
-                self.live.retain(|k, _| !k.starts_with(&prefix));
-                self.live.extend(fresh);
-            }
-            watcher::Event::Apply(p) => {
-                self.live.insert(key(&p), crashing(&p));
-            }
-            watcher::Event::Delete(p) => {
-                self.live.remove(&key(&p));
-            }
-        }
-        self.keys() != before
-    }
-
-    fn keys(&self) -> Vec<String> {
-        self.live.values().flatten().cloned().collect()
-    }
-}
-
 pub async fn run(ctx: SourceCtx) {
-    let streams = NAMESPACES
-        .iter()
-        .filter(|ns| ctx.namespace.as_deref().is_none_or(|n| n == **ns))
-        .map(|ns| {
-            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-            let config = watcher::Config {
-                timeout: Some(super::WATCH_TIMEOUT_SECS),
-                ..watcher::Config::default()
-            };
-            watcher(api, config)
-                .backoff(super::resume::WatchBackoff::default())
-                .map(move |e| (*ns, e))
-                .boxed()
-        });
-    let mut events = futures::stream::select_all(streams);
-    let mut state = Crashing::default();
+    let mut wanted = ctx.crashing.clone();
+    let mut open = true;
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        // fetch tails every EVERY, and at once when a container starts crash-looping or a
-        // namespace's first list is in
+        // fetch tails every EVERY, and at once when the set of crash-looping containers changes
         tokio::select! {
-            ev = events.next(), if !events.is_empty() => match ev {
-                Some((ns, Ok(e))) => {
-                    let synced = matches!(e, watcher::Event::InitDone);
-                    if !(state.apply(ns, e) || synced) {
-                        continue;
-                    }
-                }
-                Some((_, Err(_))) => continue, // the watcher retries with its backoff
-                None => continue,
-            },
+            r = wanted.changed(), if open => open = r.is_ok(),
             _ = tick.tick() => {}
         }
+        let keys = wanted.borrow_and_update().clone();
+        if keys.is_empty() {
+            continue;
+        }
         // while the API server does not answer, the last tails stay
-        if let Some(found) = fetch(&ctx, &state).await
+        if let Some(found) = fetch(&ctx, &keys).await
             && ctx.tx.send(Msg::CrashLogs(found)).await.is_err()
         {
             return;
@@ -153,9 +101,9 @@ pub async fn run(ctx: SourceCtx) {
 
 /// The tails of the crash-looping containers; `None` when the API server did not answer (the round
 /// stops at the first such request).
-async fn fetch(ctx: &SourceCtx, state: &Crashing) -> Option<BTreeMap<String, Vec<String>>> {
+async fn fetch(ctx: &SourceCtx, keys: &[String]) -> Option<BTreeMap<String, Vec<String>>> {
     let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for key in state.keys().into_iter().take(MAX_PER_ROUND) {
+    for key in keys.iter().take(MAX_PER_ROUND) {
         let mut parts = key.splitn(3, '/');
         let (Some(ns), Some(pod), Some(container)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -172,7 +120,7 @@ async fn fetch(ctx: &SourceCtx, state: &Crashing) -> Option<BTreeMap<String, Vec
             Ok(Ok(text)) => {
                 let lines = signature_lines(&text);
                 if !lines.is_empty() {
-                    found.insert(key, lines);
+                    found.insert(key.clone(), lines);
                 }
             }
             Ok(Err(e)) if super::classify(&e).kind == crate::model::FailureKind::Unreachable => {
@@ -188,56 +136,66 @@ async fn fetch(ctx: &SourceCtx, state: &Crashing) -> Option<BTreeMap<String, Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ClusterInfo, Delta, Model};
 
-    fn pod(ns: &str, name: &str, crash: bool) -> Pod {
-        let reason = if crash {
-            "CrashLoopBackOff"
+    fn pod(ns: &str, name: &str, waiting: &str, restarts: u32) -> crate::model::top::PodRow {
+        let (ready, state) = if waiting.is_empty() {
+            (true, serde_json::json!({"running": {}}))
         } else {
-            "ContainerCreating"
+            (false, serde_json::json!({"waiting": {"reason": waiting}}))
         };
-        serde_json::from_value(serde_json::json!({
+        let p: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"namespace": ns, "name": name},
-            "status": {"containerStatuses": [{
-                "name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 3,
-                "state": {"waiting": {"reason": reason}}
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "c", "image": "i", "imageID": "", "ready": ready, "restartCount": restarts,
+                "state": state,
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}
             }]}
         }))
-        .unwrap()
+        .unwrap();
+        crate::kube::sources::top::pod_row(p)
     }
 
     #[test]
-    fn watch_events_keep_the_crashing_containers_and_say_when_they_change() {
-        let mut s = Crashing::default();
-        assert!(!s.apply("kube-system", watcher::Event::Init));
-        assert!(!s.apply(
-            "kube-system",
-            watcher::Event::InitApply(pod("kube-system", "ok", false))
-        ));
-        s.apply(
-            "kube-system",
-            watcher::Event::InitApply(pod("kube-system", "bad", true)),
+    fn the_loop_offers_crash_looping_containers_of_every_namespace_once_per_change() {
+        let now = chrono::Utc::now();
+        let mut m = Model::new(ClusterInfo::default(), Default::default(), now);
+        let w = Wanted::default();
+        let rx = w.subscribe();
+        m.top.apply_pods(Delta::Init, now);
+        for p in [
+            pod(
+                "ingress-nginx",
+                "ingress-nginx-controller-1",
+                "CrashLoopBackOff",
+                9,
+            ),
+            pod("kube-system", "coredns-1", "CrashLoopBackOff", 4),
+            pod("shop", "web-1", "ContainerCreating", 0),
+        ] {
+            m.top.apply_pods(Delta::InitApply(p), now);
+        }
+        m.top.apply_pods(Delta::InitDone, now);
+        w.offer(&m);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(
+            *rx.borrow(),
+            vec![
+                "ingress-nginx/ingress-nginx-controller-1/c".to_string(),
+                "kube-system/coredns-1/c".to_string()
+            ]
         );
-        // nothing is live until the list is complete
-        assert!(s.keys().is_empty());
-        assert!(s.apply("kube-system", watcher::Event::InitDone));
-        assert_eq!(s.keys(), vec!["kube-system/bad/c".to_string()]);
-        // the other namespace's re-list leaves this one alone
-        s.apply("cattle-system", watcher::Event::Init);
-        assert!(!s.apply("cattle-system", watcher::Event::InitDone));
-        assert!(s.apply(
-            "cattle-system",
-            watcher::Event::Apply(pod("cattle-system", "agent", true))
-        ));
-        assert_eq!(s.keys().len(), 2);
-        // a recovered pod and a deleted one leave the set
-        assert!(s.apply(
-            "kube-system",
-            watcher::Event::Apply(pod("kube-system", "bad", false))
-        ));
-        assert!(s.apply(
-            "cattle-system",
-            watcher::Event::Delete(pod("cattle-system", "agent", true))
-        ));
-        assert!(s.keys().is_empty());
+        let mut rx = rx;
+        rx.borrow_and_update();
+        // unchanged pods: nothing computed, nothing sent
+        w.offer(&m);
+        assert!(!rx.has_changed().unwrap());
+        // one recovers: the set shrinks
+        m.top
+            .apply_pods(Delta::Apply(pod("kube-system", "coredns-1", "", 4)), now);
+        w.offer(&m);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(rx.borrow().len(), 1);
     }
 }

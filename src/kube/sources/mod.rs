@@ -44,6 +44,9 @@ pub struct SourceCtx {
     pub request_timeout: Duration,
     /// metrics.k8s.io poll interval (`[top] metrics_secs`).
     pub metrics_every: Duration,
+    /// The crash-looping containers the loop offers (`crash_logs::Wanted`), whose previous logs
+    /// the crash-log source reads.
+    pub crashing: tokio::sync::watch::Receiver<Vec<String>>,
 }
 
 /// Start every source. The returned handles are aborted when the app stops.
