@@ -18,8 +18,9 @@ pub const LAST_ACTION_ANNOTATION: &str = "ktriage.io/last-action";
 /// A write ktriage can make. Adding one: a variant here, its request in `kube::executor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mutation {
-    /// Scale a Deployment through its `scale` subresource.
+    /// Scale a Deployment, StatefulSet or ReplicaSet (`kind`) through its `scale` subresource.
     Scale {
+        kind: String,
         namespace: String,
         name: String,
         replicas: i32,
@@ -144,10 +145,14 @@ impl Mutation {
     pub fn describe(&self) -> String {
         match self {
             Mutation::Scale {
+                kind,
                 namespace,
                 name,
                 replicas,
-            } => format!("scale deployment {namespace}/{name} to {replicas} replicas"),
+            } => format!(
+                "scale {} {namespace}/{name} to {replicas} replicas",
+                kind.to_lowercase()
+            ),
             Mutation::Delete { target } => format!(
                 "back up and delete {} {} (restorable from the journal)",
                 target.kind, target.name
@@ -241,10 +246,13 @@ impl Mutation {
     pub fn object(&self) -> ObjectRef {
         match self {
             Mutation::Scale {
-                namespace, name, ..
+                kind,
+                namespace,
+                name,
+                ..
             } => ObjectRef {
                 api_version: "apps/v1".into(),
-                kind: "Deployment".into(),
+                kind: kind.clone(),
                 namespace: Some(namespace.clone()),
                 name: name.clone(),
             },
@@ -306,11 +314,14 @@ impl Mutation {
             | Mutation::Restore { target, .. }
             | Mutation::RemoveFinalizer { target, .. } => target.clone(),
             Mutation::Scale {
-                namespace, name, ..
+                kind,
+                namespace,
+                name,
+                ..
             } => Target {
                 api_version: "apps/v1".into(),
-                kind: "Deployment".into(),
-                plural: "deployments".into(),
+                kind: kind.clone(),
+                plural: format!("{}s", kind.to_lowercase()),
                 namespace: Some(namespace.clone()),
                 name: name.clone(),
             },
@@ -414,12 +425,14 @@ impl Mutation {
             .unwrap_or_default();
         match self {
             Mutation::Scale {
+                kind,
                 namespace,
                 name,
                 replicas,
             } => format!(
-                "kubectl{ctx} -n {} scale deployment/{} --replicas={replicas}",
+                "kubectl{ctx} -n {} scale {}/{} --replicas={replicas}",
                 shell_quote(namespace),
+                kind.to_lowercase(),
                 shell_quote(name)
             ),
             Mutation::Delete { target } => format!(
@@ -531,6 +544,7 @@ mod tests {
     #[test]
     fn scale_describes_itself() {
         let m = Mutation::Scale {
+            kind: "Deployment".into(),
             namespace: "shop".into(),
             name: "api".into(),
             replicas: 0,

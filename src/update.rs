@@ -400,7 +400,7 @@ fn propose_for_row(model: &mut Model, derived: &Derived, action: Action, now: Da
 fn not_here(action: Action, pane: PaneId) -> String {
     match action {
         Action::Scale => {
-            "scale: select a workload in the Top pane (5), or jump there from an eviction storm (t)"
+            "scale: select a Deployment, StatefulSet or ReplicaSet in the Top pane (5), or jump there from an eviction storm (t)"
                 .into()
         }
         Action::Fix

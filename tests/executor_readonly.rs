@@ -329,6 +329,7 @@ async fn missing_deployment_is_rejected_without_a_journal_line() {
     );
     let out = exec
         .execute(&Mutation::Scale {
+            kind: "Deployment".into(),
             namespace: "shop".into(),
             name: "gone".into(),
             replicas: 1,
@@ -365,6 +366,7 @@ async fn undo_sends_the_same_path_back_to_the_journal_before() {
     assert_eq!(
         undo,
         Mutation::Scale {
+            kind: "Deployment".into(),
             namespace: "shop".into(),
             name: "api".into(),
             replicas: 3

@@ -27,6 +27,7 @@ fn chars(m: &mut Model, s: &str) -> Vec<Effect> {
 
 fn scale(replicas: i32) -> Mutation {
     Mutation::Scale {
+        kind: "Deployment".into(),
         namespace: "app".into(),
         name: "hog".into(),
         replicas,
@@ -177,6 +178,7 @@ async fn a_crash_between_intent_and_outcome_is_reported_at_the_next_start() {
         },
     );
     let m = Mutation::Scale {
+        kind: "Deployment".into(),
         namespace: "reports".into(),
         name: "report-builder".into(),
         replicas: 0,

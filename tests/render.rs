@@ -111,6 +111,7 @@ fn confirm_dialog_shows_patch_and_kubectl() {
     propose(
         &mut m,
         Mutation::Scale {
+            kind: "Deployment".into(),
             namespace: "shop".into(),
             name: "api".into(),
             replicas: 0,

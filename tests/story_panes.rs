@@ -99,23 +99,28 @@ fn evictions(m: &Model) -> usize {
     m.events.store.iter().filter(|e| e.is_eviction()).count()
 }
 
-async fn replicas(c: &kube::Client, ns: &str, name: &str) -> i32 {
-    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-        kube::Api::namespaced(c.clone(), ns);
-    api.get_scale(name)
-        .await
-        .unwrap()
-        .spec
-        .unwrap()
-        .replicas
-        .unwrap_or(0) // omitempty in autoscaling/v1: 0 is an absent field
+async fn replicas(c: &kube::Client, kind: &str, ns: &str, name: &str) -> i32 {
+    let scale = match kind {
+        "StatefulSet" => {
+            let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+                kube::Api::namespaced(c.clone(), ns);
+            api.get_scale(name).await
+        }
+        _ => {
+            let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+                kube::Api::namespaced(c.clone(), ns);
+            api.get_scale(name).await
+        }
+    };
+    scale.unwrap().spec.unwrap().replicas.unwrap_or(0) // omitempty in autoscaling/v1: 0 is an absent field
 }
 
-async fn runaway_story(scenario: &str, ns: &str, deploy: &str) {
+/// The runaway story on `scenario`, whose runaway is the `kind` `ns/deploy`.
+async fn runaway_story(scenario: &str, kind: &str, ns: &str, deploy: &str) {
     let h = sim(scenario).await;
     let c = client(&h).await;
     let mut live = Live::start(&c).await;
-    let storm = format!("eviction-storm/Deployment/{ns}/{deploy}");
+    let storm = format!("eviction-storm/{kind}/{ns}/{deploy}");
     live.until("the eviction storm with its culprit", |m| has(m, &storm))
         .await;
     // the burst puts the runaway's nodes under MemoryPressure and evicts more pods
@@ -138,6 +143,7 @@ async fn runaway_story(scenario: &str, ns: &str, deploy: &str) {
     assert_eq!(
         d.mutation,
         Mutation::Scale {
+            kind: kind.into(),
             namespace: ns.into(),
             name: deploy.into(),
             replicas: 0
@@ -158,7 +164,7 @@ async fn runaway_story(scenario: &str, ns: &str, deploy: &str) {
     let outcome = exec.execute(&m).await;
     assert_eq!(outcome.result, OutcomeResult::Applied, "{outcome:?}");
     assert_eq!(outcome.before, Some(json!({"replicas": 4})));
-    assert_eq!(replicas(&c, ns, deploy).await, 0);
+    assert_eq!(replicas(&c, kind, ns, deploy).await, 0);
     update(
         &mut live.model,
         Msg::ActionDone(Box::new(outcome)),
@@ -185,6 +191,7 @@ async fn runaway_story(scenario: &str, ns: &str, deploy: &str) {
     assert_eq!(
         d.mutation,
         Mutation::Scale {
+            kind: kind.into(),
             namespace: ns.into(),
             name: deploy.into(),
             replicas: 4
@@ -196,7 +203,7 @@ async fn runaway_story(scenario: &str, ns: &str, deploy: &str) {
     let outcome = exec.execute(&undo).await;
     assert_eq!(outcome.result, OutcomeResult::Applied, "{outcome:?}");
     assert_eq!(outcome.before, Some(json!({"replicas": 0})));
-    assert_eq!(replicas(&c, ns, deploy).await, 4);
+    assert_eq!(replicas(&c, kind, ns, deploy).await, 4);
     // both actions in the journal, intent and outcome each
     let (entries, _) = journal.read().unwrap();
     let phases: Vec<&str> = entries
@@ -219,7 +226,7 @@ async fn runaway_story(scenario: &str, ns: &str, deploy: &str) {
         let out = k
             .ok(&[
                 "get",
-                "deploy",
+                &kind.to_lowercase(),
                 "-n",
                 ns,
                 deploy,
@@ -233,7 +240,20 @@ async fn runaway_story(scenario: &str, ns: &str, deploy: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runaway_app_storm_scale_to_zero_and_undo() {
-    runaway_story("runaway-app", "reports", "report-builder").await;
+    runaway_story("runaway-app", "Deployment", "reports", "report-builder").await;
+}
+
+/// The same story when the runaway is a StatefulSet: `s` from Top scales it to 0 through its
+/// `scale` subresource (dry run, journal, verify), the storm stops, `u` scales it back to 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runaway_statefulset_storm_scale_to_zero_and_undo() {
+    runaway_story(
+        "runaway-statefulset",
+        "StatefulSet",
+        "analytics",
+        "ingest-buffer",
+    )
+    .await;
 }
 
 /// A scenario file with every user-chosen name replaced.
@@ -272,7 +292,7 @@ const RENAMES: &[(&str, &str)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runaway_app_renamed_gives_the_same_story() {
     let (_dir, path) = renamed("runaway-app", RENAMES, "behaviours: []\n");
-    runaway_story(&path, "analytics-x", "crunch").await;
+    runaway_story(&path, "Deployment", "analytics-x", "crunch").await;
 }
 
 async fn flapping(scenario: &str) {

@@ -20,6 +20,7 @@ fn code(c: KeyCode) -> Msg {
 
 fn scale() -> Mutation {
     Mutation::Scale {
+        kind: "Deployment".into(),
         namespace: "shop".into(),
         name: "api".into(),
         replicas: 0,

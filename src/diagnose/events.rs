@@ -247,7 +247,7 @@ fn storm_fix(f: &mut Finding, culprit: Option<&Suspect>) {
         ),
         None => "Find the pods using the most memory on the pressured nodes (Top pane) and give every workload memory requests and limits.".into(),
     };
-    if culprit.is_some_and(|s| s.workload.kind == "Deployment") {
+    if culprit.is_some_and(|s| crate::model::top::actions::SCALABLE.contains(&s.workload.kind.as_str())) {
         f.fix.action = Some("scale".into());
     }
 }

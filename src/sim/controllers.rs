@@ -6,7 +6,10 @@
 //!   `ReplicaFailure` condition on the Deployment (the Gatekeeper story);
 //! - new pods are scheduled at once (`scheduler`) and are Running, or stay Pending while
 //!   kube-scheduler is stopped (`components`);
-//! - deleting a Deployment deletes its ReplicaSets, deleting a ReplicaSet deletes its pods.
+//! - deleting a Deployment deletes its ReplicaSets, deleting a ReplicaSet deletes its pods;
+//! - a StatefulSet keeps the pods `<name>-0` … `<name>-<replicas-1>`: scaled down, the highest
+//!   ordinals go; scaled up, the missing ones are created (through admission), as the real
+//!   StatefulSet controller does (all at once here, as with `podManagementPolicy: Parallel`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +22,7 @@ use super::write::{Op, new_uid};
 
 const DEPLOY: &str = "apps/deployments";
 const RS: &str = "apps/replicasets";
+const STS: &str = "apps/statefulsets";
 const PODS: &str = "/pods";
 
 type Key = (String, String);
@@ -61,11 +65,13 @@ pub fn run(st: &mut State) {
     st.controllers_rv = st.store.rv();
     let mut deploys: BTreeSet<Key> = BTreeSet::new();
     let mut sets: BTreeSet<Key> = BTreeSet::new();
+    let mut stateful: BTreeSet<Key> = BTreeSet::new();
     let mut deleted_owners: Vec<(String, String, String)> = Vec::new();
     let all = since == 0;
     if all {
         deploys.extend(st.store.list(DEPLOY, None).map(|o| key(o)));
         sets.extend(st.store.list(RS, None).map(|o| key(o)));
+        stateful.extend(st.store.list(STS, None).map(|o| key(o)));
     } else {
         for c in st.store.changes_since_any(since) {
             let k = key(&c.obj);
@@ -78,6 +84,12 @@ pub fn run(st: &mut State) {
                 }
                 (RS, _) => {
                     sets.insert(k);
+                }
+                (STS, "DELETED") => {
+                    deleted_owners.push((c.res.clone(), k.0, meta_str(&c.obj, "uid").to_string()))
+                }
+                (STS, _) => {
+                    stateful.insert(k);
                 }
                 (PODS, _) => {
                     if let Some(uid) = owner_uid(&c.obj)
@@ -119,6 +131,9 @@ pub fn run(st: &mut State) {
     }
     for ((ns, name), failure) in owners {
         deployment_status(st, &ns, &name, failure);
+    }
+    for (ns, name) in stateful {
+        sync_statefulset(st, &ns, &name);
     }
     // the controllers' own writes are already accounted for
     st.controllers_rv = st.store.rv();
@@ -457,5 +472,84 @@ fn deployment_status(st: &mut State, ns: &str, name: &str, failure: Option<Strin
     nd["status"]["conditions"] = json!(conds);
     if nd != d {
         st.store.put(DEPLOY, ns, name, nd);
+    }
+}
+
+/// The ordinal of a StatefulSet's pod (`web-2` → 2).
+fn ordinal(pod: &str, set: &str) -> Option<usize> {
+    pod.strip_prefix(set)?.strip_prefix('-')?.parse().ok()
+}
+
+/// Keeps the StatefulSet's pods `<name>-0 … <name>-<replicas-1>` and its status.
+fn sync_statefulset(st: &mut State, ns: &str, name: &str) {
+    if terminating(st, ns) {
+        return;
+    }
+    let Some(sts) = st.store.get(STS, ns, name).map(|r| (**r).clone()) else {
+        return;
+    };
+    let uid = meta_str(&sts, "uid").to_string();
+    let want = sts
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0) as usize;
+    let pods = owned_by(st, PODS, ns, &uid);
+    for p in &pods {
+        if ordinal(meta_str(p, "name"), name).is_none_or(|i| i >= want) {
+            st.store.remove(PODS, ns, meta_str(p, "name"));
+        }
+    }
+    if let Some(pods_def) = st.reg.find("", "v1", "pods").cloned() {
+        for i in 0..want {
+            let pname = format!("{name}-{i}");
+            if st.store.get(PODS, ns, &pname).is_some() {
+                continue;
+            }
+            let pod = stateful_pod(st, &sts, ns, &pname);
+            if super::admission::admit(st, &pods_def, Op::Create, None, ns, &pname, &pod, None)
+                .is_err()
+            {
+                break;
+            }
+            st.store.put(PODS, ns, &pname, pod);
+        }
+    }
+    let now: Vec<Value> = owned_by(st, PODS, ns, &uid);
+    let ready = now
+        .iter()
+        .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running"))
+        .count();
+    let mut new = sts.clone();
+    new["status"] = json!({"replicas": now.len(), "readyReplicas": ready, "currentReplicas": now.len(),
+        "updatedReplicas": now.len(), "availableReplicas": ready,
+        "observedGeneration": int(&sts, "/metadata/generation")});
+    if new != sts {
+        st.store.put(STS, ns, name, new);
+    }
+}
+
+/// A StatefulSet's pod `<name>-<ordinal>` from its template, scheduled at once while the scheduler
+/// runs.
+fn stateful_pod(st: &State, sts: &Value, ns: &str, pname: &str) -> Value {
+    let tpl = sts.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let mut labels = tpl
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    labels["statefulset.kubernetes.io/pod-name"] = json!(pname);
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pname, "namespace": ns, "uid": new_uid(), "creationTimestamp": now_rfc3339(),
+            "labels": labels,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": meta_str(sts, "name"),
+                "uid": meta_str(sts, "uid"), "controller": true, "blockOwnerDeletion": true}]},
+        "spec": tpl.get("spec").cloned().unwrap_or(json!({})),
+        "status": {"phase": "Pending", "qosClass": "BestEffort"},
+    });
+    if super::components::running(st, super::components::SCHEDULER) {
+        super::scheduler::place(st, pod)
+    } else {
+        pod
     }
 }

@@ -128,6 +128,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../assets/scenarios/kube-ca-rotated.yaml"),
     ),
     (
+        "runaway-statefulset",
+        include_str!("../../assets/scenarios/runaway-statefulset.yaml"),
+    ),
+    (
         "nodes-notready",
         include_str!("../../assets/scenarios/nodes-notready.yaml"),
     ),

@@ -62,10 +62,14 @@ pub fn undo_of(last: &LastAction) -> Result<Mutation, String> {
     let unusable = || format!("action {} has no usable `before`", last.id);
     match &last.mutation {
         Mutation::Scale {
-            namespace, name, ..
+            kind,
+            namespace,
+            name,
+            ..
         } => {
             let replicas = before.get("replicas").and_then(|v| v.as_i64());
             Ok(Mutation::Scale {
+                kind: kind.clone(),
                 namespace: namespace.clone(),
                 name: name.clone(),
                 replicas: replicas

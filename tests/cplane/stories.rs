@@ -411,6 +411,7 @@ pub async fn runaway(t: &Tier, dir: &std::path::Path) -> (Checkpoints, String) {
     cps.push(("runaway running", keys(&doc)));
     let (exec, _) = executor(t, dir);
     let scale = Mutation::Scale {
+        kind: "Deployment".into(),
         namespace: n.app_ns.clone(),
         name: n.runaway.clone(),
         replicas: 0,

@@ -18,6 +18,7 @@ pub fn every_mutation() -> Vec<Mutation> {
     );
     let all = vec![
         Mutation::Scale {
+            kind: "Deployment".into(),
             namespace: "shop".into(),
             name: "api".into(),
             replicas: 0,

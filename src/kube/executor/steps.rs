@@ -1,7 +1,6 @@
 //! What each mutation reads, sends, annotates and verifies. `Executor::run` calls these in order;
 //! adding a mutation means one arm in each function here.
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions,
 };
@@ -98,11 +97,11 @@ pub(super) async fn read(client: &Client, m: &Mutation) -> Result<Value, Step> {
         return r;
     }
     match m {
-        Mutation::Scale {
-            namespace, name, ..
-        } => {
-            let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-            let s = api.get_scale(name).await.map_err(step_err)?;
+        Mutation::Scale { name, .. } => {
+            let s = dyn_api(client, &m.target())
+                .get_scale(name)
+                .await
+                .map_err(step_err)?;
             Ok(json!({ "replicas": s.spec.and_then(|s| s.replicas).unwrap_or(0) }))
         }
         Mutation::Restore { target, .. } => match get(client, target).await {
@@ -150,14 +149,12 @@ async fn send_one(
 ) -> Result<(), Step> {
     let pp = params(dry_run);
     match m {
-        Mutation::Scale {
-            namespace,
-            name,
-            replicas,
-        } => {
-            let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+        Mutation::Scale { name, replicas, .. } => {
             let patch = Patch::Merge(json!({"spec": {"replicas": replicas}}));
-            api.patch_scale(name, &pp, &patch).await.map(|_| ())
+            dyn_api(client, &m.target())
+                .patch_scale(name, &pp, &patch)
+                .await
+                .map(|_| ())
         }
         Mutation::Delete { target } => {
             let dp = DeleteParams {
@@ -257,13 +254,6 @@ pub(super) async fn annotate(client: &Client, m: &Mutation, note: &str) -> Strin
             return "no annotation: the object is deleted (its YAML is in the journal's intent line)"
                 .into();
         }
-        Mutation::Scale {
-            namespace, name, ..
-        } => {
-            // a second patch: /scale carries no metadata
-            let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-            api.patch(name, &pp, &body).await.map(|_| ())
-        }
         other => {
             let t = other.target();
             dyn_api(client, &t)
@@ -302,14 +292,8 @@ pub(super) async fn verify(client: &Client, m: &Mutation) -> Verified {
     if let Some(v) = super::pods::verify(client, m).await {
         return v;
     }
-    if let Mutation::Scale {
-        namespace,
-        name,
-        replicas,
-    } = m
-    {
-        let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-        return match api.get_scale(name).await {
+    if let Mutation::Scale { name, replicas, .. } = m {
+        return match dyn_api(client, &m.target()).get_scale(name).await {
             Ok(s) => {
                 let got = s.spec.and_then(|s| s.replicas).unwrap_or(0);
                 Verified {

@@ -55,14 +55,18 @@ pub fn proposal(
     }
 }
 
-/// Scale the selected Deployment to zero (the dialog's `+`/`-` change the count).
+/// The workloads ktriage scales (through their `scale` subresource).
+pub const SCALABLE: &[&str] = &["Deployment", "StatefulSet", "ReplicaSet"];
+
+/// Scale the selected Deployment, StatefulSet or bare ReplicaSet to zero (the dialog's `+`/`-`
+/// change the count).
 fn scale(model: &Model, order: &TopOrder) -> Result<(Mutation, Option<String>), String> {
     let w = selected_row(model, order)
         .and_then(|r| r.workload)
         .ok_or("scale: no workload selected")?;
-    if w.kind != "Deployment" {
+    if !SCALABLE.contains(&w.kind.as_str()) {
         return Err(format!(
-            "scale: {} {}/{} is not a Deployment; ktriage scales Deployments",
+            "scale: {} {}/{} has no replicas to scale; ktriage scales Deployments, StatefulSets and ReplicaSets",
             w.kind, w.namespace, w.name
         ));
     }
@@ -73,6 +77,7 @@ fn scale(model: &Model, order: &TopOrder) -> Result<(Mutation, Option<String>), 
         .filter(|p| p.running() && model.top.workload_ref(p) == w.as_ref())
         .count();
     let m = Mutation::Scale {
+        kind: w.kind,
         namespace: w.namespace,
         name: w.name,
         replicas: 0,

@@ -1,6 +1,6 @@
 //! Behaviours of the Leaders/Events/Top stories.
 //!
-//! - `eviction-burst`: every Deployment annotated `sim.ktriage.io/runaway: "true"` whose pods run
+//! - `eviction-burst`: every Deployment or StatefulSet annotated `sim.ktriage.io/runaway: "true"` whose pods run
 //!   drives MemoryPressure on their nodes and evicts one other pod per node (one with memory
 //!   limits, outside kube-system: the victims of the story; phase Failed, reason
 //!   Evicted, a kubelet `Evicted` Warning event). When it is scaled to 0 (no running pods) the
@@ -38,10 +38,35 @@ fn running(p: &Value) -> bool {
     p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
 }
 
-/// (namespace, uid set of the runaway's ReplicaSets) for every runaway Deployment with replicas > 0.
+/// The running pods of every runaway (a Deployment or StatefulSet annotated
+/// `sim.ktriage.io/runaway`, replicas > 0), and the uids their pods are owned by (the Deployments'
+/// ReplicaSets, the StatefulSets themselves).
 fn runaway_pods(st: &State) -> (Vec<Value>, BTreeSet<String>) {
     let mut pods = Vec::new();
     let mut rs_uids = BTreeSet::new();
+    let runaway = |o: &Value| {
+        o.pointer(&format!(
+            "/metadata/annotations/{}",
+            RUNAWAY_ANNOTATION.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+            == Some("true")
+    };
+    for s in st
+        .store
+        .list("apps/statefulsets", None)
+        .filter(|s| runaway(s))
+    {
+        let ns = meta_str(s, "namespace");
+        let uid = meta_str(s, "uid").to_string();
+        pods.extend(
+            st.store
+                .list("/pods", Some(ns))
+                .filter(|p| running(p) && owner_uid(p) == Some(uid.as_str()))
+                .map(|p| (**p).clone()),
+        );
+        rs_uids.insert(uid);
+    }
     for d in st.store.list("apps/deployments", None) {
         let on = d
             .pointer(&format!(
