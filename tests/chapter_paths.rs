@@ -149,3 +149,87 @@ fn kube_ca_rotation_breaks_the_ingress_controller_in_its_own_namespace() {
         "{fix}"
     );
 }
+
+/// A fail-closed webhook whose backend is up (2 ready endpoints) but whose caBundle no longer
+/// matches the backend's certificate: blocking, with the reason named, the fix for that reason and
+/// the blast radius beyond pods.
+#[test]
+fn a_webhook_with_ready_endpoints_and_a_wrong_ca_bundle_blocks() {
+    let (code, doc) = report_demo("webhook-cabundle");
+    assert_eq!(code, Some(1));
+    let f = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "webhook-blocking")
+        .unwrap_or_else(|| panic!("{:#}", doc["findings"]));
+    assert_eq!(f["subject"]["part"], "validate.kyverno.svc-fail");
+    assert_eq!(f["details"]["reachability"], "2 ready");
+    assert_eq!(f["details"]["call_failure"], "CaBundle");
+    let title = f["title"].as_str().unwrap();
+    assert!(
+        title.contains("x509: its caBundle does not match"),
+        "{title}"
+    );
+    assert!(
+        title.contains("although 2 endpoint(s) are ready"),
+        "{title}"
+    );
+    assert!(
+        f["evidence"].to_string().contains(
+            "Leases in kube-system (leader election, heartbeats), ConfigMaps in kube-system"
+        ),
+        "{f:#}"
+    );
+    assert!(
+        f["fix"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("/webhooks/0/clientConfig/caBundle")
+    );
+}
+
+/// The simulator refuses what the real API server refuses: a pod create through that webhook fails
+/// TLS verification; with failurePolicy Ignore it is admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_fails_the_call_on_a_wrong_ca_bundle() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    let h = support::sim("webhook-cabundle").await;
+    let c = support::client(&h).await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "shop");
+    let pod: Pod = serde_json::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "probe"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}))
+    .unwrap();
+    let err = pods
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect_err("the webhook fails closed");
+    let s = support::status(err);
+    assert!(
+        s.message
+            .contains("failed calling webhook \"validate.kyverno.svc-fail\"")
+            && s.message
+                .contains("x509: certificate signed by unknown authority"),
+        "{}",
+        s.message
+    );
+    let cfgs: Api<ValidatingWebhookConfiguration> = Api::all(c.clone());
+    cfgs.patch(
+        "kyverno-resource-validating-webhook-cfg",
+        &PatchParams::default(),
+        &Patch::Json::<()>(
+            serde_json::from_value(serde_json::json!([
+                {"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}
+            ]))
+            .unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("admitted while the webhook fails open");
+    h.shutdown().await;
+}

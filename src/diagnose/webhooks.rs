@@ -1,6 +1,12 @@
 //! Admission webhooks: `webhook-blocking` and `webhook-self-blocking` (critical), `webhook-slow`
 //! (warning), `webhook-fail-open` (info). Matching reads the webhook's rules, namespaceSelector and
 //! objectSelector against live namespaces and the backend Service's pod labels, never names.
+//!
+//! A fail-closed webhook blocks when its backend has no ready endpoints, and also when the
+//! endpoints are ready but its calls fail: the reason comes from the `failed calling webhook`
+//! events of the last 15 minutes (a wrong `caBundle`, a refused port, a timeout), and the fix
+//! follows the reason. Its blast radius counts pods and what the cluster needs to heal: Leases,
+//! ConfigMaps and Endpoints in kube-system, Namespaces, Nodes.
 
 use serde_json::json;
 
@@ -10,6 +16,104 @@ use crate::model::{Model, PaneId};
 
 /// The API server caps a webhook call at 30 s; a timeout this close to it stalls every request.
 pub const SLOW_TIMEOUT_SECS: i32 = 25;
+
+/// `failed calling webhook` events this recent say the calls fail now.
+const RECENT_SECS: i64 = 15 * 60;
+
+/// Why calls to a webhook fail, read from the API server's `failed calling webhook` message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallFailure {
+    /// `x509: …`: the certificate the backend serves does not verify against the `caBundle`.
+    CaBundle,
+    /// `connection refused`: endpoints are ready but nothing listens on the target port.
+    Refused,
+    /// `context deadline exceeded` and other timeouts.
+    Timeout,
+    /// `no endpoints available`, `service … not found`: the backend is down.
+    NoBackend,
+    Other,
+}
+
+impl CallFailure {
+    pub fn of(message: &str) -> CallFailure {
+        let m = message.to_ascii_lowercase();
+        if m.contains("x509:") || m.contains("failed to verify certificate") {
+            CallFailure::CaBundle
+        } else if m.contains("connection refused") {
+            CallFailure::Refused
+        } else if crate::model::webhooks::WebhookEvent::is_timeout(message) {
+            CallFailure::Timeout
+        } else if m.contains("no endpoints available") || m.contains("not found") {
+            CallFailure::NoBackend
+        } else {
+            CallFailure::Other
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            CallFailure::CaBundle => "x509: its caBundle does not match the backend's certificate",
+            CallFailure::Refused => "connection refused",
+            CallFailure::Timeout => "timeout",
+            CallFailure::NoBackend => "no backend",
+            CallFailure::Other => "the call fails",
+        }
+    }
+}
+
+/// The reason of the newest recent failed call, when calls fail although the backend is up.
+fn failing_calls(
+    model: &Model,
+    w: &WebhookRow,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<(CallFailure, String)> {
+    let recent = model
+        .webhooks
+        .events_for(&w.name)
+        .filter(|e| e.last.is_none_or(|t| (now - t).num_seconds() <= RECENT_SECS))
+        .max_by_key(|e| e.last)?;
+    let why = CallFailure::of(&recent.message);
+    (why != CallFailure::NoBackend).then(|| (why, recent.message.clone()))
+}
+
+/// What the cluster needs to heal that a webhook intercepts (create or update), as operators name
+/// it: Leases, ConfigMaps and Endpoints in kube-system (when its namespaceSelector matches
+/// kube-system), Namespaces, Nodes.
+pub fn heal_blast(model: &Model, w: &WebhookRow) -> Vec<&'static str> {
+    let hits = |group: &str, resource: &str| {
+        w.rules.iter().any(|r| {
+            let has = |l: &[String], x: &str| l.iter().any(|v| v == "*" || v == x);
+            has(&r.api_groups, group)
+                && (has(&r.operations, "CREATE") || has(&r.operations, "UPDATE"))
+                && r.resources
+                    .iter()
+                    .any(|x| x == "*" || x == "*/*" || x == resource)
+        })
+    };
+    let kube_system = match model.namespaces.store.get("kube-system") {
+        Some(n) => n.effective_labels(),
+        None => [(
+            "kubernetes.io/metadata.name".to_string(),
+            "kube-system".to_string(),
+        )]
+        .into_iter()
+        .collect(),
+    };
+    let in_kube_system = w.namespace_selector.matches(&kube_system);
+    let mut v = Vec::new();
+    for (group, resource, what, namespaced) in [
+        ("coordination.k8s.io", "leases", "Leases in kube-system (leader election, heartbeats)", true),
+        ("", "configmaps", "ConfigMaps in kube-system", true),
+        ("", "endpoints", "Endpoints in kube-system", true),
+        ("", "namespaces", "Namespaces", false),
+        ("", "nodes", "Nodes", false),
+    ] {
+        if hits(group, resource) && (!namespaced || in_kube_system) {
+            v.push(what);
+        }
+    }
+    v
+}
 
 fn subject(c: &WebhookConfigRow, w: &WebhookRow) -> Subject {
     Subject {
@@ -89,7 +193,7 @@ pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
     let wm = &model.webhooks;
     for (c, index, w) in wm.rows() {
         let one = One::new(model, c, index, w);
-        blocking(model, &one, out);
+        blocking(model, &one, cx.now, out);
         self_blocking_rule(model, &one, out);
         slow(model, &one, out);
         fail_open(model, &one, out);
@@ -142,8 +246,9 @@ impl<'a> One<'a> {
     }
 }
 
-/// `webhook-blocking`: fails closed with no backend and intercepts pod creation.
-fn blocking(model: &Model, one: &One, out: &mut Vec<Finding>) {
+/// `webhook-blocking`: fails closed, intercepts pod creation or what the cluster needs to heal,
+/// and its backend is down or its calls fail although the backend is up.
+fn blocking(model: &Model, one: &One, now: chrono::DateTime<chrono::Utc>, out: &mut Vec<Finding>) {
     let One {
         c,
         index,
@@ -153,38 +258,98 @@ fn blocking(model: &Model, one: &One, out: &mut Vec<Finding>) {
         pods,
         ref ops,
     } = *one;
-    if fail && reach.down() && pods {
-        let blocked = blocked_namespaces(model, w);
-        let mut f = Finding::new(
-            "webhook-blocking",
-            Severity::Critical,
-            PaneId::Webhooks,
-            Some(subject(c, w)),
-            format!(
-                "webhook {} ({}) fails closed with no backend: blocks pod creation in {} namespace(s)",
-                w.name,
-                c.name,
-                blocked.len()
-            ),
-        );
-        f.evidence = base_evidence(model, w, reach);
+    let heal = heal_blast(model, w);
+    let failing = if reach.down() {
+        None
+    } else {
+        failing_calls(model, w, now)
+    };
+    if !(fail && (pods || !heal.is_empty()) && (reach.down() || failing.is_some())) {
+        return;
+    }
+    let blocked = if pods {
+        blocked_namespaces(model, w)
+    } else {
+        Vec::new()
+    };
+    let radius = if pods {
+        format!("blocks pod creation in {} namespace(s)", blocked.len())
+    } else {
+        format!("blocks changes to {}", heal.join(", "))
+    };
+    let title = match failing {
+        None => format!(
+            "webhook {} ({}) fails closed with no backend: {radius}",
+            w.name, c.name
+        ),
+        Some((why, _)) => format!(
+            "webhook {} ({}) fails closed and its calls fail ({}){}: {radius}",
+            w.name,
+            c.name,
+            why.label(),
+            match reach {
+                Reach::Ready(n) => format!(" although {n} endpoint(s) are ready"),
+                _ => String::new(),
+            }
+        ),
+    };
+    let mut f = Finding::new(
+        "webhook-blocking",
+        Severity::Critical,
+        PaneId::Webhooks,
+        Some(subject(c, w)),
+        title,
+    );
+    f.evidence = base_evidence(model, w, reach);
+    if pods {
         f.evidence.push(format!(
             "matches {} of pods; blocked namespaces: {}",
             ops.join("/"),
             blocked.join(", ")
         ));
-        f.fix.text = format!(
-            "Switch failurePolicy to Ignore for {} (`kubectl patch {} {} --type=json` on /webhooks/{index}/failurePolicy; ktriage backs the configuration up and records why), \
-             or back it up and delete the configuration; bring the backend {} back; then restore Fail.",
-            w.name,
-            c.kind.plural(),
-            c.name,
-            w.backend.describe()
-        );
-        f.fix.action = Some("toggle_failure_policy".into());
-        f.details = one.details(&blocked);
-        out.push(f);
     }
+    if !heal.is_empty() {
+        f.evidence.push(format!(
+            "it also intercepts what the cluster needs to heal: {}",
+            heal.join(", ")
+        ));
+    }
+    let toggle = format!(
+        "Switch failurePolicy to Ignore for {} (`kubectl patch {} {} --type=json` on /webhooks/{index}/failurePolicy; ktriage backs the configuration up and records why), \
+         or back it up and delete the configuration",
+        w.name,
+        c.kind.plural(),
+        c.name
+    );
+    let backend = w.backend.describe();
+    f.fix.text = match failing.as_ref().map(|(why, _)| *why) {
+        None => format!("{toggle}; bring the backend {backend} back; then restore Fail."),
+        Some(CallFailure::CaBundle) => format!(
+            "{toggle}. The backend {backend} serves a certificate its caBundle does not trust: inject the \
+             current CA into /webhooks/{index}/clientConfig/caBundle (cert-manager's CA injector or the \
+             product's own certificate controller does it when it runs), or re-issue the backend's \
+             certificate from that CA; then restore Fail."
+        ),
+        Some(CallFailure::Refused) => format!(
+            "{toggle}. The Service {backend} has ready endpoints but their port refuses: check its targetPort \
+             against the container's port and the backend's logs; then restore Fail."
+        ),
+        Some(CallFailure::Timeout) => format!(
+            "{toggle}. Calls to {backend} time out: check the backend's load and the network path from the \
+             API server to the pods (a NetworkPolicy or a CNI problem); then restore Fail."
+        ),
+        Some(_) => format!(
+            "{toggle}; read the backend's logs ({backend}) for why it fails the calls; then restore Fail."
+        ),
+    };
+    f.fix.action = Some("toggle_failure_policy".into());
+    f.details = one.details(&blocked);
+    if let Some((why, message)) = &failing {
+        f.details["call_failure"] = json!(format!("{why:?}"));
+        f.details["call_message"] = json!(crate::text::truncate(message, 300));
+    }
+    f.details["heals_blocked"] = json!(heal);
+    out.push(f);
 }
 
 /// `webhook-self-blocking`: fails closed and intercepts its own backend's pods.
@@ -295,4 +460,24 @@ pub fn report_rows(model: &Model) -> serde_json::Value {
         })
         .collect();
     serde_json::Value::Array(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallFailure;
+
+    #[test]
+    fn call_failures_from_the_api_servers_words() {
+        let post = "failed calling webhook \"v.example.com\": failed to call webhook: Post \"https://svc.ns.svc:443/v?timeout=10s\": ";
+        for (tail, want) in [
+            ("tls: failed to verify certificate: x509: certificate signed by unknown authority", CallFailure::CaBundle),
+            ("dial tcp 10.43.77.12:443: connect: connection refused", CallFailure::Refused),
+            ("context deadline exceeded", CallFailure::Timeout),
+            ("no endpoints available for service \"svc\"", CallFailure::NoBackend),
+            ("service \"svc\" not found", CallFailure::NoBackend),
+            ("EOF", CallFailure::Other),
+        ] {
+            assert_eq!(CallFailure::of(&format!("{post}{tail}")), want, "{tail}");
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! Admission through mutating and validating webhook configurations. The simulator never calls a
 //! webhook: a matching webhook whose service has ready endpoints allows the request; one whose
 //! service is missing or has no ready endpoints fails it (failurePolicy Fail, the default) with the
-//! real API server's error text, or is skipped (Ignore).
+//! real API server's error text, or is skipped (Ignore). The TLS check the real API server makes
+//! against the webhook's `caBundle` is modelled too: a Service annotated
+//! `sim.ktriage.io/serving-ca: <base64 CA>` serves a certificate from that CA, and a webhook whose
+//! `caBundle` differs fails with `x509: certificate signed by unknown authority`.
 
 use serde_json::Value;
 
@@ -93,14 +96,27 @@ fn unreachable(st: &State, svc: &Value) -> Option<String> {
     }
 }
 
-fn missing_service(st: &State, svc: &Value) -> Option<String> {
+/// The annotation naming the CA (base64, as a `caBundle`) the Service's backend serves from.
+pub const SERVING_CA_ANNOTATION: &str = "sim.ktriage.io/serving-ca";
+
+fn missing_service(st: &State, svc: &Value, ca_bundle: Option<&str>) -> Option<String> {
     let ns = svc.get("namespace").and_then(Value::as_str).unwrap_or("");
     let name = svc.get("name").and_then(Value::as_str).unwrap_or("");
-    if st.store.get("/services", ns, name).is_none() {
-        Some(format!("service \"{name}\" not found"))
-    } else {
-        unreachable(st, svc)
-    }
+    let Some(service) = st.store.get("/services", ns, name) else {
+        return Some(format!("service \"{name}\" not found"));
+    };
+    unreachable(st, svc).or_else(|| {
+        let serving = service
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                SERVING_CA_ANNOTATION.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)?;
+        (ca_bundle != Some(serving)).then(|| {
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+                .to_string()
+        })
+    })
 }
 
 fn webhook_url(svc: &Value, timeout: i64) -> String {
@@ -167,7 +183,10 @@ pub fn admit(
                 let Some(svc) = hook.pointer("/clientConfig/service") else {
                     continue;
                 };
-                let Some(why) = missing_service(st, svc) else {
+                let ca_bundle = hook
+                    .pointer("/clientConfig/caBundle")
+                    .and_then(Value::as_str);
+                let Some(why) = missing_service(st, svc, ca_bundle) else {
                     continue;
                 };
                 let policy = hook

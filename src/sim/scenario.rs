@@ -132,6 +132,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../assets/scenarios/runaway-statefulset.yaml"),
     ),
     (
+        "webhook-cabundle",
+        include_str!("../../assets/scenarios/webhook-cabundle.yaml"),
+    ),
+    (
         "nodes-notready",
         include_str!("../../assets/scenarios/nodes-notready.yaml"),
     ),
