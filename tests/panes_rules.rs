@@ -550,3 +550,47 @@ fn an_abandoned_lease_of_some_controller_is_no_missing_leader() {
 fn has_key(fs: &[Finding], key: &str) -> bool {
     fs.iter().any(|f| f.key == key)
 }
+
+/// When every workload on the pressured node has memory limits, the culprit is the one whose
+/// memory grew furthest past its request.
+#[test]
+fn a_storm_culprit_with_limits_is_found_by_growth_past_its_request() {
+    let mut m = story("app", "hog", "w2");
+    let hogs: Vec<_> = m
+        .top
+        .pods
+        .iter()
+        .filter(|p| p.namespace == "app")
+        .cloned()
+        .collect();
+    assert!(!hogs.is_empty());
+    for mut p in hogs {
+        for c in &mut p.containers {
+            c.lim_mem_b = Some(16 << 30);
+        }
+        update(&mut m, Msg::Pods(Delta::Apply(p)), t0());
+    }
+    let f = find(&m.findings, "eviction-storm");
+    assert_eq!(
+        f.key, "eviction-storm/Deployment/app/hog",
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.title.contains("(memory at 14× its request)"),
+        "{}",
+        f.title
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("with memory limits, grown past their request of 1.0Gi")),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.fix.text.contains("grows past its request"),
+        "{}",
+        f.fix.text
+    );
+}

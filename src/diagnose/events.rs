@@ -3,7 +3,9 @@
 //!
 //! The culprit of a storm is found from pod specs and placement, never names: a workload with a
 //! container without a memory limit whose pods run on the pressured nodes, ranked by memory usage
-//! where metrics exist, else by memory requests and replica count. Evicted pods are victims.
+//! where metrics exist, else by memory requests and replica count. When every workload there has
+//! limits, the culprit is the one whose memory grew furthest past its request (at least
+//! [`GROWTH_FACTOR`] times it, metrics needed). Evicted pods are victims.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +22,9 @@ use crate::text::age;
 /// With metrics, a suspect's pods use at least this share of their nodes' allocatable memory.
 pub const MIN_SHARE_PCT: u64 = 10;
 
+/// A workload with limits is a suspect when its pods use this many times their memory request.
+pub const GROWTH_FACTOR: u64 = 2;
+
 /// Without pressure on any node, a storm is over once the last eviction is this old (seconds).
 pub const QUIET_SECS: i64 = 120;
 
@@ -31,15 +36,31 @@ pub struct Suspect {
     pub nodes: BTreeSet<String>,
     pub usage_b: Option<u64>,
     pub requests_b: u64,
+    /// Its pods have memory limits: a suspect by its growth past its request, not by a missing limit.
+    pub limited: bool,
 }
 
-/// Workloads without memory limits on `nodes`, most likely culprit first.
+/// Workloads without memory limits on `nodes`, most likely culprit first; when there are none,
+/// workloads with limits whose memory grew to [`GROWTH_FACTOR`] times their request.
 pub fn suspects(model: &Model, nodes: &BTreeSet<String>) -> Vec<Suspect> {
+    let unlimited = suspects_where(model, nodes, false);
+    if !unlimited.is_empty() || !model.top.metrics_state.is_ok() {
+        return unlimited;
+    }
+    suspects_where(model, nodes, true)
+        .into_iter()
+        .filter(|s| s.usage_b.is_some_and(|u| u >= GROWTH_FACTOR * s.requests_b.max(1)))
+        .collect()
+}
+
+/// Running workloads on `nodes` without a memory limit (`limited` false) or with one (true),
+/// heaviest first.
+fn suspects_where(model: &Model, nodes: &BTreeSet<String>, limited: bool) -> Vec<Suspect> {
     let top = &model.top;
     let with_metrics = top.metrics_state.is_ok();
     let mut by: BTreeMap<Workload, Suspect> = BTreeMap::new();
     for p in top.pods.iter() {
-        if !p.running() || !nodes.contains(&p.node) || !p.lacks_mem_limit() {
+        if !p.running() || !nodes.contains(&p.node) || p.lacks_mem_limit() == limited {
             continue;
         }
         let w = top.workload(p);
@@ -49,6 +70,7 @@ pub fn suspects(model: &Model, nodes: &BTreeSet<String>) -> Vec<Suspect> {
             nodes: BTreeSet::new(),
             usage_b: None,
             requests_b: 0,
+            limited,
         });
         s.pods += 1;
         s.nodes.insert(p.node.clone());
@@ -154,8 +176,18 @@ fn storm(model: &Model, now: DateTime<Utc>, pressured: &[&NodeRow]) -> Option<Fi
     });
     let title = match culprit {
         Some(s) => format!(
-            "Eviction storm: {evictions} evictions in {window}; likely cause {} {}/{} (no memory limit)",
-            s.workload.kind, s.workload.namespace, s.workload.name
+            "Eviction storm: {evictions} evictions in {window}; likely cause {} {}/{} ({})",
+            s.workload.kind,
+            s.workload.namespace,
+            s.workload.name,
+            if s.limited {
+                format!(
+                    "memory at {}× its request",
+                    s.usage_b.unwrap_or(0) / s.requests_b.max(1)
+                )
+            } else {
+                "no memory limit".into()
+            }
         ),
         None => format!("Eviction storm: {evictions} evictions in {window}"),
     };
@@ -209,8 +241,16 @@ fn suspect_line(s: &Suspect) -> String {
         Some(u) => format!("using {}", fmt_bytes(u)),
         None => format!("requesting {}", fmt_bytes(s.requests_b)),
     };
+    let what = if s.limited {
+        format!(
+            "with memory limits, grown past their request of {}",
+            fmt_bytes(s.requests_b)
+        )
+    } else {
+        "without a memory limit".into()
+    };
     format!(
-        "{} {}/{}: {} pod(s) without a memory limit on {}, {weight}",
+        "{} {}/{}: {} pod(s) {what} on {}, {weight}",
         s.workload.kind,
         s.workload.namespace,
         s.workload.name,
@@ -240,10 +280,16 @@ fn storm_fix(f: &mut Finding, culprit: Option<&Suspect>) {
     f.fix.text = match culprit {
         Some(s) => format!(
             "Stop the runaway workload: `kubectl -n {} scale {}/{} --replicas=0` (press t to jump to it in Top, then s), \
-             then give it memory requests and limits before scaling back up. Add limits and requests to all workloads.",
+             then {} before scaling back up. Add limits and requests to all workloads.",
             s.workload.namespace,
             s.workload.kind.to_lowercase(),
-            s.workload.name
+            s.workload.name,
+            if s.limited {
+                "find why its memory grows past its request (a leak, a load it was not sized for) and set its request \
+                 to what it really uses, with a limit the node can hold (the scheduler places pods by requests)"
+            } else {
+                "give it memory requests and limits"
+            }
         ),
         None => "Find the pods using the most memory on the pressured nodes (Top pane) and give every workload memory requests and limits.".into(),
     };
