@@ -233,3 +233,34 @@ async fn the_simulator_fails_the_call_on_a_wrong_ca_bundle() {
         .expect("admitted while the webhook fails open");
     h.shutdown().await;
 }
+
+/// The caBundle story with every user-chosen name changed gives the same finding.
+#[test]
+fn a_wrong_ca_bundle_renamed_gives_the_same_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/scenarios/webhook-cabundle.yaml"
+    ))
+    .unwrap();
+    let text = text
+        .replace("kyverno-resource-validating-webhook-cfg", "policy-gate-cfg")
+        .replace("validate.kyverno.svc-fail", "check.policy.example.com")
+        .replace("kyverno-svc", "gate-backend")
+        .replace("kyverno", "policy-system")
+        .replace("checkout", "cart")
+        .replace("name: webhook-cabundle", "name: renamed");
+    let p = dir.path().join("renamed.yaml");
+    std::fs::write(&p, text).unwrap();
+    let (code, doc) = report_demo(p.to_str().unwrap());
+    assert_eq!(code, Some(1));
+    let f = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "webhook-blocking")
+        .unwrap_or_else(|| panic!("{:#}", doc["findings"]));
+    assert_eq!(f["subject"]["name"], "policy-gate-cfg");
+    assert_eq!(f["subject"]["part"], "check.policy.example.com");
+    assert_eq!(f["details"]["call_failure"], "CaBundle");
+}

@@ -295,6 +295,21 @@ async fn runaway_app_renamed_gives_the_same_story() {
     runaway_story(&path, "Deployment", "analytics-x", "crunch").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runaway_statefulset_renamed_gives_the_same_story() {
+    let pairs: &[(&str, &str)] = &[
+        ("ingest-buffer", "spool"),
+        ("analytics", "etl-prod"),
+        ("payments", "billing-y"),
+        ("ledger", "tally"),
+        ("prod-worker-", "zz-node-"),
+        ("prod-cp-", "ctl-"),
+        ("shop", "store"),
+    ];
+    let (_dir, path) = renamed("runaway-statefulset", pairs, "behaviours: []\n");
+    runaway_story(&path, "StatefulSet", "etl-prod", "spool").await;
+}
+
 async fn flapping(scenario: &str) {
     let h = sim(scenario).await;
     let c = client(&h).await;
