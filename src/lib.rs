@@ -86,6 +86,10 @@
 //! follows, `tests/readme.rs`); appending the line at the end of `panes!` keeps the numbers the
 //! other panes have.
 //!
+//! The Nodes pane was added this way: `ui/panes/nodes.rs`, `diagnose/nodes.rs`, its state in
+//! `model/nodes.rs`, the line in `panes!` and its keys in the default config; nothing in
+//! `ui::panes`' registry, `update`'s key handling, `msg`, `report` or `diagnose`'s rule list.
+//!
 //! ## Public paths kept
 //!
 //! `ktriage::action` and `ktriage::keymap` (now `shared::{action, keymap}`), `ktriage::yaml` (now
