@@ -45,33 +45,7 @@ KAS_EXTRA_ARGS="--audit-policy-file=$dir/audit.yaml --audit-log-path=$dir/audit.
   "$ROOT/scripts/real-apiserver.sh" start "$dir/kas" > "$dir/env.out"
 export KUBECONFIG=$dir/kas/admin.kubeconfig
 # kubectl creates ~9 objects/s (client-side rate limit): post them concurrently instead
-python3 - "$NODES" "$NSS" "$PODS" "$dir/kas" <<'PY'
-import concurrent.futures, json, ssl, sys, urllib.request
-n, ns, p = map(int, sys.argv[1:4]); kas = sys.argv[4]
-server = next(l.split("server:")[1].strip() for l in open(f"{kas}/admin.kubeconfig") if "server:" in l)
-ctx = ssl.create_default_context(cafile=f"{kas}/pki/ca.crt")
-ctx.load_cert_chain(f"{kas}/pki/admin.crt", f"{kas}/pki/admin.key")
-def post(path, obj):
-    req = urllib.request.Request(server + path, data=json.dumps(obj).encode(), method="POST",
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
-        r.read()
-def run(jobs):
-    with concurrent.futures.ThreadPoolExecutor(16) as ex:
-        for f in [ex.submit(post, *j) for j in jobs]:
-            f.result()
-run([("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{i:04d}"}})
-     for i in range(ns)])
-# no controller-manager: each namespace's default ServiceAccount is made by hand (pod admission needs it)
-run([(f"/api/v1/namespaces/ns-{i:04d}/serviceaccounts",
-      {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}) for i in range(ns)])
-run([("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node-{i:05d}"}})
-     for i in range(n)])
-run([(f"/api/v1/namespaces/ns-{i % ns:04d}/pods",
-      {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p-{i:06d}", "namespace": f"ns-{i % ns:04d}"},
-       "spec": {"automountServiceAccountToken": False, "containers": [{"name": "c", "image": "busybox"}], "nodeName": f"node-{i % max(n, 1):05d}"}})
-     for i in range(p)])
-PY
+python3 "$ROOT/scripts/tier/fill.py" "$NODES" "$NSS" "$PODS" "$dir/kas"
 echo "filled: $(kubectl get nodes --no-headers | wc -l) nodes, $(kubectl get pods -A --no-headers | wc -l) pods" >&2
 
 # bytes received on the process's open TCP sockets (TLS included); a socket closed inside the

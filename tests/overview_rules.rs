@@ -78,10 +78,15 @@ fn stale_scheduler(m: &mut Model) {
 fn a_webhook_rejecting_lease_updates_explains_the_stale_scheduler() {
     let mut m = support::model::gatekeeper(true);
     stale_scheduler(&mut m);
+    // the webhook that intercepts lease updates (Gatekeeper's namespace-label one blocks too)
     let wh = m
         .findings
         .iter()
-        .find(|f| f.id == "webhook-blocking")
+        .find(|f| {
+            f.id == "webhook-blocking"
+                && f.subject.as_ref().and_then(|s| s.part.as_deref())
+                    == Some("validation.gatekeeper.sh")
+        })
         .expect("webhook-blocking")
         .key
         .clone();
@@ -236,8 +241,16 @@ fn kube_ca_mismatch_from_system_pods_last_words() {
     assert!(!f.title.contains("fine"));
     assert!(f.evidence.iter().any(|e| e.contains("Unauthorized")));
     assert!(f.evidence.iter().any(|e| e.contains("x509")));
-    assert!(f.fix.text.contains("re-issue"), "{}", f.fix.text);
-    assert!(f.fix.text.contains("restart the affected pods"));
+    assert!(
+        f.fix.text.contains("Restart the affected pods"),
+        "{}",
+        f.fix.text
+    );
+    assert!(
+        f.fix.text.contains("projected service-account tokens"),
+        "1.28: {}",
+        f.fix.text
+    );
     // the kubeconfig in this fixture goes through Rancher's proxy: nothing compares it
     assert!(
         m.cluster
@@ -269,8 +282,15 @@ fn kube_ca_mismatch_from_previous_logs_when_no_termination_message() {
 #[test]
 fn no_kube_ca_mismatch_for_application_pods_or_other_errors() {
     let m = with_pods(vec![
-        // an application namespace: its own TLS problem, not the cluster CA
-        pod("shop", "web-1", ("Deployment", "web"), Some(X509)),
+        // an application namespace: its own TLS problem (to its own backend), not the cluster CA
+        pod(
+            "shop",
+            "web-1",
+            ("Deployment", "web"),
+            Some(
+                "dial \"https://payments.internal:8443/charge\": x509: certificate signed by unknown authority",
+            ),
+        ),
         // a system pod crash-looping for another reason
         pod(
             "kube-system",

@@ -553,6 +553,29 @@ fn timeouts_in_events_make_a_webhook_slow() {
     let m = webhook_model(vec![hook], 1, vec![ev]);
     let f = finding(&m, "webhook-slow", "policy-hooks");
     assert_eq!(f.severity, Severity::Warning);
+    // failing closed, a call that times out fails the request although the backend has endpoints
+    let b = finding(&m, "webhook-blocking", "policy-hooks");
+    assert_eq!(b.severity, Severity::Critical);
+    assert_eq!(b.details["call_failure"], "Timeout");
+    assert!(
+        b.title
+            .contains("(timeout) although 1 endpoint(s) are ready"),
+        "{}",
+        b.title
+    );
+    // failing open, the same timeouts block nothing
+    let mut open = webhook(
+        "check.policy.example",
+        "Ignore",
+        ("guard-system", "guard-svc"),
+        ignore_label(),
+    );
+    open.timeout_seconds = 28;
+    let ev = failed_event(
+        "check.policy.example",
+        "Post \"https://guard-svc.guard-system.svc:443/admit?timeout=28s\": context deadline exceeded",
+    );
+    let m = webhook_model(vec![open], 1, vec![ev]);
     assert!(!m.findings.iter().any(|f| f.id == "webhook-blocking"));
 }
 

@@ -37,9 +37,36 @@ pub fn system_namespace(ns: &str) -> bool {
 /// The line of `text` carrying a CA/credential signature: credentials scrubbed first (a crashed client
 /// may print its own token), then bounded around the signature.
 pub fn ca_line(text: &str) -> Option<String> {
+    ca_line_where(text, |_| true)
+}
+
+/// Words that place a failing call at the Kubernetes API server (its in-cluster Service, its
+/// paths, client-go), not at an application's own backend.
+const API_REFERENCES: &[&str] = &[
+    "kubernetes.default",
+    "10.43.0.1",
+    "10.96.0.1",
+    "/api/",
+    "/api\"",
+    "/apis/",
+    "/version",
+    "API server",
+    "api server",
+    "apiserver",
+    "client-go",
+];
+
+/// [`ca_line`] for a line that also names the Kubernetes API server: outside the platform's own
+/// namespaces an `x509` or `Unauthorized` counts only against the API service (an application's
+/// own TLS to its database is not the cluster CA).
+pub fn api_ca_line(text: &str) -> Option<String> {
+    ca_line_where(text, |l| API_REFERENCES.iter().any(|r| l.contains(r)))
+}
+
+fn ca_line_where(text: &str, keep: impl Fn(&str) -> bool) -> Option<String> {
     let line = text
         .lines()
-        .find(|l| CA_SIGNATURES.iter().any(|s| l.contains(s)))?;
+        .find(|l| CA_SIGNATURES.iter().any(|s| l.contains(s)) && keep(l))?;
     let line = crate::text::scrub(line.trim());
     Some(around_signature(&line, 160))
 }
@@ -146,13 +173,19 @@ fn crash_evidence(model: &Model, pods: &[String]) -> (Vec<(Workload, String)>, V
     let mut affected: Vec<(Workload, String)> = Vec::new();
     let mut evidence = Vec::new();
     for p in pods.iter().filter_map(|k| top.pods.get(k)) {
+        // the platform's own pods talk to the API server only; elsewhere the line must say so
+        let line: fn(&str) -> Option<String> = if system_namespace(&p.namespace) {
+            ca_line
+        } else {
+            api_ca_line
+        };
         for c in p.containers.iter().filter(|c| failing(c)) {
-            let said = ca_line(&c.last_message)
+            let said = line(&c.last_message)
                 .map(|l| format!("termination message: {l}"))
                 .or_else(|| {
                     top.crash_logs
                         .get(&format!("{}/{}/{}", p.namespace, p.name, c.name))
-                        .and_then(|lines| lines.iter().rev().find_map(|l| ca_line(l)))
+                        .and_then(|lines| lines.iter().rev().find_map(|l| line(l)))
                         .map(|l| format!("previous log: {l}"))
                 });
             let Some(said) = said else { continue };
