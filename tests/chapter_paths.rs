@@ -168,7 +168,7 @@ fn a_webhook_with_ready_endpoints_and_a_wrong_ca_bundle_blocks() {
     assert_eq!(f["details"]["call_failure"], "CaBundle");
     let title = f["title"].as_str().unwrap();
     assert!(
-        title.contains("x509: its caBundle does not match"),
+        title.contains("fails closed: calls fail (x509: its caBundle does not match"),
         "{title}"
     );
     assert!(

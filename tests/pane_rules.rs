@@ -559,7 +559,7 @@ fn timeouts_in_events_make_a_webhook_slow() {
     assert_eq!(b.details["call_failure"], "Timeout");
     assert!(
         b.title
-            .contains("(timeout) although 1 endpoint(s) are ready"),
+            .contains("fails closed: calls fail (timeout) although 1 endpoint(s) are ready"),
         "{}",
         b.title
     );

@@ -150,7 +150,7 @@ fn scale_on_a_bare_pod_explains() {
     chars(&mut m, "s");
     assert!(m.dialog.is_none());
     let text = &m.notice.as_ref().unwrap().text;
-    assert!(text.contains("not a Deployment"), "{text}");
+    assert!(text.contains("has no replicas to scale"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

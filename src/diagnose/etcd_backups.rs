@@ -92,7 +92,7 @@ pub fn rules(model: &Model, now: DateTime<Utc>, out: &mut Vec<Finding>) {
             age(now, t)
         ),
         _ if !failed.is_empty() => format!("etcd snapshots: {} failed", failed.len()),
-        _ => "etcd snapshots are kept only on the nodes that took them (no S3 copy)".to_string(),
+        _ => "etcd snapshots: kept only on the nodes that took them (no S3 copy)".to_string(),
     };
     let mut f = Finding::new(
         "etcd-backup-stale",

@@ -283,7 +283,7 @@ fn blocking(model: &Model, one: &One, now: chrono::DateTime<chrono::Utc>, out: &
             w.name, c.name
         ),
         Some((why, _)) => format!(
-            "webhook {} ({}) fails closed and its calls fail ({}){}: {radius}",
+            "webhook {} ({}) fails closed: calls fail ({}){}; {radius}",
             w.name,
             c.name,
             why.label(),
