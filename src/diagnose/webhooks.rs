@@ -314,6 +314,24 @@ fn blocking(model: &Model, one: &One, now: chrono::DateTime<chrono::Utc>, out: &
             heal.join(", ")
         ));
     }
+    f.fix.text = blocking_fix(c, w, index, failing.as_ref().map(|(why, _)| *why));
+    f.fix.action = Some("toggle_failure_policy".into());
+    f.details = one.details(&blocked);
+    if let Some((why, message)) = &failing {
+        f.details["call_failure"] = json!(format!("{why:?}"));
+        f.details["call_message"] = json!(crate::text::truncate(message, 300));
+    }
+    f.details["heals_blocked"] = json!(heal);
+    out.push(f);
+}
+
+/// What to do about a blocking webhook: take it out of the way, then what its failure calls for.
+fn blocking_fix(
+    c: &WebhookConfigRow,
+    w: &WebhookRow,
+    index: usize,
+    why: Option<CallFailure>,
+) -> String {
     let toggle = format!(
         "Switch failurePolicy to Ignore for {} (`kubectl patch {} {} --type=json` on /webhooks/{index}/failurePolicy; ktriage backs the configuration up and records why), \
          or back it up and delete the configuration",
@@ -322,7 +340,7 @@ fn blocking(model: &Model, one: &One, now: chrono::DateTime<chrono::Utc>, out: &
         c.name
     );
     let backend = w.backend.describe();
-    f.fix.text = match failing.as_ref().map(|(why, _)| *why) {
+    match why {
         None => format!("{toggle}; bring the backend {backend} back; then restore Fail."),
         Some(CallFailure::CaBundle) => format!(
             "{toggle}. The backend {backend} serves a certificate its caBundle does not trust: inject the \
@@ -341,15 +359,7 @@ fn blocking(model: &Model, one: &One, now: chrono::DateTime<chrono::Utc>, out: &
         Some(_) => format!(
             "{toggle}; read the backend's logs ({backend}) for why it fails the calls; then restore Fail."
         ),
-    };
-    f.fix.action = Some("toggle_failure_policy".into());
-    f.details = one.details(&blocked);
-    if let Some((why, message)) = &failing {
-        f.details["call_failure"] = json!(format!("{why:?}"));
-        f.details["call_message"] = json!(crate::text::truncate(message, 300));
     }
-    f.details["heals_blocked"] = json!(heal);
-    out.push(f);
 }
 
 /// `webhook-self-blocking`: fails closed and intercepts its own backend's pods.
