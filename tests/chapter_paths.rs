@@ -150,19 +150,30 @@ fn kube_ca_rotation_breaks_the_ingress_controller_in_its_own_namespace() {
     );
 }
 
+/// `report --demo SCENARIO` with a critical finding (exit 1).
+fn blocking_report(scenario: &str) -> serde_json::Value {
+    let (code, doc) = report_demo(scenario);
+    assert_eq!(code, Some(1));
+    doc
+}
+
+/// The first finding with this id.
+fn first<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no {id}: {:#}", doc["findings"]))
+}
+
 /// A fail-closed webhook whose backend is up (2 ready endpoints) but whose caBundle no longer
 /// matches the backend's certificate: blocking, with the reason named, the fix for that reason and
 /// the blast radius beyond pods.
 #[test]
 fn a_webhook_with_ready_endpoints_and_a_wrong_ca_bundle_blocks() {
-    let (code, doc) = report_demo("webhook-cabundle");
-    assert_eq!(code, Some(1));
-    let f = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "webhook-blocking")
-        .unwrap_or_else(|| panic!("{:#}", doc["findings"]));
+    let doc = blocking_report("webhook-cabundle");
+    let f = first(&doc, "webhook-blocking");
     assert_eq!(f["subject"]["part"], "validate.kyverno.svc-fail");
     assert_eq!(f["details"]["reachability"], "2 ready");
     assert_eq!(f["details"]["call_failure"], "CaBundle");
@@ -252,14 +263,8 @@ fn a_wrong_ca_bundle_renamed_gives_the_same_finding() {
         .replace("name: webhook-cabundle", "name: renamed");
     let p = dir.path().join("renamed.yaml");
     std::fs::write(&p, text).unwrap();
-    let (code, doc) = report_demo(p.to_str().unwrap());
-    assert_eq!(code, Some(1));
-    let f = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "webhook-blocking")
-        .unwrap_or_else(|| panic!("{:#}", doc["findings"]));
+    let doc = blocking_report(p.to_str().unwrap());
+    let f = first(&doc, "webhook-blocking");
     assert_eq!(f["subject"]["name"], "policy-gate-cfg");
     assert_eq!(f["subject"]["part"], "check.policy.example.com");
     assert_eq!(f["details"]["call_failure"], "CaBundle");

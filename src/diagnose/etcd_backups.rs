@@ -135,12 +135,8 @@ fn evidence(
     let mut e = Vec::new();
     match newest {
         Some(s) => e.push(format!(
-            "newest good snapshot {} on {}{}; {schedule}: one is due every {every}h",
-            s.name,
-            s.node.as_deref().unwrap_or("?"),
-            s.created
-                .map(|t| format!(", taken {} ago", age(now, t)))
-                .unwrap_or_default()
+            "newest good snapshot {}; {schedule}: one is due every {every}h",
+            where_when(s, now, |a| format!(", taken {a} ago")),
         )),
         None => e.push(format!(
             "{} snapshot record(s), none successful",
@@ -149,12 +145,8 @@ fn evidence(
     }
     for s in failed.iter().take(3) {
         e.push(format!(
-            "failed: {} on {}{}",
-            s.name,
-            s.node.as_deref().unwrap_or("?"),
-            s.created
-                .map(|t| format!(" ({} ago)", age(now, t)))
-                .unwrap_or_default()
+            "failed: {}",
+            where_when(s, now, |a| format!(" ({a} ago)"))
         ));
     }
     if local_only {
@@ -164,6 +156,16 @@ fn evidence(
         );
     }
     e
+}
+
+/// `NAME on NODE` and, when its time is recorded, its age as `when` words it.
+fn where_when(s: &SnapshotRow, now: DateTime<Utc>, when: impl Fn(String) -> String) -> String {
+    format!(
+        "{} on {}{}",
+        s.name,
+        s.node.as_deref().unwrap_or("?"),
+        s.created.map(|t| when(age(now, t))).unwrap_or_default()
+    )
 }
 
 /// The ConfigMap the records come from (RKE2's unless the cluster is k3s).
