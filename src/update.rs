@@ -193,6 +193,11 @@ fn snapshot_written(model: &mut Model, result: Result<String, String>, now: Date
 /// An action finished: kept for Undo and the pane's restore, said in the status bar (and in the
 /// view that asked for it).
 fn action_done(model: &mut Model, outcome: &crate::mutation::Outcome, now: DateTime<Utc>) {
+    model.own_actions.insert(outcome.id.clone());
+    let obj = outcome.mutation.object();
+    if let Some(i) = model.acting.iter().position(|o| *o == obj) {
+        model.acting.remove(i);
+    }
     panes::remember_action(model, outcome);
     crate::model::backups::record(model, outcome);
     let level = match outcome.result {
@@ -470,12 +475,46 @@ pub fn propose(model: &mut Model, mutation: Mutation, now: DateTime<Utc>) {
         );
         return;
     }
+    let others = others_on(model, &mutation.object(), now);
     model.dialog = Some(Dialog {
         mutation,
         typed: String::new(),
         reason: None,
         current: None,
+        others,
     });
+}
+
+/// How long another console's action on the same object is worth a word in the dialog.
+const OTHERS_IN_DIALOG_SECS: i64 = 30 * 60;
+
+/// Who else acted on this object lately, newest first (`KtriageAction` Events of other consoles).
+fn others_on(
+    model: &Model,
+    obj: &crate::mutation::ObjectRef,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let acts: Vec<String> = model
+        .events
+        .others_actions(
+            &model.own_actions,
+            &model.acting,
+            now,
+            OTHERS_IN_DIALOG_SECS,
+        )
+        .into_iter()
+        .filter(|a| a.about(obj))
+        .take(3)
+        .map(|a| {
+            format!(
+                "{} {} ago: {}",
+                a.who,
+                a.at.map(|t| crate::text::age(now, t)).unwrap_or_default(),
+                a.what
+            )
+        })
+        .collect();
+    (!acts.is_empty()).then(|| acts.join("; "))
 }
 
 fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
@@ -520,6 +559,7 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
         NoticeLevel::Info,
         now,
     );
+    model.acting.push(dialog.mutation.object());
     effects.push(Effect::Execute(dialog.mutation));
 }
 

@@ -261,6 +261,14 @@ async fn read_write_scale_sends_exactly_the_expected_requests() {
     assert_eq!(event["reason"], "KtriageAction");
     assert_eq!(event["involvedObject"]["kind"], "Deployment");
     assert_eq!(event["involvedObject"]["name"], "api");
+    // who did it, for the other consoles' dialogs (tests/war_room.rs reads it back)
+    let message = event["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "scale deployment shop/api to 0 replicas by alice@example (ktriage action "
+        ),
+        "{message}"
+    );
     // journal: intent (with before) then outcome
     let (entries, warnings) = journal.read().unwrap();
     assert!(warnings.is_empty());

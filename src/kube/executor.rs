@@ -143,7 +143,12 @@ impl Executor {
         // side effects: annotation (unless the write carried it) and an Event
         let side = steps::annotate(&self.client, &m, &note).await;
         out.side_effects.push(side);
-        self.emit_event(out, now).await;
+        let who = user["kubernetes"]
+            .as_str()
+            .or(user["os"].as_str())
+            .unwrap_or("someone")
+            .to_string();
+        self.emit_event(out, &who, now).await;
         // verify by re-reading
         out.stage = "verify";
         let v = steps::verify(&self.client, &m).await;
@@ -203,7 +208,9 @@ impl Executor {
         }
     }
 
-    async fn emit_event(&self, out: &mut Outcome, now: DateTime<Utc>) {
+    /// The `KtriageAction` Event: what was done, by whom, with the action's id (other consoles
+    /// read it to warn before acting on the same object, `model::events::others_actions`).
+    async fn emit_event(&self, out: &mut Outcome, who: &str, now: DateTime<Utc>) {
         let obj = out.mutation.object();
         let name = obj.name.as_str();
         // cluster-scoped objects get their Event in `default`
@@ -218,7 +225,7 @@ impl Executor {
             "metadata": {"generateName": format!("{name}.ktriage-"), "namespace": namespace},
             "involvedObject": involved,
             "reason": "KtriageAction",
-            "message": format!("{} (ktriage action {})", out.mutation.describe(), out.id),
+            "message": format!("{} by {who} (ktriage action {})", out.mutation.describe(), out.id),
             "type": "Normal",
             "source": {"component": "ktriage"},
             "reportingComponent": "ktriage",

@@ -250,3 +250,69 @@ fn min_opt(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTim
         (a, b) => a.or(b),
     }
 }
+
+/// An action another ktriage console recorded as a `KtriageAction` Event
+/// (`<what> by <who> (ktriage action <id>)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherAction {
+    pub who: String,
+    pub what: String,
+    pub id: String,
+    pub kind: String,
+    /// The Event's namespace: the object's, or `default` for a cluster-scoped object.
+    pub namespace: String,
+    pub object: String,
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl OtherAction {
+    /// Read from a `KtriageAction` Event; `None` for any other Event.
+    pub fn of(e: &EventRow) -> Option<OtherAction> {
+        if e.reason != "KtriageAction" {
+            return None;
+        }
+        let (head, id) = e.message.rsplit_once(" (ktriage action ")?;
+        let id = id.strip_suffix(')')?;
+        let (what, who) = head
+            .rsplit_once(" by ")
+            .unwrap_or((head, "another ktriage user"));
+        Some(OtherAction {
+            who: who.to_string(),
+            what: what.to_string(),
+            id: id.to_string(),
+            kind: e.kind.clone(),
+            namespace: e.namespace.clone(),
+            object: e.object.clone(),
+            at: e.last.or(e.first),
+        })
+    }
+
+    /// Whether it is about this object (cluster-scoped objects' Events live in `default`).
+    pub fn about(&self, o: &crate::mutation::ObjectRef) -> bool {
+        self.kind == o.kind
+            && self.object == o.name
+            && self.namespace == o.namespace.as_deref().unwrap_or("default")
+    }
+}
+
+impl EventsModel {
+    /// `KtriageAction`s other consoles took within `within_s` seconds before `now`, newest first:
+    /// not this session's own (`own` ids, `acting`: objects of its actions still running).
+    pub fn others_actions(
+        &self,
+        own: &std::collections::BTreeSet<String>,
+        acting: &[crate::mutation::ObjectRef],
+        now: DateTime<Utc>,
+        within_s: i64,
+    ) -> Vec<OtherAction> {
+        let mut v: Vec<OtherAction> = self
+            .store
+            .iter()
+            .filter_map(OtherAction::of)
+            .filter(|a| !own.contains(&a.id) && !acting.iter().any(|o| a.about(o)))
+            .filter(|a| a.at.is_some_and(|t| (now - t).num_seconds() <= within_s))
+            .collect();
+        v.sort_by_key(|a| std::cmp::Reverse(a.at));
+        v
+    }
+}

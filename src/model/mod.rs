@@ -62,6 +62,8 @@ pub struct Dialog {
     pub reason: Option<String>,
     /// What the object looks like now, as far as ktriage knows (`6 pods running`).
     pub current: Option<String>,
+    /// Another ktriage user acted on the same object recently: who did what, when.
+    pub others: Option<String>,
 }
 
 /// A transient line in the status bar.
@@ -136,6 +138,10 @@ pub struct Model {
     pub tuning: crate::tuning::Tuning,
     /// The last action of this session that changed something (for Undo).
     pub last_action: Option<LastAction>,
+    /// This session's action ids and the objects of its actions still running: a `KtriageAction`
+    /// Event about them is this console's own, not another user's.
+    pub own_actions: std::collections::BTreeSet<String>,
+    pub acting: Vec<crate::mutation::ObjectRef>,
     /// Certificates ktriage depends on (`None` until the first probe answered).
     pub certs: Option<crate::certs::CertsModel>,
     /// The certificate probe's state (loading until its first answer).
@@ -196,6 +202,8 @@ impl Model {
             started_at: now,
             tuning: crate::tuning::Tuning::default(),
             last_action: None,
+            own_actions: Default::default(),
+            acting: Vec::new(),
             certs: None,
             certs_state: kube_state.clone(),
             root_ca: root_ca::RootCaModel::new(kube_state.clone()),

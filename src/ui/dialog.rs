@@ -48,6 +48,12 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, dialog: &Dialog, theme
         )),
         Line::from(format!("context: {ctx}")),
     ]);
+    if let Some(o) = &dialog.others {
+        lines.push(Line::from(Span::styled(
+            format!("⚠ another ktriage acted on it: {o}"),
+            theme.warning(),
+        )));
+    }
     // scale shows current → new and can be edited in the dialog
     if let crate::mutation::Mutation::Scale { replicas, .. } = m {
         let cur = dialog.current.as_deref().unwrap_or("");

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Effect, notice};
-use crate::model::{LastAction, Model, NoticeLevel, PaneId};
+use crate::model::{Delta, LastAction, Model, NoticeLevel, PaneId};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
 use crate::mutation::{Outcome, OutcomeResult};
@@ -15,7 +15,17 @@ pub fn on_source(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> bool {
     match msg {
         Msg::Nodes(d) => model.nodes.apply(d, now),
         Msg::Leases(d) => model.leaders.apply(d, now),
-        Msg::Events(d) => model.events.apply(d, now),
+        Msg::Events(d) => {
+            let fresh = match &d {
+                Delta::Apply(e) => crate::model::events::OtherAction::of(e),
+                _ => None,
+            };
+            let changed = model.events.apply(d, now);
+            if let Some(a) = fresh {
+                another_console_acted(model, a, now);
+            }
+            changed
+        }
         Msg::EventsApi(api) => {
             model.events.api = Some(api);
             false
@@ -28,6 +38,31 @@ pub fn on_source(model: &mut Model, msg: Msg, now: DateTime<Utc>) -> bool {
         }
         _ => false,
     }
+}
+
+/// How recent another console's action must be to be said in the status bar when it arrives.
+const OTHERS_NOTICE_SECS: i64 = 10 * 60;
+
+/// Another ktriage console (another user, or another terminal of the same one) acted: say so in
+/// the status bar, once, as its `KtriageAction` Event arrives.
+fn another_console_acted(
+    model: &mut Model,
+    a: crate::model::events::OtherAction,
+    now: DateTime<Utc>,
+) {
+    let ours = model.own_actions.contains(&a.id) || model.acting.iter().any(|o| a.about(o));
+    let recent =
+        a.at.is_some_and(|t| (now - t).num_seconds() <= OTHERS_NOTICE_SECS);
+    if ours || !recent {
+        return;
+    }
+    let when = a.at.map(|t| crate::text::age(now, t)).unwrap_or_default();
+    notice(
+        model,
+        &format!("another ktriage: {} {}, {when} ago", a.who, a.what),
+        NoticeLevel::Warning,
+        now,
+    );
 }
 
 /// Keep what Undo needs: an action that reached the server, with the object's `before`.
