@@ -193,7 +193,13 @@ fn demo_crashloop_previous_logs_copy_restart_journal_event_and_drain_report() {
     // drain the node of a PDB-covered pod: exactly what moved and what the PDB held
     t.keys("5");
     t.keys("/");
+    // editing the filter (the earlier `/crashloop` is still there)
+    t.until("editing the filter", |s| {
+        s.contains("Top · /") && s.contains('▏')
+    });
     t.special("Escape");
+    // the filter closed before the next key: an Escape followed at once by `/` reads as Alt+/
+    t.until("filter cleared", |s| !s.contains("Top · /"));
     t.keys("/shop/shop-api");
     t.special("Enter");
     t.wait_for("Top · /shop/shop-api");

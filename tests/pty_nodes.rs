@@ -65,6 +65,8 @@ fn cordon_drain_uncordon_from_the_nodes_pane() {
     t.literal("y");
     t.wait_for("what happened");
     t.keys(&["Escape"]);
+    // the report view closed before the next key (Escape then a letter at once reads as Alt+letter)
+    t.wait("report view closed", |s| !s.contains("what happened"));
 
     t.literal("c");
     t.wait_for("uncordon node prod-worker-1");
