@@ -20,6 +20,11 @@ const EVENTS_QUOTED: usize = 3;
 
 pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
     let (model, now) = (cx.model, cx.now);
+    // the views walk every pod and event: only when a node is NotReady (at 50k pods the rules run
+    // on every change; a healthy cluster pays one pass over the nodes)
+    if !model.nodes.store.iter().any(|n| n.ready == Some(false)) {
+        return;
+    }
     let all = views(model, now);
     let down: Vec<&NodeView> = all.iter().filter(|v| v.node.ready == Some(false)).collect();
     if down.is_empty() {
