@@ -98,7 +98,11 @@ pub fn link(model: &Model, out: &mut [Finding]) {
         .collect();
 
     for f in out.iter_mut().filter(|f| f.cause.is_none()) {
-        let on_down_node = node_of(model, f).and_then(|n| down_nodes.get(&n).cloned());
+        let on_down_node = if down_nodes.is_empty() {
+            None
+        } else {
+            node_of(model, f).and_then(|n| down_nodes.get(&n).cloned())
+        };
         if f.id == "api-unreachable" {
             f.cause = etcd_root.clone();
         } else if LEADER_IDS.contains(&f.id.as_str()) {

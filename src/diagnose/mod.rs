@@ -72,7 +72,8 @@ pub struct Memo {
 struct PodResults {
     findings: Vec<Finding>,
     evicted: std::collections::BTreeMap<String, usize>,
-    /// Pods (`namespace/name`) with a failing container, in every namespace (read by `kube-ca-mismatch`).
+    /// Pods (`namespace/name`), in every namespace, with a failing container whose termination
+    /// message carries a CA/credential signature (read by `kube-ca-mismatch`).
     failing: Vec<String>,
 }
 
@@ -94,7 +95,7 @@ impl Rules<'_> {
         &self.pods.findings
     }
 
-    /// Pods with a failing container (crash-looping, or restarted and not ready), every namespace.
+    /// Pods with a failing container whose termination message says CA/credentials, every namespace.
     pub fn failing_pods(&self) -> &[String] {
         &self.pods.failing
     }
@@ -110,7 +111,7 @@ impl PodResults {
             .top
             .pods
             .iter()
-            .filter(|p| p.containers.iter().any(cluster::failing))
+            .filter(|p| cluster::says_ca_at_termination(p))
             .map(|p| format!("{}/{}", p.namespace, p.name))
             .collect();
         PodResults {
