@@ -41,7 +41,7 @@ fn grouping_puts_root_causes_first_with_their_symptoms_under_them() {
     assert_eq!(
         order,
         vec![
-            // the root explaining most comes first among the critical ones
+            // among the critical roots, what reaches furthest (etcd) comes first
             ("quorum", 0),
             ("api", 1),
             ("kcm", 2),
@@ -53,6 +53,38 @@ fn grouping_puts_root_causes_first_with_their_symptoms_under_them() {
             ("open", 0),
         ]
     );
+}
+
+#[test]
+fn an_etcd_split_brain_opens_the_overview_above_an_eviction_storm_that_explains_more() {
+    // the demo's incident: the storm explains three findings, the split brain none; the split
+    // brain reaches every write of the cluster, so it leads (the chapter's worst first)
+    let fs = vec![
+        finding("etcd-split-brain", "split", Severity::Critical, None),
+        finding("eviction-storm", "storm", Severity::Critical, None),
+        finding("node-pressure", "p1", Severity::Critical, Some("storm")),
+        finding("pod-no-limits", "app", Severity::Warning, Some("storm")),
+        finding("pod-crashloop", "c", Severity::Warning, Some("storm")),
+    ];
+    let order: Vec<(&str, usize)> = grouped(&fs)
+        .into_iter()
+        .map(|(i, d)| (fs[i].key.as_str(), d))
+        .collect();
+    assert_eq!(
+        order,
+        vec![("split", 0), ("storm", 0), ("p1", 1), ("app", 1), ("c", 1)]
+    );
+    // between two roots of equal reach, the one explaining more still comes first
+    let fs = vec![
+        finding("webhook-blocking", "wh", Severity::Critical, None),
+        finding("eviction-storm", "storm", Severity::Critical, None),
+        finding("pod-no-limits", "app", Severity::Warning, Some("storm")),
+    ];
+    let order: Vec<&str> = grouped(&fs)
+        .into_iter()
+        .map(|(i, _)| fs[i].key.as_str())
+        .collect();
+    assert_eq!(order, vec!["storm", "app", "wh"]);
 }
 
 #[test]

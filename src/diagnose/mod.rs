@@ -30,7 +30,7 @@ macro_rules! rules_of_panes {
 crate::shared::pane::panes!(rules_of_panes);
 
 use crate::model::Model;
-pub use crate::shared::finding::{Finding, Fix, Severity, Subject, worst};
+pub use crate::shared::finding::{Finding, Fix, Severity, Subject, reach, worst};
 use chrono::{DateTime, Utc};
 
 /// Run every rule. Result is sorted: critical first, then by reach (see [`reach`]), then by id and
@@ -138,17 +138,4 @@ pub fn evaluate_with(model: &Model, now: DateTime<Utc>, memo: &mut Memo) -> Vec<
         (a.severity, reach(&a.id), &a.id, &a.key).cmp(&(b.severity, reach(&b.id), &b.id, &b.key))
     });
     out
-}
-
-/// Within one severity, what reaches furthest comes first: etcd without quorum or split (every
-/// write of the cluster), the API server, then an etcd member or a node down; everything else
-/// after them, by id. The Overview and the report read worst first.
-fn reach(id: &str) -> u8 {
-    match id {
-        "etcd-quorum-lost" => 0,
-        "etcd-split-brain" => 1,
-        "api-unreachable" => 2,
-        "etcd-member-down" | "node-notready" => 3,
-        _ => 4,
-    }
 }

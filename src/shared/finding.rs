@@ -117,9 +117,23 @@ pub fn worst(findings: &[Finding]) -> Option<Severity> {
     findings.iter().map(|f| f.severity).min()
 }
 
+/// Within one severity, what reaches furthest comes first: etcd without quorum or split (every
+/// write of the cluster), the API server, then an etcd member or a node down; everything else
+/// after them. The Overview, the report and the JSON list read worst first.
+pub fn reach(id: &str) -> u8 {
+    match id {
+        "etcd-quorum-lost" => 0,
+        "etcd-split-brain" => 1,
+        "api-unreachable" => 2,
+        "etcd-member-down" | "node-notready" => 3,
+        _ => 4,
+    }
+}
+
 /// The Overview's order: root causes (no cause, or a cause that is not present) ranked worst first
-/// (a root's rank is the worst severity in its group, then how much it explains), each followed by
-/// the findings it explains, depth-first. Returns (index into `findings`, depth).
+/// (a root's rank is the worst severity in its group, then its [`reach`], then how much it
+/// explains), each followed by the findings it explains, depth-first. Returns (index into
+/// `findings`, depth).
 pub fn grouped(findings: &[Finding]) -> Vec<(usize, usize)> {
     let index: HashMap<&str, usize> = findings
         .iter()
@@ -155,11 +169,11 @@ pub fn grouped(findings: &[Finding]) -> Vec<(usize, usize)> {
             (s.min(cs), n + cn + 1)
         })
     }
-    let mut ranked: Vec<(Severity, std::cmp::Reverse<usize>, usize)> = roots
+    let mut ranked: Vec<(Severity, u8, std::cmp::Reverse<usize>, usize)> = roots
         .iter()
         .map(|r| {
             let (s, n) = subtree(*r, &children, findings);
-            (s, std::cmp::Reverse(n), *r)
+            (s, reach(&findings[*r].id), std::cmp::Reverse(n), *r)
         })
         .collect();
     ranked.sort();
@@ -170,7 +184,7 @@ pub fn grouped(findings: &[Finding]) -> Vec<(usize, usize)> {
             walk(*c, depth + 1, children, order);
         }
     }
-    for (_, _, r) in ranked {
+    for (_, _, _, r) in ranked {
         walk(r, 0, &children, &mut order);
     }
     order
