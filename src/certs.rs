@@ -22,7 +22,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// One certificate ktriage depends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CertRow {
     /// What it is: `API server serving certificate (127.0.0.1:6443)`, `etcd client certificate`.
     pub what: String,
@@ -32,7 +32,7 @@ pub struct CertRow {
 }
 
 /// The certificates' state: `None` until the first probe answered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CertsModel {
     pub rows: Vec<CertRow>,
     /// Probes that could not read a certificate (shown as evidence, never a finding by themselves).

@@ -12,11 +12,16 @@ use crate::model::webhooks::WebhooksMsg;
 use crate::model::{Delta, Failure, SourceId};
 use crate::mutation::Outcome;
 
-#[derive(Debug, Clone, PartialEq)]
+/// Serialized by the flight recorder (`record`): what the sources deliver. Terminal input, the
+/// loop's own ticks and the views' streams are never recorded (`skip`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
+    #[serde(skip)]
     Key(KeyEvent),
+    #[serde(skip)]
     Resize(u16, u16),
     /// Once a second: ages and staleness move on.
+    #[serde(skip)]
     Tick,
     /// The API server answered `/version`.
     ApiUp {
@@ -34,6 +39,7 @@ pub enum Msg {
     Leases(Delta<LeaseRow>),
     Events(Delta<EventRow>),
     /// Which events API the events source uses (`events.k8s.io/v1` or `v1`).
+    #[serde(skip)]
     EventsApi(&'static str),
     Pods(Delta<PodRow>),
     ReplicaSets(Delta<RsRow>),
@@ -41,8 +47,10 @@ pub enum Msg {
     /// certificate).
     Certs(crate::certs::CertsModel),
     /// The kubeconfig's contexts for the switcher, or why they cannot be read.
+    #[serde(skip)]
     Contexts(Result<Vec<String>, String>),
     /// The TUI's incident snapshot was written (its path) or not (why).
+    #[serde(skip)]
     SnapshotWritten(Result<String, String>),
     /// `kube-root-ca.crt` of each namespace (watched).
     RootCa(crate::model::Delta<crate::model::root_ca::RootCaRow>),
@@ -54,18 +62,22 @@ pub enum Msg {
     NsPane(NsMsg),
     Webhooks(WebhooksMsg),
     /// The executor finished an action.
+    #[serde(skip)]
     ActionDone(Box<Outcome>),
     /// A batch of log lines of the view stream `id`.
+    #[serde(skip)]
     ViewLines {
         id: u64,
         lines: Vec<String>,
     },
     /// The object of the YAML/describe view `id`.
+    #[serde(skip)]
     ViewObject {
         id: u64,
         object: serde_json::Value,
     },
     /// The view stream `id` ended, with an error or not.
+    #[serde(skip)]
     ViewEnded {
         id: u64,
         error: Option<String>,

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::{CertificateError, RootCertStore};
 
 /// What the API server presented in the TLS handshake.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServedChain {
     /// `host:port` dialled.
     pub endpoint: String,
@@ -26,7 +26,7 @@ pub struct ServedChain {
 }
 
 /// Whether a CA bundle trusts a chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Trust {
     /// A certificate in the bundle signed the chain.
     Trusted,
@@ -38,7 +38,7 @@ pub enum Trust {
 }
 
 /// A CA bundle read from PEM text, with a digest of its certificates for grouping equal bundles.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CaBundle {
     /// Equal for bundles holding the same certificates, in the same order.
     pub digest: u64,

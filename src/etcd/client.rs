@@ -75,7 +75,7 @@ impl Request {
 }
 
 /// Why a request failed, classified for the pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "tls")]
 pub enum ErrorKind {
     /// Connected (or not) but no answer within the timeout.
@@ -91,7 +91,7 @@ pub enum ErrorKind {
     Config,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{message}")]
 pub struct EtcdError {
     pub kind: ErrorKind,

@@ -14,7 +14,7 @@ use futures::future::{Fuse, FusedFuture, FutureExt, join_all};
 use super::client::{ErrorKind, EtcdClient, EtcdError, Request};
 use super::wire::{AlarmList, MemberList, PeerMember, RangeResponse, Status, parse_hex, same_url};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PeerView {
     /// From the `X-Etcd-Cluster-Id` header.
     pub cluster_id: Option<u64>,
@@ -22,7 +22,7 @@ pub struct PeerView {
     pub members: Vec<PeerMember>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PeerProbe {
     pub url: String,
     pub result: Result<PeerView, EtcdError>,
@@ -40,7 +40,7 @@ impl PeerProbe {
 }
 
 /// Which etcd inputs answered for an endpoint: the direct probe, `etcdctl` inside the etcd pods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Via {
     pub probe: bool,
     pub exec: bool,
@@ -76,7 +76,7 @@ impl Default for Via {
 }
 
 /// What one endpoint answered in one round.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EndpointProbe {
     pub endpoint: String,
     pub status: Result<Status, EtcdError>,
@@ -114,7 +114,7 @@ impl EndpointProbe {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Round {
     pub started: DateTime<Utc>,
     pub took_ms: u64,

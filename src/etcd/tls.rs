@@ -115,7 +115,7 @@ pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, TlsSetupErro
 }
 
 /// What went wrong in a TLS handshake, in the order an operator would check it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsProblem {
     /// The server wants a client certificate and none was sent.

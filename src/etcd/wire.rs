@@ -25,7 +25,7 @@ fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct Header {
     #[serde(default, deserialize_with = "de_u64")]
     pub cluster_id: u64,
@@ -38,7 +38,7 @@ pub struct Header {
 }
 
 /// `POST /v3/maintenance/status`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     #[serde(default)]
@@ -69,7 +69,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     #[serde(rename = "ID", default, deserialize_with = "de_u64")]
@@ -85,7 +85,7 @@ pub struct Member {
 }
 
 /// `POST /v3/cluster/member/list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct MemberList {
     #[serde(default)]
     pub header: Header,
@@ -93,7 +93,7 @@ pub struct MemberList {
     pub members: Vec<Member>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct Alarm {
     #[serde(rename = "memberID", default, deserialize_with = "de_u64")]
     pub member_id: u64,
@@ -121,7 +121,7 @@ fn de_alarm<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 }
 
 /// `POST /v3/maintenance/alarm` with `{"action":"GET"}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct AlarmList {
     #[serde(default)]
     pub header: Header,
@@ -137,7 +137,7 @@ pub struct RangeResponse {
 }
 
 /// The peer port's `GET /members`: a JSON array of that member's own view (`id` is a JSON number).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct PeerMember {
     #[serde(default, deserialize_with = "de_u64")]
     pub id: u64,

@@ -14,7 +14,7 @@ use crate::etcd::logs::LogGroups;
 use crate::etcd::probe::Round;
 
 /// Messages of the etcd sources (boxed in `Msg::Etcd`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum EtcdMsg {
     /// One probe round over every endpoint.
     Round(Round),
@@ -37,7 +37,7 @@ pub enum EtcdMsg {
 }
 
 /// An etcd static pod, with what the pane and rules read from its spec.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct EtcdPodRow {
     pub namespace: String,
     pub name: String,
@@ -74,7 +74,7 @@ impl Keyed for EtcdPodRow {
 }
 
 /// One etcd snapshot record (RKE2 / k3s keep them in a ConfigMap).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SnapshotRow {
     pub name: String,
     pub node: Option<String>,

@@ -10,7 +10,7 @@ use super::{Delta, Keyed, SourceState, Store};
 /// Reasons that mean a pod was pushed off its node.
 pub const EVICTION_REASONS: &[&str] = &["Evicted", "Evicting", "Preempted", "TaintManagerEviction"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EventRow {
     /// `namespace/name` of the Event object.
     pub id: String,

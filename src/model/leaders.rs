@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use super::{Delta, Keyed, SourceState, Store};
 
 /// Where a leader record was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LeaderSource {
     Lease,
     /// `control-plane.alpha.kubernetes.io/leader` on an Endpoints or ConfigMap (older RKE1).
     Annotation,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeaseRow {
     pub namespace: String,
     pub name: String,

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{Delta, Keyed, SourceId, SourceState, Store};
 
 /// Only what the pane shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NsRow {
     pub name: String,
     pub phase: String,
@@ -49,7 +49,7 @@ impl NsRow {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Condition {
     pub type_: String,
     pub status: String,
@@ -64,7 +64,7 @@ impl Keyed for NsRow {
 }
 
 /// An APIService (`apiregistration.k8s.io/v1`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ApiServiceRow {
     pub name: String,
     pub group: String,
@@ -84,7 +84,7 @@ impl Keyed for ApiServiceRow {
 }
 
 /// One resource kind remaining in a namespace.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RemainingKind {
     pub api_version: String,
     pub kind: String,
@@ -94,7 +94,7 @@ pub struct RemainingKind {
     pub held: Vec<HeldObject>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeldObject {
     pub name: String,
     pub finalizers: Vec<String>,
@@ -102,7 +102,7 @@ pub struct HeldObject {
 }
 
 /// What a content scan found inside one namespace.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NsContent {
     pub namespace: String,
     pub scanned_at: Option<DateTime<Utc>>,
@@ -118,7 +118,7 @@ impl Keyed for NsContent {
 }
 
 /// Inputs of the Namespaces pane besides the namespace watch itself.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum NsMsg {
     ApiServices(Delta<ApiServiceRow>),
     Content(Delta<NsContent>),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Delta, Keyed, SourceState, Store};
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct NodeRow {
     pub name: String,
     /// From `node-role.kubernetes.io/<role>` labels (`etcd`, `control-plane`, `controlplane`, `worker`).

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::{Delta, Keyed, SourceState, Store};
 use crate::certs::chain::{CaBundle, ServedChain, Trust};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RootCaRow {
     pub namespace: String,
     pub bundle: Arc<CaBundle>,

@@ -10,7 +10,7 @@ pub trait Keyed {
 }
 
 /// What a watch source sends, already reduced to pane rows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Delta<T> {
     /// A (re-)list starts: buffer until `InitDone`.
     Init,

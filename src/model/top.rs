@@ -17,7 +17,7 @@ use super::store::with_key;
 use super::{Delta, Keyed, SourceState, Store};
 
 /// A ReplicaSet and its controller (usually a Deployment).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RsRow {
     pub namespace: String,
     pub name: String,
@@ -30,7 +30,7 @@ impl Keyed for RsRow {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     pub cpu_m: u64,
     pub mem_b: u64,
@@ -41,7 +41,7 @@ pub struct Usage {
 pub type PodUsage = HashMap<String, Usage, foldhash::fast::RandomState>;
 
 /// One metrics poll: pods by `namespace/name`, nodes by name.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MetricsSnapshot {
     pub pods: PodUsage,
     pub nodes: BTreeMap<String, Usage>,

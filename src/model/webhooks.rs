@@ -11,13 +11,13 @@ use super::{Delta, Keyed, SourceId, SourceState, Store};
 pub use crate::shared::kinds::WebhookKind;
 
 /// A `metav1.LabelSelector`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Selector {
     pub match_labels: BTreeMap<String, String>,
     pub match_expressions: Vec<Requirement>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Requirement {
     pub key: String,
     /// `In`, `NotIn`, `Exists`, `DoesNotExist`.
@@ -69,7 +69,7 @@ impl Selector {
 }
 
 /// One rule of a webhook.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuleRow {
     pub api_groups: Vec<String>,
     pub api_versions: Vec<String>,
@@ -94,7 +94,7 @@ impl RuleRow {
 }
 
 /// Where a webhook is called.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Backend {
     Service {
         namespace: String,
@@ -125,7 +125,7 @@ impl Backend {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookRow {
     pub name: String,
     /// `Fail` (the default) or `Ignore`.
@@ -147,7 +147,7 @@ impl WebhookRow {
 }
 
 /// One webhook configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookConfigRow {
     pub kind: WebhookKind,
     pub name: String,
@@ -164,7 +164,7 @@ impl Keyed for WebhookConfigRow {
 }
 
 /// A Service a webhook may call (only the selector matters: it names the backend's pods' labels).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceRow {
     pub namespace: String,
     pub name: String,
@@ -178,7 +178,7 @@ impl Keyed for ServiceRow {
 }
 
 /// Ready addresses of one Endpoints object or EndpointSlice.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EndpointsRow {
     pub namespace: String,
     /// The object's own name (a slice's name differs from its service's).
@@ -195,7 +195,7 @@ impl Keyed for EndpointsRow {
 }
 
 /// A warning event whose message says `failed calling webhook "NAME"`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookEvent {
     pub namespace: String,
     pub name: String,
@@ -227,7 +227,7 @@ impl WebhookEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum WebhooksMsg {
     Configs(WebhookKind, Delta<WebhookConfigRow>),
     Services(Delta<ServiceRow>),

@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 /// A data source (one tokio task each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum SourceId {
     /// Reachability and version of the API server.
     Api,
@@ -72,7 +72,7 @@ impl fmt::Display for SourceId {
 }
 
 /// Why a source failed, classified so the pane can say what to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FailureKind {
     /// Connection refused, DNS, TLS, timeout: the server did not answer.
     Unreachable,
@@ -82,7 +82,7 @@ pub enum FailureKind {
     Error,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     pub kind: FailureKind,
     /// One line, for humans; never contains credentials.

@@ -3,7 +3,7 @@
 
 use crate::model::Keyed;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerRow {
     pub name: String,
     pub req_cpu_m: Option<u64>,
@@ -25,7 +25,7 @@ pub struct ContainerRow {
     pub last_message: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PodRow {
     pub namespace: String,
     pub name: String,
