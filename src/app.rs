@@ -2,6 +2,8 @@
 //! ([`Derived`]); it drains messages, calls `update`, executes the returned effects and draws at
 //! most every 33 ms, and only when something changed.
 
+mod player;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -46,20 +48,76 @@ struct Pace {
 
 impl Pace {
     /// Settle now if the pace allows, else remember to.
-    fn settle_or_defer(&mut self, model: &mut Model, derived: &mut Derived) {
+    fn settle_or_defer(&mut self, model: &mut Model, derived: &mut Derived, rec: &mut Recording) {
         if Instant::now() >= self.next {
-            self.settle(model, derived);
+            self.settle(model, derived, rec);
         } else {
             self.pending = true;
         }
     }
 
-    fn settle(&mut self, model: &mut Model, derived: &mut Derived) {
+    /// The rules, when data changed; the recorder notes the evaluation with its findings.
+    fn settle(&mut self, model: &mut Model, derived: &mut Derived, rec: &mut Recording) {
         let t = Instant::now();
-        settle_in(model, derived, Utc::now());
+        let now = Utc::now();
+        settle_in(model, derived, now);
+        rec.settled(model, now);
         let cost = t.elapsed();
         self.next = Instant::now() + (cost * RULES_PACE).min(RULES_MAX_GAP);
         self.pending = false;
+    }
+}
+
+/// The flight recorder, while it records (`--record`): a write error stops it and says so.
+#[derive(Default)]
+struct Recording(Option<crate::record::Recorder>, u64);
+
+impl Recording {
+    /// After the rules may have run at `now`: an evaluation is recorded with its findings.
+    fn settled(&mut self, model: &mut Model, now: DateTime<Utc>) {
+        if model.evaluations != self.1 {
+            self.1 = model.evaluations;
+            self.write(model, |r, m| r.settle(now, m));
+        }
+    }
+
+    fn write(
+        &mut self,
+        model: &mut Model,
+        f: impl FnOnce(&mut crate::record::Recorder, &Model) -> std::io::Result<()>,
+    ) {
+        let Some(r) = self.0.as_mut() else {
+            return;
+        };
+        if let Err(e) = f(r, model) {
+            let path = r.path().display().to_string();
+            tracing::warn!(%path, error = %e, "recording stopped");
+            self.0 = None;
+            crate::update::notice_info(
+                model,
+                &format!("recording {path} stopped: {e}"),
+                Utc::now(),
+            );
+        }
+    }
+
+    /// This console's action (its intent when confirmed, its outcome when done).
+    fn own(
+        &mut self,
+        model: &mut Model,
+        kind: crate::model::timeline::Kind,
+        text: String,
+        id: Option<String>,
+    ) {
+        let entry = crate::model::timeline::Entry {
+            at: Utc::now(),
+            kind,
+            text,
+            severity: None,
+            pane: None,
+            key: None,
+        };
+        self.write(model, |r, _| r.own(entry, id));
     }
 }
 
@@ -118,6 +176,9 @@ struct Console {
     pace: Pace,
     ticks: u64,
     all_synced: bool,
+    recording: Recording,
+    /// `ktriage replay`: the recording that feeds the console instead of sources.
+    player: Option<player::Player>,
 }
 
 /// Run the console until the user quits, a signal arrives or the terminal goes away.
@@ -129,20 +190,44 @@ pub async fn run(session: Session) -> std::io::Result<Exit> {
         ));
     }
     let mut signals = Signals::new()?;
-    let mut console = Console::start(session)?;
+    let mut console = Console::start(session, None)?;
+    console.start_recording();
     let exit = console.run(&mut signals).await;
     console.stop();
     tracing::info!(?exit, "ktriage stopped");
     Ok(exit)
 }
 
+/// `ktriage replay FILE`: the console on a recording. No source starts and no cluster client
+/// exists: the session is offline and the model is read-only.
+pub async fn replay(
+    session: Session,
+    rec: crate::record::Recording,
+    speed: f64,
+) -> std::io::Result<Exit> {
+    if !stdin_is_terminal() {
+        return Err(std::io::Error::other(
+            "standard input is closed or not a terminal; `ktriage timeline FILE` prints a recording without one",
+        ));
+    }
+    let mut signals = Signals::new()?;
+    let mut console = Console::start(session, Some(player::Player::new(rec, speed)))?;
+    let exit = console.run(&mut signals).await;
+    console.stop();
+    tracing::info!(?exit, "replay stopped");
+    Ok(exit)
+}
+
 impl Console {
     /// The first model (config warnings, unfinished actions, backups from the journal), the
     /// sources, and the terminal.
-    fn start(session: Session) -> std::io::Result<Console> {
+    fn start(session: Session, player: Option<player::Player>) -> std::io::Result<Console> {
         let now = Utc::now();
-        let mut model = Model::new(session.cluster.clone(), session.config.keymap.clone(), now)
-            .with_tuning(session.config.tuning);
+        let mut model = match &player {
+            Some(p) => p.start_model(session.config.keymap.clone()),
+            None => Model::new(session.cluster.clone(), session.config.keymap.clone(), now)
+                .with_tuning(session.config.tuning),
+        };
         model.warnings = session.config.warnings.clone();
         if let Some(w) = unfinished_warning(&session.journal) {
             model.warnings.push(w);
@@ -154,9 +239,17 @@ impl Console {
             tracing::info!(%why, "no Kubernetes source");
         }
         let theme = Theme::from_env(session.config.theme);
-        session.configure_model(&mut model, now);
         let (tx, rx) = mpsc::channel::<Msg>(1024);
-        let sources = session.start_sources(&tx);
+        let sources = match &player {
+            Some(p) => {
+                model.ui.replay = Some(p.label());
+                Vec::new()
+            }
+            None => {
+                session.configure_model(&mut model, now);
+                session.start_sources(&tx)
+            }
+        };
         let terminal = crate::term::enter()?;
         let mut console = Console {
             session,
@@ -179,10 +272,49 @@ impl Console {
             },
             ticks: 0,
             all_synced: false,
+            recording: Recording::default(),
+            player,
         };
         let size = console.terminal.size()?;
         console.update(Msg::Resize(size.width, size.height));
         Ok(console)
+    }
+
+    /// `--record FILE`: the recorder, with what the player needs to start as this console did.
+    fn start_recording(&mut self) {
+        let Some(g) = &self.session.global else {
+            return;
+        };
+        let Some(path) = g.record.clone() else {
+            return;
+        };
+        let header = crate::record::Header {
+            version: crate::record::VERSION,
+            started_at: self.model.started_at,
+            cluster: self.model.cluster.clone(),
+            tuning: self.model.tuning,
+            etcd: self.model.etcd.access.clone(),
+            ktriage: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let max = g.record_max_mb.saturating_mul(1024 * 1024);
+        match crate::record::Recorder::create(&path, header, max) {
+            Ok(r) => {
+                tracing::info!(path = %path.display(), "recording");
+                self.recording = Recording(Some(r), self.model.evaluations);
+            }
+            Err(e) => crate::update::notice_info(
+                &mut self.model,
+                &format!("cannot record to {}: {e}", path.display()),
+                Utc::now(),
+            ),
+        }
+    }
+
+    /// The console's clock: the wall clock, or a replay's.
+    fn now(&self) -> DateTime<Utc> {
+        self.player
+            .as_ref()
+            .map_or_else(Utc::now, player::Player::now)
     }
 
     /// The loop: draw when a frame is owed, wait for the next input, apply it, run its effects.
@@ -197,6 +329,7 @@ impl Console {
                 return exit;
             }
             let mut effects = Vec::new();
+            let replay_due = self.player.as_ref().and_then(player::Player::next_due);
             tokio::select! {
                 biased;
                 _ = signals.hup.recv() => return Exit::Signal("SIGHUP"),
@@ -215,7 +348,10 @@ impl Console {
                 },
                 _ = sleep_until(self.frames.last + FRAME), if self.frames.dirty => {}
                 _ = sleep_until(self.pace.next), if self.pace.pending => {
-                    self.pace.settle(&mut self.model, &mut self.derived);
+                    self.pace.settle(&mut self.model, &mut self.derived, &mut self.recording);
+                }
+                _ = sleep_until(replay_due.unwrap_or_else(Instant::now)), if replay_due.is_some() => {
+                    self.replay_step();
                 }
             }
             self.frames.dirty = true;
@@ -232,13 +368,24 @@ impl Console {
     }
 
     fn update(&mut self, msg: Msg) -> Vec<Effect> {
-        update_in(&mut self.model, &mut self.derived, msg, Utc::now())
+        let now = self.now();
+        let effects = update_in(&mut self.model, &mut self.derived, msg, now);
+        self.recording.settled(&mut self.model, now);
+        effects
+    }
+
+    /// A replay: apply what is due, and the status bar's position.
+    fn replay_step(&mut self) {
+        if let Some(p) = self.player.as_mut() {
+            p.step(&mut self.model, &mut self.derived);
+            self.model.ui.replay = Some(p.label());
+        }
     }
 
     /// Draw one frame from the model and its derived data (the Top order brought up to date
     /// first, with the loop's clock).
     fn draw(&mut self) -> Result<(), Exit> {
-        let now = Utc::now();
+        let now = self.now();
         self.derived
             .before_frame(&self.model, std::time::Instant::now);
         let (model, derived, theme) = (&self.model, &self.derived, &self.theme);
@@ -294,18 +441,18 @@ impl Console {
 
     /// A message, and what else is queued: applied, then the rules once (paced), then one frame.
     fn on_messages(&mut self, first: Msg) -> Vec<Effect> {
-        let now = Utc::now();
-        let mut effects = apply_in(&mut self.model, &mut self.derived, first, now);
+        let now = self.now();
+        let mut effects = self.apply_recorded(first, now);
         let mut drained = 0;
         while drained < DRAIN_MAX {
             match self.rx.try_recv() {
-                Ok(m) => effects.extend(apply_in(&mut self.model, &mut self.derived, m, now)),
+                Ok(m) => effects.extend(self.apply_recorded(m, now)),
                 Err(_) => break,
             }
             drained += 1;
         }
         self.pace
-            .settle_or_defer(&mut self.model, &mut self.derived);
+            .settle_or_defer(&mut self.model, &mut self.derived, &mut self.recording);
         if !self.all_synced && !self.model.sources().iter().any(|(_, s)| s.is_loading()) {
             self.all_synced = true;
             if let Some(t0) = crate::logging::PROCESS_START.get() {
@@ -319,6 +466,19 @@ impl Console {
         effects
     }
 
+    /// Apply a message, recorded first when the console records.
+    fn apply_recorded(&mut self, msg: Msg, now: DateTime<Utc>) -> Vec<Effect> {
+        if let Msg::ActionDone(o) = &msg {
+            let kind = crate::model::timeline::Kind::Outcome;
+            self.recording
+                .own(&mut self.model, kind, o.summary(), Some(o.id.clone()));
+        } else {
+            self.recording
+                .write(&mut self.model, |r, _| r.msg(now, &msg));
+        }
+        apply_in(&mut self.model, &mut self.derived, msg, now)
+    }
+
     /// The one-second tick: the terminal still there, the time-based rules every few ticks, the
     /// task count for the soak script every minute.
     fn on_tick(&mut self) -> Result<Vec<Effect>, Exit> {
@@ -327,14 +487,19 @@ impl Console {
             return Err(Exit::TerminalGone);
         }
         self.ticks += 1;
+        if self.player.is_some() {
+            // a replay's ticks are the recording's
+            self.replay_step();
+            return Ok(Vec::new());
+        }
         // the crash-looping containers whose previous logs the crash-log source reads: once a
         // second at most, and computed only when the pods changed
         self.session.crashing.offer(&self.model);
         let mut effects = Vec::new();
         if self.ticks.is_multiple_of(RULES_CLOCK_TICKS) {
-            effects = apply_in(&mut self.model, &mut self.derived, Msg::Tick, Utc::now());
+            effects = self.apply_recorded(Msg::Tick, Utc::now());
             self.pace
-                .settle_or_defer(&mut self.model, &mut self.derived);
+                .settle_or_defer(&mut self.model, &mut self.derived, &mut self.recording);
         }
         if self.ticks.is_multiple_of(60) {
             // for the soak script: a task leak shows here
@@ -395,6 +560,14 @@ impl Console {
             match e {
                 Effect::Quit => quit = true,
                 Effect::SwitchContext(_) | Effect::EtcdExec => {} // taken by the loop before
+                Effect::Replay(a) => match self.player.as_mut() {
+                    Some(p) => p.control(a, &mut self.model, &mut self.derived),
+                    None => crate::update::notice_info(
+                        &mut self.model,
+                        "replay keys work in a replay: `ktriage replay FILE` of a --record FILE",
+                        Utc::now(),
+                    ),
+                },
                 Effect::ListContexts => self.list_contexts(),
                 Effect::Snapshot(at) => self.write_snapshot(at),
                 Effect::Copy(text) => copy(&text),
@@ -406,6 +579,9 @@ impl Console {
                     let Some(executor) = self.session.executor.clone() else {
                         continue;
                     };
+                    let kind = crate::model::timeline::Kind::Action;
+                    self.recording
+                        .own(&mut self.model, kind, m.describe(), None);
                     let tx = self.tx.clone();
                     tokio::spawn(async move {
                         let outcome = executor.execute(&m).await;
@@ -462,6 +638,11 @@ impl Console {
     fn stop(mut self) {
         for s in self.sources.drain(..) {
             s.abort();
+        }
+        if let Some(r) = self.recording.0.take()
+            && let Err(e) = r.finish()
+        {
+            tracing::warn!(error = %e, "recording not finished");
         }
         self.view_task.stop();
         crate::term::restore();

@@ -122,6 +122,16 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, value_name = "direct|exec")]
     pub etcd_via: Option<EtcdVia>,
 
+    /// Flight recorder: append what the sources deliver (their rows, never whole objects; log
+    /// lines scrubbed of credentials), the rules' findings and this console's actions to FILE,
+    /// gzip-compressed, mode 0600, for `ktriage replay` and `ktriage timeline`
+    #[arg(long, global = true, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// With --record: rotate FILE to FILE.1 past this many MiB (each file replays on its own)
+    #[arg(long, global = true, value_name = "MIB", default_value_t = 256)]
+    pub record_max_mb: u64,
+
     /// Panic after the first frame (proves the terminal is restored on a crash; used by tests)
     #[arg(long, hide = true)]
     pub debug_panic: bool,
@@ -135,6 +145,13 @@ pub enum Command {
     /// Serve a simulated cluster (the demo cluster) on loopback until interrupted, for kubectl, ktriage
     /// or tests; prints one line with the address and kubeconfig when ready
     Sim(SimArgs),
+    /// Open the console on a recording made with --record: every pane and rule as it was, read-only
+    /// by construction (no cluster client exists); space pauses, `[`/`]` slow down and speed up,
+    /// `{`/`}` seek one minute back and forward
+    Replay(ReplayArgs),
+    /// Print the incident's timeline (findings found, changed and resolved, actions and their
+    /// outcomes, other consoles' actions, source outages) from a recording or an incident snapshot
+    Timeline(TimelineArgs),
     /// Print a shell completion script to standard output (e.g. `ktriage completions bash >
     /// /etc/bash_completion.d/ktriage`)
     Completions {
@@ -218,6 +235,38 @@ pub struct ReportArgs {
     /// scrubbed)
     #[arg(long)]
     pub redact: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The recording (`--record FILE`)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Start at this speed (1 = as it happened; `[` and `]` halve and double it)
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    pub speed: f64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TimelineArgs {
+    /// A recording (`--record FILE`) or an incident snapshot (`s` in the console)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Only the last DURATION of it: `30m`, `2h`
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TimelineFormat::Markdown)]
+    pub format: TimelineFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimelineFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

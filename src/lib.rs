@@ -32,6 +32,7 @@
 //! | 14 | `fleet` | `report --all-contexts`: every kubeconfig context checked concurrently, each with its own timeout |
 //! | 13 | `report` | headless run: same sources and rules, printed as text, markdown or JSON |
 //! | 12 | `session` | start-up shared by TUI and report: config, logging, kubeconfig, client, executor, etcd access resolution (`session::etcd_access`), the sources |
+//! | 10 | `record` | the flight recorder (`--record`) and its player (`replay`, `timeline`): what the sources delivered, as gzip JSON lines, fed back through `update` with the recorded times; no cluster client |
 //! | 11 | `snapshot` | the incident snapshot: findings grouped by cause, trimmed tables, this run's journal; scrubbed |
 //! | 10 | `etcd` | the etcd sources: the probe loop, etcd's local log files |
 //! | 10 | `kube` | the only code touching `kube::Client`: context resolution, credential checks, the gate (a tower layer: never Secrets; read-only mode), sources (watch backoff and resume detection in `sources::resume`), the executor |
@@ -112,6 +113,7 @@ pub mod logging;
 pub mod model;
 pub mod msg;
 pub mod mutation;
+pub mod record;
 pub mod report;
 pub mod session;
 pub mod shared;

@@ -29,8 +29,11 @@ fn main() {
 }
 
 async fn run(cli: Cli) -> i32 {
-    if let Some(Command::Sim(args)) = &cli.command {
-        return sim(args).await;
+    match &cli.command {
+        Some(Command::Sim(args)) => return sim(args).await,
+        Some(Command::Timeline(args)) => return ktriage::record::timeline_command(args),
+        Some(Command::Replay(args)) => return replay(&cli.global, args).await,
+        _ => {}
     }
     let session = match Session::prepare(&cli.global).await {
         Ok(s) => s,
@@ -54,6 +57,8 @@ async fn run(cli: Cli) -> i32 {
         // handled before the session
         Some(
             Command::Sim(_)
+            | Command::Replay(_)
+            | Command::Timeline(_)
             | Command::Completions { .. }
             | Command::Man { .. }
             | Command::Config(_),
@@ -70,6 +75,32 @@ async fn run(cli: Cli) -> i32 {
                     1
                 }
             }
+        }
+    }
+}
+
+/// `ktriage replay FILE`: the console on a recording; no cluster client is built.
+async fn replay(global: &ktriage::cli::GlobalArgs, args: &ktriage::cli::ReplayArgs) -> i32 {
+    let rec = match ktriage::record::Recording::read(&args.file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ktriage: {e}");
+            return 2;
+        }
+    };
+    let session = match Session::offline(global) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ktriage: {e}");
+            return 2;
+        }
+    };
+    match ktriage::app::replay(session, rec, args.speed).await {
+        Ok(_) => 0,
+        Err(e) => {
+            ktriage::term::restore();
+            eprintln!("ktriage: terminal error: {e}");
+            1
         }
     }
 }

@@ -21,7 +21,6 @@ pub enum Msg {
     #[serde(skip)]
     Resize(u16, u16),
     /// Once a second: ages and staleness move on.
-    #[serde(skip)]
     Tick,
     /// The API server answered `/version`.
     ApiUp {
@@ -39,8 +38,7 @@ pub enum Msg {
     Leases(Delta<LeaseRow>),
     Events(Delta<EventRow>),
     /// Which events API the events source uses (`events.k8s.io/v1` or `v1`).
-    #[serde(skip)]
-    EventsApi(&'static str),
+    EventsApi(String),
     Pods(Delta<PodRow>),
     ReplicaSets(Delta<RsRow>),
     /// The certificates probe (API server serving certificate and the chain it presents, etcd client

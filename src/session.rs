@@ -123,6 +123,37 @@ impl Session {
         }
     }
 
+    /// A session with no cluster at all (`ktriage replay`): config, logging and a journal nothing
+    /// writes to; no client, no executor, no etcd access.
+    pub fn offline(args: &GlobalArgs) -> Result<Session, StartError> {
+        let config = Config::load(args.config.as_deref())?;
+        let log_path = crate::logging::init(args.log_file.as_deref()).map_err(StartError::Log)?;
+        let journal = match &args.journal {
+            Some(p) => Journal::new(p.clone()),
+            None => Journal::new(Journal::default_path().ok_or(StartError::NoJournal)?),
+        };
+        Ok(Session {
+            etcd: None,
+            etcd_exec: crate::etcd::access::ExecMode::Off,
+            exec_asked: Default::default(),
+            cluster: ClusterInfo {
+                read_only: true,
+                ..ClusterInfo::default()
+            },
+            config,
+            client: None,
+            not_configured: Some("a replay: no cluster client".into()),
+            executor: None,
+            journal,
+            log_path,
+            debug_panic: args.debug_panic,
+            demo: None,
+            global: None,
+            kubeconfig_ca: Vec::new(),
+            crashing: Default::default(),
+        })
+    }
+
     /// The session on a resolved cluster: its identity, the gated client and the executor.
     fn connected(
         self,

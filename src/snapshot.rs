@@ -98,6 +98,8 @@ pub fn body(model: &Model, now: DateTime<Utc>) -> String {
     sources_section(model, now, &mut s);
     nodes_section(model, &mut s);
     pods_section(model, &mut s);
+    s.push('\n');
+    s.push_str(&crate::model::timeline::markdown(model.timeline.entries()));
     s
 }
 

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct LeadersTuning {
     /// `leader-flapping`: this many holder changes …
@@ -21,7 +21,7 @@ impl Default for LeadersTuning {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct EventsTuning {
     /// How many events the pane keeps (a ring: the oldest by last seen go first).
@@ -45,7 +45,7 @@ impl Default for EventsTuning {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct TopTuning {
     /// metrics.k8s.io poll interval (seconds).
@@ -66,7 +66,7 @@ impl Default for TopTuning {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct NodesTuning {
     /// `node-notready` is critical when more than this percentage of the workers is NotReady
@@ -82,7 +82,7 @@ impl Default for NodesTuning {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tuning {
     pub leaders: LeadersTuning,
     pub events: EventsTuning,

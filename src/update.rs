@@ -37,6 +37,8 @@ pub enum Effect {
     View(crate::model::view::ViewRequest),
     /// Run etcdctl in the etcd pods for this context from now on (the operator said yes).
     EtcdExec,
+    /// A replay's clock: pause, speed, seek (the loop owns the player; a live console says so).
+    Replay(Action),
 }
 
 /// Apply one message and, if it changed data, re-evaluate the rules: `apply` then `settle`, with
@@ -81,8 +83,12 @@ pub fn settle(model: &mut Model, now: DateTime<Utc>) {
 /// per message: rules cost O(cluster) and a busy watch sends thousands of messages a second).
 pub fn settle_in(model: &mut Model, derived: &mut Derived, now: DateTime<Utc>) {
     if model.findings_stale {
+        let before = std::mem::take(&mut model.findings);
         model.findings = diagnose::evaluate_with(model, now, &mut derived.rules);
+        model.timeline.findings(&before, &model.findings, now);
+        model.timeline.sources(model.failing_sources(), now);
         model.findings_stale = false;
+        model.evaluations += 1;
         derived.findings_changed(model, now);
         clamp_selection(model, derived);
     }
@@ -212,6 +218,11 @@ fn action_done(model: &mut Model, outcome: &crate::mutation::Outcome, now: DateT
         level,
         at: now,
     });
+    model.timeline.action(
+        crate::model::timeline::Kind::Outcome,
+        outcome.summary(),
+        now,
+    );
     inspect::report_view(model, outcome);
 }
 
@@ -372,6 +383,11 @@ pub fn apply_action_in(
         | Action::Container
         | Action::Follow => inspect::view_action(model, derived, action, now, effects),
         Action::EtcdExec => exec_ask::ask(model, now),
+        Action::ReplayPause
+        | Action::ReplaySlower
+        | Action::ReplayFaster
+        | Action::ReplayBack
+        | Action::ReplayForward => effects.push(Effect::Replay(action)),
         // the dialog's keys (Confirm, Cancel, More, Less; handled with the dialog) and None
         _ => {}
     }
@@ -560,6 +576,11 @@ fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
         now,
     );
     model.acting.push(dialog.mutation.object());
+    model.timeline.action(
+        crate::model::timeline::Kind::Action,
+        dialog.mutation.describe(),
+        now,
+    );
     effects.push(Effect::Execute(dialog.mutation));
 }
 

@@ -116,7 +116,7 @@ pub struct ExecAsk {
 }
 
 /// How the etcd probe was configured (shown in the pane and the report).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccessInfo {
     pub endpoints: Vec<String>,
     pub origin: String,

@@ -101,7 +101,7 @@ pub struct EventsModel {
     pub warnings_only: bool,
     pub sort: EventSort,
     /// `events.k8s.io/v1` or `v1` (core), once the source knows.
-    pub api: Option<&'static str>,
+    pub api: Option<String>,
     /// Filter terms (all must match): `ns:NAME`, `reason:NAME`, or free text matched against reason,
     /// kind, namespace, node and message (case-insensitive).
     pub filter: String,

@@ -14,6 +14,7 @@ pub mod namespaces;
 pub mod nodes;
 pub mod quantity;
 pub mod root_ca;
+pub mod timeline;
 pub mod top;
 pub mod view;
 pub mod webhooks;
@@ -29,7 +30,7 @@ pub use crate::shared::source::{Failure, FailureKind, SourceId, SourceState};
 pub use store::{Delta, Keyed, Store};
 
 /// Who and where we are: shown in the status bar, written into the journal and the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClusterInfo {
     /// Kubeconfig context name, or `None` when no Kubernetes source is configured.
     pub context: Option<String>,
@@ -95,6 +96,8 @@ pub struct UiState {
     pub size: (u16, u16),
     /// The context switcher, while open.
     pub contexts: Option<ContextPicker>,
+    /// A replay's position, speed and state for the status bar (`None`: a live console).
+    pub replay: Option<String>,
 }
 
 /// The context switcher's list.
@@ -121,6 +124,8 @@ pub struct Model {
     pub findings: Vec<Finding>,
     /// Data changed since `findings` were evaluated (`update::settle` re-evaluates).
     pub findings_stale: bool,
+    /// How many times the rules ran (the flight recorder notes each evaluation).
+    pub evaluations: u64,
     /// The Overview's `/` filter over the findings (severity, title, pane, id, subject, evidence).
     pub overview_filter: filter::TableFilter,
     pub ui: UiState,
@@ -148,6 +153,8 @@ pub struct Model {
     pub certs_state: SourceState,
     /// Every namespace's `kube-root-ca.crt`, and whether it trusts the API server's certificate.
     pub root_ca: root_ca::RootCaModel,
+    /// The incident's memory (Timeline pane, incident snapshot, `ktriage timeline`).
+    pub timeline: timeline::Timeline,
 }
 
 /// An applied action and what the object looked like before it (the journal's `before`).
@@ -207,6 +214,8 @@ impl Model {
             certs: None,
             certs_state: kube_state.clone(),
             root_ca: root_ca::RootCaModel::new(kube_state.clone()),
+            timeline: timeline::Timeline::default(),
+            evaluations: 0,
             cluster,
         }
     }
@@ -254,6 +263,19 @@ impl Model {
             (SourceId::RootCa, &self.root_ca.state),
             (SourceId::Certs, &self.certs_state),
         ]
+    }
+
+    /// The sources failing now, by name, with why (the timeline's outages).
+    pub fn failing_sources(&self) -> std::collections::BTreeMap<String, String> {
+        self.sources()
+            .into_iter()
+            .filter_map(|(id, s)| match s {
+                SourceState::Failed { failure, .. } => {
+                    Some((id.name().to_string(), failure.message.clone()))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The state of one source, wherever its pane keeps it.

@@ -80,6 +80,16 @@ pub enum Action {
     /// etcd: ask once whether to run etcdctl in the etcd pods through pods/exec for this context
     /// (a write for the read-only gate, though the commands only read).
     EtcdExec,
+    /// Replay: pause or resume.
+    ReplayPause,
+    /// Replay: half the speed.
+    ReplaySlower,
+    /// Replay: twice the speed.
+    ReplayFaster,
+    /// Replay: one minute back.
+    ReplayBack,
+    /// Replay: one minute forward.
+    ReplayForward,
     Confirm,
     Cancel,
     /// Explicitly unbound (a user override with `action = "none"`).
@@ -134,6 +144,11 @@ impl Action {
         ("container", Action::Container),
         ("follow", Action::Follow),
         ("etcd_exec", Action::EtcdExec),
+        ("replay_pause", Action::ReplayPause),
+        ("replay_slower", Action::ReplaySlower),
+        ("replay_faster", Action::ReplayFaster),
+        ("replay_back", Action::ReplayBack),
+        ("replay_forward", Action::ReplayForward),
         ("confirm", Action::Confirm),
         ("cancel", Action::Cancel),
         ("none", Action::None),

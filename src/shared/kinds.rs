@@ -1,7 +1,19 @@
 //! Kinds of Kubernetes objects that several layers name (the model, the writes, the rules).
 
 /// Which of the two admission webhook configuration kinds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub enum WebhookKind {
     #[default]
     Validating,

@@ -19,6 +19,7 @@ macro_rules! panes {
             Namespaces namespaces "Namespaces",
             Webhooks webhooks "Webhooks",
             Nodes nodes "Nodes",
+            Timeline timeline "Timeline",
         }
     };
 }

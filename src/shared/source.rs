@@ -5,7 +5,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 /// A data source (one tokio task each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum SourceId {
     /// Reachability and version of the API server.
     Api,

@@ -12,13 +12,16 @@ use crate::text::age;
 use crate::text::truncate;
 
 pub fn draw_bar(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme, now: DateTime<Utc>) {
-    let badge = if model.cluster.read_only {
-        " RO "
-    } else {
-        " RW "
+    let badge = match (&model.ui.replay, model.cluster.read_only) {
+        (Some(_), _) => " REPLAY ",
+        (None, true) => " RO ",
+        (None, false) => " RW ",
     };
     let api = &model.api.state;
-    let mut right = format!("API {}", api.label(now));
+    let mut right = match &model.ui.replay {
+        Some(r) => format!("{r} · API {}", api.label(now)),
+        None => format!("API {}", api.label(now)),
+    };
     if let (true, Some(v)) = (api.is_ok(), &model.api.version) {
         right.push(' ');
         right.push_str(v);

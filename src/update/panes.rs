@@ -51,6 +51,11 @@ fn another_console_acted(
     now: DateTime<Utc>,
 ) {
     let ours = model.own_actions.contains(&a.id) || model.acting.iter().any(|o| a.about(o));
+    if !ours {
+        model
+            .timeline
+            .other(&a.id, format!("{} {}", a.who, a.what), a.at.unwrap_or(now));
+    }
     let recent =
         a.at.is_some_and(|t| (now - t).num_seconds() <= OTHERS_NOTICE_SECS);
     if ours || !recent {

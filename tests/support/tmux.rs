@@ -23,6 +23,11 @@ impl Tmux {
     /// `ktriage ARGS` at 160×48 with HOME and XDG_STATE_HOME in `home`; `None` (skip) without
     /// tmux outside CI.
     pub fn ktriage(name: &str, home: &Path, args: &[&str]) -> Option<Tmux> {
+        Tmux::ktriage_env(name, home, &[], args)
+    }
+
+    /// [`Tmux::ktriage`] with more environment (`NAME=value`).
+    pub fn ktriage_env(name: &str, home: &Path, env: &[String], args: &[&str]) -> Option<Tmux> {
         let bin = super::require_tool("tmux")?;
         let t = Tmux {
             bin,
@@ -35,7 +40,18 @@ impl Tmux {
             quoted.join(" ")
         );
         let h = home.display();
-        t.run(&[
+        let mut extra: Vec<&str> = Vec::new();
+        for e in env {
+            extra.extend(["-e", e.as_str()]);
+        }
+        let cmd = format!("sh -c \"{cmd}\"");
+        let (home, state, config, discovery) = (
+            format!("HOME={h}"),
+            format!("XDG_STATE_HOME={h}/state"),
+            format!("XDG_CONFIG_HOME={h}/config"),
+            format!("KTRIAGE_DISCOVERY_ROOT={h}/no-node"),
+        );
+        let mut args = vec![
             "new-session",
             "-d",
             "-s",
@@ -45,17 +61,19 @@ impl Tmux {
             "-y",
             "48",
             "-e",
-            &format!("HOME={h}"),
+            &home,
             "-e",
-            &format!("XDG_STATE_HOME={h}/state"),
+            &state,
             "-e",
-            &format!("XDG_CONFIG_HOME={h}/config"),
+            &config,
             "-e",
-            &format!("KTRIAGE_DISCOVERY_ROOT={h}/no-node"),
+            &discovery,
             "-e",
             "TERM=tmux-256color",
-            &format!("sh -c \"{cmd}\""),
-        ]);
+        ];
+        args.extend(extra);
+        args.push(&cmd);
+        t.run(&args);
         Some(t)
     }
 

@@ -35,7 +35,7 @@ pub async fn run(ctx: SourceCtx) {
     let core_only = matches!(probe, Ok(Err(kube::Error::Api(ref s))) if s.code == 404);
     let config = watcher::Config::default().page_size(500);
     if core_only {
-        let _ = ctx.tx.send(Msg::EventsApi("v1")).await;
+        let _ = ctx.tx.send(Msg::EventsApi("v1".into())).await;
         let api: Api<core::Event> = api(&ctx.client, ns);
         run_watch(
             api,
@@ -48,7 +48,7 @@ pub async fn run(ctx: SourceCtx) {
         )
         .await;
     } else {
-        let _ = ctx.tx.send(Msg::EventsApi("events.k8s.io/v1")).await;
+        let _ = ctx.tx.send(Msg::EventsApi("events.k8s.io/v1".into())).await;
         run_watch(
             v1,
             config,

@@ -1,0 +1,274 @@
+//! The incident's memory, end to end with the real binary in tmux: a scripted `--demo incident`
+//! session recorded with `--record` (toggle the Gatekeeper webhook to Ignore, scale the runaway
+//! to 0), then `ktriage timeline` of the recording lists the findings and both actions in order
+//! with their outcomes; the recording replayed through the rules gives the same findings at the
+//! same moments as the live console evaluated them; and `ktriage replay` opens it with no network
+//! request at all (a kubeconfig and a proxy both point at a listener that must see nothing).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+
+use ktriage::record::{Item, Recording, replay_all};
+use support::tmux::Tmux;
+
+/// The scripted incident, recorded into `rec`.
+fn record_incident(home: &Path, rec: &Path) -> bool {
+    let journal = home.join("journal.jsonl");
+    let log = home.join("k.log");
+    let Some(t) = Tmux::ktriage(
+        "record",
+        home,
+        &[
+            "--demo",
+            "incident",
+            "--record",
+            rec.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--log-file",
+            log.to_str().unwrap(),
+        ],
+    ) else {
+        return false; // tmux missing outside CI: skipped visibly by require_tool
+    };
+    t.wait_for("API ok");
+    t.keys(&["7"]);
+    t.wait_for("BLOCKS pod creation in:");
+    t.wait_for("── validation.gatekeeper.sh");
+    t.literal("f");
+    t.wait_for("type a reason");
+    t.literal("INC-9 gatekeeper down");
+    t.wait_for("> INC-9 gatekeeper down");
+    t.keys(&["Enter"]);
+    t.wait_for(
+        "applied and verified: set failurePolicy Ignore on webhook validation.gatekeeper.sh",
+    );
+    t.keys(&["4"]);
+    t.wait_for("t: to Top");
+    t.literal("t");
+    t.wait_for("WORKLOAD (PODS)");
+    t.literal("s");
+    t.wait_for("Confirm action");
+    t.literal("y");
+    t.wait_for("applied and verified: scale deployment reports/report-builder to 0 replicas");
+    // the storm's end is evaluated and recorded before the console goes
+    t.keys(&["9"]);
+    t.wait("the storm resolved in the Timeline pane", |s| {
+        s.lines()
+            .any(|l| l.contains("resolved critical") && l.contains("Eviction storm"))
+    });
+    t.literal("q");
+    t.wait("the console gone", |s| !s.contains("Timeline ·"));
+    true
+}
+
+fn ktriage(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ktriage"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ktriage {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The line index of the first line containing every one of `parts`.
+fn line_of(text: &str, parts: &[&str]) -> usize {
+    text.lines()
+        .position(|l| parts.iter().all(|p| l.contains(p)))
+        .unwrap_or_else(|| panic!("no line with {parts:?} in:\n{text}"))
+}
+
+#[test]
+fn a_recorded_incident_prints_its_timeline_and_replays_with_the_same_findings() {
+    let home = tempfile::tempdir().unwrap();
+    let rec = home.path().join("incident.ktriage.gz");
+    if !record_incident(home.path(), &rec) {
+        return;
+    }
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&rec).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the recording is private to its user");
+
+    // replayed through the rules: every evaluation the live console recorded gives the same
+    // findings at the same moment
+    let recording = Recording::read(&rec).unwrap();
+    let settles = recording
+        .items
+        .iter()
+        .filter(|i| matches!(i, Item::Settle { .. }))
+        .count();
+    assert!(settles >= 5, "a few evaluations were recorded: {settles}");
+    let (model, mismatches) = replay_all(&recording, None);
+    assert!(
+        mismatches.is_empty(),
+        "{:#?}",
+        &mismatches[..mismatches.len().min(2)]
+    );
+    assert!(!model.findings.is_empty());
+    // the postmortem: findings and both actions, in order, with their outcomes
+    let md = ktriage(&["timeline", rec.to_str().unwrap(), "--format", "markdown"]);
+    let found_webhook = line_of(
+        &md,
+        &["found (critical)", "webhook validation.gatekeeper.sh"],
+    );
+    let found_storm = line_of(&md, &["found (critical)", "Eviction storm"]);
+    let found_split = line_of(&md, &["found (critical)", "etcd split brain"]);
+    let toggle = line_of(
+        &md,
+        &[
+            "action:",
+            "set failurePolicy Ignore on webhook validation.gatekeeper.sh",
+        ],
+    );
+    let toggled = line_of(
+        &md,
+        &["outcome:", "applied and verified: set failurePolicy Ignore"],
+    );
+    let unblocked = line_of(
+        &md,
+        &["resolved (critical)", "webhook validation.gatekeeper.sh"],
+    );
+    let scale = line_of(
+        &md,
+        &[
+            "action:",
+            "scale deployment reports/report-builder to 0 replicas",
+        ],
+    );
+    let scaled = line_of(
+        &md,
+        &[
+            "outcome:",
+            "applied and verified: scale deployment reports/report-builder to 0",
+        ],
+    );
+    let calm = line_of(&md, &["resolved (critical)", "Eviction storm"]);
+    assert!(
+        found_webhook < toggle && found_storm < toggle && found_split < toggle,
+        "{md}"
+    );
+    assert!(toggle < toggled && toggled < scale, "{md}");
+    assert!(toggle < unblocked, "{md}");
+    assert!(scale < scaled && scale < calm, "{md}");
+    assert!(md.starts_with("## Timeline (UTC, from "), "{md}");
+
+    // the same as JSON, with --since cutting the start
+    let json: Vec<serde_json::Value> = serde_json::from_str(&ktriage(&[
+        "timeline",
+        rec.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let kinds: Vec<&str> = json.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "action").count(),
+        2,
+        "{json:#?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "outcome").count(),
+        2,
+        "{json:#?}"
+    );
+    let recent: Vec<serde_json::Value> = serde_json::from_str(&ktriage(&[
+        "timeline",
+        rec.to_str().unwrap(),
+        "--format",
+        "json",
+        "--since",
+        "0",
+    ]))
+    .unwrap();
+    // the session takes about a second on the demo: `--since 0` keeps only what happened at
+    // the recording's last moment
+    assert!(
+        recent.len() < json.len(),
+        "--since keeps only the end: {recent:#?}"
+    );
+
+    // no row the recorder wrote is a whole object (the projected rows only)
+    let raw = {
+        use std::io::Read;
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&rec).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    };
+    assert!(!raw.contains("managedFields"), "whole objects recorded");
+    assert!(!raw.contains("\"apiVersion\""), "whole objects recorded");
+
+    replay_sends_nothing(home.path(), &rec);
+}
+
+/// `ktriage replay`: the console on the recording, keys working, and not one connection to the
+/// kubeconfig's server or the proxy.
+fn replay_sends_nothing(home: &Path, rec: &Path) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let kubeconfig = home.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: trap\nclusters:\n- name: trap\n  cluster:\n    server: https://{addr}\n    insecure-skip-tls-verify: true\nusers:\n- name: trap\n  user:\n    token: trap\ncontexts:\n- name: trap\n  context:\n    cluster: trap\n    user: trap\n"
+        ),
+    )
+    .unwrap();
+    let env = [
+        format!("KUBECONFIG={}", kubeconfig.display()),
+        format!("HTTPS_PROXY=http://{addr}"),
+        format!("HTTP_PROXY=http://{addr}"),
+    ];
+    let log = home.join("replay.log");
+    let Some(t) = Tmux::ktriage_env(
+        "replay",
+        home,
+        &env,
+        &[
+            "replay",
+            rec.to_str().unwrap(),
+            "--speed",
+            "8",
+            "--log-file",
+            log.to_str().unwrap(),
+        ],
+    ) else {
+        return;
+    };
+    t.wait("the replay's badge", |s| {
+        s.contains(" REPLAY ") && s.contains("replay ")
+    });
+    t.wait_for("etcd split brain");
+    t.keys(&["9"]);
+    t.wait_for("Timeline ·");
+    t.literal("]");
+    t.wait_for("×16");
+    t.keys(&["Space"]);
+    t.wait_for("· paused");
+    t.literal("{");
+    t.wait_for("· paused");
+    t.literal("}");
+    t.keys(&["Space"]);
+    t.wait("the replay runs to the end", |s| s.contains("· ended"));
+    let s = t.wait("the actions in the replayed timeline", |s| {
+        s.contains("scale deployment reports/report-builder to 0 replicas")
+    });
+    assert!(s.contains(" REPLAY "), "{s}");
+    t.literal("q");
+    t.wait("the replay gone", |s| !s.contains(" REPLAY "));
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Ok((_, peer)) => panic!("the replay connected to the network ({peer})"),
+        Err(e) => panic!("{e}"),
+    }
+}
