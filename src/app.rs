@@ -296,7 +296,7 @@ impl Console {
             etcd: self.model.etcd.access.clone(),
             ktriage: env!("CARGO_PKG_VERSION").to_string(),
         };
-        let max = g.record_max_mb.saturating_mul(1024 * 1024);
+        let max = (g.record_max_mb.max(0.0) * 1024.0 * 1024.0) as u64;
         match crate::record::Recorder::create(&path, header, max) {
             Ok(r) => {
                 tracing::info!(path = %path.display(), "recording");

@@ -128,9 +128,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
-    /// With --record: rotate FILE to FILE.1 past this many MiB (each file replays on its own)
-    #[arg(long, global = true, value_name = "MIB", default_value_t = 256)]
-    pub record_max_mb: u64,
+    /// With --record: rotate FILE to FILE.1 past this many MiB, compressed (each file replays on
+    /// its own; at least 0.0625)
+    #[arg(long, global = true, value_name = "MIB", default_value_t = 256.0)]
+    pub record_max_mb: f64,
 
     /// Panic after the first frame (proves the terminal is restored on a crash; used by tests)
     #[arg(long, hide = true)]

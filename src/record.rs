@@ -1,9 +1,11 @@
 //! The flight recorder and its player. `--record FILE` appends what the sources deliver (the
 //! projected rows of `Msg`, never whole objects; log lines scrubbed of credentials), the loop's
 //! clock ticks, every evaluation of the rules with the findings it produced, and this console's
-//! actions, as gzip-compressed JSON lines; the file is bounded (`max_bytes` compressed, then it
-//! rotates to `FILE.1` and starts again from a checkpoint of the model, so each file replays on
-//! its own). `ktriage replay FILE` and `ktriage timeline FILE` feed the same items through the same
+//! actions, as gzip-compressed JSON lines; the file is bounded (`max_bytes` compressed, or twice
+//! its checkpoint when that is larger, then it rotates to `FILE.1` and starts again from a
+//! checkpoint of the model, so each file replays on its own; at most two files exist). A rotated
+//! file starts from the model's rows at the rotation: history older than it (a node's flips, etcd
+//! leader changes across probe rounds) begins again there. `ktriage replay FILE` and `ktriage timeline FILE` feed the same items through the same
 //! `update` with the recorded times: no cluster client exists there.
 
 use std::collections::BTreeMap;
@@ -154,7 +156,16 @@ pub struct Recorder {
     /// them after the model's stores).
     latest: BTreeMap<String, Msg>,
     pub rotations: u32,
+    /// Compressed bytes of the last rotation's checkpoint: a file rotates only past twice that
+    /// too (a checkpoint larger than the bound does not rotate at every evaluation).
+    checkpoint_bytes: u64,
+    /// When the compressed stream was last flushed to the file (every [`FLUSH_EVERY`]: a console
+    /// that is killed loses at most that much).
+    flushed: std::time::Instant,
 }
+
+/// How often the recording is flushed to its file.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn create(path: &Path) -> std::io::Result<GzEncoder<Counted>> {
     let mut opts = std::fs::OpenOptions::new();
@@ -183,6 +194,8 @@ impl Recorder {
             last: None,
             latest: BTreeMap::new(),
             rotations: 0,
+            checkpoint_bytes: 0,
+            flushed: std::time::Instant::now(),
         };
         r.line(&Item::Header(header))?;
         Ok(r)
@@ -222,7 +235,11 @@ impl Recorder {
         let findings = (self.last.as_ref() != Some(&d)).then(|| d.clone());
         self.last = Some(d);
         self.line(&Item::Settle { at, findings })?;
-        if self.out.get_ref().bytes >= self.max_bytes {
+        if self.flushed.elapsed() >= FLUSH_EVERY {
+            self.out.flush()?;
+            self.flushed = std::time::Instant::now();
+        }
+        if self.out.get_ref().bytes >= self.max_bytes.max(2 * self.checkpoint_bytes) {
             self.rotate(at, model)?;
         }
         Ok(())
@@ -272,7 +289,12 @@ impl Recorder {
         self.line(&Item::Settle {
             at,
             findings: self.last.clone(),
-        })
+        })?;
+        self.out.flush()?;
+        self.flushed = std::time::Instant::now();
+        self.checkpoint_bytes = self.out.get_ref().bytes;
+        tracing::info!(path = %self.path.display(), bytes = self.checkpoint_bytes, "recording rotated");
+        Ok(())
     }
 }
 
@@ -311,18 +333,22 @@ fn latest_slot(msg: &Msg) -> Option<String> {
     })
 }
 
-/// A store's rows as one list.
+/// A store's rows as one list, then the rows of a list in progress (its `InitDone` follows in the
+/// recording).
 fn list<T: Clone + crate::model::store::Keyed>(
     store: &Store<T>,
     wrap: impl Fn(Delta<T>) -> Msg,
     out: &mut Vec<Msg>,
 ) {
-    if !store.synced {
-        return;
+    if store.synced {
+        out.push(wrap(Delta::Init));
+        out.extend(store.iter().map(|r| wrap(Delta::InitApply(r.clone()))));
+        out.push(wrap(Delta::InitDone));
     }
-    out.push(wrap(Delta::Init));
-    out.extend(store.iter().map(|r| wrap(Delta::InitApply(r.clone()))));
-    out.push(wrap(Delta::InitDone));
+    if let Some(rows) = store.pending() {
+        out.push(wrap(Delta::Init));
+        out.extend(rows.map(|r| wrap(Delta::InitApply(r.clone()))));
+    }
 }
 
 /// The watched part of the model as lists (a rotation's checkpoint).

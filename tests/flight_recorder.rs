@@ -100,12 +100,24 @@ fn a_recorded_incident_prints_its_timeline_and_replays_with_the_same_findings() 
     // replayed through the rules: every evaluation the live console recorded gives the same
     // findings at the same moment
     let recording = Recording::read(&rec).unwrap();
-    let settles = recording
+    // evaluations were recorded after both actions' outcomes (the comparison covers them)
+    let outcomes: Vec<usize> = recording
         .items
         .iter()
-        .filter(|i| matches!(i, Item::Settle { .. }))
-        .count();
-    assert!(settles >= 5, "a few evaluations were recorded: {settles}");
+        .enumerate()
+        .filter(|(_, i)| matches!(i, Item::Own { id: Some(_), .. }))
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(outcomes.len(), 2, "both outcomes recorded");
+    let last_settle = recording
+        .items
+        .iter()
+        .rposition(|i| matches!(i, Item::Settle { .. }))
+        .unwrap();
+    assert!(
+        last_settle > outcomes[1],
+        "an evaluation after the last action was recorded"
+    );
     let (model, mismatches) = replay_all(&recording, None);
     assert!(
         mismatches.is_empty(),
@@ -271,4 +283,85 @@ fn replay_sends_nothing(home: &Path, rec: &Path) {
         Ok((_, peer)) => panic!("the replay connected to the network ({peer})"),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// A recording past its bound rotates to `FILE.1`, and the new file replays on its own from its
+/// checkpoint with the findings the console had.
+#[test]
+fn a_rotated_recording_replays_on_its_own() {
+    let home = tempfile::tempdir().unwrap();
+    let rec = home.path().join("big.ktriage.gz");
+    let older = home.path().join("big.ktriage.gz.1");
+    let log = home.path().join("k.log");
+    let Some(t) = Tmux::ktriage(
+        "rotate",
+        home.path(),
+        &[
+            "--demo",
+            "scale:20:3000",
+            "--read-only",
+            "--record",
+            rec.to_str().unwrap(),
+            "--record-max-mb",
+            "0.0625",
+            "--log-file",
+            log.to_str().unwrap(),
+        ],
+    ) else {
+        return;
+    };
+    t.wait_for("API ok");
+    // the rotation is logged once the file is past its bound after an evaluation
+    t.wait_up_to(
+        "the recording rotated",
+        std::time::Duration::from_secs(60),
+        |_| std::fs::read_to_string(&log).is_ok_and(|l| l.contains("recording rotated")),
+    );
+    t.keys(&["9"]);
+    t.wait_for("Timeline ·");
+    t.literal("q");
+    t.wait("the console gone", |s| !s.contains("Timeline ·"));
+    assert!(older.exists(), "FILE.1 kept");
+    for file in [&older, &rec] {
+        let recording = Recording::read(file).unwrap();
+        let (model, mismatches) = replay_all(&recording, None);
+        assert!(
+            mismatches.is_empty(),
+            "{}: {}",
+            file.display(),
+            differ(&mismatches)
+        );
+        if file == &rec {
+            assert!(
+                model.top.pods.len() >= 3000,
+                "the pods came back: {}",
+                model.top.pods.len()
+            );
+        }
+    }
+    let newest = Recording::read(&rec).unwrap();
+    let older_start = Recording::read(&older).unwrap().header.started_at;
+    assert!(newest.header.started_at >= older_start);
+}
+
+/// The first evaluation where the replay differs: what only the recording had, what only the
+/// replay had.
+fn differ(mismatches: &[ktriage::record::Mismatch]) -> String {
+    let Some(m) = mismatches.first() else {
+        return String::new();
+    };
+    let only = |a: &ktriage::record::Digest, b: &ktriage::record::Digest| -> Vec<String> {
+        a.iter()
+            .filter(|x| !b.contains(x))
+            .map(|(k, s)| format!("{k} ({s:?})"))
+            .collect()
+    };
+    format!(
+        "{} of {} evaluations differ; first at {}: only recorded {:?}; only replayed {:?}",
+        mismatches.len(),
+        mismatches.len(),
+        m.at,
+        only(&m.recorded, &m.replayed),
+        only(&m.replayed, &m.recorded)
+    )
 }

@@ -111,6 +111,11 @@ impl<T: Keyed> Store<T> {
         self.items.values()
     }
 
+    /// The rows of a (re-)list in progress (after `Init`, before `InitDone`), if one is.
+    pub fn pending(&self) -> Option<impl Iterator<Item = &T>> {
+        self.pending.as_ref().map(|p| p.values())
+    }
+
     pub fn get(&self, key: &str) -> Option<&T> {
         self.items.get(key)
     }
