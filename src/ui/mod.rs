@@ -79,18 +79,33 @@ pub fn render(
 }
 
 fn draw_tabs(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
-    let titles: Vec<String> = PaneId::ALL
+    let active = model.ui.active.index();
+    let mut titles: Vec<String> = PaneId::ALL
         .iter()
         .map(|p| format!("{} {}", p.index() + 1, p.title()))
         .collect();
-    // a space each side of every title and a divider between them; at 80 columns the eight panes
-    // fit only without the spaces
+    // a space each side of every title and a divider between them; at 80 columns the panes fit
+    // only without the spaces, and with the longest titles of the other panes shortened (`6 Namesp…`)
+    let width = usize::from(area.width);
     let spaced: usize = titles.iter().map(|t| t.chars().count() + 3).sum();
+    let tight = |t: &[String]| t.iter().map(|t| t.chars().count() + 1).sum::<usize>();
+    while tight(&titles) > width {
+        let Some((i, _)) = titles
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| *i != active && t.chars().count() > 5)
+            .max_by_key(|(i, t)| (t.chars().count(), std::cmp::Reverse(*i)))
+        else {
+            break;
+        };
+        let keep = titles[i].chars().count() - 2;
+        titles[i] = format!("{}…", titles[i].chars().take(keep).collect::<String>());
+    }
     let mut tabs = Tabs::new(titles)
-        .select(model.ui.active.index())
+        .select(active)
         .highlight_style(theme.selected())
         .divider("│");
-    if spaced > usize::from(area.width) {
+    if spaced > width {
         tabs = tabs.padding("", "");
     }
     frame.render_widget(tabs, area);
