@@ -452,3 +452,33 @@ fn nodes_pane() {
     both("nodes", &m);
     insta::assert_snapshot!("nodes_200x60", screen(&m, 200, 60));
 }
+
+/// The Timeline pane: what the rules found as the story's data arrived, an action of this
+/// console with its outcome, another console's action and a source outage, newest first.
+#[test]
+fn timeline_pane() {
+    use ktriage::model::timeline::Kind;
+    let mut m = story_on('9');
+    let at = |s: i64| t0() + chrono::TimeDelta::seconds(s);
+    m.timeline.other(
+        "a1b2",
+        "jane set failurePolicy Ignore on webhook validation.gatekeeper.sh".into(),
+        at(-300),
+    );
+    m.timeline.action(
+        Kind::Action,
+        "scale deployment reports/report-builder to 0 replicas".into(),
+        at(-120),
+    );
+    m.timeline.action(
+        Kind::Outcome,
+        "applied and verified: scale deployment reports/report-builder to 0 replicas".into(),
+        at(-119),
+    );
+    let down = std::collections::BTreeMap::from([(
+        "metrics".to_string(),
+        "the server is currently unable to handle the request".to_string(),
+    )]);
+    m.timeline.sources(down, at(-60));
+    both("timeline", &m);
+}

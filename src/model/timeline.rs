@@ -103,12 +103,13 @@ impl Timeline {
         self.entries.iter()
     }
 
-    /// Newest first, through the `/` filter.
+    /// Newest first (what happened at one moment in the order it was found: worst first),
+    /// through the `/` filter.
     pub fn rows(&self) -> Vec<&Entry> {
         let m = self.filter.matcher();
-        self.entries
+        let mut rows: Vec<&Entry> = self
+            .entries
             .iter()
-            .rev()
             .filter(|e| {
                 let sev = e.severity.map_or("", Severity::name);
                 m.keeps(&[
@@ -118,7 +119,10 @@ impl Timeline {
                     e.pane.as_deref().unwrap_or(""),
                 ])
             })
-            .collect()
+            .collect();
+        // stable: one moment's entries keep their order
+        rows.sort_by(|a, b| b.at.cmp(&a.at));
+        rows
     }
 
     /// Add an entry in time order (an Event about an older action lands where it happened).
