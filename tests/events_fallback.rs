@@ -71,7 +71,7 @@ async fn core_v1_events_when_events_k8s_io_is_not_served() {
         }
     }
     task.abort();
-    assert_eq!(api_used, Some("v1"));
+    assert_eq!(api_used.as_deref(), Some("v1"));
     let r = row.unwrap();
     assert_eq!(
         (r.reason.as_str(), r.node.as_str(), r.count),

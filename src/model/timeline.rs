@@ -121,7 +121,7 @@ impl Timeline {
             })
             .collect();
         // stable: one moment's entries keep their order
-        rows.sort_by(|a, b| b.at.cmp(&a.at));
+        rows.sort_by_key(|e| std::cmp::Reverse(e.at));
         rows
     }
 
