@@ -167,24 +167,36 @@ pub struct Recorder {
 /// How often the recording is flushed to its file.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Open `path` to append a gzip member (a file that exists must already be a recording: a gzip
+/// member after another is read as one stream).
 fn create(path: &Path) -> std::io::Result<GzEncoder<Counted>> {
+    if let Ok(mut f) = File::open(path) {
+        let mut magic = [0u8; 2];
+        let n = std::io::Read::read(&mut f, &mut magic)?;
+        if n > 0 && magic != [0x1f, 0x8b] {
+            return Err(std::io::Error::other(
+                "the file exists and is not a ktriage recording (nothing was written to it)",
+            ));
+        }
+    }
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.append(true).create(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let file = opts.open(path)?;
+    let bytes = file.metadata()?.len();
     Ok(GzEncoder::new(
         Counted {
             out: BufWriter::new(file),
-            bytes: 0,
+            bytes,
         },
         Compression::default(),
     ))
 }
 
 impl Recorder {
-    /// A new recording at `path` (replaced if it exists; private to the user: it holds what the
-    /// cluster showed).
+    /// Record into `path`: appended when it already is a recording (a later session replays after
+    /// the earlier one), else created private to the user (it holds what the cluster showed).
     pub fn create(path: &Path, header: Header, max_bytes: u64) -> std::io::Result<Recorder> {
         let mut r = Recorder {
             path: path.to_path_buf(),
@@ -508,6 +520,17 @@ pub fn start_model(header: &Header, keymap: crate::shared::keymap::Keymap) -> Mo
     model
 }
 
+/// A console started (a later session appended to the file, or a rotated file's start): the model
+/// it started with; the timeline and what the viewer set on screen carry on.
+fn restart(model: &mut Model, derived: &mut Derived, h: &Header) {
+    let mut fresh = start_model(h, model.keymap.clone());
+    fresh.ui = std::mem::take(&mut model.ui);
+    fresh.timeline = std::mem::take(&mut model.timeline);
+    fresh.own_actions = std::mem::take(&mut model.own_actions);
+    *model = fresh;
+    *derived = Derived::default();
+}
+
 /// Apply one item as the recorded console did. Returns the findings of an evaluation with what
 /// was recorded for it (`None` in the recording: the same as the last).
 pub fn apply(
@@ -516,7 +539,10 @@ pub fn apply(
     item: &Item,
 ) -> Option<(DateTime<Utc>, Option<Digest>)> {
     match item {
-        Item::Header(_) => None,
+        Item::Header(h) => {
+            restart(model, derived, h);
+            None
+        }
         Item::Msg { at, msg } => {
             let _ = apply_in(model, derived, msg.clone(), *at);
             None

@@ -100,7 +100,7 @@ fn a_recorded_incident_prints_its_timeline_and_replays_with_the_same_findings() 
     // replayed through the rules: every evaluation the live console recorded gives the same
     // findings at the same moment
     let recording = Recording::read(&rec).unwrap();
-    // evaluations were recorded after both actions' outcomes (the comparison covers them)
+    // both outcomes were recorded, and evaluations after the first (the comparison covers them)
     let outcomes: Vec<usize> = recording
         .items
         .iter()
@@ -364,4 +364,73 @@ fn differ(mismatches: &[ktriage::record::Mismatch]) -> String {
         only(&m.recorded, &m.replayed),
         only(&m.replayed, &m.recorded)
     )
+}
+
+/// A second console recording into the same file appends; both sessions replay, one after the
+/// other. A file that is not a recording is left alone, and the console says so.
+#[test]
+fn a_second_session_appends_and_a_foreign_file_is_left_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let rec = home.path().join("war-room.ktriage.gz");
+    for run in ["first", "second"] {
+        let Some(t) = Tmux::ktriage(
+            run,
+            home.path(),
+            &[
+                "--demo",
+                "gatekeeper-down",
+                "--read-only",
+                "--record",
+                rec.to_str().unwrap(),
+            ],
+        ) else {
+            return;
+        };
+        t.wait_for("API ok");
+        t.keys(&["9"]);
+        t.wait("the webhook found", |s| {
+            s.lines()
+                .any(|l| l.contains("found critical") && l.contains("validation.gatekeeper.sh"))
+        });
+        t.literal("q");
+        t.wait("the console gone", |s| !s.contains("Timeline ·"));
+    }
+    let recording = Recording::read(&rec).unwrap();
+    let headers = recording
+        .items
+        .iter()
+        .filter(|i| matches!(i, Item::Header(_)))
+        .count();
+    assert_eq!(headers, 2, "two sessions in one file");
+    let (model, mismatches) = replay_all(&recording, None);
+    assert!(mismatches.is_empty(), "{}", differ(&mismatches));
+    let found = model
+        .timeline
+        .entries()
+        .filter(|e| {
+            e.kind == ktriage::model::timeline::Kind::Found
+                && e.text.contains("validation.gatekeeper.sh")
+        })
+        .count();
+    assert_eq!(found, 2, "each session found the webhook");
+
+    let notes = home.path().join("notes.txt");
+    std::fs::write(&notes, "shift handover\n").unwrap();
+    let Some(t) = Tmux::ktriage(
+        "foreign",
+        home.path(),
+        &[
+            "--demo",
+            "gatekeeper-down",
+            "--read-only",
+            "--record",
+            notes.to_str().unwrap(),
+        ],
+    ) else {
+        return;
+    };
+    t.wait_for("is not a ktriage recording");
+    t.literal("q");
+    t.wait("the console gone", |s| !s.contains(" RO "));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "shift handover\n");
 }
