@@ -114,9 +114,11 @@ fn a_recorded_incident_prints_its_timeline_and_replays_with_the_same_findings() 
         .iter()
         .rposition(|i| matches!(i, Item::Settle { .. }))
         .unwrap();
+    // (the scale's effect may be evaluated before its outcome arrives: the verify re-read is slower
+    // than the watch)
     assert!(
-        last_settle > outcomes[1],
-        "an evaluation after the last action was recorded"
+        last_settle > outcomes[0],
+        "evaluations after the first action were recorded"
     );
     let (model, mismatches) = replay_all(&recording, None);
     assert!(
