@@ -278,6 +278,13 @@ fn replay_sends_nothing(home: &Path, rec: &Path) {
         s.contains("scale deployment reports/report-builder to 0 replicas")
     });
     assert!(s.contains(" REPLAY "), "{s}");
+    // a pod's logs need the live cluster: the view says so
+    t.keys(&["5"]);
+    t.wait_for("Top ·");
+    t.literal("l");
+    t.wait_for("no cluster client here");
+    t.keys(&["Escape"]);
+    t.wait("the view closed", |s| !s.contains("no cluster client here"));
     t.literal("q");
     t.wait("the replay gone", |s| !s.contains(" REPLAY "));
     match listener.accept() {

@@ -28,6 +28,18 @@ impl ViewTask {
     pub fn start(&mut self, req: ViewRequest, client: Option<Client>, tx: mpsc::Sender<Msg>) {
         self.stop();
         let Some(client) = client else {
+            // a replay, or no cluster configured: the view says why instead of loading forever
+            let id = match req {
+                ViewRequest::Logs { id, .. } | ViewRequest::Object { id, .. } => id,
+                ViewRequest::Stop => return,
+            };
+            let _ = tx.try_send(Msg::ViewEnded {
+                id,
+                error: Some(
+                    "no cluster client here (a replay, or no cluster configured): logs, YAML and describe read the live cluster"
+                        .into(),
+                ),
+            });
             return;
         };
         let handle = match req {
