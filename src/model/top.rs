@@ -144,14 +144,15 @@ impl TopModel {
     /// Every crash-looping container, `namespace/pod/container`, in every namespace: waiting in
     /// CrashLoopBackOff, or restarted, not ready and last ended with a non-zero exit code (whose
     /// previous log the crash-log source reads).
-    pub fn crash_looping(&self) -> Vec<String> {
+    /// With each its restart count (its previous log changes only when that does).
+    pub fn crash_looping(&self) -> Vec<(String, u32)> {
         let mut v = Vec::new();
         for p in self.pods.iter() {
             for c in &p.containers {
                 let looping = c.waiting_reason.as_deref() == Some("CrashLoopBackOff")
                     || (c.restarts > 0 && !c.ready && c.last_exit_code.is_some_and(|e| e != 0));
                 if looping {
-                    v.push(format!("{}/{}/{}", p.namespace, p.name, c.name));
+                    v.push((format!("{}/{}/{}", p.namespace, p.name, c.name), c.restarts));
                 }
             }
         }

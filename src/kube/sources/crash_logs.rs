@@ -1,6 +1,9 @@
 //! Previous-container log tails of crash-looping pods, in every namespace, for the
 //! `kube-ca-mismatch` rule: a bounded tail (`previous=true`, [`TAIL`] lines) per failing container,
-//! read every [`EVERY`] and as soon as the set of crash-looping containers changes. Which containers
+//! read once per restart of that container (a previous log does not change until the container
+//! restarts again: an idle cluster costs no request), as soon as the set of crash-looping
+//! containers or their restart counts change; one that could not be read is tried again every
+//! [`EVERY`]. Which containers
 //! crash-loop is what the Top pane's pods watch already says: the loop that owns the model offers
 //! the set ([`Wanted::offer`], at most once per change of the pods) and this task reads it, so no
 //! second pods watch is needed. At most [`MAX_PER_ROUND`] containers a round (80 log requests a
@@ -30,7 +33,7 @@ pub const MAX_PER_ROUND: usize = 20;
 /// The crash-looping containers (`namespace/pod/container`) the loop offers to this source.
 #[derive(Debug, Clone)]
 pub struct Wanted {
-    tx: Arc<watch::Sender<Vec<String>>>,
+    tx: Arc<watch::Sender<Vec<(String, u32)>>>,
     /// The pods' revision the set was last computed at (computed again only when it moved).
     rev: Arc<AtomicU64>,
 }
@@ -46,7 +49,7 @@ impl Default for Wanted {
 
 impl Wanted {
     /// What the source reads.
-    pub fn subscribe(&self) -> watch::Receiver<Vec<String>> {
+    pub fn subscribe(&self) -> watch::Receiver<Vec<(String, u32)>> {
         self.tx.subscribe()
     }
 
@@ -80,8 +83,10 @@ pub async fn run(ctx: SourceCtx) {
     let mut open = true;
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cache = Cache::default();
+    let mut sent: Option<BTreeMap<String, Vec<String>>> = None;
     loop {
-        // fetch tails every EVERY, and at once when the set of crash-looping containers changes
+        // read at once when the set of crash-looping containers changes; retry what failed
         tokio::select! {
             r = wanted.changed(), if open => open = r.is_ok(),
             _ = tick.tick() => {}
@@ -91,19 +96,48 @@ pub async fn run(ctx: SourceCtx) {
             continue;
         }
         // while the API server does not answer, the last tails stay
-        if let Some(found) = fetch(&ctx, &keys).await
-            && ctx.tx.send(Msg::CrashLogs(found)).await.is_err()
-        {
-            return;
+        if fetch(&ctx, &keys, &mut cache).await.is_none() {
+            continue;
+        }
+        let found = cache.found(&keys);
+        if sent.as_ref() != Some(&found) {
+            if ctx.tx.send(Msg::CrashLogs(found.clone())).await.is_err() {
+                return;
+            }
+            sent = Some(found);
         }
     }
 }
 
-/// The tails of the crash-looping containers; `None` when the API server did not answer (the round
-/// stops at the first such request).
-async fn fetch(ctx: &SourceCtx, keys: &[String]) -> Option<BTreeMap<String, Vec<String>>> {
-    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for key in keys.iter().take(MAX_PER_ROUND) {
+/// The signature lines read for each container, with the restart count they were read at.
+#[derive(Default)]
+struct Cache(BTreeMap<String, (u32, Vec<String>)>);
+
+impl Cache {
+    fn fresh(&self, key: &str, restarts: u32) -> bool {
+        self.0.get(key).is_some_and(|(r, _)| *r == restarts)
+    }
+
+    /// What the model gets: the lines of the wanted containers that have any.
+    fn found(&mut self, keys: &[(String, u32)]) -> BTreeMap<String, Vec<String>> {
+        self.0.retain(|k, _| keys.iter().any(|(w, _)| w == k));
+        self.0
+            .iter()
+            .filter(|(_, (_, lines))| !lines.is_empty())
+            .map(|(k, (_, lines))| (k.clone(), lines.clone()))
+            .collect()
+    }
+}
+
+/// Read the tails not read since the container's last restart (at most [`MAX_PER_ROUND`]); `None`
+/// when the API server did not answer (the round stops at the first such request).
+async fn fetch(ctx: &SourceCtx, keys: &[(String, u32)], cache: &mut Cache) -> Option<()> {
+    let stale: Vec<&(String, u32)> = keys
+        .iter()
+        .filter(|(k, r)| !cache.fresh(k, *r))
+        .take(MAX_PER_ROUND)
+        .collect();
+    for (key, restarts) in stale {
         let mut parts = key.splitn(3, '/');
         let (Some(ns), Some(pod), Some(container)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -118,19 +152,19 @@ async fn fetch(ctx: &SourceCtx, keys: &[String]) -> Option<BTreeMap<String, Vec<
         };
         match tokio::time::timeout(ctx.request_timeout, api.logs(pod, &lp)).await {
             Ok(Ok(text)) => {
-                let lines = signature_lines(&text);
-                if !lines.is_empty() {
-                    found.insert(key.clone(), lines);
-                }
+                cache
+                    .0
+                    .insert(key.clone(), (*restarts, signature_lines(&text)));
             }
             Ok(Err(e)) if super::classify(&e).kind == crate::model::FailureKind::Unreachable => {
                 return None;
             }
             Err(_) => return None,
+            // no previous log yet (or the pod went): tried again next round
             Ok(Err(_)) => {}
         }
     }
-    Some(found)
+    Some(())
 }
 
 #[cfg(test)]
@@ -182,8 +216,8 @@ mod tests {
         assert_eq!(
             *rx.borrow(),
             vec![
-                "ingress-nginx/ingress-nginx-controller-1/c".to_string(),
-                "kube-system/coredns-1/c".to_string()
+                ("ingress-nginx/ingress-nginx-controller-1/c".to_string(), 9),
+                ("kube-system/coredns-1/c".to_string(), 4)
             ]
         );
         let mut rx = rx;
@@ -197,5 +231,42 @@ mod tests {
         w.offer(&m);
         assert!(rx.has_changed().unwrap());
         assert_eq!(rx.borrow().len(), 1);
+        let mut rx = rx;
+        rx.borrow_and_update();
+        // a restart changes the set: its new previous log is read
+        m.top.apply_pods(
+            Delta::Apply(pod(
+                "ingress-nginx",
+                "ingress-nginx-controller-1",
+                "CrashLoopBackOff",
+                10,
+            )),
+            now,
+        );
+        w.offer(&m);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(rx.borrow()[0].1, 10);
+    }
+
+    #[test]
+    fn the_cache_keeps_a_tail_until_its_container_restarts_or_recovers() {
+        let mut c = Cache::default();
+        c.0.insert(
+            "a/p/c".into(),
+            (
+                3,
+                vec!["x509: certificate signed by unknown authority".into()],
+            ),
+        );
+        c.0.insert("a/q/c".into(), (1, vec![]));
+        assert!(c.fresh("a/p/c", 3));
+        assert!(!c.fresh("a/p/c", 4));
+        assert!(!c.fresh("a/r/c", 0));
+        let keys = vec![("a/p/c".to_string(), 3), ("a/q/c".to_string(), 1)];
+        // only containers with signature lines reach the model
+        assert_eq!(c.found(&keys).len(), 1);
+        // a container no longer crash-looping is forgotten
+        assert!(c.found(&keys[1..]).is_empty());
+        assert!(!c.fresh("a/p/c", 3));
     }
 }

@@ -46,7 +46,7 @@ pub struct SourceCtx {
     pub metrics_every: Duration,
     /// The crash-looping containers the loop offers (`crash_logs::Wanted`), whose previous logs
     /// the crash-log source reads.
-    pub crashing: tokio::sync::watch::Receiver<Vec<String>>,
+    pub crashing: tokio::sync::watch::Receiver<Vec<(String, u32)>>,
 }
 
 /// Start every source. The returned handles are aborted when the app stops.
