@@ -145,8 +145,10 @@ fn man_pages_cover_every_command_and_render() {
             "ktriage-config-path.1",
             "ktriage-config.1",
             "ktriage-man.1",
+            "ktriage-replay.1",
             "ktriage-report.1",
             "ktriage-sim.1",
+            "ktriage-timeline.1",
             "ktriage.1"
         ]
     );

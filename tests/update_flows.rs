@@ -30,14 +30,15 @@ fn scale() -> Mutation {
 #[test]
 fn panes_are_reachable_by_number_tab_and_backtab() {
     let mut m = model(false);
-    for (c, p) in ('1'..='8').zip(PaneId::ALL) {
+    assert_eq!(PaneId::ALL.len(), 9, "one number key per pane");
+    for (c, p) in ('1'..='9').zip(PaneId::ALL) {
         assert!(update(&mut m, key(c), t0()).is_empty());
         assert_eq!(m.ui.active, *p);
     }
     update(&mut m, code(KeyCode::Tab), t0());
     assert_eq!(m.ui.active, PaneId::Overview, "tab wraps around");
     update(&mut m, code(KeyCode::BackTab), t0());
-    assert_eq!(m.ui.active, PaneId::Nodes);
+    assert_eq!(m.ui.active, PaneId::Timeline);
 }
 
 #[test]
