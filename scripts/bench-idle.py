@@ -15,46 +15,33 @@ import collections
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
+
+from simlib import Sim, binary, wait_synced
 
 ap = argparse.ArgumentParser()
 ap.add_argument("scenario", nargs="?", default="incident")
 ap.add_argument("--settle", type=int, default=15)
 ap.add_argument("--window", type=int, default=60)
 a = ap.parse_args()
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("KTRIAGE_BIN") or os.path.join(
-    os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")), "release", "ktriage")
-if not os.access(BIN, os.X_OK):
-    sys.exit(f"bench-idle: no build at {BIN} (cargo build --release, or set KTRIAGE_BIN)")
+BIN = binary("bench-idle")
 d = tempfile.mkdtemp(prefix="ktidle-")
-kc, reqlog, log = f"{d}/kc", f"{d}/requests.jsonl", f"{d}/tui.log"
+reqlog, log = f"{d}/requests.jsonl", f"{d}/tui.log"
 TM = ["tmux", "-L", f"ktidle{os.getpid()}"]
-sim = subprocess.Popen([BIN, "sim", "--scenario", a.scenario, "--write-kubeconfig", kc,
-                        "--request-log", reqlog], stdout=open(f"{d}/sim.out", "w"), stderr=subprocess.STDOUT)
+sim = Sim(BIN, a.scenario, d, "bench-idle", reqlog=reqlog)
 try:
-    t = time.time()
-    while not (os.path.exists(kc) and os.path.getsize(kc) > 0):
-        if sim.poll() is not None or time.time() - t > 60:
-            sys.exit("bench-idle: the simulator did not start: " + open(f"{d}/sim.out").read())
-        time.sleep(0.05)
     subprocess.run(TM + ["new-session", "-d", "-x", "160", "-y", "48",
-                         f"exec {BIN} --kubeconfig {kc} --read-only --journal {d}/j.jsonl --log-file {log}"],
+                         f"exec {BIN} --kubeconfig {sim.kc} --read-only --journal {d}/j.jsonl --log-file {log}"],
                    check=True)
-    t = time.time()
-    while "all sources synced" not in (open(log).read() if os.path.exists(log) else ""):
-        if time.time() - t > 120:
-            sys.exit("bench-idle: the console did not sync in 120 s")
-        time.sleep(0.1)
+    wait_synced(log, "bench-idle")
     time.sleep(a.settle)
     t0 = int(time.time() * 1000)
     time.sleep(a.window)
     t1 = int(time.time() * 1000)
 finally:
     subprocess.run(TM + ["kill-server"], stderr=subprocess.DEVNULL)
-    sim.terminate()
+    sim.stop()
 by = collections.Counter()
 for line in open(reqlog):
     try:
@@ -69,14 +56,27 @@ for line in open(reqlog):
 print(f"{a.scenario}: requests of an idle console in {a.window} s (after sync + {a.settle} s); files in {d}")
 total = 0
 groups = collections.Counter()
-for (verb, path, q), n in sorted(by.items(), key=lambda x: -x[1]):
-    total += n
+
+
+def kind(verb, path):
+    """What a request is for: etcd logs, previous logs, metrics, the Terminating-namespace content
+    scan, discovery, or its path."""
     p = path.strip("/").split("/")
-    kind = ("log" if path.endswith("/log") else
-            "metrics" if "metrics.k8s.io" in path else
-            "content scan" if "namespaces" in p and len(p) >= 5 and p[-1] not in ("log",) else
-            "discovery" if len(p) <= 3 and verb == "GET" and "namespaces" not in p else path)
-    groups[(verb, kind)] += n
-for (verb, kind), n in sorted(groups.items(), key=lambda x: -x[1]):
-    print(f"  {n:5d}  {verb:6s} {kind}")
+    if path.endswith("/log"):
+        return "etcd pod logs" if "/pods/etcd-" in path else "previous logs (crash-looping)"
+    if verb == "GET" and path.rstrip("/") in ("/api", "/apis") or (verb == "GET" and (
+            (p[0] == "api" and len(p) == 2) or (p[0] == "apis" and len(p) == 3))):
+        return "discovery"
+    if "namespaces" in p and verb == "GET" and len(p) - p.index("namespaces") == 3:
+        return "Terminating-namespace content scan"
+    if "metrics.k8s.io" in path:
+        return "metrics.k8s.io"
+    return path
+
+
+for (verb, path, q), n in by.items():
+    total += n
+    groups[(verb, kind(verb, path))] += n
+for (verb, k), n in sorted(groups.items(), key=lambda x: -x[1]):
+    print(f"  {n:5d}  {verb:6s} {k}")
 print(f"  {total:5d}  total")

@@ -17,15 +17,14 @@ Release build expected: KTRIAGE_BIN, else $CARGO_TARGET_DIR/release/ktriage, els
 Binds and connects only to 127.0.0.1. Needs tmux.
 """
 import argparse
-import base64
 import json
 import os
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from simlib import Sim, binary, wait_synced
 
 ap = argparse.ArgumentParser()
 ap.add_argument("sizes", type=int, nargs="*")
@@ -35,13 +34,9 @@ a = ap.parse_args()
 if a.sizes and len(a.sizes) != 2:
     sys.exit("bench-record: give NODES and PODS, or neither")
 nodes, pods = a.sizes or [500, 5000]
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("KTRIAGE_BIN") or os.path.join(
-    os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")), "release", "ktriage")
-if not os.access(BIN, os.X_OK):
-    sys.exit(f"bench-record: no release build at {BIN} (cargo build --release, or set KTRIAGE_BIN)")
+BIN = binary("bench-record")
 d = tempfile.mkdtemp(prefix="ktrec-")
-kc, rec, log = f"{d}/kc", f"{d}/incident.ktriage.gz", f"{d}/tui.log"
+rec, log = f"{d}/incident.ktriage.gz", f"{d}/tui.log"
 TM = ["tmux", "-L", f"ktrec{os.getpid()}"]
 sim = None
 
@@ -49,7 +44,7 @@ sim = None
 def cleanup():
     subprocess.run(TM + ["kill-server"], stderr=subprocess.DEVNULL)
     if sim:
-        sim.terminate()
+        sim.stop()
 
 
 def size():
@@ -57,32 +52,12 @@ def size():
 
 
 try:
-    sim = subprocess.Popen([BIN, "sim", "--scenario", f"scale:{nodes}:{pods}", "--write-kubeconfig", kc],
-                           stdout=open(f"{d}/sim.out", "w"), stderr=subprocess.STDOUT)
-    t = time.time()
-    while not (os.path.exists(kc) and os.path.getsize(kc) > 0):
-        if sim.poll() is not None or time.time() - t > 120:
-            sys.exit("bench-record: the simulator did not start: " + open(f"{d}/sim.out").read())
-        time.sleep(0.05)
-    cfg = open(kc).read()
-    get = lambda k: next(l.split(":", 1)[1].strip() for l in cfg.splitlines() if l.strip().startswith(k + ":"))
-    server, token = get("server"), get("token")
-    ctx = ssl.create_default_context(cadata=base64.b64decode(get("certificate-authority-data")).decode())
-
-    def post(what, body):
-        req = urllib.request.Request(f"{server}/_sim/{what}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Authorization": f"Bearer {token}", "content-type": "application/json"})
-        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
-            r.read()
-
+    sim = Sim(BIN, f"scale:{nodes}:{pods}", d, "bench-record")
+    post = sim.post
     subprocess.run(TM + ["new-session", "-d", "-x", "200", "-y", "60",
-                         f"exec {BIN} --kubeconfig {kc} --read-only --record {rec} "
+                         f"exec {BIN} --kubeconfig {sim.kc} --read-only --record {rec} "
                          f"--journal {d}/journal.jsonl --log-file {log}"], check=True)
-    t = time.time()
-    while "all sources synced" not in (open(log).read() if os.path.exists(log) else ""):
-        if time.time() - t > 120:
-            sys.exit("bench-record: the console did not sync in 120 s")
-        time.sleep(0.1)
+    wait_synced(log, "bench-record")
     time.sleep(15)
     start = size()
     print(f"scale:{nodes}:{pods}  files in {d}")
