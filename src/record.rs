@@ -159,7 +159,8 @@ impl Write for Counted {
 pub struct Recorder {
     path: PathBuf,
     header: Header,
-    out: GzEncoder<Counted>,
+    /// The writer thread: compression and file IO never run on the loop.
+    out: Sink,
     max_bytes: u64,
     last: Option<Digest>,
     /// The last message of each kind that is not a watch delta (a rotation's checkpoint replays
@@ -202,8 +203,180 @@ fn create(path: &Path) -> std::io::Result<GzEncoder<Counted>> {
             out: BufWriter::new(file),
             bytes,
         },
-        Compression::default(),
+        // the loop's messages are compressed as they come: speed over the last percent of size
+        Compression::fast(),
     ))
+}
+
+/// What the loop asks of the writer thread.
+enum Cmd {
+    Data(Vec<u8>),
+    /// Flush to the file; answered when asked with a channel.
+    Flush(Option<std::sync::mpsc::SyncSender<std::io::Result<()>>>),
+    /// `FILE` to `FILE.1`, a new `FILE`.
+    Rotate(std::sync::mpsc::SyncSender<std::io::Result<()>>),
+    Finish(std::sync::mpsc::SyncSender<std::io::Result<()>>),
+}
+
+/// The loop's end of the writer thread: lines are buffered and handed over in chunks; the thread
+/// compresses and writes them. A write error there is kept and returned by the loop's next call.
+struct Sink {
+    tx: std::sync::mpsc::SyncSender<Cmd>,
+    buf: Vec<u8>,
+    /// Compressed bytes in the current file (the thread counts them).
+    bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    failed: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// Lines are handed to the writer in chunks of about this many bytes.
+const CHUNK: usize = 256 * 1024;
+
+impl Sink {
+    fn start(path: &Path) -> std::io::Result<Sink> {
+        let first = create(path)?;
+        let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(first.get_ref().bytes));
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        // at most 16 chunks queued (4 MiB): past that the loop waits for the disk
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Cmd>(16);
+        let (b, f, path) = (bytes.clone(), failed.clone(), path.to_path_buf());
+        std::thread::Builder::new()
+            .name("ktriage-recorder".into())
+            .spawn(move || writer(first, &path, &rx, &b, &f))?;
+        Ok(Sink {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+            bytes,
+            failed,
+        })
+    }
+
+    fn check(&self) -> std::io::Result<()> {
+        match self.failed.lock().ok().and_then(|f| f.clone()) {
+            Some(e) => Err(std::io::Error::other(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, cmd: Cmd) -> std::io::Result<()> {
+        self.tx
+            .send(cmd)
+            .map_err(|_| std::io::Error::other("the recorder's writer stopped"))
+    }
+
+    fn write_line(
+        &mut self,
+        line: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+    ) -> std::io::Result<()> {
+        self.check()?;
+        line(&mut self.buf)?;
+        self.buf.push(b'\n');
+        if self.buf.len() >= CHUNK {
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+            self.send(Cmd::Data(chunk))?;
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = std::mem::take(&mut self.buf);
+            self.send(Cmd::Data(chunk))?;
+        }
+        Ok(())
+    }
+
+    /// Hand over what is buffered and ask for a flush; `wait`: until it is on disk.
+    fn flush(&mut self, wait: bool) -> std::io::Result<()> {
+        self.hand_over()?;
+        if !wait {
+            return self.send(Cmd::Flush(None));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.send(Cmd::Flush(Some(tx)))?;
+        rx.recv()
+            .map_err(|_| std::io::Error::other("the recorder's writer stopped"))??;
+        self.check()
+    }
+
+    fn ask(
+        &mut self,
+        cmd: impl FnOnce(std::sync::mpsc::SyncSender<std::io::Result<()>>) -> Cmd,
+    ) -> std::io::Result<()> {
+        self.hand_over()?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.send(cmd(tx))?;
+        rx.recv()
+            .map_err(|_| std::io::Error::other("the recorder's writer stopped"))?
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The writer thread: compress and write what the loop hands over, until it finishes or goes.
+fn writer(
+    mut out: GzEncoder<Counted>,
+    path: &Path,
+    rx: &std::sync::mpsc::Receiver<Cmd>,
+    bytes: &std::sync::atomic::AtomicU64,
+    failed: &std::sync::Mutex<Option<String>>,
+) {
+    let fail = |e: &std::io::Error| {
+        if let Ok(mut f) = failed.lock() {
+            f.get_or_insert_with(|| e.to_string());
+        }
+    };
+    let count = |out: &GzEncoder<Counted>| {
+        bytes.store(out.get_ref().bytes, std::sync::atomic::Ordering::Relaxed);
+    };
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Cmd::Data(chunk) => {
+                if let Err(e) = out.write_all(&chunk) {
+                    fail(&e);
+                }
+            }
+            Cmd::Flush(reply) => {
+                let r = out.flush();
+                count(&out);
+                if let Err(e) = &r {
+                    fail(e);
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
+            }
+            Cmd::Rotate(reply) => {
+                let r = rotate_file(&mut out, path);
+                count(&out);
+                if let Err(e) = &r {
+                    fail(e);
+                }
+                let _ = reply.send(r);
+            }
+            Cmd::Finish(reply) => {
+                let r = out.try_finish().and_then(|()| out.get_mut().flush());
+                let _ = reply.send(r);
+                return;
+            }
+        }
+        count(&out);
+    }
+    // the loop went without finishing (a panic): what is buffered is still written
+    let _ = out.try_finish();
+}
+
+/// `FILE` becomes `FILE.1` (an older one goes) and a new `FILE` starts.
+fn rotate_file(out: &mut GzEncoder<Counted>, path: &Path) -> std::io::Result<()> {
+    let next = path.with_extension("rotating");
+    let _ = std::fs::remove_file(&next);
+    let fresh = create(&next)?;
+    let mut old = std::mem::replace(out, fresh);
+    old.try_finish()?;
+    old.get_mut().flush()?;
+    std::fs::rename(path, rotated(path))?;
+    std::fs::rename(&next, path)
 }
 
 impl Recorder {
@@ -212,7 +385,7 @@ impl Recorder {
     pub fn create(path: &Path, header: Header, max_bytes: u64) -> std::io::Result<Recorder> {
         let mut r = Recorder {
             path: path.to_path_buf(),
-            out: create(path)?,
+            out: Sink::start(path)?,
             header: header.clone(),
             max_bytes: max_bytes.max(64 * 1024),
             last: None,
@@ -231,8 +404,7 @@ impl Recorder {
     }
 
     fn line(&mut self, item: &Item) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.out, item)?;
-        self.out.write_all(b"\n")
+        self.out.write_line(|b| serde_json::to_writer(b, item))
     }
 
     /// A message as the loop applies it at `at`.
@@ -255,11 +427,10 @@ impl Recorder {
         }
         match scrubbed(msg) {
             Some(m) => self.line(&Item::Msg { at, msg: m }),
-            None => {
-                // written by reference: a 50k-pod list is not cloned
-                serde_json::to_writer(&mut self.out, &ItemRef::Msg { at, msg })?;
-                self.out.write_all(b"\n")
-            }
+            // written by reference: a 50k-pod list is not cloned
+            None => self
+                .out
+                .write_line(|b| serde_json::to_writer(b, &ItemRef::Msg { at, msg })),
         }
     }
 
@@ -271,10 +442,10 @@ impl Recorder {
         self.last = Some(d);
         self.line(&Item::Settle { at, findings })?;
         if self.flushed.elapsed() >= FLUSH_EVERY {
-            self.out.flush()?;
+            self.out.flush(false)?;
             self.flushed = std::time::Instant::now();
         }
-        if self.out.get_ref().bytes >= self.max_bytes.max(2 * self.checkpoint_bytes) {
+        if self.out.bytes() >= self.max_bytes.max(2 * self.checkpoint_bytes) {
             self.rotate(at, model)?;
         }
         Ok(())
@@ -283,24 +454,19 @@ impl Recorder {
     /// This console's action or its outcome.
     pub fn own(&mut self, entry: Entry, id: Option<String>) -> std::io::Result<()> {
         self.line(&Item::Own { entry, id })?;
-        self.out.flush()
+        self.out.flush(false)
     }
 
     /// Flush what is buffered (the file is readable up to here; gzip members may be appended).
-    pub fn finish(self) -> std::io::Result<()> {
-        let mut counted = self.out.finish()?;
-        counted.flush()
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.out.ask(Cmd::Finish)
     }
 
     /// `FILE` becomes `FILE.1` (an older `FILE.1` goes); a new `FILE` starts with the header and
     /// a checkpoint: every synced store of the model as a list, then the latest message of each
     /// other kind, then the evaluation.
     fn rotate(&mut self, at: DateTime<Utc>, model: &Model) -> std::io::Result<()> {
-        let fresh = create(&self.path.with_extension("rotating"))?;
-        let old = std::mem::replace(&mut self.out, fresh);
-        old.finish()?.flush()?;
-        std::fs::rename(&self.path, rotated(&self.path))?;
-        std::fs::rename(self.path.with_extension("rotating"), &self.path)?;
+        self.out.ask(Cmd::Rotate)?;
         self.rotations += 1;
         let header = Header {
             started_at: at,
@@ -325,9 +491,9 @@ impl Recorder {
             at,
             findings: self.last.clone(),
         })?;
-        self.out.flush()?;
+        self.out.flush(true)?;
         self.flushed = std::time::Instant::now();
-        self.checkpoint_bytes = self.out.get_ref().bytes;
+        self.checkpoint_bytes = self.out.bytes();
         tracing::info!(path = %self.path.display(), bytes = self.checkpoint_bytes, "recording rotated");
         Ok(())
     }

@@ -320,11 +320,16 @@ fn a_rotated_recording_replays_on_its_own() {
         return;
     };
     t.wait_for("API ok");
-    // the rotation is logged once the file is past its bound after an evaluation
+    // the rotation is logged once the file is past its bound after an evaluation; and every list
+    // complete (a rotation during the first pod list carries the rows so far, the list's end
+    // follows in the new file)
     t.wait_up_to(
         "the recording rotated",
         std::time::Duration::from_secs(60),
-        |_| std::fs::read_to_string(&log).is_ok_and(|l| l.contains("recording rotated")),
+        |_| {
+            std::fs::read_to_string(&log)
+                .is_ok_and(|l| l.contains("recording rotated") && l.contains("all sources synced"))
+        },
     );
     t.keys(&["9"]);
     t.wait_for("Timeline ·");
