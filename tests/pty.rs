@@ -76,7 +76,30 @@ impl Tmux {
         }
         args.push(format!("sh -c '{script}'"));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.run(&refs);
+        // A test that starts a second session after the first one's process exited: the server
+        // of the first may still be shutting down and take the new session with it (seen once on
+        // CI as an empty screen). Wait until no server answers, start, and start again if the
+        // session is not there.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.ok(&["has-session", "-t", "t"]) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for _ in 0..3 {
+            self.run(&refs);
+            if self.ok(&["has-session", "-t", "t"]) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether a tmux command succeeds.
+    fn ok(&self, args: &[&str]) -> bool {
+        Command::new(&self.bin)
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 
     fn screen(&self) -> String {
