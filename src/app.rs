@@ -2,7 +2,10 @@
 //! ([`Derived`]); it drains messages, calls `update`, executes the returned effects and draws at
 //! most every 33 ms, and only when something changed.
 
+mod clipboard;
+mod pace;
 mod player;
+mod recording;
 
 use std::time::Duration;
 
@@ -20,18 +23,14 @@ use crate::model::Model;
 use crate::msg::Msg;
 use crate::session::Session;
 use crate::ui::{self, Theme};
-use crate::update::{Effect, apply_in, settle_in, update_in};
+use crate::update::{Effect, apply_in, update_in};
+use clipboard::copy;
+pub use clipboard::osc52;
+use pace::Pace;
+use recording::Recording;
 
 /// Frames are coalesced to at most one per this interval.
 pub const FRAME: Duration = Duration::from_millis(33);
-
-/// After an evaluation of the rules that cost `c`, the next waits `c × RULES_PACE` (at most
-/// [`RULES_MAX_GAP`]): the rules then take at most 1/RULES_PACE of a core however large the cluster
-/// and however fast it changes (at 50,000 pods changing 100 times a second: one ~28 ms evaluation a
-/// second, ~3 % of a core). Tables are not paced: a change is drawn in the next frame; only the
-/// findings follow later (≤ 1 s at 50,000 pods; at once on a small cluster, where `c` < 1 ms).
-const RULES_PACE: u32 = 40;
-const RULES_MAX_GAP: Duration = Duration::from_secs(1);
 
 /// The clock re-evaluates the time-based rules (stale leases, storm windows, certificate expiry)
 /// every this many one-second ticks; the ages on screen are redrawn every tick.
@@ -39,87 +38,6 @@ const RULES_CLOCK_TICKS: u64 = 5;
 
 /// At most this many queued messages are applied before the rules run and a frame is drawn.
 const DRAIN_MAX: usize = 4096;
-
-/// When the rules may run again (see [`RULES_PACE`]).
-struct Pace {
-    next: Instant,
-    pending: bool,
-}
-
-impl Pace {
-    /// Settle now if the pace allows, else remember to.
-    fn settle_or_defer(&mut self, model: &mut Model, derived: &mut Derived, rec: &mut Recording) {
-        if Instant::now() >= self.next {
-            self.settle(model, derived, rec);
-        } else {
-            self.pending = true;
-        }
-    }
-
-    /// The rules, when data changed; the recorder notes the evaluation with its findings.
-    fn settle(&mut self, model: &mut Model, derived: &mut Derived, rec: &mut Recording) {
-        let t = Instant::now();
-        let now = Utc::now();
-        settle_in(model, derived, now);
-        rec.settled(model, now);
-        let cost = t.elapsed();
-        self.next = Instant::now() + (cost * RULES_PACE).min(RULES_MAX_GAP);
-        self.pending = false;
-    }
-}
-
-/// The flight recorder, while it records (`--record`): a write error stops it and says so.
-#[derive(Default)]
-struct Recording(Option<crate::record::Recorder>, u64);
-
-impl Recording {
-    /// After the rules may have run at `now`: an evaluation is recorded with its findings.
-    fn settled(&mut self, model: &mut Model, now: DateTime<Utc>) {
-        if model.evaluations != self.1 {
-            self.1 = model.evaluations;
-            self.write(model, |r, m| r.settle(now, m));
-        }
-    }
-
-    fn write(
-        &mut self,
-        model: &mut Model,
-        f: impl FnOnce(&mut crate::record::Recorder, &Model) -> std::io::Result<()>,
-    ) {
-        let Some(r) = self.0.as_mut() else {
-            return;
-        };
-        if let Err(e) = f(r, model) {
-            let path = r.path().display().to_string();
-            tracing::warn!(%path, error = %e, "recording stopped");
-            self.0 = None;
-            crate::update::notice_info(
-                model,
-                &format!("recording {path} stopped: {e}"),
-                Utc::now(),
-            );
-        }
-    }
-
-    /// This console's action (its intent when confirmed, its outcome when done).
-    fn own(
-        &mut self,
-        model: &mut Model,
-        kind: crate::model::timeline::Kind,
-        text: String,
-        id: Option<String>,
-    ) {
-        let entry = crate::model::timeline::Entry {
-            at: Utc::now(),
-            kind,
-            text,
-            severity: None,
-            pane: None,
-            key: None,
-        };
-        self.write(model, |r, _| r.own(entry, id));
-    }
-}
 
 /// Why the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,31 +200,8 @@ impl Console {
 
     /// `--record FILE`: the recorder, with what the player needs to start as this console did.
     fn start_recording(&mut self) {
-        let Some(g) = &self.session.global else {
-            return;
-        };
-        let Some(path) = g.record.clone() else {
-            return;
-        };
-        let header = crate::record::Header {
-            version: crate::record::VERSION,
-            started_at: self.model.started_at,
-            cluster: self.model.cluster.clone(),
-            tuning: self.model.tuning,
-            etcd: self.model.etcd.access.clone(),
-            ktriage: env!("CARGO_PKG_VERSION").to_string(),
-        };
-        let max = (g.record_max_mb.max(0.0) * 1024.0 * 1024.0) as u64;
-        match crate::record::Recorder::create(&path, header, max) {
-            Ok(r) => {
-                tracing::info!(path = %path.display(), "recording");
-                self.recording = Recording(Some(r), self.model.evaluations);
-            }
-            Err(e) => crate::update::notice_info(
-                &mut self.model,
-                &format!("cannot record to {}: {e}", path.display()),
-                Utc::now(),
-            ),
+        if let Some(g) = &self.session.global {
+            self.recording = Recording::start(g, &mut self.model);
         }
     }
 
@@ -673,25 +568,6 @@ fn take_exec(effects: &mut Vec<Effect>) -> bool {
     let before = effects.len();
     effects.retain(|e| *e != Effect::EtcdExec);
     effects.len() != before
-}
-
-/// Put text on the terminal's clipboard.
-fn copy(text: &str) {
-    use std::io::Write;
-    let seq = osc52(text);
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(seq.as_bytes()).and_then(|_| out.flush()) {
-        tracing::warn!(error = %e, "clipboard escape not written");
-    }
-}
-
-/// The OSC 52 escape that asks the terminal to put `text` on the clipboard.
-pub fn osc52(text: &str) -> String {
-    use base64::Engine;
-    format!(
-        "\x1b]52;c;{}\x07",
-        base64::engine::general_purpose::STANDARD.encode(text)
-    )
 }
 
 /// The start-up warning about actions an earlier run journaled an intent for but never finished

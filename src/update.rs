@@ -4,19 +4,22 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
 pub mod contexts;
+mod dialog;
 pub mod exec_ask;
 pub mod inspect;
 pub mod panes;
 
 use crate::derived::Derived;
 use crate::diagnose;
-use crate::model::{Dialog, Model, Notice, NoticeLevel, PaneId, SourceState};
+use crate::model::{Model, Notice, NoticeLevel, PaneId, SourceState};
 use crate::msg::Msg;
 use crate::mutation::Mutation;
 use crate::mutation::OutcomeResult;
 use crate::shared::action::Action;
 use crate::shared::keymap::Key;
 use crate::ui::panes::pane;
+use dialog::confirm;
+pub use dialog::propose;
 
 /// Side effects requested by `update`, executed by the app loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -475,113 +478,6 @@ fn copy_runbook(
             now,
         ),
     }
-}
-
-/// Open the confirm dialog for a mutation (refused in read-only mode).
-pub fn propose(model: &mut Model, mutation: Mutation, now: DateTime<Utc>) {
-    if model.cluster.read_only {
-        notice(
-            model,
-            &format!(
-                "read-only mode: refused `{}`; nothing was sent",
-                mutation.describe()
-            ),
-            NoticeLevel::Warning,
-            now,
-        );
-        return;
-    }
-    let others = others_on(model, &mutation.object(), now);
-    model.dialog = Some(Dialog {
-        mutation,
-        typed: String::new(),
-        reason: None,
-        current: None,
-        others,
-    });
-}
-
-/// How long another console's action on the same object is worth a word in the dialog.
-const OTHERS_IN_DIALOG_SECS: i64 = 30 * 60;
-
-/// Who else acted on this object lately, newest first (`KtriageAction` Events of other consoles).
-fn others_on(
-    model: &Model,
-    obj: &crate::mutation::ObjectRef,
-    now: DateTime<Utc>,
-) -> Option<String> {
-    let acts: Vec<String> = model
-        .events
-        .others_actions(
-            &model.own_actions,
-            &model.acting,
-            now,
-            OTHERS_IN_DIALOG_SECS,
-        )
-        .into_iter()
-        .filter(|a| a.about(obj))
-        .take(3)
-        .map(|a| {
-            format!(
-                "{} {} ago: {}",
-                a.who,
-                a.at.map(|t| crate::text::age(now, t)).unwrap_or_default(),
-                a.what
-            )
-        })
-        .collect();
-    (!acts.is_empty()).then(|| acts.join("; "))
-}
-
-fn confirm(model: &mut Model, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
-    let Some(dialog) = model.dialog.take() else {
-        return;
-    };
-    let mut dialog = dialog;
-    if dialog.mutation.wants_reason() {
-        // a production context asks for the reason first, then for the object's name
-        if model.cluster.production && dialog.reason.is_none() {
-            let name = dialog.mutation.object().name;
-            dialog.reason = Some(std::mem::take(&mut dialog.typed));
-            model.dialog = Some(dialog);
-            notice(
-                model,
-                &format!("reason kept; production context: now type `{name}` to confirm"),
-                NoticeLevel::Info,
-                now,
-            );
-            return;
-        }
-        let reason = dialog
-            .reason
-            .clone()
-            .unwrap_or_else(|| dialog.typed.clone());
-        dialog.mutation = dialog.mutation.clone().with_reason(&reason);
-    }
-    if model.cluster.production && dialog.typed != dialog.mutation.object().name {
-        let name = dialog.mutation.object().name;
-        model.dialog = Some(dialog);
-        notice(
-            model,
-            &format!("production context: type `{name}` to confirm"),
-            NoticeLevel::Warning,
-            now,
-        );
-        return;
-    }
-    notice(
-        model,
-        &format!("running: {}", dialog.mutation.describe()),
-        NoticeLevel::Info,
-        now,
-    );
-    model.acting.push(dialog.mutation.object());
-    model.timeline.action(
-        crate::model::timeline::Kind::Action,
-        dialog.mutation.describe(),
-        now,
-    );
-    effects.push(Effect::Execute(dialog.mutation));
 }
 
 /// An informational notice (for the app loop, which owns the clock).
