@@ -399,8 +399,14 @@ pub fn apply_action_in(
 /// `t`: the active pane's own jump (Nodes: the node's pods in Top), else the eviction storm's
 /// culprit in Top.
 fn jump(model: &mut Model, now: DateTime<Utc>) {
+    let before = model.notice.clone();
     if !pane(model.ui.active).view_action(model, Action::Jump) {
         panes::jump(model, now);
+    } else if model.notice != before
+        && let Some(n) = model.notice.as_mut()
+    {
+        // a pane reads no clock: the notice it left is stamped here
+        n.at = now;
     }
 }
 

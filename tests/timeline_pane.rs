@@ -77,6 +77,11 @@ fn an_entry_without_a_pane_says_so() {
         "{:?}",
         m.notice
     );
+    assert_eq!(
+        m.notice.as_ref().unwrap().at,
+        t0(),
+        "said now, not at the entry's time"
+    );
 }
 
 #[test]

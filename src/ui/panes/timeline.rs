@@ -53,7 +53,8 @@ impl Pane for Timeline {
                 model.notice = Some(crate::model::Notice {
                     text: "this entry has no pane: it is an action or a source's state".into(),
                     level: crate::model::NoticeLevel::Info,
-                    at: model.timeline.rows().get(sel).map_or(model.started_at, |e| e.at),
+                    // stamped with the loop's clock by `update` (a pane reads none)
+                    at: model.started_at,
                 })
             }
         }
