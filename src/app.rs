@@ -478,8 +478,10 @@ impl Console {
                     self.recording
                         .own(&mut self.model, kind, m.describe(), None);
                     let tx = self.tx.clone();
+                    let acted = self.session.acted.clone();
                     tokio::spawn(async move {
                         let outcome = executor.execute(&m).await;
+                        acted.bump();
                         tracing::info!(id = %outcome.id, result = ?outcome.result, "action finished");
                         let _ = tx.send(Msg::ActionDone(Box::new(outcome))).await;
                     });

@@ -126,6 +126,7 @@ async fn check(session_base: &SessionBase, global: &GlobalArgs, context: String)
         global: None,
         kubeconfig_ca: ca,
         crashing: Default::default(),
+        acted: Default::default(),
     };
     let model: Model = crate::report::observe(&session, session_base.observe).await;
     let state = if model.api.state.is_ok() {

@@ -67,6 +67,8 @@ pub struct Session {
     /// The crash-looping containers the loop offers to the crash-log source (`offer` after the
     /// model changed).
     pub crashing: crate::kube::sources::crash_logs::Wanted,
+    /// Bumped when one of this console's actions finishes (sources that poll look again).
+    pub acted: crate::kube::sources::Acted,
 }
 
 /// The CA certificates (DER) a client configuration trusts for the API server.
@@ -108,6 +110,7 @@ impl Session {
             global: Some(args.clone()),
             kubeconfig_ca: Vec::new(),
             crashing: Default::default(),
+            acted: Default::default(),
         };
         match setup {
             KubeSetup::NotConfigured { why } => Ok(Session {
@@ -151,6 +154,7 @@ impl Session {
             global: None,
             kubeconfig_ca: Vec::new(),
             crashing: Default::default(),
+            acted: Default::default(),
         })
     }
 
@@ -195,6 +199,7 @@ impl Session {
             executor: Some(executor),
             kubeconfig_ca: kubeconfig_ca(&target.config),
             crashing: Default::default(),
+            acted: Default::default(),
             ..self
         })
     }
@@ -263,6 +268,7 @@ impl Session {
             global: Some(global.clone()),
             kubeconfig_ca: ca,
             crashing: Default::default(),
+            acted: Default::default(),
         })
     }
 

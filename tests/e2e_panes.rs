@@ -55,6 +55,7 @@ impl Rig {
             request_timeout: Duration::from_secs(5),
             metrics_every: Duration::from_secs(10),
             crashing: ktriage::kube::sources::crash_logs::Wanted::default().subscribe(),
+            acted: ktriage::kube::sources::Acted::default().subscribe(),
         };
         let sources = ktriage::kube::sources::start_all(&ctx);
         let dir = tempfile::tempdir().unwrap();

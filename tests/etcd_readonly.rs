@@ -151,6 +151,7 @@ async fn the_kubernetes_side_etcd_sources_pass_the_read_only_gate() {
         request_timeout: Duration::from_secs(2),
         metrics_every: Duration::from_secs(10),
         crashing: ktriage::kube::sources::crash_logs::Wanted::default().subscribe(),
+        acted: ktriage::kube::sources::Acted::default().subscribe(),
     };
     let handles = ktriage::kube::sources::start_all(&ctx);
     // wait until the pods, logs, readyz and nodes sources have each reported

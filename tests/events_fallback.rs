@@ -53,6 +53,7 @@ async fn core_v1_events_when_events_k8s_io_is_not_served() {
         request_timeout: Duration::from_secs(5),
         metrics_every: Duration::from_secs(10),
         crashing: ktriage::kube::sources::crash_logs::Wanted::default().subscribe(),
+        acted: ktriage::kube::sources::Acted::default().subscribe(),
     };
     let task = tokio::spawn(ktriage::kube::sources::events::run(ctx));
     let mut api_used = None;

@@ -115,7 +115,7 @@ fn watch(s: &Sent) -> bool {
 /// poller fed the crash-looping containers by the loop, no watch of its own; the content scan is one
 /// task with a watch and a poller).
 fn sources() -> Vec<Source> {
-    use ktriage::kube::sources::{crash_logs, etcd, etcd_snapshots, namespaces};
+    use ktriage::kube::sources::{crash_logs, etcd, namespaces};
     const TERMINATING: &str = "fieldSelector=status.phase%3DTerminating";
     const ETCD: &str = "labelSelector=component%3Detcd";
     vec![
@@ -144,14 +144,14 @@ fn sources() -> Vec<Source> {
             },
         },
         Source {
-            name: "etcd logs (names LIST, log tails)",
-            design: Design::Poll(etcd::LOG_EVERY),
+            // one follow stream per etcd pod; while the API does not answer they reconnect one at
+            // a time on the watchers' backoff: one stream's worth of attempts
+            name: "etcd logs (follow streams)",
+            design: Design::Watch(1),
             claims: |s, _| {
-                (s.path == "/api/v1/namespaces/kube-system/pods"
-                    && has(&s.query, ETCD)
-                    && !watch(s)
-                    && !s.query.contains("limit="))
-                    || (s.path.ends_with("/log") && has(&s.query, "container=etcd"))
+                s.path.ends_with("/log")
+                    && has(&s.query, "container=etcd")
+                    && has(&s.query, "follow=true")
             },
         },
         Source {
@@ -160,9 +160,12 @@ fn sources() -> Vec<Source> {
             claims: |s, _| s.path == "/readyz",
         },
         Source {
-            name: "etcd snapshot records",
-            design: Design::Poll(etcd_snapshots::EVERY),
-            claims: |s, _| s.path.ends_with("-etcd-snapshots"),
+            name: "etcd snapshot records (two by name)",
+            design: Design::Watch(2),
+            claims: |s, _| {
+                s.path == "/api/v1/namespaces/kube-system/configmaps"
+                    && s.query.contains("-etcd-snapshots")
+            },
         },
         Source {
             name: "leases",
@@ -312,7 +315,7 @@ fn the_designed_bounds_count_what_the_design_says() {
     assert_eq!(Design::Probe.bound(6.0), 3);
     assert_eq!(Design::Poll(Duration::from_secs(5)).bound(60.0), 13);
     assert_eq!(Design::Poll(Duration::from_secs(60)).bound(60.0), 2);
-    // the 21 tasks, 15 watch streams among them
+    // the 21 tasks: 17 watch streams among them, and the etcd log followers (one stream's worth)
     let streams: u64 = sources()
         .iter()
         .map(|s| match s.design {
@@ -320,7 +323,7 @@ fn the_designed_bounds_count_what_the_design_says() {
             _ => 0,
         })
         .sum();
-    assert_eq!(streams, 15);
+    assert_eq!(streams, 18);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,6 +46,7 @@ impl Live {
             request_timeout: Duration::from_secs(5),
             metrics_every: Duration::from_millis(200),
             crashing: ktriage::kube::sources::crash_logs::Wanted::default().subscribe(),
+            acted: ktriage::kube::sources::Acted::default().subscribe(),
         };
         Live {
             model,

@@ -22,7 +22,7 @@ pub enum EtcdMsg {
     ExecRound(Round),
     /// The exec input starts (what it runs and why), or is refused / falls back (why not).
     Exec(Result<String, Failure>),
-    /// One pass over every etcd pod's log is done.
+    /// An etcd pod's log stream is open (the logs input answers).
     LogsRound,
     /// The etcd static pods (`kube-system/etcd-<node>`), watched.
     Pods(Delta<EtcdPodRow>),
@@ -262,8 +262,9 @@ impl EtcdModel {
                 for l in &lines {
                     groups.ingest(l, now);
                 }
-                self.log_errors.remove(&pod);
-                !lines.is_empty()
+                // an empty batch says the log is readable again
+                let cleared = self.log_errors.remove(&pod).is_some();
+                !lines.is_empty() || cleared
             }
             EtcdMsg::LogsFailed { pod, failure } => {
                 self.log_errors.insert(pod, failure);

@@ -74,6 +74,7 @@ impl Session {
             request_timeout: Duration::from_secs(i.request_timeout_secs),
             metrics_every: Duration::from_secs(self.config.tuning.top.metrics_secs.max(1)),
             crashing: self.crashing.subscribe(),
+            acted: self.acted.subscribe(),
         })
     }
 }

@@ -409,6 +409,7 @@ fn append_log(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let (ns, pod, line) = (s("namespace"), s("pod"), s("line"));
     let mut container = s("container");
+    let at = chrono::Utc::now();
     {
         let mut st = sim.state();
         if container.is_empty() {
@@ -420,13 +421,14 @@ fn append_log(sim: &Sim, req: &Req) -> Result<Response<Body>, ApiError> {
                 .unwrap_or("")
                 .to_string();
         }
-        st.logs.append(&ns, &pod, &container, &line);
+        st.logs.append(&ns, &pod, &container, &line, at);
     }
     let _ = sim.signals.send(Signal::Log {
         ns,
         pod,
         container,
         line,
+        at,
     });
     Ok(json_response(200, &json!({"ok": true})))
 }

@@ -29,7 +29,8 @@ pub struct LogSpec {
 
 type Key = (String, String, String, bool);
 /// A stored line and, when it was written with one, its own time (else it is stamped "now").
-type Line = (Option<chrono::DateTime<chrono::Utc>>, String);
+type Line = (Option<Stamp>, String);
+type Stamp = chrono::DateTime<chrono::Utc>;
 
 /// Lines kept per container for lines written with [`PodLogs::append_at`] (a chatty etcd member).
 const CAP: usize = 5000;
@@ -41,21 +42,24 @@ pub struct PodLogs {
 }
 
 impl PodLogs {
+    /// A scenario's lines, written when it is loaded (so `sinceTime` and `sinceSeconds` see them once).
     pub fn load(&mut self, specs: Vec<LogSpec>) {
+        let now = chrono::Utc::now();
         for s in specs {
             let c = s.container.unwrap_or_default();
             self.lines
                 .entry((s.namespace, s.pod, c, s.previous))
                 .or_default()
-                .extend(s.lines.into_iter().map(|l| (None, l)));
+                .extend(s.lines.into_iter().map(|l| (Some(now), l)));
         }
     }
 
-    pub fn append(&mut self, ns: &str, pod: &str, container: &str, line: &str) {
+    /// Append a line written now.
+    pub fn append(&mut self, ns: &str, pod: &str, container: &str, line: &str, ts: Stamp) {
         self.lines
             .entry((ns.into(), pod.into(), container.into(), false))
             .or_default()
-            .push((None, line.into()));
+            .push((Some(ts), line.into()));
     }
 
     /// Append a line written at `ts` (served with that timestamp); keeps the last `CAP` lines.
@@ -196,8 +200,19 @@ pub fn serve(sim: &Arc<Sim>, req: &Req, t: &Target) -> Result<Response<Body>, Ap
         };
         (container, lines, sim.signals.subscribe())
     };
-    if let Some(s) = req.q("sinceSeconds").and_then(|x| x.parse::<i64>().ok()) {
-        let from = chrono::Utc::now() - chrono::Duration::seconds(s);
+    // as the kubelet: `sinceSeconds` wins over `sinceTime` (RFC 3339); a line at or after it is kept
+    let since = match req.q("sinceSeconds").and_then(|x| x.parse::<i64>().ok()) {
+        Some(s) => Some(chrono::Utc::now() - chrono::Duration::seconds(s)),
+        None => match req.q("sinceTime") {
+            Some(t) => Some(
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| ApiError::bad_request(format!("sinceTime {t}: {e}")))?
+                    .with_timezone(&chrono::Utc),
+            ),
+            None => None,
+        },
+    };
+    if let Some(from) = since {
         lines.retain(|(at, _)| at.is_none_or(|t| t >= from));
     }
     if let Some(n) = tail {
@@ -231,9 +246,9 @@ async fn follow_task(
         tokio::select! {
             _ = tx.closed() => return,
             s = signals.recv() => match s {
-                Ok(Signal::Log { ns: n, pod: p, container: c, line })
+                Ok(Signal::Log { ns: n, pod: p, container: c, line, at })
                     if n == ns && p == pod && c == container
-                        && tx.send(Bytes::from(render(&[(None, line.clone())], timestamps))).await.is_err() => return,
+                        && tx.send(Bytes::from(render(&[(Some(at), line.clone())], timestamps))).await.is_err() => return,
                 Ok(Signal::DropWatches) | Err(broadcast::error::RecvError::Closed) => return,
                 _ => {}
             }

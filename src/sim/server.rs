@@ -36,6 +36,8 @@ pub enum Signal {
         pod: String,
         container: String,
         line: String,
+        /// When the line was written (its timestamp in `timestamps=true` output).
+        at: chrono::DateTime<chrono::Utc>,
     },
 }
 

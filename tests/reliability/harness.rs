@@ -90,6 +90,7 @@ impl Harness {
             request_timeout: Duration::from_secs(5),
             metrics_every: Duration::from_secs(10),
             crashing: wanted.subscribe(),
+            acted: ktriage::kube::sources::Acted::default().subscribe(),
         };
         let cluster = ClusterInfo {
             context: Some("sim".into()),

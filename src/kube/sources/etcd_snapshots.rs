@@ -1,18 +1,19 @@
 //! RKE2 / k3s etcd snapshot records: the ConfigMap `kube-system/rke2-etcd-snapshots` (or
 //! `k3s-etcd-snapshots`) that the server keeps, one JSON record per snapshot. The restore runbook fills
-//! in the newest one. A GET every minute; a missing ConfigMap means "not RKE2/k3s" (no records).
-
-use std::time::Duration;
+//! in the newest one. Watched by name; a missing ConfigMap means "not RKE2/k3s" (no records).
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, watcher};
 
-use super::{SourceCtx, classify};
+use super::SourceCtx;
+use crate::model::Failure;
 use crate::model::etcd::{EtcdMsg, SnapshotRow};
 use crate::msg::Msg;
 
-pub const EVERY: Duration = Duration::from_secs(60);
 const NAMES: [&str; 2] = ["rke2-etcd-snapshots", "k3s-etcd-snapshots"];
 
 /// The records of one snapshot ConfigMap, newest first.
@@ -42,39 +43,115 @@ pub fn records(cm: &ConfigMap) -> Vec<SnapshotRow> {
     rows
 }
 
+/// Watch both names (a watch each, selected by `metadata.name`: nothing else is read, and an auditor
+/// role may grant these names only); the records are the first existing one's. Sent when they
+/// change, and again when a watch that failed is back.
 pub async fn run(ctx: SourceCtx) {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), "kube-system");
+    let (api, starts) = super::resume::observed(api);
+    let streams = NAMES.iter().enumerate().map(|(i, name)| {
+        let config = watcher::Config {
+            timeout: Some(super::WATCH_TIMEOUT_SECS),
+            ..watcher::Config::default().fields(&format!("metadata.name={name}"))
+        };
+        watcher(api.clone(), config)
+            .backoff(super::resume::WatchBackoff::default())
+            .map(move |e| (i, e))
+            .boxed()
+    });
+    let mut events = futures::stream::select_all(streams);
+    let mut seen = Seen::default();
+    let mut failing: Option<u64> = None;
+    let mut check = tokio::time::interval(std::time::Duration::from_millis(250));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let mut result = Ok(Vec::new());
-        for name in NAMES {
-            match tokio::time::timeout(ctx.request_timeout, api.get_opt(name)).await {
-                Ok(Ok(Some(cm))) => {
-                    result = Ok(records(&cm));
-                    break;
+        let (i, event) = tokio::select! {
+            e = events.next() => match e { Some(e) => e, None => return },
+            _ = check.tick(), if failing.is_some() => {
+                if failing.is_some_and(|n| starts.count() > n) && seen.synced() {
+                    failing = None;
+                    if !send(&ctx, Ok(seen.records())).await {
+                        return;
+                    }
                 }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    result = Err(classify(&e));
-                    break;
-                }
-                Err(_) => {
-                    result = Err(crate::model::Failure {
-                        kind: crate::model::FailureKind::Unreachable,
-                        message: "snapshot records: no answer".into(),
-                    });
-                    break;
-                }
+                continue;
             }
-        }
-        if ctx
-            .tx
-            .send(Msg::Etcd(Box::new(EtcdMsg::Snapshots(result))))
-            .await
-            .is_err()
-        {
+        };
+        let changed = match event {
+            Ok(e) => seen.apply(i, e),
+            Err(e) => {
+                failing = Some(starts.count());
+                let failure = super::needs_access(
+                    super::classify_watch(&e),
+                    "needs get, list and watch of the ConfigMap rke2-etcd-snapshots or \
+                     k3s-etcd-snapshots in namespace kube-system",
+                );
+                if !send(&ctx, Err(failure)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if changed && seen.synced() && !send(&ctx, Ok(seen.records())).await {
             return;
         }
-        tokio::time::sleep(EVERY).await;
+    }
+}
+
+async fn send(ctx: &SourceCtx, r: Result<Vec<SnapshotRow>, Failure>) -> bool {
+    let msg = Msg::Etcd(Box::new(EtcdMsg::Snapshots(r)));
+    ctx.tx.send(msg).await.is_ok()
+}
+
+/// What the two watches hold: each name's ConfigMap (if it exists), a re-list in progress, and
+/// whether it has listed once.
+#[derive(Default)]
+struct Seen {
+    current: [Option<ConfigMap>; 2],
+    pending: [Option<Option<ConfigMap>>; 2],
+    listed: [bool; 2],
+}
+
+impl Seen {
+    /// Apply watch `i`'s event; true when what it holds may have changed.
+    fn apply(&mut self, i: usize, e: watcher::Event<ConfigMap>) -> bool {
+        match e {
+            watcher::Event::Init => {
+                self.pending[i] = Some(None);
+                false
+            }
+            watcher::Event::InitApply(cm) => {
+                if let Some(p) = self.pending[i].as_mut() {
+                    *p = Some(cm);
+                }
+                false
+            }
+            watcher::Event::InitDone => {
+                if let Some(p) = self.pending[i].take() {
+                    self.current[i] = p;
+                }
+                self.listed[i] = true;
+                true
+            }
+            watcher::Event::Apply(cm) => {
+                self.current[i] = Some(cm);
+                true
+            }
+            watcher::Event::Delete(_) => self.current[i].take().is_some(),
+        }
+    }
+
+    fn synced(&self) -> bool {
+        self.listed.iter().all(|l| *l)
+    }
+
+    fn records(&self) -> Vec<SnapshotRow> {
+        self.current
+            .iter()
+            .flatten()
+            .next()
+            .map(records)
+            .unwrap_or_default()
     }
 }
 

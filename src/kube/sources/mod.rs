@@ -5,6 +5,7 @@ mod api;
 pub mod crash_logs;
 pub mod etcd;
 pub mod etcd_exec;
+pub mod etcd_logs;
 pub mod etcd_snapshots;
 pub mod events;
 pub mod leaders;
@@ -47,16 +48,41 @@ pub struct SourceCtx {
     /// The crash-looping containers the loop offers (`crash_logs::Wanted`), whose previous logs
     /// the crash-log source reads.
     pub crashing: tokio::sync::watch::Receiver<Vec<(String, u32)>>,
+    /// This console's finished actions ([`Acted`]): what they change is looked at again at once.
+    pub acted: tokio::sync::watch::Receiver<u64>,
+}
+
+/// Counts this console's finished actions, so a source that polls (the Terminating-namespace
+/// content scan) looks again at once instead of at its next round.
+#[derive(Debug, Clone)]
+pub struct Acted(std::sync::Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for Acted {
+    fn default() -> Self {
+        Acted(std::sync::Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+}
+
+impl Acted {
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+
+    /// An action finished (applied or not: either way the cluster may have changed).
+    pub fn bump(&self) {
+        self.0.send_modify(|n| *n += 1);
+    }
 }
 
 /// Start every source. The returned handles are aborted when the app stops.
 pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
+    let etcd_pods = etcd_logs::PodNames::default();
     vec![
         tokio::spawn(probe_api(ctx.clone())),
         tokio::spawn(namespaces::run(ctx.clone())),
         tokio::spawn(nodes::run(ctx.clone())),
-        tokio::spawn(etcd::pods(ctx.clone())),
-        tokio::spawn(etcd::logs(ctx.clone())),
+        tokio::spawn(etcd_logs::run(ctx.clone(), etcd_pods.subscribe())),
+        tokio::spawn(etcd::pods(ctx.clone(), etcd_pods)),
         tokio::spawn(etcd::readyz(ctx.clone())),
         tokio::spawn(etcd_snapshots::run(ctx.clone())),
         tokio::spawn(leaders::run(ctx.clone())),

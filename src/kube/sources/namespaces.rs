@@ -19,8 +19,13 @@ use crate::model::namespaces::{
 use crate::model::{Delta, Failure, FailureKind, SourceId};
 use crate::msg::Msg;
 
-/// How often Terminating namespaces are scanned for what remains in them.
+/// How often Terminating namespaces are scanned for what remains in them: every 10 s after a change,
+/// doubling while nothing changes, to [`CONTENT_MAX`].
 pub const CONTENT_EVERY: Duration = Duration::from_secs(10);
+/// The longest wait between two scans while nothing changes. A change seen on the Terminating
+/// namespaces themselves (the namespace controller updates their conditions as content goes) or
+/// an action of this console rescans at once and starts over at [`CONTENT_EVERY`].
+pub const CONTENT_MAX: Duration = Duration::from_secs(80);
 /// Upper bound of one group's discovery request.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -265,10 +270,11 @@ pub async fn scan(
     Ok(content)
 }
 
-/// Scan each Terminating namespace every `CONTENT_EVERY`, and at once when the set of Terminating
-/// namespaces changes. The set comes from a watch with the field selector
-/// `status.phase=Terminating` (a healthy cluster's watch is silent); listing it every 10 s was a LIST
-/// in steady state (issue 13).
+/// Scan each Terminating namespace every [`CONTENT_EVERY`] (doubling to [`CONTENT_MAX`] while the
+/// result stays the same), and at once when a Terminating namespace changes (the set, or one's
+/// status: the namespace controller rewrites its conditions as content goes) or this console's
+/// action finished. The set comes from a watch with the field selector `status.phase=Terminating`
+/// (a healthy cluster's watch is silent); listing it every 10 s was a LIST in steady state.
 pub async fn run_content(ctx: SourceCtx) {
     use futures::StreamExt;
     use kube::runtime::WatchStreamExt;
@@ -286,8 +292,9 @@ pub async fn run_content(ctx: SourceCtx) {
     let mut terminating: std::collections::BTreeSet<String> = Default::default();
     let mut pending: Option<std::collections::BTreeSet<String>> = None;
     let mut synced = false;
-    let mut tick = tokio::time::interval(CONTENT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pace = Pace::default();
+    let mut acted = ctx.acted.clone();
+    let mut acted_open = true;
     let deleting = |n: &Namespace| {
         n.metadata
             .deletion_timestamp
@@ -313,8 +320,14 @@ pub async fn run_content(ctx: SourceCtx) {
                     Some(Ok(watcher::Event::Apply(n))) => {
                         let name = n.metadata.name.clone().unwrap_or_default();
                         match deleting(&n) {
-                            Some(_) => terminating.insert(name),
-                            None => terminating.remove(&name),
+                            // a Terminating namespace changed: its content may have
+                            Some(_) => {
+                                terminating.insert(name);
+                                pace.reset();
+                            }
+                            None => {
+                                terminating.remove(&name);
+                            }
                         };
                     }
                     Some(Ok(watcher::Event::Delete(n))) => {
@@ -329,13 +342,23 @@ pub async fn run_content(ctx: SourceCtx) {
                     }
                     None => return,
                 }
-                if !synced || (terminating == before && !first) {
+                if !synced || (terminating == before && !first && !pace.due()) {
                     continue;
                 }
             }
-            _ = tick.tick(), if synced => {}
+            changed = acted.changed(), if acted_open => {
+                // a closed channel (no console behind it) is never asked again
+                acted_open = changed.is_ok();
+                if !acted_open {
+                    continue;
+                }
+                pace.reset();
+            }
+            _ = tokio::time::sleep_until(pace.next), if synced => {}
         }
-        match content_round(&ctx, &mut discovered, &terminating).await {
+        let round = content_round(&ctx, &mut discovered, &terminating).await;
+        pace.scanned(round.as_ref().ok());
+        match round {
             Ok(found) => {
                 let mut msgs = vec![Delta::Init];
                 msgs.extend(found.into_values().map(Delta::InitApply));
@@ -358,6 +381,49 @@ pub async fn run_content(ctx: SourceCtx) {
                 }
             }
         }
+    }
+}
+
+/// When the content scan runs next: [`CONTENT_EVERY`] after a scan whose result changed, twice the
+/// last wait (to [`CONTENT_MAX`]) after one that found the same, at once after [`Pace::reset`].
+struct Pace {
+    next: tokio::time::Instant,
+    every: Duration,
+    last: Option<BTreeMap<String, NsContent>>,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            next: tokio::time::Instant::now(),
+            every: CONTENT_EVERY,
+            last: None,
+        }
+    }
+}
+
+impl Pace {
+    /// Something changed: scan at once, then at the short interval.
+    fn reset(&mut self) {
+        self.every = CONTENT_EVERY;
+        self.next = tokio::time::Instant::now();
+    }
+
+    fn due(&self) -> bool {
+        tokio::time::Instant::now() >= self.next
+    }
+
+    /// A scan ended with `found` (`None`: the API server did not answer; the wait stays).
+    fn scanned(&mut self, found: Option<&BTreeMap<String, NsContent>>) {
+        if let Some(found) = found {
+            if self.last.as_ref() == Some(found) {
+                self.every = (self.every * 2).min(CONTENT_MAX);
+            } else {
+                self.every = CONTENT_EVERY;
+                self.last = Some(found.clone());
+            }
+        }
+        self.next = tokio::time::Instant::now() + self.every;
     }
 }
 

@@ -452,6 +452,7 @@ fn write(etcd: &EtcdSim, lines: Out) {
             pod: pod.clone(),
             container: "etcd".into(),
             line,
+            at: t,
         });
     }
 }
