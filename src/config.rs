@@ -152,7 +152,7 @@ impl Config {
             read_only: false,
             production_contexts: Vec::new(),
             intervals: Intervals {
-                api_probe_secs: 30,
+                api_probe_secs: 10,
                 backoff_cap_secs: 30,
                 sync_timeout_secs: 10,
                 stale_after_secs: 120,

@@ -125,9 +125,11 @@ pub fn apply_in(
         }
         Msg::Tick => data_changed = true,
         Msg::ApiUp { version } => {
+            // the heartbeat: the rules look again only when reachability or the version changed
+            data_changed =
+                !model.api.state.is_ok() || model.api.version.as_deref() != Some(version.as_str());
             model.api.state = SourceState::Ok { at: now };
             model.api.version = Some(version);
-            data_changed = true;
         }
         Msg::SourceAbsent(id, why) => {
             if let Some(state) = model.source_state_mut(id) {

@@ -116,6 +116,8 @@ async fn the_kubernetes_side_etcd_sources_pass_the_read_only_gate() {
     let api = FakeApi::start(
         json!({}),
         Arc::new(|r: &Recorded, _: &mut Value| match r.path.as_str() {
+            // the heartbeat asks /readyz once /version answered
+            "/version" => (200, json!({"major": "1", "minor": "33", "gitVersion": "v1.33.1"})),
             "/readyz" => (200, json!("[+]etcd ok")),
             p if p.ends_with("/log") => (200, json!("")),
             "/api/v1/namespaces/kube-system/pods" if r.query.contains("watch") => (200, json!({})),
@@ -195,6 +197,7 @@ async fn the_kubernetes_side_etcd_sources_pass_the_read_only_gate() {
         lines.iter().any(|l| l
             .starts_with("GET /api/v1/namespaces/kube-system/pods/etcd-cp-1/log?")
             && l.contains("timestamps=true")
+            && l.contains("follow=true")
             && l.contains("tailLines=2000")),
         "{lines:?}"
     );

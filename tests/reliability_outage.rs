@@ -111,18 +111,19 @@ fn watch(s: &Sent) -> bool {
     has(&s.query, "watch=true")
 }
 
-/// The 21 tasks `start_all` starts, with how each behaves in an outage (`crash_logs` is a log
+/// The 20 tasks `start_all` starts, with how each behaves in an outage (`crash_logs` is a log
 /// poller fed the crash-looping containers by the loop, no watch of its own; the content scan is one
 /// task with a watch and a poller).
 fn sources() -> Vec<Source> {
-    use ktriage::kube::sources::{crash_logs, etcd, namespaces};
+    use ktriage::kube::sources::{crash_logs, namespaces};
     const TERMINATING: &str = "fieldSelector=status.phase%3DTerminating";
     const ETCD: &str = "labelSelector=component%3Detcd";
     vec![
         Source {
-            name: "api probe (/version)",
+            // /version until it answers, then the /readyz heartbeat (which holds the etcd check)
+            name: "api probe (/version, /readyz)",
             design: Design::Probe,
-            claims: |s, _| s.path == "/version",
+            claims: |s, _| s.path == "/version" || s.path == "/readyz",
         },
         Source {
             name: "namespaces",
@@ -153,11 +154,6 @@ fn sources() -> Vec<Source> {
                     && has(&s.query, "container=etcd")
                     && has(&s.query, "follow=true")
             },
-        },
-        Source {
-            name: "etcd /readyz",
-            design: Design::Poll(etcd::READYZ_EVERY),
-            claims: |s, _| s.path == "/readyz",
         },
         Source {
             name: "etcd snapshot records (two by name)",
@@ -315,7 +311,7 @@ fn the_designed_bounds_count_what_the_design_says() {
     assert_eq!(Design::Probe.bound(6.0), 3);
     assert_eq!(Design::Poll(Duration::from_secs(5)).bound(60.0), 13);
     assert_eq!(Design::Poll(Duration::from_secs(60)).bound(60.0), 2);
-    // the 21 tasks: 17 watch streams among them, and the etcd log followers (one stream's worth)
+    // the 20 tasks: 17 watch streams among them, and the etcd log followers (one stream's worth)
     let streams: u64 = sources()
         .iter()
         .map(|s| match s.design {
@@ -335,7 +331,7 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
     let (mut app, sent) = Harness::start_recorded(&h, "admin").await;
     assert_eq!(
         app.sources(),
-        21,
+        20,
         "start_all's tasks; the table in sources() must follow"
     );
     app.until("first sync", Duration::from_secs(20), |m| {

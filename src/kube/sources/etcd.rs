@@ -1,14 +1,13 @@
 //! etcd through the Kubernetes API: the etcd static pods (`kube-system/etcd-<node>`, watched; their
-//! logs are followed by [`super::etcd_logs`], named by this watch), and the API server's
-//! `/readyz?verbose` etcd check. All GETs: allowed in read-only mode.
-
-use std::time::Duration;
+//! logs are followed by [`super::etcd_logs`], named by this watch); the API server's
+//! `/readyz?verbose` etcd check is read by the API heartbeat ([`super::probe_api`]). All GETs:
+//! allowed in read-only mode.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::runtime::watcher;
 
-use super::{SourceCtx, classify, run_watch};
+use super::{SourceCtx, run_watch};
 use crate::model::SourceId;
 use crate::model::etcd::{EtcdMsg, EtcdPodRow};
 use crate::msg::Msg;
@@ -16,7 +15,6 @@ use crate::msg::Msg;
 /// The label RKE2, k3s (embedded etcd pods are RKE2's) and kubeadm put on etcd static pods.
 pub const ETCD_SELECTOR: &str = "component=etcd";
 const NAMESPACE: &str = "kube-system";
-pub const READYZ_EVERY: Duration = Duration::from_secs(10);
 
 fn wrap(d: crate::model::Delta<EtcdPodRow>) -> Msg {
     Msg::Etcd(Box::new(EtcdMsg::Pods(d)))
@@ -93,38 +91,6 @@ pub fn readyz_lines(text: &str) -> Vec<String> {
         .filter(|l| l.contains("etcd"))
         .map(str::to_string)
         .collect()
-}
-
-pub async fn readyz(ctx: SourceCtx) {
-    loop {
-        let req = http::Request::get("/readyz?verbose").body(Vec::new());
-        let result = match req {
-            Ok(req) => {
-                match tokio::time::timeout(ctx.request_timeout, ctx.client.request_text(req)).await
-                {
-                    Ok(Ok(text)) => Ok(readyz_lines(&text)),
-                    Ok(Err(e)) => Err(classify(&e)),
-                    Err(_) => Err(crate::model::Failure {
-                        kind: crate::model::FailureKind::Unreachable,
-                        message: "/readyz timed out".into(),
-                    }),
-                }
-            }
-            Err(e) => Err(crate::model::Failure {
-                kind: crate::model::FailureKind::Error,
-                message: e.to_string(),
-            }),
-        };
-        if ctx
-            .tx
-            .send(Msg::Etcd(Box::new(EtcdMsg::Readyz(result))))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        tokio::time::sleep(READYZ_EVERY).await;
-    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,6 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
         tokio::spawn(nodes::run(ctx.clone())),
         tokio::spawn(etcd_logs::run(ctx.clone(), etcd_pods.subscribe())),
         tokio::spawn(etcd::pods(ctx.clone(), etcd_pods)),
-        tokio::spawn(etcd::readyz(ctx.clone())),
         tokio::spawn(etcd_snapshots::run(ctx.clone())),
         tokio::spawn(leaders::run(ctx.clone())),
         tokio::spawn(events::run(ctx.clone())),

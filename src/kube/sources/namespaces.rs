@@ -449,3 +449,52 @@ async fn content_round(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(rv: &str) -> BTreeMap<String, NsContent> {
+        let content = NsContent {
+            namespace: "shop".into(),
+            kinds: vec![RemainingKind {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                plural: "configmaps".into(),
+                count: 1,
+                held: vec![HeldObject {
+                    name: "held".into(),
+                    finalizers: vec!["example.com/hold".into()],
+                    resource_version: rv.into(),
+                }],
+            }],
+            ..NsContent::default()
+        };
+        BTreeMap::from([("shop".to_string(), content)])
+    }
+
+    #[tokio::test]
+    async fn the_content_scan_backs_off_while_nothing_changes_and_starts_over_on_a_change() {
+        let mut pace = Pace::default();
+        assert!(pace.due(), "the first scan is at once");
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            pace.scanned(Some(&found("1")));
+            waits.push(pace.every.as_secs());
+        }
+        assert_eq!(waits, vec![10, 20, 40, 80, 80]);
+        assert!(!pace.due());
+        // an unanswered scan keeps the wait
+        pace.scanned(None);
+        assert_eq!(pace.every, CONTENT_MAX);
+        // the held object changed: back to the short interval
+        pace.scanned(Some(&found("2")));
+        assert_eq!(pace.every, CONTENT_EVERY);
+        pace.scanned(Some(&found("2")));
+        assert_eq!(pace.every.as_secs(), 20);
+        // a namespace change or an action: at once, then the short interval
+        pace.reset();
+        assert!(pace.due());
+        assert_eq!(pace.every, CONTENT_EVERY);
+    }
+}
