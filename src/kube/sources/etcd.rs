@@ -25,7 +25,7 @@ pub async fn pods(ctx: SourceCtx, names: super::etcd_logs::PodNames) {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), NAMESPACE);
     run_watch(
         api,
-        watcher::Config::default().labels(ETCD_SELECTOR),
+        super::from_cache(watcher::Config::default().labels(ETCD_SELECTOR)),
         SourceId::EtcdPods,
         ctx.tx.clone(),
         pod_row,

@@ -261,7 +261,7 @@ pub async fn run(ctx: SourceCtx) {
         let t = Instant::now();
         let pods = match tokio::time::timeout(
             ctx.request_timeout,
-            api.list(&ListParams::default().labels(ETCD_SELECTOR)),
+            api.list(&ListParams::default().match_any().labels(ETCD_SELECTOR)),
         )
         .await
         {

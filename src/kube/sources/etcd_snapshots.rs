@@ -52,7 +52,7 @@ pub async fn run(ctx: SourceCtx) {
     let streams = NAMES.iter().enumerate().map(|(i, name)| {
         let config = watcher::Config {
             timeout: Some(super::WATCH_TIMEOUT_SECS),
-            ..watcher::Config::default().fields(&format!("metadata.name={name}"))
+            ..super::from_cache(watcher::Config::default().fields(&format!("metadata.name={name}")))
         };
         watcher(api.clone(), config)
             .backoff(super::resume::WatchBackoff::default())

@@ -26,8 +26,11 @@ pub async fn run(ctx: SourceCtx) {
     // the annotation fallback first: rows it yields join the lease rows (a lease with the same name
     // replaces them when the watch lists it)
     let ep: Api<Endpoints> = Api::namespaced(ctx.client.clone(), "kube-system");
-    if let Ok(Ok(list)) =
-        tokio::time::timeout(ctx.request_timeout, ep.list(&ListParams::default())).await
+    if let Ok(Ok(list)) = tokio::time::timeout(
+        ctx.request_timeout,
+        ep.list(&ListParams::default().match_any()),
+    )
+    .await
     {
         for e in list.items {
             let ns = e.metadata.namespace.clone().unwrap_or_default();
@@ -47,7 +50,7 @@ pub async fn run(ctx: SourceCtx) {
     let api: Api<Lease> = Api::all(ctx.client.clone());
     run_watch(
         api,
-        watcher::Config::default().page_size(500),
+        super::from_cache(watcher::Config::default()),
         SourceId::Leases,
         ctx.tx.clone(),
         row,

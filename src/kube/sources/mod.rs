@@ -13,6 +13,7 @@ pub mod namespaces;
 pub mod nodes;
 pub mod resume;
 pub mod root_ca;
+pub mod slim;
 pub mod top;
 pub mod view;
 pub mod webhooks;
@@ -99,6 +100,20 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
         tokio::spawn(webhooks::run_endpoints(ctx.clone())),
         tokio::spawn(webhooks::run_events(ctx.clone())),
     ]
+}
+
+/// A watch's first list from the API server's watch cache (`resourceVersion=0`: no etcd read)
+/// instead of a quorum read from etcd paginated by 500, which at 50,000 pods is ~100 etcd range
+/// reads per start, from every console that opens during an etcd incident. The cache answers whole
+/// (it ignores `limit`), so this is for kinds whose list is small or narrowed by a selector, and
+/// for pods through [`slim`] (decoded as they arrive). Nodes and Events keep paginated quorum
+/// lists: Events have no watch cache in kube-apiserver's defaults (a `resourceVersion=0` list is
+/// read from etcd whole), and 5,000 full Node objects (their image lists) would arrive at once.
+/// A re-list after `410 Gone` asks the cache again.
+pub fn from_cache(config: watcher::Config) -> watcher::Config {
+    let mut config = config.any_semantic();
+    config.page_size = None;
+    config
 }
 
 /// Server-side timeout of every watch request (`timeoutSeconds`) unless the caller sets one.

@@ -33,7 +33,7 @@ pub async fn run(ctx: SourceCtx) {
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     run_watch(
         api,
-        watcher::Config::default().page_size(500),
+        super::from_cache(watcher::Config::default()),
         SourceId::Namespaces,
         ctx.tx.clone(),
         row,
@@ -79,7 +79,7 @@ pub async fn run_apiservices(ctx: SourceCtx) {
     let api: Api<APIService> = Api::all(ctx.client.clone());
     run_watch(
         api,
-        watcher::Config::default(),
+        super::from_cache(watcher::Config::default()),
         SourceId::ApiServices,
         ctx.tx.clone(),
         apiservice_row,
@@ -169,7 +169,7 @@ pub async fn discover(
     // groups served by an unavailable APIService are known broken: skip them without waiting
     let mut unavailable = BTreeMap::new();
     if let Ok(list) = Api::<APIService>::all(client.clone())
-        .list(&ListParams::default())
+        .list(&ListParams::default().match_any())
         .await
     {
         for a in list.items.into_iter().map(apiservice_row) {
@@ -229,7 +229,7 @@ pub async fn scan(
     };
     for ar in kinds {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
-        match api.list(&ListParams::default()).await {
+        match api.list(&ListParams::default().match_any()).await {
             Ok(list) if list.items.is_empty() => {}
             Ok(list) => {
                 let held = list
@@ -282,7 +282,7 @@ pub async fn run_content(ctx: SourceCtx) {
     let mut discovered: Option<(Vec<ApiResource>, Vec<String>)> = None;
     let config = watcher::Config {
         timeout: Some(super::WATCH_TIMEOUT_SECS),
-        ..watcher::Config::default().fields("status.phase=Terminating")
+        ..super::from_cache(watcher::Config::default().fields("status.phase=Terminating"))
     };
     let nss: Api<Namespace> = Api::all(client.clone());
     let mut events = watcher(nss, config)

@@ -62,7 +62,8 @@ pub async fn run(ctx: SourceCtx) {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    let config = watcher::Config::default().fields(&format!("metadata.name={NAME}"));
+    let config =
+        super::from_cache(watcher::Config::default().fields(&format!("metadata.name={NAME}")));
     let bundles = Bundles::default();
     run_watch(
         api,

@@ -37,10 +37,20 @@ fn key_of<K: kube::Resource>(k: &K) -> String {
     )
 }
 
+/// The pods, through a client that slims pod LIST answers as they arrive ([`super::slim`]).
+fn slim_api(ctx: &SourceCtx) -> Api<Pod> {
+    let client = super::slim::pod_lists(ctx.client.clone());
+    match &ctx.namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    }
+}
+
 pub async fn pods(ctx: SourceCtx) {
     run_watch(
-        ns_api::<Pod>(&ctx),
-        watcher::Config::default().page_size(500),
+        // from the cache, slimmed as the answer arrives
+        slim_api(&ctx),
+        super::from_cache(watcher::Config::default()),
         SourceId::Pods,
         ctx.tx.clone(),
         pod_row,
@@ -53,7 +63,7 @@ pub async fn pods(ctx: SourceCtx) {
 pub async fn replicasets(ctx: SourceCtx) {
     run_watch(
         ns_api::<ReplicaSet>(&ctx),
-        watcher::Config::default().page_size(500),
+        super::from_cache(watcher::Config::default()),
         SourceId::Pods,
         ctx.tx.clone(),
         rs_row,

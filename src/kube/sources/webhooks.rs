@@ -135,7 +135,7 @@ pub async fn run_validating(ctx: SourceCtx) {
     let api: Api<ValidatingWebhookConfiguration> = Api::all(ctx.client.clone());
     run_watch(
         api,
-        watcher::Config::default(),
+        super::from_cache(watcher::Config::default()),
         SourceId::Webhooks,
         ctx.tx.clone(),
         validating_row,
@@ -149,7 +149,7 @@ pub async fn run_mutating(ctx: SourceCtx) {
     let api: Api<MutatingWebhookConfiguration> = Api::all(ctx.client.clone());
     run_watch(
         api,
-        watcher::Config::default(),
+        super::from_cache(watcher::Config::default()),
         SourceId::Webhooks,
         ctx.tx.clone(),
         mutating_row,
@@ -163,7 +163,7 @@ pub async fn run_services(ctx: SourceCtx) {
     let api: Api<Service> = Api::all(ctx.client.clone());
     run_watch(
         api,
-        watcher::Config::default().page_size(500),
+        super::from_cache(watcher::Config::default()),
         SourceId::WebhookBackends,
         ctx.tx.clone(),
         |s: Service| ServiceRow {
@@ -231,7 +231,7 @@ pub async fn run_endpoints(ctx: SourceCtx) {
         let api: Api<EndpointSlice> = Api::all(ctx.client.clone());
         run_watch(
             api,
-            watcher::Config::default().page_size(500),
+            super::from_cache(watcher::Config::default()),
             SourceId::WebhookBackends,
             ctx.tx.clone(),
             slice_row,
@@ -243,7 +243,7 @@ pub async fn run_endpoints(ctx: SourceCtx) {
         let api: Api<Endpoints> = Api::all(ctx.client.clone());
         run_watch(
             api,
-            watcher::Config::default().page_size(500),
+            super::from_cache(watcher::Config::default()),
             SourceId::WebhookBackends,
             ctx.tx.clone(),
             endpoints_row,
