@@ -35,26 +35,9 @@ for pv in "kdash $KDASH_VERSION" "kubetui $KUBETUI_VERSION"; do
   fi
 done
 dir=$(mktemp -d); trap '"$ROOT/scripts/real-apiserver.sh" stop "$dir/kas" >/dev/null 2>&1 || true; tmux -L peers kill-server 2>/dev/null || true' EXIT
-cat > "$dir/audit.yaml" <<'Y'
-apiVersion: audit.k8s.io/v1
-kind: Policy
-rules:
-- level: Metadata
-Y
-KAS_EXTRA_ARGS="--audit-policy-file=$dir/audit.yaml --audit-log-path=$dir/audit.log" \
-  "$ROOT/scripts/real-apiserver.sh" start "$dir/kas" > "$dir/env.out"
-export KUBECONFIG=$dir/kas/admin.kubeconfig
-# kubectl creates ~9 objects/s (client-side rate limit): post them concurrently instead
-python3 "$ROOT/scripts/tier/fill.py" "$NODES" "$NSS" "$PODS" "$dir/kas"
-echo "filled: $(kubectl get nodes --no-headers | wc -l) nodes, $(kubectl get pods -A --no-headers | wc -l) pods" >&2
-
-# bytes received on the process's open TCP sockets (TLS included); a socket closed inside the
-# window is not counted, which can only understate a peer
-rx() {
-  ss -tinpH | awk -v p="pid=$1," '/^[^ \t]/ {m = index($0, p) > 0; next}
-    m && match($0, /bytes_received:[0-9]+/) {t += substr($0, RSTART + 15, RLENGTH - 15)} END {print t + 0}'
-}
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{split($0, a, ") "); split(a[2], f, " "); print (f[12] + f[13]) / hz}' "/proc/$1/stat"; }
+# shellcheck source=scripts/tier/bench-lib.sh
+. "$ROOT/scripts/tier/bench-lib.sh"
+audited_cluster "$NODES" "$NSS" "$PODS"
 
 printf '| tool | requests/min | LISTs/min | all-pods LISTs/min (per-namespace LISTs summed) | KiB received/min | peak RSS MiB | CPU %% of a core |\n|---|---|---|---|---|---|---|\n'
 for tool in ktriage kdash kubetui; do

@@ -362,6 +362,7 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
         |m| {
             stale(&m.namespaces.state)
                 && stale(&m.nodes.state)
+                && stale(&m.etcd.logs_state)
                 && m.api.state.label(Utc::now()).starts_with("unreachable")
         },
     )
@@ -417,7 +418,14 @@ async fn outage_keeps_stale_data_bounds_requests_and_resumes_without_relist() {
     app.until(
         "every watch and the probe back within the backoff cap",
         Duration::from_secs(35),
-        |m| m.api.state.is_ok() && m.namespaces.state.is_ok() && m.nodes.state.is_ok(),
+        |m| {
+            m.api.state.is_ok()
+                && m.namespaces.state.is_ok()
+                && m.nodes.state.is_ok()
+                // the etcd log streams are open again
+                && m.etcd.logs_state.is_ok()
+                && m.etcd.log_errors.is_empty()
+        },
     )
     .await;
     let resumed = ended.elapsed();

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use super::SourceCtx;
 use super::resume::WatchBackoff;
 use crate::model::etcd::{EtcdMsg, EtcdPodRow};
-use crate::model::{Delta, Failure, FailureKind};
+use crate::model::{Delta, Failure, FailureKind, SourceId};
 use crate::msg::Msg;
 
 const NAMESPACE: &str = "kube-system";
@@ -162,6 +162,13 @@ async fn follow(ctx: SourceCtx, name: String, turns: Turns) {
         };
         if let Some(failure) = failure {
             let outage = failure.kind == FailureKind::Unreachable;
+            // unreachable: the logs input is stale as a whole (the pane keeps its lines)
+            if outage {
+                let msg = Msg::SourceFailed(SourceId::EtcdLogs, failure.clone());
+                if ctx.tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
             let msg = EtcdMsg::LogsFailed {
                 pod: pod.clone(),
                 failure,

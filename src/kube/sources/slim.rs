@@ -100,77 +100,104 @@ impl Read for Chunks {
     }
 }
 
-/// Decode a `PodList` from `input` one pod at a time; write it back with slim pods.
+/// Decode a `PodList` from `input` one pod at a time and write it back with slim pods as it goes:
+/// neither the whole answer nor all its pods are ever held, only the slim list being written.
 pub fn slim_list(input: impl Read) -> Result<Vec<u8>, serde_json::Error> {
     let mut de =
         serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, input));
-    let out = ListSeed.deserialize(&mut de)?;
+    let mut out = Vec::new();
+    ListSeed(&mut out).deserialize(&mut de)?;
     de.end()?;
-    serde_json::to_vec(&out)
+    Ok(out)
 }
 
-/// The list object: every member but `items` kept as it is, `items` slimmed one by one.
-struct ListSeed;
+fn write<T: serde::Serialize + ?Sized, E: serde::de::Error>(
+    out: &mut Vec<u8>,
+    v: &T,
+) -> Result<(), E> {
+    serde_json::to_writer(out, v).map_err(E::custom)
+}
 
-impl<'de> DeserializeSeed<'de> for ListSeed {
-    type Value = Map<String, Value>;
+/// The list object: every member but `items` copied as it is, `items` slimmed one by one.
+struct ListSeed<'a>(&'a mut Vec<u8>);
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for ListSeed {
-    type Value = Map<String, Value>;
+impl<'de> Visitor<'de> for ListSeed<'_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a list of pods")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Map::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let out = self.0;
+        out.push(b'{');
+        let mut first = true;
         while let Some(key) = map.next_key::<String>()? {
-            let value = if key == "items" {
-                Value::Array(map.next_value_seed(Items)?)
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write(out, &key)?;
+            out.push(b':');
+            if key == "items" {
+                map.next_value_seed(Items(&mut *out))?;
             } else {
-                map.next_value::<Value>()?
-            };
-            out.insert(key, value);
+                let v = map.next_value::<Value>()?;
+                write(out, &v)?;
+            }
         }
-        Ok(out)
+        out.push(b'}');
+        Ok(())
     }
 }
 
-struct Items;
+/// The list's items, each written slim as soon as it is read.
+struct Items<'a>(&'a mut Vec<u8>);
 
-impl<'de> DeserializeSeed<'de> for Items {
-    type Value = Vec<Value>;
+impl<'de> DeserializeSeed<'de> for Items<'_> {
+    type Value = ();
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Items {
-    type Value = Vec<Value>;
+impl<'de> Visitor<'de> for Items<'_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("the list's items")
     }
 
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new()) // `"items": null`
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.0.extend_from_slice(b"null"); // `"items": null`
+        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let out = self.0;
+        out.push(b'[');
+        let mut first = true;
         while let Some(pod) = seq.next_element::<Value>()? {
-            out.push(slim_pod(pod));
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write(out, &slim_pod(pod))?;
         }
-        Ok(out)
+        out.push(b']');
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Err(serde::de::Error::custom("items is an object, not a list"))
     }
@@ -316,12 +343,7 @@ mod tests {
         assert_eq!(v["metadata"]["resourceVersion"], "1234");
         assert_eq!(v["items"].as_array().map(Vec::len), Some(2));
         assert_eq!(v["items"][1], slim_pod(full_pod()));
-        assert!(
-            out.len() < bytes.len(),
-            "{} of {}",
-            out.len(),
-            bytes.len()
-        );
+        assert!(out.len() < bytes.len(), "{} of {}", out.len(), bytes.len());
         // an empty list, and garbage, as kube would see them
         let empty = slim_list(
             &br#"{"kind":"PodList","metadata":{"resourceVersion":"5"},"items":null}"#[..],
