@@ -14,8 +14,10 @@
 #   start  — the first 20 s from the moment the consoles are started (every console's first lists)
 #   steady — the next SECONDS
 # For each: requests (audit ResponseComplete lines, the control plane's own left out by user name),
-# LISTs, MiB the server sent to the consoles (TCP bytes_received summed over their sockets, TLS
-# included), CPU seconds of kube-apiserver and of etcd (/proc/PID/stat). A quiet server's own CPU
+# LISTs, MiB of the server's non-watch answers (its apiserver_response_sizes histogram), MiB on the
+# consoles' open TCP sockets (bytes_received, TLS included; a connection closed inside the window is
+# missed, so a client that reconnects per request is understated), CPU seconds of kube-apiserver
+# and of etcd (/proc/PID/stat). A quiet server's own CPU
 # over a window of the same length (no console) is printed first, to subtract by eye.
 # Binds and connects only to 127.0.0.1.
 set -euo pipefail
@@ -38,21 +40,26 @@ etcd=$(cat "$dir/kas/etcd1/pid" 2>/dev/null || cat "$dir/kas"/etcd*/pid | head -
 # requests and LISTs in the audit log between two line numbers, the control plane's own left out
 audit() {
   sed -n "$(($1 + 1)),$2p" "$dir/audit.log" | grep '"stage":"ResponseComplete"' \
-    | grep -v '"username":"system:apiserver"' | grep -v '"username":"system:kube' > "$dir/window" || true
+    | grep -v '"username":"system:apiserver"' | grep -v '"username":"system:kube' \
+    | grep -v '"requestURI":"/metrics"' > "$dir/window" || true
   echo "$(wc -l < "$dir/window") $(grep -c '"verb":"list"' "$dir/window" || true)"
 }
-mark() { echo "$(wc -l < "$dir/audit.log") $(cpu "$kas") $(cpu "$etcd")"; }
-row() { # group window seconds audit0 kas0 etcd0 audit1 kas1 etcd1 rx0 rx1
-  read -r n l <<< "$(audit "$4" "$7")"
-  awk -v t="$1" -v w="$2" -v s="$3" -v n="$n" -v l="$l" -v k0="$5" -v k1="$8" -v e0="$6" -v e1="$9" \
-    -v b="$((${11} - ${10}))" \
-    'BEGIN {printf "| %s | %s (%d s) | %d | %d | %.1f | %.2f | %.2f |\n", t, w, s, n, l, b / 1048576, k1 - k0, e1 - e0}'
+# bytes of the server's non-watch answers (its own `apiserver_response_sizes` histogram: LISTs and
+# GETs, watch events not included); the /metrics GET that reads it is left out of the counts above
+sizes() { kubectl get --raw /metrics | awk '/^apiserver_response_sizes_sum/ {t += $NF} END {printf "%.0f", t}'; }
+mark() { echo "$(wc -l < "$dir/audit.log") $(cpu "$kas") $(cpu "$etcd") $(sizes)"; }
+row() { # group window seconds "audit0 kas0 etcd0 sizes0" "audit1 kas1 etcd1 sizes1" rx0 rx1
+  read -r a0 k0 e0 z0 <<< "$4"; read -r a1 k1 e1 z1 <<< "$5"
+  read -r n l <<< "$(audit "$a0" "$a1")"
+  awk -v t="$1" -v w="$2" -v s="$3" -v n="$n" -v l="$l" -v k0="$k0" -v k1="$k1" -v e0="$e0" -v e1="$e1" \
+    -v z="$((z1 - z0))" -v b="$(($7 - $6))" \
+    'BEGIN {printf "| %s | %s (%d s) | %d | %d | %.1f | %.1f | %.2f | %.2f |\n", t, w, s, n, l, z / 1048576, b / 1048576, k1 - k0, e1 - e0}'
 }
 
 sleep 10
-read -r a0 k0 e0 <<< "$(mark)"; sleep "$DUR"; read -r a1 k1 e1 <<< "$(mark)"
-printf '| consoles | window | requests | LISTs | MiB sent to them | kube-apiserver CPU s | etcd CPU s |\n|---|---|---|---|---|---|---|\n'
-row "none (the quiet server)" quiet "$DUR" "$a0" "$k0" "$e0" "$a1" "$k1" "$e1" 0 0
+m0=$(mark); sleep "$DUR"; m1=$(mark)
+printf '| consoles | window | requests | LISTs | MiB answered (non-watch) | MiB on their open sockets | kube-apiserver CPU s | etcd CPU s |\n|---|---|---|---|---|---|---|---|\n'
+row "none (the quiet server)" quiet "$DUR" "$m0" "$m1" 0 0
 
 # GROUPS: "COUNT:TOOL …", run one after the other (a single kdash last: "5 ktriage cost the server
 # less than 1 kdash" is read from the table)
@@ -63,7 +70,7 @@ for group in ${GROUPS_RUN:-$COPIES:ktriage $COPIES:kdash $COPIES:kubetui 1:kdash
     kdash) cmd="$CACHE/peers/bin/kdash" ;;
     kubetui) cmd="$CACHE/peers/bin/kubetui -A" ;;
   esac
-  read -r a0 k0 e0 <<< "$(mark)"
+  m0=$(mark)
   pids=()
   for ((i = 1; i <= COPIES; i++)); do
     c=${cmd//\$i/$i}
@@ -73,11 +80,11 @@ for group in ${GROUPS_RUN:-$COPIES:ktriage $COPIES:kdash $COPIES:kubetui 1:kdash
   done
   # sockets opened and closed within the start window are not counted: an understatement for all
   r0=0; sleep "$START"
-  read -r a1 k1 e1 <<< "$(mark)"; r1=$(rx "${pids[@]}")
+  m1=$(mark); r1=$(rx "${pids[@]}")
   sleep "$DUR"
-  read -r a2 k2 e2 <<< "$(mark)"; r2=$(rx "${pids[@]}")
-  row "$COPIES × $tool" start "$START" "$a0" "$k0" "$e0" "$a1" "$k1" "$e1" "$r0" "$r1"
-  row "$COPIES × $tool" steady "$DUR" "$a1" "$k1" "$e1" "$a2" "$k2" "$e2" "$r1" "$r2"
+  m2=$(mark); r2=$(rx "${pids[@]}")
+  row "$COPIES × $tool" start "$START" "$m0" "$m1" "$r0" "$r1"
+  row "$COPIES × $tool" steady "$DUR" "$m1" "$m2" "$r1" "$r2"
   for ((i = 1; i <= COPIES; i++)); do tmux -L warroom kill-session -t "$tool-$i"; done
   sleep 5
 done

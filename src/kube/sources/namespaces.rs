@@ -288,50 +288,18 @@ pub async fn run_content(ctx: SourceCtx) {
     let mut events = watcher(nss, config)
         .backoff(super::resume::WatchBackoff::default())
         .boxed();
-    // Terminating namespaces (those with a deletionTimestamp), and a re-list in progress
-    let mut terminating: std::collections::BTreeSet<String> = Default::default();
-    let mut pending: Option<std::collections::BTreeSet<String>> = None;
-    let mut synced = false;
+    let mut terminating = Terminating::default();
     let mut pace = Pace::default();
     let mut acted = ctx.acted.clone();
     let mut acted_open = true;
-    let deleting = |n: &Namespace| {
-        n.metadata
-            .deletion_timestamp
-            .is_some()
-            .then(|| n.metadata.name.clone().unwrap_or_default())
-    };
     loop {
         tokio::select! {
             ev = events.next() => {
-                let before = terminating.clone();
-                let first = !synced && matches!(&ev, Some(Ok(watcher::Event::InitDone)));
                 match ev {
-                    Some(Ok(watcher::Event::Init)) => pending = Some(Default::default()),
-                    Some(Ok(watcher::Event::InitApply(n))) => {
-                        if let (Some(p), Some(name)) = (pending.as_mut(), deleting(&n)) {
-                            p.insert(name);
+                    Some(Ok(ev)) => {
+                        if terminating.apply(ev) {
+                            pace.reset();
                         }
-                    }
-                    Some(Ok(watcher::Event::InitDone)) => {
-                        terminating = pending.take().unwrap_or_default();
-                        synced = true;
-                    }
-                    Some(Ok(watcher::Event::Apply(n))) => {
-                        let name = n.metadata.name.clone().unwrap_or_default();
-                        match deleting(&n) {
-                            // a Terminating namespace changed: its content may have
-                            Some(_) => {
-                                terminating.insert(name);
-                                pace.reset();
-                            }
-                            None => {
-                                terminating.remove(&name);
-                            }
-                        };
-                    }
-                    Some(Ok(watcher::Event::Delete(n))) => {
-                        terminating.remove(n.metadata.name.as_deref().unwrap_or_default());
                     }
                     Some(Err(e)) => {
                         let f = super::classify_watch(&e);
@@ -342,7 +310,7 @@ pub async fn run_content(ctx: SourceCtx) {
                     }
                     None => return,
                 }
-                if !synced || (terminating == before && !first && !pace.due()) {
+                if !terminating.synced || !pace.due() {
                     continue;
                 }
             }
@@ -354,9 +322,9 @@ pub async fn run_content(ctx: SourceCtx) {
                 }
                 pace.reset();
             }
-            _ = tokio::time::sleep_until(pace.next), if synced => {}
+            _ = tokio::time::sleep_until(pace.next), if terminating.synced => {}
         }
-        let round = content_round(&ctx, &mut discovered, &terminating).await;
+        let round = content_round(&ctx, &mut discovered, &terminating.names).await;
         pace.scanned(round.as_ref().ok());
         match round {
             Ok(found) => {
@@ -380,6 +348,62 @@ pub async fn run_content(ctx: SourceCtx) {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// The Terminating namespaces (those with a deletionTimestamp) as the field-selected watch tells
+/// them, and a re-list in progress.
+#[derive(Default)]
+struct Terminating {
+    names: std::collections::BTreeSet<String>,
+    pending: Option<std::collections::BTreeSet<String>>,
+    synced: bool,
+}
+
+impl Terminating {
+    /// Apply one event; true when the content is to be scanned at once: the first list, a changed
+    /// set, or a Terminating namespace that changed (the namespace controller rewrites its
+    /// conditions as content goes).
+    fn apply(&mut self, ev: watcher::Event<Namespace>) -> bool {
+        let deleting = |n: &Namespace| {
+            n.metadata
+                .deletion_timestamp
+                .is_some()
+                .then(|| n.metadata.name.clone().unwrap_or_default())
+        };
+        match ev {
+            watcher::Event::Init => {
+                self.pending = Some(Default::default());
+                false
+            }
+            watcher::Event::InitApply(n) => {
+                if let (Some(p), Some(name)) = (self.pending.as_mut(), deleting(&n)) {
+                    p.insert(name);
+                }
+                false
+            }
+            watcher::Event::InitDone => {
+                let names = self.pending.take().unwrap_or_default();
+                let first = !self.synced;
+                self.synced = true;
+                let changed = names != self.names;
+                self.names = names;
+                first || changed
+            }
+            watcher::Event::Apply(n) => {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                match deleting(&n) {
+                    Some(_) => {
+                        self.names.insert(name);
+                        true
+                    }
+                    None => self.names.remove(&name),
+                }
+            }
+            watcher::Event::Delete(n) => self
+                .names
+                .remove(n.metadata.name.as_deref().unwrap_or_default()),
         }
     }
 }
