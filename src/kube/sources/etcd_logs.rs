@@ -40,10 +40,10 @@ pub const SILENT: Duration = Duration::from_secs(300);
 pub const SHORT: Duration = Duration::from_secs(5);
 
 /// The etcd pods' names as the etcd pods watch knows them (`observe` each delta it applies); the
-/// log followers read them.
+/// log followers read them. `None` until the watch listed once.
 #[derive(Clone)]
 pub struct PodNames {
-    tx: Arc<watch::Sender<BTreeSet<String>>>,
+    tx: Arc<watch::Sender<Option<BTreeSet<String>>>>,
     /// A re-list in progress.
     pending: Arc<Mutex<Option<BTreeSet<String>>>>,
 }
@@ -51,14 +51,14 @@ pub struct PodNames {
 impl Default for PodNames {
     fn default() -> Self {
         PodNames {
-            tx: Arc::new(watch::Sender::new(BTreeSet::new())),
+            tx: Arc::new(watch::Sender::new(None)),
             pending: Arc::default(),
         }
     }
 }
 
 impl PodNames {
-    pub fn subscribe(&self) -> watch::Receiver<BTreeSet<String>> {
+    pub fn subscribe(&self) -> watch::Receiver<Option<BTreeSet<String>>> {
         self.tx.subscribe()
     }
 
@@ -77,18 +77,21 @@ impl PodNames {
             Delta::InitDone => {
                 if let Some(names) = pending.take() {
                     self.tx.send_if_modified(|n| {
-                        let changed = *n != names;
-                        *n = names;
+                        let changed = n.as_ref() != Some(&names);
+                        *n = Some(names);
                         changed
                     });
                 }
             }
+            // before the first list these are in it
             Delta::Apply(row) => {
-                self.tx.send_if_modified(|n| n.insert(row.name.clone()));
+                self.tx
+                    .send_if_modified(|n| n.as_mut().is_some_and(|n| n.insert(row.name.clone())));
             }
             Delta::Delete(key) => {
                 let name = key.rsplit('/').next().unwrap_or(key);
-                self.tx.send_if_modified(|n| n.remove(name));
+                self.tx
+                    .send_if_modified(|n| n.as_mut().is_some_and(|n| n.remove(name)));
             }
         }
     }
@@ -98,13 +101,19 @@ impl PodNames {
 /// `None` while it answers (no wait).
 type Turns = Arc<tokio::sync::Mutex<Option<WatchBackoff>>>;
 
-/// Follow every etcd pod's log while the pods watch names it.
-pub async fn run(ctx: SourceCtx, mut names: watch::Receiver<BTreeSet<String>>) {
+/// Follow every etcd pod's log while the pods watch names it. The logs input answers
+/// (`LogsRound`) once every named pod's stream has delivered what it had (or its log could not be
+/// read for a reason other than an outage), and again after each later reopening: a report waits
+/// for it, so it holds every pod's tail.
+pub async fn run(ctx: SourceCtx, mut names: watch::Receiver<Option<BTreeSet<String>>>) {
     let turns = Turns::default();
+    let (settle, mut settled_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut settled: BTreeSet<String> = BTreeSet::new();
     let mut followers: BTreeMap<String, tokio::task::AbortHandle> = BTreeMap::new();
     let mut set = JoinSet::new();
     loop {
-        let wanted = names.borrow_and_update().clone();
+        let listed = names.borrow_and_update().clone();
+        let wanted = listed.clone().unwrap_or_default();
         followers.retain(|name, handle| {
             let keep = wanted.contains(name) && !handle.is_finished();
             if !keep {
@@ -112,22 +121,42 @@ pub async fn run(ctx: SourceCtx, mut names: watch::Receiver<BTreeSet<String>>) {
             }
             keep
         });
-        for name in wanted {
-            if let std::collections::btree_map::Entry::Vacant(e) = followers.entry(name) {
-                let name = e.key().clone();
-                e.insert(set.spawn(follow(ctx.clone(), name, turns.clone())));
+        settled.retain(|name| wanted.contains(name));
+        for name in &wanted {
+            if let std::collections::btree_map::Entry::Vacant(e) = followers.entry(name.clone()) {
+                let follower = follow(ctx.clone(), name.clone(), turns.clone(), settle.clone());
+                e.insert(set.spawn(follower));
             }
+        }
+        // listed, and no etcd pod (etcd outside pods, or not this cluster's business): answered
+        if listed.is_some_and(|l| l.is_empty()) && !send(&ctx, EtcdMsg::LogsRound).await {
+            return;
         }
         tokio::select! {
             changed = names.changed() => if changed.is_err() { return },
+            Some(name) = settled_rx.recv() => {
+                settled.insert(name);
+                if wanted.is_subset(&settled) && !send(&ctx, EtcdMsg::LogsRound).await {
+                    return;
+                }
+            }
             // a follower returns only when the loop is gone (an aborted one was a pod removed)
             Some(done) = set.join_next() => if done.is_ok() { return },
         }
     }
 }
 
+async fn send(ctx: &SourceCtx, m: EtcdMsg) -> bool {
+    ctx.tx.send(Msg::Etcd(Box::new(m))).await.is_ok()
+}
+
 /// Follow one pod's `etcd` container until the loop is gone.
-async fn follow(ctx: SourceCtx, name: String, turns: Turns) {
+async fn follow(
+    ctx: SourceCtx,
+    name: String,
+    turns: Turns,
+    settle: tokio::sync::mpsc::UnboundedSender<String>,
+) {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), NAMESPACE);
     let pod = format!("{NAMESPACE}/{name}");
     let mut newest: Option<DateTime<Utc>> = None;
@@ -139,20 +168,18 @@ async fn follow(ctx: SourceCtx, name: String, turns: Turns) {
         let failure = match opened {
             Ok(reader) => {
                 // the pod's log is readable: any earlier error about it is gone
-                let ok = [
-                    EtcdMsg::Logs {
-                        pod: pod.clone(),
-                        lines: Vec::new(),
-                    },
-                    EtcdMsg::LogsRound,
-                ];
-                for m in ok {
-                    if ctx.tx.send(Msg::Etcd(Box::new(m))).await.is_err() {
-                        return;
-                    }
+                let ok = EtcdMsg::Logs {
+                    pod: pod.clone(),
+                    lines: Vec::new(),
+                };
+                if !send(&ctx, ok).await {
+                    return;
                 }
+                let drained = || {
+                    let _ = settle.send(name.clone());
+                };
                 let after = newest;
-                match pump(&ctx, &pod, reader.lines(), after, &mut newest).await {
+                match pump(&ctx, &pod, reader.lines(), after, &mut newest, drained).await {
                     Pumped::Gone => return,
                     Pumped::Ended => None,
                     Pumped::Failed(f) => Some(f),
@@ -177,6 +204,8 @@ async fn follow(ctx: SourceCtx, name: String, turns: Turns) {
                 return;
             }
             if !outage {
+                // answered, if not with the log: the round need not wait for this pod
+                let _ = settle.send(name.clone());
                 // the next turn waits on this pod's own backoff
                 tokio::time::sleep(own.next().unwrap_or(SHORT)).await;
             }
@@ -238,25 +267,30 @@ enum Pumped {
 }
 
 /// Forward the lines newer than `after` in batches until the stream ends; `newest` follows the
-/// newest line's time (where the next stream resumes).
+/// newest line's time (where the next stream resumes). `drained` is called once what the stream
+/// had at its start was forwarded: the first moment no line came for [`BATCH_WAIT`], or the end.
 async fn pump<S>(
     ctx: &SourceCtx,
     pod: &str,
     mut lines: S,
     after: Option<DateTime<Utc>>,
     newest: &mut Option<DateTime<Utc>>,
+    drained: impl FnOnce(),
 ) -> Pumped
 where
     S: futures::Stream<Item = std::io::Result<String>> + Unpin,
 {
     let mut batch: Vec<String> = Vec::new();
     let mut first: Option<tokio::time::Instant> = None;
+    let mut drained = Some(drained);
     loop {
         let wait = match first {
             Some(t) => BATCH_WAIT.saturating_sub(t.elapsed()),
+            None if drained.is_some() => BATCH_WAIT,
             None => SILENT,
         };
         let next = tokio::time::timeout(wait, lines.next()).await;
+        let timed_out = next.is_err();
         let end = match next {
             Ok(Some(Ok(line))) => {
                 // lines of the resumed second that were seen already are dropped
@@ -276,8 +310,9 @@ where
                 message: format!("log stream: {e}"),
             })),
             Ok(None) => Some(Pumped::Ended),
-            // a batch is due, or the stream was silent for SILENT
-            Err(_) if first.is_none() => Some(Pumped::Ended),
+            // silent for SILENT since the last batch: a connection that may be dead
+            Err(_) if first.is_none() && drained.is_none() => Some(Pumped::Ended),
+            // a batch is due, or the first pause
             Err(_) => None,
         };
         if !batch.is_empty() {
@@ -289,6 +324,13 @@ where
             if ctx.tx.send(Msg::Etcd(Box::new(msg))).await.is_err() {
                 return Pumped::Gone;
             }
+        }
+        // the burst a stream starts with is over: a batch flushed by time (not by size), a pause,
+        // or the end
+        if (timed_out || end.is_some())
+            && let Some(done) = drained.take()
+        {
+            done();
         }
         if let Some(end) = end {
             return end;
@@ -360,14 +402,14 @@ mod tests {
         names.observe(&Delta::Init);
         names.observe(&Delta::InitApply(row("etcd-cp-1")));
         names.observe(&Delta::InitApply(row("etcd-cp-2")));
-        assert!(rx.borrow().is_empty(), "a list in progress is not applied");
+        assert!(rx.borrow().is_none(), "a list in progress is not applied");
         names.observe(&Delta::InitDone);
         names.observe(&Delta::Apply(row("etcd-cp-3")));
         names.observe(&Delta::Delete("kube-system/etcd-cp-1".into()));
-        let now: Vec<String> = rx.borrow().iter().cloned().collect();
+        let now: Vec<String> = rx.borrow().iter().flatten().cloned().collect();
         assert_eq!(now, vec!["etcd-cp-2", "etcd-cp-3"]);
         // a resumed watch's InitDone without a list changes nothing
         names.observe(&Delta::InitDone);
-        assert_eq!(rx.borrow().len(), 2);
+        assert_eq!(rx.borrow().as_ref().map(BTreeSet::len), Some(2));
     }
 }
