@@ -70,6 +70,9 @@ impl Signals {
 struct Frames {
     dirty: bool,
     first: bool,
+    /// No frame has yet shown the complete picture: every source synced and the rules evaluated
+    /// on it (logged once, for the end-to-end bench's time to first finding).
+    first_complete: bool,
     last: Instant,
 }
 
@@ -182,6 +185,7 @@ impl Console {
             frames: Frames {
                 dirty: true,
                 first: true,
+                first_complete: true,
                 last: Instant::now() - FRAME,
             },
             pace: Pace {
@@ -298,6 +302,16 @@ impl Console {
                 tracing::info!(
                     ms = t0.elapsed().as_secs_f64() * 1000.0,
                     "first frame drawn"
+                );
+            }
+        }
+        if self.frames.first_complete && self.all_synced && !self.model.findings_stale {
+            self.frames.first_complete = false;
+            if let Some(t0) = crate::logging::PROCESS_START.get() {
+                tracing::info!(
+                    ms = t0.elapsed().as_secs_f64() * 1000.0,
+                    findings = self.model.findings.len(),
+                    "first complete frame drawn"
                 );
             }
         }

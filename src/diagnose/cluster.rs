@@ -120,8 +120,7 @@ pub const CERT_CRITICAL_DAYS: i64 = 7;
 pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
     let (model, now) = (cx.model, cx.now);
     // the pods whose termination messages say it, and those whose previous logs do
-    let mut pods: std::collections::BTreeSet<&str> =
-        cx.failing_pods().iter().map(String::as_str).collect();
+    let mut pods: std::collections::BTreeSet<&str> = cx.failing_pods().collect();
     for key in model.top.crash_logs.keys() {
         if let Some((pod, _container)) = key.rsplit_once('/') {
             pods.insert(pod);

@@ -110,20 +110,6 @@ fn node_subject(name: &str) -> Subject {
     }
 }
 
-/// Evicted pods left behind, per namespace (from the memoised per-pod pass: see `diagnose::Memo`).
-pub fn evicted_per_namespace(model: &Model) -> BTreeMap<String, usize> {
-    let mut per_ns: BTreeMap<String, usize> = BTreeMap::new();
-    for p in model.top.pods.iter().filter(|p| p.evicted()) {
-        match per_ns.get_mut(p.namespace.as_str()) {
-            Some(n) => *n += 1,
-            None => {
-                per_ns.insert(p.namespace.clone(), 1);
-            }
-        }
-    }
-    per_ns
-}
-
 pub fn rules(cx: &super::Rules, out: &mut Vec<Finding>) {
     let (model, now, evicted) = (cx.model, cx.now, cx.evicted());
     // nodes under pressure now

@@ -30,6 +30,13 @@ pub struct Store<T> {
     /// Bumped on every visible change: what caches of derived data (sorted rows, rule results)
     /// compare to know they are current.
     rev: u64,
+    /// The last changes, one per revision since `log_from`: each row's key and the row it
+    /// replaced or deleted (`None`: it was added). What lets a cache follow the rows that changed
+    /// instead of rebuilding from all of them (see [`Store::changed_since`]). Kept only by a store
+    /// made [`Store::with_changes`], at most `log_max` of them.
+    log: Vec<(Arc<str>, Option<T>)>,
+    log_from: u64,
+    log_max: usize,
 }
 
 /// Two stores are equal when they hold the same rows; the revision is bookkeeping.
@@ -46,18 +53,49 @@ impl<T> Default for Store<T> {
             pending: None,
             synced: false,
             rev: 0,
+            log: Vec::new(),
+            log_from: 0,
+            log_max: 0,
+        }
+    }
+}
+
+impl<T> Store<T> {
+    /// A store that remembers its last `max` changes with the rows they replaced (see
+    /// [`Store::changed_since`]).
+    pub fn with_changes(max: usize) -> Self {
+        Store {
+            log_max: max,
+            ..Store::default()
         }
     }
 }
 
 impl<T: Keyed> Store<T> {
     /// Apply a delta; returns true when the visible content changed.
-    pub fn apply(&mut self, delta: Delta<T>) -> bool {
-        let changed = self.apply_inner(delta);
-        if changed {
-            self.rev += 1;
+    pub fn apply(&mut self, delta: Delta<T>) -> bool
+    where
+        T: PartialEq,
+    {
+        match self.apply_inner(delta) {
+            Change::None => false,
+            Change::Row(key, old) => {
+                self.rev += 1;
+                if self.log.len() >= self.log_max {
+                    self.log.clear();
+                    self.log_from = self.rev;
+                } else {
+                    self.log.push((key, old));
+                }
+                true
+            }
+            Change::All => {
+                self.rev += 1;
+                self.log.clear();
+                self.log_from = self.rev;
+                true
+            }
         }
-        changed
     }
 
     /// The revision: changes whenever [`Store::apply`] changed the visible rows.
@@ -65,23 +103,35 @@ impl<T: Keyed> Store<T> {
         self.rev
     }
 
-    fn apply_inner(&mut self, delta: Delta<T>) -> bool {
+    /// The rows changed (added, replaced or deleted) since revision `rev`, in the order they
+    /// changed: each key with the row the change replaced (`None`: added); a key changed twice is
+    /// listed twice, its first entry holding its row at `rev`. `None` when that is not known (a
+    /// re-list replaced every row since, more changes than are remembered, or a store that keeps
+    /// none): then every row may have changed.
+    pub fn changed_since(&self, rev: u64) -> Option<&[(Arc<str>, Option<T>)]> {
+        if rev < self.log_from || rev > self.rev {
+            return None;
+        }
+        self.log.get((rev - self.log_from) as usize..)
+    }
+
+    fn apply_inner(&mut self, delta: Delta<T>) -> Change<T>
+    where
+        T: PartialEq,
+    {
         match delta {
             Delta::Init => {
                 self.pending = Some(BTreeMap::new());
-                false
+                Change::None
             }
             Delta::InitApply(t) => {
                 // An InitApply without Init (should not happen) is applied directly.
                 match self.pending.as_mut() {
                     Some(p) => {
                         p.insert(t.key().into(), t);
-                        false
+                        Change::None
                     }
-                    None => {
-                        self.items.insert(t.key().into(), t);
-                        true
-                    }
+                    None => self.put(t),
                 }
             }
             Delta::InitDone => {
@@ -89,13 +139,36 @@ impl<T: Keyed> Store<T> {
                     self.items = p;
                 }
                 self.synced = true;
-                true
+                Change::All
             }
-            Delta::Apply(t) => {
-                self.items.insert(t.key().into(), t);
-                true
+            Delta::Apply(t) => self.put(t),
+            Delta::Delete(k) => match self.items.remove_entry(k.as_str()) {
+                Some((key, old)) => Change::Row(key, Some(old)),
+                None => Change::None,
+            },
+        }
+    }
+
+    /// Insert or replace a row; a row equal to the one kept changes nothing (a watch resends an
+    /// object whose other fields moved: the slim row is the same).
+    fn put(&mut self, t: T) -> Change<T>
+    where
+        T: PartialEq,
+    {
+        let key = t.key();
+        match self.items.get_key_value(key.as_str()) {
+            Some((_, old)) if *old == t => Change::None,
+            Some((k, _)) => {
+                // the map keeps its key: caches holding it still find the row by pointer
+                let k = k.clone();
+                let old = self.items.insert(k.clone(), t);
+                Change::Row(k, old)
             }
-            Delta::Delete(k) => self.items.remove(k.as_str()).is_some(),
+            None => {
+                let k: Arc<str> = key.into();
+                self.items.insert(k.clone(), t);
+                Change::Row(k, None)
+            }
         }
     }
 
@@ -120,6 +193,11 @@ impl<T: Keyed> Store<T> {
         self.items.get(key)
     }
 
+    /// The row and its shared key.
+    pub fn get_shared(&self, key: &str) -> Option<(&Arc<str>, &T)> {
+        self.items.get_key_value(key)
+    }
+
     /// The row keyed `namespace/name`, without allocating the key.
     pub fn get_in(&self, namespace: &str, name: &str) -> Option<&T> {
         with_key(namespace, name, |k| self.items.get(k))
@@ -128,17 +206,33 @@ impl<T: Keyed> Store<T> {
     /// Rows whose key starts with `prefix` (`kube-system/`, `cattle-`), in key order, found by a range
     /// scan: a rule about system pods need not walk 50,000 application pods.
     pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a T> + 'a {
+        self.entries_with_prefix(prefix).map(|(_, v)| v)
+    }
+
+    /// [`Store::with_prefix`], with the rows' shared keys.
+    pub fn entries_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a Arc<str>, &'a T)> + 'a {
         use std::ops::Bound;
         self.items
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v)
     }
 
     /// Rows with their shared keys, in key order.
     pub fn shared_entries(&self) -> impl Iterator<Item = (&Arc<str>, &T)> {
         self.items.iter()
     }
+}
+
+/// What one delta did to the visible rows.
+enum Change<T> {
+    None,
+    /// The row with this key was added, replaced or deleted: the row it replaced, if any.
+    Row(Arc<str>, Option<T>),
+    /// Every row may have changed (a list replaced them).
+    All,
 }
 
 /// Call `f` with `namespace/name` built in a reused per-thread buffer: lookups in maps keyed that way
@@ -209,6 +303,56 @@ mod tests {
         t.apply(Delta::Apply(R("a", 2)));
         t.synced = true;
         assert_eq!(s, t);
+    }
+
+    #[test]
+    fn changes_are_listed_with_the_rows_they_replaced() {
+        let keys = |c: &[(Arc<str>, Option<R>)]| {
+            c.iter()
+                .map(|(k, old)| (k.to_string(), old.as_ref().map(|r| r.1)))
+                .collect::<Vec<_>>()
+        };
+        let mut s = Store::with_changes(4);
+        s.apply(Delta::Init);
+        s.apply(Delta::InitApply(R("a", 1)));
+        s.apply(Delta::InitDone);
+        let synced = s.rev();
+        assert_eq!(s.changed_since(synced).map(keys), Some(vec![]));
+        assert_eq!(s.changed_since(0), None, "a list replaced every row");
+        assert!(
+            !s.apply(Delta::Apply(R("a", 1))),
+            "the same row again is no change"
+        );
+        assert_eq!(s.rev(), synced);
+        s.apply(Delta::Apply(R("a", 2)));
+        s.apply(Delta::Apply(R("b", 1)));
+        s.apply(Delta::Delete("a".into()));
+        assert_eq!(
+            s.changed_since(synced).map(keys),
+            Some(vec![
+                ("a".into(), Some(1)),
+                ("b".into(), None),
+                ("a".into(), Some(2))
+            ])
+        );
+        assert_eq!(
+            s.changed_since(synced + 2).map(keys),
+            Some(vec![("a".into(), Some(2))])
+        );
+        // a replaced row keeps its key: a cache holding the key finds it by pointer
+        let b = s.shared_entries().next().map(|(k, _)| k.clone()).unwrap();
+        s.apply(Delta::Apply(R("b", 2)));
+        assert!(Arc::ptr_eq(&b, &s.changed_since(s.rev() - 1).unwrap()[0].0));
+        // more changes than are remembered: unknown, rebuild from every row
+        assert_eq!(s.changed_since(synced).map(|c| c.len()), Some(4));
+        s.apply(Delta::Apply(R("b", 3)));
+        assert_eq!(s.changed_since(synced), None);
+        assert_eq!(s.changed_since(s.rev()).map(keys), Some(vec![]));
+        // a store that keeps none never answers for the past
+        let mut plain = Store::default();
+        plain.apply(Delta::Apply(R("a", 1)));
+        assert_eq!(plain.changed_since(0), None);
+        assert_eq!(plain.changed_since(plain.rev()).map(keys), Some(vec![]));
     }
 
     #[test]

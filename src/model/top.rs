@@ -84,6 +84,11 @@ impl WorkloadRef<'_> {
     }
 }
 
+/// The pod changes remembered with the rows they replaced, for what follows them one pod at a
+/// time (the per-pod rules, Top's order): at 100 changes a second, ten seconds of them; a burst
+/// beyond that (a re-list, a rollout of thousands) rebuilds from every pod once.
+const POD_CHANGES: usize = 1024;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopModel {
     pub state: SourceState,
@@ -108,7 +113,7 @@ impl TopModel {
         TopModel {
             metrics_state: state.clone(),
             state,
-            pods: Store::default(),
+            pods: Store::with_changes(POD_CHANGES),
             replicasets: Store::default(),
             metrics: MetricsSnapshot::default(),
             metrics_rev: 0,
@@ -146,17 +151,19 @@ impl TopModel {
     /// previous log the crash-log source reads).
     /// With each its restart count (its previous log changes only when that does).
     pub fn crash_looping(&self) -> Vec<(String, u32)> {
-        let mut v = Vec::new();
-        for p in self.pods.iter() {
-            for c in &p.containers {
-                let looping = c.waiting_reason.as_deref() == Some("CrashLoopBackOff")
-                    || (c.restarts > 0 && !c.ready && c.last_exit_code.is_some_and(|e| e != 0));
-                if looping {
-                    v.push((format!("{}/{}/{}", p.namespace, p.name, c.name), c.restarts));
-                }
-            }
-        }
-        v
+        self.pods.iter().flat_map(TopModel::looping).collect()
+    }
+
+    /// [`TopModel::crash_looping`] of one pod.
+    pub fn looping(p: &PodRow) -> Vec<(String, u32)> {
+        p.containers
+            .iter()
+            .filter(|c| {
+                c.waiting_reason.as_deref() == Some("CrashLoopBackOff")
+                    || (c.restarts > 0 && !c.ready && c.last_exit_code.is_some_and(|e| e != 0))
+            })
+            .map(|c| (format!("{}/{}/{}", p.namespace, p.name, c.name), c.restarts))
+            .collect()
     }
 
     pub fn apply_pods(&mut self, delta: Delta<PodRow>, now: DateTime<Utc>) -> bool {

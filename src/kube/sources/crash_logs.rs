@@ -36,13 +36,20 @@ pub struct Wanted {
     tx: Arc<watch::Sender<Vec<(String, u32)>>>,
     /// The pods' revision the set was last computed at (computed again only when it moved).
     rev: Arc<AtomicU64>,
+    /// The set by pod (`namespace/name`), brought up to date with the pods that changed since
+    /// `rev` (the pods store lists them): at 50,000 pods under churn, no pass over every pod.
+    by_pod: Arc<std::sync::Mutex<ByPod>>,
 }
+
+/// The crash-looping containers (`namespace/pod/container`, restarts) of each pod that has any.
+type ByPod = BTreeMap<String, Vec<(String, u32)>>;
 
 impl Default for Wanted {
     fn default() -> Self {
         Wanted {
             tx: Arc::new(watch::Sender::new(Vec::new())),
             rev: Arc::new(AtomicU64::new(u64::MAX)),
+            by_pod: Arc::default(),
         }
     }
 }
@@ -56,11 +63,39 @@ impl Wanted {
     /// Offer the model's crash-looping containers: computed only when the pods changed since the
     /// last offer, and sent only when the set differs.
     pub fn offer(&self, model: &crate::model::Model) {
-        let rev = model.top.pods.rev();
-        if self.rev.swap(rev, Ordering::Relaxed) == rev {
+        let pods = &model.top.pods;
+        let rev = pods.rev();
+        let was = self.rev.swap(rev, Ordering::Relaxed);
+        if was == rev {
             return;
         }
-        let now = model.top.crash_looping();
+        let Ok(mut by) = self.by_pod.lock() else {
+            return; // a panic elsewhere poisoned it: nothing to offer
+        };
+        match (was != u64::MAX).then(|| pods.changed_since(was)).flatten() {
+            Some(changes) => {
+                for (key, _) in changes {
+                    by.remove(&**key);
+                    if let Some(p) = pods.get(key) {
+                        let v = crate::model::top::TopModel::looping(p);
+                        if !v.is_empty() {
+                            by.insert(key.to_string(), v);
+                        }
+                    }
+                }
+            }
+            None => {
+                by.clear();
+                for (key, p) in pods.shared_entries() {
+                    let v = crate::model::top::TopModel::looping(p);
+                    if !v.is_empty() {
+                        by.insert(key.to_string(), v);
+                    }
+                }
+            }
+        }
+        let now: Vec<(String, u32)> = by.values().flatten().cloned().collect();
+        drop(by);
         self.tx.send_if_modified(|v| {
             let changed = *v != now;
             if changed {
@@ -246,6 +281,38 @@ mod tests {
         w.offer(&m);
         assert!(rx.has_changed().unwrap());
         assert_eq!(rx.borrow()[0].1, 10);
+        // followed pod by pod (added, changed, deleted between offers), it is what a pass over
+        // every pod says
+        m.top.apply_pods(
+            Delta::Apply(pod("shop", "web-2", "CrashLoopBackOff", 1)),
+            now,
+        );
+        m.top.apply_pods(
+            Delta::Apply(pod("kube-system", "coredns-1", "CrashLoopBackOff", 5)),
+            now,
+        );
+        m.top.apply_pods(
+            Delta::Delete("ingress-nginx/ingress-nginx-controller-1".into()),
+            now,
+        );
+        w.offer(&m);
+        assert_eq!(*rx.borrow(), m.top.crash_looping());
+        assert_eq!(
+            *rx.borrow(),
+            vec![
+                ("kube-system/coredns-1/c".to_string(), 5),
+                ("shop/web-2/c".to_string(), 1)
+            ]
+        );
+        // a re-list: computed from every pod
+        m.top.apply_pods(Delta::Init, now);
+        m.top.apply_pods(
+            Delta::InitApply(pod("shop", "web-3", "CrashLoopBackOff", 2)),
+            now,
+        );
+        m.top.apply_pods(Delta::InitDone, now);
+        w.offer(&m);
+        assert_eq!(*rx.borrow(), vec![("shop/web-3/c".to_string(), 2)]);
     }
 
     #[test]

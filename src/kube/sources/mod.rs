@@ -11,6 +11,7 @@ pub mod events;
 pub mod leaders;
 pub mod namespaces;
 pub mod nodes;
+pub mod pod_view;
 pub mod resume;
 pub mod root_ca;
 pub mod slim;

@@ -301,10 +301,25 @@ mod tests {
 
     #[test]
     fn a_slim_pod_gives_the_same_row() {
+        use super::super::pod_view::PodView;
+        use super::super::top::{pod_row, view_row};
         let full: Pod = serde_json::from_value(full_pod()).unwrap_or_default();
         let slim: Pod = serde_json::from_value(slim_pod(full_pod())).unwrap_or_default();
-        let row = super::super::top::pod_row(full);
-        assert_eq!(row, super::super::top::pod_row(slim));
+        let row = pod_row(full);
+        assert_eq!(row, pod_row(slim));
+        // what the watch decodes: the view of the slim list item, and of a full watch event
+        let view: PodView = serde_json::from_value(slim_pod(full_pod())).unwrap_or_default();
+        assert_eq!(row, view_row(view));
+        let view: PodView = serde_json::from_value(full_pod()).unwrap_or_default();
+        assert_eq!(row, view_row(view));
+        assert_eq!(
+            row.unschedulable.as_deref(),
+            Some("Unschedulable: 0/3 nodes")
+        );
+        assert_eq!(row.containers[1].name, "sidecar");
+        assert_eq!(row.containers[0].lim_mem_b, Some(256 << 20));
+        assert_eq!(row.containers[0].last_message, "out of memory");
+        assert_eq!(row.owner, Some(("ReplicaSet".into(), "web-7d9f".into())));
         assert_eq!(row.containers[0].restarts, 7);
         assert!(row.containers[0].oom_killed);
         let text = serde_json::to_string(&slim_pod(full_pod())).unwrap_or_default();

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::runtime::watcher;
 
+use super::pod_view::PodView;
 use super::{SourceCtx, classify, run_watch};
 use crate::model::quantity;
 use crate::model::top::{ContainerRow, MetricsSnapshot, PodRow, RsRow, Usage};
@@ -37,8 +38,9 @@ fn key_of<K: kube::Resource>(k: &K) -> String {
     )
 }
 
-/// The pods, through a client that slims pod LIST answers as they arrive ([`super::slim`]).
-fn slim_api(ctx: &SourceCtx) -> Api<Pod> {
+/// The pods, through a client that slims pod LIST answers as they arrive ([`super::slim`]),
+/// decoded as [`PodView`]s.
+fn slim_api(ctx: &SourceCtx) -> Api<PodView> {
     let client = super::slim::pod_lists(ctx.client.clone());
     match &ctx.namespace {
         Some(ns) => Api::namespaced(client, ns),
@@ -53,7 +55,7 @@ pub async fn pods(ctx: SourceCtx) {
         super::from_cache(watcher::Config::default()),
         SourceId::Pods,
         ctx.tx.clone(),
-        pod_row,
+        view_row,
         key_of,
         Msg::Pods,
     )
@@ -106,7 +108,14 @@ fn bounded(s: &str, max: usize) -> String {
     s[start..].to_string()
 }
 
+/// A decoded `Pod`'s row (what the other sources and the tests hold; the watch decodes
+/// [`PodView`]s).
 pub fn pod_row(p: Pod) -> PodRow {
+    view_row(p.into())
+}
+
+/// A pod's row.
+pub fn view_row(p: PodView) -> PodRow {
     let spec = p.spec.unwrap_or_default();
     let status = p.status.unwrap_or_default();
     let statuses = status.container_statuses.unwrap_or_default();
@@ -118,37 +127,25 @@ pub fn pod_row(p: Pod) -> PodRow {
             let req = res.requests.unwrap_or_default();
             let lim = res.limits.unwrap_or_default();
             let st = statuses.iter().find(|s| s.name == c.name);
+            let last = st
+                .and_then(|s| s.last_state.as_ref())
+                .and_then(|l| l.terminated.as_ref());
+            let waiting = st
+                .and_then(|s| s.state.as_ref())
+                .and_then(|s| s.waiting.as_ref());
             ContainerRow {
                 req_cpu_m: req.get("cpu").and_then(|q| quantity::cpu_milli(&q.0)),
                 req_mem_b: req.get("memory").and_then(|q| quantity::bytes(&q.0)),
                 lim_cpu_m: lim.get("cpu").and_then(|q| quantity::cpu_milli(&q.0)),
                 lim_mem_b: lim.get("memory").and_then(|q| quantity::bytes(&q.0)),
                 restarts: st.map(|s| s.restart_count.max(0) as u32).unwrap_or(0),
-                oom_killed: st
-                    .and_then(|s| s.last_state.as_ref())
-                    .and_then(|l| l.terminated.as_ref())
-                    .and_then(|t| t.reason.as_deref())
-                    == Some("OOMKilled"),
+                oom_killed: last.and_then(|t| t.reason.as_deref()) == Some("OOMKilled"),
                 ready: st.is_some_and(|s| s.ready),
-                waiting_reason: st
-                    .and_then(|s| s.state.as_ref())
-                    .and_then(|s| s.waiting.as_ref())
-                    .and_then(|w| w.reason.clone()),
-                waiting_message: st
-                    .and_then(|s| s.state.as_ref())
-                    .and_then(|s| s.waiting.as_ref())
-                    .and_then(|w| w.message.clone()),
-                last_term_reason: st
-                    .and_then(|s| s.last_state.as_ref())
-                    .and_then(|l| l.terminated.as_ref())
-                    .and_then(|t| t.reason.clone()),
-                last_exit_code: st
-                    .and_then(|s| s.last_state.as_ref())
-                    .and_then(|l| l.terminated.as_ref())
-                    .map(|t| t.exit_code),
-                last_message: st
-                    .and_then(|s| s.last_state.as_ref())
-                    .and_then(|l| l.terminated.as_ref())
+                waiting_reason: waiting.and_then(|w| w.reason.clone()),
+                waiting_message: waiting.and_then(|w| w.message.clone()),
+                last_term_reason: last.and_then(|t| t.reason.clone()),
+                last_exit_code: last.map(|t| t.exit_code),
+                last_message: last
                     .and_then(|t| t.message.as_deref())
                     .map(|m| bounded(m, MESSAGE_MAX))
                     .unwrap_or_default(),

@@ -110,6 +110,14 @@ impl RowsKey {
     }
 }
 
+/// What a pod's row sorts by: the most first (usage, a share of a request or limit, restarts;
+/// `None` last), or text in ascending order (node; owner; namespace and name).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue<'a> {
+    Most(std::cmp::Reverse<Option<u64>>),
+    Text(&'a str, &'a str, &'a str),
+}
+
 /// The rows in display order: pod keys (a row is built only when shown), or the grouped rows.
 #[derive(Debug)]
 enum Ordered {
@@ -156,6 +164,20 @@ impl TopOrder {
     /// `ORDER_PACE`). `clock` is the loop's: the order reads no clock of its own.
     pub fn refresh(&mut self, top: &TopModel, clock: impl Fn() -> Instant) {
         let key = top.rows_key();
+        if self.built.as_ref().is_some_and(|b| b.key == key) {
+            return;
+        }
+        if let Some(b) = &mut self.built
+            && b.key.same_view(&key)
+            && (b.key.replicasets, b.key.metrics) == (key.replicasets, key.metrics)
+            && let Ordered::Pods(keys) = &mut b.rows
+            && let Some(changes) = top.pods.changed_since(b.key.pods)
+        {
+            // only pods changed: follow them, whatever the size of the table
+            top.follow_order(keys, changes);
+            b.key = key;
+            return;
+        }
         let now = clock();
         if let Some(b) = &self.built
             && (b.key == key
@@ -263,55 +285,102 @@ impl TopModel {
             .filter(|(_, p)| !p.evicted())
             .collect();
         if self.filter.is_active() {
-            let m = self.filter.matcher();
-            let (mut name, mut owner) = (String::new(), String::new());
-            v.retain(|(_, p)| {
-                let w = self.workload_ref(p);
-                name.clear();
-                name.push_str(&p.namespace);
-                name.push('/');
-                name.push_str(&p.name);
-                owner.clear();
-                owner.push_str(w.kind);
-                owner.push('/');
-                owner.push_str(w.name);
-                m.keeps(&[
-                    name.as_str(),
-                    p.status_str(),
-                    p.node.as_str(),
-                    owner.as_str(),
-                ])
-            });
+            let mut kept = self.pod_filter();
+            v.retain(|(_, p)| kept(p));
         }
-        // sort keys computed once per row (`sort_by_cached_key` is stable: ties keep name order)
+        // sort keys computed once per row (`sort_by_cached_key` is stable: the rows come in key
+        // order, so ties keep it: the order is by (sort value, key), what `follow_order` keeps)
+        v.sort_by_cached_key(|(_, p)| self.sort_value(p));
+        Ordered::Pods(v.into_iter().map(|(k, _)| k.clone()).collect())
+    }
+
+    /// What the `/` filter keeps, for one pod at a time (buffers reused between pods).
+    fn pod_filter(&self) -> impl FnMut(&PodRow) -> bool + '_ {
+        let m = self.filter.matcher();
+        let (mut name, mut owner) = (String::new(), String::new());
+        move |p: &PodRow| {
+            let w = self.workload_ref(p);
+            name.clear();
+            name.push_str(&p.namespace);
+            name.push('/');
+            name.push_str(&p.name);
+            owner.clear();
+            owner.push_str(w.kind);
+            owner.push('/');
+            owner.push_str(w.name);
+            m.keeps(&[
+                name.as_str(),
+                p.status_str(),
+                p.node.as_str(),
+                owner.as_str(),
+            ])
+        }
+    }
+
+    /// What a pod's row is ordered by in the current sort (ties by key).
+    fn sort_value<'a>(&'a self, p: &'a PodRow) -> SortValue<'a> {
         let has_metrics = self.metrics_state.is_ok();
-        let mem = |p: &PodRow| self.usage(p).map(|u| u.mem_b).or(has_metrics.then_some(0));
-        let pct = |p: &PodRow, of: Option<u64>| match (mem(p), of) {
+        let mem = || self.usage(p).map(|u| u.mem_b).or(has_metrics.then_some(0));
+        let pct = |of: Option<u64>| match (mem(), of) {
             (Some(u), Some(d)) if d > 0 => Some(u * 100 / d),
             _ => None,
         };
+        let most = |v: Option<u64>| SortValue::Most(std::cmp::Reverse(v));
         match self.sort {
-            TopSort::Memory => v.sort_by_cached_key(|(_, p)| std::cmp::Reverse(mem(p))),
-            TopSort::Cpu => v.sort_by_cached_key(|(_, p)| {
-                std::cmp::Reverse(self.usage(p).map(|u| u.cpu_m).or(has_metrics.then_some(0)))
-            }),
-            TopSort::MemOfRequest => {
-                v.sort_by_cached_key(|(_, p)| std::cmp::Reverse(pct(p, p.req_mem())))
-            }
-            TopSort::MemOfLimit => {
-                v.sort_by_cached_key(|(_, p)| std::cmp::Reverse(pct(p, p.lim_mem())))
-            }
-            TopSort::Restarts => v.sort_by_cached_key(|(_, p)| std::cmp::Reverse(p.restarts())),
-            TopSort::Node => v.sort_by(|a, b| a.1.node.cmp(&b.1.node)),
-            TopSort::Owner => v.sort_by_cached_key(|(_, p)| {
+            TopSort::Memory => most(mem()),
+            TopSort::Cpu => most(self.usage(p).map(|u| u.cpu_m).or(has_metrics.then_some(0))),
+            TopSort::MemOfRequest => most(pct(p.req_mem())),
+            TopSort::MemOfLimit => most(pct(p.lim_mem())),
+            TopSort::Restarts => most(Some(u64::from(p.restarts()))),
+            TopSort::Node => SortValue::Text(&p.node, "", ""),
+            TopSort::Owner => {
                 let w = self.workload_ref(p);
-                (w.namespace, w.kind, w.name)
-            }),
-            TopSort::Name => {
-                v.sort_by(|a, b| (&a.1.namespace, &a.1.name).cmp(&(&b.1.namespace, &b.1.name)))
+                SortValue::Text(w.namespace, w.kind, w.name)
             }
+            TopSort::Name => SortValue::Text(&p.namespace, &p.name, ""),
         }
-        Ordered::Pods(v.into_iter().map(|(k, _)| k.clone()).collect())
+    }
+
+    /// Follow the pods changed (`changes`, from the pods store) in an order of pod keys built for
+    /// the current view and usage numbers: the changed pods leave it and, as they are now, go back
+    /// in at their places. At 50,000 pods this costs a pass over the keys, not a sort of the rows.
+    fn follow_order(&self, keys: &mut Vec<Arc<str>>, changes: &[(Arc<str>, Option<PodRow>)]) {
+        if changes.is_empty() {
+            return;
+        }
+        type Ptrs = std::collections::HashSet<usize, foldhash::fast::RandomState>;
+        // the store keeps a key while its row is replaced, and logs the one it drops: the keys
+        // of the changed rows are the very keys the order holds
+        let ptr = |k: &Arc<str>| Arc::as_ptr(k).cast::<u8>() as usize;
+        let gone: Ptrs = changes.iter().map(|(k, _)| ptr(k)).collect();
+        keys.retain(|k| !gone.contains(&ptr(k)));
+        let mut kept = self.filter.is_active().then(|| self.pod_filter());
+        let mut seen = std::collections::BTreeSet::new();
+        let mut back: Vec<(&Arc<str>, &PodRow)> = changes
+            .iter()
+            .filter(|(k, _)| seen.insert(&**k))
+            .filter_map(|(k, _)| self.pods.get_shared(k))
+            .filter(|(_, p)| !p.evicted() && kept.as_mut().is_none_or(|f| f(p)))
+            .collect();
+        let cmp = |a: (&Arc<str>, &PodRow), b: (&Arc<str>, &PodRow)| {
+            (self.sort_value(a.1), a.0).cmp(&(self.sort_value(b.1), b.0))
+        };
+        back.sort_by(|a, b| cmp(*a, *b));
+        let mut out = Vec::with_capacity(keys.len() + back.len());
+        let mut from = 0;
+        for (k, p) in back {
+            let at = from
+                + keys[from..].partition_point(|o| {
+                    self.pods
+                        .get_shared(o)
+                        .is_some_and(|o| cmp(o, (k, p)).is_lt())
+                });
+            out.extend_from_slice(&keys[from..at]);
+            out.push(k.clone());
+            from = at;
+        }
+        out.extend_from_slice(&keys[from..]);
+        *keys = out;
     }
 
     /// One row per workload (evicted pods are not consumers: they are left out).
