@@ -16,7 +16,8 @@ Release build expected: KTRIAGE_BIN, else $CARGO_TARGET_DIR/release/ktriage, els
    then event-to-screen latency: the Top pane filtered to `latprobe`, a Pod `latprobe-K` posted
    through /_sim/apply while Events arrive at --lat-rate per second, and `tmux capture-pane` polled
    every 5 ms until the name appears (the figure includes tmux's own redraw); then 100 pod changes
-   per second for --load-secs with the Top pane on screen (CPU).
+   per second for --load-secs with the Top pane on screen (CPU); then, while they go on, a pod that
+   starts crash-looping, --lat-samples times: the time until its finding shows in the Timeline pane.
 Binds and connects only to 127.0.0.1. Needs tmux and /usr/bin/time.
 """
 import argparse
@@ -315,6 +316,51 @@ try:
         secs = (w1 - w0) / 1000
         print(f"  100 pod changes/s for {secs:.0f} s, Top pane on screen: CPU {100 * (c1 - c0) / secs:.2f} % of "
               f"one core, RSS {status(pid, 'VmRSS') // 1024} MiB")
+
+        # change-to-finding: while the 100 pod changes/s go on, a pod that starts crash-looping is
+        # posted; the time until its `pod-crashloop` finding shows in the Timeline pane (filtered to
+        # it) is the pod's watch event, the rules and a frame (and tmux's redraw)
+        churn_stop = threading.Event()
+
+        def churn():
+            k = a.load_secs + 1
+            start = time.time()
+            while not churn_stop.is_set():
+                k += 1
+                pods_batch(100, k)
+                time.sleep(max(0.0, start + (k - a.load_secs - 1) - time.time()))
+
+        ch = threading.Thread(target=churn, daemon=True)
+        ch.start()
+        for keys in (["9"], ["/"], list("latfind"), ["Enter"]):
+            subprocess.run(TM + ["send-keys"] + keys, check=True)
+        time.sleep(1)
+        flats = []
+        for k in range(a.lat_samples):
+            name = f"latfind-{k}"
+            t = time.time()
+            post("apply", {"apiVersion": "v1", "kind": "Pod",
+                           "metadata": {"name": name, "namespace": "ns-0002", "uid": f"latfind-uid-{k}"},
+                           "spec": {"nodeName": "cp-0", "containers": [{"name": "c", "image": "busybox"}]},
+                           "status": {"phase": "Running", "containerStatuses": [
+                               {"name": "c", "ready": False, "restartCount": 3, "image": "busybox", "imageID": "",
+                                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}})
+            while True:
+                out = subprocess.run(TM + ["capture-pane", "-p"], capture_output=True, text=True).stdout
+                if name in out:
+                    flats.append((time.time() - t) * 1000)
+                    break
+                if time.time() - t > 10:
+                    flats.append(float("inf"))
+                    break
+                time.sleep(0.005)
+            time.sleep(0.3)
+        churn_stop.set()
+        flats.sort()
+        p = lambda q: flats[min(len(flats) - 1, int(q * len(flats)))]
+        print(f"  change-to-finding under 100 pod changes/s ({len(flats)} crash-looping pods, Timeline "
+              f"pane): min {flats[0]:.0f}, p50 {p(0.5):.0f}, p99/max {flats[-1]:.0f} ms")
     print(f"  TUI at the end: RSS {status(pid, 'VmRSS') // 1024} MiB, peak {status(pid, 'VmHWM') // 1024} MiB, "
           f"CPU total {cpu_s(pid):.1f} s; sim RSS {status(sim.pid, 'VmRSS') // 1024} MiB")
 finally:

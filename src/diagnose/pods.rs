@@ -18,25 +18,30 @@ use crate::tuning::TopTuning;
 type Hashed<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What every pod's part was computed against: when one of these moved, parts taken out would not
-/// be the parts that went in, so the index is rebuilt.
+/// be the parts that went in, so the index is rebuilt. (New usage numbers are not among them: they
+/// move only the memory totals and `pod-near-limit`, made again by a pass that allocates nothing,
+/// see [`PodIndex::usage_moved`].)
 #[derive(Debug, Clone, PartialEq)]
 struct Basis {
     replicasets: u64,
-    metrics: u64,
     metrics_ok: bool,
     tuning: TopTuning,
 }
 
 impl Basis {
     fn of(model: &Model) -> Basis {
-        let (_, replicasets, metrics, metrics_ok) = model.top.data_rev();
+        let (_, replicasets, _, metrics_ok) = model.top.data_rev();
         Basis {
             replicasets,
-            metrics,
             metrics_ok,
             tuning: model.tuning.top,
         }
     }
+}
+
+/// The usage numbers' revision (a metrics poll).
+fn metrics_rev(model: &Model) -> u64 {
+    model.top.data_rev().2
 }
 
 /// A workload's `pod-no-limits` total: its pods, their memory, and its first pod by name (`None`:
@@ -93,11 +98,16 @@ pub(super) struct PodIndex {
     basis: Basis,
     /// The pods store's revision the parts are of.
     pods_rev: u64,
+    /// The usage numbers' revision the memory totals and `pod-near-limit` are of.
+    metrics: u64,
     /// The nodes store's revision the `node-overcommitted` findings are of.
     nodes_rev: u64,
     no_limits: Hashed<Workload, NoLimits>,
-    /// `pod-no-limits` totals moved since the ranked findings were made.
+    /// The ranked workloads may have changed since the ranked findings were made.
     no_limits_moved: bool,
+    /// The workloads ranked last, with their totals: a change to another workload that does not
+    /// beat the last of them leaves the ranking as it is.
+    ranked_of: Vec<(Workload, usize, u64)>,
     /// Running pods per node: (pods, memory limits, memory requests).
     per_node: Hashed<String, (usize, u64, u64)>,
     /// Nodes whose totals moved since their findings were made.
@@ -120,9 +130,11 @@ impl PodIndex {
         let mut ix = PodIndex {
             basis: Basis::of(model),
             pods_rev: model.top.pods.rev(),
+            metrics: metrics_rev(model),
             nodes_rev: model.nodes.store.rev(),
             no_limits: Hashed::default(),
             no_limits_moved: true,
+            ranked_of: Vec::new(),
             per_node: Hashed::default(),
             nodes_moved: BTreeSet::new(),
             crash: BTreeMap::new(),
@@ -165,6 +177,9 @@ impl PodIndex {
             }
         }
         ix.pods_rev = rev;
+        if ix.metrics != metrics_rev(model) {
+            ix.usage_moved(model);
+        }
         if ix.nodes_rev != model.nodes.store.rev() {
             // an allocatable may have moved: every node's finding is made again
             ix.nodes_moved = ix.per_node.keys().cloned().collect();
@@ -193,7 +208,8 @@ impl PodIndex {
             };
             e.pods += 1;
             e.mem += mem;
-            self.no_limits_moved = true;
+            let now = (e.pods, e.mem);
+            self.touch_rank(w, Some(now));
         }
         if let Some((node, lim, req)) = top::node_part(p) {
             // looked up before inserting: a node's name is allocated once, not once per pod
@@ -237,14 +253,15 @@ impl PodIndex {
             let w = &w as &dyn AsWorkload;
             if let Some(e) = self.no_limits.get_mut(w) {
                 e.pods -= 1;
-                e.mem -= mem;
+                // new usage numbers since it was added are made right by `usage_moved`
+                e.mem = e.mem.saturating_sub(mem);
                 if e.pods == 0 {
                     self.no_limits.remove(w);
                 } else if e.first.as_deref() == Some(&**key) {
                     e.first = None;
                 }
             }
-            self.no_limits_moved = true;
+            self.touch_rank(w.parts(), None);
         }
         if let Some((node, lim, req)) = top::node_part(p) {
             if let Some(e) = self.per_node.get_mut(node) {
@@ -281,6 +298,46 @@ impl PodIndex {
         self.failing.remove(&**key);
     }
 
+    /// A workload's `pod-no-limits` totals moved (`now`; `None`: they went down or it left):
+    /// the ranking is made again when it was ranked or now beats the last ranked.
+    fn touch_rank(&mut self, w: WorkloadRef<'_>, now: Option<(usize, u64)>) {
+        if self.no_limits_moved {
+            return;
+        }
+        let ranked = self.ranked_of.iter().any(|(r, _, _)| r.as_ref() == w);
+        let beats = now.is_some_and(|(pods, mem)| {
+            self.ranked_of.len() < top::NO_LIMITS_MAX
+                || self.ranked_of.last().is_none_or(|(l, lp, lm)| {
+                    top::no_limits_order((w, pods, mem), (l.as_ref(), *lp, *lm)).is_lt()
+                })
+        });
+        self.no_limits_moved = ranked || beats;
+    }
+
+    /// New usage numbers: the memory totals and `pod-near-limit` made again from every pod (a
+    /// pass that allocates nothing; the rest of each pod's part does not read usage).
+    fn usage_moved(&mut self, model: &Model) {
+        let top = &model.top;
+        for e in self.no_limits.values_mut() {
+            e.mem = 0;
+        }
+        self.near.clear();
+        for (key, p) in top.pods.shared_entries() {
+            if let Some(mem) = top::no_limits_mem(top, p)
+                && let Some(e) = self
+                    .no_limits
+                    .get_mut(&top.workload_ref(p) as &dyn AsWorkload)
+            {
+                e.mem += mem;
+            }
+            if let Some(f) = top::near_limit(top, self.basis.tuning, p) {
+                self.near.insert(key.clone(), f);
+            }
+        }
+        self.no_limits_moved = true;
+        self.metrics = metrics_rev(model);
+    }
+
     /// Make again the findings whose totals moved.
     fn refresh(&mut self, model: &Model) {
         if std::mem::take(&mut self.no_limits_moved) {
@@ -312,7 +369,10 @@ impl PodIndex {
     /// limits, sorting them all was most of the cost).
     fn rank_no_limits(&mut self, model: &Model) {
         let order = |a: &(&Workload, &NoLimits), b: &(&Workload, &NoLimits)| {
-            top::no_limits_order((a.0, a.1.pods, a.1.mem), (b.0, b.1.pods, b.1.mem))
+            top::no_limits_order(
+                (a.0.as_ref(), a.1.pods, a.1.mem),
+                (b.0.as_ref(), b.1.pods, b.1.mem),
+            )
         };
         let mut all: Vec<(&Workload, &NoLimits)> = self.no_limits.iter().collect();
         if all.len() > top::NO_LIMITS_MAX {
@@ -320,6 +380,10 @@ impl PodIndex {
             all.truncate(top::NO_LIMITS_MAX);
         }
         all.sort_by(order);
+        self.ranked_of = all
+            .iter()
+            .map(|(w, e)| ((*w).clone(), e.pods, e.mem))
+            .collect();
         let worst: Vec<Workload> = all.into_iter().map(|(w, _)| w.clone()).collect();
         self.ranked.clear();
         for (rank, w) in worst.into_iter().enumerate() {

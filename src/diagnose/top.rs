@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{Finding, Severity, Subject};
 use crate::model::quantity::fmt_bytes;
-use crate::model::top::{PodRow, TopModel, Workload};
+use crate::model::top::{PodRow, TopModel, Workload, WorkloadRef};
 use crate::model::{Model, PaneId};
 use crate::tuning::TopTuning;
 
@@ -32,10 +32,10 @@ pub(super) fn no_limits_mem(top: &TopModel, p: &PodRow) -> Option<u64> {
 /// The order of `pod-no-limits`: the worst consumer first (memory, then pods); ties by workload,
 /// so the order does not depend on a hash.
 pub(super) fn no_limits_order(
-    a: (&Workload, usize, u64),
-    b: (&Workload, usize, u64),
+    a: (WorkloadRef<'_>, usize, u64),
+    b: (WorkloadRef<'_>, usize, u64),
 ) -> std::cmp::Ordering {
-    (b.2, b.1).cmp(&(a.2, a.1)).then_with(|| a.0.cmp(b.0))
+    (b.2, b.1).cmp(&(a.2, a.1)).then_with(|| a.0.cmp(&b.0))
 }
 
 /// `pod-no-limits` about one workload ranked `rank` (1 = uses the most), described by `first`, its

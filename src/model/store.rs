@@ -33,7 +33,8 @@ pub struct Store<T> {
     /// The last changes, one per revision since `log_from`: each row's key and the row it
     /// replaced or deleted (`None`: it was added). What lets a cache follow the rows that changed
     /// instead of rebuilding from all of them (see [`Store::changed_since`]). Kept only by a store
-    /// made [`Store::with_changes`], at most `log_max` of them.
+    /// made [`Store::with_changes`], at most `log_max` of them (the older half is dropped when it is
+    /// full).
     log: Vec<(Arc<str>, Option<T>)>,
     log_from: u64,
     log_max: usize,
@@ -81,10 +82,15 @@ impl<T: Keyed> Store<T> {
             Change::None => false,
             Change::Row(key, old) => {
                 self.rev += 1;
-                if self.log.len() >= self.log_max {
-                    self.log.clear();
+                if self.log_max == 0 {
                     self.log_from = self.rev;
                 } else {
+                    if self.log.len() >= self.log_max {
+                        // the older half goes: a cache that far behind rebuilds
+                        let gone = self.log.len() - self.log_max / 2;
+                        self.log.drain(..gone);
+                        self.log_from += gone as u64;
+                    }
                     self.log.push((key, old));
                 }
                 true
@@ -343,11 +349,26 @@ mod tests {
         let b = s.shared_entries().next().map(|(k, _)| k.clone()).unwrap();
         s.apply(Delta::Apply(R("b", 2)));
         assert!(Arc::ptr_eq(&b, &s.changed_since(s.rev() - 1).unwrap()[0].0));
-        // more changes than are remembered: unknown, rebuild from every row
+        // more changes than are remembered: the older half is forgotten (unknown: rebuild from
+        // every row), the newer still listed
         assert_eq!(s.changed_since(synced).map(|c| c.len()), Some(4));
         s.apply(Delta::Apply(R("b", 3)));
         assert_eq!(s.changed_since(synced), None);
+        assert_eq!(s.changed_since(synced + 1), None);
+        assert_eq!(
+            s.changed_since(synced + 2).map(keys),
+            Some(vec![
+                ("a".into(), Some(2)),
+                ("b".into(), Some(1)),
+                ("b".into(), Some(2))
+            ])
+        );
         assert_eq!(s.changed_since(s.rev()).map(keys), Some(vec![]));
+        for n in 4..100 {
+            s.apply(Delta::Apply(R("c", n)));
+        }
+        assert_eq!(s.changed_since(s.rev() - 2).map(|c| c.len()), Some(2));
+        assert_eq!(s.changed_since(synced + 2), None);
         // a store that keeps none never answers for the past
         let mut plain = Store::default();
         plain.apply(Delta::Apply(R("a", 1)));
