@@ -364,6 +364,8 @@ impl Console {
             .settle_or_defer(&mut self.model, &mut self.derived, &mut self.recording);
         if !self.all_synced && !self.model.sources().iter().any(|(_, s)| s.is_loading()) {
             self.all_synced = true;
+            // the lists' answers are decoded and dropped: their pages go back
+            crate::memory::release_freed();
             if let Some(t0) = crate::logging::PROCESS_START.get() {
                 // for the end-to-end bench: time to sync every pane
                 tracing::info!(
@@ -385,7 +387,13 @@ impl Console {
             self.recording
                 .write(&mut self.model, |r, _| r.msg(now, &msg));
         }
-        apply_in(&mut self.model, &mut self.derived, msg, now)
+        let poll = matches!(msg, Msg::Metrics(_));
+        let effects = apply_in(&mut self.model, &mut self.derived, msg, now);
+        if poll {
+            // the poll's answer (17 MB at 50,000 pods) and the snapshot it replaced are gone
+            crate::memory::release_freed();
+        }
+        effects
     }
 
     /// The one-second tick: the terminal still there, the time-based rules every few ticks, the

@@ -53,6 +53,7 @@
 //! | 0 | `cli` | clap: the TUI by default, `report`, `sim`; `completions`, `man`, `config`; `--version` (build facts from `build.rs`) |
 //! | 0 | `tuning` | rule thresholds (`[leaders]`, `[events]`, `[top]`) |
 //! | 0 | `term` | terminal ownership and restore on every exit path |
+//! | 0 | `memory` | freed memory given back to the system after a burst (a large list decoded, a metrics poll) |
 //! | 0 | `sim` | the simulated cluster (demo, tests, benchmarks): it uses nothing else of the crate; its `sim::yaml` is the crate's one YAML parser and printer (scenarios, the YAML view, the simulator's YAML bodies), `ktriage::yaml` |
 //!
 //! ## Adding a pane
@@ -110,6 +111,7 @@ pub mod fleet;
 pub mod journal;
 pub mod kube;
 pub mod logging;
+pub mod memory;
 pub mod model;
 pub mod msg;
 pub mod mutation;

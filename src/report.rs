@@ -106,14 +106,20 @@ pub async fn observe(session: &Session, observe: Duration) -> Model {
             }
         }
     }
+    // the lists' answers are decoded and dropped: their pages go back
+    crate::memory::release_freed();
     // phase 2: the observation window
     let end = Instant::now() + observe;
     loop {
         tokio::select! {
             m = rx.recv() => match m {
                 Some(m) => {
+                    let poll = matches!(m, Msg::Metrics(_));
                     apply(&mut model, m, Utc::now());
                     session.crashing.offer(&model);
+                    if poll {
+                        crate::memory::release_freed();
+                    }
                 }
                 None => break,
             },

@@ -73,6 +73,8 @@ async fn slim_body(mut body: Body) -> Result<Vec<u8>, kube::Error> {
     let decoded = decoder
         .await
         .map_err(|e| kube::Error::Service(Box::new(e)))?;
+    // the answer's chunks and the decoder's tree are gone: give their pages back
+    crate::memory::release_freed();
     if let Some(e) = failed {
         return Err(e);
     }
