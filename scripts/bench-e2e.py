@@ -65,6 +65,17 @@ def cleanup():
         sim.terminate()
 
 
+def until_on_screen(name, t):
+    """ms from t until the pane shows name (tmux capture-pane every 5 ms); inf after 10 s."""
+    while True:
+        out = subprocess.run(TM + ["capture-pane", "-p"], capture_output=True, text=True).stdout
+        if name in out:
+            return (time.time() - t) * 1000
+        if time.time() - t > 10:
+            return float("inf")
+        time.sleep(0.005)
+
+
 def cpu_s(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / HZ
@@ -272,15 +283,7 @@ try:
                        "metadata": {"name": name, "namespace": "ns-0000", "uid": f"latprobe-uid-{k}"},
                        "spec": {"nodeName": "cp-0", "containers": [{"name": "c", "image": "busybox"}]},
                        "status": {"phase": "Running"}})
-        while True:
-            out = subprocess.run(TM + ["capture-pane", "-p"], capture_output=True, text=True).stdout
-            if name in out:
-                lats.append((time.time() - t) * 1000)
-                break
-            if time.time() - t > 10:
-                lats.append(float("inf"))
-                break
-            time.sleep(0.005)
+        lats.append(until_on_screen(name, t))
         time.sleep(0.2)
     stop.set()
     rate = sent[0] / (time.time() - l0)
@@ -346,15 +349,7 @@ try:
                                {"name": "c", "ready": False, "restartCount": 3, "image": "busybox", "imageID": "",
                                 "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
                                 "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}})
-            while True:
-                out = subprocess.run(TM + ["capture-pane", "-p"], capture_output=True, text=True).stdout
-                if name in out:
-                    flats.append((time.time() - t) * 1000)
-                    break
-                if time.time() - t > 10:
-                    flats.append(float("inf"))
-                    break
-                time.sleep(0.005)
+            flats.append(until_on_screen(name, t))
             time.sleep(0.3)
         churn_stop.set()
         flats.sort()

@@ -15,106 +15,88 @@ use serde::{Deserialize, Serialize};
 /// A pod: its metadata (the watch reads its resourceVersion; the rows its name, namespace, uid and
 /// owner) and the parts of its spec and status the rows read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PodView {
-    #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
     pub spec: Option<ViewSpec>,
-    #[serde(default)]
     pub status: Option<ViewStatus>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ViewSpec {
-    #[serde(default)]
     pub node_name: Option<String>,
     /// A boxed slice: the decoder's growth room is given back.
-    #[serde(default)]
     pub containers: Box<[ViewContainer]>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ViewContainer {
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub resources: Option<ViewResources>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ViewResources {
-    #[serde(default)]
     pub requests: Option<BTreeMap<String, Quantity>>,
-    #[serde(default)]
     pub limits: Option<BTreeMap<String, Quantity>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ViewStatus {
-    #[serde(default)]
     pub phase: Option<String>,
-    #[serde(default)]
     pub reason: Option<String>,
-    #[serde(default)]
     pub conditions: Option<Box<[ViewCondition]>>,
-    #[serde(default)]
     pub container_statuses: Option<Box<[ViewContainerStatus]>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ViewCondition {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub type_: String,
-    #[serde(default)]
     pub status: String,
-    #[serde(default)]
     pub reason: Option<String>,
-    #[serde(default)]
     pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ViewContainerStatus {
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub ready: bool,
-    #[serde(default)]
     pub restart_count: i32,
-    #[serde(default)]
     pub state: Option<ViewState>,
-    #[serde(default)]
     pub last_state: Option<ViewState>,
 }
 
 /// A container state: only waiting and terminated are read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ViewState {
-    #[serde(default)]
     pub waiting: Option<ViewWhy>,
-    #[serde(default)]
     pub terminated: Option<ViewTerminated>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ViewWhy {
-    #[serde(default)]
     pub reason: Option<String>,
-    #[serde(default)]
     pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ViewTerminated {
-    #[serde(default)]
     pub reason: Option<String>,
-    #[serde(default)]
     pub exit_code: i32,
-    #[serde(default)]
     pub message: Option<String>,
 }
 
