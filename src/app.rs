@@ -3,6 +3,7 @@
 //! most every 33 ms, and only when something changed.
 
 mod clipboard;
+mod frames;
 mod pace;
 mod player;
 mod recording;
@@ -26,11 +27,10 @@ use crate::ui::{self, Theme};
 use crate::update::{Effect, apply_in, update_in};
 use clipboard::copy;
 pub use clipboard::osc52;
+pub use frames::FRAME;
+use frames::{Frames, Milestones};
 use pace::Pace;
 use recording::Recording;
-
-/// Frames are coalesced to at most one per this interval.
-pub const FRAME: Duration = Duration::from_millis(33);
 
 /// The clock re-evaluates the time-based rules (stale leases, storm windows, certificate expiry)
 /// every this many one-second ticks; the ages on screen are redrawn every tick.
@@ -66,22 +66,6 @@ impl Signals {
     }
 }
 
-/// Whether a frame is owed, and when the last one was drawn.
-struct Frames {
-    dirty: bool,
-    first: bool,
-    /// No frame has yet shown the complete picture: every source synced and the rules evaluated
-    /// on it (logged once, for the end-to-end bench's time to first finding).
-    first_complete: bool,
-    last: Instant,
-}
-
-impl Frames {
-    fn due(&self) -> bool {
-        self.dirty && Instant::now() >= self.last + FRAME
-    }
-}
-
 /// Everything the loop owns.
 struct Console {
     session: Session,
@@ -96,7 +80,8 @@ struct Console {
     frames: Frames,
     pace: Pace,
     ticks: u64,
-    all_synced: bool,
+    /// The start-up milestones the log records.
+    milestones: Milestones,
     recording: Recording,
     /// `ktriage replay`: the recording that feeds the console instead of sources.
     player: Option<player::Player>,
@@ -182,18 +167,13 @@ impl Console {
             sources,
             view_task: ViewTask::default(),
             terminal,
-            frames: Frames {
-                dirty: true,
-                first: true,
-                first_complete: true,
-                last: Instant::now() - FRAME,
-            },
+            frames: Frames::new(),
             pace: Pace {
                 next: Instant::now(),
                 pending: false,
             },
             ticks: 0,
-            all_synced: false,
+            milestones: Milestones::default(),
             recording: Recording::default(),
             player,
         };
@@ -296,25 +276,8 @@ impl Console {
             return Err(Exit::TerminalGone);
         }
         self.frames.dirty = false;
-        if self.frames.first {
-            self.frames.first = false;
-            if let Some(t0) = crate::logging::PROCESS_START.get() {
-                tracing::info!(
-                    ms = t0.elapsed().as_secs_f64() * 1000.0,
-                    "first frame drawn"
-                );
-            }
-        }
-        if self.frames.first_complete && self.all_synced && !self.model.findings_stale {
-            self.frames.first_complete = false;
-            if let Some(t0) = crate::logging::PROCESS_START.get() {
-                tracing::info!(
-                    ms = t0.elapsed().as_secs_f64() * 1000.0,
-                    findings = self.model.findings.len(),
-                    "first complete frame drawn"
-                );
-            }
-        }
+        self.milestones
+            .drawn(self.model.findings_stale, self.model.findings.len());
         self.frames.last = Instant::now();
         if self.session.debug_panic {
             // A deliberate crash so tests can check the panic hook restores the terminal.
@@ -362,17 +325,13 @@ impl Console {
         }
         self.pace
             .settle_or_defer(&mut self.model, &mut self.derived, &mut self.recording);
-        if !self.all_synced && !self.model.sources().iter().any(|(_, s)| s.is_loading()) {
-            self.all_synced = true;
+        let model = &self.model;
+        if self
+            .milestones
+            .synced(|| model.sources().iter().any(|(_, s)| s.is_loading()))
+        {
             // the lists' answers are decoded and dropped: their pages go back
             crate::memory::release_freed();
-            if let Some(t0) = crate::logging::PROCESS_START.get() {
-                // for the end-to-end bench: time to sync every pane
-                tracing::info!(
-                    ms = t0.elapsed().as_secs_f64() * 1000.0,
-                    "all sources synced"
-                );
-            }
         }
         effects
     }
