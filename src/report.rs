@@ -13,10 +13,13 @@ use tokio::time::Instant;
 
 use crate::cli::{Format, ReportArgs};
 use crate::diagnose::{Finding, Severity};
-use crate::model::{Model, PaneId, SourceState};
+use crate::model::{Model, SourceState};
 use crate::msg::Msg;
 use crate::session::Session;
 use crate::update::{apply, update};
+
+mod document;
+pub use document::Document;
 
 /// `--observe` when not given (rate and churn rules need a window).
 pub const DEFAULT_OBSERVE_SECS: u64 = 10;
@@ -45,9 +48,8 @@ async fn run_configured(session: Session, args: &ReportArgs) -> i32 {
     )
     .await;
     let now = Utc::now();
-    let doc = document(&model, now);
     let text = match args.format {
-        Format::Json => serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into()) + "\n",
+        Format::Json => return write_json(args, &model, now),
         Format::Text => text(&model, now),
         Format::Markdown => {
             let entries = session.journal.read().map(|(e, _)| e).unwrap_or_default();
@@ -61,6 +63,20 @@ async fn run_configured(session: Session, args: &ReportArgs) -> i32 {
         text
     };
     if let Err(e) = write_out(args, &text) {
+        eprintln!("ktriage report: {e}");
+        return 2;
+    }
+    exit_code(&model.findings)
+}
+
+/// `--format json`: the document written as it is made (never held whole); the exit code.
+fn write_json(args: &ReportArgs, model: &Model, now: DateTime<Utc>) -> i32 {
+    let doc = Document { model, now };
+    let written = write_with(args, |out| {
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        out.write_all(b"\n")
+    });
+    if let Err(e) = written {
         eprintln!("ktriage report: {e}");
         return 2;
     }
@@ -158,10 +174,18 @@ fn time_out_loading(model: &mut Model, secs: u64) {
 }
 
 pub fn write_out(args: &ReportArgs, text: &str) -> Result<(), String> {
+    write_with(args, |out| out.write_all(text.as_bytes()))
+}
+
+/// Write the report with `write` to standard output or `--out` (created mode 0600), buffered.
+fn write_with(
+    args: &ReportArgs,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), String> {
     match &args.out {
         None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            write(&mut out)
                 .and_then(|_| out.flush())
                 .map_err(|e| format!("cannot write the report: {e}"))
         }
@@ -174,13 +198,17 @@ pub fn write_out(args: &ReportArgs, text: &str) -> Result<(), String> {
                 opts.mode(0o600);
             }
             opts.open(path)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .and_then(|f| {
+                    let mut out = std::io::BufWriter::new(f);
+                    write(&mut out)?;
+                    out.flush()
+                })
                 .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))
         }
     }
 }
 
-fn source_json(state: &SourceState, now: DateTime<Utc>) -> Value {
+pub(crate) fn source_json(state: &SourceState, now: DateTime<Utc>) -> Value {
     let mut m = Map::new();
     m.insert("state".into(), json!(state.report_state()));
     m.insert(
@@ -193,30 +221,10 @@ fn source_json(state: &SourceState, now: DateTime<Utc>) -> Value {
     Value::Object(m)
 }
 
-/// The JSON document of the contract: `{generated_at, context, cluster, sources, panes, findings}`.
+/// The JSON document of the contract: `{generated_at, context, cluster, sources, panes, findings}`,
+/// as a JSON tree (`ktriage report --format json` writes [`Document`] as it is made instead).
 pub fn document(model: &Model, now: DateTime<Utc>) -> Value {
-    let mut sources = Map::new();
-    for (id, st) in model.sources() {
-        sources.insert(id.name().into(), source_json(st, now));
-    }
-    let mut panes = Map::new();
-    for p in PaneId::ALL {
-        let pane = crate::ui::panes::pane(*p);
-        let mut v = source_json(pane.state(model), now);
-        if let Value::Object(m) = &mut v {
-            pane.report(model, now, m);
-        }
-        panes.insert(p.name().into(), v);
-    }
-    json!({
-        "generated_at": now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "context": model.cluster.context,
-        "cluster": model.cluster.server,
-        "read_only": model.cluster.read_only,
-        "sources": sources,
-        "panes": panes,
-        "findings": model.findings,
-    })
+    serde_json::to_value(Document { model, now }).unwrap_or_default()
 }
 
 fn counts(findings: &[Finding]) -> String {

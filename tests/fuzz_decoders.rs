@@ -24,7 +24,7 @@ use ktriage::etcd::wire::{MemberList, Status};
 use ktriage::kube::sources::etcd::{pod_row, readyz_lines};
 use ktriage::kube::sources::etcd_logs::newer;
 use ktriage::kube::sources::nodes;
-use ktriage::kube::sources::{events, leaders, namespaces, root_ca, top, webhooks};
+use ktriage::kube::sources::{events, leaders, metrics, namespaces, root_ca, top, webhooks};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Map, Value, json};
@@ -484,10 +484,10 @@ proptest! {
         cut in any::<prop::sample::Index>(),
     ) {
         let text = metrics_list(&items);
-        let _ = top::metrics_snapshot(("pods", &text), ("nodes", &text));
+        let _ = metrics::metrics_snapshot(("pods", &text), ("nodes", &text));
         let at = cut.index(text.len() + 1);
         if text.is_char_boundary(at) {
-            let _ = top::metrics_snapshot(("pods", &text[..at]), ("nodes", "{}"));
+            let _ = metrics::metrics_snapshot(("pods", &text[..at]), ("nodes", "{}"));
         }
     }
 

@@ -120,3 +120,92 @@ fn a_rows_colour_comes_from_its_findings() {
             .all(|(_, c)| *c == colour(theme.ok()))
     );
 }
+
+/// `report --format json` writes the document as it is made (Top, Nodes and Events rows one at a
+/// time): what it writes is byte for byte the JSON tree of the same document printed, so members
+/// stay in the order a JSON object prints them (`rows` among the pane's other members), and Top's
+/// rows are every pod in the pane's order across the chunks they are made in.
+#[test]
+fn the_report_is_written_as_it_is_made_and_reads_as_the_whole_document() {
+    use ktriage::model::events::EventRow;
+    use ktriage::model::nodes::NodeRow;
+    use ktriage::model::top::{ContainerRow, PodRow};
+    let mut m = model(false);
+    update(&mut m, Msg::Pods(Delta::Init), t0());
+    for i in 0..700 {
+        let pod = PodRow {
+            namespace: format!("ns-{}", i % 7),
+            name: format!("web-{i:04}"),
+            node: format!("node-{}", i % 3),
+            phase: "Running".into(),
+            containers: vec![ContainerRow {
+                name: "web".into(),
+                ready: true,
+                restarts: (i % 11) as u32,
+                ..ContainerRow::default()
+            }],
+            ..PodRow::default()
+        };
+        update(&mut m, Msg::Pods(Delta::InitApply(pod)), t0());
+    }
+    update(&mut m, Msg::Pods(Delta::InitDone), t0());
+    update(&mut m, Msg::Nodes(Delta::Init), t0());
+    for i in 0..3 {
+        let node = NodeRow {
+            name: format!("node-{i}"),
+            ready: Some(true),
+            ..NodeRow::default()
+        };
+        update(&mut m, Msg::Nodes(Delta::InitApply(node)), t0());
+    }
+    update(&mut m, Msg::Nodes(Delta::InitDone), t0());
+    update(&mut m, Msg::Events(Delta::Init), t0());
+    let event = EventRow {
+        id: "ns-1/web-0001.1".into(),
+        namespace: "ns-1".into(),
+        reason: "BackOff".into(),
+        warning: true,
+        kind: "Pod".into(),
+        object: "web-0001".into(),
+        node: String::new(),
+        message: "Back-off restarting failed container".into(),
+        count: 4,
+        first: Some(t0()),
+        last: Some(t0()),
+    };
+    update(&mut m, Msg::Events(Delta::InitApply(event)), t0());
+    update(&mut m, Msg::Events(Delta::InitDone), t0());
+
+    let written = serde_json::to_string_pretty(&ktriage::report::Document {
+        model: &m,
+        now: t0(),
+    })
+    .unwrap();
+    let tree = ktriage::report::document(&m, t0());
+    let printed = serde_json::to_string_pretty(&tree).unwrap();
+    if let Some(at) = (0..written.len().min(printed.len()))
+        .find(|i| written.as_bytes()[*i] != printed.as_bytes()[*i])
+    {
+        let near = |s: &str| s[at.saturating_sub(200)..(at + 100).min(s.len())].to_string();
+        panic!(
+            "written {}\n---\nprinted {}",
+            near(&written),
+            near(&printed)
+        );
+    }
+    assert_eq!(written.len(), printed.len());
+    let names: Vec<&str> = tree["panes"]["top"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    let shown: Vec<String> = m.top.rows().into_iter().map(|r| r.name).collect();
+    assert_eq!(names.len(), 700);
+    assert_eq!(names, shown);
+    assert_eq!(tree["panes"]["nodes"]["rows"].as_array().unwrap().len(), 3);
+    assert_eq!(tree["panes"]["events"]["rows"][0]["reason"], "BackOff");
+    // a pane's members: its state, then what it reports, with the rows where a JSON object puts them
+    let top = tree["panes"]["top"].as_object().unwrap();
+    assert_eq!(top.keys().collect::<Vec<_>>(), ["age_s", "rows", "state"]);
+}

@@ -9,12 +9,14 @@ pub mod etcd_logs;
 pub mod etcd_snapshots;
 pub mod events;
 pub mod leaders;
+pub mod metrics;
 pub mod namespaces;
 pub mod nodes;
+pub mod pod_list;
 pub mod pod_view;
 pub mod resume;
 pub mod root_ca;
-pub mod slim;
+pub mod streamed;
 pub mod top;
 pub mod view;
 pub mod webhooks;
@@ -107,7 +109,7 @@ pub fn start_all(ctx: &SourceCtx) -> Vec<JoinHandle<()>> {
 /// instead of a quorum read from etcd paginated by 500, which at 50,000 pods is ~100 etcd range
 /// reads per start, from every console that opens during an etcd incident. The cache answers whole
 /// (it ignores `limit`), so this is for kinds whose list is small or narrowed by a selector, and
-/// for pods through [`slim`] (decoded as they arrive). Nodes and Events keep paginated quorum
+/// for pods through [`pod_list`] (decoded into rows as they arrive). Nodes and Events keep paginated quorum
 /// lists: Events have no watch cache in kube-apiserver's defaults (a `resourceVersion=0` list is
 /// read from etcd whole), and 5,000 full Node objects (their image lists) would arrive at once.
 /// A re-list after `410 Gone` asks the cache again.
@@ -147,6 +149,70 @@ pub async fn run_watch<K, T>(
     K::DynamicType: Default,
     K::Scope: 'static,
 {
+    let convert = Convert { row, key, wrap };
+    watch_loop(api, config, id, tx, convert, Listed::default()).await;
+}
+
+/// How a watch's objects become messages.
+pub struct Convert<R, Ky, W> {
+    pub row: R,
+    pub key: Ky,
+    pub wrap: W,
+}
+
+/// Rows decoded from a list answer on its way in (by the client, [`pod_list::pod_lists`]) instead of
+/// by the watcher: the watcher is handed the list without its items, and the rows are sent between
+/// its `Init` and `InitDone`. Rows of a list that failed part-way never get here; what a failed
+/// attempt left is dropped when the watcher starts again (`Init`).
+#[derive(Debug)]
+pub struct Listed<T>(std::sync::Arc<std::sync::Mutex<Vec<T>>>);
+
+impl<T> Default for Listed<T> {
+    fn default() -> Self {
+        Listed(Default::default())
+    }
+}
+
+impl<T> Clone for Listed<T> {
+    fn clone(&self) -> Self {
+        Listed(self.0.clone())
+    }
+}
+
+impl<T> Listed<T> {
+    /// A list page's rows, decoded whole.
+    pub fn put(&self, rows: Vec<T>) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_empty() {
+            *held = rows;
+        } else {
+            held.extend(rows); // a further page
+        }
+    }
+
+    /// Every row put since the last take.
+    pub fn take(&self) -> Vec<T> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// [`run_watch`], with the rows of list answers decoded by the client (`listed`).
+pub async fn watch_loop<K, T, R, Ky, W>(
+    api: Api<K>,
+    config: watcher::Config,
+    id: SourceId,
+    tx: Sender<Msg>,
+    convert: Convert<R, Ky, W>,
+    listed: Listed<T>,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+    K::Scope: 'static,
+    R: Fn(K) -> T,
+    Ky: Fn(&K) -> String,
+    W: Fn(Delta<T>) -> Msg,
+{
+    let Convert { row, key, wrap } = convert;
     let mut config = config;
     config.timeout.get_or_insert(WATCH_TIMEOUT_SECS);
     let cluster_scoped = std::any::TypeId::of::<K::Scope>()
@@ -184,9 +250,19 @@ pub async fn run_watch<K, T>(
         };
         let Some(item) = item else { return };
         let msg = match item {
-            Ok(Event::Init) => wrap(Delta::Init),
+            Ok(Event::Init) => {
+                drop(listed.take()); // a failed attempt's, if any
+                wrap(Delta::Init)
+            }
             Ok(Event::InitApply(o)) => wrap(Delta::InitApply(row(o))),
-            Ok(Event::InitDone) => wrap(Delta::InitDone),
+            Ok(Event::InitDone) => {
+                for r in listed.take() {
+                    if tx.send(wrap(Delta::InitApply(r))).await.is_err() {
+                        return;
+                    }
+                }
+                wrap(Delta::InitDone)
+            }
             Ok(Event::Apply(o)) => wrap(Delta::Apply(row(o))),
             Ok(Event::Delete(o)) => wrap(Delta::Delete(key(&o))),
             Err(e) => {

@@ -1,9 +1,8 @@
-//! Top: a slim pods watch, a ReplicaSet watch (pod → Deployment) and the metrics.k8s.io poll: one
+//! Top: a pods watch (only what the rows read is decoded), a ReplicaSet watch (pod → Deployment) and the metrics.k8s.io poll: one
 //! batched list of pods and one of nodes per interval, each with a timeout. Without metrics-server
 //! (the APIService missing or unavailable) the poll reports why and keeps trying; requests and limits
 //! still show.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -12,10 +11,10 @@ use kube::Api;
 use kube::runtime::watcher;
 
 use super::pod_view::PodView;
-use super::{SourceCtx, classify, run_watch};
+use super::{SourceCtx, run_watch};
+use crate::model::SourceId;
 use crate::model::quantity;
-use crate::model::top::{ContainerRow, MetricsSnapshot, PodRow, RsRow, Usage};
-use crate::model::{Failure, FailureKind, SourceId};
+use crate::model::top::{ContainerRow, PodRow, RsRow};
 use crate::msg::Msg;
 
 fn ns_api<K>(ctx: &SourceCtx) -> Api<K>
@@ -38,28 +37,23 @@ fn key_of<K: kube::Resource>(k: &K) -> String {
     )
 }
 
-/// The pods, through a client that slims pod LIST answers as they arrive ([`super::slim`]),
+/// The pods: list answers decoded into rows as they arrive ([`super::pod_list`]), watch events
 /// decoded as [`PodView`]s.
-fn slim_api(ctx: &SourceCtx) -> Api<PodView> {
-    let client = super::slim::pod_lists(ctx.client.clone());
-    match &ctx.namespace {
+pub async fn pods(ctx: SourceCtx) {
+    let listed = super::Listed::default();
+    let client = super::pod_list::pod_lists(ctx.client.clone(), listed.clone());
+    let api = match &ctx.namespace {
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
-    }
-}
-
-pub async fn pods(ctx: SourceCtx) {
-    run_watch(
-        // from the cache, slimmed as the answer arrives
-        slim_api(&ctx),
-        super::from_cache(watcher::Config::default()),
-        SourceId::Pods,
-        ctx.tx.clone(),
-        view_row,
-        key_of,
-        Msg::Pods,
-    )
-    .await;
+    };
+    let convert = super::Convert {
+        row: view_row,
+        key: key_of,
+        wrap: Msg::Pods,
+    };
+    // from the cache
+    let config = super::from_cache(watcher::Config::default());
+    super::watch_loop(api, config, SourceId::Pods, ctx.tx.clone(), convert, listed).await;
 }
 
 pub async fn replicasets(ctx: SourceCtx) {
@@ -180,19 +174,17 @@ pub fn view_row(p: PodView) -> PodRow {
     }
 }
 
-/// Poll metrics.k8s.io every `every`, one list call for pods and one for nodes.
-/// How a 404 from metrics.k8s.io starts its message (the poller turns it into "not configured").
-const NOT_SERVED: &str = "metrics-server not installed";
-
+/// Poll metrics.k8s.io every `every`, one list call for pods and one for nodes
+/// ([`super::metrics`]).
 pub async fn metrics(ctx: SourceCtx, every: Duration) {
     loop {
         let mut wait = every;
-        let msg = match poll(&ctx).await {
+        let msg = match super::metrics::poll(&ctx).await {
             Ok(snap) => {
                 wait = poll_interval(every, snap.pods.len());
                 Msg::Metrics(snap)
             }
-            Err(f) if f.message.starts_with(NOT_SERVED) => {
+            Err(f) if f.message.starts_with(super::metrics::NOT_SERVED) => {
                 // not installed: ask again once a minute, not every interval
                 wait = every.max(NOT_SERVED_EVERY);
                 Msg::SourceAbsent(SourceId::Metrics, f.message)
@@ -220,145 +212,6 @@ pub fn poll_interval(every: Duration, pods: usize) -> Duration {
     every.max(METRICS_WAIT_PER_POD * u32::try_from(pods).unwrap_or(u32::MAX))
 }
 
-/// A metrics.k8s.io list reduced to what the Top pane reads while it is parsed: a 50k-pod list is
-/// ~17 MB of JSON, and parsing it into a `serde_json::Value` (then cloning its items) cost hundreds of
-/// MB of peak memory and most of the idle CPU (BENCHMARKS.md, issue 13).
-/// The strings borrow from the answer's text (`Cow`: owned only where JSON escapes force it), so a
-/// 50k-pod list costs one allocation per pod (its `namespace/name` key), not six.
-#[derive(Debug, Default, serde::Deserialize)]
-struct MetricsList<'a> {
-    #[serde(default, borrow)]
-    items: Vec<MetricsItem<'a>>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct MetricsItem<'a> {
-    #[serde(default, borrow)]
-    metadata: MetricsMeta<'a>,
-    /// Pods: one usage per container.
-    #[serde(default, borrow)]
-    containers: Vec<MetricsContainer<'a>>,
-    /// Nodes: the node's usage.
-    #[serde(default, borrow)]
-    usage: Option<UsageText<'a>>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct MetricsMeta<'a> {
-    #[serde(default, borrow)]
-    name: Cow<'a, str>,
-    #[serde(default, borrow)]
-    namespace: Cow<'a, str>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct MetricsContainer<'a> {
-    #[serde(default, borrow)]
-    usage: Option<UsageText<'a>>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct UsageText<'a> {
-    #[serde(default, borrow)]
-    cpu: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    memory: Option<Cow<'a, str>>,
-}
-
-fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<MetricsItem<'a>>, Failure> {
-    serde_json::from_str::<MetricsList<'_>>(text)
-        .map(|l| l.items)
-        .map_err(|e| Failure {
-            kind: FailureKind::Error,
-            message: format!("{path}: not a metrics list: {e}"),
-        })
-}
-
-async fn get_list(ctx: &SourceCtx, path: &str) -> Result<String, Failure> {
-    let req = http::Request::get(path)
-        .body(Vec::new())
-        .map_err(|e| Failure {
-            kind: FailureKind::Error,
-            message: e.to_string(),
-        })?;
-    let resp = tokio::time::timeout(ctx.request_timeout, ctx.client.request_text(req))
-        .await
-        .map_err(|_| Failure {
-            kind: FailureKind::Unreachable,
-            message: format!(
-                "metrics.k8s.io: no answer within {} s",
-                ctx.request_timeout.as_secs()
-            ),
-        })?;
-    match resp {
-        Ok(text) => Ok(text),
-        // not served at all: metrics-server is not installed (no APIService for metrics.k8s.io)
-        Err(kube::Error::Api(s)) if s.code == 404 => Err(Failure {
-            kind: FailureKind::Error,
-            message: format!(
-                "{NOT_SERVED} (metrics.k8s.io is not served); showing requests and limits only"
-            ),
-        }),
-        Err(e) => {
-            let mut f = classify(&e);
-            if matches!(&e, kube::Error::Api(s) if s.code == 503) {
-                f.kind = FailureKind::Error;
-                f.message = format!(
-                    "metrics-server unavailable (metrics.k8s.io: {}); showing requests and limits only",
-                    f.message
-                );
-            }
-            Err(f)
-        }
-    }
-}
-
-async fn poll(ctx: &SourceCtx) -> Result<MetricsSnapshot, Failure> {
-    let base = "/apis/metrics.k8s.io/v1beta1";
-    let pods_path = match &ctx.namespace {
-        Some(ns) => format!("{base}/namespaces/{ns}/pods"),
-        None => format!("{base}/pods"),
-    };
-    let nodes_path = format!("{base}/nodes");
-    let pods_text = get_list(ctx, &pods_path).await?;
-    let nodes_text = get_list(ctx, &nodes_path).await?;
-    metrics_snapshot((&pods_path, &pods_text), (&nodes_path, &nodes_text))
-}
-
-/// Usage from the metrics.k8s.io answers `(path, text)` for pods and for nodes; an answer that is
-/// not a metrics list is an error naming its path.
-pub fn metrics_snapshot(
-    pods: (&str, &str),
-    nodes: (&str, &str),
-) -> Result<MetricsSnapshot, Failure> {
-    Ok(snapshot(parse(pods.0, pods.1)?, parse(nodes.0, nodes.1)?))
-}
-
-fn snapshot(pods: Vec<MetricsItem<'_>>, nodes: Vec<MetricsItem<'_>>) -> MetricsSnapshot {
-    let mut snap = MetricsSnapshot::default();
-    for p in pods {
-        let mut u = Usage::default();
-        for c in &p.containers {
-            add_usage(&mut u, c.usage.as_ref());
-        }
-        let key = format!("{}/{}", p.metadata.namespace, p.metadata.name);
-        snap.pods.insert(key, u);
-    }
-    for n in nodes {
-        let mut u = Usage::default();
-        add_usage(&mut u, n.usage.as_ref());
-        snap.nodes.insert(n.metadata.name.into_owned(), u);
-    }
-    snap
-}
-
-fn add_usage(u: &mut Usage, usage: Option<&UsageText<'_>>) {
-    let cpu = usage.and_then(|v| v.cpu.as_deref());
-    let mem = usage.and_then(|v| v.memory.as_deref());
-    u.cpu_m += cpu.and_then(quantity::cpu_milli).unwrap_or(0);
-    u.mem_b += mem.and_then(quantity::bytes).unwrap_or(0);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,55 +225,6 @@ mod tests {
         assert_eq!(
             poll_interval(Duration::from_secs(60), 50_000),
             Duration::from_secs(60)
-        );
-    }
-
-    #[test]
-    fn metrics_lists_parse_into_usage_without_the_rest() {
-        let pods_text = serde_json::json!({
-            "kind": "PodMetricsList",
-            "metadata": {"resourceVersion": ""},
-            "items": [{
-                "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}},
-                "timestamp": "2026-11-29T08:00:00Z", "window": "30s",
-                "containers": [
-                    {"name": "a", "usage": {"cpu": "250m", "memory": "64Mi"}},
-                    {"name": "b", "usage": {"cpu": "1", "memory": "1Gi"}}
-                ]
-            }, {"metadata": {"name": "bare"}}, {"metadata": {"name": "esc\\aped", "namespace": "shop"}}]
-        })
-        .to_string();
-        let pods = parse("pods", &pods_text).unwrap();
-        let nodes_text = serde_json::json!({
-            "items": [{"metadata": {"name": "n1"}, "usage": {"cpu": "2", "memory": "2Gi"}}]
-        })
-        .to_string();
-        let nodes = parse("nodes", &nodes_text).unwrap();
-        assert!(
-            parse("/apis/metrics.k8s.io/v1beta1/pods", "<html>")
-                .unwrap_err()
-                .message
-                .starts_with("/apis/metrics.k8s.io/v1beta1/pods: not a metrics list")
-        );
-        let snap = snapshot(pods, nodes);
-        assert!(
-            snap.pods.contains_key("shop/esc\\aped"),
-            "an escaped name is decoded"
-        );
-        assert_eq!(
-            snap.pods.get("shop/web-1"),
-            Some(&Usage {
-                cpu_m: 1250,
-                mem_b: (64 << 20) + (1 << 30)
-            })
-        );
-        assert_eq!(snap.pods.get("/bare"), Some(&Usage::default()));
-        assert_eq!(
-            snap.nodes.get("n1"),
-            Some(&Usage {
-                cpu_m: 2000,
-                mem_b: 2 << 30
-            })
         );
     }
 }

@@ -482,6 +482,27 @@ impl TopModel {
         self.rows_window(0, usize::MAX)
     }
 
+    /// Every row in display order, ordered afresh and made a few hundred at a time (a report of
+    /// 50,000 pods never holds them all).
+    pub fn rows_iter(&self) -> impl Iterator<Item = TopRow> + '_ {
+        const CHUNK: usize = 256;
+        let order = self.build_ordered();
+        let mut offset = 0;
+        let mut made = Vec::new().into_iter();
+        std::iter::from_fn(move || {
+            loop {
+                if let Some(r) = made.next() {
+                    return Some(r);
+                }
+                if offset >= order.len() {
+                    return None;
+                }
+                made = self.window(&order, offset, CHUNK).1.into_iter();
+                offset += CHUNK;
+            }
+        })
+    }
+
     /// The rows `offset .. offset + n` in display order, ordered afresh.
     pub fn rows_window(&self, offset: usize, n: usize) -> Vec<TopRow> {
         self.view(offset, n).1

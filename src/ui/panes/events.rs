@@ -7,9 +7,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::{Cx, Pane, ts};
+use super::{Cx, Pane, ReportRows, ts};
 use crate::derived::Derived;
 use crate::model::events::{EVICTION_REASONS, EventGroup};
 use crate::model::{Model, PaneId, SourceState};
@@ -88,9 +88,9 @@ impl Pane for Events {
         table(cx).draw_slice(frame, body, &groups, Some(sel), cx.theme);
     }
 
-    fn report(&self, model: &Model, _now: DateTime<Utc>, out: &mut Map<String, Value>) {
+    fn report_rows<'m>(&self, model: &'m Model, _now: DateTime<Utc>) -> Option<ReportRows<'m>> {
         if !model.events.store.synced {
-            return;
+            return None;
         }
         let rows = model.events.groups().into_iter().map(|g| {
             json!({
@@ -106,7 +106,7 @@ impl Pane for Events {
                 "message": g.message,
             })
         });
-        out.insert("rows".into(), Value::Array(rows.collect()));
+        Some(Box::new(rows))
     }
 }
 

@@ -22,6 +22,9 @@ use crate::shared::action::Action;
 use crate::shared::keymap::Scope;
 use crate::text::age;
 
+/// Report rows, made as they are written.
+pub type ReportRows<'m> = Box<dyn Iterator<Item = Value> + 'm>;
+
 /// What a frame of a pane is drawn from.
 pub struct Cx<'a> {
     pub model: &'a Model,
@@ -117,6 +120,13 @@ pub trait Pane: Sync {
     /// The report's `panes.<name>`: adds the rows (`rows`, once synced) and whatever else the pane
     /// reports to the pane's state.
     fn report(&self, _model: &Model, _now: DateTime<Utc>, _out: &mut Map<String, Value>) {}
+
+    /// The report's `panes.<name>.rows` when there is one per object (pods, nodes, event groups),
+    /// made one at a time as the report is written; `None` (the default): not synced, or the
+    /// pane's rows, if any, are in [`Pane::report`].
+    fn report_rows<'m>(&self, _model: &'m Model, _now: DateTime<Utc>) -> Option<ReportRows<'m>> {
+        None
+    }
 
     /// The whole pane: the frame with the title, the state and the count, then the body (or why
     /// there is nothing to show).

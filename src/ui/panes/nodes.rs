@@ -9,9 +9,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::{Cx, Pane, Proposal, ts};
+use super::{Cx, Pane, Proposal, ReportRows, ts};
 use crate::derived::Derived;
 use crate::model::nodes::{NodeView, shown, shown_count};
 use crate::model::quantity::{fmt_bytes, fmt_cpu};
@@ -120,11 +120,11 @@ impl Pane for Nodes {
         }
     }
 
-    fn report(&self, model: &Model, now: DateTime<Utc>, out: &mut Map<String, Value>) {
+    fn report_rows<'m>(&self, model: &'m Model, now: DateTime<Utc>) -> Option<ReportRows<'m>> {
         if !model.nodes.store.synced {
-            return;
+            return None;
         }
-        let rows = crate::model::nodes::views(model, now).into_iter().map(|v| {
+        let rows = crate::model::nodes::views(model, now).into_iter().map(move |v| {
             let n = v.node;
             let (cpu_pct, mem_pct) = v.pct();
             json!({
@@ -146,7 +146,7 @@ impl Pane for Nodes {
                 "ready_flips_last_hour": model.nodes.flips.get(&n.name).map(Vec::len).unwrap_or(0),
             })
         });
-        out.insert("rows".into(), Value::Array(rows.collect()));
+        Some(Box::new(rows))
     }
 }
 

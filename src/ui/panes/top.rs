@@ -7,9 +7,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::{Cx, Pane, Proposal};
+use super::{Cx, Pane, Proposal, ReportRows};
 use crate::derived::Derived;
 use crate::model::quantity::{fmt_bytes, fmt_cpu};
 use crate::model::top::{TopRow, actions};
@@ -83,11 +83,11 @@ impl Pane for Top {
         );
     }
 
-    fn report(&self, model: &Model, _now: DateTime<Utc>, out: &mut Map<String, Value>) {
+    fn report_rows<'m>(&self, model: &'m Model, _now: DateTime<Utc>) -> Option<ReportRows<'m>> {
         if !model.top.pods.synced {
-            return;
+            return None;
         }
-        let rows = model.top.rows().into_iter().map(|r| {
+        let rows = model.top.rows_iter().map(|r| {
             json!({
                 "namespace": r.namespace,
                 "name": r.name,
@@ -101,7 +101,7 @@ impl Pane for Top {
                 "no_limits": r.no_limits,
             })
         });
-        out.insert("rows".into(), Value::Array(rows.collect()));
+        Some(Box::new(rows))
     }
 }
 
