@@ -144,8 +144,9 @@ pub struct Detected {
 }
 
 pub fn detect(model: &Model) -> Detected {
-    let nodes: Vec<_> = model.nodes.store.iter().collect();
-    for n in &nodes {
+    // the nodes store keeps the few nodes that tell (see `NodeRow::tells_platform`)
+    let telling = || model.nodes.store.marked();
+    if let Some(n) = telling().find(|n| n.names_distribution()) {
         let v = &n.kubelet_version;
         if v.contains("+rke2") || n.instance_type.as_deref() == Some("rke2") {
             return Detected {
@@ -187,7 +188,7 @@ pub fn detect(model: &Model) -> Detected {
         };
     }
     // RKE1 labels control-plane nodes `controlplane` and runs etcd as a Docker container, not a pod
-    let rke1 = nodes.iter().find(|n| n.has_role("controlplane"));
+    let rke1 = telling().find(|n| n.has_role("controlplane"));
     if let Some(n) = rke1
         && model.etcd.pods.is_empty()
     {
@@ -201,7 +202,7 @@ pub fn detect(model: &Model) -> Detected {
     }
     Detected {
         platform: Platform::Unknown,
-        why: if nodes.is_empty() {
+        why: if model.nodes.store.is_empty() {
             "no node list (Kubernetes not configured or not synced)".into()
         } else {
             "no RKE2/k3s version suffix and no RKE1 labels".into()

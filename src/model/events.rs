@@ -113,7 +113,7 @@ impl EventsModel {
     pub fn new(state: SourceState, cap: usize) -> Self {
         EventsModel {
             state,
-            store: Store::default(),
+            store: Store::default().marking(EventRow::is_eviction),
             cap: cap.max(1),
             warnings_only: true,
             sort: EventSort::default(),
@@ -218,9 +218,10 @@ impl EventsModel {
         now: DateTime<Utc>,
         window_s: i64,
     ) -> impl Iterator<Item = &EventRow> {
-        self.store.iter().filter(move |e| {
-            e.is_eviction() && e.last.is_some_and(|t| (now - t).num_seconds() <= window_s)
-        })
+        // the store keeps which Events are evictions: no pass over every Event
+        self.store
+            .marked()
+            .filter(move |e| e.last.is_some_and(|t| (now - t).num_seconds() <= window_s))
     }
 }
 

@@ -95,6 +95,21 @@ impl NodeRow {
         self.taints.iter().any(|t| t.ends_with(":NoExecute"))
     }
 
+    /// The kubelet (`v1.28.9+rke2r1`, `v1.30.2+k3s1`) or the instance type (`rke2`, `k3s`) names
+    /// the node's distribution.
+    pub fn names_distribution(&self) -> bool {
+        let v = &self.kubelet_version;
+        v.contains("+rke2")
+            || v.contains("+k3s")
+            || matches!(self.instance_type.as_deref(), Some("rke2" | "k3s"))
+    }
+
+    /// The node tells which distribution runs the cluster: it names it, or it carries RKE1's
+    /// `controlplane` role label (the platform detection reads only such nodes).
+    pub fn tells_platform(&self) -> bool {
+        self.names_distribution() || self.has_role("controlplane")
+    }
+
     /// Roles from labels: `node-role.kubernetes.io/etcd: "true"` and friends.
     pub fn roles_from_labels(labels: &BTreeMap<String, String>) -> Vec<String> {
         let mut roles: Vec<String> = labels
@@ -291,7 +306,7 @@ impl NodesModel {
     pub fn new(state: SourceState) -> Self {
         NodesModel {
             state,
-            store: Store::default(),
+            store: Store::default().marking(NodeRow::tells_platform),
             flips: BTreeMap::new(),
             filter: Default::default(),
             sort: NodeSort::default(),

@@ -1,6 +1,6 @@
 //! A keyed store fed by watch deltas. `Init … InitDone` is an atomic replace.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Rows a store keeps: small structs with only the fields a pane shows.
@@ -38,6 +38,16 @@ pub struct Store<T> {
     log: Vec<(Arc<str>, Option<T>)>,
     log_from: u64,
     log_max: usize,
+    /// The keys of the rows a store made [`Store::marking`] marks, kept as rows change: what a
+    /// rule that looks at a few rows of many (the eviction Events, the nodes that name their
+    /// distribution) reads at every evaluation without a pass over every row.
+    marked: Option<Marked<T>>,
+}
+
+#[derive(Debug, Clone)]
+struct Marked<T> {
+    marks: fn(&T) -> bool,
+    keys: BTreeSet<Arc<str>>,
 }
 
 /// Two stores are equal when they hold the same rows; the revision is bookkeeping.
@@ -57,6 +67,7 @@ impl<T> Default for Store<T> {
             log: Vec::new(),
             log_from: 0,
             log_max: 0,
+            marked: None,
         }
     }
 }
@@ -72,6 +83,56 @@ impl<T> Store<T> {
     }
 }
 
+impl<T> Store<T> {
+    /// This store, keeping the keys of the rows `marks` holds for (see [`Store::marked`]).
+    pub fn marking(self, marks: fn(&T) -> bool) -> Self {
+        let keys = self
+            .items
+            .iter()
+            .filter(|(_, t)| marks(t))
+            .map(|(k, _)| k.clone())
+            .collect();
+        Store {
+            marked: Some(Marked { marks, keys }),
+            ..self
+        }
+    }
+
+    /// The rows the store's mark holds for, by key (none when the store marks nothing).
+    pub fn marked(&self) -> impl Iterator<Item = &T> {
+        self.marked
+            .iter()
+            .flat_map(|m| m.keys.iter())
+            .filter_map(|k| self.items.get(k))
+    }
+
+    /// Keep the marked keys as the row at `key` changed (`None`: every row may have).
+    fn remark(&mut self, key: Option<&Arc<str>>) {
+        let Some(m) = self.marked.as_mut() else {
+            return;
+        };
+        match key {
+            Some(k) => match self.items.get(k) {
+                Some(t) if (m.marks)(t) => {
+                    m.keys.insert(k.clone());
+                }
+                _ => {
+                    m.keys.remove(k);
+                }
+            },
+            None => {
+                let marks = m.marks;
+                m.keys = self
+                    .items
+                    .iter()
+                    .filter(|(_, t)| marks(t))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+            }
+        }
+    }
+}
+
 impl<T: Keyed> Store<T> {
     /// Apply a delta; returns true when the visible content changed.
     pub fn apply(&mut self, delta: Delta<T>) -> bool
@@ -82,6 +143,7 @@ impl<T: Keyed> Store<T> {
             Change::None => false,
             Change::Row(key, old) => {
                 self.rev += 1;
+                self.remark(Some(&key));
                 if self.log_max == 0 {
                     self.log_from = self.rev;
                 } else {
@@ -97,6 +159,7 @@ impl<T: Keyed> Store<T> {
             }
             Change::All => {
                 self.rev += 1;
+                self.remark(None);
                 self.log.clear();
                 self.log_from = self.rev;
                 true
@@ -270,6 +333,47 @@ mod tests {
         fn key(&self) -> String {
             self.0.to_string()
         }
+    }
+
+    /// The marked rows follow every way a row changes: added, replaced (marked or no longer),
+    /// deleted, a re-list, and a row applied directly; they equal a filter over every row.
+    #[test]
+    fn marked_rows_follow_every_change() {
+        let odd = |r: &R| r.1 % 2 == 1;
+        let mut s = Store::default().marking(odd);
+        let check = |s: &Store<R>| {
+            let want: Vec<&R> = s.iter().filter(|r| odd(r)).collect();
+            assert_eq!(s.marked().collect::<Vec<_>>(), want);
+        };
+        s.apply(Delta::Init);
+        for r in [R("a", 1), R("b", 2), R("c", 3)] {
+            s.apply(Delta::InitApply(r));
+        }
+        check(&s);
+        s.apply(Delta::InitDone);
+        check(&s);
+        assert_eq!(s.marked().count(), 2);
+        for d in [
+            Delta::Apply(R("a", 2)),   // no longer marked
+            Delta::Apply(R("b", 5)),   // now marked
+            Delta::Apply(R("d", 7)),   // added, marked
+            Delta::Delete("c".into()), // a marked row goes
+            Delta::Apply(R("d", 7)),   // the same row again
+            Delta::Init,               // a re-list
+            Delta::InitApply(R("e", 9)),
+            Delta::InitApply(R("a", 4)),
+            Delta::InitDone,
+        ] {
+            s.apply(d);
+            check(&s);
+        }
+        assert_eq!(s.marked().collect::<Vec<_>>(), [&R("e", 9)]);
+        // a store made marking after rows arrived marks them
+        let mut plain = Store::default();
+        plain.apply(Delta::Apply(R("x", 1)));
+        assert_eq!(plain.marked().count(), 0);
+        let s = plain.marking(odd);
+        assert_eq!(s.marked().collect::<Vec<_>>(), [&R("x", 1)]);
     }
 
     #[test]
