@@ -7,9 +7,10 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use futures::{AsyncBufReadExt, StreamExt};
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
-use super::{SourceCtx, classify, streamed};
+use super::streamed::{self, EachItem};
+use super::{SourceCtx, classify};
 use crate::model::quantity;
 use crate::model::top::{MetricsSnapshot, Usage};
 use crate::model::{Failure, FailureKind};
@@ -167,40 +168,14 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if key == "items" {
-                map.next_value_seed(Items(&mut *self.0, self.1))?;
+                let (out, of) = (&mut *self.0, self.1);
+                // each item reduced to its key and usage as soon as it is read
+                map.next_value_seed(EachItem::new(|item: MetricsItem<'de>| {
+                    out.push(item.usage(of))
+                }))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
-        }
-        Ok(())
-    }
-}
-
-/// The list's items, each reduced to its key and usage.
-struct Items<'a>(&'a mut Vec<(String, Usage)>, Of);
-
-impl<'de> DeserializeSeed<'de> for Items<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Items<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("the list's items")
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        Ok(()) // `"items": null`
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<MetricsItem<'de>>()? {
-            self.0.push(item.usage(self.1));
         }
         Ok(())
     }

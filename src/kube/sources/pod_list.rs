@@ -11,12 +11,12 @@ use std::io::Read;
 use http_body_util::BodyExt;
 use kube::Client;
 use kube::client::Body;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::Listed;
 use super::pod_view::PodView;
-use super::streamed;
+use super::streamed::{self, EachItem};
 use super::top::view_row;
 use crate::model::top::PodRow;
 
@@ -115,7 +115,9 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
             write(out, &key)?;
             out.push(b':');
             if key == "items" {
-                map.next_value_seed(Items(&mut *self.rows))?;
+                let rows = &mut *self.rows;
+                // each pod made its row as soon as it is read
+                map.next_value_seed(EachItem::new(|pod: PodView| rows.push(view_row(pod))))?;
                 out.extend_from_slice(b"[]");
             } else {
                 let v = map.next_value::<Value>()?;
@@ -124,44 +126,6 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
         }
         out.push(b'}');
         Ok(())
-    }
-}
-
-/// The list's items, each made a row as soon as it is read.
-struct Items<'a>(&'a mut Vec<PodRow>);
-
-impl<'de> DeserializeSeed<'de> for Items<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Items<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("the list's items")
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        Ok(()) // `"items": null`
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        if let Some(n) = seq.size_hint() {
-            self.0.reserve(n);
-        }
-        while let Some(pod) = seq.next_element::<PodView>()? {
-            self.0.push(view_row(pod));
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Err(serde::de::Error::custom("items is an object, not a list"))
     }
 }
 

@@ -6,6 +6,8 @@ use std::io::Read;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Chunks of an answer in flight between the network and the decoder.
 const IN_FLIGHT: usize = 16;
@@ -83,5 +85,52 @@ impl Read for Chunks {
         buf[..n].copy_from_slice(&self.at[..n]);
         self.at = self.at.slice(n..);
         Ok(n)
+    }
+}
+
+/// A list's `items`, each decoded as `T` and handed to `each` as soon as it is read (`null`: none).
+pub struct EachItem<T, F> {
+    each: F,
+    item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, F> EachItem<T, F> {
+    pub fn new(each: F) -> Self {
+        EachItem {
+            each,
+            item: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> DeserializeSeed<'de> for EachItem<T, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for EachItem<T, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the list's items")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(()) // `"items": null`
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<T>()? {
+            (self.each)(item);
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Err(serde::de::Error::custom("items is an object, not a list"))
     }
 }
