@@ -356,30 +356,38 @@ impl TopModel {
         keys.retain(|k| !gone.contains(&ptr(k)));
         let mut kept = self.filter.is_active().then(|| self.pod_filter());
         let mut seen = std::collections::BTreeSet::new();
-        let mut back: Vec<(&Arc<str>, &PodRow)> = changes
+        let back: Vec<(&Arc<str>, &PodRow)> = changes
             .iter()
             .filter(|(k, _)| seen.insert(&**k))
             .filter_map(|(k, _)| self.pods.get_shared(k))
             .filter(|(_, p)| !p.evicted() && kept.as_mut().is_none_or(|f| f(p)))
             .collect();
-        let cmp = |a: (&Arc<str>, &PodRow), b: (&Arc<str>, &PodRow)| {
-            (self.sort_value(a.1), a.0).cmp(&(self.sort_value(b.1), b.0))
-        };
-        back.sort_by(|a, b| cmp(*a, *b));
-        let mut out = Vec::with_capacity(keys.len() + back.len());
+        // each pod's place: its sort value (made once) and its key
+        let mut back: Vec<_> = back
+            .into_iter()
+            .map(|(k, p)| (self.sort_value(p), k))
+            .collect();
+        back.sort();
+        let mut at = Vec::with_capacity(back.len());
         let mut from = 0;
-        for (k, p) in back {
-            let at = from
-                + keys[from..].partition_point(|o| {
-                    self.pods
-                        .get_shared(o)
-                        .is_some_and(|o| cmp(o, (k, p)).is_lt())
-                });
-            out.extend_from_slice(&keys[from..at]);
-            out.push(k.clone());
-            from = at;
+        for place in &back {
+            from += keys[from..].partition_point(|o| {
+                self.pods
+                    .get_shared(o)
+                    .is_some_and(|(o, p)| (&self.sort_value(p), o) < (&place.0, place.1))
+            });
+            at.push(from);
         }
-        out.extend_from_slice(&keys[from..]);
+        // the kept keys move into the new order (no reference count touched for them)
+        let mut out = Vec::with_capacity(keys.len() + back.len());
+        let mut kept = keys.drain(..);
+        let mut taken = 0;
+        for ((_, k), at) in back.iter().zip(at) {
+            out.extend(kept.by_ref().take(at - taken));
+            taken = at;
+            out.push(Arc::clone(k));
+        }
+        out.extend(kept);
         *keys = out;
     }
 
